@@ -1,0 +1,38 @@
+import type { Command } from 'commander'
+import { Dispatcher } from 'switchyard'
+import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
+import { fail } from '../output.js'
+
+interface SubmitCliOptions extends CommonOptions {
+  session?: string
+  timeout?: number
+  wait?: boolean
+}
+
+/** `switchyard submit '<json>'`: sends one request and prints its result as JSON. */
+export function submitCommand(program: Command): void {
+  withCommonOptions(program.command('submit').description('send one request and print its result as JSON'))
+    .argument('<json>', 'the request, as JSON')
+    .option('--session <id>', 'session for affinity')
+    .option('--timeout <ms>', 'time limit', intOption('--timeout'))
+    .option('--wait', 'when every worker is full, wait for room instead of failing with SATURATED')
+    .action(async (json: string, opts: SubmitCliOptions) => {
+      let req: unknown
+      try {
+        req = JSON.parse(json)
+      } catch (err) {
+        fail('INVALID_ARGUMENT', `the request is not valid JSON: ${(err as Error).message}`)
+      }
+      const d = new Dispatcher({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix })
+      try {
+        const result = await d.submit(req, {
+          ...(opts.session === undefined ? {} : { session: opts.session }),
+          ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
+          ...(opts.wait ? { onSaturated: 'wait' as const } : {}),
+        })
+        process.stdout.write(`${JSON.stringify(result) ?? 'null'}\n`)
+      } finally {
+        await d.close()
+      }
+    })
+}

@@ -1,0 +1,74 @@
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { type Command, Option } from 'commander'
+import { type Handler, startWorkers } from 'switchyard'
+import { createLogger } from '../logger.js'
+import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
+
+interface WorkerCliOptions extends CommonOptions {
+  handler: string
+  count?: number
+  concurrency?: number
+  queueCapacity?: number
+  leaseMs?: number
+  idPrefix?: string
+}
+
+/** Loads a handler module: its `default` export or its `handler` export, which must be a function. */
+export async function loadHandler(path: string): Promise<Handler> {
+  const mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>
+  const handler = mod.default ?? mod.handler
+  if (typeof handler !== 'function') {
+    throw new Error(
+      `${path} must export a function as 'default' or 'handler' (found: ${Object.keys(mod).join(', ') || 'nothing'})`,
+    )
+  }
+  return handler as Handler
+}
+
+/** `switchyard worker`: runs workers as their own deployment; SIGTERM drains them. */
+export function workerCommand(program: Command): void {
+  withCommonOptions(program.command('worker').description('run workers that execute a handler module'))
+    .requiredOption('--handler <path>', "module exporting the handler as 'default' or 'handler'")
+    .option('--count <n>', 'workers in this process', intOption('--count'))
+    .option('--concurrency <n>', 'jobs one worker runs at once', intOption('--concurrency'))
+    .option('--queue-capacity <n>', 'jobs one worker may hold queued', intOption('--queue-capacity'))
+    .option('--lease-ms <ms>', 'lease of a worker', intOption('--lease-ms'))
+    .addOption(
+      new Option('--id-prefix <id>', 'worker ids are <id>-1, <id>-2, ...; reuse it to resume pending jobs'),
+    )
+    .action(async (opts: WorkerCliOptions) => {
+      const logger = createLogger()
+      const handler = await loadHandler(opts.handler)
+      const group = await startWorkers({
+        redis: opts.redis,
+        pool: opts.pool,
+        prefix: opts.prefix,
+        handler,
+        logger,
+        ...(opts.count === undefined ? {} : { count: opts.count }),
+        ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
+        ...(opts.queueCapacity === undefined ? {} : { queueCapacity: opts.queueCapacity }),
+        ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
+        ...(opts.idPrefix === undefined ? {} : { idPrefix: opts.idPrefix }),
+      })
+      let isStopping = false
+      const stop = (signal: string) => {
+        if (isStopping) {
+          logger.warn({ signal }, 'second signal: exiting without draining')
+          process.exit(1)
+        }
+        isStopping = true
+        logger.info({ signal }, 'draining workers')
+        group.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, 'drain failed')
+            process.exit(1)
+          },
+        )
+      }
+      process.on('SIGTERM', () => stop('SIGTERM'))
+      process.on('SIGINT', () => stop('SIGINT'))
+    })
+}

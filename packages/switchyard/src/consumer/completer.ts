@@ -1,0 +1,100 @@
+import type { Logger } from 'pino'
+import type { PoolKeys } from '../protocol/keys.js'
+import type { Connection } from '../redis/connection.js'
+
+/** How a job ended on the worker: 'ok' / 'err' ran the handler; 'skip' did not run it. */
+export type Outcome = 'ok' | 'err' | 'skip'
+
+/** One finished job waiting for the next complete call. */
+export interface Completion {
+  workerId: string
+  entryId: string
+  jobId: string
+  producer: string
+  outcome: Outcome
+  envelope: string
+}
+
+const MAX_BATCH = 256
+const MAX_BACKOFF_MS = 2_000
+
+/**
+ * Completes every job that finished during one event-loop turn with a single script call. A call
+ * that fails (Redis unreachable) is retried with backoff: an entry stays pending until its
+ * completion is stored, so nothing is lost while Redis is away.
+ */
+export class Completer {
+  readonly #conn: Connection
+  readonly #keys: PoolKeys
+  readonly #resultTtlMs: number
+  readonly #logger: Logger
+  #queue: Completion[] = []
+  #isScheduled = false
+  #inFlight = 0
+  #idleWaiters: (() => void)[] = []
+
+  constructor(conn: Connection, keys: PoolKeys, resultTtlMs: number, logger: Logger) {
+    this.#conn = conn
+    this.#keys = keys
+    this.#resultTtlMs = resultTtlMs
+    this.#logger = logger
+  }
+
+  /** Queues a completion for this turn's call. */
+  complete(c: Completion): void {
+    this.#queue.push(c)
+    if (!this.#isScheduled) {
+      this.#isScheduled = true
+      setImmediate(() => this.#flush())
+    }
+  }
+
+  /** Resolves once every queued completion has been stored. */
+  idle(): Promise<void> {
+    if (this.#queue.length === 0 && this.#inFlight === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+  }
+
+  #flush(): void {
+    this.#isScheduled = false
+    const all = this.#queue
+    this.#queue = []
+    for (let start = 0; start < all.length; start += MAX_BATCH) {
+      void this.#send(all.slice(start, start + MAX_BATCH))
+    }
+  }
+
+  async #send(batch: Completion[]): Promise<void> {
+    this.#inFlight++
+    const k = this.#keys
+    const args: (string | number)[] = [k.load, k.ready, k.base, this.#resultTtlMs, batch.length]
+    for (const c of batch) args.push(c.workerId, c.entryId, c.jobId, c.producer, c.outcome, c.envelope)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const statuses = (await this.#conn.complete(...args)) as string[]
+        statuses.forEach((status, i) => {
+          if (status === 'LOST') {
+            const c = batch[i] as Completion
+            this.#logger.warn(
+              { workerId: c.workerId, jobId: c.jobId },
+              'completion rejected: the job was no longer held by this worker',
+            )
+          }
+        })
+        break
+      } catch (err) {
+        const delayMs = Math.min(50 * 2 ** attempt, MAX_BACKOFF_MS)
+        if (attempt === 0 || attempt % 10 === 0) {
+          this.#logger.warn({ err, jobs: batch.length, attempt }, 'completing jobs failed; retrying')
+        }
+        await new Promise((r) => setTimeout(r, delayMs))
+      }
+    }
+    this.#inFlight--
+    if (this.#inFlight === 0 && this.#queue.length === 0) {
+      const waiters = this.#idleWaiters
+      this.#idleWaiters = []
+      for (const w of waiters) w()
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import type { JobEntry, RemoteError } from '../protocol/codec.js'
+import type { Outcome } from './completer.js'
+
+/** What a handler gets beside the request. */
+export interface JobContext {
+  jobId: string
+  workerId: string
+  /** The session of the request, or undefined. */
+  session: string | undefined
+  /** 1 for the first copy of a job; higher for hedge copies and retries. */
+  attempt: number
+  /** Aborted when the job's deadline passes or the worker stops waiting for it. */
+  signal: AbortSignal
+  /** The job's deadline, in ms since the epoch (Redis time). */
+  deadline: number
+}
+
+/** A worker's handler: gets the request and its context, returns a JSON-serialisable result. */
+export type Handler<Req = unknown, Res = unknown> = (req: Req, ctx: JobContext) => Res | Promise<Res>
+
+/** The outcome of running one job, ready for the complete script. */
+export interface JobResult {
+  outcome: Outcome
+  envelope: string
+}
+
+/** Runs the handler on one entry and encodes the result envelope; never throws. */
+export async function runJob(
+  handler: Handler,
+  entry: JobEntry,
+  workerId: string,
+  signal: AbortSignal,
+  maxResultBytes: number,
+): Promise<JobResult> {
+  let req: unknown
+  try {
+    req = JSON.parse(entry.payload)
+  } catch {
+    return failure(workerId, {
+      code: 'PROTOCOL_ERROR',
+      name: 'SwitchyardError',
+      message: 'the request payload is not valid JSON',
+    })
+  }
+  let value: unknown
+  try {
+    value = await handler(req, {
+      jobId: entry.jobId,
+      workerId,
+      session: entry.session === '' ? undefined : entry.session,
+      attempt: entry.attempt,
+      signal,
+      deadline: entry.deadline,
+    })
+  } catch (err) {
+    return failure(workerId, remoteError(err))
+  }
+  let envelope: string
+  try {
+    envelope = JSON.stringify({ ok: true, workerId, value })
+  } catch (err) {
+    return failure(workerId, {
+      code: 'HANDLER_ERROR',
+      name: 'TypeError',
+      message: `the handler's result is not JSON-serialisable: ${(err as Error).message}`,
+    })
+  }
+  if (envelope.length > maxResultBytes / 3 && Buffer.byteLength(envelope) > maxResultBytes) {
+    return failure(workerId, {
+      code: 'RESULT_TOO_LARGE',
+      name: 'SwitchyardError',
+      message: `the handler's result is ${Buffer.byteLength(envelope)} bytes as JSON; maxResultBytes is ${maxResultBytes}`,
+    })
+  }
+  return { outcome: 'ok', envelope }
+}
+
+function failure(workerId: string, error: RemoteError): JobResult {
+  return { outcome: 'err', envelope: JSON.stringify({ ok: false, workerId, error }) }
+}
+
+/** Describes whatever a handler threw, including non-Error values. */
+function remoteError(err: unknown): RemoteError {
+  if (err instanceof Error) {
+    const retryable = (err as { retryable?: unknown }).retryable === true
+    return {
+      code: 'HANDLER_ERROR',
+      name: err.name,
+      message: err.message,
+      ...(retryable ? { retryable } : {}),
+    }
+  }
+  let message: string
+  try {
+    message = typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err))
+  } catch {
+    message = String(err)
+  }
+  return {
+    code: 'HANDLER_ERROR',
+    name: 'NonError',
+    message: `the handler threw a non-Error value: ${message}`,
+  }
+}

@@ -1,0 +1,263 @@
+import type { Logger } from 'pino'
+import { decodeEntry, type JobEntry } from '../protocol/codec.js'
+import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
+import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
+import type { Completer } from './completer.js'
+import { type Handler, runJob } from './run-job.js'
+
+/** What a worker loop shares with its group. */
+export interface LoopShared {
+  redis: RedisInput
+  keys: PoolKeys
+  handler: Handler
+  concurrency: number
+  blockMs: number
+  maxResultBytes: number
+  completer: Completer
+  /** Redis time now, in ms (the local clock corrected by the offset the heartbeat measures). */
+  redisNow: () => number
+  /** Registers the worker again (after Redis lost its keys). */
+  reregister: (workerId: string) => Promise<void>
+  logger: Logger
+}
+
+type StreamReply = [string, [string, string[]][]][] | null
+
+/** Extra time a blocking read may take past its BLOCK before the watchdog replaces the connection. */
+const WATCHDOG_MARGIN_MS = 3_000
+
+/**
+ * One worker: reads its own stream with XREADGROUP, never holding more jobs than free slots, and
+ * runs each job with an AbortSignal. Its blocking connection is its own.
+ */
+export class WorkerLoop {
+  readonly workerId: string
+  readonly #s: LoopShared
+  readonly #queue: string
+  readonly #logger: Logger
+  readonly #running = new Map<string, AbortController>()
+  #conn: Connection
+  #clientId: number | undefined
+  #isDraining = false
+  #isStopped = false
+  #slotWaiter: (() => void) | undefined
+  #backlog: JobEntry[] = []
+  #done: Promise<void> | undefined
+
+  constructor(workerId: string, shared: LoopShared) {
+    this.workerId = workerId
+    this.#s = shared
+    this.#queue = queueKey(shared.keys, workerId)
+    this.#logger = shared.logger.child({ workerId })
+    this.#conn = this.#connect()
+  }
+
+  /** Jobs running now. */
+  get inflight(): number {
+    return this.#running.size
+  }
+
+  /** Starts the loop; the promise settles when the loop has stopped. */
+  start(): Promise<void> {
+    this.#done ??= this.#loop()
+    return this.#done
+  }
+
+  /** Stops reading new entries once the stream is empty; resolves when the loop has ended. */
+  async drain(cmd: Connection): Promise<void> {
+    this.#isDraining = true
+    await this.#unblock(cmd)
+    this.#wake()
+    await this.#done
+  }
+
+  /** Stops at once: aborts running jobs (their entries stay pending and are read again on restart). */
+  async stop(cmd: Connection, reason: string): Promise<void> {
+    this.#isStopped = true
+    for (const ctrl of this.#running.values()) ctrl.abort(new Error(reason))
+    await this.#unblock(cmd)
+    this.#wake()
+    await this.#done
+    this.#conn.disconnect()
+  }
+
+  #connect(): Connection {
+    const conn = createConnection(this.#s.redis, 'blocking', `sy:worker:${this.workerId}`)
+    conn.on('ready', () => {
+      conn.client('ID').then(
+        (id) => {
+          this.#clientId = Number(id)
+        },
+        () => {},
+      )
+    })
+    return conn
+  }
+
+  /** A blocked XREADGROUP returns at once after CLIENT UNBLOCK, as if its BLOCK had run out. */
+  async #unblock(cmd: Connection): Promise<void> {
+    if (this.#clientId === undefined) return
+    await cmd.client('UNBLOCK', this.#clientId).catch(() => {})
+  }
+
+  async #loop(): Promise<void> {
+    let needsPending = true
+    let failures = 0
+    while (!this.#isStopped) {
+      try {
+        await connectReady(this.#conn, 5_000)
+        if (needsPending) {
+          // Entries read before a restart or a lost reply stay pending for this consumer: run them first.
+          await this.#readPending()
+          needsPending = false
+        }
+        await this.#waitForSlot()
+        if (this.#isStopped) break
+        this.#startBacklog()
+        const free = this.#s.concurrency - this.#running.size
+        if (free <= 0) continue
+        const entries = await this.#read(free)
+        failures = 0
+        if (entries.length === 0 && this.#isDraining) {
+          if (this.#running.size === 0 && this.#backlog.length === 0) break
+          await this.#waitForChange()
+          continue
+        }
+        for (const entry of entries) this.#start(entry)
+      } catch (err) {
+        if (this.#isStopped) break
+        failures++
+        needsPending = true
+        const message = err instanceof Error ? err.message : String(err)
+        if (message.includes('NOGROUP')) {
+          this.#logger.warn('stream or consumer group missing (Redis lost its data?); registering again')
+          await this.#s.reregister(this.workerId).catch(() => {})
+        } else if (failures === 1 || failures % 20 === 0) {
+          this.#logger.warn({ err, failures }, 'reading jobs failed; retrying')
+        }
+        await new Promise((r) => setTimeout(r, Math.min(100 * failures, 2_000)))
+      }
+    }
+    // Let the jobs still running finish and their completions be stored.
+    while (this.#running.size > 0) await this.#waitForChange()
+    await this.#s.completer.idle()
+  }
+
+  async #readPending(): Promise<void> {
+    const reply = (await this.#conn.call(
+      'XREADGROUP',
+      'GROUP',
+      CONSUMER_GROUP,
+      this.workerId,
+      'COUNT',
+      this.#s.concurrency * 64,
+      'STREAMS',
+      this.#queue,
+      '0',
+    )) as StreamReply
+    for (const entry of this.#decode(reply)) {
+      if (!this.#running.has(entry.entryId) && !this.#backlog.some((b) => b.entryId === entry.entryId)) {
+        this.#backlog.push(entry)
+      }
+    }
+  }
+
+  async #read(count: number): Promise<JobEntry[]> {
+    const args: (string | number)[] = ['GROUP', CONSUMER_GROUP, this.workerId, 'COUNT', count]
+    if (!this.#isDraining) args.push('BLOCK', this.#s.blockMs)
+    args.push('STREAMS', this.#queue, '>')
+    const read = this.#conn.call('XREADGROUP', ...args) as Promise<StreamReply>
+    let timer: NodeJS.Timeout | undefined
+    const watchdog = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('watchdog')), this.#s.blockMs + WATCHDOG_MARGIN_MS)
+    })
+    try {
+      return this.#decode(await Promise.race([read, watchdog]))
+    } catch (err) {
+      if (err instanceof Error && err.message === 'watchdog') {
+        // The read outlived its BLOCK: the connection hangs (seen after reconnects). Replace it;
+        // whatever it had delivered is pending for this consumer and is read again.
+        this.#logger.warn({ blockMs: this.#s.blockMs }, 'blocking read hung; replacing its connection')
+        read.catch(() => {})
+        this.#conn.disconnect()
+        this.#conn = this.#connect()
+      }
+      throw err
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  #decode(reply: StreamReply): JobEntry[] {
+    const entries: JobEntry[] = []
+    for (const [, items] of reply ?? []) {
+      for (const [entryId, fields] of items) {
+        // A deleted entry still in the pending list comes back with no fields: nothing to run.
+        if (fields === null) continue
+        const entry = decodeEntry(entryId, fields)
+        if (entry) {
+          entries.push(entry)
+        } else {
+          this.#logger.error({ entryId }, 'entry is not a job entry; dropping it')
+          this.#s.completer.complete({
+            workerId: this.workerId,
+            entryId,
+            jobId: '',
+            producer: '',
+            outcome: 'skip',
+            envelope: '',
+          })
+        }
+      }
+    }
+    return entries
+  }
+
+  #startBacklog(): void {
+    while (this.#backlog.length > 0 && this.#running.size < this.#s.concurrency) {
+      this.#start(this.#backlog.shift() as JobEntry)
+    }
+  }
+
+  #start(entry: JobEntry): void {
+    const { completer } = this.#s
+    const base = {
+      workerId: this.workerId,
+      entryId: entry.entryId,
+      jobId: entry.jobId,
+      producer: entry.producer,
+    }
+    const remainingMs = entry.deadline - this.#s.redisNow()
+    if (remainingMs <= 0) {
+      // Its caller has already been told TIMEOUT: running it would be wasted work.
+      completer.complete({ ...base, outcome: 'skip', envelope: '' })
+      return
+    }
+    const ctrl = new AbortController()
+    this.#running.set(entry.entryId, ctrl)
+    const timer = setTimeout(() => ctrl.abort(new Error('deadline exceeded')), remainingMs)
+    void runJob(this.#s.handler, entry, this.workerId, ctrl.signal, this.#s.maxResultBytes).then((result) => {
+      clearTimeout(timer)
+      this.#running.delete(entry.entryId)
+      completer.complete({ ...base, outcome: result.outcome, envelope: result.envelope })
+      this.#wake()
+    })
+  }
+
+  #waitForSlot(): Promise<void> {
+    if (this.#running.size < this.#s.concurrency || this.#isStopped) return Promise.resolve()
+    return this.#waitForChange()
+  }
+
+  #waitForChange(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#slotWaiter = resolve
+    })
+  }
+
+  #wake(): void {
+    const waiter = this.#slotWaiter
+    this.#slotWaiter = undefined
+    waiter?.()
+  }
+}

@@ -1,0 +1,105 @@
+import type { PoolKeys } from '../protocol/keys.js'
+import { type Connection, redisFailure } from '../redis/connection.js'
+
+/** One job waiting for the next dispatch call. */
+export interface DispatchItem {
+  jobId: string
+  session: string
+  payload: string
+  timeoutMs: number
+  attempt: number
+  /** Workers this copy must not go to, joined by ','; '' for none. */
+  exclude: string
+}
+
+/** What the dispatch script decided for one job. */
+export type DispatchOutcome =
+  | { status: 'queued'; workerId: string; isAffinityHit: boolean }
+  | { status: 'SATURATED' | 'NO_WORKERS' }
+
+interface Waiting {
+  item: DispatchItem
+  resolve: (outcome: DispatchOutcome) => void
+  reject: (err: unknown) => void
+}
+
+/** Jobs per script call: bounds how long one call holds Redis. */
+const MAX_BATCH = 256
+
+/**
+ * Gathers every job submitted during one turn of the event loop and dispatches them with a single
+ * script call. A lone request pays no delay (the flush runs in the same turn, after I/O), while a
+ * burst of submits costs one round trip instead of one per job.
+ */
+export class DispatchBatcher {
+  readonly #conn: Connection
+  readonly #keys: PoolKeys
+  readonly #producerId: string
+  readonly #affinityTtlMs: number
+  #waiting: Waiting[] = []
+  #isScheduled = false
+
+  constructor(conn: Connection, keys: PoolKeys, producerId: string, affinityTtlMs: number) {
+    this.#conn = conn
+    this.#keys = keys
+    this.#producerId = producerId
+    this.#affinityTtlMs = affinityTtlMs
+  }
+
+  /** Queues a job for the dispatch call of this turn. */
+  dispatch(item: DispatchItem): Promise<DispatchOutcome> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ item, resolve, reject })
+      if (!this.#isScheduled) {
+        this.#isScheduled = true
+        setImmediate(() => this.#flush())
+      }
+    })
+  }
+
+  #flush(): void {
+    this.#isScheduled = false
+    const all = this.#waiting
+    this.#waiting = []
+    for (let start = 0; start < all.length; start += MAX_BATCH) {
+      this.#send(all.slice(start, start + MAX_BATCH))
+    }
+  }
+
+  #send(batch: Waiting[]): void {
+    const k = this.#keys
+    const args: (string | number)[] = [
+      k.load,
+      k.ready,
+      k.alive,
+      k.base,
+      this.#affinityTtlMs,
+      Math.floor(Math.random() * 2 ** 31),
+      this.#producerId,
+      batch.length,
+    ]
+    for (const { item } of batch) {
+      args.push(item.jobId, item.session, item.payload, item.timeoutMs, item.attempt, item.exclude)
+    }
+    this.#conn.dispatch(...args).then(
+      (reply) => {
+        const out = reply as (string | number)[]
+        for (let i = 0; i < batch.length; i++) {
+          const target = String(out[i * 2])
+          const waiting = batch[i] as Waiting
+          if (target === 'SATURATED' || target === 'NO_WORKERS') waiting.resolve({ status: target })
+          else
+            waiting.resolve({
+              status: 'queued',
+              workerId: target,
+              isAffinityHit: Number(out[i * 2 + 1]) === 1,
+            })
+        }
+      },
+      (err: unknown) => {
+        const failure = redisFailure(err, 'dispatch')
+        for (const waiting of batch) waiting.reject(failure)
+      },
+    )
+  }
+}

@@ -1,0 +1,104 @@
+import type { Logger } from 'pino'
+import { decodeEnvelope, type Envelope } from '../protocol/codec.js'
+import { type PoolKeys, resultKey } from '../protocol/keys.js'
+import { type Connection, connectReady } from '../redis/connection.js'
+
+/** Called with the envelope of a job's result, once. */
+export type ResultHandler = (envelope: Envelope) => void
+
+const RECOVER_CHUNK = 500
+
+/**
+ * Receives this producer's results over pub/sub and, after every (re)subscribe, re-reads
+ * `res:<jobId>` of every job still waiting, so a result published while the subscriber was
+ * disconnected is not lost: pub/sub is the fast path, the result key the durable one.
+ */
+export class ResultListener {
+  readonly #sub: Connection
+  readonly #cmd: Connection
+  readonly #keys: PoolKeys
+  readonly #channel: string
+  readonly #logger: Logger
+  readonly #waiting = new Map<string, ResultHandler>()
+  #hasSubscribedOnce = false
+
+  constructor(sub: Connection, cmd: Connection, keys: PoolKeys, channel: string, logger: Logger) {
+    this.#sub = sub
+    this.#cmd = cmd
+    this.#keys = keys
+    this.#channel = channel
+    this.#logger = logger
+    sub.on('message', (channel: string, message: string) => {
+      if (channel === this.#channel) this.#onMessage(message)
+    })
+    sub.on('ready', () => {
+      // ioredis resubscribes by itself after a reconnect; subscribing again resolves once the
+      // server confirms, and only then is the recovery read free of a gap.
+      if (this.#hasSubscribedOnce) void this.#resubscribeAndRecover()
+    })
+  }
+
+  /** Connects and subscribes; results of jobs dispatched after this resolves cannot be missed. */
+  async start(timeoutMs: number): Promise<void> {
+    await connectReady(this.#sub, timeoutMs)
+    await this.#sub.subscribe(this.#channel)
+    this.#hasSubscribedOnce = true
+  }
+
+  /** Number of jobs waiting for a result. */
+  get size(): number {
+    return this.#waiting.size
+  }
+
+  /** Waits for the result of `jobId`; the handler is called once, unless `forget` comes first. */
+  expect(jobId: string, handler: ResultHandler): void {
+    this.#waiting.set(jobId, handler)
+  }
+
+  /** Stops waiting for `jobId` (it timed out or was aborted). */
+  forget(jobId: string): void {
+    this.#waiting.delete(jobId)
+  }
+
+  /** Re-reads the result key of every waiting job and delivers what is there. */
+  async recover(): Promise<number> {
+    const ids = [...this.#waiting.keys()]
+    let found = 0
+    for (let start = 0; start < ids.length; start += RECOVER_CHUNK) {
+      const chunk = ids.slice(start, start + RECOVER_CHUNK)
+      const values = await this.#cmd.mget(...chunk.map((id) => resultKey(this.#keys, id)))
+      chunk.forEach((id, i) => {
+        const text = values[i]
+        if (text != null) {
+          found++
+          this.#deliver(id, text)
+        }
+      })
+    }
+    return found
+  }
+
+  #onMessage(message: string): void {
+    const space = message.indexOf(' ')
+    if (space <= 0) return
+    this.#deliver(message.slice(0, space), message.slice(space + 1))
+  }
+
+  #deliver(jobId: string, text: string): void {
+    const handler = this.#waiting.get(jobId)
+    if (handler === undefined) return
+    this.#waiting.delete(jobId)
+    handler(decodeEnvelope(text))
+  }
+
+  async #resubscribeAndRecover(): Promise<void> {
+    try {
+      await this.#sub.subscribe(this.#channel)
+      await connectReady(this.#cmd, 5_000)
+      const found = await this.recover()
+      if (found > 0) this.#logger.info({ found }, 'recovered results after reconnect')
+    } catch (err) {
+      this.#logger.warn({ err }, 'result recovery after reconnect failed; will retry on next reconnect')
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { SwitchyardError } from './errors.js'
+
+/** A job as it travels in a worker stream (all fields are plain text, readable with XRANGE). */
+export interface JobEntry {
+  entryId: string
+  jobId: string
+  payload: string
+  session: string
+  attempt: number
+  producer: string
+  deadline: number
+  enqueued: number
+}
+
+/** The error part of a failed job's result envelope. */
+export interface RemoteError {
+  code: string
+  name: string
+  message: string
+  retryable?: boolean
+}
+
+/** A result envelope as stored in `res:<jobId>` and published to the producer. */
+export type Envelope =
+  | { ok: true; value?: unknown; workerId: string }
+  | { ok: false; error: RemoteError; workerId: string }
+
+/** Decodes the flat field list of a stream entry; returns undefined when it is not a job entry. */
+export function decodeEntry(entryId: string, fields: string[]): JobEntry | undefined {
+  const map: Record<string, string> = {}
+  for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i] as string] = fields[i + 1] as string
+  const { id, payload, producer } = map
+  if (!id || payload === undefined || !producer) return undefined
+  return {
+    entryId,
+    jobId: id,
+    payload,
+    session: map.session ?? '',
+    attempt: Number(map.attempt ?? 1),
+    producer,
+    deadline: Number(map.deadline ?? Number.POSITIVE_INFINITY),
+    enqueued: Number(map.enqueued ?? 0),
+  }
+}
+
+/** Parses a result envelope; a malformed one becomes a PROTOCOL_ERROR failure. */
+export function decodeEnvelope(text: string): Envelope {
+  try {
+    const env = JSON.parse(text) as Envelope
+    if (typeof env === 'object' && env !== null && typeof env.ok === 'boolean') return env
+  } catch {
+    // fall through
+  }
+  return {
+    ok: false,
+    workerId: '',
+    error: { code: 'PROTOCOL_ERROR', name: 'SwitchyardError', message: 'malformed result envelope' },
+  }
+}
+
+/** Turns a failed envelope into the error the caller receives. */
+export function envelopeError(jobId: string, env: Extract<Envelope, { ok: false }>): SwitchyardError {
+  const { error, workerId } = env
+  const code =
+    error.code === 'RESULT_TOO_LARGE' || error.code === 'PROTOCOL_ERROR' ? error.code : 'HANDLER_ERROR'
+  return new SwitchyardError(code, `${error.name}: ${error.message}`, {
+    remoteName: error.name,
+    workerId,
+    isRetryable: error.retryable === true,
+    jobId,
+  })
+}

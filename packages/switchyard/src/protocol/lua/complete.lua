@@ -1,0 +1,69 @@
+--[[
+  complete: finish a batch of jobs: fence, elect the result, acknowledge, release load, count,
+  and publish the result to each job's producer.
+
+  KEYS[1] -> sy:{P}:load    ZSET workerId -> load
+  KEYS[2] -> sy:{P}:ready   ZSET workerId -> load (dispatch candidates)
+
+  ARGV[1] base 'sy:{P}:'; derived keys, same {P} tag:
+            sy:{P}:q:<workerId>            STREAM the entry is acknowledged and deleted from
+            sy:{P}:w:<workerId>            HASH (state, capacity, processed, errors)
+            sy:{P}:res:<jobId>             STRING result envelope, SET NX PX
+            sy:{P}:results:<producerId>    channel the result is published on
+  ARGV[2] result TTL (ms)
+  ARGV[3] number of jobs n; then 6 fields per job:
+            workerId, entryId, jobId, producerId,
+            outcome ('ok' | 'err': the handler ran; 'skip': not run, no result), envelope
+
+  Returns an array of n statuses:
+    'OK'   the result was stored and published (or, for 'skip', the entry was released)
+    'DUP'  a result for the job already existed: this one was dropped
+    'LOST' the entry was no longer pending for this worker (it was taken from it): nothing changed
+]]
+local loadKey, readyKey = KEYS[1], KEYS[2]
+local base = ARGV[1]
+local resultTtl = ARGV[2]
+local n = tonumber(ARGV[3])
+
+local out = {}
+for i = 0, n - 1 do
+  local o = 4 + i * 6
+  local w, entryId, jobId, producer = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
+  local outcome, envelope = ARGV[o + 4], ARGV[o + 5]
+  local q = base .. 'q:' .. w
+
+  -- Fencing: only the worker the entry is still pending for may complete it.
+  if redis.call('XACK', q, 'sy', entryId) == 0 then
+    out[#out + 1] = 'LOST'
+  else
+    redis.call('XDEL', q, entryId)
+    local wKey = base .. 'w:' .. w
+    local load = tonumber(redis.call('ZINCRBY', loadKey, -1, w))
+    if load < 0 then
+      load = 0
+      redis.call('ZADD', loadKey, 0, w)
+    end
+    if redis.call('ZSCORE', readyKey, w) then
+      redis.call('ZADD', readyKey, load, w)
+    else
+      local info = redis.call('HMGET', wKey, 'state', 'capacity')
+      if info[1] == 'active' and load < tonumber(info[2]) then
+        redis.call('ZADD', readyKey, load, w)
+      end
+    end
+
+    if outcome == 'skip' then
+      out[#out + 1] = 'OK'
+    else
+      redis.call('HINCRBY', wKey, 'processed', 1)
+      if outcome == 'err' then redis.call('HINCRBY', wKey, 'errors', 1) end
+      if redis.call('SET', base .. 'res:' .. jobId, envelope, 'NX', 'PX', resultTtl) then
+        redis.call('PUBLISH', base .. 'results:' .. producer, jobId .. ' ' .. envelope)
+        out[#out + 1] = 'OK'
+      else
+        out[#out + 1] = 'DUP'
+      end
+    end
+  end
+end
+return out

@@ -1,0 +1,69 @@
+import { invalidArgument } from './errors.js'
+
+const NAME = /^[A-Za-z0-9_.:-]{1,100}$/
+
+/**
+ * Pool, prefix and worker names become part of Redis keys: letters, digits and `_ . : -`, so they
+ * never contain the `{}` of a hash tag, spaces or separators that would make keys ambiguous.
+ */
+export function checkName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw invalidArgument(
+      `${field} must be 1-100 characters of letters, digits, '_', '.', ':' or '-' (got ${describe(value)})`,
+    )
+  }
+  return value
+}
+
+/** Sessions are free text up to 256 characters, without control characters or braces. */
+export function checkSession(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 256 || hasForbiddenChar(value)) {
+    throw invalidArgument(
+      `session must be a string of 1-256 characters without control characters or braces (got ${describe(value)})`,
+    )
+  }
+  return value
+}
+
+function hasForbiddenChar(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f || c === 0x7b || c === 0x7d) return true
+  }
+  return false
+}
+
+/** An integer in [min, max]. */
+export function checkInt(field: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`
+    throw invalidArgument(`${field} must be an integer ${range} (got ${describe(value)})`)
+  }
+  return value
+}
+
+/** One of a fixed set of strings. */
+export function checkOneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    throw invalidArgument(
+      `${field} must be one of ${allowed.map((a) => `'${a}'`).join(', ')} (got ${describe(value)})`,
+    )
+  }
+  return value as T
+}
+
+/** A short, safe rendering of a bad value for an error message. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value)
+  return typeof value
+}
+
+/** Rejects options that are not known, naming them, so a typo does not pass silently. */
+export function checkKnownOptions(component: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw invalidArgument(`${component}: unknown option '${key}' (allowed: ${known.join(', ')})`)
+    }
+  }
+}

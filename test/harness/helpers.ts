@@ -1,0 +1,147 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis } from 'ioredis'
+import { inject } from 'vitest'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
+/** The built CLI entry point, as `switchyard` runs it. */
+export const CLI = join(root, 'packages/cli/dist/main.js')
+/** Handler modules for worker processes. */
+export const FIXTURES = join(root, 'test/fixtures')
+
+let counter = 0
+/** A pool name of its own for each test, so tests never see each other's workers. */
+export function uniquePool(label = 't'): string {
+  counter++
+  return `${label}-${process.pid}-${counter}-${Math.random().toString(36).slice(2, 7)}`
+}
+
+/** The URL of the test run's Redis. */
+export function redisUrl(): string {
+  return inject('redisUrl')
+}
+
+/** A plain client for assertions. */
+export function client(url = redisUrl()): Redis {
+  const c = new Redis(url, { maxRetriesPerRequest: 1 })
+  c.on('error', () => {})
+  return c
+}
+
+/** Every key of a pool (SCAN, never KEYS). */
+export async function poolKeysInRedis(c: Redis, pool: string, prefix = 'sy'): Promise<string[]> {
+  const found: string[] = []
+  let cursor = '0'
+  do {
+    const [next, keys] = await c.scan(cursor, 'MATCH', `${prefix}:{${pool}}:*`, 'COUNT', 1000)
+    cursor = next
+    found.push(...keys)
+  } while (cursor !== '0')
+  return found.sort()
+}
+
+/** Deletes every key of a pool. */
+export async function cleanupPool(c: Redis, pool: string, prefix = 'sy'): Promise<void> {
+  const keys = await poolKeysInRedis(c, pool, prefix)
+  if (keys.length > 0) await c.del(...keys)
+}
+
+/** Asserts the load invariant: for every worker, `ZSCORE load <w>` == `XLEN q:<w>`. Returns the pairs. */
+export async function loadAndLengths(
+  c: Redis,
+  pool: string,
+  prefix = 'sy',
+): Promise<{ workerId: string; load: number; xlen: number }[]> {
+  const base = `${prefix}:{${pool}}:`
+  const loads = await c.zrange(`${base}load`, '0', '-1', 'WITHSCORES')
+  const out: { workerId: string; load: number; xlen: number }[] = []
+  for (let i = 0; i < loads.length; i += 2) {
+    const workerId = loads[i] as string
+    out.push({ workerId, load: Number(loads[i + 1]), xlen: await c.xlen(`${base}q:${workerId}`) })
+  }
+  return out
+}
+
+/** Polls `check` until it returns a truthy value or the time runs out. */
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  timeoutMs = 10_000,
+  intervalMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const value = await check()
+      if (value) return value
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`)
+    await new Promise((r) => setTimeout(r, intervalMs))
+  }
+}
+
+/** A worker process started through the CLI, as `switchyard worker` runs in production. */
+export interface WorkerProcess {
+  child: ChildProcess
+  output: () => string
+  /** Sends SIGTERM and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>
+}
+
+/** Starts `switchyard worker` with a fixture handler and waits until its workers are registered. */
+export async function spawnWorker(options: {
+  pool: string
+  handler: string
+  count?: number
+  concurrency?: number
+  queueCapacity?: number
+  idPrefix?: string
+  env?: Record<string, string>
+  extraArgs?: string[]
+}): Promise<WorkerProcess> {
+  const args = [
+    CLI,
+    'worker',
+    '--redis',
+    redisUrl(),
+    '--pool',
+    options.pool,
+    '--handler',
+    join(FIXTURES, options.handler),
+    '--count',
+    String(options.count ?? 1),
+    '--concurrency',
+    String(options.concurrency ?? 8),
+  ]
+  if (options.queueCapacity !== undefined) args.push('--queue-capacity', String(options.queueCapacity))
+  if (options.idPrefix) args.push('--id-prefix', options.idPrefix)
+  args.push(...(options.extraArgs ?? []))
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...options.env, SWITCHYARD_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (d) => {
+    output += d
+  })
+  child.stderr?.on('data', (d) => {
+    output += d
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  await eventually(() => {
+    if (child.exitCode !== null) throw new Error(`worker exited early:\n${output}`)
+    return output.includes('workers started')
+  }, 15_000)
+  return {
+    child,
+    output: () => output,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      return exited
+    },
+  }
+}
