@@ -1,0 +1,75 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import {
+  cleanupPool,
+  client,
+  eventually,
+  loadAndLengths,
+  redisUrl,
+  uniquePool,
+} from '../../../../test/harness/helpers.js'
+import { Dispatcher } from '../producer/dispatcher.js'
+import { startWorkers } from './start-workers.js'
+
+const c = client()
+const closers: (() => Promise<void>)[] = []
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close()
+})
+afterAll(() => c.disconnect())
+
+async function setup(pool: string, extra: { blockMs?: number; leaseMs?: number } = {}) {
+  const group = await startWorkers({
+    redis: redisUrl(),
+    pool,
+    idPrefix: `${pool}-w`,
+    handler: (req) => req,
+    ...extra,
+  })
+  closers.push(() => group.close())
+  const d = new Dispatcher({ redis: redisUrl(), pool })
+  closers.push(() => d.close())
+  return { group, d }
+}
+
+async function clientIdByName(name: string): Promise<string | undefined> {
+  const list = (await c.client('LIST')) as string
+  const line = list.split('\n').find((l) => l.includes(` name=${name} `))
+  return line?.match(/^id=(\d+)/)?.[1]
+}
+
+describe('worker loop', () => {
+  it('keeps consuming after its blocking connection is killed', async () => {
+    const pool = uniquePool('kill')
+    const { group, d } = await setup(pool)
+    expect(await d.submit('before')).toBe('before')
+    const name = `sy:worker:${group.workerIds[0]}`
+    const id = await eventually(() => clientIdByName(name))
+    await c.call('CLIENT', 'KILL', 'ID', id as string)
+    expect(await d.submit('after', { timeoutMs: 10_000 })).toBe('after')
+    const newId = await clientIdByName(name)
+    expect(newId).toBeDefined()
+    expect(newId).not.toBe(id)
+  })
+
+  it('registers again and keeps serving when Redis lost the pool (keys flushed)', async () => {
+    const pool = uniquePool('flushed')
+    const { d } = await setup(pool, { leaseMs: 300, blockMs: 200 })
+    expect(await d.submit(1)).toBe(1)
+    await cleanupPool(c, pool)
+    // The heartbeat finds its hash gone and registers again; the reader recreates its group.
+    expect(
+      await eventually(() => d.submit(2, { timeoutMs: 2_000 }).catch(() => undefined), 10_000, 100),
+    ).toBe(2)
+    await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0))
+  })
+
+  it('names its connections so CLIENT LIST shows who is who', async () => {
+    const pool = uniquePool('names')
+    const { group, d } = await setup(pool)
+    await d.submit(1)
+    const list = (await c.client('LIST')) as string
+    expect(list).toContain(`name=sy:worker:${group.workerIds[0]} `)
+    expect(list).toContain(`name=sy:producer:${d.producerId} `)
+    expect(list).toContain(`name=sy:results:${d.producerId} `)
+  })
+})

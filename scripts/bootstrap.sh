@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Makes a fresh machine ready: pnpm (through npm), the workspace's packages (frozen lockfile), the
+# build, and, with --redis, a redis-server binary when none is configured (REDIS_URL or
+# SWITCHYARD_REDIS_URL) and none is installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_redis=0
+for arg in "$@"; do [ "$arg" = "--redis" ] && want_redis=1; done
+
+PNPM_VERSION=10.34.8
+if ! command -v pnpm >/dev/null 2>&1; then
+  echo "bootstrap: installing pnpm@$PNPM_VERSION with npm" >&2
+  npm install -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1 || npm install -g "pnpm@$PNPM_VERSION"
+fi
+
+if [ "$want_redis" = 1 ] && [ -z "${REDIS_URL:-}${SWITCHYARD_REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+  echo "bootstrap: installing redis-server with apt-get" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  # The package starts a system service on 6379; Switchyard's tests and demo start their own.
+fi
+
+if [ ! -d node_modules/.pnpm ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
+  echo "bootstrap: installing packages" >&2
+  pnpm install --frozen-lockfile --reporter=silent
+fi
+
+echo "bootstrap: building" >&2
+pnpm run --silent build

@@ -1,0 +1,104 @@
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { CLI, client, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
+
+const run = promisify(execFile)
+const c = client()
+const running: WorkerProcess[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((w) => w.stop('SIGKILL')))
+})
+afterAll(() => c.disconnect())
+
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+    })
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string }
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+  }
+}
+
+describe('switchyard CLI', () => {
+  it('submit prints the result as JSON, with the session given', async () => {
+    const pool = uniquePool('cli')
+    running.push(await spawnWorker({ pool, handler: 'echo.js', count: 2 }))
+    const out = await cli(['submit', '--pool', pool, '--session', 'user-42', '{"prompt":"hi"}'], {
+      SWITCHYARD_REDIS_URL: redisUrl(),
+    })
+    expect(out.code).toBe(0)
+    const res = JSON.parse(out.stdout)
+    expect(res).toMatchObject({ echo: { prompt: 'hi' }, session: 'user-42', attempt: 1 })
+    expect(await c.get(`sy:{${pool}}:aff:user-42`)).toBe(res.workerId)
+  })
+
+  it('submit exits non-zero with the error code and message on failure', async () => {
+    const pool = uniquePool('clifail')
+    running.push(await spawnWorker({ pool, handler: 'echo.js' }))
+    const failed = await cli(['submit', '--redis', redisUrl(), '--pool', pool, '{"fail":"quota exceeded"}'])
+    expect(failed.code).not.toBe(0)
+    expect(failed.stderr).toMatch(/^error HANDLER_ERROR: RangeError: quota exceeded/m)
+    const badJson = await cli(['submit', '--redis', redisUrl(), '--pool', pool, '{nope'])
+    expect(badJson.code).not.toBe(0)
+    expect(badJson.stderr).toMatch(/^error INVALID_ARGUMENT: the request is not valid JSON/m)
+    const noWorkers = await cli(['submit', '--redis', redisUrl(), '--pool', uniquePool('empty'), '1'])
+    expect(noWorkers.stderr).toMatch(/^error NO_WORKERS: /m)
+    const timeout = await cli([
+      'submit',
+      '--redis',
+      redisUrl(),
+      '--pool',
+      pool,
+      '--timeout',
+      '100',
+      '{"delayMs":2000}',
+    ])
+    expect(timeout.stderr).toMatch(/^error TIMEOUT: no result within 100 ms/m)
+  })
+
+  it('inspect shows every worker with its metrics, as a table and as JSON', async () => {
+    const pool = uniquePool('inspect')
+    running.push(await spawnWorker({ pool, handler: 'echo.js', count: 2, concurrency: 3, queueCapacity: 7 }))
+    await cli(['submit', '--redis', redisUrl(), '--pool', pool, '{"fail":"x"}'])
+    const json = await cli(['inspect', '--redis', redisUrl(), '--pool', pool, '--json'])
+    expect(json.code).toBe(0)
+    const { workers } = JSON.parse(json.stdout) as { workers: Record<string, unknown>[] }
+    expect(workers).toHaveLength(2)
+    for (const w of workers)
+      expect(w).toMatchObject({
+        alive: true,
+        state: 'active',
+        capacity: 10,
+        concurrency: 3,
+        inflight: 0,
+        queueLen: 0,
+      })
+    expect(workers.reduce((n, w) => n + (w.errors as number), 0)).toBe(1)
+    const text = await cli(['inspect', '--redis', redisUrl(), '--pool', pool])
+    expect(text.stdout).toMatch(/2 workers/)
+    expect(text.stdout).toMatch(
+      /worker\s+host\s+pid\s+alive\s+state\s+inflight\s+queued\s+capacity\s+concurrency\s+processed\s+errors/,
+    )
+  })
+
+  it('worker refuses a module without a handler, naming what it found', async () => {
+    const out = await cli([
+      'worker',
+      '--redis',
+      redisUrl(),
+      '--pool',
+      uniquePool('nohandler'),
+      '--handler',
+      'package.json',
+    ])
+    expect(out.code).not.toBe(0)
+    expect(out.stderr).toMatch(/error/)
+  })
+})

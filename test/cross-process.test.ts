@@ -1,0 +1,92 @@
+import { Dispatcher } from 'switchyard'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import {
+  client,
+  eventually,
+  loadAndLengths,
+  poolKeysInRedis,
+  redisUrl,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from './harness/helpers.js'
+
+const c = client()
+const running: WorkerProcess[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((w) => w.stop('SIGKILL')))
+})
+afterAll(() => c.disconnect())
+
+describe('worker processes', () => {
+  it('answers 1,000 concurrent submits across 3 worker processes, each with its own result', async () => {
+    const pool = uniquePool('x3')
+    for (let i = 0; i < 3; i++)
+      running.push(
+        await spawnWorker({ pool, handler: 'echo.js', count: 2, concurrency: 16, queueCapacity: 200 }),
+      )
+    const d = new Dispatcher<{ n: number; delayMs: number }, { echo: { n: number }; workerId: string }>({
+      redis: redisUrl(),
+      pool,
+    })
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 1_000 }, (_, n) =>
+          d.submit({ n, delayMs: n % 7 }, { session: `s${n % 50}`, timeoutMs: 30_000 }),
+        ),
+      )
+      expect(results.map((res) => res.echo.n)).toEqual(Array.from({ length: 1_000 }, (_, n) => n))
+      const byWorker = new Map<string, number>()
+      for (const r of results) byWorker.set(r.workerId, (byWorker.get(r.workerId) ?? 0) + 1)
+      expect(byWorker.size).toBe(6)
+      const pids = new Set([...byWorker.keys()].map((id) => id.split('-').at(-2)))
+      expect(pids.size).toBe(3)
+      const metrics = await d.workerMetrics()
+      expect(metrics.reduce((n, m) => n + m.processed, 0)).toBe(1_000)
+      await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0))
+    } finally {
+      await d.close()
+    }
+  })
+
+  it('drains on SIGTERM: jobs in flight finish, then the workers leave the pool', async () => {
+    const pool = uniquePool('term')
+    const w = await spawnWorker({ pool, handler: 'echo.js', count: 2, concurrency: 2 })
+    const d = new Dispatcher({ redis: redisUrl(), pool })
+    try {
+      const jobs = Array.from({ length: 6 }, (_, n) => d.submit({ n, delayMs: 300 }, { timeoutMs: 10_000 }))
+      await new Promise((r) => setTimeout(r, 100))
+      const code = await w.stop('SIGTERM')
+      expect(code).toBe(0)
+      const results = (await Promise.all(jobs)) as { echo: { n: number } }[]
+      expect(results.map((r) => r.echo.n)).toEqual([0, 1, 2, 3, 4, 5])
+      // Nothing of the workers is left: no hash, no stream, no load or lease entry.
+      const left = (await poolKeysInRedis(c, pool)).filter(
+        (k) => !k.includes(':res:') && !k.includes(':aff:'),
+      )
+      expect(left).toEqual([])
+      const err = await d.submit(1, { timeoutMs: 1_000 }).catch((e: unknown) => e)
+      expect((err as { code?: string }).code).toBe('NO_WORKERS')
+    } finally {
+      await d.close()
+    }
+  })
+
+  it('a worker restarted with the same id runs the jobs it had read before it was killed', async () => {
+    const pool = uniquePool('restart')
+    const first = await spawnWorker({ pool, handler: 'echo.js', idPrefix: 'stable', concurrency: 4 })
+    const d = new Dispatcher({ redis: redisUrl(), pool })
+    try {
+      const jobs = Array.from({ length: 4 }, (_, n) => d.submit({ n, delayMs: 2_000 }, { timeoutMs: 20_000 }))
+      await eventually(async () => (await c.xpending('sy:{' + pool + '}:q:stable-1', 'sy'))[0] === 4)
+      await first.stop('SIGKILL')
+      running.push(await spawnWorker({ pool, handler: 'echo.js', idPrefix: 'stable', concurrency: 4 }))
+      const results = (await Promise.all(jobs)) as { echo: { n: number }; workerId: string }[]
+      expect(results.map((r) => r.echo.n)).toEqual([0, 1, 2, 3])
+      expect(results.every((r) => r.workerId === 'stable-1')).toBe(true)
+      await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0))
+    } finally {
+      await d.close()
+    }
+  })
+})
