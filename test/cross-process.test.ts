@@ -78,7 +78,7 @@ describe('worker processes', () => {
     const d = new Dispatcher({ redis: redisUrl(), pool })
     try {
       const jobs = Array.from({ length: 4 }, (_, n) => d.submit({ n, delayMs: 2_000 }, { timeoutMs: 20_000 }))
-      await eventually(async () => (await c.xpending('sy:{' + pool + '}:q:stable-1', 'sy'))[0] === 4)
+      await eventually(async () => (await c.xpending(`sy:{${pool}}:q:stable-1`, 'sy'))[0] === 4)
       await first.stop('SIGKILL')
       running.push(await spawnWorker({ pool, handler: 'echo.js', idPrefix: 'stable', concurrency: 4 }))
       const results = (await Promise.all(jobs)) as { echo: { n: number }; workerId: string }[]

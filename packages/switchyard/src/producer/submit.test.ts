@@ -1,6 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
-  cleanupPool,
   client,
   eventually,
   loadAndLengths,
