@@ -280,3 +280,17 @@ describe('bad input', () => {
     expect(isSwitchyardError(err, 'CLOSED')).toBe(true)
   })
 })
+
+describe('redis option', () => {
+  it('accepts an ioredis client and leaves it open on close', async () => {
+    const pool = uniquePool('client')
+    const template = client()
+    closers.push(() => template.disconnect())
+    const group = await startWorkers({ redis: template, pool, handler: echo })
+    closers.push(() => group.close())
+    const d = new Dispatcher({ redis: template, pool })
+    expect(((await d.submit('via client')) as { req: string }).req).toBe('via client')
+    await d.close()
+    expect(await template.ping()).toBe('PONG')
+  })
+})
