@@ -78,10 +78,16 @@ export class ResultListener {
     return found
   }
 
+  /** A message holds one line `<jobId> <envelope>` per result of one complete call. */
   #onMessage(message: string): void {
-    const space = message.indexOf(' ')
-    if (space <= 0) return
-    this.#deliver(message.slice(0, space), message.slice(space + 1))
+    let start = 0
+    while (start < message.length) {
+      let end = message.indexOf('\n', start)
+      if (end < 0) end = message.length
+      const space = message.indexOf(' ', start)
+      if (space > start && space < end) this.#deliver(message.slice(start, space), message.slice(space + 1, end))
+      start = end + 1
+    }
   }
 
   #deliver(jobId: string, text: string): void {

@@ -9,7 +9,8 @@
             sy:{P}:q:<workerId>            STREAM the entry is acknowledged and deleted from
             sy:{P}:w:<workerId>            HASH (state, capacity, processed, errors)
             sy:{P}:res:<jobId>             STRING result envelope, SET NX PX
-            sy:{P}:results:<producerId>    channel the result is published on
+            sy:{P}:results:<producerId>    channel the results are published on, one message
+                                           per producer per call: lines '<jobId> <envelope>'
   ARGV[2] result TTL (ms)
   ARGV[3] number of jobs n; then 6 fields per job:
             workerId, entryId, jobId, producerId,
@@ -25,45 +26,69 @@ local base = ARGV[1]
 local resultTtl = ARGV[2]
 local n = tonumber(ARGV[3])
 
+-- Per-stream, per-worker and per-producer work is gathered first and done once per batch: one
+-- XDEL per stream (XDEL searches for the stream's new first entry once per call, not per id),
+-- one load and counter update per worker, one PUBLISH per producer (results joined by '\n';
+-- JSON envelopes never contain a raw newline).
 local out = {}
+local deletes, released, processed, errors, messages = {}, {}, {}, {}, {}
+local workers, producers = {}, {}
 for i = 0, n - 1 do
   local o = 4 + i * 6
   local w, entryId, jobId, producer = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local outcome, envelope = ARGV[o + 4], ARGV[o + 5]
-  local q = base .. 'q:' .. w
 
-  -- Fencing: only the worker the entry is still pending for may complete it.
-  if redis.call('XACK', q, 'sy', entryId) == 0 then
+  -- Fencing: only an entry still pending in the worker's stream may be completed.
+  if redis.call('XACK', base .. 'q:' .. w, 'sy', entryId) == 0 then
     out[#out + 1] = 'LOST'
   else
-    redis.call('XDEL', q, entryId)
-    local wKey = base .. 'w:' .. w
-    local load = tonumber(redis.call('ZINCRBY', loadKey, -1, w))
-    if load < 0 then
-      load = 0
-      redis.call('ZADD', loadKey, 0, w)
+    if deletes[w] == nil then
+      deletes[w], released[w], processed[w], errors[w] = {}, 0, 0, 0
+      workers[#workers + 1] = w
     end
-    if redis.call('ZSCORE', readyKey, w) then
-      redis.call('ZADD', readyKey, load, w)
-    else
-      local info = redis.call('HMGET', wKey, 'state', 'capacity')
-      if info[1] == 'active' and load < tonumber(info[2]) then
-        redis.call('ZADD', readyKey, load, w)
-      end
-    end
-
+    local d = deletes[w]
+    d[#d + 1] = entryId
+    released[w] = released[w] + 1
     if outcome == 'skip' then
       out[#out + 1] = 'OK'
     else
-      redis.call('HINCRBY', wKey, 'processed', 1)
-      if outcome == 'err' then redis.call('HINCRBY', wKey, 'errors', 1) end
+      processed[w] = processed[w] + 1
+      if outcome == 'err' then errors[w] = errors[w] + 1 end
       if redis.call('SET', base .. 'res:' .. jobId, envelope, 'NX', 'PX', resultTtl) then
-        redis.call('PUBLISH', base .. 'results:' .. producer, jobId .. ' ' .. envelope)
+        if messages[producer] == nil then
+          messages[producer] = {}
+          producers[#producers + 1] = producer
+        end
+        local m = messages[producer]
+        m[#m + 1] = jobId .. ' ' .. envelope
         out[#out + 1] = 'OK'
       else
         out[#out + 1] = 'DUP'
       end
     end
   end
+end
+
+for _, w in ipairs(workers) do
+  local wKey = base .. 'w:' .. w
+  redis.call('XDEL', base .. 'q:' .. w, unpack(deletes[w]))
+  local load = tonumber(redis.call('ZINCRBY', loadKey, -released[w], w))
+  if load < 0 then
+    load = 0
+    redis.call('ZADD', loadKey, 0, w)
+  end
+  if redis.call('ZSCORE', readyKey, w) then
+    redis.call('ZADD', readyKey, load, w)
+  else
+    local info = redis.call('HMGET', wKey, 'state', 'capacity')
+    if info[1] == 'active' and load < tonumber(info[2]) then
+      redis.call('ZADD', readyKey, load, w)
+    end
+  end
+  if processed[w] > 0 then redis.call('HINCRBY', wKey, 'processed', processed[w]) end
+  if errors[w] > 0 then redis.call('HINCRBY', wKey, 'errors', errors[w]) end
+end
+for _, producer in ipairs(producers) do
+  redis.call('PUBLISH', base .. 'results:' .. producer, table.concat(messages[producer], '\n'))
 end
 return out
