@@ -2,8 +2,11 @@ import type { Logger } from 'pino'
 import type { PoolKeys } from '../protocol/keys.js'
 import type { Connection } from '../redis/connection.js'
 
-/** How a job ended on the worker: 'ok' / 'err' ran the handler; 'skip' did not run it. */
-export type Outcome = 'ok' | 'err' | 'skip'
+/**
+ * How a job ended on the worker: 'ok' / 'err' ran the handler; 'skip' did not run it; 'dead'
+ * cannot run it (the entry goes to the dead letters, the envelope field holding the reason).
+ */
+export type Outcome = 'ok' | 'err' | 'skip' | 'dead'
 
 /** One finished job waiting for the next complete call. */
 export interface Completion {
@@ -27,16 +30,18 @@ export class Completer {
   readonly #conn: Connection
   readonly #keys: PoolKeys
   readonly #resultTtlMs: number
+  readonly #deadLetterCap: number
   readonly #logger: Logger
   #queue: Completion[] = []
   #isScheduled = false
   #inFlight = 0
   #idleWaiters: (() => void)[] = []
 
-  constructor(conn: Connection, keys: PoolKeys, resultTtlMs: number, logger: Logger) {
+  constructor(conn: Connection, keys: PoolKeys, resultTtlMs: number, deadLetterCap: number, logger: Logger) {
     this.#conn = conn
     this.#keys = keys
     this.#resultTtlMs = resultTtlMs
+    this.#deadLetterCap = deadLetterCap
     this.#logger = logger
   }
 
@@ -67,7 +72,15 @@ export class Completer {
   async #send(batch: Completion[]): Promise<void> {
     this.#inFlight++
     const k = this.#keys
-    const args: (string | number)[] = [k.load, k.ready, k.base, this.#resultTtlMs, batch.length]
+    const args: (string | number)[] = [
+      k.load,
+      k.ready,
+      k.dead,
+      k.base,
+      this.#resultTtlMs,
+      this.#deadLetterCap,
+      batch.length,
+    ]
     for (const c of batch) args.push(c.workerId, c.entryId, c.jobId, c.producer, c.outcome, c.envelope)
     for (let attempt = 0; ; attempt++) {
       try {

@@ -44,6 +44,8 @@ export interface WorkerOptions<Req, Res> {
   resultTtlMs?: number
   /** How long `close()` waits for running jobs before aborting them. @defaultValue 30000 */
   drainTimeoutMs?: number
+  /** Most entries the dead-letter stream keeps (trimmed approximately). @defaultValue 10000 */
+  deadLetterCap?: number
 }
 
 /** Defaults of {@link WorkerOptions}. */
@@ -57,13 +59,19 @@ export const WORKER_DEFAULTS = Object.freeze({
   maxResultBytes: 1_048_576,
   resultTtlMs: 60_000,
   drainTimeoutMs: 30_000,
+  deadLetterCap: 10_000,
 })
 
 /** Workers running in this process. */
 export interface WorkerGroup {
   readonly workerIds: readonly string[]
-  /** Drains gracefully: no new jobs, running ones finish (up to drainTimeoutMs), then deregisters. */
+  /**
+   * Drains gracefully: no new jobs, unread ones handed to other workers, running ones finish (up
+   * to drainTimeoutMs), then the workers deregister.
+   */
   close(): Promise<void>
+  /** Settles when every worker has stopped: after `close()`, or after each was drained remotely (`switchyard drain`). */
+  readonly done: Promise<void>
 }
 
 const KNOWN_OPTIONS = ['redis', 'pool', 'handler', 'logger', 'idPrefix', ...Object.keys(WORKER_DEFAULTS)]
@@ -93,6 +101,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     maxResultBytes: checkInt('maxResultBytes', o.maxResultBytes, 1),
     resultTtlMs: checkInt('resultTtlMs', o.resultTtlMs, 1),
     drainTimeoutMs: checkInt('drainTimeoutMs', o.drainTimeoutMs, 0),
+    deadLetterCap: checkInt('deadLetterCap', o.deadLetterCap, 1),
   }
   const prefix = checkName('prefix', o.prefix)
   const idPrefix = checkName(
@@ -110,14 +119,14 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     cmd.disconnect()
     throw err
   }
-  const group = new Group(cmd, keys, workerIds, settings, logger)
+  const group = new Group(cmd, keys, settings, logger)
   try {
     await group.register(workerIds)
   } catch (err) {
     cmd.disconnect()
     throw redisFailure(err, 'registering workers')
   }
-  const completer = new Completer(cmd, keys, settings.resultTtlMs, logger)
+  const completer = new Completer(cmd, keys, settings.resultTtlMs, settings.deadLetterCap, logger)
   const loops = workerIds.map(
     (id) =>
       new WorkerLoop(id, {
@@ -138,7 +147,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     { workerIds, concurrency: settings.concurrency, queueCapacity: settings.queueCapacity },
     'workers started',
   )
-  return { workerIds, close: () => group.close() }
+  return { workerIds, close: () => group.close(), done: group.done }
 }
 
 interface GroupSettings {
@@ -146,26 +155,41 @@ interface GroupSettings {
   queueCapacity: number
   leaseMs: number
   drainTimeoutMs: number
+  resultTtlMs: number
+  deadLetterCap: number
 }
 
-/** The state the workers of one process share: the command connection, the lease, the clock offset. */
+/** Entries one rescue call moves at most; a larger backlog is moved over several heartbeats. */
+const RESCUE_BUDGET = 500
+/** maxAttempts of entries that carry none (queued by hand). */
+const DEFAULT_MAX_ATTEMPTS = 3
+
+/**
+ * The state the workers of one process share: the command connection, the lease, the clock
+ * offset, and the rescue of workers that died, which every live group runs on its heartbeat.
+ */
 class Group {
   clockOffsetMs = 0
+  readonly done: Promise<void>
   readonly #cmd: Connection
   readonly #keys: PoolKeys
-  readonly #workerIds: string[]
   readonly #settings: GroupSettings
   readonly #logger: Logger
-  #loops: WorkerLoop[] = []
+  /** Workers still serving, by id; a drained worker leaves this map. */
+  readonly #loops = new Map<string, WorkerLoop>()
+  readonly #draining = new Map<string, Promise<void>>()
   #heartbeat: NodeJS.Timeout | undefined
-  #closing: Promise<void> | undefined
+  #isBeating = false
+  #resolveDone: () => void = () => {}
 
-  constructor(cmd: Connection, keys: PoolKeys, workerIds: string[], settings: GroupSettings, logger: Logger) {
+  constructor(cmd: Connection, keys: PoolKeys, settings: GroupSettings, logger: Logger) {
     this.#cmd = cmd
     this.#keys = keys
-    this.#workerIds = workerIds
     this.#settings = settings
     this.#logger = logger
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve
+    })
   }
 
   async register(ids: string[]): Promise<void> {
@@ -190,8 +214,8 @@ class Group {
   }
 
   start(loops: WorkerLoop[]): void {
-    this.#loops = loops
     for (const loop of loops) {
+      this.#loops.set(loop.workerId, loop)
       loop
         .start()
         .catch((err: unknown) => this.#logger.error({ err, workerId: loop.workerId }, 'worker loop failed'))
@@ -202,26 +226,56 @@ class Group {
     )
   }
 
+  /** Renews the leases, notices remote drains and lost registrations, then rescues dead workers. */
   async #beat(): Promise<void> {
+    if (this.#isBeating) return
+    this.#isBeating = true
     const k = this.#keys
-    const sentAt = Date.now()
+    // Draining workers keep their lease too: their running jobs are theirs until they finish.
+    const ids = [...this.#loops.keys()]
     try {
-      const reply = (await this.#cmd.heartbeat(
+      if (ids.length > 0) {
+        const sentAt = Date.now()
+        const reply = (await this.#cmd.heartbeat(
+          k.load,
+          k.ready,
+          k.alive,
+          k.base,
+          this.#settings.leaseMs,
+          ...ids,
+        )) as (string | number)[]
+        this.#measureClock(sentAt, Number(reply[0]))
+        const gone = ids.filter((_, i) => reply[i + 1] === 'GONE')
+        const drain = ids.filter((id, i) => reply[i + 1] === 'DRAINING' && !this.#draining.has(id))
+        if (gone.length > 0) {
+          this.#logger.warn({ workerIds: gone }, 'workers were removed from the pool; registering them again')
+          await this.register(gone)
+        }
+        if (drain.length > 0) {
+          this.#logger.info({ workerIds: drain }, 'asked to drain')
+          void this.#drain(drain)
+        }
+      }
+      const [removed, moved, lettered, dropped] = (await this.#cmd.rescue(
         k.load,
         k.ready,
         k.alive,
+        k.dead,
         k.base,
-        this.#settings.leaseMs,
-        ...this.#workerIds,
-      )) as (string | number)[]
-      this.#measureClock(sentAt, Number(reply[0]))
-      const gone = this.#workerIds.filter((_, i) => reply[i + 1] === 'GONE')
-      if (gone.length > 0 && this.#closing === undefined) {
-        this.#logger.warn({ workerIds: gone }, 'workers were removed from the pool; registering them again')
-        await this.register(gone)
+        Math.floor(Math.random() * 2 ** 31),
+        'dead',
+        RESCUE_BUDGET,
+        this.#settings.deadLetterCap,
+        this.#settings.resultTtlMs,
+        DEFAULT_MAX_ATTEMPTS,
+      )) as number[]
+      if (removed || moved || lettered || dropped) {
+        this.#logger.warn({ removed, moved, lettered, dropped }, 'rescued the jobs of dead workers')
       }
     } catch (err) {
       this.#logger.warn({ err }, 'heartbeat failed; the lease runs out unless the next one succeeds')
+    } finally {
+      this.#isBeating = false
     }
   }
 
@@ -229,17 +283,48 @@ class Group {
     this.clockOffsetMs = redisMs - Math.round((sentAt + Date.now()) / 2)
   }
 
-  close(): Promise<void> {
-    this.#closing ??= this.#close()
-    return this.#closing
+  /** Drains every worker still serving; settles when all have stopped. */
+  async close(): Promise<void> {
+    await this.#drain([...this.#loops.keys()])
+    await this.done
   }
 
-  async #close(): Promise<void> {
+  #drain(ids: string[]): Promise<void> {
+    const fresh = ids.filter((id) => this.#loops.has(id) && !this.#draining.has(id))
+    const waits = ids.map((id) => this.#draining.get(id)).filter((p) => p !== undefined)
+    if (fresh.length > 0) {
+      const run = this.#drainNow(fresh)
+      for (const id of fresh) this.#draining.set(id, run)
+      waits.push(run)
+    }
+    return Promise.all(waits).then(() => {})
+  }
+
+  async #drainNow(ids: string[]): Promise<void> {
     const k = this.#keys
-    await this.#cmd.drain(k.ready, k.base, ...this.#workerIds).catch((err: unknown) => {
-      this.#logger.warn({ err }, 'could not mark workers as draining')
-    })
-    const drained = Promise.all(this.#loops.map((loop) => loop.drain(this.#cmd)))
+    const loops = ids.map((id) => this.#loops.get(id) as WorkerLoop)
+    try {
+      // Out of dispatch first, then the unread jobs go to other workers; what no one has room
+      // for stays and is run here.
+      await this.#cmd.drain(k.ready, k.base, ...ids)
+      await this.#cmd.rescue(
+        k.load,
+        k.ready,
+        k.alive,
+        k.dead,
+        k.base,
+        Math.floor(Math.random() * 2 ** 31),
+        'handback',
+        100_000,
+        this.#settings.deadLetterCap,
+        this.#settings.resultTtlMs,
+        DEFAULT_MAX_ATTEMPTS,
+        ...ids,
+      )
+    } catch (err) {
+      this.#logger.warn({ err, workerIds: ids }, 'could not hand back unread jobs; running them here')
+    }
+    const drained = Promise.all(loops.map((loop) => loop.drain(this.#cmd)))
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), this.#settings.drainTimeoutMs)
@@ -252,23 +337,25 @@ class Group {
         'drain timed out; aborting running jobs',
       )
     }
-    await Promise.all(this.#loops.map((loop) => loop.stop(this.#cmd, 'worker closing')))
-    clearInterval(this.#heartbeat)
+    await Promise.all(loops.map((loop) => loop.stop(this.#cmd, 'worker closing')))
     try {
-      const statuses = (await this.#cmd.deregister(
-        k.load,
-        k.ready,
-        k.alive,
-        k.base,
-        ...this.#workerIds,
-      )) as string[]
-      const busy = this.#workerIds.filter((_, i) => statuses[i] === 'BUSY')
+      const statuses = (await this.#cmd.deregister(k.load, k.ready, k.alive, k.base, ...ids)) as string[]
+      const busy = ids.filter((_, i) => statuses[i] === 'BUSY')
+      // Left registered as draining: once its lease runs out, rescue moves what it still holds.
       if (busy.length > 0)
-        this.#logger.warn({ workerIds: busy }, 'workers still hold jobs; left registered as draining')
+        this.#logger.warn({ workerIds: busy }, 'workers still hold jobs; left to be rescued')
     } catch (err) {
-      this.#logger.warn({ err }, 'could not deregister workers')
+      this.#logger.warn(
+        { err },
+        'could not deregister workers; their lease will run out and rescue takes over',
+      )
     }
-    this.#logger.info({ workerIds: this.#workerIds }, 'workers stopped')
-    this.#cmd.disconnect()
+    for (const id of ids) this.#loops.delete(id)
+    this.#logger.info({ workerIds: ids }, 'workers stopped')
+    if (this.#loops.size === 0) {
+      clearInterval(this.#heartbeat)
+      this.#cmd.disconnect()
+      this.#resolveDone()
+    }
   }
 }

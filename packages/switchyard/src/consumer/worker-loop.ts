@@ -3,7 +3,7 @@ import { decodeEntry, type JobEntry } from '../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
 import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
 import type { Completer } from './completer.js'
-import { type Handler, runJob } from './run-job.js'
+import { type Handler, type JobResult, runJob } from './run-job.js'
 
 /** What a worker loop shares with its group. */
 export interface LoopShared {
@@ -25,6 +25,17 @@ type StreamReply = [string, [string, string[]][]][] | null
 
 /** Extra time a blocking read may take past its BLOCK before the watchdog replaces the connection. */
 const WATCHDOG_MARGIN_MS = 3_000
+/** How long a handler may run on after its deadline (its signal aborted) before its slot is freed. */
+const ABANDON_GRACE_MS = 1_000
+
+function abandoned(workerId: string): JobResult {
+  const error = {
+    code: 'TIMEOUT',
+    name: 'SwitchyardError',
+    message: 'the handler did not finish by the deadline',
+  }
+  return { outcome: 'err', envelope: JSON.stringify({ ok: false, workerId, error }) }
+}
 
 /**
  * One worker: reads its own stream with XREADGROUP, never holding more jobs than free slots, and
@@ -198,14 +209,14 @@ export class WorkerLoop {
         if (entry) {
           entries.push(entry)
         } else {
-          this.#logger.error({ entryId }, 'entry is not a job entry; dropping it')
+          this.#logger.error({ entryId }, 'entry is not a job entry; moving it to the dead letters')
           this.#s.completer.complete({
             workerId: this.workerId,
             entryId,
             jobId: '',
             producer: '',
-            outcome: 'skip',
-            envelope: '',
+            outcome: 'dead',
+            envelope: 'undecodable entry: it needs the fields id, payload and producer',
           })
         }
       }
@@ -235,13 +246,24 @@ export class WorkerLoop {
     }
     const ctrl = new AbortController()
     this.#running.set(entry.entryId, ctrl)
-    const timer = setTimeout(() => ctrl.abort(new Error('deadline exceeded')), remainingMs)
-    void runJob(this.#s.handler, entry, this.workerId, ctrl.signal, this.#s.maxResultBytes).then((result) => {
-      clearTimeout(timer)
+    let isFinished = false
+    const finish = (result: JobResult) => {
+      if (isFinished) return
+      isFinished = true
+      clearTimeout(abortTimer)
+      clearTimeout(abandonTimer)
       this.#running.delete(entry.entryId)
       completer.complete({ ...base, outcome: result.outcome, envelope: result.envelope })
       this.#wake()
-    })
+    }
+    const abortTimer = setTimeout(() => ctrl.abort(new Error('deadline exceeded')), remainingMs)
+    // A handler that ignores its signal and hangs must not hold the slot forever: past the
+    // deadline and a grace period the job is failed and its slot freed; a late return is ignored.
+    const abandonTimer = setTimeout(() => {
+      this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
+      finish(abandoned(this.workerId))
+    }, remainingMs + ABANDON_GRACE_MS)
+    void runJob(this.#s.handler, entry, this.workerId, ctrl.signal, this.#s.maxResultBytes).then(finish)
   }
 
   #waitForSlot(): Promise<void> {

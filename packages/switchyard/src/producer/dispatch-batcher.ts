@@ -8,6 +8,8 @@ export interface DispatchItem {
   payload: string
   timeoutMs: number
   attempt: number
+  /** Past this many attempts (a worker lost with the job each time) the job is dead-lettered. */
+  maxAttempts: number
   /** Workers this copy must not go to, joined by ','; '' for none. */
   exclude: string
 }
@@ -79,7 +81,15 @@ export class DispatchBatcher {
       batch.length,
     ]
     for (const { item } of batch) {
-      args.push(item.jobId, item.session, item.payload, item.timeoutMs, item.attempt, item.exclude)
+      args.push(
+        item.jobId,
+        item.session,
+        item.payload,
+        item.timeoutMs,
+        item.attempt,
+        item.maxAttempts,
+        item.exclude,
+      )
     }
     this.#conn.dispatch(...args).then(
       (reply) => {

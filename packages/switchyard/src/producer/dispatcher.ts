@@ -34,6 +34,8 @@ export interface DispatcherOptions {
   maxPayloadBytes?: number
   /** How long to wait for Redis when connecting. @defaultValue 5000 */
   connectTimeoutMs?: number
+  /** Default of {@link SubmitOptions.maxAttempts}. @defaultValue 3 */
+  maxAttempts?: number
   /** A pino logger; silent by default. Payloads are never logged. */
   logger?: Logger
 }
@@ -46,6 +48,7 @@ export const DISPATCHER_DEFAULTS = Object.freeze({
   timeoutMs: 30_000,
   maxPayloadBytes: 1_048_576,
   connectTimeoutMs: 5_000,
+  maxAttempts: 3,
 })
 
 /** Options of one {@link Dispatcher.submit}. */
@@ -58,6 +61,11 @@ export interface SubmitOptions {
   signal?: AbortSignal
   /** When no worker has room: fail at once with SATURATED, or retry with backoff until the timeout. @defaultValue 'reject' */
   onSaturated?: 'reject' | 'wait'
+  /**
+   * How many workers may be lost while holding this job (killed, or silent past their lease)
+   * before it goes to the dead letters and the caller gets DEAD_LETTERED. @defaultValue 3
+   */
+  maxAttempts?: number
 }
 
 /** Counters of one dispatcher since it was created. */
@@ -74,7 +82,7 @@ export interface DispatcherStats {
 }
 
 const KNOWN_OPTIONS = ['redis', 'pool', 'logger', ...Object.keys(DISPATCHER_DEFAULTS)]
-const KNOWN_SUBMIT_OPTIONS = ['session', 'timeoutMs', 'signal', 'onSaturated']
+const KNOWN_SUBMIT_OPTIONS = ['session', 'timeoutMs', 'signal', 'onSaturated', 'maxAttempts']
 const nextId = monotonicFactory()
 
 /**
@@ -117,6 +125,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       timeoutMs: checkInt('timeoutMs', merged.timeoutMs, 1),
       maxPayloadBytes: checkInt('maxPayloadBytes', merged.maxPayloadBytes, 1, 512 * 1024 * 1024),
       connectTimeoutMs: checkInt('connectTimeoutMs', merged.connectTimeoutMs, 1),
+      maxAttempts: checkInt('maxAttempts', merged.maxAttempts, 1, 100),
     }
     this.#logger = (options.logger ?? pino({ level: 'silent' })).child({
       component: 'dispatcher',
@@ -195,6 +204,10 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       options.onSaturated === undefined
         ? 'reject'
         : checkOneOf('onSaturated', options.onSaturated, ['reject', 'wait'])
+    const maxAttempts =
+      options.maxAttempts === undefined
+        ? this.#options.maxAttempts
+        : checkInt('maxAttempts', options.maxAttempts, 1, 100)
     const payload = this.#encode(req)
     const { signal } = options
     if (signal?.aborted) throw aborted(signal)
@@ -235,6 +248,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
             payload,
             timeoutMs: Math.max(1, deadline - Date.now()),
             attempt: 1,
+            maxAttempts,
             exclude: '',
           })
           .then((outcome) =>

@@ -85,7 +85,8 @@ export class ResultListener {
       let end = message.indexOf('\n', start)
       if (end < 0) end = message.length
       const space = message.indexOf(' ', start)
-      if (space > start && space < end) this.#deliver(message.slice(start, space), message.slice(space + 1, end))
+      if (space > start && space < end)
+        this.#deliver(message.slice(start, space), message.slice(space + 1, end))
       start = end + 1
     }
   }

@@ -1,4 +1,7 @@
-import { SwitchyardError } from './errors.js'
+import { type ErrorCode, SwitchyardError } from './errors.js'
+
+/** Codes a worker or a script reports as they are; any other remote failure is HANDLER_ERROR. */
+const PASSED_THROUGH = new Set<string>(['RESULT_TOO_LARGE', 'PROTOCOL_ERROR', 'DEAD_LETTERED', 'TIMEOUT'])
 
 /** A job as it travels in a worker stream (all fields are plain text, readable with XRANGE). */
 export interface JobEntry {
@@ -61,8 +64,7 @@ export function decodeEnvelope(text: string): Envelope {
 /** Turns a failed envelope into the error the caller receives. */
 export function envelopeError(jobId: string, env: Extract<Envelope, { ok: false }>): SwitchyardError {
   const { error, workerId } = env
-  const code =
-    error.code === 'RESULT_TOO_LARGE' || error.code === 'PROTOCOL_ERROR' ? error.code : 'HANDLER_ERROR'
+  const code = PASSED_THROUGH.has(error.code) ? (error.code as ErrorCode) : 'HANDLER_ERROR'
   return new SwitchyardError(code, `${error.name}: ${error.message}`, {
     remoteName: error.name,
     workerId,

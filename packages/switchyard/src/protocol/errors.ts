@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'CLOSED',
   'REDIS_UNAVAILABLE',
   'PROTOCOL_ERROR',
+  'DEAD_LETTERED',
 ] as const
 
 /** A stable error code; match on it instead of on messages. */

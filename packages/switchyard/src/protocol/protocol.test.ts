@@ -40,7 +40,23 @@ describe('Lua scripts', () => {
       await conn.connect()
       // Queue two entries for the same job, as a hedge would, and read them as worker a.
       for (let i = 0; i < 2; i++) {
-        await conn.dispatch(k.load, k.ready, k.alive, k.base, 1000, 1, 'p', 1, 'job-1', '', '1', 5000, 1, '')
+        await conn.dispatch(
+          k.load,
+          k.ready,
+          k.alive,
+          k.base,
+          1000,
+          1,
+          'p',
+          1,
+          'job-1',
+          '',
+          '1',
+          5000,
+          1,
+          3,
+          '',
+        )
       }
       const read = (await c.xreadgroup('GROUP', 'sy', 'a', 'COUNT', 10, 'STREAMS', `${k.base}q:a`, '>')) as [
         string,
@@ -49,7 +65,7 @@ describe('Lua scripts', () => {
       const [[, entries]] = read as [[string, [string, string[]][]]]
       const [e1, e2] = entries.map(([id]) => id) as [string, string]
       const done = (entry: string, value: string) =>
-        conn.complete(k.load, k.ready, k.base, 60_000, 1, 'a', entry, 'job-1', 'p', 'ok', value)
+        conn.complete(k.load, k.ready, k.dead, k.base, 60_000, 100, 1, 'a', entry, 'job-1', 'p', 'ok', value)
       expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['OK'])
       expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['LOST'])
       expect(await done(e2, '{"ok":true,"value":2}')).toEqual(['DUP'])

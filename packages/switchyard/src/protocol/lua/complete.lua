@@ -4,6 +4,7 @@
 
   KEYS[1] -> sy:{P}:load    ZSET workerId -> load
   KEYS[2] -> sy:{P}:ready   ZSET workerId -> load (dispatch candidates)
+  KEYS[3] -> sy:{P}:dead    STREAM dead letters, capped with MAXLEN ~
 
   ARGV[1] base 'sy:{P}:'; derived keys, same {P} tag:
             sy:{P}:q:<workerId>            STREAM the entry is acknowledged and deleted from
@@ -12,19 +13,22 @@
             sy:{P}:results:<producerId>    channel the results are published on, one message
                                            per producer per call: lines '<jobId> <envelope>'
   ARGV[2] result TTL (ms)
-  ARGV[3] number of jobs n; then 6 fields per job:
+  ARGV[3] dead-letter stream cap
+  ARGV[4] number of jobs n; then 6 fields per job:
             workerId, entryId, jobId, producerId,
-            outcome ('ok' | 'err': the handler ran; 'skip': not run, no result), envelope
+            outcome ('ok' | 'err': the handler ran; 'skip': not run, no result;
+                     'dead': the entry cannot be run, it goes to the dead letters with the
+                     envelope as its reason), envelope
 
   Returns an array of n statuses:
     'OK'   the result was stored and published (or, for 'skip', the entry was released)
     'DUP'  a result for the job already existed: this one was dropped
     'LOST' the entry was no longer pending for this worker (it was taken from it): nothing changed
 ]]
-local loadKey, readyKey = KEYS[1], KEYS[2]
+local loadKey, readyKey, deadKey = KEYS[1], KEYS[2], KEYS[3]
 local base = ARGV[1]
-local resultTtl = ARGV[2]
-local n = tonumber(ARGV[3])
+local resultTtl, deadCap = ARGV[2], ARGV[3]
+local n = tonumber(ARGV[4])
 
 -- Per-stream, per-worker and per-producer work is gathered first and done once per batch: one
 -- XDEL per stream (XDEL searches for the stream's new first entry once per call, not per id),
@@ -34,7 +38,7 @@ local out = {}
 local deletes, released, processed, errors, messages = {}, {}, {}, {}, {}
 local workers, producers = {}, {}
 for i = 0, n - 1 do
-  local o = 4 + i * 6
+  local o = 5 + i * 6
   local w, entryId, jobId, producer = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local outcome, envelope = ARGV[o + 4], ARGV[o + 5]
 
@@ -49,7 +53,16 @@ for i = 0, n - 1 do
     local d = deletes[w]
     d[#d + 1] = entryId
     released[w] = released[w] + 1
-    if outcome == 'skip' then
+    if outcome == 'dead' then
+      -- Keep the entry as it was, for `switchyard dead list`, before it is deleted below.
+      local found = redis.call('XRANGE', base .. 'q:' .. w, entryId, entryId)
+      if #found == 1 then
+        local args = { 'XADD', deadKey, 'MAXLEN', '~', deadCap, '*', 'reason', envelope, 'worker', w, 'entry', entryId }
+        for _, v in ipairs(found[1][2]) do args[#args + 1] = v end
+        redis.call(unpack(args))
+      end
+    end
+    if outcome == 'skip' or outcome == 'dead' then
       out[#out + 1] = 'OK'
     else
       processed[w] = processed[w] + 1

@@ -10,8 +10,9 @@
   ARGV[2] lease (ms)
   ARGV[3..] worker ids
 
-  Returns { Redis time in ms, then one status per worker: 'OK' or 'GONE' (its hash no longer
-  exists: it was removed from the pool and must register again) }.
+  Returns { Redis time in ms, then one status per worker: 'OK'; 'DRAINING' (someone asked it to
+  drain, e.g. `switchyard drain`); or 'GONE' (its hash no longer exists: it was removed from the
+  pool and must register again) }.
 ]]
 local loadKey, readyKey, aliveKey = KEYS[1], KEYS[2], KEYS[3]
 local base, leaseMs = ARGV[1], tonumber(ARGV[2])
@@ -30,7 +31,7 @@ for i = 3, #ARGV do
       local load = tonumber(redis.call('ZSCORE', loadKey, w) or '0')
       if load < tonumber(info[2]) then redis.call('ZADD', readyKey, load, w) end
     end
-    out[#out + 1] = 'OK'
+    if info[1] == 'draining' then out[#out + 1] = 'DRAINING' else out[#out + 1] = 'OK' end
   end
 end
 return out

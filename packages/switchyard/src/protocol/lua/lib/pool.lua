@@ -1,0 +1,81 @@
+--[[
+  lib/pool.lua: worker choice and reservation, shared by the scripts that place jobs (dispatch,
+  rescue). Included at build time where a script says `--!include lib/pool.lua`; the including
+  script defines `loadKey`, `readyKey`, `aliveKey`, `base` and `now` (ms, Redis time) first.
+]]
+
+local function isAlive(w)
+  local lease = redis.call('ZSCORE', aliveKey, w)
+  return lease ~= false and tonumber(lease) >= now
+end
+
+local function excludedSet(list)
+  if list == nil or list == '' then return nil end
+  local set = {}
+  for id in string.gmatch(list, '[^,]+') do set[id] = true end
+  return set
+end
+
+-- Least-loaded candidate: the lowest score of `ready`, a random one among equal scores. Ranks
+-- make this O(log N). A candidate whose lease expired is dropped from `ready` (its heartbeat
+-- puts it back), so each dead worker costs one extra step once, not on every dispatch.
+local function pickAny()
+  while true do
+    local first = redis.call('ZRANGE', readyKey, 0, 0, 'WITHSCORES')
+    if #first == 0 then return nil end
+    local w = first[1]
+    local ties = redis.call('ZCOUNT', readyKey, first[2], first[2])
+    if ties > 1 then
+      local r = math.random(0, ties - 1)
+      w = redis.call('ZRANGE', readyKey, r, r)[1]
+    end
+    if isAlive(w) then return w end
+    redis.call('ZREM', readyKey, w)
+  end
+end
+
+-- With exclusions (hedge copies, a rescued worker), look at a window as wide as the exclusions
+-- plus a margin: the exclusions are few, so this stays O(log N).
+local function pickExcluding(excluded)
+  local count = 0
+  for _ in pairs(excluded) do count = count + 1 end
+  local window = redis.call('ZRANGE', readyKey, 0, count + 15, 'WITHSCORES')
+  local best, bestScore, ties = nil, nil, 0
+  for i = 1, #window, 2 do
+    local w, score = window[i], tonumber(window[i + 1])
+    if not excluded[w] then
+      if not isAlive(w) then
+        redis.call('ZREM', readyKey, w)
+      elseif bestScore == nil or score < bestScore then
+        best, bestScore, ties = w, score, 1
+      elseif score == bestScore then
+        ties = ties + 1
+        if math.random(1, ties) == 1 then best = w end
+      end
+    end
+  end
+  return best
+end
+
+-- The least-loaded live, active worker with room that is not excluded, or nil.
+local function pick(excluded)
+  if excluded then return pickExcluding(excluded) end
+  return pickAny()
+end
+
+-- Why nothing could be picked: 'SATURATED' when some worker is alive, else 'NO_WORKERS'.
+local function noWorkerStatus()
+  if redis.call('ZCOUNT', aliveKey, now, '+inf') > 0 then return 'SATURATED' end
+  return 'NO_WORKERS'
+end
+
+-- Reserves a slot of w (+1 load); a worker that reaches its capacity stops being a candidate.
+local function reserve(w)
+  local load = tonumber(redis.call('ZINCRBY', loadKey, 1, w))
+  local capacity = tonumber(redis.call('HGET', base .. 'w:' .. w, 'capacity'))
+  if capacity == nil or load >= capacity then
+    redis.call('ZREM', readyKey, w)
+  else
+    redis.call('ZADD', readyKey, load, w)
+  end
+end

@@ -1,0 +1,130 @@
+--[[
+  rescue: move the jobs of workers that left to live workers, so none is stuck.
+    mode 'dead':     workers whose lease expired (found here); every entry of their streams,
+                     read or not, moves with its attempt raised; then their keys are removed.
+    mode 'handback': the given draining workers; only their unread entries move (the ones they
+                     run stay theirs), attempt unchanged.
+  A job past its deadline is dropped (its caller already has TIMEOUT); a job whose attempts would
+  exceed its maxAttempts goes to the dead-letter stream and its producer gets DEAD_LETTERED.
+  Safe to run from many workers at once: each run is atomic and the next finds nothing left.
+
+  KEYS[1] -> sy:{P}:load    ZSET workerId -> load
+  KEYS[2] -> sy:{P}:ready   ZSET workerId -> load (dispatch candidates)
+  KEYS[3] -> sy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
+  KEYS[4] -> sy:{P}:dead    STREAM dead letters, capped with MAXLEN ~
+
+  ARGV[1] base 'sy:{P}:'; derived keys, same {P} tag:
+            sy:{P}:q:<workerId>          STREAM entries are moved from and to
+            sy:{P}:w:<workerId>          HASH (capacity); removed with a dead worker
+            sy:{P}:aff:<session>         STRING rebound to the new worker when it named the old
+            sy:{P}:res:<jobId>           STRING DEAD_LETTERED envelope, SET NX PX
+            sy:{P}:results:<producerId>  channel the DEAD_LETTERED result is published on
+  ARGV[2] random seed
+  ARGV[3] mode: 'dead' | 'handback'
+  ARGV[4] most entries to move in this call (the rest wait for the next call)
+  ARGV[5] dead-letter stream cap
+  ARGV[6] result TTL (ms)
+  ARGV[7] maxAttempts of entries that do not say
+  ARGV[8..] worker ids (mode 'handback' only)
+
+  Returns { workers removed, jobs moved, jobs dead-lettered, jobs dropped as expired }.
+]]
+local loadKey, readyKey, aliveKey, deadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local base, mode = ARGV[1], ARGV[3]
+local budget, deadCap, resultTtl = tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local defaultMax = tonumber(ARGV[7])
+
+math.randomseed(tonumber(ARGV[2]))
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+--!include lib/pool.lua
+
+local removed, moved, lettered, dropped = 0, 0, 0, 0
+
+local function deadLetter(w, entryId, fields, f, reason)
+  local args = { 'XADD', deadKey, 'MAXLEN', '~', deadCap, '*', 'reason', reason, 'worker', w, 'entry', entryId }
+  for i = 1, #fields do args[#args + 1] = fields[i] end
+  redis.call(unpack(args))
+  lettered = lettered + 1
+  if f.id and f.producer then
+    local envelope = '{"ok":false,"workerId":"' .. w .. '","error":{"code":"DEAD_LETTERED",' ..
+      '"name":"SwitchyardError","message":"' .. reason .. '"}}'
+    if redis.call('SET', base .. 'res:' .. f.id, envelope, 'NX', 'PX', resultTtl) then
+      redis.call('PUBLISH', base .. 'results:' .. f.producer, f.id .. ' ' .. envelope)
+    end
+  end
+end
+
+-- Moves entries of w's stream after `from` (exclusive; '-' for all). Returns false when it had to
+-- stop (budget spent, or no live worker with room), true when nothing is left to move.
+local function moveEntries(w, from, raiseAttempt)
+  local q = base .. 'q:' .. w
+  local entries = redis.call('XRANGE', q, from, '+', 'COUNT', budget)
+  for _, entry in ipairs(entries) do
+    local entryId, fields = entry[1], entry[2]
+    local f = {}
+    for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+    local attempt = tonumber(f.attempt or '1') or 1
+    if raiseAttempt then attempt = attempt + 1 end
+    local maxAttempts = tonumber(f.max or '') or defaultMax
+    if not (f.id and f.payload and f.producer) then
+      deadLetter(w, entryId, fields, f, 'undecodable entry')
+    elseif tonumber(f.deadline or '0') < now then
+      dropped = dropped + 1
+    elseif attempt > maxAttempts then
+      deadLetter(w, entryId, fields, f, 'worker ' .. w .. ' was lost; ' .. maxAttempts .. ' attempts used')
+    else
+      local target = pick({ [w] = true })
+      if target == nil then return false end
+      reserve(target)
+      f.attempt = attempt
+      redis.call('XADD', base .. 'q:' .. target, '*',
+        'id', f.id, 'payload', f.payload, 'session', f.session or '', 'attempt', attempt,
+        'producer', f.producer, 'deadline', f.deadline, 'enqueued', f.enqueued or now, 'max', maxAttempts)
+      if f.session and f.session ~= '' then
+        local affKey = base .. 'aff:' .. f.session
+        if redis.call('GET', affKey) == w then redis.call('SET', affKey, target, 'KEEPTTL') end
+      end
+      moved = moved + 1
+    end
+    redis.call('XACK', q, 'sy', entryId)
+    redis.call('XDEL', q, entryId)
+    local load = tonumber(redis.call('ZINCRBY', loadKey, -1, w))
+    if load < 0 then redis.call('ZADD', loadKey, 0, w) end
+    budget = budget - 1
+  end
+  return budget > 0
+end
+
+if mode == 'dead' then
+  local dead = redis.call('ZRANGEBYSCORE', aliveKey, '-inf', '(' .. now, 'LIMIT', 0, 8)
+  for _, w in ipairs(dead) do
+    redis.call('ZREM', readyKey, w)
+    if not moveEntries(w, '-', true) then break end
+    local q = base .. 'q:' .. w
+    if redis.call('XLEN', q) == 0 then
+      redis.call('DEL', q, base .. 'w:' .. w)
+      redis.call('ZREM', loadKey, w)
+      redis.call('ZREM', aliveKey, w)
+      removed = removed + 1
+    end
+  end
+elseif mode == 'handback' then
+  for i = 8, #ARGV do
+    local w = ARGV[i]
+    local q = base .. 'q:' .. w
+    if redis.call('EXISTS', q) == 1 then
+      local lastDelivered = '0-0'
+      for _, group in ipairs(redis.call('XINFO', 'GROUPS', q)) do
+        for j = 1, #group, 2 do
+          if group[j] == 'last-delivered-id' then lastDelivered = group[j + 1] end
+        end
+      end
+      if not moveEntries(w, '(' .. lastDelivered, false) then break end
+    end
+  end
+else
+  return redis.error_reply('rescue: unknown mode ' .. tostring(mode))
+end
+return { removed, moved, lettered, dropped }
