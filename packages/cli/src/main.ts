@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
+import { deadCommand } from './commands/dead.js'
 import { demoCommand } from './commands/demo.js'
+import { drainCommand } from './commands/drain.js'
 import { inspectCommand } from './commands/inspect.js'
 import { submitCommand } from './commands/submit.js'
 import { workerCommand } from './commands/worker.js'
@@ -13,6 +15,8 @@ const program = new Command()
 workerCommand(program)
 submitCommand(program)
 inspectCommand(program)
+drainCommand(program)
+deadCommand(program)
 demoCommand(program)
 
 program.parseAsync(process.argv).catch(failWith)

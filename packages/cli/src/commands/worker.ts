@@ -70,5 +70,12 @@ export function workerCommand(program: Command): void {
       }
       process.on('SIGTERM', () => stop('SIGTERM'))
       process.on('SIGINT', () => stop('SIGINT'))
+      // Drained from elsewhere (`switchyard drain`): once every worker here has left, so does the process.
+      void group.done.then(() => {
+        if (!isStopping) {
+          logger.info('every worker was drained; exiting')
+          process.exit(0)
+        }
+      })
     })
 }

@@ -1,0 +1,116 @@
+import { monotonicFactory } from 'ulid'
+import { DispatchBatcher } from '../producer/dispatch-batcher.js'
+import { invalidArgument } from '../protocol/errors.js'
+import { checkInt } from '../protocol/validate.js'
+import { type PoolRef, refKeys } from './inspect-pool.js'
+import { withConnection } from './with-connection.js'
+
+/** One entry of the dead-letter stream. */
+export interface DeadLetter {
+  /** Its id in the dead-letter stream. */
+  deadId: string
+  jobId: string
+  reason: string
+  /** The worker that held it last. */
+  workerId: string
+  attempt: number
+  session: string
+  /** The request as JSON. */
+  payload: string
+}
+
+const nextId = monotonicFactory()
+
+function toDeadLetter(deadId: string, fields: string[]): DeadLetter {
+  const f: Record<string, string> = {}
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string
+  return {
+    deadId,
+    jobId: f.id ?? '',
+    reason: f.reason ?? '',
+    workerId: f.worker ?? '',
+    attempt: Number(f.attempt ?? 0),
+    session: f.session ?? '',
+    payload: f.payload ?? '',
+  }
+}
+
+/** The oldest `count` dead letters of a pool. */
+export function listDeadLetters(ref: PoolRef & { count?: number }): Promise<DeadLetter[]> {
+  const keys = refKeys(ref)
+  const count = checkInt('count', ref.count ?? 100, 1)
+  return withConnection(ref.redis, 'dead-list', async (conn) => {
+    const entries = (await conn.xrange(keys.dead, '-', '+', 'COUNT', count)) as [string, string[]][]
+    return entries.map(([id, fields]) => toDeadLetter(id, fields))
+  })
+}
+
+/**
+ * Dispatches dead letters again as new jobs (new job ids, attempt 1) and removes them from the
+ * dead-letter stream. Their results are kept under `res:<newJobId>` for the result TTL.
+ * Resolves with each retried letter and the job id it got; letters no worker had room for stay.
+ */
+export function retryDeadLetters(
+  ref: PoolRef & { deadIds?: string[]; all?: boolean; timeoutMs?: number },
+): Promise<{ deadId: string; jobId: string; workerId: string }[]> {
+  const keys = refKeys(ref)
+  if (!ref.all && (ref.deadIds === undefined || ref.deadIds.length === 0)) {
+    throw invalidArgument('retry needs deadIds, or all: true')
+  }
+  const timeoutMs = checkInt('timeoutMs', ref.timeoutMs ?? 60_000, 1)
+  return withConnection(ref.redis, 'dead-retry', async (conn) => {
+    const letters = ref.all
+      ? ((await conn.xrange(keys.dead, '-', '+')) as [string, string[]][]).map(([id, f]) =>
+          toDeadLetter(id, f),
+        )
+      : (
+          await Promise.all(
+            (ref.deadIds ?? []).map(
+              async (id) => (await conn.xrange(keys.dead, id, id)) as [string, string[]][],
+            ),
+          )
+        )
+          .flat()
+          .map(([id, f]) => toDeadLetter(id, f))
+    const batcher = new DispatchBatcher(conn, keys, 'dead-retry', 1)
+    const retried: { deadId: string; jobId: string; workerId: string }[] = []
+    const outcomes = await Promise.all(
+      letters.map((letter) => {
+        const jobId = nextId()
+        return batcher
+          .dispatch({
+            jobId,
+            session: letter.session,
+            payload: letter.payload,
+            timeoutMs,
+            attempt: 1,
+            maxAttempts: 3,
+            exclude: '',
+          })
+          .then((outcome) => ({ letter, jobId, outcome }))
+      }),
+    )
+    for (const { letter, jobId, outcome } of outcomes) {
+      if (outcome.status !== 'queued') continue
+      await conn.xdel(keys.dead, letter.deadId)
+      retried.push({ deadId: letter.deadId, jobId, workerId: outcome.workerId })
+    }
+    return retried
+  })
+}
+
+/** Deletes the given dead letters, or all of them; resolves with how many were deleted. */
+export function purgeDeadLetters(ref: PoolRef & { deadIds?: string[]; all?: boolean }): Promise<number> {
+  const keys = refKeys(ref)
+  if (!ref.all && (ref.deadIds === undefined || ref.deadIds.length === 0)) {
+    throw invalidArgument('purge needs deadIds, or all: true')
+  }
+  return withConnection(ref.redis, 'dead-purge', async (conn) => {
+    if (ref.all) {
+      const length = await conn.xlen(keys.dead)
+      await conn.del(keys.dead)
+      return length
+    }
+    return conn.xdel(keys.dead, ...(ref.deadIds ?? []))
+  })
+}
