@@ -102,12 +102,14 @@ export async function spawnWorker(options: {
   idPrefix?: string
   env?: Record<string, string>
   extraArgs?: string[]
+  /** Another Redis than the test run's. */
+  redis?: string
 }): Promise<WorkerProcess> {
   const args = [
     CLI,
     'worker',
     '--redis',
-    redisUrl(),
+    options.redis ?? redisUrl(),
     '--pool',
     options.pool,
     '--handler',

@@ -54,46 +54,53 @@ export async function waitForPing(url: string, timeoutMs = 10_000): Promise<void
   }
 }
 
+/** A local redis-server process of the test's own, that the test can restart. */
+export interface LocalRedis extends TestRedis {
+  port: number
+  dir: string
+  /** Stops the server (SIGTERM: a clean shutdown that writes the AOF; SIGKILL: a crash) and starts it again on the same port and data. */
+  restart(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>
+}
+
 /** A local redis-server process on a free port, with its own data directory. */
-export async function startLocalRedis(
-  extraArgs: string[] = [],
-  port?: number,
-): Promise<TestRedis & { port: number; dir: string; process: ChildProcess }> {
-  const p = port ?? (await freePort())
+export async function startLocalRedis(extraArgs: string[] = []): Promise<LocalRedis> {
+  const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-redis-'))
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(p),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-      ...extraArgs,
-    ],
-    {
-      stdio: 'ignore',
-    },
-  )
-  const url = `redis://127.0.0.1:${p}`
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    ...extraArgs,
+  ]
+  const url = `redis://127.0.0.1:${port}`
+  let child: ChildProcess = spawn('redis-server', args, { stdio: 'ignore' })
   await waitForPing(url)
+  const kill = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r))
+      child.kill(signal)
+      await exited
+    }
+  }
   return {
     url,
     kind: 'local',
-    port: p,
+    port,
     dir,
-    process: child,
+    async restart(signal = 'SIGTERM') {
+      await kill(signal)
+      child = spawn('redis-server', args, { stdio: 'ignore' })
+      await waitForPing(url)
+    },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r))
-        child.kill('SIGKILL')
-        await exited
-      }
+      await kill('SIGKILL')
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -35,6 +35,7 @@ export class Completer {
   #queue: Completion[] = []
   #isScheduled = false
   #inFlight = 0
+  #isClosed = false
   #idleWaiters: (() => void)[] = []
 
   constructor(conn: Connection, keys: PoolKeys, resultTtlMs: number, deadLetterCap: number, logger: Logger) {
@@ -54,10 +55,21 @@ export class Completer {
     }
   }
 
-  /** Resolves once every queued completion has been stored. */
-  idle(): Promise<void> {
+  /** Resolves once every queued completion has been stored, or after `timeoutMs`. */
+  idle(timeoutMs = Number.POSITIVE_INFINITY): Promise<void> {
     if (this.#queue.length === 0 && this.#inFlight === 0) return Promise.resolve()
-    return new Promise((resolve) => this.#idleWaiters.push(resolve))
+    return new Promise((resolve) => {
+      this.#idleWaiters.push(resolve)
+      if (Number.isFinite(timeoutMs)) setTimeout(resolve, timeoutMs).unref()
+    })
+  }
+
+  /**
+   * Stops retrying: completions not stored by now are given up. Their entries stay pending, so
+   * the job runs again when the worker restarts with the same id or is rescued (at least once).
+   */
+  close(): void {
+    this.#isClosed = true
   }
 
   #flush(): void {
@@ -96,6 +108,13 @@ export class Completer {
         })
         break
       } catch (err) {
+        if (this.#isClosed) {
+          this.#logger.warn(
+            { err, jobs: batch.length },
+            'worker closed before its completions could be stored',
+          )
+          break
+        }
         const delayMs = Math.min(50 * 2 ** attempt, MAX_BACKOFF_MS)
         if (attempt === 0 || attempt % 10 === 0) {
           this.#logger.warn({ err, jobs: batch.length, attempt }, 'completing jobs failed; retrying')

@@ -119,7 +119,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     cmd.disconnect()
     throw err
   }
-  const group = new Group(cmd, keys, settings, logger)
+  const group = new Group(cmd, keys, settings, logger, () => completer.close())
   try {
     await group.register(workerIds)
   } catch (err) {
@@ -181,8 +181,16 @@ class Group {
   #heartbeat: NodeJS.Timeout | undefined
   #isBeating = false
   #resolveDone: () => void = () => {}
+  readonly #onStopped: () => void
 
-  constructor(cmd: Connection, keys: PoolKeys, settings: GroupSettings, logger: Logger) {
+  constructor(
+    cmd: Connection,
+    keys: PoolKeys,
+    settings: GroupSettings,
+    logger: Logger,
+    onStopped: () => void,
+  ) {
+    this.#onStopped = onStopped
     this.#cmd = cmd
     this.#keys = keys
     this.#settings = settings
@@ -354,6 +362,7 @@ class Group {
     this.#logger.info({ workerIds: ids }, 'workers stopped')
     if (this.#loops.size === 0) {
       clearInterval(this.#heartbeat)
+      this.#onStopped()
       this.#cmd.disconnect()
       this.#resolveDone()
     }

@@ -25,6 +25,8 @@ type StreamReply = [string, [string, string[]][]][] | null
 
 /** Extra time a blocking read may take past its BLOCK before the watchdog replaces the connection. */
 const WATCHDOG_MARGIN_MS = 3_000
+/** How long a stopping worker waits for its last completions to be stored. */
+const COMPLETION_WAIT_MS = 5_000
 /** How long a handler may run on after its deadline (its signal aborted) before its slot is freed. */
 const ABANDON_GRACE_MS = 1_000
 
@@ -149,9 +151,9 @@ export class WorkerLoop {
         await new Promise((r) => setTimeout(r, Math.min(100 * failures, 2_000)))
       }
     }
-    // Let the jobs still running finish and their completions be stored.
+    // Let the jobs still running finish and their completions be stored (bounded: Redis may be gone).
     while (this.#running.size > 0) await this.#waitForChange()
-    await this.#s.completer.idle()
+    await this.#s.completer.idle(COMPLETION_WAIT_MS)
   }
 
   async #readPending(): Promise<void> {
