@@ -17,6 +17,8 @@ export interface DeadLetter {
   session: string
   /** The request as JSON. */
   payload: string
+  /** The maxAttempts it was submitted with. */
+  maxAttempts: number
 }
 
 const nextId = monotonicFactory()
@@ -32,6 +34,7 @@ function toDeadLetter(deadId: string, fields: string[]): DeadLetter {
     attempt: Number(f.attempt ?? 0),
     session: f.session ?? '',
     payload: f.payload ?? '',
+    maxAttempts: Number(f.max ?? 3),
   }
 }
 
@@ -51,13 +54,14 @@ export function listDeadLetters(ref: PoolRef & { count?: number }): Promise<Dead
  * Resolves with each retried letter and the job id it got; letters no worker had room for stay.
  */
 export function retryDeadLetters(
-  ref: PoolRef & { deadIds?: string[]; all?: boolean; timeoutMs?: number },
+  ref: PoolRef & { deadIds?: string[]; all?: boolean; timeoutMs?: number; affinityTtlMs?: number },
 ): Promise<{ deadId: string; jobId: string; workerId: string }[]> {
   const keys = refKeys(ref)
   if (!ref.all && (ref.deadIds === undefined || ref.deadIds.length === 0)) {
     throw invalidArgument('retry needs deadIds, or all: true')
   }
   const timeoutMs = checkInt('timeoutMs', ref.timeoutMs ?? 60_000, 1)
+  const affinityTtlMs = checkInt('affinityTtlMs', ref.affinityTtlMs ?? 30_000, 1)
   return withConnection(ref.redis, 'dead-retry', async (conn) => {
     const letters = ref.all
       ? ((await conn.xrange(keys.dead, '-', '+')) as [string, string[]][]).map(([id, f]) =>
@@ -72,7 +76,7 @@ export function retryDeadLetters(
         )
           .flat()
           .map(([id, f]) => toDeadLetter(id, f))
-    const batcher = new DispatchBatcher(conn, keys, 'dead-retry', 1)
+    const batcher = new DispatchBatcher(conn, keys, 'dead-retry', affinityTtlMs, 60_000)
     const retried: { deadId: string; jobId: string; workerId: string }[] = []
     const outcomes = await Promise.all(
       letters.map((letter) => {
@@ -84,8 +88,10 @@ export function retryDeadLetters(
             payload: letter.payload,
             timeoutMs,
             attempt: 1,
-            maxAttempts: 3,
+            maxAttempts: letter.maxAttempts,
             exclude: '',
+            race: '',
+            copies: 1,
           })
           .then((outcome) => ({ letter, jobId, outcome }))
       }),

@@ -16,6 +16,11 @@ export interface Completion {
   producer: string
   outcome: Outcome
   envelope: string
+  /** The entry's race mode ('' for a plain job), and its attempt. */
+  race: string
+  attempt: number
+  /** The result TTL the producer asked for, or undefined for the worker's. */
+  resultTtlMs?: number | undefined
 }
 
 const MAX_BATCH = 256
@@ -93,7 +98,19 @@ export class Completer {
       this.#deadLetterCap,
       batch.length,
     ]
-    for (const c of batch) args.push(c.workerId, c.entryId, c.jobId, c.producer, c.outcome, c.envelope)
+    for (const c of batch) {
+      args.push(
+        c.workerId,
+        c.entryId,
+        c.jobId,
+        c.producer,
+        c.outcome,
+        c.envelope,
+        c.race,
+        c.attempt,
+        c.resultTtlMs ?? '',
+      )
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         const statuses = (await this.#conn.complete(...args)) as string[]

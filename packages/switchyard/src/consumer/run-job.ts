@@ -36,7 +36,7 @@ export async function runJob(
   try {
     req = JSON.parse(entry.payload)
   } catch {
-    return failure(workerId, {
+    return failure(workerId, entry.attempt, {
       code: 'PROTOCOL_ERROR',
       name: 'SwitchyardError',
       message: 'the request payload is not valid JSON',
@@ -53,20 +53,20 @@ export async function runJob(
       deadline: entry.deadline,
     })
   } catch (err) {
-    return failure(workerId, remoteError(err))
+    return failure(workerId, entry.attempt, remoteError(err))
   }
   let envelope: string
   try {
-    envelope = JSON.stringify({ ok: true, workerId, value })
+    envelope = JSON.stringify({ ok: true, workerId, attempt: entry.attempt, value })
   } catch (err) {
-    return failure(workerId, {
+    return failure(workerId, entry.attempt, {
       code: 'HANDLER_ERROR',
       name: 'TypeError',
       message: `the handler's result is not JSON-serialisable: ${(err as Error).message}`,
     })
   }
   if (envelope.length > maxResultBytes / 3 && Buffer.byteLength(envelope) > maxResultBytes) {
-    return failure(workerId, {
+    return failure(workerId, entry.attempt, {
       code: 'RESULT_TOO_LARGE',
       name: 'SwitchyardError',
       message: `the handler's result is ${Buffer.byteLength(envelope)} bytes as JSON; maxResultBytes is ${maxResultBytes}`,
@@ -75,8 +75,9 @@ export async function runJob(
   return { outcome: 'ok', envelope }
 }
 
-function failure(workerId: string, error: RemoteError): JobResult {
-  return { outcome: 'err', envelope: JSON.stringify({ ok: false, workerId, error }) }
+/** A failed job's result envelope. */
+export function failure(workerId: string, attempt: number, error: RemoteError): JobResult {
+  return { outcome: 'err', envelope: JSON.stringify({ ok: false, workerId, attempt, error }) }
 }
 
 /** Describes whatever a handler threw, including non-Error values. */

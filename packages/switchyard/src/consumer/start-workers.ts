@@ -1,7 +1,8 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
+import type { JobEntry } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
-import { type PoolKeys, poolKeys } from '../protocol/keys.js'
+import { cancelChannel, type PoolKeys, poolKeys } from '../protocol/keys.js'
 import { checkInt, checkKnownOptions, checkName } from '../protocol/validate.js'
 import {
   type Connection,
@@ -139,10 +140,11 @@ export async function startWorkers<Req = unknown, Res = unknown>(
         completer,
         redisNow: () => Date.now() + group.clockOffsetMs,
         reregister: (workerId) => group.register([workerId]),
+        claim: (workerId, entries) => group.claim(workerId, entries),
         logger,
       }),
   )
-  group.start(loops)
+  await group.start(loops, createConnection(options.redis, 'subscriber', `sy:cancels:${idPrefix}`))
   logger.info(
     { workerIds, concurrency: settings.concurrency, queueCapacity: settings.queueCapacity },
     'workers started',
@@ -179,6 +181,7 @@ class Group {
   readonly #loops = new Map<string, WorkerLoop>()
   readonly #draining = new Map<string, Promise<void>>()
   #heartbeat: NodeJS.Timeout | undefined
+  #sub: Connection | undefined
   #isBeating = false
   #resolveDone: () => void = () => {}
   readonly #onStopped: () => void
@@ -221,7 +224,13 @@ class Group {
     this.#measureClock(sentAt, redisMs)
   }
 
-  start(loops: WorkerLoop[]): void {
+  async start(loops: WorkerLoop[], sub: Connection): Promise<void> {
+    this.#sub = sub
+    sub.on('message', (channel: string, entryId: string) => {
+      this.#loops.get(channel.slice(channel.lastIndexOf(':') + 1))?.cancel(entryId)
+    })
+    await connectReady(sub, 5_000)
+    await sub.subscribe(...loops.map((loop) => cancelChannel(this.#keys, loop.workerId)))
     for (const loop of loops) {
       this.#loops.set(loop.workerId, loop)
       loop
@@ -232,6 +241,13 @@ class Group {
       () => void this.#beat(),
       Math.max(50, Math.floor(this.#settings.leaseMs / 3)),
     )
+  }
+
+  /** Which copies of hedged or tied jobs still need running: 1 to run, 0 to skip. */
+  async claim(workerId: string, entries: JobEntry[]): Promise<number[]> {
+    const args: (string | number)[] = [this.#keys.load, this.#keys.base, this.#settings.resultTtlMs, workerId]
+    for (const e of entries) args.push(e.jobId, e.race)
+    return ((await this.#cmd.claim(...args)) as (number | string)[]).map(Number)
   }
 
   /** Renews the leases, notices remote drains and lost registrations, then rescues dead workers. */
@@ -363,6 +379,7 @@ class Group {
     if (this.#loops.size === 0) {
       clearInterval(this.#heartbeat)
       this.#onStopped()
+      this.#sub?.disconnect()
       this.#cmd.disconnect()
       this.#resolveDone()
     }

@@ -3,7 +3,7 @@ import { decodeEntry, type JobEntry } from '../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
 import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
 import type { Completer } from './completer.js'
-import { type Handler, type JobResult, runJob } from './run-job.js'
+import { failure, type Handler, type JobResult, runJob } from './run-job.js'
 
 /** What a worker loop shares with its group. */
 export interface LoopShared {
@@ -18,10 +18,17 @@ export interface LoopShared {
   redisNow: () => number
   /** Registers the worker again (after Redis lost its keys). */
   reregister: (workerId: string) => Promise<void>
+  /** For copies of hedged or tied jobs: which still need running (1) and which not (0). */
+  claim: (workerId: string, entries: JobEntry[]) => Promise<number[]>
   logger: Logger
 }
 
 type StreamReply = [string, [string, string[]][]][] | null
+
+interface RunningJob {
+  ctrl: AbortController
+  finish: (result: JobResult) => void
+}
 
 /** Extra time a blocking read may take past its BLOCK before the watchdog replaces the connection. */
 const WATCHDOG_MARGIN_MS = 3_000
@@ -30,13 +37,12 @@ const COMPLETION_WAIT_MS = 5_000
 /** How long a handler may run on after its deadline (its signal aborted) before its slot is freed. */
 const ABANDON_GRACE_MS = 1_000
 
-function abandoned(workerId: string): JobResult {
-  const error = {
+function abandoned(workerId: string, attempt: number): JobResult {
+  return failure(workerId, attempt, {
     code: 'TIMEOUT',
     name: 'SwitchyardError',
     message: 'the handler did not finish by the deadline',
-  }
-  return { outcome: 'err', envelope: JSON.stringify({ ok: false, workerId, error }) }
+  })
 }
 
 /**
@@ -48,7 +54,7 @@ export class WorkerLoop {
   readonly #s: LoopShared
   readonly #queue: string
   readonly #logger: Logger
-  readonly #running = new Map<string, AbortController>()
+  readonly #running = new Map<string, RunningJob>()
   #conn: Connection
   #clientId: number | undefined
   #isDraining = false
@@ -87,7 +93,7 @@ export class WorkerLoop {
   /** Stops at once: aborts running jobs (their entries stay pending and are read again on restart). */
   async stop(cmd: Connection, reason: string): Promise<void> {
     this.#isStopped = true
-    for (const ctrl of this.#running.values()) ctrl.abort(new Error(reason))
+    for (const job of this.#running.values()) job.ctrl.abort(new Error(reason))
     await this.#unblock(cmd)
     this.#wake()
     await this.#done
@@ -136,7 +142,7 @@ export class WorkerLoop {
           await this.#waitForChange()
           continue
         }
-        for (const entry of entries) this.#start(entry)
+        for (const entry of await this.#claim(entries)) this.#start(entry)
       } catch (err) {
         if (this.#isStopped) break
         failures++
@@ -219,11 +225,47 @@ export class WorkerLoop {
             producer: '',
             outcome: 'dead',
             envelope: 'undecodable entry: it needs the fields id, payload and producer',
+            race: '',
+            attempt: 0,
           })
         }
       }
     }
     return entries
+  }
+
+  /** Copies whose job another copy already won (or claimed, when tied) are released unrun. */
+  async #claim(entries: JobEntry[]): Promise<JobEntry[]> {
+    const racing = entries.filter((e) => e.race !== '')
+    if (racing.length === 0) return entries
+    const verdicts = await this.#s.claim(this.workerId, racing)
+    const skipped = new Set<JobEntry>()
+    racing.forEach((entry, i) => {
+      if (verdicts[i] === 0) skipped.add(entry)
+    })
+    for (const entry of skipped) this.#release(entry)
+    return entries.filter((e) => !skipped.has(e))
+  }
+
+  /** Asks a running copy to stop because another copy of its job won; its slot is freed at once. */
+  cancel(entryId: string): void {
+    const job = this.#running.get(entryId)
+    if (job === undefined) return
+    job.ctrl.abort(new Error('cancelled: another copy of this job won'))
+    job.finish({ outcome: 'skip', envelope: '' })
+  }
+
+  #release(entry: JobEntry): void {
+    this.#s.completer.complete({
+      workerId: this.workerId,
+      entryId: entry.entryId,
+      jobId: entry.jobId,
+      producer: entry.producer,
+      outcome: 'skip',
+      envelope: '',
+      race: entry.race,
+      attempt: entry.attempt,
+    })
   }
 
   #startBacklog(): void {
@@ -239,15 +281,17 @@ export class WorkerLoop {
       entryId: entry.entryId,
       jobId: entry.jobId,
       producer: entry.producer,
+      race: entry.race,
+      attempt: entry.attempt,
+      resultTtlMs: entry.resultTtlMs,
     }
     const remainingMs = entry.deadline - this.#s.redisNow()
     if (remainingMs <= 0) {
       // Its caller has already been told TIMEOUT: running it would be wasted work.
-      completer.complete({ ...base, outcome: 'skip', envelope: '' })
+      this.#release(entry)
       return
     }
     const ctrl = new AbortController()
-    this.#running.set(entry.entryId, ctrl)
     let isFinished = false
     const finish = (result: JobResult) => {
       if (isFinished) return
@@ -258,12 +302,13 @@ export class WorkerLoop {
       completer.complete({ ...base, outcome: result.outcome, envelope: result.envelope })
       this.#wake()
     }
+    this.#running.set(entry.entryId, { ctrl, finish })
     const abortTimer = setTimeout(() => ctrl.abort(new Error('deadline exceeded')), remainingMs)
     // A handler that ignores its signal and hangs must not hold the slot forever: past the
     // deadline and a grace period the job is failed and its slot freed; a late return is ignored.
     const abandonTimer = setTimeout(() => {
       this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
-      finish(abandoned(this.workerId))
+      finish(abandoned(this.workerId, entry.attempt))
     }, remainingMs + ABANDON_GRACE_MS)
     void runJob(this.#s.handler, entry, this.workerId, ctrl.signal, this.#s.maxResultBytes).then(finish)
   }

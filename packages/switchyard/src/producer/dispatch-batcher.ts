@@ -12,6 +12,10 @@ export interface DispatchItem {
   maxAttempts: number
   /** Workers this copy must not go to, joined by ','; '' for none. */
   exclude: string
+  /** '' for a plain job, 'h' when copies may race, 't' for tied copies. */
+  race: '' | 'h' | 't'
+  /** Copies to queue at once, each on another worker (2 for tied). */
+  copies: number
 }
 
 /** What the dispatch script decided for one job. */
@@ -38,14 +42,22 @@ export class DispatchBatcher {
   readonly #keys: PoolKeys
   readonly #producerId: string
   readonly #affinityTtlMs: number
+  readonly #resultTtlMs: number
   #waiting: Waiting[] = []
   #isScheduled = false
 
-  constructor(conn: Connection, keys: PoolKeys, producerId: string, affinityTtlMs: number) {
+  constructor(
+    conn: Connection,
+    keys: PoolKeys,
+    producerId: string,
+    affinityTtlMs: number,
+    resultTtlMs: number,
+  ) {
     this.#conn = conn
     this.#keys = keys
     this.#producerId = producerId
     this.#affinityTtlMs = affinityTtlMs
+    this.#resultTtlMs = resultTtlMs
   }
 
   /** Queues a job for the dispatch call of this turn. */
@@ -78,6 +90,7 @@ export class DispatchBatcher {
       this.#affinityTtlMs,
       Math.floor(Math.random() * 2 ** 31),
       this.#producerId,
+      this.#resultTtlMs,
       batch.length,
     ]
     for (const { item } of batch) {
@@ -89,6 +102,8 @@ export class DispatchBatcher {
         item.attempt,
         item.maxAttempts,
         item.exclude,
+        item.race,
+        item.copies,
       )
     }
     this.#conn.dispatch(...args).then(

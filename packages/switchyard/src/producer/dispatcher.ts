@@ -1,10 +1,9 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
 import { monotonicFactory } from 'ulid'
-import { envelopeError } from '../protocol/codec.js'
 import { invalidArgument, SwitchyardError } from '../protocol/errors.js'
 import { type PoolKeys, poolKeys, resultChannel } from '../protocol/keys.js'
-import { checkInt, checkKnownOptions, checkName, checkOneOf, checkSession } from '../protocol/validate.js'
+import { checkInt, checkKnownOptions, checkName, checkNumber } from '../protocol/validate.js'
 import {
   type Connection,
   connectReady,
@@ -12,8 +11,11 @@ import {
   type RedisInput,
   redisFailure,
 } from '../redis/connection.js'
-import { DispatchBatcher, type DispatchOutcome } from './dispatch-batcher.js'
+import { CopyRace } from './copy-race.js'
+import { DispatchBatcher } from './dispatch-batcher.js'
+import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
 import { ResultListener } from './result-listener.js'
+import { checkSubmitOptions, type SubmitOptions } from './submit-options.js'
 import { readWorkerMetrics, type WorkerMetrics } from './worker-metrics.js'
 
 /** Options of a {@link Dispatcher}. */
@@ -36,6 +38,8 @@ export interface DispatcherOptions {
   connectTimeoutMs?: number
   /** Default of {@link SubmitOptions.maxAttempts}. @defaultValue 3 */
   maxAttempts?: number
+  /** Hedging and retries: their budget and the `'auto'` delay. */
+  hedging?: HedgingOptions
   /** A pino logger; silent by default. Payloads are never logged. */
   logger?: Logger
 }
@@ -49,23 +53,30 @@ export const DISPATCHER_DEFAULTS = Object.freeze({
   maxPayloadBytes: 1_048_576,
   connectTimeoutMs: 5_000,
   maxAttempts: 3,
+  hedging: Object.freeze({
+    budgetRatio: 0.1,
+    budgetBurst: 10,
+    percentile: 0.95,
+    minSamples: 50,
+    minDelayMs: 1,
+    fallbackDelayMs: 50,
+  }),
 })
 
-/** Options of one {@link Dispatcher.submit}. */
-export interface SubmitOptions {
-  /** Requests of one session go to the same worker while its binding lives. */
-  session?: string
-  /** Time limit of this request; past it the caller gets TIMEOUT and the job is not started. */
-  timeoutMs?: number
-  /** Aborting it makes the submit fail with ABORTED. */
-  signal?: AbortSignal
-  /** When no worker has room: fail at once with SATURATED, or retry with backoff until the timeout. @defaultValue 'reject' */
-  onSaturated?: 'reject' | 'wait'
-  /**
-   * How many workers may be lost while holding this job (killed, or silent past their lease)
-   * before it goes to the dead letters and the caller gets DEAD_LETTERED. @defaultValue 3
-   */
-  maxAttempts?: number
+/** Hedging and retry settings of a {@link Dispatcher}. */
+export interface HedgingOptions {
+  /** Extra copies (hedges and retries) as a share of submits, at most. @defaultValue 0.1 */
+  budgetRatio?: number
+  /** Extra copies that may be sent in a burst before the ratio applies. @defaultValue 10 */
+  budgetBurst?: number
+  /** The percentile of recent latencies an `'auto'` delay uses. @defaultValue 0.95 */
+  percentile?: number
+  /** Latencies needed before `'auto'` trusts them. @defaultValue 50 */
+  minSamples?: number
+  /** The `'auto'` delay never goes below this. @defaultValue 1 */
+  minDelayMs?: number
+  /** The `'auto'` delay until there are enough samples. @defaultValue 50 */
+  fallbackDelayMs?: number
 }
 
 /** Counters of one dispatcher since it was created. */
@@ -79,10 +90,21 @@ export interface DispatcherStats {
   affinityMisses: number
   /** Dispatch attempts that found every worker full. */
   saturated: number
+  /** Hedge copies sent after the delay. */
+  hedgesSent: number
+  /** Hedged submits won by a copy other than the first. */
+  hedgesWon: number
+  /** Copies still out when another copy won (removed from their streams, or cancelled). */
+  hedgesCancelled: number
+  /** Hedges and retries not sent because the budget was spent. */
+  hedgesDenied: number
+  /** Copies sent after a retryable failure. */
+  retriesSent: number
+  /** The delay an `'auto'` hedge would use now. */
+  autoDelayMs: number
 }
 
 const KNOWN_OPTIONS = ['redis', 'pool', 'logger', ...Object.keys(DISPATCHER_DEFAULTS)]
-const KNOWN_SUBMIT_OPTIONS = ['session', 'timeoutMs', 'signal', 'onSaturated', 'maxAttempts']
 const nextId = monotonicFactory()
 
 /**
@@ -93,7 +115,11 @@ const nextId = monotonicFactory()
 export class Dispatcher<Req = unknown, Res = unknown> {
   readonly pool: string
   readonly producerId: string
-  readonly #options: Required<Omit<DispatcherOptions, 'redis' | 'pool' | 'logger'>>
+  readonly #options: Required<Omit<DispatcherOptions, 'redis' | 'pool' | 'logger' | 'hedging'>> & {
+    hedging: Required<HedgingOptions>
+  }
+  readonly #budget: HedgeBudget
+  readonly #latency: LatencyTracker
   readonly #keys: PoolKeys
   readonly #logger: Logger
   readonly #cmd: Connection
@@ -108,6 +134,12 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     affinityHits: 0,
     affinityMisses: 0,
     saturated: 0,
+    hedgesSent: 0,
+    hedgesWon: 0,
+    hedgesCancelled: 0,
+    hedgesDenied: 0,
+    retriesSent: 0,
+    autoDelayMs: 0,
   }
   #ready: Promise<void> | undefined
   #isClosed = false
@@ -126,7 +158,10 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       maxPayloadBytes: checkInt('maxPayloadBytes', merged.maxPayloadBytes, 1, 512 * 1024 * 1024),
       connectTimeoutMs: checkInt('connectTimeoutMs', merged.connectTimeoutMs, 1),
       maxAttempts: checkInt('maxAttempts', merged.maxAttempts, 1, 100),
+      hedging: checkHedging(options.hedging ?? {}),
     }
+    this.#budget = new HedgeBudget(this.#options.hedging.budgetRatio, this.#options.hedging.budgetBurst)
+    this.#latency = new LatencyTracker(this.#options.hedging.percentile)
     this.#logger = (options.logger ?? pino({ level: 'silent' })).child({
       component: 'dispatcher',
       pool: this.pool,
@@ -135,7 +170,13 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     this.producerId = `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${nextId().slice(-8)}`
     this.#cmd = createConnection(options.redis, 'command', `sy:producer:${this.producerId}`)
     this.#sub = createConnection(options.redis, 'subscriber', `sy:results:${this.producerId}`)
-    this.#batcher = new DispatchBatcher(this.#cmd, this.#keys, this.producerId, this.#options.affinityTtlMs)
+    this.#batcher = new DispatchBatcher(
+      this.#cmd,
+      this.#keys,
+      this.producerId,
+      this.#options.affinityTtlMs,
+      this.#options.resultTtlMs,
+    )
     this.#results = new ResultListener(
       this.#sub,
       this.#cmd,
@@ -170,7 +211,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
 
   /** Counters since this dispatcher was created. */
   stats(): DispatcherStats {
-    return { ...this.#stats }
+    return { ...this.#stats, autoDelayMs: this.#autoDelayMs() }
   }
 
   /** Stops taking submits, lets the ones under way settle (each within its timeout), then disconnects. */
@@ -196,107 +237,76 @@ export class Dispatcher<Req = unknown, Res = unknown> {
 
   async #attempt(req: Req, options: SubmitOptions): Promise<Res> {
     if (this.#isClosed) throw new SwitchyardError('CLOSED', 'the dispatcher is closed')
-    checkKnownOptions('submit', options, KNOWN_SUBMIT_OPTIONS)
-    const session = options.session === undefined ? '' : checkSession(options.session)
-    const timeoutMs =
-      options.timeoutMs === undefined ? this.#options.timeoutMs : checkInt('timeoutMs', options.timeoutMs, 1)
-    const onSaturated =
-      options.onSaturated === undefined
-        ? 'reject'
-        : checkOneOf('onSaturated', options.onSaturated, ['reject', 'wait'])
-    const maxAttempts =
-      options.maxAttempts === undefined
-        ? this.#options.maxAttempts
-        : checkInt('maxAttempts', options.maxAttempts, 1, 100)
+    const checked = checkSubmitOptions(options, {
+      timeoutMs: this.#options.timeoutMs,
+      maxAttempts: this.#options.maxAttempts,
+      hedgeDelayMs: 'auto',
+    })
     const payload = this.#encode(req)
     const { signal } = options
     if (signal?.aborted) throw aborted(signal)
-
+    this.#budget.earn()
     const startedAt = Date.now()
-    const deadline = startedAt + timeoutMs
+    const deadline = startedAt + checked.timeoutMs
     await this.#connect()
 
     const jobId = nextId()
+    const hedge = checked.hedge && {
+      delayMs: checked.hedge.delayMs === 'auto' ? this.#autoDelayMs() : checked.hedge.delayMs,
+      maxCopies: checked.hedge.maxAttempts,
+      isTied: checked.hedge.mode === 'tied',
+    }
     return new Promise<Res>((resolve, reject) => {
       let isSettled = false
       const settle = (err: unknown, value?: unknown) => {
         if (isSettled) return
         isSettled = true
         clearTimeout(timer)
+        race.stop()
         signal?.removeEventListener('abort', onAbort)
         this.#results.forget(jobId)
-        if (err === undefined) resolve(value as Res)
-        else reject(err)
+        if (err === undefined) {
+          this.#latency.record(Date.now() - startedAt)
+          resolve(value as Res)
+        } else reject(err)
       }
+      const race = new CopyRace(
+        { pool: this.pool, batcher: this.#batcher, budget: this.#budget, counters: this.#stats },
+        {
+          jobId,
+          session: checked.session,
+          payload,
+          deadline,
+          maxAttempts: checked.maxAttempts,
+          onSaturated: checked.onSaturated,
+          ...(hedge ? { hedge } : {}),
+          ...(checked.retry
+            ? { retry: { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs } }
+            : {}),
+        },
+        settle,
+      )
       const timer = setTimeout(
-        () => settle(new SwitchyardError('TIMEOUT', `no result within ${timeoutMs} ms`, { jobId })),
+        () => settle(new SwitchyardError('TIMEOUT', `no result within ${checked.timeoutMs} ms`, { jobId })),
         Math.max(0, deadline - Date.now()),
       )
       const onAbort = () => settle(signal ? aborted(signal) : undefined)
       signal?.addEventListener('abort', onAbort, { once: true })
       // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
-      this.#results.expect(jobId, (env) => {
-        if (env.ok) settle(undefined, env.value)
-        else settle(envelopeError(jobId, env))
-      })
-
-      const dispatchOnce = (attemptNo: number) => {
-        this.#batcher
-          .dispatch({
-            jobId,
-            session,
-            payload,
-            timeoutMs: Math.max(1, deadline - Date.now()),
-            attempt: 1,
-            maxAttempts,
-            exclude: '',
-          })
-          .then((outcome) =>
-            this.#onDispatched(
-              outcome,
-              session,
-              jobId,
-              onSaturated,
-              deadline,
-              attemptNo,
-              dispatchOnce,
-              settle,
-            ),
-          )
-          .catch((err: unknown) => settle(err))
-      }
-      dispatchOnce(0)
+      this.#results.expect(
+        jobId,
+        (env) => race.onEnvelope(env),
+        race.isRacing ? () => race.attemptsSent : undefined,
+      )
+      race.start()
     })
   }
 
-  #onDispatched(
-    outcome: DispatchOutcome,
-    session: string,
-    jobId: string,
-    onSaturated: 'reject' | 'wait',
-    deadline: number,
-    attemptNo: number,
-    retry: (attemptNo: number) => void,
-    settle: (err: unknown) => void,
-  ): void {
-    if (outcome.status === 'queued') {
-      if (session !== '') {
-        if (outcome.isAffinityHit) this.#stats.affinityHits++
-        else this.#stats.affinityMisses++
-      }
-      return
-    }
-    if (outcome.status === 'SATURATED') this.#stats.saturated++
-    const delayMs = Math.min(5 * 2 ** attemptNo, 250) * (0.5 + Math.random() / 2)
-    if (onSaturated === 'wait' && Date.now() + delayMs < deadline) {
-      setTimeout(() => retry(attemptNo + 1), delayMs)
-      return
-    }
-    settle(
-      outcome.status === 'SATURATED'
-        ? new SwitchyardError('SATURATED', `every worker of pool '${this.pool}' is at capacity`, { jobId })
-        : new SwitchyardError('NO_WORKERS', `pool '${this.pool}' has no live worker`, { jobId }),
-    )
+  /** The current `'auto'` hedge delay: a high percentile of recent latencies, or the fallback. */
+  #autoDelayMs(): number {
+    const h = this.#options.hedging
+    const observed = this.#latency.count >= h.minSamples ? this.#latency.value() : undefined
+    return Math.max(h.minDelayMs, Math.round(observed ?? h.fallbackDelayMs))
   }
 
   #encode(req: Req): string {
@@ -337,6 +347,19 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       })
     }
     return this.#ready
+  }
+}
+
+function checkHedging(h: HedgingOptions): Required<HedgingOptions> {
+  checkKnownOptions('hedging', h, Object.keys(DISPATCHER_DEFAULTS.hedging))
+  const m = { ...DISPATCHER_DEFAULTS.hedging, ...stripUndefined(h) }
+  return {
+    budgetRatio: checkNumber('hedging.budgetRatio', m.budgetRatio, 0, 1),
+    budgetBurst: checkInt('hedging.budgetBurst', m.budgetBurst, 1),
+    percentile: checkNumber('hedging.percentile', m.percentile, 0.5, 1),
+    minSamples: checkInt('hedging.minSamples', m.minSamples, 1),
+    minDelayMs: checkInt('hedging.minDelayMs', m.minDelayMs, 0),
+    fallbackDelayMs: checkInt('hedging.fallbackDelayMs', m.fallbackDelayMs, 0),
   }
 }
 

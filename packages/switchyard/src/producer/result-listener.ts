@@ -3,8 +3,14 @@ import { decodeEnvelope, type Envelope } from '../protocol/codec.js'
 import { type PoolKeys, resultKey } from '../protocol/keys.js'
 import { type Connection, connectReady } from '../redis/connection.js'
 
-/** Called with the envelope of a job's result, once. */
+/** Called with the envelope of a job's result. */
 export type ResultHandler = (envelope: Envelope) => void
+
+interface Waiting {
+  handler: ResultHandler
+  /** For racing jobs: how many copies were sent (each failed copy has its own result key). */
+  copiesSent?: () => number
+}
 
 const RECOVER_CHUNK = 500
 
@@ -19,7 +25,7 @@ export class ResultListener {
   readonly #keys: PoolKeys
   readonly #channel: string
   readonly #logger: Logger
-  readonly #waiting = new Map<string, ResultHandler>()
+  readonly #waiting = new Map<string, Waiting>()
   #hasSubscribedOnce = false
 
   constructor(sub: Connection, cmd: Connection, keys: PoolKeys, channel: string, logger: Logger) {
@@ -50,9 +56,13 @@ export class ResultListener {
     return this.#waiting.size
   }
 
-  /** Waits for the result of `jobId`; the handler is called once, unless `forget` comes first. */
-  expect(jobId: string, handler: ResultHandler): void {
-    this.#waiting.set(jobId, handler)
+  /**
+   * Waits for the result of `jobId`. A plain job's handler is called once. A racing job's handler
+   * is called for every copy's result (failed copies too, possibly twice after a recovery) until
+   * `forget`; `copiesSent` tells the recovery which per-copy keys to read.
+   */
+  expect(jobId: string, handler: ResultHandler, copiesSent?: () => number): void {
+    this.#waiting.set(jobId, copiesSent ? { handler, copiesSent } : { handler })
   }
 
   /** Stops waiting for `jobId` (it timed out or was aborted). */
@@ -62,16 +72,22 @@ export class ResultListener {
 
   /** Re-reads the result key of every waiting job and delivers what is there. */
   async recover(): Promise<number> {
-    const ids = [...this.#waiting.keys()]
+    const reads: { jobId: string; key: string }[] = []
+    for (const [jobId, waiting] of this.#waiting) {
+      const key = resultKey(this.#keys, jobId)
+      // Failed copies first, so that a success read in the same pass is delivered last and wins.
+      for (let k = 1; k <= (waiting.copiesSent?.() ?? 0); k++) reads.push({ jobId, key: `${key}:${k}` })
+      reads.push({ jobId, key })
+    }
     let found = 0
-    for (let start = 0; start < ids.length; start += RECOVER_CHUNK) {
-      const chunk = ids.slice(start, start + RECOVER_CHUNK)
-      const values = await this.#cmd.mget(...chunk.map((id) => resultKey(this.#keys, id)))
-      chunk.forEach((id, i) => {
+    for (let start = 0; start < reads.length; start += RECOVER_CHUNK) {
+      const chunk = reads.slice(start, start + RECOVER_CHUNK)
+      const values = await this.#cmd.mget(...chunk.map((r) => r.key))
+      chunk.forEach(({ jobId }, i) => {
         const text = values[i]
         if (text != null) {
           found++
-          this.#deliver(id, text)
+          this.#deliver(jobId, text)
         }
       })
     }
@@ -92,10 +108,10 @@ export class ResultListener {
   }
 
   #deliver(jobId: string, text: string): void {
-    const handler = this.#waiting.get(jobId)
-    if (handler === undefined) return
-    this.#waiting.delete(jobId)
-    handler(decodeEnvelope(text))
+    const waiting = this.#waiting.get(jobId)
+    if (waiting === undefined) return
+    if (waiting.copiesSent === undefined) this.#waiting.delete(jobId)
+    waiting.handler(decodeEnvelope(text))
   }
 
   async #resubscribeAndRecover(): Promise<void> {

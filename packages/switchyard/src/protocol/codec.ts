@@ -13,6 +13,10 @@ export interface JobEntry {
   producer: string
   deadline: number
   enqueued: number
+  /** '' for a plain job; 'h' when copies may race (hedge, retry); 't' for a tied copy. */
+  race: string
+  /** How long the producer wants the result kept (ms), or undefined for the worker's default. */
+  resultTtlMs: number | undefined
 }
 
 /** The error part of a failed job's result envelope. */
@@ -25,8 +29,8 @@ export interface RemoteError {
 
 /** A result envelope as stored in `res:<jobId>` and published to the producer. */
 export type Envelope =
-  | { ok: true; value?: unknown; workerId: string }
-  | { ok: false; error: RemoteError; workerId: string }
+  | { ok: true; value?: unknown; workerId: string; attempt?: number }
+  | { ok: false; error: RemoteError; workerId: string; attempt?: number }
 
 /** Decodes the flat field list of a stream entry; returns undefined when it is not a job entry. */
 export function decodeEntry(entryId: string, fields: string[]): JobEntry | undefined {
@@ -43,6 +47,8 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | undef
     producer,
     deadline: Number(map.deadline ?? Number.POSITIVE_INFINITY),
     enqueued: Number(map.enqueued ?? 0),
+    race: map.race ?? '',
+    resultTtlMs: map.ttl ? Number(map.ttl) : undefined,
   }
 }
 

@@ -56,3 +56,8 @@ export function resultChannel(keys: PoolKeys, producerId: string): string {
 
 /** The consumer group every worker stream has. */
 export const CONSUMER_GROUP = 'sy'
+
+/** Pub/sub channel on which a worker hears that a running copy lost its race: the entry id. */
+export function cancelChannel(keys: PoolKeys, workerId: string): string {
+  return `${keys.base}cancel:${workerId}`
+}

@@ -40,6 +40,7 @@ describe('Lua scripts', () => {
       await conn.connect()
       // Queue two entries for the same job, as a hedge would, and read them as worker a.
       for (let i = 0; i < 2; i++) {
+        // base, affinity TTL, seed, producer, result TTL, n, then one job without race (a plain job).
         await conn.dispatch(
           k.load,
           k.ready,
@@ -48,6 +49,7 @@ describe('Lua scripts', () => {
           1000,
           1,
           'p',
+          60_000,
           1,
           'job-1',
           '',
@@ -56,6 +58,8 @@ describe('Lua scripts', () => {
           1,
           3,
           '',
+          '',
+          1,
         )
       }
       const read = (await c.xreadgroup('GROUP', 'sy', 'a', 'COUNT', 10, 'STREAMS', `${k.base}q:a`, '>')) as [
@@ -65,7 +69,24 @@ describe('Lua scripts', () => {
       const [[, entries]] = read as [[string, [string, string[]][]]]
       const [e1, e2] = entries.map(([id]) => id) as [string, string]
       const done = (entry: string, value: string) =>
-        conn.complete(k.load, k.ready, k.dead, k.base, 60_000, 100, 1, 'a', entry, 'job-1', 'p', 'ok', value)
+        conn.complete(
+          k.load,
+          k.ready,
+          k.dead,
+          k.base,
+          60_000,
+          100,
+          1,
+          'a',
+          entry,
+          'job-1',
+          'p',
+          'ok',
+          value,
+          '',
+          1,
+          '',
+        )
       expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['OK'])
       expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['LOST'])
       expect(await done(e2, '{"ok":true,"value":2}')).toEqual(['DUP'])

@@ -67,3 +67,11 @@ export function checkKnownOptions(component: string, options: object, known: rea
     }
   }
 }
+
+/** A finite number in [min, max]. */
+export function checkNumber(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw invalidArgument(`${field} must be a number between ${min} and ${max} (got ${describe(value)})`)
+  }
+  return value
+}

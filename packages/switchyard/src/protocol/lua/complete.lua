@@ -1,6 +1,6 @@
 --[[
   complete: finish a batch of jobs: fence, elect the result, acknowledge, release load, count,
-  and publish the result to each job's producer.
+  publish each result to its producer, and stop the other copies of a hedged job that won.
 
   KEYS[1] -> sy:{P}:load    ZSET workerId -> load
   KEYS[2] -> sy:{P}:ready   ZSET workerId -> load (dispatch candidates)
@@ -9,19 +9,23 @@
   ARGV[1] base 'sy:{P}:'; derived keys, same {P} tag:
             sy:{P}:q:<workerId>            STREAM the entry is acknowledged and deleted from
             sy:{P}:w:<workerId>            HASH (state, capacity, processed, errors)
-            sy:{P}:res:<jobId>             STRING result envelope, SET NX PX
+            sy:{P}:res:<jobId>             STRING result envelope, SET NX PX: the winner
+            sy:{P}:res:<jobId>:<attempt>   STRING a failed copy's envelope (hedged jobs), PX
+            sy:{P}:copies:<jobId>          HASH workerId -> entryId of each copy (hedged jobs)
             sy:{P}:results:<producerId>    channel the results are published on, one message
                                            per producer per call: lines '<jobId> <envelope>'
-  ARGV[2] result TTL (ms)
+            sy:{P}:cancel:<workerId>       channel a running losing copy's entryId is sent on
+  ARGV[2] result TTL (ms) of jobs that do not carry their own
   ARGV[3] dead-letter stream cap
-  ARGV[4] number of jobs n; then 6 fields per job:
+  ARGV[4] number of jobs n; then 9 fields per job:
             workerId, entryId, jobId, producerId,
             outcome ('ok' | 'err': the handler ran; 'skip': not run, no result;
                      'dead': the entry cannot be run, it goes to the dead letters with the
-                     envelope as its reason), envelope
+                     envelope as its reason), envelope,
+            race ('' | 'h' | 't': see dispatch), attempt, result TTL ('' for the default)
 
   Returns an array of n statuses:
-    'OK'   the result was stored and published (or, for 'skip', the entry was released)
+    'OK'   the result was stored and published (or, for 'skip'/'dead', the entry was released)
     'DUP'  a result for the job already existed: this one was dropped
     'LOST' the entry was no longer pending for this worker (it was taken from it): nothing changed
 ]]
@@ -37,19 +41,57 @@ local n = tonumber(ARGV[4])
 local out = {}
 local deletes, released, processed, errors, messages = {}, {}, {}, {}, {}
 local workers, producers = {}, {}
+
+local function touch(w)
+  if deletes[w] == nil then
+    deletes[w], released[w], processed[w], errors[w] = {}, 0, 0, 0
+    workers[#workers + 1] = w
+  end
+end
+
+local function publish(producer, line)
+  if messages[producer] == nil then
+    messages[producer] = {}
+    producers[#producers + 1] = producer
+  end
+  local m = messages[producer]
+  m[#m + 1] = line
+end
+
+-- The winner of a hedged job stops its siblings: an unread copy is removed from its stream (its
+-- load released here), a running one is told to abort through its worker's cancel channel.
+local function cancelSiblings(jobId, winner, winnerEntry)
+  local copiesKey = base .. 'copies:' .. jobId
+  local copies = redis.call('HGETALL', copiesKey)
+  for i = 1, #copies, 2 do
+    local w, entryId = copies[i], copies[i + 1]
+    if not (w == winner and entryId == winnerEntry) then
+      local q = base .. 'q:' .. w
+      if #redis.call('XPENDING', q, 'sy', entryId, entryId, 1) > 0 then
+        redis.call('PUBLISH', base .. 'cancel:' .. w, entryId)
+      elseif #redis.call('XRANGE', q, entryId, entryId) > 0 then
+        touch(w)
+        local d = deletes[w]
+        d[#d + 1] = entryId
+        released[w] = released[w] + 1
+      end
+    end
+  end
+  redis.call('DEL', copiesKey)
+end
+
 for i = 0, n - 1 do
-  local o = 5 + i * 6
+  local o = 5 + i * 9
   local w, entryId, jobId, producer = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
-  local outcome, envelope = ARGV[o + 4], ARGV[o + 5]
+  local outcome, envelope, race, attempt = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6], ARGV[o + 7]
+  local ttl = ARGV[o + 8]
+  if ttl == '' then ttl = resultTtl end
 
   -- Fencing: only an entry still pending in the worker's stream may be completed.
   if redis.call('XACK', base .. 'q:' .. w, 'sy', entryId) == 0 then
     out[#out + 1] = 'LOST'
   else
-    if deletes[w] == nil then
-      deletes[w], released[w], processed[w], errors[w] = {}, 0, 0, 0
-      workers[#workers + 1] = w
-    end
+    touch(w)
     local d = deletes[w]
     d[#d + 1] = entryId
     released[w] = released[w] + 1
@@ -67,13 +109,14 @@ for i = 0, n - 1 do
     else
       processed[w] = processed[w] + 1
       if outcome == 'err' then errors[w] = errors[w] + 1 end
-      if redis.call('SET', base .. 'res:' .. jobId, envelope, 'NX', 'PX', resultTtl) then
-        if messages[producer] == nil then
-          messages[producer] = {}
-          producers[#producers + 1] = producer
-        end
-        local m = messages[producer]
-        m[#m + 1] = jobId .. ' ' .. envelope
+      if outcome == 'err' and race ~= '' then
+        -- A failed copy does not end a hedged job: kept under its own key, for recovery.
+        redis.call('SET', base .. 'res:' .. jobId .. ':' .. attempt, envelope, 'PX', ttl)
+        publish(producer, jobId .. ' ' .. envelope)
+        out[#out + 1] = 'OK'
+      elseif redis.call('SET', base .. 'res:' .. jobId, envelope, 'NX', 'PX', ttl) then
+        if race ~= '' then cancelSiblings(jobId, w, entryId) end
+        publish(producer, jobId .. ' ' .. envelope)
         out[#out + 1] = 'OK'
       else
         out[#out + 1] = 'DUP'

@@ -10,12 +10,17 @@
             sy:{P}:w:<workerId>   HASH (capacity)
             sy:{P}:q:<workerId>   STREAM the job is added to
             sy:{P}:aff:<session>  STRING session -> workerId, PX affinity TTL
+            sy:{P}:copies:<jobId> HASH workerId -> entryId of each copy of a hedged job
   ARGV[2] affinity TTL (ms)
   ARGV[3] random seed (ties are broken at random; the seed comes from the caller)
   ARGV[4] producer id
-  ARGV[5] number of jobs n; then 7 fields per job:
+  ARGV[5] result TTL (ms) the job's worker keeps its result for (entry field 'ttl')
+  ARGV[6] number of jobs n; then 9 fields per job:
             jobId, session ('' for none), payload (JSON), timeoutMs, attempt, maxAttempts,
-            excluded workers ('' or ids joined by ',')
+            excluded workers ('' or ids joined by ','),
+            race: '' (a plain job), 'h' (copies may race: a failure does not end the job, the first
+            success wins) or 't' (tied: the first copy to start claims the job),
+            copies: how many copies to queue now, each on a different worker (2 for tied)
 
   Returns a flat array of 2n values: for each job, the chosen workerId or 'SATURATED' (live
   workers, none with room) or 'NO_WORKERS' (no live worker), then 1 when the session's binding was
@@ -25,7 +30,8 @@ local loadKey, readyKey, aliveKey = KEYS[1], KEYS[2], KEYS[3]
 local base = ARGV[1]
 local affinityTtl = tonumber(ARGV[2])
 local producer = ARGV[4]
-local n = tonumber(ARGV[5])
+local resultTtl = ARGV[5]
+local n = tonumber(ARGV[6])
 
 math.randomseed(tonumber(ARGV[3]))
 local t = redis.call('TIME')
@@ -35,10 +41,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local out = {}
 for i = 0, n - 1 do
-  local o = 6 + i * 7
+  local o = 7 + i * 9
   local jobId, session, payload = ARGV[o], ARGV[o + 1], ARGV[o + 2]
-  local timeoutMs, attempt, maxAttempts, exclude = tonumber(ARGV[o + 3]), ARGV[o + 4], ARGV[o + 5], ARGV[o + 6]
-  local excluded = excludedSet(exclude)
+  local timeoutMs, attempt, maxAttempts = tonumber(ARGV[o + 3]), ARGV[o + 4], ARGV[o + 5]
+  local excluded = excludedSet(ARGV[o + 6])
+  local race, copies = ARGV[o + 7], tonumber(ARGV[o + 8])
 
   local w, hit = nil, 0
   local affKey = nil
@@ -64,12 +71,27 @@ for i = 0, n - 1 do
         redis.call('SET', affKey, w, 'PX', affinityTtl)
       end
     end
-    reserve(w)
-    redis.call('XADD', base .. 'q:' .. w, '*',
-      'id', jobId, 'payload', payload, 'session', session, 'attempt', attempt,
-      'producer', producer, 'deadline', now + timeoutMs, 'enqueued', now, 'max', maxAttempts)
     out[#out + 1] = w
     out[#out + 1] = hit
+    -- Tied copies go to distinct workers in the same step; a copy that finds no room is not queued.
+    local target = w
+    for copy = 1, copies do
+      if copy > 1 then
+        excluded = excluded or {}
+        excluded[target] = true
+        target = pick(excluded)
+        if target == nil then break end
+      end
+      reserve(target)
+      local entryId = redis.call('XADD', base .. 'q:' .. target, '*',
+        'id', jobId, 'payload', payload, 'session', session, 'attempt', attempt,
+        'producer', producer, 'deadline', now + timeoutMs, 'enqueued', now, 'max', maxAttempts, 'race', race, 'ttl', resultTtl)
+      if race ~= '' then
+        local copiesKey = base .. 'copies:' .. jobId
+        redis.call('HSET', copiesKey, target, entryId)
+        redis.call('PEXPIRE', copiesKey, timeoutMs + 60000)
+      end
+    end
   end
 end
 return out

@@ -17,6 +17,7 @@
             sy:{P}:q:<workerId>          STREAM entries are moved from and to
             sy:{P}:w:<workerId>          HASH (capacity); removed with a dead worker
             sy:{P}:aff:<session>         STRING rebound to the new worker when it named the old
+            sy:{P}:copies:<jobId>        HASH the moved copy's new place (hedged jobs)
             sy:{P}:res:<jobId>           STRING DEAD_LETTERED envelope, SET NX PX
             sy:{P}:results:<producerId>  channel the DEAD_LETTERED result is published on
   ARGV[2] random seed
@@ -78,10 +79,14 @@ local function moveEntries(w, from, raiseAttempt)
       local target = pick({ [w] = true })
       if target == nil then return false end
       reserve(target)
+      local copiesKey = base .. 'copies:' .. f.id
+      local hasCopies = (f.race or '') ~= '' and redis.call('HDEL', copiesKey, w) == 1
       f.attempt = attempt
-      redis.call('XADD', base .. 'q:' .. target, '*',
+      local movedId = redis.call('XADD', base .. 'q:' .. target, '*',
         'id', f.id, 'payload', f.payload, 'session', f.session or '', 'attempt', attempt,
-        'producer', f.producer, 'deadline', f.deadline, 'enqueued', f.enqueued or now, 'max', maxAttempts)
+        'producer', f.producer, 'deadline', f.deadline, 'enqueued', f.enqueued or now, 'max', maxAttempts,
+        'race', f.race or '', 'ttl', f.ttl or resultTtl)
+      if hasCopies then redis.call('HSET', copiesKey, target, movedId) end
       if f.session and f.session ~= '' then
         local affKey = base .. 'aff:' .. f.session
         if redis.call('GET', affKey) == w then redis.call('SET', affKey, target, 'KEEPTTL') end

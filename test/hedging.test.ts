@@ -1,0 +1,227 @@
+import { Dispatcher, isSwitchyardError, type SwitchyardError, startWorkers } from 'switchyard'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import {
+  client,
+  eventually,
+  loadAndLengths,
+  poolKeysInRedis,
+  redisUrl,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from './harness/helpers.js'
+
+const c = client()
+const running: WorkerProcess[] = []
+const closers: (() => Promise<void>)[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((w) => w.stop('SIGKILL')))
+  for (const close of closers.splice(0).reverse()) await close()
+})
+afterAll(() => c.disconnect())
+
+type Reply = { workerId: string; attempt: number }
+
+function dispatcher(pool: string, hedging: Record<string, number> = {}): Dispatcher<unknown, Reply> {
+  const d = new Dispatcher<unknown, Reply>({ redis: redisUrl(), pool, hedging })
+  closers.push(() => d.close())
+  return d
+}
+
+async function speedWorker(pool: string, idPrefix: string, speedMs: number, concurrency = 4) {
+  const w = await spawnWorker({
+    pool,
+    handler: 'speed.js',
+    idPrefix,
+    concurrency,
+    env: { SPEED_MS: String(speedMs) },
+  })
+  running.push(w)
+  return w
+}
+
+async function settled(pool: string) {
+  await eventually(
+    async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0),
+    10_000,
+  )
+}
+
+describe('hedged submits across worker processes', () => {
+  it('answers in about the fast worker time when the first copy sits on a slow worker, and cancels the slow copy', async () => {
+    const pool = uniquePool('hedge')
+    const slow = await speedWorker(pool, 'slow', 3_000)
+    const d = dispatcher(pool)
+    // Bind the session to the slow worker while it is the only one.
+    const warm = d.submit({ warm: true }, { session: 'chat' }).catch(() => undefined)
+    await eventually(async () => (await c.get(`sy:{${pool}}:aff:chat`)) === 'slow-1')
+    await speedWorker(pool, 'fast', 20)
+    const startedAt = Date.now()
+    const res = await d.submit({ q: 1 }, { session: 'chat', hedge: { delayMs: 100 }, timeoutMs: 20_000 })
+    const elapsedMs = Date.now() - startedAt
+    expect(res).toEqual({ workerId: 'fast-1', attempt: 2 })
+    expect(elapsedMs).toBeLessThan(2_000)
+    // The slow copy's signal fired and its slot is free long before its 3 s would have passed.
+    await eventually(
+      () => /aborted \S+ attempt 1: cancelled: another copy of this job won/.test(slow.output()),
+      3_000,
+    )
+    await eventually(async () => {
+      const m = (await d.workerMetrics()).find((w) => w.workerId === 'slow-1')
+      return m?.inflight === 1 // only the warm-up job still runs
+    }, 3_000)
+    expect(d.stats()).toMatchObject({ hedgesSent: 1, hedgesWon: 1 })
+    await warm
+    await settled(pool)
+  })
+
+  it('removes a copy that had not started from its stream, releasing its load in the same step', async () => {
+    const pool = uniquePool('unstarted')
+    await speedWorker(pool, 'busy', 3_000, 1)
+    const d = dispatcher(pool)
+    const blocker = d.submit({ block: true }, { session: 'x' }).catch(() => undefined)
+    await eventually(async () => (await c.xpending(`sy:{${pool}}:q:busy-1`, 'sy'))[0] === 1)
+    await speedWorker(pool, 'free', 10)
+    // Copy 1 queues behind the blocker (affinity); copy 2 goes to the free worker and wins.
+    const res = await d.submit({ q: 2 }, { session: 'x', hedge: { delayMs: 50 }, timeoutMs: 10_000 })
+    expect(res.workerId).toBe('free-1')
+    await eventually(async () => (await c.xlen(`sy:{${pool}}:q:busy-1`)) === 1)
+    expect(await c.zscore(`sy:{${pool}}:load`, 'busy-1')).toBe('1')
+    expect(d.stats().hedgesCancelled).toBe(1)
+    await blocker
+    await settled(pool)
+  })
+
+  it('gives the caller the last error when every copy fails', async () => {
+    const pool = uniquePool('allfail')
+    await speedWorker(pool, 'a', 10)
+    await speedWorker(pool, 'b', 10)
+    await speedWorker(pool, 'c', 10)
+    const d = dispatcher(pool)
+    const err = (await d
+      .submit({ fail: 'retryable' }, { hedge: { delayMs: 1_000, maxAttempts: 3 } })
+      .catch((e: unknown) => e)) as SwitchyardError
+    expect(err.code).toBe('HANDLER_ERROR')
+    expect(err.isRetryable).toBe(true)
+    // Each retryable failure launched the next copy at once, to a worker no copy had been on.
+    expect(err.message).toMatch(/failed on [abc]-1/)
+    const processed = (await d.workerMetrics()).map((m) => m.errors)
+    expect(processed).toEqual([1, 1, 1])
+    await settled(pool)
+  })
+})
+
+describe('hedging in one process', () => {
+  it('keeps hedges within the budget under sustained load', async () => {
+    const pool = uniquePool('budget')
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      count: 4,
+      concurrency: 16,
+      handler: async () => new Promise((r) => setTimeout(() => r('ok'), 5 + Math.random() * 10)),
+    })
+    closers.push(() => group.close())
+    const d = dispatcher(pool, { budgetRatio: 0.1, budgetBurst: 10 })
+    const n = 1_000
+    // A 0 ms delay would hedge every request; the budget must hold it to ~10% (+ the burst).
+    for (let i = 0; i < n; i += 50) {
+      await Promise.all(
+        Array.from({ length: 50 }, () => d.submit(i, { hedge: { delayMs: 0 }, onSaturated: 'wait' })),
+      )
+    }
+    const s = d.stats()
+    expect(s.succeeded).toBe(n)
+    expect(s.hedgesSent).toBeGreaterThan(0)
+    expect(s.hedgesSent).toBeLessThanOrEqual(n * 0.1 + 10)
+    expect(s.hedgesDenied).toBeGreaterThan(0)
+    await settled(pool)
+  })
+
+  it('tied mode runs each job once when the first copy starts promptly', async () => {
+    const pool = uniquePool('tied')
+    const runs = new Map<string, number>()
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      count: 2,
+      concurrency: 4,
+      handler: async (_req: unknown, ctx) => {
+        runs.set(ctx.jobId, (runs.get(ctx.jobId) ?? 0) + 1)
+        await new Promise((r) => setTimeout(r, 5))
+        return ctx.workerId
+      },
+    })
+    closers.push(() => group.close())
+    const d = dispatcher(pool)
+    for (let i = 0; i < 40; i++) await d.submit(i, { hedge: { mode: 'tied' } })
+    expect(runs.size).toBe(40)
+    expect([...runs.values()].every((r) => r === 1)).toBe(true)
+    await settled(pool)
+    const claims = (await poolKeysInRedis(c, pool)).filter((k) => k.includes(':claim:'))
+    expect(claims).toHaveLength(40)
+    for (const key of claims.slice(0, 5)) expect(await c.pttl(key)).toBeGreaterThan(0)
+  })
+
+  it('retries a retryable failure on another worker and not a fatal one', async () => {
+    const pool = uniquePool('retry')
+    const attempts: string[] = []
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      count: 2,
+      handler: (req: unknown, ctx) => {
+        attempts.push(`${ctx.attempt}@${ctx.workerId}`)
+        if (ctx.attempt === 1)
+          throw Object.assign(new Error('rate limited'), { retryable: req === 'retryable' })
+        return ctx.workerId
+      },
+    })
+    closers.push(() => group.close())
+    const d = dispatcher(pool)
+    const worker = await d.submit('retryable', { retry: { maxAttempts: 2, backoffMs: 10 } })
+    expect(attempts).toHaveLength(2)
+    const [first, second] = attempts as [string, string]
+    expect(second).toBe(`2@${worker}`)
+    expect(first.split('@')[1]).not.toBe(worker)
+    const fatal = await d.submit('fatal', { retry: { maxAttempts: 3 } }).catch((e: unknown) => e)
+    expect(isSwitchyardError(fatal, 'HANDLER_ERROR')).toBe(true)
+    expect(attempts).toHaveLength(3)
+    expect(d.stats().retriesSent).toBe(1)
+  })
+
+  it("'auto' uses a high percentile of recent latencies once there are enough samples", async () => {
+    const pool = uniquePool('auto')
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      handler: async (ms: unknown) => new Promise((r) => setTimeout(() => r(ms), ms as number)),
+    })
+    closers.push(() => group.close())
+    const d = dispatcher(pool, { minSamples: 20, fallbackDelayMs: 77 })
+    expect(d.stats().autoDelayMs).toBe(77)
+    for (let i = 0; i < 20; i++) await d.submit(i < 18 ? 5 : 60)
+    const auto = d.stats().autoDelayMs
+    expect(auto).toBeGreaterThanOrEqual(55)
+    expect(auto).toBeLessThan(200)
+  })
+
+  it('refuses bad hedge and retry options, naming them', async () => {
+    const d = dispatcher(uniquePool('badhedge'))
+    const cases: [object, RegExp][] = [
+      [{ hedge: { maxAttempts: 6 } }, /hedge.maxAttempts must be an integer between 2 and 5 \(got 6\)/],
+      [{ hedge: { delayMs: -1 } }, /hedge.delayMs must be an integer >= 0/],
+      [{ hedge: { mode: 'both' } }, /hedge.mode must be one of 'race', 'tied'/],
+      [{ hedge: { dely: 5 } }, /hedge: unknown option 'dely'/],
+      [{ retry: { maxAttempts: 0 } }, /retry.maxAttempts must be an integer between 1 and 5/],
+    ]
+    for (const [options, message] of cases) {
+      const err = await d.submit(1, options).catch((e: unknown) => e)
+      expect(isSwitchyardError(err, 'INVALID_ARGUMENT')).toBe(true)
+      expect((err as Error).message).toMatch(message)
+    }
+    expect(() => new Dispatcher({ redis: redisUrl(), pool: 'x', hedging: { budgetRatio: 2 } })).toThrow(
+      /hedging.budgetRatio must be a number between 0 and 1 \(got 2\)/,
+    )
+  })
+})
