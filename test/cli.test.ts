@@ -102,3 +102,38 @@ describe('switchyard CLI', () => {
     expect(out.stderr).toMatch(/error/)
   })
 })
+
+describe('switchyard CLI, hedging', () => {
+  it('submit --hedge-delay sends a copy to another worker, and inspect shows the producer counters', async () => {
+    const pool = uniquePool('clihedge')
+    running.push(
+      await spawnWorker({ pool, handler: 'speed.js', idPrefix: 'slow', env: { SPEED_MS: '3000' } }),
+    )
+    running.push(await spawnWorker({ pool, handler: 'speed.js', idPrefix: 'quick', env: { SPEED_MS: '10' } }))
+    const env = { SWITCHYARD_REDIS_URL: redisUrl() }
+    // Whichever worker gets the first copy, the answer comes from the quick one, hedged or not.
+    const out = await cli(
+      ['submit', '--pool', pool, '--hedge-delay', '100', '--hedge-max', '2', '{"q":1}'],
+      env,
+    )
+    expect(out.code).toBe(0)
+    expect(JSON.parse(out.stdout).workerId).toBe('quick-1')
+    const tied = await cli(['submit', '--pool', pool, '--tied', '{"q":2}'], env)
+    expect(tied.code).toBe(0)
+    const inspect = await cli(['inspect', '--pool', pool, '--json'], env)
+    const { producers } = JSON.parse(inspect.stdout) as {
+      producers: { submitted: number; hedgesSent: number }[]
+    }
+    expect(producers).toHaveLength(2)
+    expect(producers.reduce((n, p) => n + p.submitted, 0)).toBe(2)
+    const text = await cli(['inspect', '--pool', pool], env)
+    expect(text.stdout).toMatch(/2 producers \(last report within 30 s\)/)
+    expect(text.stdout).toMatch(
+      /producer\s+submitted\s+failed\s+hedges\s+won\s+cancelled\s+denied\s+retries\s+auto delay ms/,
+    )
+    const bad = await cli(['submit', '--pool', pool, '--hedge-max', '9', '1'], env)
+    expect(bad.stderr).toMatch(
+      /^error INVALID_ARGUMENT: hedge.maxAttempts must be an integer between 2 and 5 \(got 9\)/m,
+    )
+  })
+})

@@ -1,48 +1,78 @@
 import type { Command } from 'commander'
-import { inspectPool } from 'switchyard'
+import { inspectPool, inspectProducers } from 'switchyard'
 import { type CommonOptions, withCommonOptions } from '../options.js'
 import { table } from '../output.js'
 
-/** `switchyard inspect`: the pool's workers and their metrics, as a table or JSON. */
+/** `switchyard inspect`: the pool's workers and producers with their metrics, as tables or JSON. */
 export function inspectCommand(program: Command): void {
-  withCommonOptions(program.command('inspect').description("show the pool's workers and their metrics"))
-    .option('--json', 'print JSON instead of a table')
+  withCommonOptions(
+    program.command('inspect').description("show the pool's workers and producers with their metrics"),
+  )
+    .option('--json', 'print JSON instead of tables')
     .action(async (opts: CommonOptions & { json?: boolean }) => {
-      const workers = await inspectPool({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix })
+      const ref = { redis: opts.redis, pool: opts.pool, prefix: opts.prefix }
+      const [workers, producers] = await Promise.all([inspectPool(ref), inspectProducers(ref)])
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ pool: opts.pool, workers }, null, 2)}\n`)
+        process.stdout.write(`${JSON.stringify({ pool: opts.pool, workers, producers }, null, 2)}\n`)
         return
       }
       if (workers.length === 0) {
         process.stdout.write(`pool '${opts.pool}' has no registered workers\n`)
-        return
+      } else {
+        const rows = workers.map((w) => [
+          w.workerId,
+          w.host,
+          w.pid,
+          w.alive ? 'yes' : 'NO',
+          w.state,
+          w.inflight,
+          w.queueLen,
+          w.capacity,
+          w.concurrency,
+          w.processed,
+          w.errors,
+        ])
+        const headers = [
+          'worker',
+          'host',
+          'pid',
+          'alive',
+          'state',
+          'inflight',
+          'queued',
+          'capacity',
+          'concurrency',
+          'processed',
+          'errors',
+        ]
+        process.stdout.write(`pool '${opts.pool}': ${workers.length} workers\n${table(headers, rows)}\n`)
       }
-      const rows = workers.map((w) => [
-        w.workerId,
-        w.host,
-        w.pid,
-        w.alive ? 'yes' : 'NO',
-        w.state,
-        w.inflight,
-        w.queueLen,
-        w.capacity,
-        w.concurrency,
-        w.processed,
-        w.errors,
-      ])
-      const headers = [
-        'worker',
-        'host',
-        'pid',
-        'alive',
-        'state',
-        'inflight',
-        'queued',
-        'capacity',
-        'concurrency',
-        'processed',
-        'errors',
-      ]
-      process.stdout.write(`pool '${opts.pool}': ${workers.length} workers\n${table(headers, rows)}\n`)
+      if (producers.length > 0) {
+        const rows = producers.map((p) => [
+          p.producerId,
+          p.submitted,
+          p.failed,
+          p.hedgesSent,
+          p.hedgesWon,
+          p.hedgesCancelled,
+          p.hedgesDenied,
+          p.retriesSent,
+          p.autoDelayMs,
+        ])
+        const headers = [
+          'producer',
+          'submitted',
+          'failed',
+          'hedges',
+          'won',
+          'cancelled',
+          'denied',
+          'retries',
+          'auto delay ms',
+        ]
+        process.stdout.write(
+          `\n${producers.length} producers (last report within 30 s)\n${table(headers, rows)}\n`,
+        )
+      }
     })
 }

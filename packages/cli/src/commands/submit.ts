@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { Dispatcher } from 'switchyard'
+import { Dispatcher, type HedgeOptions } from 'switchyard'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 import { fail } from '../output.js'
 
@@ -7,6 +7,14 @@ interface SubmitCliOptions extends CommonOptions {
   session?: string
   timeout?: number
   wait?: boolean
+  hedgeDelay?: number | 'auto'
+  hedgeMax?: number
+  tied?: boolean
+}
+
+function hedgeDelayOption(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto'
+  return intOption('--hedge-delay')(value)
 }
 
 /** `switchyard submit '<json>'`: sends one request and prints its result as JSON. */
@@ -16,6 +24,13 @@ export function submitCommand(program: Command): void {
     .option('--session <id>', 'session for affinity')
     .option('--timeout <ms>', 'time limit', intOption('--timeout'))
     .option('--wait', 'when every worker is full, wait for room instead of failing with SATURATED')
+    .option(
+      '--hedge-delay <ms|auto>',
+      'hedge: send a copy to another worker after this delay',
+      hedgeDelayOption,
+    )
+    .option('--hedge-max <n>', 'hedge: copies in all, the first included (2-5)', intOption('--hedge-max'))
+    .option('--tied', 'hedge: queue two tied copies at once; the first to start runs')
     .action(async (json: string, opts: SubmitCliOptions) => {
       let req: unknown
       try {
@@ -29,10 +44,22 @@ export function submitCommand(program: Command): void {
           ...(opts.session === undefined ? {} : { session: opts.session }),
           ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
           ...(opts.wait ? { onSaturated: 'wait' as const } : {}),
+          ...hedgeOf(opts),
         })
         process.stdout.write(`${JSON.stringify(result) ?? 'null'}\n`)
       } finally {
         await d.close()
       }
     })
+}
+
+function hedgeOf(opts: SubmitCliOptions): { hedge?: HedgeOptions } {
+  if (opts.hedgeDelay === undefined && opts.hedgeMax === undefined && !opts.tied) return {}
+  return {
+    hedge: {
+      ...(opts.hedgeDelay === undefined ? {} : { delayMs: opts.hedgeDelay }),
+      ...(opts.hedgeMax === undefined ? {} : { maxAttempts: opts.hedgeMax }),
+      ...(opts.tied ? { mode: 'tied' as const } : {}),
+    },
+  }
 }

@@ -1,3 +1,4 @@
+import { readProducerStats } from '../producer/stats-reporter.js'
 import { readWorkerMetrics, type WorkerMetrics } from '../producer/worker-metrics.js'
 import { poolKeys } from '../protocol/keys.js'
 import { checkName } from '../protocol/validate.js'
@@ -25,4 +26,52 @@ export function refKeys(ref: PoolRef) {
 export function inspectPool(ref: PoolRef): Promise<WorkerMetrics[]> {
   const keys = refKeys(ref)
   return withConnection(ref.redis, 'inspect', (conn) => readWorkerMetrics(conn, keys))
+}
+
+/** A producer's counters as it last reported them (every few seconds, and when it closes). */
+export interface ProducerStats {
+  producerId: string
+  reportedAt: number
+  submitted: number
+  succeeded: number
+  failed: number
+  affinityHits: number
+  affinityMisses: number
+  saturated: number
+  hedgesSent: number
+  hedgesWon: number
+  hedgesCancelled: number
+  hedgesDenied: number
+  retriesSent: number
+  autoDelayMs: number
+}
+
+/**
+ * Reads the counters of the producers (dispatchers) of a pool that reported recently.
+ * @throws SwitchyardError INVALID_ARGUMENT for a bad name, REDIS_UNAVAILABLE when Redis cannot be reached.
+ */
+export function inspectProducers(ref: PoolRef): Promise<ProducerStats[]> {
+  const keys = refKeys(ref)
+  return withConnection(ref.redis, 'inspect', async (conn) => {
+    const all = await readProducerStats(conn, keys)
+    return Object.entries(all).map(([producerId, f]) => {
+      const n = (name: string) => Number(f[name] ?? 0)
+      return {
+        producerId,
+        reportedAt: n('reportedAt'),
+        submitted: n('submitted'),
+        succeeded: n('succeeded'),
+        failed: n('failed'),
+        affinityHits: n('affinityHits'),
+        affinityMisses: n('affinityMisses'),
+        saturated: n('saturated'),
+        hedgesSent: n('hedgesSent'),
+        hedgesWon: n('hedgesWon'),
+        hedgesCancelled: n('hedgesCancelled'),
+        hedgesDenied: n('hedgesDenied'),
+        retriesSent: n('retriesSent'),
+        autoDelayMs: n('autoDelayMs'),
+      }
+    })
+  })
 }

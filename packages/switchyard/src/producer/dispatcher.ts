@@ -15,6 +15,7 @@ import { CopyRace } from './copy-race.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
 import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
 import { ResultListener } from './result-listener.js'
+import { reportStats, STATS_REPORT_MS } from './stats-reporter.js'
 import { checkSubmitOptions, type SubmitOptions } from './submit-options.js'
 import { readWorkerMetrics, type WorkerMetrics } from './worker-metrics.js'
 
@@ -142,6 +143,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     autoDelayMs: 0,
   }
   #ready: Promise<void> | undefined
+  #reporter: NodeJS.Timeout | undefined
   #isClosed = false
 
   /** @throws SwitchyardError INVALID_ARGUMENT when an option is out of range. */
@@ -184,6 +186,16 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       resultChannel(this.#keys, this.producerId),
       this.#logger,
     )
+    this.#reporter = setInterval(() => void this.#report(), STATS_REPORT_MS)
+    this.#reporter.unref()
+  }
+
+  /** Writes the counters to Redis for `switchyard inspect`; a failure only skips one report. */
+  async #report(): Promise<void> {
+    if (this.#ready === undefined || this.#cmd.status !== 'ready') return
+    await reportStats(this.#cmd, this.#keys, this.producerId, this.stats()).catch((err: unknown) => {
+      this.#logger.debug({ err }, 'could not report counters')
+    })
   }
 
   /**
@@ -219,6 +231,8 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     if (this.#isClosed) return
     this.#isClosed = true
     await Promise.allSettled([...this.#inflight])
+    clearInterval(this.#reporter)
+    if (this.#ready !== undefined) await this.#report()
     this.#cmd.disconnect()
     this.#sub.disconnect()
   }

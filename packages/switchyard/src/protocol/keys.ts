@@ -15,6 +15,8 @@ export interface PoolKeys {
   readonly alive: string
   /** STREAM of dead letters. */
   readonly dead: string
+  /** ZSET producerId -> time of its last counters report. */
+  readonly producers: string
 }
 
 /** Builds the keys of pool `pool` under `prefix`. */
@@ -26,6 +28,7 @@ export function poolKeys(prefix: string, pool: string): PoolKeys {
     ready: `${base}ready`,
     alive: `${base}alive`,
     dead: `${base}dead`,
+    producers: `${base}producers`,
   }
 }
 
@@ -60,4 +63,9 @@ export const CONSUMER_GROUP = 'sy'
 /** Pub/sub channel on which a worker hears that a running copy lost its race: the entry id. */
 export function cancelChannel(keys: PoolKeys, workerId: string): string {
   return `${keys.base}cancel:${workerId}`
+}
+
+/** HASH of a producer's counters (submits, hedges, ...), expiring when it stops reporting. */
+export function producerKey(keys: PoolKeys, producerId: string): string {
+  return `${keys.base}p:${producerId}`
 }
