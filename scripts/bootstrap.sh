@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Makes a fresh machine ready: pnpm (through npm), the workspace's packages (frozen lockfile), the
-# build, and, with --redis, a redis-server binary when none is configured (REDIS_URL or
-# SWITCHYARD_REDIS_URL) and none is installed.
+# build, and a redis-server binary when none is installed: always for --redis-for test (the fault
+# tests start and restart servers of their own, even with REDIS_URL set), and for --redis-for demo
+# unless SWITCHYARD_REDIS_URL names a Redis to use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_redis=0
-for arg in "$@"; do [ "$arg" = "--redis" ] && want_redis=1; done
+configured=""
+case "${1:-} ${2:-}" in
+  "--redis-for demo") configured="${SWITCHYARD_REDIS_URL:-}" ; want_redis=1 ;;
+  "--redis-for test") want_redis=1 ;;
+  *) want_redis=0 ;;
+esac
 
 PNPM_VERSION=10.34.8
 if ! command -v pnpm >/dev/null 2>&1; then
@@ -14,7 +19,7 @@ if ! command -v pnpm >/dev/null 2>&1; then
   npm install -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1 || npm install -g "pnpm@$PNPM_VERSION"
 fi
 
-if [ "$want_redis" = 1 ] && [ -z "${REDIS_URL:-}${SWITCHYARD_REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+if [ "$want_redis" = 1 ] && [ -z "$configured" ] && ! command -v redis-server >/dev/null 2>&1; then
   echo "bootstrap: installing redis-server with apt-get" >&2
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo"

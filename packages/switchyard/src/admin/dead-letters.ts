@@ -39,7 +39,7 @@ function toDeadLetter(deadId: string, fields: string[]): DeadLetter {
 }
 
 /** The oldest `count` dead letters of a pool. */
-export function listDeadLetters(ref: PoolRef & { count?: number }): Promise<DeadLetter[]> {
+export async function listDeadLetters(ref: PoolRef & { count?: number }): Promise<DeadLetter[]> {
   const keys = refKeys(ref)
   const count = checkInt('count', ref.count ?? 100, 1)
   return withConnection(ref.redis, 'dead-list', async (conn) => {
@@ -53,7 +53,7 @@ export function listDeadLetters(ref: PoolRef & { count?: number }): Promise<Dead
  * dead-letter stream. Their results are kept under `res:<newJobId>` for the result TTL.
  * Resolves with each retried letter and the job id it got; letters no worker had room for stay.
  */
-export function retryDeadLetters(
+export async function retryDeadLetters(
   ref: PoolRef & { deadIds?: string[]; all?: boolean; timeoutMs?: number; affinityTtlMs?: number },
 ): Promise<{ deadId: string; jobId: string; workerId: string }[]> {
   const keys = refKeys(ref)
@@ -63,23 +63,23 @@ export function retryDeadLetters(
   const timeoutMs = checkInt('timeoutMs', ref.timeoutMs ?? 60_000, 1)
   const affinityTtlMs = checkInt('affinityTtlMs', ref.affinityTtlMs ?? 30_000, 1)
   return withConnection(ref.redis, 'dead-retry', async (conn) => {
-    const letters = ref.all
-      ? ((await conn.xrange(keys.dead, '-', '+')) as [string, string[]][]).map(([id, f]) =>
-          toDeadLetter(id, f),
-        )
+    const found = ref.all
+      ? ((await conn.xrange(keys.dead, '-', '+')) as [string, string[]][])
       : (
           await Promise.all(
             (ref.deadIds ?? []).map(
               async (id) => (await conn.xrange(keys.dead, id, id)) as [string, string[]][],
             ),
           )
-        )
-          .flat()
-          .map(([id, f]) => toDeadLetter(id, f))
+        ).flat()
+    // Deleting a letter first claims it: two retries at once cannot dispatch it twice.
+    const owned: { letter: DeadLetter; fields: string[] }[] = []
+    for (const [id, fields] of found) {
+      if ((await conn.xdel(keys.dead, id)) === 1) owned.push({ letter: toDeadLetter(id, fields), fields })
+    }
     const batcher = new DispatchBatcher(conn, keys, 'dead-retry', affinityTtlMs, 60_000)
-    const retried: { deadId: string; jobId: string; workerId: string }[] = []
     const outcomes = await Promise.all(
-      letters.map((letter) => {
+      owned.map(({ letter, fields }) => {
         const jobId = nextId()
         return batcher
           .dispatch({
@@ -93,29 +93,32 @@ export function retryDeadLetters(
             race: '',
             copies: 1,
           })
-          .then((outcome) => ({ letter, jobId, outcome }))
+          .then((outcome) => ({ letter, fields, jobId, outcome }))
       }),
     )
-    for (const { letter, jobId, outcome } of outcomes) {
-      if (outcome.status !== 'queued') continue
-      await conn.xdel(keys.dead, letter.deadId)
-      retried.push({ deadId: letter.deadId, jobId, workerId: outcome.workerId })
+    const retried: { deadId: string; jobId: string; workerId: string }[] = []
+    for (const { letter, fields, jobId, outcome } of outcomes) {
+      if (outcome.status === 'queued')
+        retried.push({ deadId: letter.deadId, jobId, workerId: outcome.workerId })
+      // No worker had room: the letter goes back (under a new id) for a later retry.
+      else await conn.xadd(keys.dead, '*', ...fields)
     }
     return retried
   })
 }
 
 /** Deletes the given dead letters, or all of them; resolves with how many were deleted. */
-export function purgeDeadLetters(ref: PoolRef & { deadIds?: string[]; all?: boolean }): Promise<number> {
+export async function purgeDeadLetters(
+  ref: PoolRef & { deadIds?: string[]; all?: boolean },
+): Promise<number> {
   const keys = refKeys(ref)
   if (!ref.all && (ref.deadIds === undefined || ref.deadIds.length === 0)) {
     throw invalidArgument('purge needs deadIds, or all: true')
   }
   return withConnection(ref.redis, 'dead-purge', async (conn) => {
     if (ref.all) {
-      const length = await conn.xlen(keys.dead)
-      await conn.del(keys.dead)
-      return length
+      const replies = await conn.multi().xlen(keys.dead).del(keys.dead).exec()
+      return Number(replies?.[0]?.[1] ?? 0)
     }
     return conn.xdel(keys.dead, ...(ref.deadIds ?? []))
   })

@@ -8,7 +8,7 @@ import { withConnection } from './with-connection.js'
  * Resolves with the ids that were found.
  * @throws SwitchyardError INVALID_ARGUMENT for a bad name, REDIS_UNAVAILABLE when Redis cannot be reached.
  */
-export function drainWorkers(ref: PoolRef, workerIds: string[]): Promise<string[]> {
+export async function drainWorkers(ref: PoolRef, workerIds: string[]): Promise<string[]> {
   const keys = refKeys(ref)
   for (const id of workerIds) checkName('workerId', id)
   return withConnection(ref.redis, 'drain', async (conn) => {

@@ -23,7 +23,7 @@ export function refKeys(ref: PoolRef) {
  * not dispatch (the CLI's `inspect`).
  * @throws SwitchyardError INVALID_ARGUMENT for a bad name, REDIS_UNAVAILABLE when Redis cannot be reached.
  */
-export function inspectPool(ref: PoolRef): Promise<WorkerMetrics[]> {
+export async function inspectPool(ref: PoolRef): Promise<WorkerMetrics[]> {
   const keys = refKeys(ref)
   return withConnection(ref.redis, 'inspect', (conn) => readWorkerMetrics(conn, keys))
 }
@@ -50,7 +50,7 @@ export interface ProducerStats {
  * Reads the counters of the producers (dispatchers) of a pool that reported recently.
  * @throws SwitchyardError INVALID_ARGUMENT for a bad name, REDIS_UNAVAILABLE when Redis cannot be reached.
  */
-export function inspectProducers(ref: PoolRef): Promise<ProducerStats[]> {
+export async function inspectProducers(ref: PoolRef): Promise<ProducerStats[]> {
   const keys = refKeys(ref)
   return withConnection(ref.redis, 'inspect', async (conn) => {
     const all = await readProducerStats(conn, keys)

@@ -69,7 +69,7 @@ export async function runJob(
     return failure(workerId, entry.attempt, {
       code: 'RESULT_TOO_LARGE',
       name: 'SwitchyardError',
-      message: `the handler's result is ${Buffer.byteLength(envelope)} bytes as JSON; maxResultBytes is ${maxResultBytes}`,
+      message: `the handler's result takes ${Buffer.byteLength(envelope)} bytes as JSON in its envelope; maxResultBytes is ${maxResultBytes}`,
     })
   }
   return { outcome: 'ok', envelope }

@@ -27,7 +27,8 @@ type StreamReply = [string, [string, string[]][]][] | null
 
 interface RunningJob {
   ctrl: AbortController
-  finish: (result: JobResult) => void
+  /** Frees the slot; with a result, completes the job, without one leaves its entry pending. */
+  finish: (result: JobResult | undefined) => void
 }
 
 /** Extra time a blocking read may take past its BLOCK before the watchdog replaces the connection. */
@@ -93,7 +94,13 @@ export class WorkerLoop {
   /** Stops at once: aborts running jobs (their entries stay pending and are read again on restart). */
   async stop(cmd: Connection, reason: string): Promise<void> {
     this.#isStopped = true
-    for (const job of this.#running.values()) job.ctrl.abort(new Error(reason))
+    // Interrupted jobs are not completed: their entries stay pending, and once this worker's
+    // lease runs out a live worker's rescue runs them again (or this worker, restarted with
+    // the same id, does). Their slots are free at once, whatever the handlers do with the signal.
+    for (const job of [...this.#running.values()]) {
+      job.ctrl.abort(new Error(reason))
+      job.finish(undefined)
+    }
     await this.#unblock(cmd)
     this.#wake()
     await this.#done
@@ -293,13 +300,13 @@ export class WorkerLoop {
     }
     const ctrl = new AbortController()
     let isFinished = false
-    const finish = (result: JobResult) => {
+    const finish = (result: JobResult | undefined) => {
       if (isFinished) return
       isFinished = true
       clearTimeout(abortTimer)
       clearTimeout(abandonTimer)
       this.#running.delete(entry.entryId)
-      completer.complete({ ...base, outcome: result.outcome, envelope: result.envelope })
+      if (result) completer.complete({ ...base, outcome: result.outcome, envelope: result.envelope })
       this.#wake()
     }
     this.#running.set(entry.entryId, { ctrl, finish })

@@ -71,7 +71,8 @@ export function decodeEnvelope(text: string): Envelope {
 export function envelopeError(jobId: string, env: Extract<Envelope, { ok: false }>): SwitchyardError {
   const { error, workerId } = env
   const code = PASSED_THROUGH.has(error.code) ? (error.code as ErrorCode) : 'HANDLER_ERROR'
-  return new SwitchyardError(code, `${error.name}: ${error.message}`, {
+  const message = code === 'HANDLER_ERROR' ? `${error.name}: ${error.message}` : error.message
+  return new SwitchyardError(code, message, {
     remoteName: error.name,
     workerId,
     isRetryable: error.retryable === true,

@@ -1,7 +1,9 @@
 --[[
   rescue: move the jobs of workers that left to live workers, so none is stuck.
-    mode 'dead':     workers whose lease expired (found here); every entry of their streams,
-                     read or not, moves with its attempt raised; then their keys are removed.
+    mode 'dead':     workers whose lease expired (found here); every entry of their streams
+                     moves, read or not, the attempt raised for those it had read (started:
+                     a job that kills its workers ends in the dead letters); then their keys
+                     are removed.
     mode 'handback': the given draining workers; only their unread entries move (the ones they
                      run stay theirs), attempt unchanged.
   A job past its deadline is dropped (its caller already has TIMEOUT); a job whose attempts would
@@ -57,17 +59,39 @@ local function deadLetter(w, entryId, fields, f, reason)
   end
 end
 
--- Moves entries of w's stream after `from` (exclusive; '-' for all). Returns false when it had to
--- stop (budget spent, or no live worker with room), true when nothing is left to move.
+-- The last entry the worker's group delivered: entries up to it were read (they are deleted on
+-- completion, so any still there were started and not finished), entries after it were not.
+local function lastDelivered(q)
+  local last = '0-0'
+  if redis.call('EXISTS', q) == 0 then return last end
+  for _, group in ipairs(redis.call('XINFO', 'GROUPS', q)) do
+    for j = 1, #group, 2 do
+      if group[j] == 'last-delivered-id' then last = group[j + 1] end
+    end
+  end
+  return last
+end
+
+local function idAfter(a, b)
+  local am, as = string.match(a, '(%d+)-(%d+)')
+  local bm, bs = string.match(b, '(%d+)-(%d+)')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am > bm or (am == bm and as > bs)
+end
+
+-- Moves entries of w's stream after `from` (exclusive; '-' for all). With raiseAttempt, entries
+-- the worker had read get their attempt raised. Returns false when it had to stop (budget spent,
+-- or no live worker with room), true when nothing is left to move.
 local function moveEntries(w, from, raiseAttempt)
   local q = base .. 'q:' .. w
+  local delivered = raiseAttempt and lastDelivered(q) or nil
   local entries = redis.call('XRANGE', q, from, '+', 'COUNT', budget)
   for _, entry in ipairs(entries) do
     local entryId, fields = entry[1], entry[2]
     local f = {}
     for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
     local attempt = tonumber(f.attempt or '1') or 1
-    if raiseAttempt then attempt = attempt + 1 end
+    if delivered and not idAfter(entryId, delivered) then attempt = attempt + 1 end
     local maxAttempts = tonumber(f.max or '') or defaultMax
     if not (f.id and f.payload and f.producer) then
       deadLetter(w, entryId, fields, f, 'undecodable entry')
@@ -120,13 +144,7 @@ elseif mode == 'handback' then
     local w = ARGV[i]
     local q = base .. 'q:' .. w
     if redis.call('EXISTS', q) == 1 then
-      local lastDelivered = '0-0'
-      for _, group in ipairs(redis.call('XINFO', 'GROUPS', q)) do
-        for j = 1, #group, 2 do
-          if group[j] == 'last-delivered-id' then lastDelivered = group[j + 1] end
-        end
-      end
-      if not moveEntries(w, '(' .. lastDelivered, false) then break end
+      if not moveEntries(w, '(' .. lastDelivered(q), false) then break end
     end
   end
 else
