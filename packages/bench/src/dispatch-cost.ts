@@ -1,0 +1,292 @@
+/**
+ * Dispatch cost against pool size: what one dispatch costs Redis with 8, 100 and 1,000 registered
+ * workers. The acceptance bar is cost(1000) <= 1.5 x cost(8): no O(N) work per dispatch.
+ *
+ *   node dist/dispatch-cost.js [--quick] [--json <file>] [--reps <n>] [--jobs <n>]
+ *
+ * Starts its own redis-server, so it never disturbs (nor is disturbed by) another Redis.
+ */
+import { readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { parseArgs } from 'node:util'
+import { readDispatchLayout } from './dispatch-layout.js'
+import {
+  KNOWN_JOB_FIELDS,
+  type Measurement,
+  measureRound,
+  type RoundSettings,
+  type Variant,
+} from './dispatch-round.js'
+import { connectWithScripts, loadLibraryScripts } from './library-scripts.js'
+import { startRedisServer } from './redis-server.js'
+import { formatSpread, markdownTable, spread } from './stats.js'
+
+const SIZES = [8, 100, 1000] as const
+const LIMIT_RATIO = 1.5
+
+const VARIANTS: readonly Variant[] = [
+  { name: 'batch 1', batch: 1, hasSessions: false },
+  { name: 'batch 64', batch: 64, hasSessions: false },
+  { name: 'batch 1, sessions', batch: 1, hasSessions: true },
+  { name: 'batch 64, sessions', batch: 64, hasSessions: true },
+]
+
+const RUN_DEFAULTS = Object.freeze({
+  jobs: 20_000,
+  repetitions: 5,
+  warmupJobs: 1_000,
+  /** Jobs per measurement of the first, discarded pass over every variant and size. */
+  firstPassJobs: 2_000,
+  blockJobs: 2_000,
+  inFlight: 8,
+  sessions: 2_000,
+  affinityTtlMs: 600_000,
+  quietLoad: 0.15,
+  quietWaitMs: 60_000,
+  /** A measurement during which other processes kept more CPUs busy than this is taken again... */
+  maxOtherLoad: 0.25,
+  /** ...up to this many times in all; the last one is kept, and shows its load. */
+  attempts: 3,
+})
+
+const QUICK = Object.freeze({
+  jobs: 300,
+  blockJobs: 100,
+  repetitions: 1,
+  warmupJobs: 64,
+  firstPassJobs: 0,
+  quietWaitMs: 0,
+  attempts: 1,
+})
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got ${value})`)
+  return n
+}
+
+function cpuModel(): string {
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'))
+    return line?.split(':')[1]?.trim() ?? 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+function otherLoad(round: readonly Measurement[]): number {
+  return round[0]?.otherCpuLoad ?? 0
+}
+
+/** Median over repetitions of one figure of one variant and size. */
+function figure(all: Measurement[], variant: string, size: number, pick: (m: Measurement) => number) {
+  return spread(all.filter((m) => m.variant === variant && m.size === size).map(pick))
+}
+
+/** cost(1000) / cost(8) for each repetition: sizes of one repetition ran next to each other. */
+function pairedRatios(all: Measurement[], variant: string, pick: (m: Measurement) => number): number[] {
+  const out: number[] = []
+  for (const big of all.filter((m) => m.variant === variant && m.size === 1000)) {
+    const small = all.find((m) => m.variant === variant && m.size === 8 && m.repetition === big.repetition)
+    if (small) out.push(pick(big) / pick(small))
+  }
+  return out
+}
+
+function report(all: Measurement[]) {
+  const rows: string[][] = []
+  const ratios: string[][] = []
+  const summary = []
+  for (const v of VARIANTS) {
+    for (const size of SIZES) {
+      const cpu = figure(all, v.name, size, (m) => m.redisCpuUsPerJob)
+      const script = figure(all, v.name, size, (m) => m.scriptUsPerJob)
+      const rate = figure(all, v.name, size, (m) => m.jobsPerSecond)
+      const probe = figure(all, v.name, size, (m) => m.probe.cpuLoopMs)
+      const hits = figure(all, v.name, size, (m) => m.affinityHitRate * 100)
+      rows.push([
+        v.name,
+        String(size),
+        formatSpread(cpu, 1),
+        formatSpread(script, 1),
+        formatSpread({ median: rate.median / 1e3, min: rate.min / 1e3, max: rate.max / 1e3 }, 1),
+        v.hasSessions ? `${hits.median.toFixed(0)}%` : '-',
+        probe.median.toFixed(1),
+      ])
+      summary.push({
+        variant: v.name,
+        size,
+        redisCpuUsPerJob: cpu,
+        scriptUsPerJob: script,
+        jobsPerSecond: rate,
+      })
+    }
+    const ratio = (pick: (m: Measurement) => number) =>
+      figure(all, v.name, 1000, pick).median / figure(all, v.name, 8, pick).median
+    const paired = (pick: (m: Measurement) => number) => spread(pairedRatios(all, v.name, pick))
+    const cpuRatio = ratio((m) => m.redisCpuUsPerJob)
+    const cpuPaired = paired((m) => m.redisCpuUsPerJob)
+    const scriptRatio = ratio((m) => m.scriptUsPerJob)
+    const scriptPaired = paired((m) => m.scriptUsPerJob)
+    const rateRatio = ratio((m) => 1 / m.jobsPerSecond)
+    ratios.push([
+      v.name,
+      `${cpuRatio.toFixed(2)}x (${cpuPaired.min.toFixed(2)}-${cpuPaired.max.toFixed(2)})`,
+      `${scriptRatio.toFixed(2)}x (${scriptPaired.min.toFixed(2)}-${scriptPaired.max.toFixed(2)})`,
+      `${rateRatio.toFixed(2)}x`,
+      cpuRatio <= LIMIT_RATIO && scriptRatio <= LIMIT_RATIO ? 'yes' : 'NO',
+    ])
+  }
+  console.log('\nMedian (min-max) over repetitions; per-job figures are for the timed jobs only.\n')
+  console.log(
+    markdownTable(
+      [
+        'variant',
+        'workers',
+        'Redis CPU us/job',
+        'in script us/job',
+        'k jobs/s (wall)',
+        'affinity hits',
+        'probe ms',
+      ],
+      rows,
+    ),
+  )
+  console.log('\ncost(1000) / cost(8): ratio of medians (range of the per-repetition ratios)\n')
+  console.log(
+    markdownTable(['variant', 'Redis CPU', 'in script', 'wall time/job', `within ${LIMIT_RATIO}x`], ratios),
+  )
+  return summary
+}
+
+/** Where the script's time goes, per command, for the smallest and largest pool (medians, us/job). */
+function breakdown(all: Measurement[]) {
+  for (const v of VARIANTS) {
+    const names = new Set<string>()
+    for (const m of all)
+      if (m.variant === v.name) for (const n of Object.keys(m.commandUsPerJob)) names.add(n)
+    const rows = [...names]
+      .filter((n) => !['info', 'config', 'ping'].includes(n))
+      .map((n) => {
+        const at = (size: number) => figure(all, v.name, size, (m) => m.commandUsPerJob[n] ?? 0).median
+        return { n, small: at(8), big: at(1000) }
+      })
+      .sort((a, b) => b.big - a.big)
+      .map(({ n, small, big }) => [
+        n,
+        small.toFixed(2),
+        big.toFixed(2),
+        small > 0 ? `${(big / small).toFixed(2)}x` : '-',
+      ])
+    console.log(`\nINFO commandstats, ${v.name}: usec per job (inner calls are counted inside evalsha too)\n`)
+    console.log(markdownTable(['command', '8 workers', '1000 workers', 'ratio'], rows))
+  }
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      json: { type: 'string' },
+      reps: { type: 'string' },
+      jobs: { type: 'string' },
+    },
+  })
+  const base = values.quick ? { ...RUN_DEFAULTS, ...QUICK } : RUN_DEFAULTS
+  const repetitions = positiveInt('reps', values.reps, base.repetitions)
+  const settings: RoundSettings = { ...base, jobs: positiveInt('jobs', values.jobs, base.jobs) }
+
+  const scripts = await loadLibraryScripts()
+  const layout = readDispatchLayout(scripts.dispatch.lua, KNOWN_JOB_FIELDS)
+  const server = await startRedisServer()
+  const onSignal = () => void server.stop().finally(() => process.exit(130))
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  const machine = {
+    cpus: availableParallelism(),
+    cpuModel: cpuModel(),
+    node: process.version,
+    redis: server.version,
+    dispatchScriptSha1: scripts.dispatch.sha1,
+  }
+  console.log(
+    `dispatch cost: ${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, Redis ${machine.redis}, ` +
+      `dispatch script ${machine.dispatchScriptSha1.slice(0, 12)}`,
+  )
+  console.log(
+    `${settings.jobs} jobs per pool size and round after ${settings.warmupJobs} warm-up jobs, ` +
+      `in blocks of ${settings.blockJobs} interleaved across pool sizes ${SIZES.join('/')}; ` +
+      `${repetitions} rounds per variant; ${settings.inFlight} calls in flight`,
+  )
+
+  const conn = await connectWithScripts(server.url, scripts)
+  const all: Measurement[] = []
+  let failures = 0
+  try {
+    if (base.firstPassJobs > 0) {
+      console.log(`first pass (discarded): ${base.firstPassJobs} jobs per variant and size`)
+      const firstPass = { ...settings, jobs: base.firstPassJobs, quietWaitMs: 0 }
+      for (const v of VARIANTS) await measureRound(conn, layout, v, SIZES, 0, firstPass)
+    }
+    for (let rep = 1; rep <= repetitions; rep++) {
+      for (const v of VARIANTS) {
+        let round = await measureRound(conn, layout, v, SIZES, rep, settings)
+        for (let attempt = 2; attempt <= base.attempts && otherLoad(round) > base.maxOtherLoad; attempt++) {
+          console.log(
+            `rep ${rep}/${repetitions} ${v.name}: other processes took ${otherLoad(round).toFixed(2)} CPU ` +
+              'meanwhile; measuring again',
+          )
+          round = await measureRound(conn, layout, v, SIZES, rep, settings)
+        }
+        const first = round[0]
+        if (first) {
+          console.log(
+            `rep ${rep}/${repetitions} ${v.name}: probe: cpu loop ${first.probe.cpuLoopMs} ms, ` +
+              `ping ${first.probe.pingUs} us, machine load before ${first.loadBefore.toFixed(2)} CPU, ` +
+              `other processes during ${first.otherCpuLoad.toFixed(2)} CPU`,
+          )
+        }
+        for (const m of round) {
+          all.push(m)
+          console.log(
+            `  ${String(m.size).padStart(4)} workers: ${m.redisCpuUsPerJob.toFixed(1)} us CPU/job, ` +
+              `${m.scriptUsPerJob.toFixed(1)} us in script, ${Math.round(m.jobsPerSecond)} jobs/s` +
+              (v.hasSessions ? `, ${(m.affinityHitRate * 100).toFixed(0)}% hits` : ''),
+          )
+        }
+        const problems = round[0]?.problems ?? []
+        for (const p of problems) console.error(`  PROBLEM: ${p}`)
+        if (problems.length > 0) failures++
+      }
+    }
+  } finally {
+    conn.disconnect()
+    await server.stop()
+  }
+
+  const summary = report(all)
+  breakdown(all)
+  if (values.json !== undefined) {
+    const out = { machine, settings: { ...settings, repetitions, sizes: SIZES }, summary, measurements: all }
+    writeFileSync(values.json, `${JSON.stringify(out, null, 2)}\n`)
+    console.log(`\nresults written to ${values.json}`)
+  }
+  if (failures > 0) {
+    console.error(`\n${failures} measurement(s) had problems: see PROBLEM lines above`)
+    return 1
+  }
+  return 0
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    console.error(err)
+    process.exitCode = 1
+  },
+)

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto'
+import { Redis } from 'ioredis'
+
+/** One embedded script of the library, as its build generated it. */
+export interface LibraryScript {
+  numberOfKeys: number
+  lua: string
+  /** SHA1 of the script text: the name `SCRIPT LOAD` gives it, recorded with every result. */
+  sha1: string
+}
+
+/** The scripts the benchmarks call. */
+export interface LibraryScripts {
+  dispatch: LibraryScript
+  register: LibraryScript
+}
+
+/** A connection with the library's scripts defined on it (EVALSHA, reloaded after NOSCRIPT). */
+export type BenchConnection = Redis & {
+  dispatch(...keysAndArgs: (string | number)[]): Promise<unknown>
+  register(...keysAndArgs: (string | number)[]): Promise<unknown>
+}
+
+function asScript(value: unknown, name: string): LibraryScript {
+  const v = value as { numberOfKeys?: unknown; lua?: unknown } | undefined
+  if (typeof v?.numberOfKeys !== 'number' || typeof v.lua !== 'string') {
+    throw new Error(`switchyard's generated scripts have no '${name}' script: rebuild it (pnpm run build)`)
+  }
+  return { numberOfKeys: v.numberOfKeys, lua: v.lua, sha1: createHash('sha1').update(v.lua).digest('hex') }
+}
+
+/**
+ * Loads the scripts exactly as the built library embeds them (`LUA_SCRIPTS` of
+ * `dist/protocol/lua/scripts.generated.js`). The package's exports map does not expose that module,
+ * so it is imported by file URL next to the resolved entry point; the `.lua` sources are not read
+ * because the build may expand them (`--!include`), and the benchmark must measure what ships.
+ */
+export async function loadLibraryScripts(): Promise<LibraryScripts> {
+  const entry = import.meta.resolve('switchyard')
+  const generated = new URL('./protocol/lua/scripts.generated.js', entry)
+  const module = (await import(generated.href)) as { LUA_SCRIPTS?: Record<string, unknown> }
+  const all = module.LUA_SCRIPTS ?? {}
+  return { dispatch: asScript(all.dispatch, 'dispatch'), register: asScript(all.register, 'register') }
+}
+
+/**
+ * A command connection set up like the library's own (`createConnection(..., 'command', ...)`, not
+ * exported): RESP2, auto-pipelining, no offline queue, a `CLIENT SETNAME`, the scripts defined.
+ */
+export async function connectWithScripts(url: string, scripts: LibraryScripts): Promise<BenchConnection> {
+  const conn = new Redis(url, {
+    protocol: 2,
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    enableAutoPipelining: true,
+    connectionName: 'sy:bench',
+  }) as BenchConnection
+  conn.on('error', () => {})
+  for (const name of ['dispatch', 'register'] as const) {
+    conn.defineCommand(name, { numberOfKeys: scripts[name].numberOfKeys, lua: scripts[name].lua })
+  }
+  await conn.connect()
+  return conn
+}

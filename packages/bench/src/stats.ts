@@ -1,0 +1,31 @@
+/** Median and range of repeated measurements. */
+export interface Spread {
+  median: number
+  min: number
+  max: number
+}
+
+/** Median (mean of the middle two for an even count), min and max. */
+export function spread(values: readonly number[]): Spread {
+  if (values.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN }
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+  return { median, min: sorted[0] as number, max: sorted[sorted.length - 1] as number }
+}
+
+/** `12.3 (11.9-13.0)` with the given number of decimals. */
+export function formatSpread(s: Spread, digits: number): string {
+  return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`
+}
+
+/** Renders a Markdown table with its columns padded, so it reads in a terminal too. */
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`
+  return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)].join('\n')
+}
