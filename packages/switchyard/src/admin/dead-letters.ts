@@ -1,6 +1,6 @@
-import { monotonicFactory } from 'ulid'
 import { DispatchBatcher } from '../producer/dispatch-batcher.js'
 import { invalidArgument } from '../protocol/errors.js'
+import { jobIdFactory } from '../protocol/job-id.js'
 import { checkInt } from '../protocol/validate.js'
 import { type PoolRef, refKeys } from './inspect-pool.js'
 import { withConnection } from './with-connection.js'
@@ -21,7 +21,7 @@ export interface DeadLetter {
   maxAttempts: number
 }
 
-const nextId = monotonicFactory()
+const nextId = jobIdFactory()
 
 function toDeadLetter(deadId: string, fields: string[]): DeadLetter {
   const f: Record<string, string> = {}

@@ -1,5 +1,6 @@
 import type { JobEntry, RemoteError } from '../protocol/codec.js'
 import type { Outcome } from './completer.js'
+import type { LazyAbort } from './lazy-abort.js'
 
 /** What a handler gets beside the request. */
 export interface JobContext {
@@ -29,7 +30,7 @@ export async function runJob(
   handler: Handler,
   entry: JobEntry,
   workerId: string,
-  signal: AbortSignal,
+  abort: LazyAbort,
   maxResultBytes: number,
 ): Promise<JobResult> {
   let req: unknown
@@ -49,7 +50,9 @@ export async function runJob(
       workerId,
       session: entry.session === '' ? undefined : entry.session,
       attempt: entry.attempt,
-      signal,
+      get signal() {
+        return abort.signal
+      },
       deadline: entry.deadline,
     })
   } catch (err) {

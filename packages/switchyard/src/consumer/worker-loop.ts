@@ -3,6 +3,7 @@ import { decodeEntry, type JobEntry } from '../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
 import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
 import type { Completer } from './completer.js'
+import { LazyAbort } from './lazy-abort.js'
 import { failure, type Handler, type JobResult, runJob } from './run-job.js'
 
 /** What a worker loop shares with its group. */
@@ -26,7 +27,7 @@ export interface LoopShared {
 type StreamReply = [string, [string, string[]][]][] | null
 
 interface RunningJob {
-  ctrl: AbortController
+  ctrl: LazyAbort
   /** Frees the slot; with a result, completes the job, without one leaves its entry pending. */
   finish: (result: JobResult | undefined) => void
 }
@@ -298,26 +299,28 @@ export class WorkerLoop {
       this.#release(entry)
       return
     }
-    const ctrl = new AbortController()
+    const ctrl = new LazyAbort()
     let isFinished = false
     const finish = (result: JobResult | undefined) => {
       if (isFinished) return
       isFinished = true
-      clearTimeout(abortTimer)
-      clearTimeout(abandonTimer)
+      clearTimeout(timer)
       this.#running.delete(entry.entryId)
       if (result) completer.complete({ ...base, outcome: result.outcome, envelope: result.envelope })
       this.#wake()
     }
     this.#running.set(entry.entryId, { ctrl, finish })
-    const abortTimer = setTimeout(() => ctrl.abort(new Error('deadline exceeded')), remainingMs)
-    // A handler that ignores its signal and hangs must not hold the slot forever: past the
-    // deadline and a grace period the job is failed and its slot freed; a late return is ignored.
-    const abandonTimer = setTimeout(() => {
-      this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
-      finish(abandoned(this.workerId, entry.attempt))
-    }, remainingMs + ABANDON_GRACE_MS)
-    void runJob(this.#s.handler, entry, this.workerId, ctrl.signal, this.#s.maxResultBytes).then(finish)
+    // One timer per job: at the deadline it aborts the signal; a handler that ignores its signal
+    // and hangs must not hold the slot forever, so after a grace period the job is failed and its
+    // slot freed (a late return is ignored).
+    let timer = setTimeout(() => {
+      ctrl.abort(new Error('deadline exceeded'))
+      timer = setTimeout(() => {
+        this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
+        finish(abandoned(this.workerId, entry.attempt))
+      }, ABANDON_GRACE_MS)
+    }, remainingMs)
+    void runJob(this.#s.handler, entry, this.workerId, ctrl, this.#s.maxResultBytes).then(finish)
   }
 
   #waitForSlot(): Promise<void> {

@@ -54,7 +54,7 @@ export class CopyRace {
   readonly #plan: RacePlan
   readonly #settle: (err: unknown, value?: unknown) => void
   readonly #workers: string[] = []
-  readonly #failed = new Set<number>()
+  #failed: Set<number> | undefined
   #sent = 0
   #outstanding = 0
   #isDone = false
@@ -106,6 +106,7 @@ export class CopyRace {
       return
     }
     const attempt = env.attempt ?? 1
+    this.#failed ??= new Set()
     if (this.#failed.has(attempt)) return
     this.#failed.add(attempt)
     this.#outstanding--
@@ -170,8 +171,8 @@ export class CopyRace {
     this.#sent = attempt
     this.#outstanding++
     const isTied = plan.hedge?.isTied === true
-    this.#deps.batcher
-      .dispatch({
+    this.#deps.batcher.send(
+      {
         jobId: plan.jobId,
         session: plan.session,
         payload: plan.payload,
@@ -181,17 +182,19 @@ export class CopyRace {
         exclude: this.#workers.join(','),
         race: isTied ? 't' : this.isRacing ? 'h' : '',
         copies: isTied ? 2 : 1,
-      })
-      .then(
-        (outcome) => this.#onDispatched(outcome, attempt, round),
-        (err: unknown) => {
-          this.#outstanding--
-          if (attempt === 1) {
-            this.#finish()
-            this.#settle(err)
-          } else this.#failIfNothingLeft()
-        },
-      )
+      },
+      (err, outcome) => {
+        if (outcome !== undefined) {
+          this.#onDispatched(outcome, attempt, round)
+          return
+        }
+        this.#outstanding--
+        if (attempt === 1) {
+          this.#finish()
+          this.#settle(err)
+        } else this.#failIfNothingLeft()
+      },
+    )
     this.#scheduleHedge()
   }
 

@@ -23,10 +23,12 @@ export type DispatchOutcome =
   | { status: 'queued'; workerId: string; isAffinityHit: boolean }
   | { status: 'SATURATED' | 'NO_WORKERS' }
 
+/** Told what became of a job: the outcome, or the failure of the call that carried it. */
+export type DispatchCallback = (err: unknown, outcome?: DispatchOutcome) => void
+
 interface Waiting {
   item: DispatchItem
-  resolve: (outcome: DispatchOutcome) => void
-  reject: (err: unknown) => void
+  done: DispatchCallback
 }
 
 /** Jobs per script call: bounds how long one call holds Redis. */
@@ -63,24 +65,33 @@ export class DispatchBatcher {
   /** Queues a job for the dispatch call of this turn. */
   dispatch(item: DispatchItem): Promise<DispatchOutcome> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ item, resolve, reject })
-      if (!this.#isScheduled) {
-        this.#isScheduled = true
-        setImmediate(() => this.#flush())
-      }
+      this.send(item, (err, outcome) =>
+        err === undefined ? resolve(outcome as DispatchOutcome) : reject(err),
+      )
     })
   }
+
+  /** The same as {@link dispatch} with a callback: no promise per job on the hot path. */
+  send(item: DispatchItem, done: DispatchCallback): void {
+    this.#waiting.push({ item, done })
+    if (!this.#isScheduled) {
+      this.#isScheduled = true
+      setImmediate(this.#flushBound)
+    }
+  }
+
+  readonly #flushBound = () => this.#flush()
 
   #flush(): void {
     this.#isScheduled = false
     const all = this.#waiting
     this.#waiting = []
     for (let start = 0; start < all.length; start += MAX_BATCH) {
-      this.#send(all.slice(start, start + MAX_BATCH))
+      this.#call(all.slice(start, start + MAX_BATCH))
     }
   }
 
-  #send(batch: Waiting[]): void {
+  #call(batch: Waiting[]): void {
     const k = this.#keys
     const args: (string | number)[] = [
       k.load,
@@ -112,9 +123,9 @@ export class DispatchBatcher {
         for (let i = 0; i < batch.length; i++) {
           const target = String(out[i * 2])
           const waiting = batch[i] as Waiting
-          if (target === 'SATURATED' || target === 'NO_WORKERS') waiting.resolve({ status: target })
+          if (target === 'SATURATED' || target === 'NO_WORKERS') waiting.done(undefined, { status: target })
           else
-            waiting.resolve({
+            waiting.done(undefined, {
               status: 'queued',
               workerId: target,
               isAffinityHit: Number(out[i * 2 + 1]) === 1,
@@ -123,7 +134,7 @@ export class DispatchBatcher {
       },
       (err: unknown) => {
         const failure = redisFailure(err, 'dispatch')
-        for (const waiting of batch) waiting.reject(failure)
+        for (const waiting of batch) waiting.done(failure)
       },
     )
   }

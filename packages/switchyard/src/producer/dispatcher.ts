@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
-import { monotonicFactory } from 'ulid'
 import { invalidArgument, SwitchyardError } from '../protocol/errors.js'
+import { jobIdFactory } from '../protocol/job-id.js'
 import { type PoolKeys, poolKeys, resultChannel } from '../protocol/keys.js'
 import { checkInt, checkKnownOptions, checkName, checkNumber } from '../protocol/validate.js'
 import {
@@ -16,7 +16,7 @@ import { DispatchBatcher } from './dispatch-batcher.js'
 import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
 import { ResultListener } from './result-listener.js'
 import { reportStats, STATS_REPORT_MS } from './stats-reporter.js'
-import { checkSubmitOptions, type SubmitOptions } from './submit-options.js'
+import { type CheckedSubmit, checkSubmitOptions, type SubmitOptions } from './submit-options.js'
 import { readWorkerMetrics, type WorkerMetrics } from './worker-metrics.js'
 
 /** Options of a {@link Dispatcher}. */
@@ -106,7 +106,8 @@ export interface DispatcherStats {
 }
 
 const KNOWN_OPTIONS = ['redis', 'pool', 'logger', ...Object.keys(DISPATCHER_DEFAULTS)]
-const nextId = monotonicFactory()
+const nextId = jobIdFactory()
+const NO_OPTIONS: SubmitOptions = Object.freeze({})
 
 /**
  * The producer side: sends requests to the least-loaded worker of a pool and awaits their
@@ -127,7 +128,10 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   readonly #sub: Connection
   readonly #batcher: DispatchBatcher
   readonly #results: ResultListener
-  readonly #inflight = new Set<Promise<unknown>>()
+  readonly #submitDefaults: { timeoutMs: number; maxAttempts: number; hedgeDelayMs: 'auto' }
+  #pending = 0
+  #idleWaiters: (() => void)[] = []
+  #isConnected = false
   readonly #stats: DispatcherStats = {
     submitted: 0,
     succeeded: 0,
@@ -161,6 +165,11 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       connectTimeoutMs: checkInt('connectTimeoutMs', merged.connectTimeoutMs, 1),
       maxAttempts: checkInt('maxAttempts', merged.maxAttempts, 1, 100),
       hedging: checkHedging(options.hedging ?? {}),
+    }
+    this.#submitDefaults = {
+      timeoutMs: this.#options.timeoutMs,
+      maxAttempts: this.#options.maxAttempts,
+      hedgeDelayMs: 'auto',
     }
     this.#budget = new HedgeBudget(this.#options.hedging.budgetRatio, this.#options.hedging.budgetBurst)
     this.#latency = new LatencyTracker(this.#options.hedging.percentile)
@@ -203,12 +212,26 @@ export class Dispatcher<Req = unknown, Res = unknown> {
    * @throws SwitchyardError SATURATED, NO_WORKERS, TIMEOUT, ABORTED, HANDLER_ERROR, PAYLOAD_TOO_LARGE,
    * INVALID_ARGUMENT, CLOSED or REDIS_UNAVAILABLE.
    */
-  submit(req: Req, options: SubmitOptions = {}): Promise<Res> {
-    const job = this.#run(req, options)
-    this.#inflight.add(job)
-    const untrack = () => this.#inflight.delete(job)
-    job.then(untrack, untrack)
-    return job
+  submit(req: Req, options: SubmitOptions = NO_OPTIONS): Promise<Res> {
+    this.#stats.submitted++
+    let checked: CheckedSubmit
+    let payload: string
+    try {
+      if (this.#isClosed) throw new SwitchyardError('CLOSED', 'the dispatcher is closed')
+      checked = checkSubmitOptions(options, this.#submitDefaults)
+      payload = this.#encode(req)
+      if (options.signal?.aborted) throw aborted(options.signal)
+    } catch (err) {
+      this.#stats.failed++
+      return Promise.reject(err)
+    }
+    this.#budget.earn()
+    this.#pending++
+    return new Promise<Res>((resolve, reject) => {
+      const run = () => this.#start(checked, payload, options.signal, resolve, reject)
+      if (this.#isConnected) run()
+      else this.#connect().then(run, (err: unknown) => this.#settled(err, undefined, resolve, reject))
+    })
   }
 
   /** The metrics of every worker of the pool, read from Redis. */
@@ -230,90 +253,82 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   async close(): Promise<void> {
     if (this.#isClosed) return
     this.#isClosed = true
-    await Promise.allSettled([...this.#inflight])
+    if (this.#pending > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
     clearInterval(this.#reporter)
     if (this.#ready !== undefined) await this.#report()
     this.#cmd.disconnect()
     this.#sub.disconnect()
   }
 
-  async #run(req: Req, options: SubmitOptions): Promise<Res> {
-    this.#stats.submitted++
-    try {
-      const res = await this.#attempt(req, options)
+  #settled(
+    err: unknown,
+    value: unknown,
+    resolve: (value: Res) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    if (err === undefined) {
       this.#stats.succeeded++
-      return res
-    } catch (err) {
+      resolve(value as Res)
+    } else {
       this.#stats.failed++
-      throw err
+      reject(err)
+    }
+    if (--this.#pending === 0 && this.#idleWaiters.length > 0) {
+      for (const wake of this.#idleWaiters.splice(0)) wake()
     }
   }
 
-  async #attempt(req: Req, options: SubmitOptions): Promise<Res> {
-    if (this.#isClosed) throw new SwitchyardError('CLOSED', 'the dispatcher is closed')
-    const checked = checkSubmitOptions(options, {
-      timeoutMs: this.#options.timeoutMs,
-      maxAttempts: this.#options.maxAttempts,
-      hedgeDelayMs: 'auto',
-    })
-    const payload = this.#encode(req)
-    const { signal } = options
-    if (signal?.aborted) throw aborted(signal)
-    this.#budget.earn()
+  #start(
+    checked: CheckedSubmit,
+    payload: string,
+    signal: AbortSignal | undefined,
+    resolve: (value: Res) => void,
+    reject: (err: unknown) => void,
+  ): void {
     const startedAt = Date.now()
     const deadline = startedAt + checked.timeoutMs
-    await this.#connect()
-
     const jobId = nextId()
     const hedge = checked.hedge && {
       delayMs: checked.hedge.delayMs === 'auto' ? this.#autoDelayMs() : checked.hedge.delayMs,
       maxCopies: checked.hedge.maxAttempts,
       isTied: checked.hedge.mode === 'tied',
     }
-    return new Promise<Res>((resolve, reject) => {
-      let isSettled = false
-      const settle = (err: unknown, value?: unknown) => {
-        if (isSettled) return
-        isSettled = true
-        clearTimeout(timer)
-        race.stop()
-        signal?.removeEventListener('abort', onAbort)
-        this.#results.forget(jobId)
-        if (err === undefined) {
-          this.#latency.record(Date.now() - startedAt)
-          resolve(value as Res)
-        } else reject(err)
-      }
-      const race = new CopyRace(
-        { pool: this.pool, batcher: this.#batcher, budget: this.#budget, counters: this.#stats },
-        {
-          jobId,
-          session: checked.session,
-          payload,
-          deadline,
-          maxAttempts: checked.maxAttempts,
-          onSaturated: checked.onSaturated,
-          ...(hedge ? { hedge } : {}),
-          ...(checked.retry
-            ? { retry: { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs } }
-            : {}),
-        },
-        settle,
-      )
-      const timer = setTimeout(
-        () => settle(new SwitchyardError('TIMEOUT', `no result within ${checked.timeoutMs} ms`, { jobId })),
-        Math.max(0, deadline - Date.now()),
-      )
-      const onAbort = () => settle(signal ? aborted(signal) : undefined)
-      signal?.addEventListener('abort', onAbort, { once: true })
-      // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
-      this.#results.expect(
+    let isSettled = false
+    const settle = (err: unknown, value?: unknown) => {
+      if (isSettled) return
+      isSettled = true
+      clearTimeout(timer)
+      race.stop()
+      if (signal) signal.removeEventListener('abort', onAbort)
+      this.#results.forget(jobId)
+      if (err === undefined) this.#latency.record(Date.now() - startedAt)
+      this.#settled(err, value, resolve, reject)
+    }
+    const race = new CopyRace(
+      { pool: this.pool, batcher: this.#batcher, budget: this.#budget, counters: this.#stats },
+      {
         jobId,
-        (env) => race.onEnvelope(env),
-        race.isRacing ? () => race.attemptsSent : undefined,
-      )
-      race.start()
-    })
+        session: checked.session,
+        payload,
+        deadline,
+        maxAttempts: checked.maxAttempts,
+        onSaturated: checked.onSaturated,
+        ...(hedge ? { hedge } : {}),
+        ...(checked.retry
+          ? { retry: { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs } }
+          : {}),
+      },
+      settle,
+    )
+    const timer = setTimeout(
+      () => settle(new SwitchyardError('TIMEOUT', `no result within ${checked.timeoutMs} ms`, { jobId })),
+      checked.timeoutMs,
+    )
+    const onAbort = () => settle(signal ? aborted(signal) : undefined)
+    if (signal) signal.addEventListener('abort', onAbort, { once: true })
+    // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
+    this.#results.expect(jobId, race, race.isRacing ? () => race.attemptsSent : undefined)
+    race.start()
   }
 
   /** The current `'auto'` hedge delay: a high percentile of recent latencies, or the fallback. */
@@ -353,7 +368,9 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     if (this.#ready === undefined) {
       const timeoutMs = this.#options.connectTimeoutMs
       this.#ready = Promise.all([connectReady(this.#cmd, timeoutMs), this.#results.start(timeoutMs)]).then(
-        () => {},
+        () => {
+          this.#isConnected = true
+        },
       )
       // A failed first connection is retried by the next call rather than cached forever.
       this.#ready.catch(() => {

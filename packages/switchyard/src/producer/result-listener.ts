@@ -3,8 +3,10 @@ import { decodeEnvelope, type Envelope } from '../protocol/codec.js'
 import { type PoolKeys, resultKey } from '../protocol/keys.js'
 import { type Connection, connectReady } from '../redis/connection.js'
 
-/** Called with the envelope of a job's result. */
-export type ResultHandler = (envelope: Envelope) => void
+/** Receives the envelope of a job's result. */
+export interface ResultHandler {
+  onEnvelope(envelope: Envelope): void
+}
 
 interface Waiting {
   handler: ResultHandler
@@ -111,7 +113,7 @@ export class ResultListener {
     const waiting = this.#waiting.get(jobId)
     if (waiting === undefined) return
     if (waiting.copiesSent === undefined) this.#waiting.delete(jobId)
-    waiting.handler(decodeEnvelope(text))
+    waiting.handler.onEnvelope(decodeEnvelope(text))
   }
 
   async #resubscribeAndRecover(): Promise<void> {

@@ -80,6 +80,31 @@ local function cancelSiblings(jobId, winner, winnerEntry)
   redis.call('DEL', copiesKey)
 end
 
+-- Fencing: only an entry still pending in the worker's stream may be completed. One XACK per
+-- stream acknowledges the whole batch; when it acknowledges fewer than it was given, an entry
+-- that is no longer in the stream is the one that was taken from this worker (rescue deletes
+-- what it moves), and only that one is refused.
+local byStream, streams = {}, {}
+for i = 0, n - 1 do
+  local o = 5 + i * 9
+  local w = ARGV[o]
+  if byStream[w] == nil then
+    byStream[w] = {}
+    streams[#streams + 1] = w
+  end
+  local ids = byStream[w]
+  ids[#ids + 1] = ARGV[o + 1]
+end
+local lost = {}
+for _, w in ipairs(streams) do
+  local q, ids = base .. 'q:' .. w, byStream[w]
+  if redis.call('XACK', q, 'sy', unpack(ids)) < #ids then
+    for _, entryId in ipairs(ids) do
+      if #redis.call('XRANGE', q, entryId, entryId) == 0 then lost[w .. ' ' .. entryId] = true end
+    end
+  end
+end
+
 for i = 0, n - 1 do
   local o = 5 + i * 9
   local w, entryId, jobId, producer = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
@@ -87,10 +112,12 @@ for i = 0, n - 1 do
   local ttl = ARGV[o + 8]
   if ttl == '' then ttl = resultTtl end
 
-  -- Fencing: only an entry still pending in the worker's stream may be completed.
-  if redis.call('XACK', base .. 'q:' .. w, 'sy', entryId) == 0 then
+  local entryKey = w .. ' ' .. entryId
+  if lost[entryKey] then
     out[#out + 1] = 'LOST'
   else
+    -- The same entry twice in one batch is completed once.
+    lost[entryKey] = true
     touch(w)
     local d = deletes[w]
     d[#d + 1] = entryId

@@ -4,9 +4,17 @@
   script defines `loadKey`, `readyKey`, `aliveKey`, `base` and `now` (ms, Redis time) first.
 ]]
 
+-- Leases and capacities do not change during one call: each is read once per worker per call.
+local aliveCache, capacityCache = {}, {}
+
 local function isAlive(w)
-  local lease = redis.call('ZSCORE', aliveKey, w)
-  return lease ~= false and tonumber(lease) >= now
+  local alive = aliveCache[w]
+  if alive == nil then
+    local lease = redis.call('ZSCORE', aliveKey, w)
+    alive = lease ~= false and tonumber(lease) >= now
+    aliveCache[w] = alive
+  end
+  return alive
 end
 
 local function excludedSet(list)
@@ -72,7 +80,12 @@ end
 -- Reserves a slot of w (+1 load); a worker that reaches its capacity stops being a candidate.
 local function reserve(w)
   local load = tonumber(redis.call('ZINCRBY', loadKey, 1, w))
-  local capacity = tonumber(redis.call('HGET', base .. 'w:' .. w, 'capacity'))
+  local capacity = capacityCache[w]
+  if capacity == nil then
+    capacity = tonumber(redis.call('HGET', base .. 'w:' .. w, 'capacity')) or false
+    capacityCache[w] = capacity
+  end
+  if capacity == false then capacity = nil end
   if capacity == nil or load >= capacity then
     redis.call('ZREM', readyKey, w)
   else
