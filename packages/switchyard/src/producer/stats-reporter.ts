@@ -25,6 +25,7 @@ export async function reportStats(
     .pexpire(key, STATS_TTL_MS)
     .zadd(keys.producers, now, producerId)
     .zremrangebyscore(keys.producers, '-inf', now - STATS_TTL_MS)
+    .pexpire(keys.producers, STATS_TTL_MS)
     .exec()
 }
 
