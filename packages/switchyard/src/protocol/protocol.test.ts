@@ -108,3 +108,63 @@ describe('docs/errors.md', () => {
     expect([...headings].sort()).toEqual([...ERROR_CODES].sort())
   })
 })
+
+describe('rescue script', () => {
+  it('moves the jobs of a dead worker exactly once when two workers run it at the same time', async () => {
+    const pool = uniquePool('rescue2')
+    const fake = await fakeWorkers(redisUrl(), pool, { dead: 0, live: 0 })
+    const k = poolKeys('sy', pool)
+    const a = createConnection(redisUrl(), 'command', 'sy:test-rescue-a')
+    const b = createConnection(redisUrl(), 'command', 'sy:test-rescue-b')
+    try {
+      await Promise.all([a.connect(), b.connect()])
+      // 20 real jobs on the worker that is about to die, 5 of them read (started) by it.
+      for (let i = 0; i < 20; i++) {
+        const args = [
+          k.load,
+          k.ready,
+          k.alive,
+          k.base,
+          1000,
+          i,
+          'p',
+          60_000,
+          1,
+          `job-${i}`,
+          '',
+          '1',
+          60_000,
+          1,
+          3,
+          'live',
+          '',
+          1,
+        ]
+        await a.dispatch(...args)
+      }
+      expect(await c.xlen(`${k.base}q:dead`)).toBe(20)
+      await c.xreadgroup('GROUP', 'sy', 'dead', 'COUNT', 5, 'STREAMS', `${k.base}q:dead`, '>')
+      await c.zadd(k.alive, 1, 'dead')
+      const rescue = (conn: typeof a) =>
+        conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 500, 100, 60_000, 3) as Promise<
+          number[]
+        >
+      const [ra, rb] = await Promise.all([rescue(a), rescue(b)])
+      // One run moved all 20 and removed the worker; the other found nothing to do.
+      expect([ra, rb].map((r) => r[1]).sort()).toEqual([0, 20])
+      expect([ra, rb].map((r) => r[0]).sort()).toEqual([0, 1])
+      const moved = (await c.xrange(`${k.base}q:live`, '-', '+')) as [string, string[]][]
+      const ids = moved.map(([, f]) => f[f.indexOf('id') + 1])
+      expect(new Set(ids).size).toBe(20)
+      const attempts = moved.map(([, f]) => f[f.indexOf('attempt') + 1])
+      expect(attempts.filter((x) => x === '2')).toHaveLength(5)
+      expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'live', load: 20, xlen: 20 }])
+      expect(await c.exists(`${k.base}q:dead`, `${k.base}w:dead`)).toBe(0)
+    } finally {
+      a.disconnect()
+      b.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+})
