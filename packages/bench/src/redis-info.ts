@@ -28,3 +28,16 @@ export async function commandUsec(conn: Redis): Promise<Map<string, number>> {
   }
   return out
 }
+
+/** Calls and usec of each command since the last `CONFIG RESETSTAT` (`INFO commandstats`). */
+export async function commandStats(conn: Redis): Promise<Record<string, { calls: number; usec: number }>> {
+  const out: Record<string, { calls: number; usec: number }> = {}
+  for (const [key, value] of infoFields(await conn.info('commandstats'))) {
+    const calls = /(?:^|,)calls=(\d+)/.exec(value)?.[1]
+    const usec = /(?:^|,)usec=(\d+)/.exec(value)?.[1]
+    if (key.startsWith('cmdstat_') && calls !== undefined) {
+      out[key.slice('cmdstat_'.length)] = { calls: Number(calls), usec: Number(usec ?? 0) }
+    }
+  }
+  return out
+}

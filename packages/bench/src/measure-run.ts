@@ -1,0 +1,209 @@
+/**
+ * One measured run of a producer process against a worker process, the same for Switchyard and
+ * BullMQ: fresh Redis data, both processes spawned, a warm-up, then the health probe and the
+ * baselines (Redis CPU, commandstats, machine load, each process's CPU), the measured phase, and
+ * the same figures after it.
+ */
+import type { Redis } from 'ioredis'
+import { type HealthProbe, probeHealth } from './health-probe.js'
+import { machineBusySeconds, waitForQuiet } from './machine-load.js'
+import { commandStats, redisCpuSeconds } from './redis-info.js'
+import { type RunnerMessage, type RunnerName, RunnerProcess } from './runner-process.js'
+import type { RedisTraffic } from './runners/runner-io.js'
+import type { WorkerReport } from './runners/worker-report.js'
+import type { PhaseResult } from './runners/workload.js'
+
+/** Shared by every suite of one benchmark run. */
+export interface BenchContext {
+  redisUrl: string
+  /** The benchmark's own connection: probes, INFO, FLUSHALL. */
+  conn: Redis
+  isQuick: boolean
+  /** Before each measurement, wait up to this long for the rest of the machine to be quiet. */
+  quietWaitMs: number
+  /** Measurements per run at most: a disturbed one (see {@link measureSteadily}) is taken again. */
+  attempts: number
+  /** Measurements taken again so far, and the most the whole benchmark may take again (its time is bounded). */
+  retries: { used: number; max: number }
+  log(line: string): void
+}
+
+/** The systems compared. */
+export type SystemName = 'switchyard' | 'bullmq'
+
+/** The two processes of a run. */
+export interface PairSpec {
+  system: SystemName
+  worker: { runner: RunnerName; config: object }
+  producer: { runner: RunnerName; config: object }
+}
+
+/** CPU time, commands and socket use of one process over the measured phase. */
+export interface ProcessFigures extends RedisTraffic {
+  cpuUs: number
+}
+
+/** What one run measured. */
+export interface RunMeasurement {
+  system: SystemName
+  jobs: number
+  /** From the first send to the last job done (at the producer, or at the worker if later). */
+  wallMs: number
+  jobsPerSecond: number
+  probe: HealthProbe
+  /** CPUs busy on the machine just before the run (NaN when not sampled). */
+  loadBefore: number
+  /** CPUs other processes kept busy during the run: machine busy time minus ours and Redis's. */
+  otherCpuLoad: number
+  redisCpuUs: number
+  producer: ProcessFigures
+  worker: ProcessFigures & {
+    perWorker: Record<string, number>
+    busyMsPerWorker: Record<string, number>
+    workMs: WorkerReport['workMs']
+  }
+  /** INFO commandstats over the run: calls include the commands scripts run. */
+  redisCommands: Record<string, { calls: number; usec: number }>
+  latenciesUs?: number[]
+  sendLagUs?: number[]
+  /** Open loop: latency minus the handler's own time, per request. */
+  overheadUs?: number[]
+  /** Whatever else the producer reported (routing: jobs per worker, affinity counters). */
+  extra: Record<string, unknown>
+}
+
+type Done = RunnerMessage & PhaseResult & RedisTraffic & { cpuUs: number }
+type Report = RunnerMessage & WorkerReport
+
+/** Runs one measurement of `spec` on fresh Redis data; the processes are stopped whatever happens. */
+export async function measureRun(ctx: BenchContext, spec: PairSpec): Promise<RunMeasurement> {
+  await ctx.conn.call('FLUSHALL', 'SYNC')
+  const { runner: worker } = await RunnerProcess.start(spec.worker.runner, spec.worker.config)
+  try {
+    return await measureWith(ctx, spec.system, worker, spec.producer)
+  } finally {
+    await worker.stop()
+  }
+}
+
+/**
+ * Measures one producer process (spawned here, stopped at the end) against a worker process
+ * that is already running: warm-up, probe, baselines, the measured phase, figures.
+ */
+export async function measureWith(
+  ctx: BenchContext,
+  system: SystemName,
+  worker: RunnerProcess,
+  producerSpec: PairSpec['producer'],
+): Promise<RunMeasurement> {
+  const { runner: producer } = await RunnerProcess.start(producerSpec.runner, producerSpec.config)
+  try {
+    const warm = await producer.request<RunnerMessage & { jobs: number }>({ cmd: 'warmup' }, 'warmed')
+    await worker.request({ cmd: 'report', atLeast: warm.jobs }, 'report')
+    const loadBefore = await waitForQuiet(0.3, ctx.quietWaitMs)
+    const probe = await probeHealth(ctx.conn)
+    await worker.request({ cmd: 'mark' }, 'marked')
+    await ctx.conn.config('RESETSTAT')
+    const redisBefore = await redisCpuSeconds(ctx.conn)
+    const busyBefore = machineBusySeconds()
+    const ownBefore = process.cpuUsage()
+    const wallBefore = process.hrtime.bigint()
+
+    const done = await producer.request<Done>({ cmd: 'go' }, 'done', 600_000)
+    const report = await worker.request<Report>({ cmd: 'report', atLeast: done.jobs }, 'report', 600_000)
+
+    const redisAfter = await redisCpuSeconds(ctx.conn)
+    const redisCommands = await commandStats(ctx.conn)
+    const windowSeconds = Number(process.hrtime.bigint() - wallBefore) / 1e9
+    const own = process.cpuUsage(ownBefore)
+    const redisCpuUs = (redisAfter.total - redisBefore.total) * 1e6
+    const oursSeconds = (own.user + own.system + done.cpuUs + report.cpuUs + redisCpuUs) / 1e6
+    const otherCpuLoad = Math.max(0, (machineBusySeconds() - busyBefore - oursSeconds) / windowSeconds)
+
+    const endNs =
+      BigInt(done.endNs) > BigInt(report.lastDoneNs) ? BigInt(done.endNs) : BigInt(report.lastDoneNs)
+    const wallMs = Number(endNs - BigInt(done.startNs)) / 1e6
+    const {
+      type: _t,
+      jobs,
+      startNs: _s,
+      endNs: _e,
+      cpuUs,
+      commands,
+      socketWrites,
+      socketReads,
+      latenciesUs,
+      sendLagUs,
+      overheadUs,
+      ...extra
+    } = done
+    return {
+      system,
+      jobs,
+      wallMs,
+      jobsPerSecond: jobs / (wallMs / 1_000),
+      probe,
+      loadBefore,
+      otherCpuLoad,
+      redisCpuUs,
+      producer: { cpuUs, commands, socketWrites, socketReads },
+      worker: {
+        cpuUs: report.cpuUs,
+        commands: report.commands,
+        socketWrites: report.socketWrites,
+        socketReads: report.socketReads,
+        perWorker: report.perWorker,
+        busyMsPerWorker: report.busyMsPerWorker,
+        workMs: report.workMs,
+      },
+      redisCommands,
+      ...(latenciesUs ? { latenciesUs } : {}),
+      ...(sendLagUs ? { sendLagUs } : {}),
+      ...(overheadUs ? { overheadUs } : {}),
+      extra,
+    }
+  } finally {
+    await producer.stop()
+  }
+}
+
+/** Other processes keeping more CPUs busy than this during a run disturb it. */
+export const DISTURBED_LOAD = 0.5
+
+/**
+ * Takes a measurement again (up to `ctx.attempts` in all, while the benchmark's retry budget
+ * lasts) while other processes kept more than {@link DISTURBED_LOAD} CPUs busy during it; the last
+ * one is kept, and shows its load.
+ */
+export async function measureSteadily<T extends { otherCpuLoad: number }>(
+  ctx: BenchContext,
+  label: string,
+  measure: () => Promise<T>,
+): Promise<T> {
+  let m = await measure()
+  for (let attempt = 2; attempt <= ctx.attempts && m.otherCpuLoad > DISTURBED_LOAD; attempt++) {
+    if (ctx.retries.used >= ctx.retries.max) {
+      ctx.log(
+        `${label}: other processes took ${m.otherCpuLoad.toFixed(2)} CPU during the run; no retries left`,
+      )
+      break
+    }
+    ctx.retries.used++
+    ctx.log(`${label}: other processes took ${m.otherCpuLoad.toFixed(2)} CPU during the run; measuring again`)
+    m = await measure()
+  }
+  return m
+}
+
+/** One line about a run's conditions, printed before its figures. */
+export function describeConditions(m: {
+  probe: HealthProbe
+  loadBefore: number
+  otherCpuLoad: number
+}): string {
+  const before = Number.isNaN(m.loadBefore) ? '' : `, load before ${m.loadBefore.toFixed(2)} CPU`
+  return (
+    `probe: cpu loop ${m.probe.cpuLoopMs.toFixed(1)} ms, ping ${m.probe.pingUs.toFixed(0)} us${before}, ` +
+    `other processes during ${m.otherCpuLoad.toFixed(2)} CPU`
+  )
+}

@@ -1,0 +1,243 @@
+/**
+ * The prose of docs/benchmarks.md that depends on the run: the method (with the settings used)
+ * and, for each missed target, how far it is and what bounds it, from the run's own profile.
+ */
+
+import { DISTURBED_LOAD } from './measure-run.js'
+import { perJobCount, socketText } from './report-tables.js'
+import type { BenchResults } from './results.js'
+import type { LatencyRow } from './suite-latency.js'
+import type { ThroughputRow } from './suite-throughput.js'
+import { DEPLOYMENT } from './systems.js'
+import { OPEN_LOOP_MARGIN_MS, type Target } from './targets.js'
+
+export function methodSection(r: BenchResults): string[] {
+  const d = DEPLOYMENT
+  return [
+    '## Method',
+    '',
+    '- **Processes, as deployed.** Each run spawns a worker process, then a producer process',
+    '  (`process.execPath` on the runner scripts of `packages/bench/src/runners/`). The benchmark process',
+    '  only starts them, sends them commands on stdin, reads their one-line JSON reports on stdout, probes',
+    '  the machine and reads Redis. Each run has fresh processes and an emptied Redis (`FLUSHALL`); in',
+    '  suite e one worker process serves the four policies of a repetition.',
+    `- **Switchyard** as deployed: the worker process calls \`startWorkers({ count: 1, concurrency,`,
+    `  queueCapacity: ${d.switchyardQueueCapacity.toLocaleString('en')} })\`, the code path of \`switchyard worker\`, so one worker (one stream) has all the`,
+    '  concurrency and no run can fill it; the producer is one `Dispatcher` with its defaults (timeout',
+    `  ${d.timeoutMs / 1_000} s), and bulk submits pass \`onSaturated: 'wait'\`. Nothing saturated in any run.`,
+    '- **BullMQ** as its docs recommend for each case: a `Worker` with the same concurrency, a connection',
+    `  with \`maxRetriesPerRequest: null\`, finished jobs removed by the worker as they finish`,
+    `  (\`removeOnComplete: { count: ${d.bullmqKeepCompleted} }\`, \`removeOnFail: { count: ${d.bullmqKeepFailed} }\`). The producer uses \`Queue.addBulk\` in chunks`,
+    `  of ${d.bullmqBulkChunk.toLocaleString('en')} (awaited in turn) for a bulk. To wait for results it uses \`queue.add\` and one \`QueueEvents\``,
+    "  whose `completed` (and `failed`) events settle the waiting jobs by id: the cheaper of BullMQ's two",
+    '  ways. The other, `job.waitUntilFinished(queueEvents)` per job, adds an `isFinished` script call per',
+    '  job and needs the worker to keep completed jobs; it was slower in the open loop when we tried it.',
+    '- **One run**: a warm-up (bulk: 1,000 jobs; closed loop: 200; open loop: 1 s; routing: 300) until the',
+    '  worker has processed it; a wait (up to 5 s) for the rest of the machine to be quiet; the health',
+    '  probe; the worker marks its CPU baseline; `CONFIG RESETSTAT` and `INFO cpu`; then the producer is',
+    '  told to go. It reports its CPU time, timings and latencies; the worker reports its CPU time and',
+    '  the jobs it processed once they are all done; then `INFO cpu` and `INFO commandstats` again. A run',
+    `  during which other processes kept more than ${DISTURBED_LOAD} CPU busy is measured again, once (at most`,
+    `  ${r.retries.max} such retries per benchmark, to bound its time; ${r.retries.used} in this one); the second measurement is`,
+    '  kept, with its load (see [Conditions of the runs](#conditions-of-the-runs)).',
+    '- **CPU per job** = (Redis `used_cpu_user + used_cpu_sys` + the `process.cpuUsage()` of the producer and',
+    '  of the worker process) / jobs, over the run. **Commands per job**: each process counts the commands',
+    '  it sends on every ioredis connection (a counter in `Redis#sendCommand`, the same for both systems);',
+    '  Redis counts what it runs (`INFO commandstats`, the commands inside scripts included).',
+    `- **Repetitions and order.** ${r.repetitions} repetitions of every measurement; the systems alternate their order`,
+    '  (Switchyard then BullMQ, then BullMQ then Switchyard, ...), so a drift of the machine favours neither;',
+    '  the routing policies rotate their order the same way. Every random choice is seeded (arrival times,',
+    '  service times, sessions, random routing, the loads of the dispatch-cost pools).',
+  ]
+}
+
+function row(r: BenchResults, system: string, concurrency: number): ThroughputRow | undefined {
+  return r.throughput?.rows.find((x) => x.system === system && x.concurrency === concurrency)
+}
+
+function medianRecord(list: readonly Record<string, number>[]): Record<string, number> {
+  const names = new Set(list.flatMap((x) => Object.keys(x)))
+  const out: Record<string, number> = {}
+  for (const n of names) {
+    const v = list.map((x) => x[n] ?? 0).sort((a, b) => a - b)
+    const mid = Math.floor(v.length / 2)
+    out[n] = v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2
+  }
+  return out
+}
+
+function commandList(c: Record<string, number>): string {
+  const items = Object.entries(c)
+    .filter(([, v]) => v >= 0.001)
+    .sort((a, b) => b[1] - a[1])
+  const total = items.reduce((s, [, v]) => s + v, 0)
+  if (items.length === 0) return 'none'
+  return `${perJobCount(total)} (${items.map(([k, v]) => `${k.toLowerCase()} ${perJobCount(v)}`).join(', ')})`
+}
+
+function throughputBounds(r: BenchResults, concurrency: number, missed: Target[]): string[] {
+  const sy = row(r, 'switchyard', concurrency)
+  const bq = row(r, 'bullmq', concurrency)
+  if (!sy || !bq) return []
+  const cpus = r.machine.cpus
+  const rate = sy.jobsPerSecond.median
+  const total = sy.totalUsPerJob.median
+  const cap = (cpus * 1e6) / total
+  const efficiency = rate / cap
+  const parts = [
+    { name: 'Redis', us: sy.redisUsPerJob.median },
+    { name: 'the producer', us: sy.producerUsPerJob.median },
+    { name: 'the worker process', us: sy.workerUsPerJob.median },
+  ].sort((a, b) => b.us - a.us)
+  const busiest = parts[0] as { name: string; us: number }
+  const goalRate = 2.5 * bq.jobsPerSecond.median
+  const goalCpu = 0.4 * bq.totalUsPerJob.median
+  const needUs = (cpus * 1e6 * efficiency) / goalRate
+  const syWorker = medianRecord(sy.runs.map((x) => x.clientCommandsPerJob.worker))
+  const bqWorker = medianRecord(bq.runs.map((x) => x.clientCommandsPerJob.worker))
+  const syProducer = medianRecord(sy.runs.map((x) => x.clientCommandsPerJob.producer))
+  const bqProducer = medianRecord(bq.runs.map((x) => x.clientCommandsPerJob.producer))
+  const scriptUs =
+    medianRecord(sy.runs.map((x) => ({ evalsha: x.redisCallsPerJob.evalsha?.usec ?? 0 }))).evalsha ?? 0
+  const out = [
+    `### Throughput and CPU per job at concurrency ${concurrency}`,
+    '',
+    ...missed.map((t) => `- **${t.label}**: ${t.measured}, goal ${t.goal}: ${t.missedBy}.`),
+    `- **Profile.** Switchyard: ${sy.totalUsPerJob.median.toFixed(1)} us of CPU per job = Redis ${sy.redisUsPerJob.median.toFixed(1)} +`,
+    `  producer ${sy.producerUsPerJob.median.toFixed(1)} + worker process ${sy.workerUsPerJob.median.toFixed(1)}. BullMQ: ${bq.totalUsPerJob.median.toFixed(1)} = Redis`,
+    `  ${bq.redisUsPerJob.median.toFixed(1)} + producer ${bq.producerUsPerJob.median.toFixed(1)} + worker process ${bq.workerUsPerJob.median.toFixed(1)}. In Redis, Switchyard's scripts`,
+    `  (\`evalsha\`, dispatch and complete) take ${scriptUs.toFixed(1)} us of command time per job.`,
+    `- **Commands per job** (round trips, or a share of one when batched): Switchyard's producer sends`,
+    `  ${commandList(syProducer)}, its worker ${commandList(syWorker)}; BullMQ's producer`,
+    `  ${commandList(bqProducer)}, its worker ${commandList(bqWorker)}. Socket writes / reads per job (a write is a`,
+    `  system call that, on loopback, also runs the TCP receive path and wakes the reader): Switchyard's`,
+    `  producer ${socketText(sy.runs.map((x) => x.socketIoPerJob.producer))}, worker ${socketText(sy.runs.map((x) => x.socketIoPerJob.worker))}; BullMQ's producer`,
+    `  ${socketText(bq.runs.map((x) => x.socketIoPerJob.producer))}, worker ${socketText(bq.runs.map((x) => x.socketIoPerJob.worker))}.`,
+    `- **What bounds it.** Three busy processes (Redis, producer, worker) share ${cpus} CPUs, so CPU per job caps`,
+    `  the rate at ${cpus} x 1,000,000 / ${total.toFixed(1)} us = ${Math.round(cap).toLocaleString('en')} jobs/s; the run reached ${Math.round(rate).toLocaleString('en')}`,
+    `  (${(efficiency * 100).toFixed(0)}% of that cap; each process also waits for the others). The busiest single process is`,
+    `  ${busiest.name} at ${busiest.us.toFixed(1)} us per job, a cap of ${Math.round(1e6 / busiest.us).toLocaleString('en')} jobs/s on its own.`,
+  ]
+  if (missed.some((t) => t.id.startsWith('throughput'))) {
+    out.push(
+      `  ${Math.round(goalRate).toLocaleString('en')} jobs/s (2.5x BullMQ) at the same share of the cap needs about ${needUs.toFixed(0)} us of CPU per job`,
+      `  in all, against ${total.toFixed(1)} now.`,
+    )
+  }
+  if (missed.some((t) => t.id.startsWith('cpu'))) {
+    out.push(
+      `  0.4x BullMQ's CPU per job is ${goalCpu.toFixed(1)} us per job in all, against ${total.toFixed(1)} now.`,
+    )
+  }
+  const syReads = syWorker.XREADGROUP ?? 0
+  const syWorkerTotal = Object.values(syWorker).reduce((s, v) => s + v, 0)
+  const bqWorkerTotal = Object.values(bqWorker).reduce((s, v) => s + v, 0)
+  if (concurrency === 1 && syReads > 0.5 && syWorkerTotal > bqWorkerTotal * 1.4) {
+    out.push(
+      '- **Concurrency 1 is a chain of round trips.** One slot means one job at a time: the worker reads a',
+      `  job (XREADGROUP), runs it, completes it (EVALSHA), then reads the next: ${syWorkerTotal.toFixed(2)} commands per job in`,
+      `  series, against ${bqWorkerTotal.toFixed(2)} for BullMQ, whose \`moveToFinished\` script also hands the worker its next`,
+      '  job. Each round trip costs a wake-up of the worker, of Redis and a script call whose fixed cost',
+      '  is not shared with other jobs. Batching per event-loop turn, which carries concurrency 50, has',
+      '  nothing to batch here. Completing and fetching in one call would halve the round trips.',
+    )
+  }
+  return [...out, '']
+}
+
+function latencyBounds(r: BenchResults, missed: Target[]): string[] {
+  const c = r.closedLoop
+  if (!c) return []
+  const sy = c.rows.find((x) => x.system === 'switchyard') as LatencyRow | undefined
+  const bq = c.rows.find((x) => x.system === 'bullmq') as LatencyRow | undefined
+  if (!sy || !bq) return []
+  const ms = (us: number) => (us / 1_000).toFixed(2)
+  const pings = sy.runs.map((x) => x.probe.pingUs)
+  const syP = medianRecord(sy.runs.map((x) => x.clientCommandsPerJob.producer))
+  const syW = medianRecord(sy.runs.map((x) => x.clientCommandsPerJob.worker))
+  const bqP = medianRecord(bq.runs.map((x) => x.clientCommandsPerJob.producer))
+  const bqW = medianRecord(bq.runs.map((x) => x.clientCommandsPerJob.worker))
+  return [
+    '### Closed-loop latency',
+    '',
+    ...missed.map((t) => `- **${t.label}**: ${t.measured}, goal ${t.goal}: ${t.missedBy}.`),
+    `- **Measured.** Switchyard p50 ${ms(sy.p50Us.median)} ms, p99 ${ms(sy.p99Us.median)} ms (runs: ${ms(sy.p99Us.min)}-${ms(sy.p99Us.max)});`,
+    `  BullMQ p50 ${ms(bq.p50Us.median)} ms, p99 ${ms(bq.p99Us.median)} ms (runs: ${ms(bq.p99Us.min)}-${ms(bq.p99Us.max)}). The median PING of the`,
+    `  probes was ${Math.min(...pings).toFixed(0)}-${Math.max(...pings).toFixed(0)} us.`,
+    `- **Round trips per request.** Socket writes / reads per request: Switchyard's producer`,
+    `  ${socketText(sy.runs.map((x) => x.socketIoPerJob.producer))}, worker ${socketText(sy.runs.map((x) => x.socketIoPerJob.worker))}; BullMQ's producer ${socketText(bq.runs.map((x) => x.socketIoPerJob.producer))}, worker`,
+    `  ${socketText(bq.runs.map((x) => x.socketIoPerJob.worker))}. Switchyard: the producer sends ${commandList(syP)}, the worker`,
+    `  ${commandList(syW)}; the result comes back by PUBLISH. BullMQ: the producer sends ${commandList(bqP)}`,
+    `  (the add script, and the blocking reads of its QueueEvents), the worker ${commandList(bqW)}; the result comes back`,
+    '  on the events stream.',
+    '- **What bounds the tail.** A request crosses three processes and Redis in series (producer, Redis,',
+    `  worker, Redis, producer): four wake-ups of processes that share ${r.machine.cpus} CPUs. The p99 of a few milliseconds`,
+    '  is one of those processes waiting for a CPU (the probes show the machine switching speed), for both',
+    '  systems alike; the ratio of two p99s made of such waits moves from run to run (see the range).',
+    '',
+  ]
+}
+
+function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
+  const o = r.openLoop
+  const sy = o?.rows.find((x) => x.system === 'switchyard')
+  if (!o || !sy) return []
+  const handlerMs = Number(o.settings.handlerMs ?? 5)
+  const ms = (us: number) => (us / 1_000).toFixed(2)
+  const handlerP99 = sy.handlerP99Ms?.median ?? Number.NaN
+  const lagP99 = (sy.sendLagP99Us?.median ?? Number.NaN) / 1_000
+  const overheadP99 = (sy.overheadP99Us?.median ?? Number.NaN) / 1_000
+  const bar = handlerMs + OPEN_LOOP_MARGIN_MS
+  const out = [
+    '### Open-loop p99',
+    '',
+    ...missed.map((t) => `- **${t.label}**: ${t.measured}, goal ${t.goal}: ${t.missedBy}.`),
+    `- **Profile.** p50 ${ms(sy.p50Us.median)} ms, p99 ${ms(sy.p99Us.median)} ms from the scheduled send. Of that, the handler's`,
+    `  own ${handlerMs} ms sleep took ${Number.isFinite(handlerP99) ? handlerP99.toFixed(2) : '-'} ms at p99 on the worker, and the load generator sent requests up to`,
+    `  ${Number.isFinite(lagP99) ? lagP99.toFixed(2) : '-'} ms late at p99; both count in the latency. Latency minus each request's own`,
+    `  handler time is ${Number.isFinite(overheadP99) ? overheadP99.toFixed(2) : '-'} ms at p99${Number.isFinite(overheadP99) ? (overheadP99 <= OPEN_LOOP_MARGIN_MS ? ` (within the ${OPEN_LOOP_MARGIN_MS} ms margin)` : ` (the margin is ${OPEN_LOOP_MARGIN_MS} ms)`) : ''}.`,
+  ]
+  const timerLateP99 = handlerP99 - handlerMs
+  if (Number.isFinite(handlerP99) && handlerP99 > bar) {
+    out.push(
+      `- **What bounds it.** The handler's sleep alone passes the ${bar} ms bar at p99: \`setTimeout(${handlerMs})\` fired`,
+      `  ${timerLateP99.toFixed(2)} ms late at p99 on the worker, before any dispatch, queueing or result delivery, so the`,
+      '  bar as written cannot be met on this machine with a timer-based handler.',
+    )
+  }
+  if (Number.isFinite(overheadP99) && overheadP99 > OPEN_LOOP_MARGIN_MS) {
+    out.push(
+      `- **Around the handler** the system and the load generator add ${overheadP99.toFixed(2)} ms at p99 (the *minus handler*`,
+      `  column), against a ${OPEN_LOOP_MARGIN_MS} ms margin: this is not met either, timer or not. Part of it is the generator`,
+      `  itself, a Node timer in the producer process that sent up to ${Number.isFinite(lagP99) ? lagP99.toFixed(2) : '-'} ms late at p99. The rest is the`,
+      '  path of a request through three processes and Redis, which this run does not split further; the',
+      '  late timers on the worker and the late sends on the producer show these processes waiting for a',
+      `  CPU (${r.machine.cpus} CPUs for Redis, the producer, the worker and whatever else runs), which is the likely bulk of it.`,
+      '  The table and CDF show BullMQ' + ' in the same conditions.',
+    )
+  }
+  return [...out, '']
+}
+
+export function boundsOfMissedTargets(r: BenchResults): string[] {
+  const missed = r.targets.filter((t) => !t.isMet)
+  const out = ['## Missed targets: what bounds them', '']
+  if (missed.length === 0) return [...out, 'No target is missed in this run.']
+  for (const c of r.throughput?.settings.concurrencies ?? []) {
+    const ofC = missed.filter((t) => t.id === `throughput-c${c}` || t.id === `cpu-c${c}`)
+    if (ofC.length > 0) out.push(...throughputBounds(r, c, ofC))
+  }
+  const closed = missed.filter((t) => t.id.startsWith('closed'))
+  if (closed.length > 0) out.push(...latencyBounds(r, closed))
+  const open = missed.filter((t) => t.id === 'open-p99')
+  if (open.length > 0) out.push(...openLoopBounds(r, open))
+  for (const t of missed.filter((x) => x.id === 'dispatch-1000' || x.id === 'routing-p99')) {
+    out.push(`- **${t.label}**: ${t.measured}, goal ${t.goal}: ${t.missedBy}.`, '')
+  }
+  out.push(
+    'The issue stays open while a target is missed, until it is met or shown impossible on this',
+    'hardware. `--profile <dir>` gives the V8 CPU profile of each Node process of a run, for the Node',
+    'share of the CPU per job.',
+  )
+  return out
+}

@@ -1,0 +1,65 @@
+/**
+ * A Switchyard producer process: one `Dispatcher`, running a {@link Workload}.
+ *
+ *   node dist/runners/switchyard-producer.js '<json SwitchyardProducerConfig>'
+ *
+ * Messages: `ready` once connected; `warmup` runs the warm-up phase (`warmed`); `go` runs the
+ * measured phase and answers `done` with its timings, latencies, CPU time and the commands it
+ * sent; `stop` closes the dispatcher and exits. Bulk submits use `onSaturated: 'wait'`.
+ */
+import { Dispatcher } from 'switchyard'
+import { countRedisTraffic, cpuSinceUs, emit, fail, readConfig, serveCommands } from './runner-io.js'
+import { type ProducerClient, runPhase, type Workload } from './workload.js'
+
+/** What the parent passes as the first argument (JSON). */
+export interface SwitchyardProducerConfig {
+  redis: string
+  pool: string
+  workload: Workload
+  timeoutMs: number
+}
+
+async function main(): Promise<void> {
+  const config = readConfig<SwitchyardProducerConfig>()
+  const traffic = countRedisTraffic(config.redis)
+  const dispatcher = new Dispatcher<{ n: number }, unknown>({
+    redis: config.redis,
+    pool: config.pool,
+    timeoutMs: config.timeoutMs,
+  })
+  const bulkOptions = { onSaturated: 'wait' } as const
+  const client: ProducerClient = {
+    submitAndWait: (n) => dispatcher.submit({ n }),
+    async submitBulk(first, count) {
+      const all = new Array<Promise<unknown>>(count)
+      for (let i = 0; i < count; i++) all[i] = dispatcher.submit({ n: first + i }, bulkOptions)
+      await Promise.all(all)
+    },
+  }
+  // The first submit connects; the warm-up must not pay for that.
+  await dispatcher.submit({ n: -1 })
+  emit({ type: 'ready' })
+
+  let nextJob = 0
+  serveCommands(async ({ cmd }) => {
+    if (cmd === 'warmup') {
+      const warm = await runPhase(config.workload, client, 'warmup', nextJob)
+      nextJob += warm.jobs
+      emit({ type: 'warmed', jobs: warm.jobs })
+    } else if (cmd === 'go') {
+      traffic.take()
+      const cpuStart = process.cpuUsage()
+      const result = await runPhase(config.workload, client, 'measure', nextJob)
+      const cpuUs = cpuSinceUs(cpuStart)
+      nextJob += result.jobs
+      emit({ type: 'done', ...result, cpuUs, ...traffic.take(), stats: dispatcher.stats() })
+    } else if (cmd === 'stop') {
+      await dispatcher.close()
+      process.exit(0)
+    } else {
+      throw new Error(`switchyard-producer: unknown command '${cmd}'`)
+    }
+  })
+}
+
+main().catch(fail)

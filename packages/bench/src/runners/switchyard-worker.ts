@@ -1,0 +1,116 @@
+/**
+ * A Switchyard consumer process, as deployed: `startWorkers` (the code path of `switchyard
+ * worker`) with `count` workers, each with its own stream, concurrency and queue capacity.
+ *
+ *   node dist/runners/switchyard-worker.js '<json SwitchyardWorkerConfig>'
+ *
+ * Messages: `ready` once registered; `mark` resets the counters and the CPU baseline (`marked`);
+ * `report` (after `atLeast` jobs since the mark) answers with a {@link WorkerReport}; `stop`
+ * drains the workers and exits.
+ */
+import { performance } from 'node:perf_hooks'
+import { type JobContext, startWorkers } from 'switchyard'
+import { jobWork, type WorkSpec } from './job-work.js'
+import {
+  countRedisTraffic,
+  cpuSinceUs,
+  emit,
+  fail,
+  nowNs,
+  readConfig,
+  serveCommands,
+  Waiter,
+} from './runner-io.js'
+import { type WorkerReport, workPercentiles } from './worker-report.js'
+
+/** What the parent passes as the first argument (JSON). */
+export interface SwitchyardWorkerConfig {
+  redis: string
+  pool: string
+  idPrefix: string
+  count: number
+  concurrency: number
+  queueCapacity: number
+  work: WorkSpec
+}
+
+async function main(): Promise<void> {
+  const config = readConfig<SwitchyardWorkerConfig>()
+  const traffic = countRedisTraffic(config.redis)
+  const works = new Map<string, () => Promise<void> | undefined>()
+  for (let i = 1; i <= config.count; i++) works.set(`${config.idPrefix}-${i}`, jobWork(config.work, i))
+  const waiter = new Waiter()
+  let processed = 0
+  let lastDoneNs = '0'
+  let perWorker = new Map<string, number>()
+  let busyMs = new Map<string, number>()
+  let workSamples: number[] = []
+  let cpuStart = process.cpuUsage()
+  const isTimed = config.work.kind !== 'noop'
+
+  // A timed job returns how long its body took (ms), so the producer can tell it from the rest.
+  const done = (workerId: string, startedMs: number): number | null => {
+    processed++
+    perWorker.set(workerId, (perWorker.get(workerId) ?? 0) + 1)
+    lastDoneNs = nowNs()
+    waiter.notify()
+    if (!isTimed) return null
+    const elapsed = performance.now() - startedMs
+    busyMs.set(workerId, (busyMs.get(workerId) ?? 0) + elapsed)
+    workSamples.push(elapsed)
+    return elapsed
+  }
+  const handler = (_req: unknown, ctx: JobContext) => {
+    const work = works.get(ctx.workerId)
+    const startedMs = isTimed ? performance.now() : 0
+    const pending = work?.()
+    if (pending === undefined) return done(ctx.workerId, startedMs)
+    return pending.then(() => done(ctx.workerId, startedMs))
+  }
+
+  const group = await startWorkers({
+    redis: config.redis,
+    pool: config.pool,
+    idPrefix: config.idPrefix,
+    count: config.count,
+    concurrency: config.concurrency,
+    queueCapacity: config.queueCapacity,
+    handler,
+  })
+  emit({ type: 'ready', workerIds: [...group.workerIds] })
+
+  serveCommands(async ({ cmd, atLeast }) => {
+    if (cmd === 'mark') {
+      processed = 0
+      lastDoneNs = '0'
+      perWorker = new Map()
+      busyMs = new Map()
+      workSamples = []
+      traffic.take()
+      cpuStart = process.cpuUsage()
+      emit({ type: 'marked' })
+    } else if (cmd === 'report') {
+      await waiter.until(() => processed >= (atLeast ?? 0))
+      const report: WorkerReport = {
+        type: 'report',
+        processed,
+        cpuUs: cpuSinceUs(cpuStart),
+        lastDoneNs,
+        perWorker: Object.fromEntries(perWorker),
+        busyMsPerWorker: Object.fromEntries(busyMs),
+        workMs: workPercentiles(workSamples),
+        ...traffic.take(),
+      }
+      emit(report)
+    } else if (cmd === 'stop') {
+      const timer = setTimeout(() => process.exit(0), 5_000)
+      await group.close()
+      clearTimeout(timer)
+      process.exit(0)
+    } else {
+      throw new Error(`switchyard-worker: unknown command '${cmd}'`)
+    }
+  })
+}
+
+main().catch(fail)

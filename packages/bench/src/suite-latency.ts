@@ -1,0 +1,191 @@
+/**
+ * Suites b and c, latency against BullMQ.
+ * - b, closed loop: 2,000 sequential submit-and-await of a no-op job: p50/p90/p99/max.
+ * - c, open loop: 1,000 requests/s for 10 s, handler sleeping 5 ms, concurrency 50: the rate
+ *   achieved and p50/p99 counted from each request's scheduled send time.
+ */
+import { cdfPoints, type LatencySummary, summarize } from './latency.js'
+import {
+  type BenchContext,
+  describeConditions,
+  measureRun,
+  measureSteadily,
+  type RunMeasurement,
+} from './measure-run.js'
+import type { Workload } from './runners/workload.js'
+import { type Spread, spread } from './stats.js'
+import { pairFor, SYSTEM_LABEL, systemOrder } from './systems.js'
+
+export const CLOSED_LOOP_DEFAULTS = Object.freeze({ jobs: 2_000, warmupJobs: 200, concurrency: 50 })
+export const OPEN_LOOP_DEFAULTS = Object.freeze({
+  ratePerSecond: 1_000,
+  durationMs: 10_000,
+  warmupMs: 1_000,
+  handlerMs: 5,
+  concurrency: 50,
+})
+
+/** One run of a latency suite. */
+export interface LatencyRun {
+  repetition: number
+  jobs: number
+  /** Jobs per second over the run (open loop: the rate achieved). */
+  jobsPerSecond: number
+  latency: LatencySummary
+  /** Open loop: how late the load generator sent each request (its own error, included above). */
+  sendLag?: LatencySummary
+  /** Open loop: latency minus the handler's own time on the worker: what the system adds. */
+  overhead?: LatencySummary
+  /** Open loop: how long the handler's sleep really took on the worker (ms). */
+  handlerMs?: { p50: number; p99: number; max: number }
+  cpuUsPerJob: { redis: number; producer: number; worker: number }
+  /** Commands sent per job, by process and command name. */
+  clientCommandsPerJob: { producer: Record<string, number>; worker: Record<string, number> }
+  /** Writes to and reads from the sockets to Redis per job, by process. */
+  socketIoPerJob: { producer: { writes: number; reads: number }; worker: { writes: number; reads: number } }
+  probe: RunMeasurement['probe']
+  loadBefore: number
+  otherCpuLoad: number
+}
+
+/** Median (min-max) over the runs of one system, and the CDF of all its runs' latencies together. */
+export interface LatencyRow {
+  system: RunMeasurement['system']
+  p50Us: Spread
+  p90Us: Spread
+  p99Us: Spread
+  maxUs: Spread
+  meanUs: Spread
+  jobsPerSecond: Spread
+  /** CPU per job of Redis, the producer and the worker process together (us). */
+  cpuUsPerJob: Spread
+  sendLagP99Us?: Spread
+  /** Open loop: p99 of the handler's real sleep time (ms). */
+  handlerP99Ms?: Spread
+  /** Open loop: p50 and p99 of latency minus the handler's own time (us). */
+  overheadP50Us?: Spread
+  overheadP99Us?: Spread
+  cdf: [number, number][]
+  runs: LatencyRun[]
+}
+
+export interface LatencyResult {
+  kind: 'closed-loop' | 'open-loop'
+  settings: Record<string, number>
+  rows: LatencyRow[]
+}
+
+function perJob(counts: Record<string, number>, jobs: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / jobs]))
+}
+
+async function runLatencySuite(
+  ctx: BenchContext,
+  kind: LatencyResult['kind'],
+  repetitions: number,
+  workload: Workload,
+  concurrency: number,
+  handlerMs: number,
+  settings: Record<string, number>,
+): Promise<LatencyResult> {
+  const runs = new Map<string, LatencyRun[]>()
+  const samples = new Map<string, number[]>()
+  for (let rep = 1; rep <= repetitions; rep++) {
+    for (const system of systemOrder(rep)) {
+      const spec = pairFor(system, ctx, {
+        name: `${kind}-${rep}`,
+        concurrency,
+        work: handlerMs > 0 ? { kind: 'sleep', ms: handlerMs } : { kind: 'noop' },
+        workload,
+      })
+      const m = await measureSteadily(ctx, `${kind} rep ${rep} ${SYSTEM_LABEL[system]}`, () =>
+        measureRun(ctx, spec),
+      )
+      const latencies = m.latenciesUs ?? []
+      const run: LatencyRun = {
+        repetition: rep,
+        jobs: m.jobs,
+        jobsPerSecond: m.jobsPerSecond,
+        latency: summarize(latencies),
+        ...(m.sendLagUs ? { sendLag: summarize(m.sendLagUs) } : {}),
+        ...(m.overheadUs ? { overhead: summarize(m.overheadUs) } : {}),
+        ...(m.worker.workMs ? { handlerMs: m.worker.workMs } : {}),
+        cpuUsPerJob: {
+          redis: m.redisCpuUs / m.jobs,
+          producer: m.producer.cpuUs / m.jobs,
+          worker: m.worker.cpuUs / m.jobs,
+        },
+        clientCommandsPerJob: {
+          producer: perJob(m.producer.commands, m.jobs),
+          worker: perJob(m.worker.commands, m.jobs),
+        },
+        socketIoPerJob: {
+          producer: { writes: m.producer.socketWrites / m.jobs, reads: m.producer.socketReads / m.jobs },
+          worker: { writes: m.worker.socketWrites / m.jobs, reads: m.worker.socketReads / m.jobs },
+        },
+        probe: m.probe,
+        loadBefore: m.loadBefore,
+        otherCpuLoad: m.otherCpuLoad,
+      }
+      runs.set(system, [...(runs.get(system) ?? []), run])
+      samples.set(system, [...(samples.get(system) ?? []), ...latencies])
+      const ms = (us: number) => (us / 1_000).toFixed(2)
+      const lag =
+        (run.sendLag ? `, send lag p99 ${ms(run.sendLag.p99Us)} ms` : '') +
+        (run.handlerMs ? `, handler sleep p99 ${run.handlerMs.p99.toFixed(2)} ms` : '') +
+        (run.overhead ? `, latency - handler p99 ${ms(run.overhead.p99Us)} ms` : '')
+      ctx.log(
+        `${kind} rep ${rep}/${repetitions} ${SYSTEM_LABEL[system]}: ${Math.round(run.jobsPerSecond)} jobs/s, ` +
+          `p50 ${ms(run.latency.p50Us)} p90 ${ms(run.latency.p90Us)} p99 ${ms(run.latency.p99Us)} ` +
+          `max ${ms(run.latency.maxUs)} ms${lag}; ${describeConditions(m)}`,
+      )
+    }
+  }
+  const rows = (['switchyard', 'bullmq'] as const).map((system): LatencyRow => {
+    const list = runs.get(system) ?? []
+    const s = (pick: (r: LatencyRun) => number) => spread(list.map(pick))
+    const hasLag = list.every((r) => r.sendLag !== undefined) && list.length > 0
+    return {
+      system,
+      p50Us: s((r) => r.latency.p50Us),
+      p90Us: s((r) => r.latency.p90Us),
+      p99Us: s((r) => r.latency.p99Us),
+      maxUs: s((r) => r.latency.maxUs),
+      meanUs: s((r) => r.latency.meanUs),
+      jobsPerSecond: s((r) => r.jobsPerSecond),
+      cpuUsPerJob: s((r) => r.cpuUsPerJob.redis + r.cpuUsPerJob.producer + r.cpuUsPerJob.worker),
+      ...(hasLag ? { sendLagP99Us: s((r) => r.sendLag?.p99Us ?? Number.NaN) } : {}),
+      ...(list.length > 0 && list.every((r) => r.overhead)
+        ? {
+            overheadP50Us: s((r) => r.overhead?.p50Us ?? Number.NaN),
+            overheadP99Us: s((r) => r.overhead?.p99Us ?? Number.NaN),
+          }
+        : {}),
+      ...(list.length > 0 && list.every((r) => r.handlerMs)
+        ? { handlerP99Ms: s((r) => r.handlerMs?.p99 ?? Number.NaN) }
+        : {}),
+      cdf: cdfPoints(samples.get(system) ?? []),
+      runs: list,
+    }
+  })
+  return { kind, settings: { ...settings, repetitions }, rows }
+}
+
+export function runClosedLoop(ctx: BenchContext, repetitions: number): Promise<LatencyResult> {
+  const o = ctx.isQuick ? { ...CLOSED_LOOP_DEFAULTS, jobs: 100, warmupJobs: 20 } : CLOSED_LOOP_DEFAULTS
+  const workload: Workload = { kind: 'sequential', jobs: o.jobs, warmupJobs: o.warmupJobs }
+  return runLatencySuite(ctx, 'closed-loop', repetitions, workload, o.concurrency, 0, { ...o })
+}
+
+export function runOpenLoop(ctx: BenchContext, repetitions: number): Promise<LatencyResult> {
+  const o = ctx.isQuick
+    ? { ...OPEN_LOOP_DEFAULTS, ratePerSecond: 200, durationMs: 1_000, warmupMs: 200 }
+    : OPEN_LOOP_DEFAULTS
+  const workload: Workload = {
+    kind: 'open',
+    ratePerSecond: o.ratePerSecond,
+    durationMs: o.durationMs,
+    warmupMs: o.warmupMs,
+  }
+  return runLatencySuite(ctx, 'open-loop', repetitions, workload, o.concurrency, o.handlerMs, { ...o })
+}

@@ -1,0 +1,92 @@
+/**
+ * How each system is deployed in the comparison suites: one producer process and one worker
+ * process with the same total concurrency, each set up as its own docs recommend.
+ */
+import type { BenchContext, PairSpec, SystemName } from './measure-run.js'
+import type { BullmqProducerConfig } from './runners/bullmq-producer.js'
+import type { BullmqWorkerConfig } from './runners/bullmq-worker.js'
+import type { WorkSpec } from './runners/job-work.js'
+import type { SwitchyardProducerConfig } from './runners/switchyard-producer.js'
+import type { SwitchyardWorkerConfig } from './runners/switchyard-worker.js'
+import type { Workload } from './runners/workload.js'
+
+/** The deployment of both systems, as the doc states it. */
+export const DEPLOYMENT = Object.freeze({
+  /** Switchyard: one worker (one stream) with all the concurrency, and a queue no run can fill. */
+  switchyardQueueCapacity: 100_000,
+  /** BullMQ: addBulk chunk size. */
+  bullmqBulkChunk: 1_000,
+  /** BullMQ: finished jobs the worker keeps (0: removed as they finish, as for throughput). */
+  bullmqKeepCompleted: 0,
+  bullmqKeepFailed: 5_000,
+  /**
+   * BullMQ: how a producer waits for results. One listener of QueueEvents' `completed` events,
+   * rather than `job.waitUntilFinished` per job, which adds an `isFinished` script call per job
+   * and needs the worker to keep completed jobs; the listener is the cheaper of BullMQ's two ways.
+   */
+  bullmqWaitMode: 'events' as const,
+  timeoutMs: 120_000,
+})
+
+/** What a comparison run needs: a name for its pool/queue, the worker's concurrency and work, the load. */
+export interface PairOptions {
+  name: string
+  concurrency: number
+  work: WorkSpec
+  workload: Workload
+}
+
+/** The producer and worker processes of `system` for one run. */
+export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): PairSpec {
+  const d = DEPLOYMENT
+  if (system === 'switchyard') {
+    const worker: SwitchyardWorkerConfig = {
+      redis: ctx.redisUrl,
+      pool: o.name,
+      idPrefix: 'bench-worker',
+      count: 1,
+      concurrency: o.concurrency,
+      queueCapacity: d.switchyardQueueCapacity,
+      work: o.work,
+    }
+    const producer: SwitchyardProducerConfig = {
+      redis: ctx.redisUrl,
+      pool: o.name,
+      workload: o.workload,
+      timeoutMs: d.timeoutMs,
+    }
+    return {
+      system,
+      worker: { runner: 'switchyard-worker', config: worker },
+      producer: { runner: 'switchyard-producer', config: producer },
+    }
+  }
+  const worker: BullmqWorkerConfig = {
+    redis: ctx.redisUrl,
+    queue: o.name,
+    concurrency: o.concurrency,
+    keepCompleted: d.bullmqKeepCompleted,
+    keepFailed: d.bullmqKeepFailed,
+    work: o.work,
+  }
+  const producer: BullmqProducerConfig = {
+    redis: ctx.redisUrl,
+    queue: o.name,
+    workload: o.workload,
+    bulkChunk: d.bullmqBulkChunk,
+    timeoutMs: d.timeoutMs,
+    waitMode: d.bullmqWaitMode,
+  }
+  return {
+    system,
+    worker: { runner: 'bullmq-worker', config: worker },
+    producer: { runner: 'bullmq-producer', config: producer },
+  }
+}
+
+/** Run order of repetition `rep` (1-based): A B, then B A, ... so that a drift favours neither. */
+export function systemOrder(rep: number): SystemName[] {
+  return rep % 2 === 1 ? ['switchyard', 'bullmq'] : ['bullmq', 'switchyard']
+}
+
+export const SYSTEM_LABEL: Record<SystemName, string> = { switchyard: 'Switchyard', bullmq: 'BullMQ' }

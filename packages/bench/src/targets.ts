@@ -1,0 +1,227 @@
+/**
+ * The targets of the benchmark issue, checked against one run's results. Ratios compare
+ * Switchyard with BullMQ measured in the same run: the ratio of the medians, and the range of
+ * the ratios of each repetition (the two ran next to each other).
+ */
+
+import { type Spread, spread } from './stats.js'
+import type { DispatchCostResult } from './suite-dispatch-cost.js'
+import { DISPATCH_LIMIT_RATIO } from './suite-dispatch-cost.js'
+import type { LatencyResult, LatencyRow } from './suite-latency.js'
+import type { RedisLimitResult } from './suite-redis-limit.js'
+import type { RoutingResult } from './suite-routing.js'
+import type { ThroughputResult, ThroughputRow, ThroughputRun } from './suite-throughput.js'
+
+/** One target: what it asks, what was measured, met or not and by how much. */
+export interface Target {
+  id: string
+  label: string
+  /** The bar, e.g. ">= 2.5x". */
+  goal: string
+  /** The measured figure, e.g. "2.61x (2.3-2.9)". */
+  measured: string
+  /** The figure compared with the bar (ratio of medians, or ms). */
+  value: number
+  isMet: boolean
+  /** When missed: how far from the bar, in words. */
+  missedBy?: string
+}
+
+function fmtRatio(value: number, range?: Spread): string {
+  const r = range && Number.isFinite(range.min) ? ` (${range.min.toFixed(2)}-${range.max.toFixed(2)})` : ''
+  return `${value.toFixed(2)}x${r}`
+}
+
+/** Per repetition: pick(a) / pick(b) of the runs with the same repetition number. */
+function pairedRatio<T extends { repetition: number }>(
+  a: readonly T[],
+  b: readonly T[],
+  pick: (r: T) => number,
+): Spread {
+  return spread(
+    a.flatMap((ra) => {
+      const rb = b.find((r) => r.repetition === ra.repetition)
+      return rb ? [pick(ra) / pick(rb)] : []
+    }),
+  )
+}
+
+function atLeast(id: string, label: string, bar: number, value: number, range?: Spread): Target {
+  const isMet = value >= bar
+  return {
+    id,
+    label,
+    goal: `>= ${bar}x`,
+    measured: fmtRatio(value, range),
+    value,
+    isMet,
+    ...(isMet
+      ? {}
+      : { missedBy: `${((1 - value / bar) * 100).toFixed(0)}% short: ${value.toFixed(2)}x of ${bar}x` }),
+  }
+}
+
+function atMost(id: string, label: string, bar: number, value: number, range?: Spread): Target {
+  const isMet = value <= bar
+  return {
+    id,
+    label,
+    goal: `<= ${bar}x`,
+    measured: fmtRatio(value, range),
+    value,
+    isMet,
+    ...(isMet
+      ? {}
+      : { missedBy: `${((value / bar - 1) * 100).toFixed(0)}% over: ${value.toFixed(2)}x against ${bar}x` }),
+  }
+}
+
+function row(t: ThroughputResult, system: string, concurrency: number): ThroughputRow | undefined {
+  return t.rows.find((r) => r.system === system && r.concurrency === concurrency)
+}
+
+function latencyRow(l: LatencyResult, system: string): LatencyRow | undefined {
+  return l.rows.find((r) => r.system === system)
+}
+
+export interface TargetInputs {
+  throughput?: ThroughputResult | undefined
+  closedLoop?: LatencyResult | undefined
+  openLoop?: LatencyResult | undefined
+  dispatchCost?: DispatchCostResult | undefined
+  routing?: RoutingResult | undefined
+  redisLimit?: RedisLimitResult | undefined
+}
+
+/** Open-loop p99 may exceed the handler's 5 ms by this much. */
+export const OPEN_LOOP_MARGIN_MS = 1.5
+
+export function checkTargets(r: TargetInputs): Target[] {
+  const out: Target[] = []
+  if (r.throughput) {
+    for (const concurrency of r.throughput.settings.concurrencies) {
+      const sy = row(r.throughput, 'switchyard', concurrency)
+      const bq = row(r.throughput, 'bullmq', concurrency)
+      if (!sy || !bq) continue
+      out.push(
+        atLeast(
+          `throughput-c${concurrency}`,
+          `throughput, concurrency ${concurrency}: jobs/s against BullMQ`,
+          2.5,
+          sy.jobsPerSecond.median / bq.jobsPerSecond.median,
+          pairedRatio<ThroughputRun>(sy.runs, bq.runs, (x) => x.jobsPerSecond),
+        ),
+        atMost(
+          `cpu-c${concurrency}`,
+          `CPU per job, concurrency ${concurrency} (Redis + every Node process) against BullMQ`,
+          0.4,
+          sy.totalUsPerJob.median / bq.totalUsPerJob.median,
+          pairedRatio<ThroughputRun>(sy.runs, bq.runs, (x) => x.totalUsPerJob),
+        ),
+      )
+    }
+  }
+  if (r.closedLoop) {
+    const sy = latencyRow(r.closedLoop, 'switchyard')
+    const bq = latencyRow(r.closedLoop, 'bullmq')
+    if (sy && bq) {
+      out.push(
+        atMost(
+          'closed-p50',
+          'closed loop p50 against BullMQ',
+          0.7,
+          sy.p50Us.median / bq.p50Us.median,
+          pairedRatio(sy.runs, bq.runs, (x) => x.latency.p50Us),
+        ),
+        atMost(
+          'closed-p99',
+          'closed loop p99 against BullMQ',
+          0.5,
+          sy.p99Us.median / bq.p99Us.median,
+          pairedRatio(sy.runs, bq.runs, (x) => x.latency.p99Us),
+        ),
+      )
+    }
+  }
+  if (r.openLoop) {
+    const sy = latencyRow(r.openLoop, 'switchyard')
+    const handlerMs = Number(r.openLoop.settings.handlerMs ?? 5)
+    if (sy) {
+      const bar = handlerMs + OPEN_LOOP_MARGIN_MS
+      const value = sy.p99Us.median / 1_000
+      const isMet = value <= bar
+      out.push({
+        id: 'open-p99',
+        label: `open loop p99 (handler ${handlerMs} ms), from the scheduled send`,
+        goal: `<= ${bar} ms`,
+        measured:
+          `${value.toFixed(2)} ms (${(sy.p99Us.min / 1e3).toFixed(2)}-${(sy.p99Us.max / 1e3).toFixed(2)})` +
+          (sy.overheadP99Us
+            ? `; minus the handler's own time: ${(sy.overheadP99Us.median / 1e3).toFixed(2)} ms`
+            : ''),
+        value,
+        isMet,
+        ...(isMet
+          ? {}
+          : {
+              missedBy: `${(value - bar).toFixed(2)} ms over (${(value - handlerMs).toFixed(2)} ms above the handler)`,
+            }),
+      })
+    }
+  }
+  if (r.dispatchCost) {
+    const worst = r.dispatchCost.variants.reduce(
+      (w, v) => (v.redisCpuRatio.ofMedians > w.redisCpuRatio.ofMedians ? v : w),
+      r.dispatchCost.variants[0] as DispatchCostResult['variants'][number],
+    )
+    if (worst) {
+      const t = atMost(
+        'dispatch-1000',
+        `dispatch Redis CPU, 1,000 workers against 8 (worst variant: ${worst.variant})`,
+        DISPATCH_LIMIT_RATIO,
+        worst.redisCpuRatio.ofMedians,
+        worst.redisCpuRatio.perRound,
+      )
+      out.push({ ...t, goal: `<= ${DISPATCH_LIMIT_RATIO}x` })
+    }
+  }
+  if (r.routing) {
+    const ll = r.routing.rows.find((x) => x.policy === 'least-loaded')
+    const rr = r.routing.rows.find((x) => x.policy === 'round-robin')
+    if (ll && rr) {
+      out.push(
+        atLeast(
+          'routing-p99',
+          'routing at 70% with a 3x slower worker: round-robin p99 / least-loaded p99',
+          2,
+          rr.p99Us.median / ll.p99Us.median,
+          pairedRatio(rr.runs, ll.runs, (x) => x.latency.p99Us),
+        ),
+      )
+    }
+  }
+  return out
+}
+
+/** Our bulk jobs/s (concurrency 50) against the Redis limits (reported, not a target). */
+export function limitRatios(
+  t: ThroughputResult | undefined,
+  l: RedisLimitResult | undefined,
+): { name: string; limitJobsPerSecond: number; ratio: number }[] {
+  const sy = t && row(t, 'switchyard', 50)
+  if (!sy || !l) return []
+  const ours = sy.jobsPerSecond.median
+  const out = l.plainJobLimit.map((p) => ({
+    name: `the five plain commands of a job, -P ${p.pipeline}`,
+    limitJobsPerSecond: p.jobsPerSecond.median,
+    ratio: ours / p.jobsPerSecond.median,
+  }))
+  for (const rowOf of l.rows.filter((x) => x.name.startsWith('dispatch'))) {
+    out.push({
+      name: `${rowOf.name}, -P ${rowOf.pipeline} (dispatch alone)`,
+      limitJobsPerSecond: rowOf.jobsPerSecond.median,
+      ratio: ours / rowOf.jobsPerSecond.median,
+    })
+  }
+  return out
+}
