@@ -18,7 +18,9 @@ step() {
 step "lua scripts embedded" node scripts/build-lua.mjs --check
 step "lint" pnpm exec biome check .
 step "types of tests" pnpm exec tsc -p tsconfig.tests.json
-step "dispatch benchmark smoke" node packages/bench/dist/dispatch-cost.js --quick
+step "benchmark suites, smoke" node packages/bench/dist/main.js --quick
+step "hedging benchmark, smoke" node packages/bench/dist/hedging.js --quick
+step "memory benchmark, smoke" node packages/bench/dist/memory.js --quick
 
 results=$(mktemp)
 pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$results"

@@ -71,6 +71,8 @@ describe('hedged submits across worker processes', () => {
       return m?.inflight === 1 // only the warm-up job still runs
     }, 3_000)
     expect(d.stats()).toMatchObject({ hedgesSent: 1, hedgesWon: 1 })
+    // The hedge copy went elsewhere on purpose: the session stays bound where it was.
+    expect(await c.get(`sy:{${pool}}:aff:chat`)).toBe('slow-1')
     await warm
     await settled(pool)
   })
@@ -223,5 +225,50 @@ describe('hedging in one process', () => {
     expect(() => new Dispatcher({ redis: redisUrl(), pool: 'x', hedging: { budgetRatio: 2 } })).toThrow(
       /hedging.budgetRatio must be a number between 0 and 1 \(got 2\)/,
     )
+  })
+
+  it('retries a tied pair after a retryable failure (the retry is a new pair with its own claim)', async () => {
+    const pool = uniquePool('tiedretry')
+    const runs: string[] = []
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      count: 3,
+      handler: (_req: unknown, ctx) => {
+        runs.push(`${ctx.attempt}@${ctx.workerId}`)
+        if (ctx.attempt === 1) throw Object.assign(new Error('overloaded'), { retryable: true })
+        return ctx.attempt
+      },
+    })
+    closers.push(() => group.close())
+    const d = dispatcher(pool)
+    expect(
+      await d.submit('x', {
+        hedge: { mode: 'tied' },
+        retry: { maxAttempts: 2, backoffMs: 0 },
+        timeoutMs: 5_000,
+      }),
+    ).toBe(2)
+    expect(runs.filter((r) => r.startsWith('1@'))).toHaveLength(1)
+    expect(runs.filter((r) => r.startsWith('2@'))).toHaveLength(1)
+    await settled(pool)
+  })
+
+  it('does not count, nor charge the budget for, a hedge no worker could take', async () => {
+    const pool = uniquePool('onlyone')
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      handler: async (req: unknown) => new Promise((r) => setTimeout(() => r(req), 100)),
+    })
+    closers.push(() => group.close())
+    const d = dispatcher(pool, { budgetBurst: 2, budgetRatio: 0.01 })
+    // One worker, and a hedge must go to another: every hedge is refused.
+    for (let i = 0; i < 4; i++) expect(await d.submit(i, { hedge: { delayMs: 10, maxAttempts: 2 } })).toBe(i)
+    const s = d.stats()
+    expect(s.hedgesSent).toBe(0)
+    expect(s.saturated).toBe(4)
+    // The tokens came back: none was denied for want of budget.
+    expect(s.hedgesDenied).toBe(0)
   })
 })

@@ -122,7 +122,13 @@ async function main(): Promise<void> {
     )
     const json = flag('--json')
     if (json) writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`)
-    if (left.length > 0) process.exitCode = 1
+    // Whatever is left must be on its way out: a key without a TTL would be a leak.
+    const lasting = []
+    for (const key of left) if ((await c.pttl(key)) < 0) lasting.push(key)
+    if (lasting.length > 0) {
+      process.stderr.write(`keys without a TTL left behind: ${lasting.join(', ')}\n`)
+      process.exitCode = 1
+    }
   } finally {
     for (const w of workers) w.kill('SIGKILL')
     c.disconnect()

@@ -16,9 +16,9 @@ export interface Completion {
   producer: string
   outcome: Outcome
   envelope: string
-  /** The entry's race mode ('' for a plain job), and its attempt. */
+  /** The entry's race mode ('' for a plain job), and which copy it is. */
   race: string
-  attempt: number
+  copy: number
   /** The result TTL the producer asked for, or undefined for the worker's. */
   resultTtlMs?: number | undefined
 }
@@ -107,7 +107,7 @@ export class Completer {
         c.outcome,
         c.envelope,
         c.race,
-        c.attempt,
+        c.copy,
         c.resultTtlMs ?? '',
       )
     }

@@ -37,7 +37,7 @@ export async function runJob(
   try {
     req = JSON.parse(entry.payload)
   } catch {
-    return failure(workerId, entry.attempt, {
+    return failure(workerId, entry.copy, {
       code: 'PROTOCOL_ERROR',
       name: 'SwitchyardError',
       message: 'the request payload is not valid JSON',
@@ -56,20 +56,20 @@ export async function runJob(
       deadline: entry.deadline,
     })
   } catch (err) {
-    return failure(workerId, entry.attempt, remoteError(err))
+    return failure(workerId, entry.copy, remoteError(err))
   }
   let envelope: string
   try {
-    envelope = JSON.stringify({ ok: true, workerId, attempt: entry.attempt, value })
+    envelope = JSON.stringify({ ok: true, workerId, copy: entry.copy, value })
   } catch (err) {
-    return failure(workerId, entry.attempt, {
+    return failure(workerId, entry.copy, {
       code: 'HANDLER_ERROR',
       name: 'TypeError',
       message: `the handler's result is not JSON-serialisable: ${(err as Error).message}`,
     })
   }
   if (envelope.length > maxResultBytes / 3 && Buffer.byteLength(envelope) > maxResultBytes) {
-    return failure(workerId, entry.attempt, {
+    return failure(workerId, entry.copy, {
       code: 'RESULT_TOO_LARGE',
       name: 'SwitchyardError',
       message: `the handler's result takes ${Buffer.byteLength(envelope)} bytes as JSON in its envelope; maxResultBytes is ${maxResultBytes}`,
@@ -79,8 +79,8 @@ export async function runJob(
 }
 
 /** A failed job's result envelope. */
-export function failure(workerId: string, attempt: number, error: RemoteError): JobResult {
-  return { outcome: 'err', envelope: JSON.stringify({ ok: false, workerId, attempt, error }) }
+export function failure(workerId: string, copy: number, error: RemoteError): JobResult {
+  return { outcome: 'err', envelope: JSON.stringify({ ok: false, workerId, copy, error }) }
 }
 
 /** Describes whatever a handler threw, including non-Error values. */

@@ -226,8 +226,11 @@ class Group {
 
   async start(loops: WorkerLoop[], sub: Connection): Promise<void> {
     this.#sub = sub
+    // Worker ids may contain ':', so a channel is mapped back to its worker, not parsed.
+    const byChannel = new Map(loops.map((loop) => [cancelChannel(this.#keys, loop.workerId), loop.workerId]))
     sub.on('message', (channel: string, entryId: string) => {
-      this.#loops.get(channel.slice(channel.lastIndexOf(':') + 1))?.cancel(entryId)
+      const workerId = byChannel.get(channel)
+      if (workerId !== undefined) this.#loops.get(workerId)?.cancel(entryId)
     })
     await connectReady(sub, 5_000)
     await sub.subscribe(...loops.map((loop) => cancelChannel(this.#keys, loop.workerId)))
@@ -245,8 +248,14 @@ class Group {
 
   /** Which copies of hedged or tied jobs still need running: 1 to run, 0 to skip. */
   async claim(workerId: string, entries: JobEntry[]): Promise<number[]> {
-    const args: (string | number)[] = [this.#keys.load, this.#keys.base, this.#settings.resultTtlMs, workerId]
-    for (const e of entries) args.push(e.jobId, e.race)
+    const args: (string | number)[] = [
+      this.#keys.load,
+      this.#keys.alive,
+      this.#keys.base,
+      this.#settings.resultTtlMs,
+      workerId,
+    ]
+    for (const e of entries) args.push(e.jobId, e.race, e.copy)
     return ((await this.#cmd.claim(...args)) as (number | string)[]).map(Number)
   }
 

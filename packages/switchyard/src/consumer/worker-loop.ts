@@ -39,8 +39,8 @@ const COMPLETION_WAIT_MS = 5_000
 /** How long a handler may run on after its deadline (its signal aborted) before its slot is freed. */
 const ABANDON_GRACE_MS = 1_000
 
-function abandoned(workerId: string, attempt: number): JobResult {
-  return failure(workerId, attempt, {
+function abandoned(workerId: string, copy: number): JobResult {
+  return failure(workerId, copy, {
     code: 'TIMEOUT',
     name: 'SwitchyardError',
     message: 'the handler did not finish by the deadline',
@@ -182,11 +182,11 @@ export class WorkerLoop {
       this.#queue,
       '0',
     )) as StreamReply
-    for (const entry of this.#decode(reply)) {
-      if (!this.#running.has(entry.entryId) && !this.#backlog.some((b) => b.entryId === entry.entryId)) {
-        this.#backlog.push(entry)
-      }
-    }
+    const fresh = this.#decode(reply).filter(
+      (entry) => !this.#running.has(entry.entryId) && !this.#backlog.some((b) => b.entryId === entry.entryId),
+    )
+    // A racing copy read before a restart may have lost its race since: it goes through the claim too.
+    this.#backlog.push(...(await this.#claim(fresh)))
   }
 
   async #read(count: number): Promise<JobEntry[]> {
@@ -234,7 +234,7 @@ export class WorkerLoop {
             outcome: 'dead',
             envelope: 'undecodable entry: it needs the fields id, payload and producer',
             race: '',
-            attempt: 0,
+            copy: 0,
           })
         }
       }
@@ -272,7 +272,7 @@ export class WorkerLoop {
       outcome: 'skip',
       envelope: '',
       race: entry.race,
-      attempt: entry.attempt,
+      copy: entry.copy,
     })
   }
 
@@ -290,7 +290,7 @@ export class WorkerLoop {
       jobId: entry.jobId,
       producer: entry.producer,
       race: entry.race,
-      attempt: entry.attempt,
+      copy: entry.copy,
       resultTtlMs: entry.resultTtlMs,
     }
     const remainingMs = entry.deadline - this.#s.redisNow()
@@ -317,7 +317,7 @@ export class WorkerLoop {
       ctrl.abort(new Error('deadline exceeded'))
       timer = setTimeout(() => {
         this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
-        finish(abandoned(this.workerId, entry.attempt))
+        finish(abandoned(this.workerId, entry.copy))
       }, ABANDON_GRACE_MS)
     }, remainingMs)
     void runJob(this.#s.handler, entry, this.workerId, ctrl, this.#s.maxResultBytes).then(finish)

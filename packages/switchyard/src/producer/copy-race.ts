@@ -94,7 +94,7 @@ export class CopyRace {
     if (env.ok) {
       this.#finish()
       const c = this.#deps.counters
-      if ((env.attempt ?? 1) > 1 && this.#plan.hedge) c.hedgesWon++
+      if ((env.copy ?? 1) > 1 && this.#plan.hedge) c.hedgesWon++
       if (this.#outstanding > 1) c.hedgesCancelled += this.#outstanding - 1
       this.#settle(undefined, env.value)
       return
@@ -105,10 +105,10 @@ export class CopyRace {
       this.#settle(error)
       return
     }
-    const attempt = env.attempt ?? 1
+    const copy = env.copy ?? 1
     this.#failed ??= new Set()
-    if (this.#failed.has(attempt)) return
-    this.#failed.add(attempt)
+    if (this.#failed.has(copy)) return
+    this.#failed.add(copy)
     this.#outstanding--
     this.#lastError = error
     if (error.isRetryable && this.#sent < this.#maxCopies()) {
@@ -151,9 +151,7 @@ export class CopyRace {
       this.#failIfNothingLeft()
       return
     }
-    if (kind === 'hedge') c.hedgesSent++
-    else c.retriesSent++
-    this.#send(0)
+    this.#send(0, kind)
   }
 
   #scheduleHedge(): void {
@@ -161,11 +159,15 @@ export class CopyRace {
     if (!hedge || hedge.isTied || this.#sent >= hedge.maxCopies) return
     clearTimeout(this.#timer)
     this.#timer = setTimeout(() => {
-      if (!this.#isDone && this.#sent < hedge.maxCopies) this.#extraCopy('hedge')
+      // Timers run before sockets are read: after a stall of this process, the answer may be
+      // waiting already. Look at the sockets first, then decide.
+      setImmediate(() => {
+        if (!this.#isDone && this.#sent < hedge.maxCopies) this.#extraCopy('hedge')
+      })
     }, hedge.delayMs)
   }
 
-  #send(round: number): void {
+  #send(round: number, kind?: 'hedge' | 'retry'): void {
     const plan = this.#plan
     const attempt = this.#sent + 1
     this.#sent = attempt
@@ -185,7 +187,7 @@ export class CopyRace {
       },
       (err, outcome) => {
         if (outcome !== undefined) {
-          this.#onDispatched(outcome, attempt, round)
+          this.#onDispatched(outcome, attempt, round, kind)
           return
         }
         this.#outstanding--
@@ -198,10 +200,12 @@ export class CopyRace {
     this.#scheduleHedge()
   }
 
-  #onDispatched(outcome: DispatchOutcome, attempt: number, round: number): void {
+  #onDispatched(outcome: DispatchOutcome, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
     const c = this.#deps.counters
     if (outcome.status === 'queued') {
       this.#workers.push(outcome.workerId)
+      if (kind === 'hedge') c.hedgesSent++
+      else if (kind === 'retry') c.retriesSent++
       if (this.#plan.session !== '' && attempt === 1) {
         if (outcome.isAffinityHit) c.affinityHits++
         else c.affinityMisses++
@@ -209,6 +213,8 @@ export class CopyRace {
       return
     }
     if (outcome.status === 'SATURATED') c.saturated++
+    // A copy no worker took costs nothing: its token goes back.
+    if (kind !== undefined) this.#deps.budget.refund()
     this.#outstanding--
     if (this.#isDone) return
     const refused =

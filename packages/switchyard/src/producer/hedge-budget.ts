@@ -19,6 +19,11 @@ export class HedgeBudget {
     this.#tokens = Math.min(this.#burst, this.#tokens + this.#ratio)
   }
 
+  /** Gives back the token of an extra copy that was not sent after all. */
+  refund(): void {
+    this.#tokens = Math.min(this.#burst, this.#tokens + 1)
+  }
+
   /** Spends a token for an extra copy; false when the budget is spent. */
   take(): boolean {
     if (this.#tokens < 1) return false

@@ -10,6 +10,8 @@ export interface JobEntry {
   payload: string
   session: string
   attempt: number
+  /** The copy this entry is (1 for the first; hedges and retries count up); rescue keeps it. */
+  copy: number
   producer: string
   deadline: number
   enqueued: number
@@ -29,8 +31,8 @@ export interface RemoteError {
 
 /** A result envelope as stored in `res:<jobId>` and published to the producer. */
 export type Envelope =
-  | { ok: true; value?: unknown; workerId: string; attempt?: number }
-  | { ok: false; error: RemoteError; workerId: string; attempt?: number }
+  | { ok: true; value?: unknown; workerId: string; copy?: number }
+  | { ok: false; error: RemoteError; workerId: string; copy?: number }
 
 /** Decodes the flat field list of a stream entry; returns undefined when it is not a job entry. */
 export function decodeEntry(entryId: string, fields: string[]): JobEntry | undefined {
@@ -44,6 +46,7 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | undef
     payload,
     session: map.session ?? '',
     attempt: Number(map.attempt ?? 1),
+    copy: Number(map.copy ?? map.attempt ?? 1),
     producer,
     deadline: Number(map.deadline ?? Number.POSITIVE_INFINITY),
     enqueued: Number(map.enqueued ?? 0),

@@ -10,7 +10,7 @@
             sy:{P}:q:<workerId>            STREAM the entry is acknowledged and deleted from
             sy:{P}:w:<workerId>            HASH (state, capacity, processed, errors)
             sy:{P}:res:<jobId>             STRING result envelope, SET NX PX: the winner
-            sy:{P}:res:<jobId>:<attempt>   STRING a failed copy's envelope (hedged jobs), PX
+            sy:{P}:res:<jobId>:<copy>      STRING a failed copy's envelope (hedged jobs), PX
             sy:{P}:copies:<jobId>          HASH workerId -> entryId of each copy (hedged jobs)
             sy:{P}:results:<producerId>    channel the results are published on, one message
                                            per producer per call: lines '<jobId> <envelope>'
@@ -22,7 +22,7 @@
             outcome ('ok' | 'err': the handler ran; 'skip': not run, no result;
                      'dead': the entry cannot be run, it goes to the dead letters with the
                      envelope as its reason), envelope,
-            race ('' | 'h' | 't': see dispatch), attempt, result TTL ('' for the default)
+            race ('' | 'h' | 't': see dispatch), copy number, result TTL ('' for the default)
 
   Returns an array of n statuses:
     'OK'   the result was stored and published (or, for 'skip'/'dead', the entry was released)
@@ -108,7 +108,7 @@ end
 for i = 0, n - 1 do
   local o = 5 + i * 9
   local w, entryId, jobId, producer = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
-  local outcome, envelope, race, attempt = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6], ARGV[o + 7]
+  local outcome, envelope, race, copy = ARGV[o + 4], ARGV[o + 5], ARGV[o + 6], ARGV[o + 7]
   local ttl = ARGV[o + 8]
   if ttl == '' then ttl = resultTtl end
 
@@ -138,7 +138,7 @@ for i = 0, n - 1 do
       if outcome == 'err' then errors[w] = errors[w] + 1 end
       if outcome == 'err' and race ~= '' then
         -- A failed copy does not end a hedged job: kept under its own key, for recovery.
-        redis.call('SET', base .. 'res:' .. jobId .. ':' .. attempt, envelope, 'PX', ttl)
+        redis.call('SET', base .. 'res:' .. jobId .. ':' .. copy, envelope, 'PX', ttl)
         publish(producer, jobId .. ' ' .. envelope)
         out[#out + 1] = 'OK'
       elseif redis.call('SET', base .. 'res:' .. jobId, envelope, 'NX', 'PX', ttl) then

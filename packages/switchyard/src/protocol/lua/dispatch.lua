@@ -64,7 +64,9 @@ for i = 0, n - 1 do
     out[#out + 1] = noWorkerStatus()
     out[#out + 1] = 0
   else
-    if affKey then
+    -- Only the first copy binds or refreshes the session: a hedge or retry copy goes elsewhere on
+    -- purpose and must not move the session away from the worker it is bound to.
+    if affKey and attempt == '1' then
       if hit == 1 then
         redis.call('PEXPIRE', affKey, affinityTtl)
       else
@@ -84,7 +86,7 @@ for i = 0, n - 1 do
       end
       reserve(target)
       local entryId = redis.call('XADD', base .. 'q:' .. target, '*',
-        'id', jobId, 'payload', payload, 'session', session, 'attempt', attempt,
+        'id', jobId, 'payload', payload, 'session', session, 'attempt', attempt, 'copy', attempt,
         'producer', producer, 'deadline', now + timeoutMs, 'enqueued', now, 'max', maxAttempts, 'race', race, 'ttl', resultTtl)
       if race ~= '' then
         local copiesKey = base .. 'copies:' .. jobId

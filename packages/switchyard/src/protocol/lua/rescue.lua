@@ -51,9 +51,15 @@ local function deadLetter(w, entryId, fields, f, reason)
   redis.call(unpack(args))
   lettered = lettered + 1
   if f.id and f.producer then
-    local envelope = '{"ok":false,"workerId":"' .. w .. '","error":{"code":"DEAD_LETTERED",' ..
+    local copy = f.copy or f.attempt or '1'
+    local envelope = '{"ok":false,"workerId":"' .. w .. '","copy":' .. copy .. ',"error":{"code":"DEAD_LETTERED",' ..
       '"name":"SwitchyardError","message":"' .. reason .. '"}}'
-    if redis.call('SET', base .. 'res:' .. f.id, envelope, 'NX', 'PX', resultTtl) then
+    local ttl = f.ttl or resultTtl
+    if (f.race or '') ~= '' then
+      -- One copy of a racing job is lost, not the job: the others may still win.
+      redis.call('SET', base .. 'res:' .. f.id .. ':' .. copy, envelope, 'PX', ttl)
+      redis.call('PUBLISH', base .. 'results:' .. f.producer, f.id .. ' ' .. envelope)
+    elseif redis.call('SET', base .. 'res:' .. f.id, envelope, 'NX', 'PX', ttl) then
       redis.call('PUBLISH', base .. 'results:' .. f.producer, f.id .. ' ' .. envelope)
     end
   end
@@ -108,6 +114,7 @@ local function moveEntries(w, from, raiseAttempt)
       f.attempt = attempt
       local movedId = redis.call('XADD', base .. 'q:' .. target, '*',
         'id', f.id, 'payload', f.payload, 'session', f.session or '', 'attempt', attempt,
+        'copy', f.copy or f.attempt or '1',
         'producer', f.producer, 'deadline', f.deadline, 'enqueued', f.enqueued or now, 'max', maxAttempts,
         'race', f.race or '', 'ttl', f.ttl or resultTtl)
       if hasCopies then redis.call('HSET', copiesKey, target, movedId) end
