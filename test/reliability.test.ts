@@ -226,8 +226,12 @@ describe('bad input on the worker side', () => {
     const pool = uniquePool('garbage')
     await worker(pool, 'w')
     // Added by hand: no id, no producer. The load is raised as dispatch would have.
-    await c.xadd(`sy:{${pool}}:q:w-1`, '*', 'hello', 'world')
-    await c.zincrby(`sy:{${pool}}:load`, 1, 'w-1')
+    // (In one transaction: the worker may read it before a second command would run.)
+    await c
+      .multi()
+      .xadd(`sy:{${pool}}:q:w-1`, '*', 'hello', 'world')
+      .zincrby(`sy:{${pool}}:load`, 1, 'w-1')
+      .exec()
     await eventually(async () => (await c.xlen(`sy:{${pool}}:dead`)) === 1)
     const [[, fields]] = (await c.xrange(`sy:{${pool}}:dead`, '-', '+')) as [[string, string[]]]
     expect(fields.slice(0, 2)).toEqual([
