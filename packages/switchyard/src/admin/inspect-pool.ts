@@ -1,3 +1,4 @@
+import type { DispatcherStats } from '../producer/dispatcher.js'
 import { readProducerStats } from '../producer/stats-reporter.js'
 import { readWorkerMetrics, type WorkerMetrics } from '../producer/worker-metrics.js'
 import { poolKeys } from '../protocol/keys.js'
@@ -29,22 +30,26 @@ export async function inspectPool(ref: PoolRef): Promise<WorkerMetrics[]> {
 }
 
 /** A producer's counters as it last reported them (every few seconds, and when it closes). */
-export interface ProducerStats {
+export interface ProducerStats extends DispatcherStats {
   producerId: string
   reportedAt: number
-  submitted: number
-  succeeded: number
-  failed: number
-  affinityHits: number
-  affinityMisses: number
-  saturated: number
-  hedgesSent: number
-  hedgesWon: number
-  hedgesCancelled: number
-  hedgesDenied: number
-  retriesSent: number
-  autoDelayMs: number
 }
+
+/** The counters a dispatcher reports, by name: one list for reading them back. */
+const COUNTERS: readonly (keyof DispatcherStats)[] = [
+  'submitted',
+  'succeeded',
+  'failed',
+  'affinityHits',
+  'affinityMisses',
+  'saturated',
+  'hedgesSent',
+  'hedgesWon',
+  'hedgesCancelled',
+  'hedgesDenied',
+  'retriesSent',
+  'autoDelayMs',
+]
 
 /**
  * Reads the counters of the producers (dispatchers) of a pool that reported recently.
@@ -54,24 +59,10 @@ export async function inspectProducers(ref: PoolRef): Promise<ProducerStats[]> {
   const keys = refKeys(ref)
   return withConnection(ref.redis, 'inspect', async (conn) => {
     const all = await readProducerStats(conn, keys)
-    return Object.entries(all).map(([producerId, f]) => {
-      const n = (name: string) => Number(f[name] ?? 0)
-      return {
-        producerId,
-        reportedAt: n('reportedAt'),
-        submitted: n('submitted'),
-        succeeded: n('succeeded'),
-        failed: n('failed'),
-        affinityHits: n('affinityHits'),
-        affinityMisses: n('affinityMisses'),
-        saturated: n('saturated'),
-        hedgesSent: n('hedgesSent'),
-        hedgesWon: n('hedgesWon'),
-        hedgesCancelled: n('hedgesCancelled'),
-        hedgesDenied: n('hedgesDenied'),
-        retriesSent: n('retriesSent'),
-        autoDelayMs: n('autoDelayMs'),
-      }
+    return Object.entries(all).map(([producerId, fields]) => {
+      const stats = { producerId, reportedAt: Number(fields.reportedAt ?? 0) } as ProducerStats
+      for (const name of COUNTERS) stats[name] = Number(fields[name] ?? 0)
+      return stats
     })
   })
 }
