@@ -283,16 +283,6 @@ export class WorkerLoop {
   }
 
   #start(entry: JobEntry): void {
-    const { completer } = this.#s
-    const base = {
-      workerId: this.workerId,
-      entryId: entry.entryId,
-      jobId: entry.jobId,
-      producer: entry.producer,
-      race: entry.race,
-      copy: entry.copy,
-      resultTtlMs: entry.resultTtlMs,
-    }
     const remainingMs = entry.deadline - this.#s.redisNow()
     if (remainingMs <= 0) {
       // Its caller has already been told TIMEOUT: running it would be wasted work.
@@ -300,19 +290,25 @@ export class WorkerLoop {
       return
     }
     const ctrl = new LazyAbort()
+    const run = runJob(this.#s.handler, entry, this.workerId, ctrl, this.#s.maxResultBytes)
+    if (!(run instanceof Promise)) {
+      // The handler returned at once: no slot was held across a turn, so no timer or bookkeeping.
+      this.#complete(entry, run)
+      return
+    }
     let isFinished = false
     const finish = (result: JobResult | undefined) => {
       if (isFinished) return
       isFinished = true
       clearTimeout(timer)
       this.#running.delete(entry.entryId)
-      if (result) completer.complete({ ...base, outcome: result.outcome, envelope: result.envelope })
+      if (result) this.#complete(entry, result)
       this.#wake()
     }
     this.#running.set(entry.entryId, { ctrl, finish })
-    // One timer per job: at the deadline it aborts the signal; a handler that ignores its signal
-    // and hangs must not hold the slot forever, so after a grace period the job is failed and its
-    // slot freed (a late return is ignored).
+    // One timer per running job: at the deadline it aborts the signal; a handler that ignores its
+    // signal and hangs must not hold the slot forever, so after a grace period the job is failed
+    // and its slot freed (a late return is ignored).
     let timer = setTimeout(() => {
       ctrl.abort(new Error('deadline exceeded'))
       timer = setTimeout(() => {
@@ -320,7 +316,21 @@ export class WorkerLoop {
         finish(abandoned(this.workerId, entry.copy))
       }, ABANDON_GRACE_MS)
     }, remainingMs)
-    void runJob(this.#s.handler, entry, this.workerId, ctrl, this.#s.maxResultBytes).then(finish)
+    void run.then(finish)
+  }
+
+  #complete(entry: JobEntry, result: JobResult): void {
+    this.#s.completer.complete({
+      workerId: this.workerId,
+      entryId: entry.entryId,
+      jobId: entry.jobId,
+      producer: entry.producer,
+      outcome: result.outcome,
+      envelope: result.envelope,
+      race: entry.race,
+      copy: entry.copy,
+      resultTtlMs: entry.resultTtlMs,
+    })
   }
 
   #waitForSlot(): Promise<void> {

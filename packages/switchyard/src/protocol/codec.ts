@@ -34,24 +34,71 @@ export type Envelope =
   | { ok: true; value?: unknown; workerId: string; copy?: number }
   | { ok: false; error: RemoteError; workerId: string; copy?: number }
 
-/** Decodes the flat field list of a stream entry; returns undefined when it is not a job entry. */
+/**
+ * Decodes the flat field list of a stream entry; returns undefined when it is not a job entry.
+ * Fields left out take their defaults (a plain job's entry has no `session`, `copy` or `race`).
+ */
 export function decodeEntry(entryId: string, fields: string[]): JobEntry | undefined {
-  const map: Record<string, string> = {}
-  for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i] as string] = fields[i + 1] as string
-  const { id, payload, producer } = map
-  if (!id || payload === undefined || !producer) return undefined
+  let id = ''
+  let payload: string | undefined
+  let producer = ''
+  let session = ''
+  let attempt = ''
+  let copy = ''
+  let deadline = ''
+  let enqueued = ''
+  let race = ''
+  let ttl = ''
+  // A switch on the field names, not an object built per entry: this runs once per job.
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1] as string
+    switch (fields[i]) {
+      case 'id':
+        id = value
+        break
+      case 'payload':
+        payload = value
+        break
+      case 'producer':
+        producer = value
+        break
+      case 'session':
+        session = value
+        break
+      case 'attempt':
+        attempt = value
+        break
+      case 'copy':
+        copy = value
+        break
+      case 'deadline':
+        deadline = value
+        break
+      case 'enqueued':
+        enqueued = value
+        break
+      case 'race':
+        race = value
+        break
+      case 'ttl':
+        ttl = value
+        break
+    }
+  }
+  if (id === '' || payload === undefined || producer === '') return undefined
+  const attemptNo = attempt === '' ? 1 : Number(attempt)
   return {
     entryId,
     jobId: id,
     payload,
-    session: map.session ?? '',
-    attempt: Number(map.attempt ?? 1),
-    copy: Number(map.copy ?? map.attempt ?? 1),
+    session,
+    attempt: attemptNo,
+    copy: copy === '' ? attemptNo : Number(copy),
     producer,
-    deadline: Number(map.deadline ?? Number.POSITIVE_INFINITY),
-    enqueued: Number(map.enqueued ?? 0),
-    race: map.race ?? '',
-    resultTtlMs: map.ttl ? Number(map.ttl) : undefined,
+    deadline: deadline === '' ? Number.POSITIVE_INFINITY : Number(deadline),
+    enqueued: enqueued === '' ? 0 : Number(enqueued),
+    race,
+    resultTtlMs: ttl === '' ? undefined : Number(ttl),
   }
 }
 

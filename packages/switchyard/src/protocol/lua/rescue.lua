@@ -111,10 +111,11 @@ local function moveEntries(w, from, raiseAttempt)
       reserve(target)
       local copiesKey = base .. 'copies:' .. f.id
       local hasCopies = (f.race or '') ~= '' and redis.call('HDEL', copiesKey, w) == 1
-      f.attempt = attempt
+      -- An entry without `copy` is the copy its dispatch attempt numbered (before this raise).
+      local copy = f.copy or f.attempt or '1'
       local movedId = redis.call('XADD', base .. 'q:' .. target, '*',
         'id', f.id, 'payload', f.payload, 'session', f.session or '', 'attempt', attempt,
-        'copy', f.copy or f.attempt or '1',
+        'copy', copy,
         'producer', f.producer, 'deadline', f.deadline, 'enqueued', f.enqueued or now, 'max', maxAttempts,
         'race', f.race or '', 'ttl', f.ttl or resultTtl)
       if hasCopies then redis.call('HSET', copiesKey, target, movedId) end
