@@ -65,7 +65,16 @@ describe('switchyard CLI', () => {
 
   it('inspect shows every worker with its metrics, as a table and as JSON', async () => {
     const pool = uniquePool('inspect')
-    running.push(await spawnWorker({ pool, handler: 'echo.js', count: 2, concurrency: 3, queueCapacity: 7 }))
+    running.push(
+      await spawnWorker({
+        pool,
+        handler: 'echo.js',
+        count: 2,
+        concurrency: 3,
+        queueCapacity: 7,
+        extraArgs: ['--prefetch', '2'],
+      }),
+    )
     await cli(['submit', '--redis', redisUrl(), '--pool', pool, '{"fail":"x"}'])
     const json = await cli(['inspect', '--redis', redisUrl(), '--pool', pool, '--json'])
     expect(json.code).toBe(0)
@@ -131,6 +140,9 @@ describe('switchyard CLI, hedging', () => {
     expect(text.stdout).toMatch(
       /producer\s+submitted\s+failed\s+hedges\s+won\s+cancelled\s+denied\s+retries\s+auto delay ms/,
     )
+    const badPrefetch = await cli(['worker', '--pool', pool, '--handler', 'x.js', '--prefetch', 'many'], env)
+    expect(badPrefetch.stderr).toMatch(/--prefetch/)
+    expect(badPrefetch.code).not.toBe(0)
     const bad = await cli(['submit', '--pool', pool, '--hedge-max', '9', '1'], env)
     expect(bad.stderr).toMatch(
       /^error INVALID_ARGUMENT: hedge.maxAttempts must be an integer between 2 and 5 \(got 9\)/m,

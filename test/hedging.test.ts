@@ -165,6 +165,44 @@ describe('hedging in one process', () => {
     for (const key of claims.slice(0, 5)) expect(await c.pttl(key)).toBeGreaterThan(0)
   })
 
+  it('a tied copy read ahead (prefetch) by a busy worker is left to its twin on an idle worker', async () => {
+    const pool = uniquePool('tiedahead')
+    const ran: string[] = []
+    let release = () => {}
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    // Two workers with one slot each, each reading up to three jobs ahead.
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      idPrefix: 'ahead',
+      count: 2,
+      concurrency: 1,
+      prefetch: 3,
+      handler: async (req: { hold?: boolean }, ctx) => {
+        ran.push(`${ctx.workerId} ${req.hold ? 'held' : 'tied'}`)
+        if (req.hold) await gate
+        return ctx.workerId
+      },
+    })
+    closers.push(() => group.close())
+    const d = new Dispatcher<unknown, string>({ redis: redisUrl(), pool })
+    closers.push(() => d.close())
+    const held = d.submit({ hold: true })
+    await eventually(async () => ran.length === 1)
+    const busy = ran[0]?.split(' ')[0] as string
+    const idle = busy === 'ahead-1' ? 'ahead-2' : 'ahead-1'
+    // The pair goes to both workers; the busy one reads its copy ahead while its slot is taken.
+    // Claimed only when it starts, that copy cannot keep the idle twin from running the job.
+    const tied = await d.submit({ tied: true }, { hedge: { mode: 'tied' }, timeoutMs: 5_000 })
+    expect(tied).toBe(idle)
+    release()
+    expect(await held).toBe(busy)
+    await settled(pool)
+    expect(ran.sort()).toEqual([`${busy} held`, `${idle} tied`].sort())
+  })
+
   it('retries a retryable failure on another worker and not a fatal one', async () => {
     const pool = uniquePool('retry')
     const attempts: string[] = []
@@ -259,7 +297,7 @@ describe('hedging in one process', () => {
     const group = await startWorkers({
       redis: redisUrl(),
       pool,
-      handler: async (req: unknown) => new Promise((r) => setTimeout(() => r(req), 100)),
+      handler: async (req: unknown) => new Promise((r) => setTimeout(() => r(req), 500)),
     })
     closers.push(() => group.close())
     const d = dispatcher(pool, { budgetBurst: 2, budgetRatio: 0.01 })

@@ -14,6 +14,11 @@ import type { Workload } from './runners/workload.js'
 export const DEPLOYMENT = Object.freeze({
   /** Switchyard: one worker (one stream) with all the concurrency, and a queue no run can fill. */
   switchyardQueueCapacity: 100_000,
+  /**
+   * Switchyard: jobs the worker reads ahead of its free slots (`prefetch`), the setting its docs
+   * give for short jobs: the default, 0, reads only as many as there are free slots.
+   */
+  switchyardPrefetch: 50,
   /** BullMQ: addBulk chunk size. */
   bullmqBulkChunk: 1_000,
   /** BullMQ: finished jobs the worker keeps (0: removed as they finish, as for throughput). */
@@ -47,6 +52,7 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
       count: 1,
       concurrency: o.concurrency,
       queueCapacity: d.switchyardQueueCapacity,
+      prefetch: d.switchyardPrefetch,
       work: o.work,
     }
     const producer: SwitchyardProducerConfig = {

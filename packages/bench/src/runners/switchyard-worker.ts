@@ -31,6 +31,8 @@ export interface SwitchyardWorkerConfig {
   count: number
   concurrency: number
   queueCapacity: number
+  /** Jobs read ahead of free slots; the library's default when absent. */
+  prefetch?: number
   work: WorkSpec
 }
 
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
     count: config.count,
     concurrency: config.concurrency,
     queueCapacity: config.queueCapacity,
+    ...(config.prefetch === undefined ? {} : { prefetch: config.prefetch }),
     handler,
   })
   emit({ type: 'ready', workerIds: [...group.workerIds] })

@@ -10,6 +10,7 @@ interface WorkerCliOptions extends CommonOptions {
   count?: number
   concurrency?: number
   queueCapacity?: number
+  prefetch?: number
   leaseMs?: number
   idPrefix?: string
 }
@@ -33,6 +34,11 @@ export function workerCommand(program: Command): void {
     .option('--count <n>', 'workers in this process', intOption('--count'))
     .option('--concurrency <n>', 'jobs one worker runs at once', intOption('--concurrency'))
     .option('--queue-capacity <n>', 'jobs one worker may hold queued', intOption('--queue-capacity'))
+    .option(
+      '--prefetch <n>',
+      'queued jobs one worker reads ahead of its free slots (faster short jobs; 0 = none)',
+      intOption('--prefetch'),
+    )
     .option('--lease-ms <ms>', 'lease of a worker', intOption('--lease-ms'))
     .addOption(
       new Option('--id-prefix <id>', 'worker ids are <id>-1, <id>-2, ...; reuse it to resume pending jobs'),
@@ -49,6 +55,7 @@ export function workerCommand(program: Command): void {
         ...(opts.count === undefined ? {} : { count: opts.count }),
         ...(opts.concurrency === undefined ? {} : { concurrency: opts.concurrency }),
         ...(opts.queueCapacity === undefined ? {} : { queueCapacity: opts.queueCapacity }),
+        ...(opts.prefetch === undefined ? {} : { prefetch: opts.prefetch }),
         ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
         ...(opts.idPrefix === undefined ? {} : { idPrefix: opts.idPrefix }),
       })

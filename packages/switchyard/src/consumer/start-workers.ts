@@ -29,6 +29,14 @@ export interface WorkerOptions<Req, Res> {
   concurrency?: number
   /** Jobs one worker may hold queued beyond those it runs; dispatch never exceeds it. @defaultValue 64 */
   queueCapacity?: number
+  /**
+   * Queued jobs one worker reads ahead of its free slots, so each starts the moment a slot frees
+   * instead of a round trip later: for short jobs this multiplies throughput at low concurrency.
+   * They are queued on this worker already, so routing does not change, but a job read ahead
+   * counts as started: if the worker dies, rescue raises its attempt; a draining worker runs it
+   * before it leaves. 0 reads only as many as there are free slots. @defaultValue 0
+   */
+  prefetch?: number
   /** @defaultValue 'sy' */
   prefix?: string
   /** A pino logger; silent by default. Payloads are never logged. */
@@ -61,6 +69,7 @@ export const WORKER_DEFAULTS = Object.freeze({
   resultTtlMs: 60_000,
   drainTimeoutMs: 30_000,
   deadLetterCap: 10_000,
+  prefetch: 0,
 })
 
 /** Workers running in this process. */
@@ -97,6 +106,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     count: checkInt('count', o.count, 1, 1_000),
     concurrency: checkInt('concurrency', o.concurrency, 1, 10_000),
     queueCapacity: checkInt('queueCapacity', o.queueCapacity, 0, 1_000_000),
+    prefetch: checkInt('prefetch', o.prefetch, 0, 10_000),
     leaseMs: checkInt('leaseMs', o.leaseMs, 100),
     blockMs: checkInt('blockMs', o.blockMs, 10),
     maxResultBytes: checkInt('maxResultBytes', o.maxResultBytes, 1),
@@ -135,6 +145,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
         keys,
         handler: options.handler as Handler,
         concurrency: settings.concurrency,
+        prefetch: settings.prefetch,
         blockMs: settings.blockMs,
         maxResultBytes: settings.maxResultBytes,
         completer,

@@ -12,6 +12,8 @@ export interface LoopShared {
   keys: PoolKeys
   handler: Handler
   concurrency: number
+  /** Entries a worker reads ahead beyond its free slots, to start the moment a slot frees. */
+  prefetch: number
   blockMs: number
   maxResultBytes: number
   completer: Completer
@@ -48,8 +50,10 @@ function abandoned(workerId: string, copy: number): JobResult {
 }
 
 /**
- * One worker: reads its own stream with XREADGROUP, never holding more jobs than free slots, and
- * runs each job with an AbortSignal. Its blocking connection is its own.
+ * One worker: reads its own stream with XREADGROUP and runs each job with an AbortSignal. It runs
+ * at most `concurrency` jobs and holds at most `prefetch` more, read ahead (the backlog): they are
+ * queued on this worker anyway, and one read that brings several saves a round trip per job.
+ * Its blocking connection is its own.
  */
 export class WorkerLoop {
   readonly workerId: string
@@ -62,7 +66,12 @@ export class WorkerLoop {
   #isDraining = false
   #isStopped = false
   #slotWaiter: (() => void) | undefined
+  /** Entries read and not started yet, oldest first. */
   #backlog: JobEntry[] = []
+  /** Racing entries taken from the backlog whose claim is under way (they hold a slot). */
+  #claiming = 0
+  /** Set when a claim failed: its entries are still pending in Redis and must be read again. */
+  #needsPending = false
   #done: Promise<void> | undefined
 
   constructor(workerId: string, shared: LoopShared) {
@@ -128,33 +137,34 @@ export class WorkerLoop {
   }
 
   async #loop(): Promise<void> {
-    let needsPending = true
     let failures = 0
+    this.#needsPending = true
     while (!this.#isStopped) {
       try {
         await connectReady(this.#conn, 5_000)
-        if (needsPending) {
+        if (this.#needsPending) {
           // Entries read before a restart or a lost reply stay pending for this consumer: run them first.
+          this.#needsPending = false
           await this.#readPending()
-          needsPending = false
         }
-        await this.#waitForSlot()
+        this.#fill()
+        await this.#waitForRoom()
         if (this.#isStopped) break
-        this.#startBacklog()
-        const free = this.#s.concurrency - this.#running.size
-        if (free <= 0) continue
-        const entries = await this.#read(free)
+        const room = this.#room()
+        if (room <= 0) continue
+        const entries = await this.#read(room)
         failures = 0
         if (entries.length === 0 && this.#isDraining) {
-          if (this.#running.size === 0 && this.#backlog.length === 0) break
+          if (this.#running.size === 0 && this.#backlog.length === 0 && this.#claiming === 0) break
           await this.#waitForChange()
           continue
         }
-        for (const entry of await this.#claim(entries)) this.#start(entry)
+        for (const entry of entries) this.#backlog.push(entry)
+        this.#fill()
       } catch (err) {
         if (this.#isStopped) break
         failures++
-        needsPending = true
+        this.#needsPending = true
         const message = err instanceof Error ? err.message : String(err)
         if (message.includes('NOGROUP')) {
           this.#logger.warn('stream or consumer group missing (Redis lost its data?); registering again')
@@ -166,8 +176,16 @@ export class WorkerLoop {
       }
     }
     // Let the jobs still running finish and their completions be stored (bounded: Redis may be gone).
-    while (this.#running.size > 0) await this.#waitForChange()
+    while (this.#running.size > 0 || this.#claiming > 0) await this.#waitForChange()
     await this.#s.completer.idle(COMPLETION_WAIT_MS)
+  }
+
+  /** Entries the next read may bring: free slots plus the read-ahead, less what is held already. */
+  #room(): number {
+    // A draining worker reads no further ahead than its free slots: what it does not read is
+    // handed back to live workers.
+    const limit = this.#isDraining ? this.#s.concurrency : this.#s.concurrency + this.#s.prefetch
+    return limit - this.#running.size - this.#backlog.length - this.#claiming
   }
 
   async #readPending(): Promise<void> {
@@ -185,8 +203,9 @@ export class WorkerLoop {
     const fresh = this.#decode(reply).filter(
       (entry) => !this.#running.has(entry.entryId) && !this.#backlog.some((b) => b.entryId === entry.entryId),
     )
-    // A racing copy read before a restart may have lost its race since: it goes through the claim too.
-    this.#backlog.push(...(await this.#claim(fresh)))
+    // A racing copy read before a restart may have lost its race since: like every backlog entry,
+    // it is claimed when it starts.
+    for (const entry of fresh) this.#backlog.push(entry)
   }
 
   async #read(count: number): Promise<JobEntry[]> {
@@ -244,21 +263,66 @@ export class WorkerLoop {
 
   /** Copies whose job another copy already won (or claimed, when tied) are released unrun. */
   async #claim(entries: JobEntry[]): Promise<JobEntry[]> {
-    const racing = entries.filter((e) => e.race !== '')
-    if (racing.length === 0) return entries
-    const verdicts = await this.#s.claim(this.workerId, racing)
-    const skipped = new Set<JobEntry>()
-    racing.forEach((entry, i) => {
-      if (verdicts[i] === 0) skipped.add(entry)
+    const verdicts = await this.#s.claim(this.workerId, entries)
+    const kept: JobEntry[] = []
+    entries.forEach((entry, i) => {
+      if (verdicts[i] === 0) this.#release(entry)
+      else kept.push(entry)
     })
-    for (const entry of skipped) this.#release(entry)
-    return entries.filter((e) => !skipped.has(e))
+    return kept
   }
 
-  /** Asks a running copy to stop because another copy of its job won; its slot is freed at once. */
+  /**
+   * Starts backlog entries while slots are free. A racing copy is claimed first, when it is about
+   * to start and not when it was read: a tied copy read ahead must not keep its twin, idle on
+   * another worker, from starting it.
+   */
+  #fill(): void {
+    let toClaim: JobEntry[] | undefined
+    while (
+      !this.#isStopped &&
+      this.#backlog.length > 0 &&
+      this.#running.size + this.#claiming < this.#s.concurrency
+    ) {
+      const entry = this.#backlog.shift() as JobEntry
+      if (entry.race === '') {
+        this.#start(entry)
+      } else {
+        toClaim ??= []
+        toClaim.push(entry)
+        this.#claiming++
+      }
+    }
+    if (toClaim !== undefined) void this.#claimThenStart(toClaim)
+  }
+
+  async #claimThenStart(entries: JobEntry[]): Promise<void> {
+    let kept: JobEntry[] = []
+    try {
+      kept = await this.#claim(entries)
+    } catch (err) {
+      // Unclaimed entries stay pending for this worker in Redis; the loop reads them again.
+      this.#logger.warn({ err, entries: entries.length }, 'claiming racing copies failed; reading them again')
+      this.#needsPending = true
+    }
+    this.#claiming -= entries.length
+    for (const entry of kept) {
+      if (this.#isStopped) break
+      this.#start(entry)
+    }
+    this.#fill()
+    this.#wake()
+  }
+
+  /** Asks a copy to stop because another copy of its job won; its slot is freed at once. */
   cancel(entryId: string): void {
     const job = this.#running.get(entryId)
-    if (job === undefined) return
+    if (job === undefined) {
+      // Read ahead and not started: released unrun.
+      const i = this.#backlog.findIndex((e) => e.entryId === entryId)
+      if (i >= 0) this.#release(this.#backlog.splice(i, 1)[0] as JobEntry)
+      return
+    }
     job.ctrl.abort(new Error('cancelled: another copy of this job won'))
     job.finish({ outcome: 'skip', envelope: '' })
   }
@@ -274,12 +338,6 @@ export class WorkerLoop {
       race: entry.race,
       copy: entry.copy,
     })
-  }
-
-  #startBacklog(): void {
-    while (this.#backlog.length > 0 && this.#running.size < this.#s.concurrency) {
-      this.#start(this.#backlog.shift() as JobEntry)
-    }
   }
 
   #start(entry: JobEntry): void {
@@ -303,6 +361,7 @@ export class WorkerLoop {
       clearTimeout(timer)
       this.#running.delete(entry.entryId)
       if (result) this.#complete(entry, result)
+      this.#fill()
       this.#wake()
     }
     this.#running.set(entry.entryId, { ctrl, finish })
@@ -333,8 +392,8 @@ export class WorkerLoop {
     })
   }
 
-  #waitForSlot(): Promise<void> {
-    if (this.#running.size < this.#s.concurrency || this.#isStopped) return Promise.resolve()
+  #waitForRoom(): Promise<void> {
+    if (this.#room() > 0 || this.#isStopped) return Promise.resolve()
     return this.#waitForChange()
   }
 

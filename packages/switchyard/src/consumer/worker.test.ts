@@ -38,6 +38,51 @@ async function clientIdByName(name: string): Promise<string | undefined> {
 }
 
 describe('worker loop', () => {
+  it('with prefetch, reads queued jobs ahead yet runs no more than its concurrency, in order', async () => {
+    const pool = uniquePool('prefetch')
+    const order: number[] = []
+    let runningNow = 0
+    let mostAtOnce = 0
+    let release = () => {}
+    const gate = new Promise<void>((r) => {
+      release = r
+    })
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      idPrefix: `${pool}-w`,
+      concurrency: 1,
+      prefetch: 3,
+      handler: async (n: number) => {
+        runningNow++
+        mostAtOnce = Math.max(mostAtOnce, runningNow)
+        order.push(n)
+        if (n === 0) await gate
+        runningNow--
+        return n
+      },
+    })
+    closers.push(() => group.close())
+    const d = new Dispatcher<number, number>({ redis: redisUrl(), pool })
+    closers.push(() => d.close())
+    const jobs = [0, 1, 2, 3, 4, 5].map((n) => d.submit(n))
+    const q = `sy:{${pool}}:q:${group.workerIds[0]}`
+    // Job 0 holds the only slot; three more are read ahead; the last two wait unread in the stream.
+    await eventually(async () => (await c.xpending(q, 'sy'))[0] === 4)
+    expect(await c.xlen(q)).toBe(6)
+    expect(order).toEqual([0])
+    release()
+    expect(await Promise.all(jobs)).toEqual([0, 1, 2, 3, 4, 5])
+    expect(order).toEqual([0, 1, 2, 3, 4, 5])
+    expect(mostAtOnce).toBe(1)
+  })
+
+  it('rejects a negative prefetch, naming the option', async () => {
+    await expect(
+      startWorkers({ redis: redisUrl(), pool: 'p', handler: () => 1, prefetch: -1 }),
+    ).rejects.toThrow(/prefetch/)
+  })
+
   it('keeps consuming after its blocking connection is killed', async () => {
     const pool = uniquePool('kill')
     const { group, d } = await setup(pool)
