@@ -53,7 +53,8 @@ export class CopyRace {
   readonly #deps: RaceDeps
   readonly #plan: RacePlan
   readonly #settle: (err: unknown, value?: unknown) => void
-  readonly #workers: string[] = []
+  /** Workers the copies went to, joined by ',' (the next copy's exclusions). */
+  #workers = ''
   #failed: Set<number> | undefined
   #sent = 0
   #outstanding = 0
@@ -181,7 +182,7 @@ export class CopyRace {
         timeoutMs: Math.max(1, plan.deadline - Date.now()),
         attempt,
         maxAttempts: plan.maxAttempts + attempt - 1,
-        exclude: this.#workers.join(','),
+        exclude: this.#workers,
         race: isTied ? 't' : this.isRacing ? 'h' : '',
         copies: isTied ? 2 : 1,
       },
@@ -203,7 +204,7 @@ export class CopyRace {
   #onDispatched(outcome: DispatchOutcome, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
     const c = this.#deps.counters
     if (outcome.status === 'queued') {
-      this.#workers.push(outcome.workerId)
+      this.#workers = this.#workers === '' ? outcome.workerId : `${this.#workers},${outcome.workerId}`
       if (kind === 'hedge') c.hedgesSent++
       else if (kind === 'retry') c.retriesSent++
       if (this.#plan.session !== '' && attempt === 1) {

@@ -11,7 +11,7 @@ import {
   type RedisInput,
   redisFailure,
 } from '../redis/connection.js'
-import { CopyRace } from './copy-race.js'
+import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
 import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
 import { ResultListener } from './result-listener.js'
@@ -128,6 +128,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   readonly #sub: Connection
   readonly #batcher: DispatchBatcher
   readonly #results: ResultListener
+  readonly #raceDeps: RaceDeps
   readonly #submitDefaults: { timeoutMs: number; maxAttempts: number; hedgeDelayMs: 'auto' }
   #pending = 0
   #idleWaiters: (() => void)[] = []
@@ -195,6 +196,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       resultChannel(this.#keys, this.producerId),
       this.#logger,
     )
+    this.#raceDeps = { pool: this.pool, batcher: this.#batcher, budget: this.#budget, counters: this.#stats }
     this.#reporter = setInterval(() => void this.#report(), STATS_REPORT_MS)
     this.#reporter.unref()
   }
@@ -299,33 +301,32 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       isSettled = true
       clearTimeout(timer)
       race.stop()
-      if (signal) signal.removeEventListener('abort', onAbort)
+      if (signal && onAbort) signal.removeEventListener('abort', onAbort)
       this.#results.forget(jobId)
       if (err === undefined) this.#latency.record(Date.now() - startedAt)
       this.#settled(err, value, resolve, reject)
     }
-    const race = new CopyRace(
-      { pool: this.pool, batcher: this.#batcher, budget: this.#budget, counters: this.#stats },
-      {
-        jobId,
-        session: checked.session,
-        payload,
-        deadline,
-        maxAttempts: checked.maxAttempts,
-        onSaturated: checked.onSaturated,
-        ...(hedge ? { hedge } : {}),
-        ...(checked.retry
-          ? { retry: { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs } }
-          : {}),
-      },
-      settle,
-    )
+    const plan: RacePlan = {
+      jobId,
+      session: checked.session,
+      payload,
+      deadline,
+      maxAttempts: checked.maxAttempts,
+      onSaturated: checked.onSaturated,
+    }
+    if (hedge) plan.hedge = hedge
+    if (checked.retry)
+      plan.retry = { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs }
+    const race = new CopyRace(this.#raceDeps, plan, settle)
     const timer = setTimeout(
       () => settle(new SwitchyardError('TIMEOUT', `no result within ${checked.timeoutMs} ms`, { jobId })),
       checked.timeoutMs,
     )
-    const onAbort = () => settle(signal ? aborted(signal) : undefined)
-    if (signal) signal.addEventListener('abort', onAbort, { once: true })
+    let onAbort: (() => void) | undefined
+    if (signal) {
+      onAbort = () => settle(aborted(signal))
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
     // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
     this.#results.expect(jobId, race, race.isRacing ? () => race.attemptsSent : undefined)
     race.start()

@@ -8,12 +8,6 @@ export interface ResultHandler {
   onEnvelope(envelope: Envelope): void
 }
 
-interface Waiting {
-  handler: ResultHandler
-  /** For racing jobs: how many copies were sent (each failed copy has its own result key). */
-  copiesSent?: () => number
-}
-
 const RECOVER_CHUNK = 500
 
 /**
@@ -27,7 +21,9 @@ export class ResultListener {
   readonly #keys: PoolKeys
   readonly #channel: string
   readonly #logger: Logger
-  readonly #waiting = new Map<string, Waiting>()
+  readonly #waiting = new Map<string, ResultHandler>()
+  /** For racing jobs only: how many copies were sent (each failed copy has its own result key). */
+  readonly #copiesSent = new Map<string, () => number>()
   #hasSubscribedOnce = false
 
   constructor(sub: Connection, cmd: Connection, keys: PoolKeys, channel: string, logger: Logger) {
@@ -64,21 +60,24 @@ export class ResultListener {
    * `forget`; `copiesSent` tells the recovery which per-copy keys to read.
    */
   expect(jobId: string, handler: ResultHandler, copiesSent?: () => number): void {
-    this.#waiting.set(jobId, copiesSent ? { handler, copiesSent } : { handler })
+    this.#waiting.set(jobId, handler)
+    if (copiesSent) this.#copiesSent.set(jobId, copiesSent)
   }
 
   /** Stops waiting for `jobId` (it timed out or was aborted). */
   forget(jobId: string): void {
     this.#waiting.delete(jobId)
+    this.#copiesSent.delete(jobId)
   }
 
   /** Re-reads the result key of every waiting job and delivers what is there. */
   async recover(): Promise<number> {
     const reads: { jobId: string; key: string }[] = []
-    for (const [jobId, waiting] of this.#waiting) {
+    for (const jobId of this.#waiting.keys()) {
       const key = resultKey(this.#keys, jobId)
       // Failed copies first, so that a success read in the same pass is delivered last and wins.
-      for (let k = 1; k <= (waiting.copiesSent?.() ?? 0); k++) reads.push({ jobId, key: `${key}:${k}` })
+      for (let k = 1; k <= (this.#copiesSent.get(jobId)?.() ?? 0); k++)
+        reads.push({ jobId, key: `${key}:${k}` })
       reads.push({ jobId, key })
     }
     let found = 0
@@ -110,10 +109,10 @@ export class ResultListener {
   }
 
   #deliver(jobId: string, text: string): void {
-    const waiting = this.#waiting.get(jobId)
-    if (waiting === undefined) return
-    if (waiting.copiesSent === undefined) this.#waiting.delete(jobId)
-    waiting.handler.onEnvelope(decodeEnvelope(text))
+    const handler = this.#waiting.get(jobId)
+    if (handler === undefined) return
+    if (!this.#copiesSent.has(jobId)) this.#waiting.delete(jobId)
+    handler.onEnvelope(decodeEnvelope(text))
   }
 
   async #resubscribeAndRecover(): Promise<void> {
