@@ -3,6 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   client,
   eventually,
+  gate,
   loadAndLengths,
   poolKeysInRedis,
   redisUrl,
@@ -168,10 +169,7 @@ describe('hedging in one process', () => {
   it('a tied copy read ahead (prefetch) by a busy worker is left to its twin on an idle worker', async () => {
     const pool = uniquePool('tiedahead')
     const ran: string[] = []
-    let release = () => {}
-    const gate = new Promise<void>((r) => {
-      release = r
-    })
+    const hold = gate()
     // Two workers with one slot each, each reading up to three jobs ahead.
     const group = await startWorkers({
       redis: redisUrl(),
@@ -182,7 +180,7 @@ describe('hedging in one process', () => {
       prefetch: 3,
       handler: async (req: { hold?: boolean }, ctx) => {
         ran.push(`${ctx.workerId} ${req.hold ? 'held' : 'tied'}`)
-        if (req.hold) await gate
+        if (req.hold) await hold.wait
         return ctx.workerId
       },
     })
@@ -197,7 +195,7 @@ describe('hedging in one process', () => {
     // Claimed only when it starts, that copy cannot keep the idle twin from running the job.
     const tied = await d.submit({ tied: true }, { hedge: { mode: 'tied' }, timeoutMs: 5_000 })
     expect(tied).toBe(idle)
-    release()
+    hold.open()
     expect(await held).toBe(busy)
     await settled(pool)
     expect(ran.sort()).toEqual([`${busy} held`, `${idle} tied`].sort())

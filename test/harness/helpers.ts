@@ -147,3 +147,12 @@ export async function spawnWorker(options: {
     },
   }
 }
+
+/** A promise that stays pending until `open()`: holds handlers in a test until it says so. */
+export function gate(): { wait: Promise<void>; open: () => void } {
+  let open = () => {}
+  const wait = new Promise<void>((r) => {
+    open = r
+  })
+  return { wait, open }
+}

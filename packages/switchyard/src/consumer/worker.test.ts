@@ -3,6 +3,7 @@ import {
   cleanupPool,
   client,
   eventually,
+  gate,
   loadAndLengths,
   redisUrl,
   uniquePool,
@@ -43,10 +44,7 @@ describe('worker loop', () => {
     const order: number[] = []
     let runningNow = 0
     let mostAtOnce = 0
-    let release = () => {}
-    const gate = new Promise<void>((r) => {
-      release = r
-    })
+    const held = gate()
     const group = await startWorkers({
       redis: redisUrl(),
       pool,
@@ -57,7 +55,7 @@ describe('worker loop', () => {
         runningNow++
         mostAtOnce = Math.max(mostAtOnce, runningNow)
         order.push(n)
-        if (n === 0) await gate
+        if (n === 0) await held.wait
         runningNow--
         return n
       },
@@ -71,7 +69,7 @@ describe('worker loop', () => {
     await eventually(async () => (await c.xpending(q, 'sy'))[0] === 4)
     expect(await c.xlen(q)).toBe(6)
     expect(order).toEqual([0])
-    release()
+    held.open()
     expect(await Promise.all(jobs)).toEqual([0, 1, 2, 3, 4, 5])
     expect(order).toEqual([0, 1, 2, 3, 4, 5])
     expect(mostAtOnce).toBe(1)
