@@ -107,6 +107,9 @@ export class CopyRace {
       return
     }
     const copy = env.copy ?? 1
+    // A fast failure can arrive (pub/sub) before its copy's dispatch reply (command connection):
+    // its envelope names the worker, so the next copy avoids it either way.
+    this.#tried(env.workerId)
     this.#failed ??= new Set()
     if (this.#failed.has(copy)) return
     this.#failed.add(copy)
@@ -127,6 +130,13 @@ export class CopyRace {
     // A failure that is not retryable would fail again: no more hedges, the copies out carry on.
     clearTimeout(this.#timer)
     this.#failIfNothingLeft()
+  }
+
+  /** Adds a worker to the ones later copies must avoid. */
+  #tried(workerId: string): void {
+    if (workerId === '') return
+    if (this.#workers === '') this.#workers = workerId
+    else if (!this.#workers.split(',').includes(workerId)) this.#workers = `${this.#workers},${workerId}`
   }
 
   #maxCopies(): number {
@@ -204,7 +214,7 @@ export class CopyRace {
   #onDispatched(outcome: DispatchOutcome, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
     const c = this.#deps.counters
     if (outcome.status === 'queued') {
-      this.#workers = this.#workers === '' ? outcome.workerId : `${this.#workers},${outcome.workerId}`
+      this.#tried(outcome.workerId)
       if (kind === 'hedge') c.hedgesSent++
       else if (kind === 'retry') c.retriesSent++
       if (this.#plan.session !== '' && attempt === 1) {
