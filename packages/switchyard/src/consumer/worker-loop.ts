@@ -68,8 +68,8 @@ export class WorkerLoop {
   #slotWaiter: (() => void) | undefined
   /** Entries read and not started yet, oldest first. */
   #backlog: JobEntry[] = []
-  /** Racing entries taken from the backlog whose claim is under way (they hold a slot). */
-  #claiming = 0
+  /** Entry ids of racing entries taken from the backlog whose claim is under way (they hold a slot). */
+  readonly #claiming = new Set<string>()
   /** Set when a claim failed: its entries are still pending in Redis and must be read again. */
   #needsPending = false
   #done: Promise<void> | undefined
@@ -155,7 +155,7 @@ export class WorkerLoop {
         const entries = await this.#read(room)
         failures = 0
         if (entries.length === 0 && this.#isDraining) {
-          if (this.#running.size === 0 && this.#backlog.length === 0 && this.#claiming === 0) break
+          if (this.#running.size === 0 && this.#backlog.length === 0 && this.#claiming.size === 0) break
           await this.#waitForChange()
           continue
         }
@@ -176,7 +176,7 @@ export class WorkerLoop {
       }
     }
     // Let the jobs still running finish and their completions be stored (bounded: Redis may be gone).
-    while (this.#running.size > 0 || this.#claiming > 0) await this.#waitForChange()
+    while (this.#running.size > 0 || this.#claiming.size > 0) await this.#waitForChange()
     await this.#s.completer.idle(COMPLETION_WAIT_MS)
   }
 
@@ -185,7 +185,7 @@ export class WorkerLoop {
     // A draining worker reads no further ahead than its free slots: what it does not read is
     // handed back to live workers.
     const limit = this.#isDraining ? this.#s.concurrency : this.#s.concurrency + this.#s.prefetch
-    return limit - this.#running.size - this.#backlog.length - this.#claiming
+    return limit - this.#running.size - this.#backlog.length - this.#claiming.size
   }
 
   async #readPending(): Promise<void> {
@@ -201,7 +201,10 @@ export class WorkerLoop {
       '0',
     )) as StreamReply
     const fresh = this.#decode(reply).filter(
-      (entry) => !this.#running.has(entry.entryId) && !this.#backlog.some((b) => b.entryId === entry.entryId),
+      (entry) =>
+        !this.#running.has(entry.entryId) &&
+        !this.#claiming.has(entry.entryId) &&
+        !this.#backlog.some((b) => b.entryId === entry.entryId),
     )
     // A racing copy read before a restart may have lost its race since: like every backlog entry,
     // it is claimed when it starts.
@@ -282,7 +285,7 @@ export class WorkerLoop {
     while (
       !this.#isStopped &&
       this.#backlog.length > 0 &&
-      this.#running.size + this.#claiming < this.#s.concurrency
+      this.#running.size + this.#claiming.size < this.#s.concurrency
     ) {
       const entry = this.#backlog.shift() as JobEntry
       if (entry.race === '') {
@@ -290,7 +293,7 @@ export class WorkerLoop {
       } else {
         toClaim ??= []
         toClaim.push(entry)
-        this.#claiming++
+        this.#claiming.add(entry.entryId)
       }
     }
     if (toClaim !== undefined) void this.#claimThenStart(toClaim)
@@ -305,7 +308,7 @@ export class WorkerLoop {
       this.#logger.warn({ err, entries: entries.length }, 'claiming racing copies failed; reading them again')
       this.#needsPending = true
     }
-    this.#claiming -= entries.length
+    for (const entry of entries) this.#claiming.delete(entry.entryId)
     for (const entry of kept) {
       if (this.#isStopped) break
       this.#start(entry)

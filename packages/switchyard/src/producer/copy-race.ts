@@ -53,8 +53,8 @@ export class CopyRace {
   readonly #deps: RaceDeps
   readonly #plan: RacePlan
   readonly #settle: (err: unknown, value?: unknown) => void
-  /** Workers the copies went to, joined by ',' (the next copy's exclusions). */
-  #workers = ''
+  /** Workers the copies went to or failed on: the next copy's exclusions. */
+  readonly #workers: string[] = []
   #failed: Set<number> | undefined
   #sent = 0
   #outstanding = 0
@@ -134,9 +134,7 @@ export class CopyRace {
 
   /** Adds a worker to the ones later copies must avoid. */
   #tried(workerId: string): void {
-    if (workerId === '') return
-    if (this.#workers === '') this.#workers = workerId
-    else if (!this.#workers.split(',').includes(workerId)) this.#workers = `${this.#workers},${workerId}`
+    if (workerId !== '' && !this.#workers.includes(workerId)) this.#workers.push(workerId)
   }
 
   #maxCopies(): number {
@@ -192,7 +190,7 @@ export class CopyRace {
         timeoutMs: Math.max(1, plan.deadline - Date.now()),
         attempt,
         maxAttempts: plan.maxAttempts + attempt - 1,
-        exclude: this.#workers,
+        exclude: this.#workers.join(','),
         race: isTied ? 't' : this.isRacing ? 'h' : '',
         copies: isTied ? 2 : 1,
       },
