@@ -1,12 +1,12 @@
 /**
- * The arguments of one dispatch script call, in the order its header contract gives (read by
- * dispatch-layout.ts), for the callers that build calls themselves: the routing producer and
- * the redis-benchmark runs of the Redis limit.
+ * The arguments of one dispatch script call for the callers that build calls themselves (the
+ * dispatch-cost rounds, the routing producer and the redis-benchmark runs of the Redis limit),
+ * encoded by the library's own encoder so that Redis parses what the library sends.
  */
 import type { PoolKeys } from 'switchyard'
-import type { ArgName, DispatchLayout } from './dispatch-layout.js'
+import type { LibraryScripts } from './library-scripts.js'
 
-/** One job of a dispatch call. */
+/** One job of a dispatch call: a first attempt, one copy. */
 export interface DispatchJob {
   jobId: string
   session: string
@@ -24,38 +24,30 @@ export interface DispatchCallSettings {
   timeoutMs: number
 }
 
+/** Attempts a job may use before it is dead-lettered: the Dispatcher's default. */
+const MAX_ATTEMPTS = 3
+
 /** KEYS then ARGV of a dispatch call carrying `jobs`. */
 export function dispatchArgs(
-  layout: DispatchLayout,
+  scripts: LibraryScripts,
   keys: PoolKeys,
   settings: DispatchCallSettings,
   jobs: readonly DispatchJob[],
 ): (string | number)[] {
-  const leading: Record<ArgName, string | number> = {
-    base: keys.base,
-    affinityTtl: settings.affinityTtlMs,
-    seed: settings.seed,
-    producer: settings.producerId,
-    resultTtl: settings.resultTtlMs,
-    count: jobs.length,
-  }
-  const args: (string | number)[] = [
-    ...layout.keys.map((key) => keys[key]),
-    ...layout.args.map((a) => leading[a]),
-  ]
-  for (const job of jobs) {
-    const values: Record<string, string | number> = {
+  const { producerId, seed, affinityTtlMs, resultTtlMs, timeoutMs } = settings
+  return scripts.dispatchCallArgs(
+    keys,
+    { producerId, seed, affinityTtlMs, resultTtlMs },
+    jobs.map((job) => ({
       jobId: job.jobId,
       session: job.session,
       payload: job.payload,
-      timeoutMs: settings.timeoutMs,
+      timeoutMs,
       attempt: 1,
-      maxAttempts: 3,
-      excluded: job.excluded,
+      maxAttempts: MAX_ATTEMPTS,
+      exclude: job.excluded,
       race: '',
       copies: 1,
-    }
-    for (const field of layout.jobFields) args.push(values[field] as string | number)
-  }
-  return args
+    })),
+  )
 }

@@ -9,14 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
-import { readDispatchLayout } from './dispatch-layout.js'
-import {
-  KNOWN_JOB_FIELDS,
-  type Measurement,
-  measureRound,
-  type RoundSettings,
-  type Variant,
-} from './dispatch-round.js'
+import { type Measurement, measureRound, type RoundSettings, type Variant } from './dispatch-round.js'
 import { connectWithScripts, loadLibraryScripts } from './library-scripts.js'
 import { startRedisServer } from './redis-server.js'
 import { formatSpread, markdownTable, spread } from './stats.js'
@@ -209,7 +202,6 @@ async function main(): Promise<number> {
   }
 
   const scripts = await loadLibraryScripts()
-  const layout = readDispatchLayout(scripts.dispatch.lua, KNOWN_JOB_FIELDS)
   const server = await startRedisServer()
   const onSignal = () => void server.stop().finally(() => process.exit(130))
   process.once('SIGINT', onSignal)
@@ -238,17 +230,17 @@ async function main(): Promise<number> {
     if (base.firstPassJobs > 0) {
       console.log(`first pass (discarded): ${base.firstPassJobs} jobs per variant and size`)
       const firstPass = { ...settings, jobs: base.firstPassJobs, quietWaitMs: 0 }
-      for (const v of VARIANTS) await measureRound(conn, layout, v, SIZES, 0, firstPass)
+      for (const v of VARIANTS) await measureRound(conn, scripts, v, SIZES, 0, firstPass)
     }
     for (let rep = 1; rep <= repetitions; rep++) {
       for (const v of VARIANTS) {
-        let round = await measureRound(conn, layout, v, SIZES, rep, settings)
+        let round = await measureRound(conn, scripts, v, SIZES, rep, settings)
         for (let attempt = 2; attempt <= base.attempts && otherLoad(round) > base.maxOtherLoad; attempt++) {
           console.log(
             `rep ${rep}/${repetitions} ${v.name}: other processes took ${otherLoad(round).toFixed(2)} CPU ` +
               'meanwhile; measuring again',
           )
-          round = await measureRound(conn, layout, v, SIZES, rep, settings)
+          round = await measureRound(conn, scripts, v, SIZES, rep, settings)
         }
         const first = round[0]
         if (first) {

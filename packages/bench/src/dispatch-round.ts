@@ -1,7 +1,7 @@
 import { type BenchPool, checkPool, createBenchPool, jobPayload, seededRandom } from './bench-pool.js'
-import type { ArgName, DispatchLayout } from './dispatch-layout.js'
+import { type DispatchJob, dispatchArgs } from './dispatch-args.js'
 import { type HealthProbe, probeHealth } from './health-probe.js'
-import type { BenchConnection } from './library-scripts.js'
+import type { BenchConnection, LibraryScripts } from './library-scripts.js'
 import { machineBusySeconds, waitForQuiet } from './machine-load.js'
 import { commandUsec, redisCpuSeconds } from './redis-info.js'
 
@@ -59,28 +59,8 @@ export interface Measurement {
 }
 
 const JOB_TIMEOUT_MS = 30_000
-const MAX_ATTEMPTS = 3
 const RESULT_TTL_MS = 60_000
 const PRODUCER_ID = 'bench-producer'
-
-/** A job's value for each per-job field the dispatch script may list in its header. */
-function fieldValues(job: number, session: string): Record<string, string | number> {
-  return {
-    jobId: jobId(job),
-    session,
-    payload: jobPayload(job),
-    timeoutMs: JOB_TIMEOUT_MS,
-    attempt: 1,
-    maxAttempts: MAX_ATTEMPTS,
-    excluded: '',
-    // Hedging, where the protocol has it: a plain job, one copy.
-    race: '',
-    copies: 1,
-  }
-}
-
-/** The per-job fields the benchmark can fill (see {@link readDispatchLayout}). */
-export const KNOWN_JOB_FIELDS: readonly string[] = Object.keys(fieldValues(0, ''))
 
 /** A ULID-shaped id (26 characters), so stream entries have their real size. */
 function jobId(n: number): string {
@@ -96,7 +76,7 @@ interface Call {
 /** The script calls of a run, built before timing so the clock sees the round trips, not the setup. */
 function buildCalls(
   pool: BenchPool,
-  layout: DispatchLayout,
+  scripts: LibraryScripts,
   variant: Variant,
   settings: RoundSettings,
   jobs: number,
@@ -108,25 +88,25 @@ function buildCalls(
   const calls: Call[] = []
   for (let start = 0; start < jobs; start += variant.batch) {
     const n = Math.min(variant.batch, jobs - start)
-    // What the library's DispatchBatcher sends, in the order the script's header gives.
-    const leading: Record<ArgName, string | number> = {
-      base: k.base,
-      affinityTtl: settings.affinityTtlMs,
-      seed: Math.floor(random() * 2 ** 31),
-      producer: PRODUCER_ID,
-      resultTtl: RESULT_TTL_MS,
-      count: n,
-    }
-    const args: (string | number)[] = [
-      ...layout.keys.map((key) => k[key]),
-      ...layout.args.map((a) => leading[a]),
-    ]
+    const batch: DispatchJob[] = []
     for (let i = 0; i < n; i++) {
       const job = firstJob + start + i
       const session = variant.hasSessions ? `sess-${Math.floor(random() * settings.sessions)}` : ''
-      const values = fieldValues(job, session)
-      for (const field of layout.jobFields) args.push(values[field] as string | number)
+      batch.push({ jobId: jobId(job), session, payload: jobPayload(job), excluded: '' })
     }
+    // What the library's DispatchBatcher sends for these jobs.
+    const args = dispatchArgs(
+      scripts,
+      k,
+      {
+        producerId: PRODUCER_ID,
+        seed: Math.floor(random() * 2 ** 31),
+        affinityTtlMs: settings.affinityTtlMs,
+        resultTtlMs: RESULT_TTL_MS,
+        timeoutMs: JOB_TIMEOUT_MS,
+      },
+      batch,
+    )
     calls.push({ args, jobs: n })
   }
   return calls
@@ -177,7 +157,7 @@ interface Totals {
  */
 export async function measureRound(
   conn: BenchConnection,
-  layout: DispatchLayout,
+  scripts: LibraryScripts,
   variant: Variant,
   sizes: readonly number[],
   repetition: number,
@@ -198,13 +178,13 @@ export async function measureRound(
     const pool = await createBenchPool(conn, `bench-${size}`, size, size)
     pools.push(pool)
     const seed = size * 1_000 + repetition
-    const warmup = buildCalls(pool, layout, variant, settings, settings.warmupJobs, 0, seed)
+    const warmup = buildCalls(pool, scripts, variant, settings, settings.warmupJobs, 0, seed)
     note((await sendCalls(conn, warmup, settings.inFlight).catch(fail)).problems)
     const perSize: Call[][] = []
     for (let done = 0; done < settings.jobs; done += settings.blockJobs) {
       const n = Math.min(settings.blockJobs, settings.jobs - done)
       perSize.push(
-        buildCalls(pool, layout, variant, settings, n, settings.warmupJobs + done, seed + 1 + done),
+        buildCalls(pool, scripts, variant, settings, n, settings.warmupJobs + done, seed + 1 + done),
       )
     }
     blocks.push(perSize)

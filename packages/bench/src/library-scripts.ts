@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
+import type { PoolKeys } from 'switchyard'
 
 /** One embedded script of the library, as its build generated it. */
 export interface LibraryScript {
@@ -9,10 +10,31 @@ export interface LibraryScript {
   sha1: string
 }
 
-/** The scripts the benchmarks call. */
+/** One job of a dispatch call, as the library's encoder takes it (`DispatchItem`). */
+export interface DispatchItem {
+  jobId: string
+  session: string
+  payload: string
+  timeoutMs: number
+  attempt: number
+  maxAttempts: number
+  exclude: string
+  race: '' | 'h' | 't'
+  copies: number
+}
+
+/** The library's encoder of a dispatch call: KEYS then ARGV, as its DispatchBatcher sends them. */
+export type DispatchCallArgs = (
+  keys: PoolKeys,
+  settings: { producerId: string; affinityTtlMs: number; resultTtlMs: number; seed: number },
+  items: readonly DispatchItem[],
+) => (string | number)[]
+
+/** The scripts the benchmarks call, and how the library encodes a dispatch call. */
 export interface LibraryScripts {
   dispatch: LibraryScript
   register: LibraryScript
+  dispatchCallArgs: DispatchCallArgs
 }
 
 /** A connection with the library's scripts defined on it (EVALSHA, reloaded after NOSCRIPT). */
@@ -31,16 +53,28 @@ function asScript(value: unknown, name: string): LibraryScript {
 
 /**
  * Loads the scripts exactly as the built library embeds them (`LUA_SCRIPTS` of
- * `dist/protocol/lua/scripts.generated.js`). The package's exports map does not expose that module,
- * so it is imported by file URL next to the resolved entry point; the `.lua` sources are not read
- * because the build may expand them (`--!include`), and the benchmark must measure what ships.
+ * `dist/protocol/lua/scripts.generated.js`), and the encoder of its dispatch calls
+ * (`dist/protocol/dispatch-call.js`). The package's exports map does not expose those modules, so
+ * they are imported by file URL next to the resolved entry point; the `.lua` sources are not read
+ * because the build may expand them (`--!include`), and the benchmark must measure what ships,
+ * called with the arguments the library sends.
  */
 export async function loadLibraryScripts(): Promise<LibraryScripts> {
   const entry = import.meta.resolve('switchyard')
   const generated = new URL('./protocol/lua/scripts.generated.js', entry)
   const module = (await import(generated.href)) as { LUA_SCRIPTS?: Record<string, unknown> }
   const all = module.LUA_SCRIPTS ?? {}
-  return { dispatch: asScript(all.dispatch, 'dispatch'), register: asScript(all.register, 'register') }
+  const call = (await import(new URL('./protocol/dispatch-call.js', entry).href)) as {
+    dispatchCallArgs?: unknown
+  }
+  if (typeof call.dispatchCallArgs !== 'function') {
+    throw new Error("switchyard's build has no dispatchCallArgs in protocol/dispatch-call.js: rebuild it")
+  }
+  return {
+    dispatch: asScript(all.dispatch, 'dispatch'),
+    register: asScript(all.register, 'register'),
+    dispatchCallArgs: call.dispatchCallArgs as DispatchCallArgs,
+  }
 }
 
 /**

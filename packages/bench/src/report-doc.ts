@@ -191,7 +191,7 @@ export function renderDoc(r: BenchResults, previous: string): string {
       '',
       `\`redis-benchmark -c ${l.settings.clients} -n <n> -P <1 or 16> -r 1000000 --csv <command>\` against the same`,
       'redis-server, between the suites. The dispatch script is the one the library embeds (SHA1',
-      `\`${l.dispatchScriptSha1.slice(0, 12)}\`), called with the argument layout of the library's DispatchBatcher on`,
+      `\`${l.dispatchScriptSha1.slice(0, 12)}\`), called with the arguments the library's DispatchBatcher sends (its own encoder) on`,
       'a pool of 8 registered workers, one job per call and then 64. The plain commands are the least any',
       'stream-based design needs per job: XADD to queue it (the same fields as a Switchyard entry),',
       'XREADGROUP to read it (each entry the XADD run queued, once), XACK (of ids redis-benchmark cannot',

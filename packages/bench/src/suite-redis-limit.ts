@@ -11,8 +11,6 @@ import { Redis } from 'ioredis'
 import type { PoolKeys } from 'switchyard'
 import { createBenchPool, jobPayload } from './bench-pool.js'
 import { dispatchArgs } from './dispatch-args.js'
-import { readDispatchLayout } from './dispatch-layout.js'
-import { KNOWN_JOB_FIELDS } from './dispatch-round.js'
 import { probeHealth } from './health-probe.js'
 import { connectWithScripts, loadLibraryScripts } from './library-scripts.js'
 import type { BenchContext } from './measure-run.js'
@@ -73,12 +71,11 @@ export async function runRedisLimit(
 ): Promise<RedisLimitResult> {
   const o = ctx.isQuick ? { ...REDIS_LIMIT_DEFAULTS, ...QUICK } : REDIS_LIMIT_DEFAULTS
   const scripts = await loadLibraryScripts()
-  const layout = readDispatchLayout(scripts.dispatch.lua, KNOWN_JOB_FIELDS)
   const envelope = '{"ok":true,"workerId":"bench-host-4242-1","attempt":1,"value":null}'
   const payload = jobPayload(0)
   const dispatchCommand = (batch: number, keys: PoolKeys) => {
     const args = dispatchArgs(
-      layout,
+      scripts,
       keys,
       {
         producerId: 'bench-producer',
@@ -94,7 +91,7 @@ export async function runRedisLimit(
         excluded: '',
       })),
     )
-    return ['EVALSHA', scripts.dispatch.sha1, String(layout.keys.length), ...args.map(String)]
+    return ['EVALSHA', scripts.dispatch.sha1, String(scripts.dispatch.numberOfKeys), ...args.map(String)]
   }
 
   const bench = async (

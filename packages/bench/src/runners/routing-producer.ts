@@ -20,8 +20,6 @@ import { Redis } from 'ioredis'
 import { Dispatcher, type DispatcherStats, poolKeys } from 'switchyard'
 import { seededRandom } from '../bench-pool.js'
 import { type DispatchJob, dispatchArgs } from '../dispatch-args.js'
-import { readDispatchLayout } from '../dispatch-layout.js'
-import { KNOWN_JOB_FIELDS } from '../dispatch-round.js'
 import { connectWithScripts, loadLibraryScripts } from '../library-scripts.js'
 import { countRedisTraffic, cpuSinceUs, emit, fail, nowNs, readConfig, serveCommands } from './runner-io.js'
 import { openLoop } from './workload.js'
@@ -65,7 +63,6 @@ async function scriptRouter(
   choose: (() => string) | undefined,
 ): Promise<Router> {
   const scripts = await loadLibraryScripts()
-  const layout = readDispatchLayout(scripts.dispatch.lua, KNOWN_JOB_FIELDS)
   const conn = await connectWithScripts(config.redis, scripts)
   const sub = new Redis(config.redis, { lazyConnect: true })
   sub.on('error', () => {})
@@ -92,7 +89,7 @@ async function scriptRouter(
     const jobs = batch
     batch = []
     const args = dispatchArgs(
-      layout,
+      scripts,
       keys,
       {
         producerId,

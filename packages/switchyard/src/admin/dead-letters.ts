@@ -1,4 +1,5 @@
 import { DispatchBatcher } from '../producer/dispatch-batcher.js'
+import { DEFAULT_MAX_ATTEMPTS } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import { checkInt } from '../protocol/validate.js'
@@ -31,10 +32,10 @@ function toDeadLetter(deadId: string, fields: string[]): DeadLetter {
     jobId: f.id ?? '',
     reason: f.reason ?? '',
     workerId: f.worker ?? '',
-    attempt: Number(f.attempt ?? 0),
+    attempt: Number(f.attempt ?? 1),
     session: f.session ?? '',
     payload: f.payload ?? '',
-    maxAttempts: Number(f.max ?? 3),
+    maxAttempts: Number(f.max ?? DEFAULT_MAX_ATTEMPTS),
   }
 }
 
@@ -77,7 +78,7 @@ export async function retryDeadLetters(
     for (const [id, fields] of found) {
       if ((await conn.xdel(keys.dead, id)) === 1) owned.push({ letter: toDeadLetter(id, fields), fields })
     }
-    const batcher = new DispatchBatcher(conn, keys, 'dead-retry', affinityTtlMs, 60_000)
+    const batcher = new DispatchBatcher(conn, keys, 'dead-retry', affinityTtlMs, undefined)
     const outcomes = await Promise.all(
       owned.map(({ letter, fields }) => {
         const jobId = nextId()

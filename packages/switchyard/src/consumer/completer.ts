@@ -86,31 +86,13 @@ export class Completer {
     }
   }
 
-  async #send(batch: Completion[]): Promise<void> {
+  async #send(jobs: Completion[]): Promise<void> {
     this.#inFlight++
     const k = this.#keys
-    const args: (string | number)[] = [
-      k.load,
-      k.ready,
-      k.dead,
-      k.base,
-      this.#resultTtlMs,
-      this.#deadLetterCap,
-      batch.length,
-    ]
-    for (const c of batch) {
-      args.push(
-        c.workerId,
-        c.entryId,
-        c.jobId,
-        c.producer,
-        c.outcome,
-        c.envelope,
-        c.race,
-        c.copy,
-        c.resultTtlMs ?? '',
-      )
-    }
+    const { args, batch } = completeRecords(
+      [k.load, k.ready, k.dead, k.base, this.#resultTtlMs, this.#deadLetterCap, jobs.length],
+      jobs,
+    )
     for (let attempt = 0; ; attempt++) {
       try {
         const statuses = (await this.#conn.complete(...args)) as string[]
@@ -146,4 +128,49 @@ export class Completer {
       for (const w of waiters) w()
     }
   }
+}
+
+/**
+ * Appends the complete script's records for `jobs` to `args` (see the header of complete.lua):
+ * completions of plain jobs that share a worker, a producer, an outcome and a result TTL become
+ * one 'p' group of three arguments per job; any other an 'f' record of nine. Returns the jobs in
+ * the order of the records, which is the order of the script's statuses.
+ */
+function completeRecords(
+  args: (string | number)[],
+  jobs: readonly Completion[],
+): { args: (string | number)[]; batch: Completion[] } {
+  const batch: Completion[] = []
+  const groups = new Map<string, Completion[]>()
+  for (const c of jobs) {
+    if (c.race !== '') {
+      batch.push(c)
+      args.push(
+        'f',
+        c.workerId,
+        c.entryId,
+        c.jobId,
+        c.producer,
+        c.outcome,
+        c.envelope,
+        c.race,
+        c.copy,
+        c.resultTtlMs ?? '',
+      )
+      continue
+    }
+    const key = `${c.workerId} ${c.producer} ${c.outcome} ${c.resultTtlMs ?? ''}`
+    const group = groups.get(key)
+    if (group === undefined) groups.set(key, [c])
+    else group.push(c)
+  }
+  for (const group of groups.values()) {
+    const first = group[0] as Completion
+    args.push('p', first.workerId, first.producer, first.outcome, first.resultTtlMs ?? '', group.length)
+    for (const c of group) {
+      batch.push(c)
+      args.push(c.entryId, c.jobId, c.envelope)
+    }
+  }
+  return { args, batch }
 }

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
-import type { JobEntry } from '../protocol/codec.js'
+import { DEFAULT_MAX_ATTEMPTS, type JobEntry } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
 import { cancelChannel, type PoolKeys, poolKeys } from '../protocol/keys.js'
 import { checkInt, checkKnownOptions, checkName } from '../protocol/validate.js'
@@ -174,8 +174,6 @@ interface GroupSettings {
 
 /** Entries one rescue call moves at most; a larger backlog is moved over several heartbeats. */
 const RESCUE_BUDGET = 500
-/** maxAttempts of entries that carry none (queued by hand). */
-const DEFAULT_MAX_ATTEMPTS = 3
 
 /**
  * The state the workers of one process share: the command connection, the lease, the clock

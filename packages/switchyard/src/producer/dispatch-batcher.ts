@@ -1,22 +1,6 @@
+import { type DispatchCallSettings, type DispatchItem, dispatchCallArgs } from '../protocol/dispatch-call.js'
 import type { PoolKeys } from '../protocol/keys.js'
 import { type Connection, redisFailure } from '../redis/connection.js'
-
-/** One job waiting for the next dispatch call. */
-export interface DispatchItem {
-  jobId: string
-  session: string
-  payload: string
-  timeoutMs: number
-  attempt: number
-  /** Past this many attempts (a worker lost with the job each time) the job is dead-lettered. */
-  maxAttempts: number
-  /** Workers this copy must not go to, joined by ','; '' for none. */
-  exclude: string
-  /** '' for a plain job, 'h' when copies may race, 't' for tied copies. */
-  race: '' | 'h' | 't'
-  /** Copies to queue at once, each on another worker (2 for tied). */
-  copies: number
-}
 
 /** What the dispatch script decided for one job. */
 export type DispatchOutcome =
@@ -25,11 +9,6 @@ export type DispatchOutcome =
 
 /** Told what became of a job: the outcome, or the failure of the call that carried it. */
 export type DispatchCallback = (err: unknown, outcome?: DispatchOutcome) => void
-
-interface Waiting {
-  item: DispatchItem
-  done: DispatchCallback
-}
 
 /** Jobs per script call: bounds how long one call holds Redis. */
 const MAX_BATCH = 256
@@ -42,10 +21,9 @@ const MAX_BATCH = 256
 export class DispatchBatcher {
   readonly #conn: Connection
   readonly #keys: PoolKeys
-  readonly #producerId: string
-  readonly #affinityTtlMs: number
-  readonly #resultTtlMs: number
-  #waiting: Waiting[] = []
+  readonly #settings: DispatchCallSettings
+  #items: DispatchItem[] = []
+  #callbacks: DispatchCallback[] = []
   #isScheduled = false
 
   constructor(
@@ -53,13 +31,11 @@ export class DispatchBatcher {
     keys: PoolKeys,
     producerId: string,
     affinityTtlMs: number,
-    resultTtlMs: number,
+    resultTtlMs: number | undefined,
   ) {
     this.#conn = conn
     this.#keys = keys
-    this.#producerId = producerId
-    this.#affinityTtlMs = affinityTtlMs
-    this.#resultTtlMs = resultTtlMs
+    this.#settings = { producerId, affinityTtlMs, resultTtlMs, seed: 0 }
   }
 
   /** Queues a job for the dispatch call of this turn. */
@@ -73,7 +49,8 @@ export class DispatchBatcher {
 
   /** The same as {@link dispatch} with a callback: no promise per job on the hot path. */
   send(item: DispatchItem, done: DispatchCallback): void {
-    this.#waiting.push({ item, done })
+    this.#items.push(item)
+    this.#callbacks.push(done)
     if (!this.#isScheduled) {
       this.#isScheduled = true
       setImmediate(this.#flushBound)
@@ -84,48 +61,31 @@ export class DispatchBatcher {
 
   #flush(): void {
     this.#isScheduled = false
-    const all = this.#waiting
-    this.#waiting = []
-    for (let start = 0; start < all.length; start += MAX_BATCH) {
-      this.#call(all.slice(start, start + MAX_BATCH))
+    const items = this.#items
+    const callbacks = this.#callbacks
+    this.#items = []
+    this.#callbacks = []
+    if (items.length <= MAX_BATCH) {
+      this.#call(items, callbacks)
+      return
+    }
+    for (let start = 0; start < items.length; start += MAX_BATCH) {
+      this.#call(items.slice(start, start + MAX_BATCH), callbacks.slice(start, start + MAX_BATCH))
     }
   }
 
-  #call(batch: Waiting[]): void {
-    const k = this.#keys
-    const args: (string | number)[] = [
-      k.load,
-      k.ready,
-      k.alive,
-      k.base,
-      this.#affinityTtlMs,
-      Math.floor(Math.random() * 2 ** 31),
-      this.#producerId,
-      this.#resultTtlMs,
-      batch.length,
-    ]
-    for (const { item } of batch) {
-      args.push(
-        item.jobId,
-        item.session,
-        item.payload,
-        item.timeoutMs,
-        item.attempt,
-        item.maxAttempts,
-        item.exclude,
-        item.race,
-        item.copies,
-      )
-    }
+  #call(items: DispatchItem[], callbacks: DispatchCallback[]): void {
+    this.#settings.seed = Math.floor(Math.random() * 2 ** 31)
+    const args = dispatchCallArgs(this.#keys, this.#settings, items)
     this.#conn.dispatch(...args).then(
       (reply) => {
         const out = reply as (string | number)[]
-        for (let i = 0; i < batch.length; i++) {
+        for (let i = 0; i < callbacks.length; i++) {
           const target = String(out[i * 2])
-          const waiting = batch[i] as Waiting
-          if (target === 'SATURATED' || target === 'NO_WORKERS') waiting.done(undefined, { status: target })
+          const done = callbacks[i] as DispatchCallback
+          if (target === 'SATURATED' || target === 'NO_WORKERS') done(undefined, { status: target })
           else
-            waiting.done(undefined, {
+            done(undefined, {
               status: 'queued',
               workerId: target,
               isAffinityHit: Number(out[i * 2 + 1]) === 1,
@@ -134,7 +94,7 @@ export class DispatchBatcher {
       },
       (err: unknown) => {
         const failure = redisFailure(err, 'dispatch')
-        for (const waiting of batch) waiting.done(failure)
+        for (const done of callbacks) done(failure)
       },
     )
   }

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
+import { DEFAULT_MAX_ATTEMPTS } from '../protocol/codec.js'
 import { invalidArgument, SwitchyardError } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import { type PoolKeys, poolKeys, resultChannel } from '../protocol/keys.js'
@@ -29,7 +30,10 @@ export interface DispatcherOptions {
   prefix?: string
   /** How long a session stays bound to its worker after its last request. @defaultValue 30000 */
   affinityTtlMs?: number
-  /** How long a result is kept in Redis for recovery. @defaultValue 60000 */
+  /**
+   * How long a result is kept in Redis for recovery. Unset, the job's worker keeps it for the
+   * workers' `resultTtlMs` (60000 by default), and the job's entry carries no `ttl` field.
+   */
   resultTtlMs?: number
   /** Default time limit of a submit. @defaultValue 30000 */
   timeoutMs?: number
@@ -49,11 +53,10 @@ export interface DispatcherOptions {
 export const DISPATCHER_DEFAULTS = Object.freeze({
   prefix: 'sy',
   affinityTtlMs: 30_000,
-  resultTtlMs: 60_000,
   timeoutMs: 30_000,
   maxPayloadBytes: 1_048_576,
   connectTimeoutMs: 5_000,
-  maxAttempts: 3,
+  maxAttempts: DEFAULT_MAX_ATTEMPTS,
   hedging: Object.freeze({
     budgetRatio: 0.1,
     budgetBurst: 10,
@@ -105,7 +108,7 @@ export interface DispatcherStats {
   autoDelayMs: number
 }
 
-const KNOWN_OPTIONS = ['redis', 'pool', 'logger', ...Object.keys(DISPATCHER_DEFAULTS)]
+const KNOWN_OPTIONS = ['redis', 'pool', 'logger', 'resultTtlMs', ...Object.keys(DISPATCHER_DEFAULTS)]
 const nextId = jobIdFactory()
 const NO_OPTIONS: SubmitOptions = Object.freeze({})
 
@@ -117,7 +120,10 @@ const NO_OPTIONS: SubmitOptions = Object.freeze({})
 export class Dispatcher<Req = unknown, Res = unknown> {
   readonly pool: string
   readonly producerId: string
-  readonly #options: Required<Omit<DispatcherOptions, 'redis' | 'pool' | 'logger' | 'hedging'>> & {
+  readonly #options: Required<
+    Omit<DispatcherOptions, 'redis' | 'pool' | 'logger' | 'hedging' | 'resultTtlMs'>
+  > & {
+    resultTtlMs: number | undefined
     hedging: Required<HedgingOptions>
   }
   readonly #budget: HedgeBudget
@@ -160,7 +166,8 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     this.#options = {
       prefix: checkName('prefix', merged.prefix),
       affinityTtlMs: checkInt('affinityTtlMs', merged.affinityTtlMs, 1),
-      resultTtlMs: checkInt('resultTtlMs', merged.resultTtlMs, 1),
+      resultTtlMs:
+        options.resultTtlMs === undefined ? undefined : checkInt('resultTtlMs', options.resultTtlMs, 1),
       timeoutMs: checkInt('timeoutMs', merged.timeoutMs, 1),
       maxPayloadBytes: checkInt('maxPayloadBytes', merged.maxPayloadBytes, 1, 512 * 1024 * 1024),
       connectTimeoutMs: checkInt('connectTimeoutMs', merged.connectTimeoutMs, 1),

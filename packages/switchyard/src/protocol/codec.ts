@@ -3,6 +3,12 @@ import { type ErrorCode, SwitchyardError } from './errors.js'
 /** Codes a worker or a script reports as they are; any other remote failure is HANDLER_ERROR. */
 const PASSED_THROUGH = new Set<string>(['RESULT_TOO_LARGE', 'PROTOCOL_ERROR', 'DEAD_LETTERED', 'TIMEOUT'])
 
+/**
+ * The attempts a job may use when its entry has no `max` field. dispatch.lua leaves `max` out when
+ * it is 3, and the Dispatcher's default maxAttempts is this value, so most entries leave it out.
+ */
+export const DEFAULT_MAX_ATTEMPTS = 3
+
 /** A job as it travels in a worker stream (all fields are plain text, readable with XRANGE). */
 export interface JobEntry {
   entryId: string
@@ -36,7 +42,8 @@ export type Envelope =
 
 /**
  * Decodes the flat field list of a stream entry; returns undefined when it is not a job entry.
- * Fields left out take their defaults (a plain job's entry has no `session`, `copy` or `race`).
+ * Fields left out take their defaults: a plain job's entry has no `session`, `attempt` (1), `copy`
+ * (= attempt), `race`, `max` or `ttl` (the worker's resultTtlMs).
  */
 export function decodeEntry(entryId: string, fields: string[]): JobEntry | undefined {
   let id = ''

@@ -9,8 +9,11 @@ import {
   redisUrl,
   uniquePool,
 } from '../../../../test/harness/helpers.js'
+import { DISPATCHER_DEFAULTS } from '../producer/dispatcher.js'
 import { createConnection } from '../redis/connection.js'
 import { fakeWorkers } from '../test-support/fake-pool.js'
+import { DEFAULT_MAX_ATTEMPTS, decodeEntry } from './codec.js'
+import { type DispatchItem, dispatchCallArgs } from './dispatch-call.js'
 import { ERROR_CODES } from './errors.js'
 import { poolKeys } from './keys.js'
 import { LUA_SCRIPTS } from './lua/scripts.generated.js'
@@ -18,6 +21,18 @@ import { LUA_SCRIPTS } from './lua/scripts.generated.js'
 const c = client()
 afterAll(() => c.disconnect())
 const root = join(dirname(fileURLToPath(import.meta.url)), '../../../..')
+const settings = { producerId: 'p', affinityTtlMs: 1000, resultTtlMs: undefined, seed: 1 }
+const PLAIN_JOB: DispatchItem = {
+  jobId: '',
+  session: '',
+  payload: '',
+  timeoutMs: 60_000,
+  attempt: 1,
+  maxAttempts: 3,
+  exclude: '',
+  race: '',
+  copies: 1,
+}
 
 describe('Lua scripts', () => {
   it.each(Object.entries(LUA_SCRIPTS))(
@@ -40,26 +55,8 @@ describe('Lua scripts', () => {
       await conn.connect()
       // Queue two entries for the same job, as a hedge would, and read them as worker a.
       for (let i = 0; i < 2; i++) {
-        // base, affinity TTL, seed, producer, result TTL, n, then one job without race (a plain job).
         await conn.dispatch(
-          k.load,
-          k.ready,
-          k.alive,
-          k.base,
-          1000,
-          1,
-          'p',
-          60_000,
-          1,
-          'job-1',
-          '',
-          '1',
-          5000,
-          1,
-          3,
-          '',
-          '',
-          1,
+          ...dispatchCallArgs(k, settings, [{ ...PLAIN_JOB, jobId: 'job-1', payload: '1', timeoutMs: 5000 }]),
         )
       }
       const read = (await c.xreadgroup('GROUP', 'sy', 'a', 'COUNT', 10, 'STREAMS', `${k.base}q:a`, '>')) as [
@@ -68,31 +65,116 @@ describe('Lua scripts', () => {
       ][]
       const [[, entries]] = read as [[string, [string, string[]][]]]
       const [e1, e2] = entries.map(([id]) => id) as [string, string]
+      const head = [k.load, k.ready, k.dead, k.base, 60_000, 100]
+      // One job as a full record: workerId, entryId, jobId, producer, outcome, envelope, race, copy, TTL.
       const done = (entry: string, value: string) =>
-        conn.complete(
-          k.load,
-          k.ready,
-          k.dead,
-          k.base,
-          60_000,
-          100,
-          1,
-          'a',
-          entry,
-          'job-1',
-          'p',
-          'ok',
-          value,
-          '',
-          1,
-          '',
-        )
+        conn.complete(...head, 1, 'f', 'a', entry, 'job-1', 'p', 'ok', value, '', 1, '')
       expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['OK'])
       expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['LOST'])
       expect(await done(e2, '{"ok":true,"value":2}')).toEqual(['DUP'])
       expect(await c.get(`${k.base}res:job-1`)).toBe('{"ok":true,"value":1}')
       expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'a', load: 0, xlen: 0 }])
       expect(await c.hget(`${k.base}w:a`, 'processed')).toBe('2')
+
+      // The same in one group of plain completions (worker, producer, outcome, TTL, count, then
+      // entryId, jobId, envelope each), behind a full record: statuses come in record order.
+      for (let i = 0; i < 2; i++) {
+        await conn.dispatch(
+          ...dispatchCallArgs(k, settings, [{ ...PLAIN_JOB, jobId: 'job-2', payload: '1' }]),
+        )
+      }
+      const [[, more]] = (await c.xreadgroup(
+        'GROUP',
+        'sy',
+        'a',
+        'COUNT',
+        10,
+        'STREAMS',
+        `${k.base}q:a`,
+        '>',
+      )) as [[string, [string, string[]][]]]
+      const [e3, e4] = more.map(([id]) => id) as [string, string]
+      const group = [
+        'p',
+        'a',
+        'p',
+        'ok',
+        '',
+        2,
+        e3,
+        'job-2',
+        '{"ok":true,"value":3}',
+        e4,
+        'job-2',
+        '{"ok":true,"value":4}',
+      ]
+      const full = ['f', 'a', e1, 'job-1', 'p', 'ok', '{"ok":true,"value":5}', '', 1, '']
+      expect(await conn.complete(...head, 3, ...full, ...group)).toEqual(['LOST', 'OK', 'DUP'])
+      expect(await c.get(`${k.base}res:job-2`)).toBe('{"ok":true,"value":3}')
+      expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'a', load: 0, xlen: 0 }])
+      expect(await c.hget(`${k.base}w:a`, 'processed')).toBe('4')
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
+  it('dispatch keeps the order of a batch that mixes runs of plain jobs with other jobs', async () => {
+    const pool = uniquePool('records')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    const k = poolKeys('sy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'sy:test-records')
+    try {
+      await conn.connect()
+      const jobs: DispatchItem[] = [
+        { ...PLAIN_JOB, jobId: 'j1', payload: '1', timeoutMs: 5000 },
+        { ...PLAIN_JOB, jobId: 'j2', payload: '2', timeoutMs: 5000 },
+        { ...PLAIN_JOB, jobId: 'j3', payload: '3', session: 's1' },
+        { ...PLAIN_JOB, jobId: 'j4', payload: '4', timeoutMs: 7000 },
+        { ...PLAIN_JOB, jobId: 'j5', payload: '5', timeoutMs: 7000, maxAttempts: 5 },
+      ]
+      const args = dispatchCallArgs(k, settings, jobs)
+      // Header (3 keys, 6 values), then 'p' runs of 4 + 2 per job and one 'f' record of 10.
+      expect(args.length).toBe(9 + (4 + 4) + 10 + (4 + 2) + (4 + 2))
+      const reply = await conn.dispatch(...args)
+      expect(reply).toEqual(['a', 0, 'a', 0, 'a', 0, 'a', 0, 'a', 0])
+      const entries = (await c.xrange(`${k.base}q:a`, '-', '+')).map(([, fields]) => {
+        const f: Record<string, string> = {}
+        for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string
+        return f
+      })
+      // Fields equal to their defaults are left out: attempt 1, max 3 (the Dispatcher's default), no ttl.
+      expect(DISPATCHER_DEFAULTS.maxAttempts).toBe(DEFAULT_MAX_ATTEMPTS)
+      expect(
+        entries.map((f) => [f.id, f.payload, f.session, Number(f.deadline) - Number(f.enqueued), f.max]),
+      ).toEqual([
+        ['j1', '1', undefined, 5000, undefined],
+        ['j2', '2', undefined, 5000, undefined],
+        ['j3', '3', 's1', 60_000, undefined],
+        ['j4', '4', undefined, 7000, undefined],
+        ['j5', '5', undefined, 7000, '5'],
+      ])
+      expect(Object.keys(entries[0] ?? {}).sort()).toEqual([
+        'deadline',
+        'enqueued',
+        'id',
+        'payload',
+        'producer',
+      ])
+      expect(entries.every((f) => f.attempt === undefined && f.ttl === undefined)).toBe(true)
+      const decoded = entries.map((f) => decodeEntry('1-0', Object.entries(f).flat()))
+      expect(decoded.map((e) => [e?.attempt, e?.copy, e?.resultTtlMs])).toEqual(
+        Array(5).fill([1, 1, undefined]),
+      )
+
+      // A TTL the producer asked for travels in the entry.
+      await conn.dispatch(
+        ...dispatchCallArgs(k, { ...settings, resultTtlMs: 9000 }, [{ ...PLAIN_JOB, jobId: 'j6' }]),
+      )
+      const [[, last]] = (await c.xrevrange(`${k.base}q:a`, '+', '-', 'COUNT', 1)) as [[string, string[]]]
+      expect(decodeEntry('1-0', last as string[])?.resultTtlMs).toBe(9000)
+      expect(await c.get(`${k.base}aff:s1`)).toBe('a')
     } finally {
       conn.disconnect()
       fake.disconnect()
@@ -120,27 +202,9 @@ describe('rescue script', () => {
       await Promise.all([a.connect(), b.connect()])
       // 20 real jobs on the worker that is about to die, 5 of them read (started) by it.
       for (let i = 0; i < 20; i++) {
-        const args = [
-          k.load,
-          k.ready,
-          k.alive,
-          k.base,
-          1000,
-          i,
-          'p',
-          60_000,
-          1,
-          `job-${i}`,
-          '',
-          '1',
-          60_000,
-          1,
-          3,
-          'live',
-          '',
-          1,
-        ]
-        await a.dispatch(...args)
+        // Excluding the live worker sends every job to the one about to die.
+        const job = { ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'live' }
+        await a.dispatch(...dispatchCallArgs(k, { ...settings, seed: i }, [job]))
       }
       expect(await c.xlen(`${k.base}q:dead`)).toBe(20)
       await c.xreadgroup('GROUP', 'sy', 'dead', 'COUNT', 5, 'STREAMS', `${k.base}q:dead`, '>')

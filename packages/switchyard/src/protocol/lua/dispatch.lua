@@ -14,17 +14,26 @@
   ARGV[2] affinity TTL (ms)
   ARGV[3] random seed (ties are broken at random; the seed comes from the caller)
   ARGV[4] producer id
-  ARGV[5] result TTL (ms) the job's worker keeps its result for (entry field 'ttl')
-  ARGV[6] number of jobs n; then 9 fields per job:
-            jobId, session ('' for none), payload (JSON), timeoutMs, attempt, maxAttempts,
-            excluded workers ('' or ids joined by ','),
-            race: '' (a plain job), 'h' (copies may race: a failure does not end the job, the first
-            success wins) or 't' (tied: the first copy to start claims the job),
-            copies: how many copies to queue now, each on a different worker (2 for tied)
+  ARGV[5] result TTL (ms) the job's worker keeps its result for (entry field 'ttl'), or '' to
+          leave it to the worker (its resultTtlMs)
+  ARGV[6] number of jobs n; then the jobs as records, in order, each of one of two kinds:
+            'f', then 9 fields: jobId, session ('' for none), payload (JSON), timeoutMs, attempt,
+              maxAttempts, excluded workers ('' or ids joined by ','),
+              race: '' (a plain job), 'h' (copies may race: a failure does not end the job, the
+              first success wins) or 't' (tied: the first copy to start claims the job),
+              copies: how many copies to queue now, each on a different worker (2 for tied)
+            'p', timeoutMs, maxAttempts, k, then k pairs jobId, payload: a run of k plain jobs
+              (no session, first attempt, nothing excluded, one copy, race '') that share a
+              timeout and an attempt limit. Two arguments per job instead of nine: each argument
+              costs the caller and Redis some work to write and parse, and bulk submits are
+              almost all plain jobs.
 
-  Entry fields: a plain job without a session omits `session` and `race` (empty), and `copy` is
-  left out because it equals `attempt` when a copy is dispatched: fewer fields per entry is less
-  work for every XREADGROUP that reads it.
+  Entry fields: a field equal to its default is left out, because fewer fields per entry is less
+  work for every XREADGROUP that reads it (and rescue, the worker's codec and the dead-letter
+  tools read a missing field as that default): `session` and `race` when empty, `attempt` when 1,
+  `max` when 3 (the Dispatcher's default maxAttempts), `ttl` when ARGV[5] is '', and `copy`
+  always, because it equals `attempt` when a copy is dispatched (rescue writes it when it raises
+  the attempt).
 
   Returns a flat array of 2n values: for each job, the chosen workerId or 'SATURATED' (live
   workers, none with room) or 'NO_WORKERS' (no live worker), then 1 when the session's binding was
@@ -44,13 +53,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 --!include lib/pool.lua
 
 local out = {}
-for i = 0, n - 1 do
-  local o = 7 + i * 9
-  local jobId, session, payload = ARGV[o], ARGV[o + 1], ARGV[o + 2]
-  local timeoutMs, attempt, maxAttempts = tonumber(ARGV[o + 3]), ARGV[o + 4], ARGV[o + 5]
-  local excluded = excludedSet(ARGV[o + 6])
-  local race, copies = ARGV[o + 7], tonumber(ARGV[o + 8])
 
+local function dispatchOne(jobId, session, payload, timeoutMs, attempt, maxAttempts, excluded, race, copies)
   local w, hit = nil, 0
   local affKey = nil
   if session ~= '' then
@@ -67,44 +71,69 @@ for i = 0, n - 1 do
   if w == nil then
     out[#out + 1] = noWorkerStatus()
     out[#out + 1] = 0
+    return
+  end
+  -- Only the first copy binds or refreshes the session: a hedge or retry copy goes elsewhere on
+  -- purpose and must not move the session away from the worker it is bound to.
+  if affKey and attempt == '1' then
+    if hit == 1 then
+      redis.call('PEXPIRE', affKey, affinityTtl)
+    else
+      redis.call('SET', affKey, w, 'PX', affinityTtl)
+    end
+  end
+  out[#out + 1] = w
+  out[#out + 1] = hit
+  -- Tied copies go to distinct workers in the same step; a copy that finds no room is not queued.
+  local target = w
+  for copy = 1, copies do
+    if copy > 1 then
+      excluded = excluded or {}
+      excluded[target] = true
+      target = pick(excluded)
+      if target == nil then break end
+    end
+    reserve(target)
+    local entryId
+    if session == '' and race == '' and attempt == '1' and maxAttempts == '3' and resultTtl == '' then
+      entryId = redis.call('XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload,
+        'producer', producer, 'deadline', now + timeoutMs, 'enqueued', now)
+    else
+      local fields = { 'XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload }
+      if session ~= '' then fields[#fields + 1] = 'session'; fields[#fields + 1] = session end
+      if attempt ~= '1' then fields[#fields + 1] = 'attempt'; fields[#fields + 1] = attempt end
+      fields[#fields + 1] = 'producer'; fields[#fields + 1] = producer
+      fields[#fields + 1] = 'deadline'; fields[#fields + 1] = now + timeoutMs
+      fields[#fields + 1] = 'enqueued'; fields[#fields + 1] = now
+      if maxAttempts ~= '3' then fields[#fields + 1] = 'max'; fields[#fields + 1] = maxAttempts end
+      if race ~= '' then fields[#fields + 1] = 'race'; fields[#fields + 1] = race end
+      if resultTtl ~= '' then fields[#fields + 1] = 'ttl'; fields[#fields + 1] = resultTtl end
+      entryId = redis.call(unpack(fields))
+    end
+    if race ~= '' then
+      local copiesKey = base .. 'copies:' .. jobId
+      redis.call('HSET', copiesKey, target, entryId)
+      redis.call('PEXPIRE', copiesKey, timeoutMs + 60000)
+    end
+  end
+end
+
+local o = 7
+while #out < 2 * n do
+  local kind = ARGV[o]
+  if kind == 'p' then
+    local timeoutMs, maxAttempts, k = tonumber(ARGV[o + 1]), ARGV[o + 2], tonumber(ARGV[o + 3])
+    o = o + 4
+    for _ = 1, k do
+      dispatchOne(ARGV[o], '', ARGV[o + 1], timeoutMs, '1', maxAttempts, nil, '', 1)
+      o = o + 2
+    end
+  elseif kind == 'f' then
+    dispatchOne(ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], tonumber(ARGV[o + 4]), ARGV[o + 5], ARGV[o + 6],
+      excludedSet(ARGV[o + 7]), ARGV[o + 8], tonumber(ARGV[o + 9]))
+    o = o + 10
   else
-    -- Only the first copy binds or refreshes the session: a hedge or retry copy goes elsewhere on
-    -- purpose and must not move the session away from the worker it is bound to.
-    if affKey and attempt == '1' then
-      if hit == 1 then
-        redis.call('PEXPIRE', affKey, affinityTtl)
-      else
-        redis.call('SET', affKey, w, 'PX', affinityTtl)
-      end
-    end
-    out[#out + 1] = w
-    out[#out + 1] = hit
-    -- Tied copies go to distinct workers in the same step; a copy that finds no room is not queued.
-    local target = w
-    for copy = 1, copies do
-      if copy > 1 then
-        excluded = excluded or {}
-        excluded[target] = true
-        target = pick(excluded)
-        if target == nil then break end
-      end
-      reserve(target)
-      local entryId
-      if session == '' and race == '' then
-        entryId = redis.call('XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload,
-          'attempt', attempt, 'producer', producer, 'deadline', now + timeoutMs, 'enqueued', now,
-          'max', maxAttempts, 'ttl', resultTtl)
-      else
-        entryId = redis.call('XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload,
-          'session', session, 'attempt', attempt, 'producer', producer, 'deadline', now + timeoutMs,
-          'enqueued', now, 'max', maxAttempts, 'race', race, 'ttl', resultTtl)
-      end
-      if race ~= '' then
-        local copiesKey = base .. 'copies:' .. jobId
-        redis.call('HSET', copiesKey, target, entryId)
-        redis.call('PEXPIRE', copiesKey, timeoutMs + 60000)
-      end
-    end
+    return redis.error_reply('dispatch: unknown record kind ' .. tostring(kind) .. ' at argument ' .. o)
   end
 end
 return out
