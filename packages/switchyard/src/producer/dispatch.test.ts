@@ -196,3 +196,84 @@ describe('session affinity', () => {
     await cleanupPool(c, pool)
   })
 })
+
+describe('batches', () => {
+  /** Submits `n` jobs in one turn of the event loop, so they travel in one dispatch call. */
+  async function submitBatch(d: Dispatcher, n: number): Promise<unknown[]> {
+    return Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        d
+          .submit(i, { timeoutMs: 50 })
+          .catch((err: unknown) => (isSwitchyardError(err, 'TIMEOUT') ? 'queued' : err)),
+      ),
+    )
+  }
+
+  it('places a batch exactly as one-at-a-time least-loaded picks would, up to capacity', async () => {
+    const pool = uniquePool('batchfill')
+    await useFakes(pool, { a: 0, b: 2, c: 5 }, { capacity: 6 })
+    const d = dispatcher(pool)
+    expect(await submitBatch(d, 10)).toEqual(Array(10).fill('queued'))
+    // a takes the first two, then a and b rise together to 5, then two of the three tied at 5 get one each.
+    const lengths = await queueLengths(c, pool, ['a', 'b', 'c'])
+    expect(Object.values(lengths).sort()).toEqual([5, 6, 6])
+    expect(lengths.a).toBeGreaterThanOrEqual(5)
+    expect(lengths.b).toBeGreaterThanOrEqual(5)
+    // One slot is left in the pool: one job of the next batch is queued, the others are SATURATED.
+    const outcomes = await submitBatch(d, 5)
+    expect(outcomes.filter((o) => o === 'queued')).toHaveLength(1)
+    expect(outcomes.filter((o) => isSwitchyardError(o, 'SATURATED'))).toHaveLength(4)
+    for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
+    expect(await c.zcard(`sy:{${pool}}:ready`)).toBe(0)
+    await cleanupPool(c, pool)
+  })
+
+  it('spreads a batch over tied idle workers at random, one job each', async () => {
+    const ids = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8']
+    const hits: Record<string, number> = {}
+    for (let round = 0; round < 20; round++) {
+      const pool = uniquePool('batchties')
+      await useFakes(pool, Object.fromEntries(ids.map((id) => [id, 0])))
+      await submitBatch(dispatcher(pool), 4)
+      const lengths = await queueLengths(c, pool, ids)
+      // Four jobs over eight idle workers: four distinct workers, one job each.
+      expect(Object.values(lengths).sort()).toEqual([0, 0, 0, 0, 1, 1, 1, 1])
+      for (const id of ids) hits[id] = (hits[id] ?? 0) + (lengths[id] ?? 0)
+      await cleanupPool(c, pool)
+    }
+    // 80 jobs, 10 per worker on average; always the first four would give 20 to four of them.
+    expect(Object.keys(hits).filter((id) => (hits[id] ?? 0) > 0)).toHaveLength(8)
+    expect(Math.max(...Object.values(hits))).toBeLessThan(19)
+  })
+
+  it('never places a job of a batch on a worker whose lease expired', async () => {
+    const ids = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6']
+    for (let round = 0; round < 10; round++) {
+      const pool = uniquePool('batchdead')
+      await useFakes(pool, Object.fromEntries(ids.map((id) => [id, 0])))
+      await expireLease(c, pool, 'w1')
+      await expireLease(c, pool, 'w2')
+      await submitBatch(dispatcher(pool), 4)
+      expect(await queueLengths(c, pool, ids)).toEqual({ w1: 0, w2: 0, w3: 1, w4: 1, w5: 1, w6: 1 })
+      await cleanupPool(c, pool)
+    }
+  })
+
+  it('once a batch lifts its workers to the load of many others, it spreads over all of them', async () => {
+    // The batch reads the k + 1 least-loaded workers; d and e tie with b and c at load 1 but sort after them.
+    const ids = ['a', 'b', 'c', 'd', 'e']
+    let beyond = 0
+    for (let round = 0; round < 30; round++) {
+      const pool = uniquePool('batchbeyond')
+      await useFakes(pool, { a: 0, b: 1, c: 1, d: 1, e: 1 })
+      await submitBatch(dispatcher(pool), 2)
+      const lengths = await queueLengths(c, pool, ids)
+      expect(lengths.a).toBeGreaterThanOrEqual(1)
+      expect(Object.values(lengths).reduce((x, y) => x + y, 0)).toBe(6)
+      beyond += (lengths.d ?? 0) + (lengths.e ?? 0) - 2
+      await cleanupPool(c, pool)
+    }
+    // The second job is random over the five workers at load 1: d or e in 2 rounds of 5.
+    expect(beyond).toBeGreaterThan(0)
+  })
+})

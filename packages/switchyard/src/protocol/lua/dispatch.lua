@@ -54,6 +54,32 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local out = {}
 
+-- Queues one copy on target's stream (the slot is already reserved); returns the entry id.
+local function addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race)
+  local entryId
+  if session == '' and race == '' and attempt == '1' and maxAttempts == '3' and resultTtl == '' then
+    entryId = redis.call('XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload,
+      'producer', producer, 'deadline', now + timeoutMs, 'enqueued', now)
+  else
+    local fields = { 'XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload }
+    if session ~= '' then fields[#fields + 1] = 'session'; fields[#fields + 1] = session end
+    if attempt ~= '1' then fields[#fields + 1] = 'attempt'; fields[#fields + 1] = attempt end
+    fields[#fields + 1] = 'producer'; fields[#fields + 1] = producer
+    fields[#fields + 1] = 'deadline'; fields[#fields + 1] = now + timeoutMs
+    fields[#fields + 1] = 'enqueued'; fields[#fields + 1] = now
+    if maxAttempts ~= '3' then fields[#fields + 1] = 'max'; fields[#fields + 1] = maxAttempts end
+    if race ~= '' then fields[#fields + 1] = 'race'; fields[#fields + 1] = race end
+    if resultTtl ~= '' then fields[#fields + 1] = 'ttl'; fields[#fields + 1] = resultTtl end
+    entryId = redis.call(unpack(fields))
+  end
+  if race ~= '' then
+    local copiesKey = base .. 'copies:' .. jobId
+    redis.call('HSET', copiesKey, target, entryId)
+    redis.call('PEXPIRE', copiesKey, timeoutMs + 60000)
+  end
+  return entryId
+end
+
 local function dispatchOne(jobId, session, payload, timeoutMs, attempt, maxAttempts, excluded, race, copies)
   local w, hit = nil, 0
   local affKey = nil
@@ -94,28 +120,122 @@ local function dispatchOne(jobId, session, payload, timeoutMs, attempt, maxAttem
       if target == nil then break end
     end
     reserve(target)
-    local entryId
-    if session == '' and race == '' and attempt == '1' and maxAttempts == '3' and resultTtl == '' then
-      entryId = redis.call('XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload,
-        'producer', producer, 'deadline', now + timeoutMs, 'enqueued', now)
-    else
-      local fields = { 'XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload }
-      if session ~= '' then fields[#fields + 1] = 'session'; fields[#fields + 1] = session end
-      if attempt ~= '1' then fields[#fields + 1] = 'attempt'; fields[#fields + 1] = attempt end
-      fields[#fields + 1] = 'producer'; fields[#fields + 1] = producer
-      fields[#fields + 1] = 'deadline'; fields[#fields + 1] = now + timeoutMs
-      fields[#fields + 1] = 'enqueued'; fields[#fields + 1] = now
-      if maxAttempts ~= '3' then fields[#fields + 1] = 'max'; fields[#fields + 1] = maxAttempts end
-      if race ~= '' then fields[#fields + 1] = 'race'; fields[#fields + 1] = race end
-      if resultTtl ~= '' then fields[#fields + 1] = 'ttl'; fields[#fields + 1] = resultTtl end
-      entryId = redis.call(unpack(fields))
-    end
-    if race ~= '' then
-      local copiesKey = base .. 'copies:' .. jobId
-      redis.call('HSET', copiesKey, target, entryId)
-      redis.call('PEXPIRE', copiesKey, timeoutMs + 60000)
-    end
+    addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race)
   end
+end
+
+-- Places a run of k plain jobs as k single picks would (least-loaded, random among ties, never
+-- past capacity), with a few commands per worker instead of five per job. Each pass reads the
+-- r + 1 least-loaded workers of `ready` (r jobs left) and writes each chosen worker's load once:
+--   * When the lowest load is below that of the last one read, no unseen worker can tie with the
+--     window's lower loads: it fills them level by level in memory (every worker at the lowest
+--     load gets one job, in random order, or a random subset of them gets the last jobs; then the
+--     next level) up to that load, then reads again for the jobs left.
+--   * Otherwise more than r workers share the lowest load: r distinct ones among all of them get
+--     one job each, at random (by rank, without reading the whole level when it is large).
+-- Returns the chosen workers in job order and, when no live worker has room for the rest (fewer
+-- than k placed), the status for those: 'SATURATED' or 'NO_WORKERS'.
+local function placeRun(k)
+  local placed = {}
+  while #placed < k do
+    local r = k - #placed
+    local window = redis.call('ZRANGE', readyKey, 0, r, 'WITHSCORES')
+    if #window == 0 then return placed, noWorkerStatus() end
+    local ws, scores = {}, {}
+    for i = 1, #window, 2 do
+      ws[#ws + 1] = window[i]
+      scores[#scores + 1] = tonumber(window[i + 1])
+    end
+    local limit = math.huge
+    if #ws > r then limit = scores[r + 1] end
+    local added, order = {}, {}
+    local function give(w)
+      placed[#placed + 1] = w
+      if added[w] == nil then
+        added[w] = 0
+        order[#order + 1] = w
+      end
+      added[w] = added[w] + 1
+    end
+
+    if scores[1] < limit then
+      checkAlive(ws)
+      local level, nextIdx, current = scores[1], 1, {}
+      while level < limit and #placed < k do
+        while nextIdx <= r and nextIdx <= #ws and scores[nextIdx] <= level do
+          local w = ws[nextIdx]
+          nextIdx = nextIdx + 1
+          if isAlive(w) then current[#current + 1] = w else redis.call('ZREM', readyKey, w) end
+        end
+        if #current == 0 then
+          if nextIdx > r or nextIdx > #ws then break end
+          level = scores[nextIdx]
+        else
+          local take = math.min(#current, k - #placed)
+          -- The first `take` of a random order of the tied workers get a job (partial Fisher-Yates).
+          for i = 1, take do
+            local j = math.random(i, #current)
+            current[i], current[j] = current[j], current[i]
+            give(current[i])
+          end
+          local nextLevel = {}
+          for i = 1, take do
+            local capacity = capacityOf(current[i])
+            if capacity ~= nil and level + 1 < capacity then nextLevel[#nextLevel + 1] = current[i] end
+          end
+          for i = take + 1, #current do nextLevel[#nextLevel + 1] = current[i] end
+          current = nextLevel
+          level = level + 1
+        end
+      end
+    else
+      -- More than r workers tie at the lowest load: ranks 0 .. ties - 1 of `ready`.
+      local ties = redis.call('ZCOUNT', readyKey, scores[1], scores[1])
+      local chosen = {}
+      if ties <= 4 * r then
+        local level = redis.call('ZRANGE', readyKey, 0, ties - 1)
+        for i = 1, r do
+          local j = math.random(i, #level)
+          level[i], level[j] = level[j], level[i]
+          chosen[i] = level[i]
+        end
+      else
+        local used = {}
+        while #chosen < r do
+          local rank = math.random(0, ties - 1)
+          if not used[rank] then
+            used[rank] = true
+            chosen[#chosen + 1] = redis.call('ZRANGE', readyKey, rank, rank)[1]
+          end
+        end
+      end
+      checkAlive(chosen)
+      for _, w in ipairs(chosen) do
+        if isAlive(w) then
+          give(w)
+        else
+          -- Removing it shifts the ranks: place what was chosen so far, then read again.
+          redis.call('ZREM', readyKey, w)
+          break
+        end
+      end
+    end
+    -- One ZINCRBY per worker (the load stays a counter), then one ZADD and one ZREM of `ready`.
+    local stay, full = {}, {}
+    for _, w in ipairs(order) do
+      local load = tonumber(redis.call('ZINCRBY', loadKey, added[w], w))
+      local capacity = capacityOf(w)
+      if capacity == nil or load >= capacity then
+        full[#full + 1] = w
+      else
+        stay[#stay + 1] = load
+        stay[#stay + 1] = w
+      end
+    end
+    if #stay > 0 then redis.call('ZADD', readyKey, unpack(stay)) end
+    if #full > 0 then redis.call('ZREM', readyKey, unpack(full)) end
+  end
+  return placed, nil
 end
 
 local o = 7
@@ -124,8 +244,18 @@ while #out < 2 * n do
   if kind == 'p' then
     local timeoutMs, maxAttempts, k = tonumber(ARGV[o + 1]), ARGV[o + 2], tonumber(ARGV[o + 3])
     o = o + 4
-    for _ = 1, k do
-      dispatchOne(ARGV[o], '', ARGV[o + 1], timeoutMs, '1', maxAttempts, nil, '', 1)
+    -- `none` is why the jobs placeRun could not place have nowhere to go (no candidate is left).
+    local placed, none = placeRun(k)
+    for i = 1, k do
+      local w = placed[i]
+      if w then
+        out[#out + 1] = w
+        out[#out + 1] = 0
+        addEntry(w, ARGV[o], '', ARGV[o + 1], timeoutMs, '1', maxAttempts, '')
+      else
+        out[#out + 1] = none
+        out[#out + 1] = 0
+      end
       o = o + 2
     end
   elseif kind == 'f' then

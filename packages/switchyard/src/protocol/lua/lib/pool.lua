@@ -17,6 +17,20 @@ local function isAlive(w)
   return alive
 end
 
+-- Reads the leases of many workers with one ZMSCORE, for isAlive to answer from its cache.
+local function checkAlive(list)
+  local unknown = {}
+  for _, w in ipairs(list) do
+    if aliveCache[w] == nil then unknown[#unknown + 1] = w end
+  end
+  if #unknown == 0 then return end
+  local leases = redis.call('ZMSCORE', aliveKey, unpack(unknown))
+  for i, w in ipairs(unknown) do
+    local lease = leases[i]
+    aliveCache[w] = lease ~= false and tonumber(lease) >= now
+  end
+end
+
 local function excludedSet(list)
   if list == nil or list == '' then return nil end
   local set = {}
@@ -77,15 +91,21 @@ local function noWorkerStatus()
   return 'NO_WORKERS'
 end
 
--- Reserves a slot of w (+1 load); a worker that reaches its capacity stops being a candidate.
-local function reserve(w)
-  local load = tonumber(redis.call('ZINCRBY', loadKey, 1, w))
+-- A worker's capacity (queue + concurrency), or nil when its hash has none.
+local function capacityOf(w)
   local capacity = capacityCache[w]
   if capacity == nil then
     capacity = tonumber(redis.call('HGET', base .. 'w:' .. w, 'capacity')) or false
     capacityCache[w] = capacity
   end
-  if capacity == false then capacity = nil end
+  if capacity == false then return nil end
+  return capacity
+end
+
+-- Reserves a slot of w (+1 load); a worker that reaches its capacity stops being a candidate.
+local function reserve(w)
+  local load = tonumber(redis.call('ZINCRBY', loadKey, 1, w))
+  local capacity = capacityOf(w)
   if capacity == nil or load >= capacity then
     redis.call('ZREM', readyKey, w)
   else
