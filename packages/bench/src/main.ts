@@ -39,9 +39,20 @@ const RUN_DEFAULTS = Object.freeze({ repetitions: 3, quietWaitMs: 5_000, attempt
 /** The repository root, from dist/main.js. */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
+const USAGE = `usage: npm run bench -- [options]   (or node packages/bench/dist/main.js [options])
+
+  --suites a,b,...   suites to run (default: all): ${SUITE_NAMES.join(', ')}
+  --reps <n>         repetitions of each measurement (default ${RUN_DEFAULTS.repetitions}; 1 with --quick)
+  --quick            smoke test: every suite with tiny sizes, writes no doc
+  --no-write         print the results only; leave docs/benchmarks.md as it is
+  --profile <dir>    write a V8 CPU profile of every producer and worker process into <dir>
+  --docs-dir <dir>   write the doc, JSON and charts into <dir> instead of docs/
+  --help             print this and exit`
+
 function parse() {
   const { values } = parseArgs({
     options: {
+      help: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       suites: { type: 'string' },
       reps: { type: 'string' },
@@ -50,6 +61,10 @@ function parse() {
       'docs-dir': { type: 'string' },
     },
   })
+  if (values.help) {
+    console.log(USAGE)
+    process.exit(0)
+  }
   const suites = (values.suites?.split(',').map((s) => s.trim()) ?? [...SUITE_NAMES]) as SuiteName[]
   const unknown = suites.filter((s) => !SUITE_NAMES.includes(s))
   if (unknown.length > 0)
@@ -72,7 +87,14 @@ function parse() {
 }
 
 async function main(): Promise<number> {
-  const args = parse()
+  let args: ReturnType<typeof parse>
+  try {
+    args = parse()
+  } catch (err) {
+    // A bad command line: say what is wrong and how to call it, without a stack trace.
+    console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`)
+    return 2
+  }
   if (args.profileDir !== undefined) profileRunnersInto(args.profileDir)
   const started = Date.now()
   const scripts = await loadLibraryScripts()

@@ -117,6 +117,7 @@ export function renderDoc(r: BenchResults, previous: string): string {
     '- `--profile <dir>`: a V8 CPU profile (`--cpu-prof`) of every producer and worker process, to see',
     '  where Node CPU goes; nothing is written to the docs, since profiling slows the processes down.',
     "- `--docs-dir <dir>`: write the page, the JSON and the charts there instead of the repository's `docs/`.",
+    '- `--help`: the options, in short (`npm run bench -- --help`).',
     '',
     'Suite d can also run alone: `node packages/bench/dist/dispatch-cost.js` (see its section).',
     '',
