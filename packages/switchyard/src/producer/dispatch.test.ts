@@ -7,7 +7,10 @@ import {
   uniquePool,
 } from '../../../../test/harness/helpers.js'
 import { isSwitchyardError } from '../protocol/errors.js'
+import { poolKeys } from '../protocol/keys.js'
+import { createConnection } from '../redis/connection.js'
 import { expireLease, fakeWorkers, queueLengths } from '../test-support/fake-pool.js'
+import { DispatchBatcher } from './dispatch-batcher.js'
 import { Dispatcher } from './dispatcher.js'
 
 const c = client()
@@ -198,31 +201,50 @@ describe('session affinity', () => {
 })
 
 describe('batches', () => {
-  /** Submits `n` jobs in one turn of the event loop, so they travel in one dispatch call. */
-  async function submitBatch(d: Dispatcher, n: number): Promise<unknown[]> {
-    return Promise.all(
+  /**
+   * Dispatches `n` plain jobs in one turn of the event loop, so they travel in one dispatch call,
+   * as a burst of submits does; resolves with each job's status ('queued' or the script's answer).
+   */
+  async function submitBatch(pool: string, n: number): Promise<string[]> {
+    const conn = createConnection(redisUrl(), 'command', 'sy:test-batch')
+    opened.push({ close: () => conn.disconnect() })
+    await conn.connect()
+    const batcher = new DispatchBatcher(conn, poolKeys('sy', pool), 'test-producer', 30_000, undefined)
+    const outcomes = await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        d
-          .submit(i, { timeoutMs: 50 })
-          .catch((err: unknown) => (isSwitchyardError(err, 'TIMEOUT') ? 'queued' : err)),
+        batcher.dispatch({
+          jobId: `job-${i}`,
+          session: '',
+          payload: String(i),
+          timeoutMs: 60_000,
+          attempt: 1,
+          maxAttempts: 3,
+          exclude: '',
+          race: '',
+          copies: 1,
+        }),
       ),
     )
+    return outcomes.map((o) => (o.status === 'queued' ? 'queued' : o.status))
   }
 
   it('places a batch exactly as one-at-a-time least-loaded picks would, up to capacity', async () => {
     const pool = uniquePool('batchfill')
     await useFakes(pool, { a: 0, b: 2, c: 5 }, { capacity: 6 })
-    const d = dispatcher(pool)
-    expect(await submitBatch(d, 10)).toEqual(Array(10).fill('queued'))
+    expect(await submitBatch(pool, 10)).toEqual(Array(10).fill('queued'))
     // a takes the first two, then a and b rise together to 5, then two of the three tied at 5 get one each.
     const lengths = await queueLengths(c, pool, ['a', 'b', 'c'])
     expect(Object.values(lengths).sort()).toEqual([5, 6, 6])
     expect(lengths.a).toBeGreaterThanOrEqual(5)
     expect(lengths.b).toBeGreaterThanOrEqual(5)
     // One slot is left in the pool: one job of the next batch is queued, the others are SATURATED.
-    const outcomes = await submitBatch(d, 5)
-    expect(outcomes.filter((o) => o === 'queued')).toHaveLength(1)
-    expect(outcomes.filter((o) => isSwitchyardError(o, 'SATURATED'))).toHaveLength(4)
+    expect((await submitBatch(pool, 5)).sort()).toEqual([
+      'SATURATED',
+      'SATURATED',
+      'SATURATED',
+      'SATURATED',
+      'queued',
+    ])
     for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
     expect(await c.zcard(`sy:{${pool}}:ready`)).toBe(0)
     await cleanupPool(c, pool)
@@ -234,7 +256,7 @@ describe('batches', () => {
     for (let round = 0; round < 20; round++) {
       const pool = uniquePool('batchties')
       await useFakes(pool, Object.fromEntries(ids.map((id) => [id, 0])))
-      await submitBatch(dispatcher(pool), 4)
+      await submitBatch(pool, 4)
       const lengths = await queueLengths(c, pool, ids)
       // Four jobs over eight idle workers: four distinct workers, one job each.
       expect(Object.values(lengths).sort()).toEqual([0, 0, 0, 0, 1, 1, 1, 1])
@@ -253,7 +275,7 @@ describe('batches', () => {
       await useFakes(pool, Object.fromEntries(ids.map((id) => [id, 0])))
       await expireLease(c, pool, 'w1')
       await expireLease(c, pool, 'w2')
-      await submitBatch(dispatcher(pool), 4)
+      await submitBatch(pool, 4)
       expect(await queueLengths(c, pool, ids)).toEqual({ w1: 0, w2: 0, w3: 1, w4: 1, w5: 1, w6: 1 })
       await cleanupPool(c, pool)
     }
@@ -266,7 +288,7 @@ describe('batches', () => {
     for (let round = 0; round < 30; round++) {
       const pool = uniquePool('batchbeyond')
       await useFakes(pool, { a: 0, b: 1, c: 1, d: 1, e: 1 })
-      await submitBatch(dispatcher(pool), 2)
+      await submitBatch(pool, 2)
       const lengths = await queueLengths(c, pool, ids)
       expect(lengths.a).toBeGreaterThanOrEqual(1)
       expect(Object.values(lengths).reduce((x, y) => x + y, 0)).toBe(6)

@@ -28,7 +28,8 @@ const PLAIN_JOB: DispatchItem = {
   payload: '',
   timeoutMs: 60_000,
   attempt: 1,
-  maxAttempts: 3,
+  // The default: dispatch leaves `max` out of the entry exactly when it equals this.
+  maxAttempts: DEFAULT_MAX_ATTEMPTS,
   exclude: '',
   race: '',
   copies: 1,
@@ -113,6 +114,45 @@ describe('Lua scripts', () => {
       expect(await c.get(`${k.base}res:job-2`)).toBe('{"ok":true,"value":3}')
       expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'a', load: 0, xlen: 0 }])
       expect(await c.hget(`${k.base}w:a`, 'processed')).toBe('4')
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
+  it('dispatch answers in job order when a run fills the pool and the jobs after it find no room', async () => {
+    const pool = uniquePool('recorder')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0, b: 0 }, { capacity: 2 })
+    const k = poolKeys('sy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'sy:test-recorder')
+    try {
+      await conn.connect()
+      // Room for 4 jobs: a run of 3, one job with a session, then a run of 2 that finds no room.
+      const jobs: DispatchItem[] = [
+        { ...PLAIN_JOB, jobId: 'r1', payload: '1' },
+        { ...PLAIN_JOB, jobId: 'r2', payload: '2' },
+        { ...PLAIN_JOB, jobId: 'r3', payload: '3' },
+        { ...PLAIN_JOB, jobId: 's1', payload: '4', session: 'sess' },
+        { ...PLAIN_JOB, jobId: 'r4', payload: '5', timeoutMs: 7000 },
+        { ...PLAIN_JOB, jobId: 'r5', payload: '6', timeoutMs: 7000 },
+      ]
+      const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, jobs))) as (string | number)[]
+      const targets = reply.filter((_, i) => i % 2 === 0)
+      expect(targets.slice(4)).toEqual(['SATURATED', 'SATURATED'])
+      expect([...targets.slice(0, 4)].sort()).toEqual(['a', 'a', 'b', 'b'])
+      // Each job is in the stream the reply named, in submit order.
+      for (const w of ['a', 'b']) {
+        const ids = (await c.xrange(`${k.base}q:${w}`, '-', '+')).map(([, f]) => f[f.indexOf('id') + 1])
+        expect(ids).toEqual(
+          jobs
+            .slice(0, 4)
+            .filter((_, i) => targets[i] === w)
+            .map((j) => j.jobId),
+        )
+      }
+      expect(await c.get(`${k.base}aff:sess`)).toBe(targets[3])
+      expect(await c.zcard(k.ready)).toBe(0)
     } finally {
       conn.disconnect()
       fake.disconnect()
@@ -222,6 +262,9 @@ describe('rescue script', () => {
       expect(new Set(ids).size).toBe(20)
       const attempts = moved.map(([, f]) => f[f.indexOf('attempt') + 1])
       expect(attempts.filter((x) => x === '2')).toHaveLength(5)
+      // The jobs carried no ttl (their producer set none): moved, they still carry none, so the
+      // worker that runs them applies its own resultTtlMs.
+      expect(moved.filter(([, f]) => f.includes('ttl'))).toHaveLength(0)
       expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'live', load: 20, xlen: 20 }])
       expect(await c.exists(`${k.base}q:dead`, `${k.base}w:dead`)).toBe(0)
     } finally {

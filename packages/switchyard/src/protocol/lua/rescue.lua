@@ -113,11 +113,17 @@ local function moveEntries(w, from, raiseAttempt)
       local hasCopies = (f.race or '') ~= '' and redis.call('HDEL', copiesKey, w) == 1
       -- An entry without `copy` is the copy its dispatch attempt numbered (before this raise).
       local copy = f.copy or f.attempt or '1'
-      local movedId = redis.call('XADD', base .. 'q:' .. target, '*',
+      local fields = { 'XADD', base .. 'q:' .. target, '*',
         'id', f.id, 'payload', f.payload, 'session', f.session or '', 'attempt', attempt,
         'copy', copy,
         'producer', f.producer, 'deadline', f.deadline, 'enqueued', f.enqueued or now, 'max', maxAttempts,
-        'race', f.race or '', 'ttl', f.ttl or resultTtl)
+        'race', f.race or '' }
+      -- An entry without `ttl` keeps none: the worker that runs it applies its own resultTtlMs.
+      if f.ttl then
+        fields[#fields + 1] = 'ttl'
+        fields[#fields + 1] = f.ttl
+      end
+      local movedId = redis.call(unpack(fields))
       if hasCopies then redis.call('HSET', copiesKey, target, movedId) end
       if f.session and f.session ~= '' then
         local affKey = base .. 'aff:' .. f.session
