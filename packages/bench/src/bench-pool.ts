@@ -56,7 +56,7 @@ export async function createBenchPool(
     const load = Math.floor(random() * (d.maxInitialLoad + 1))
     initialLoad += load
     for (let i = 0; i < load; i++) {
-      fill.xadd(`${keys.base}q:${id}`, '*', ...jobFields(`filler-${i}`, '', 0))
+      fill.xadd(`${keys.base}q:${id}`, '*', ...jobFields(`filler-${i}`, 0))
     }
   }
   await execOrThrow(fill, 'filling the worker streams')
@@ -82,17 +82,13 @@ export function jobPayload(n: number): string {
   return JSON.stringify({ model: 'small', prompt: `summarise document ${n}`, maxTokens: 256 })
 }
 
-/** The fields a stream entry carries (the dispatch script writes the same ones). */
-function jobFields(jobId: string, session: string, now: number): string[] {
+/** The fields of a plain job's stream entry (the dispatch script writes the same ones). */
+function jobFields(jobId: string, now: number): string[] {
   return [
     'id',
     jobId,
     'payload',
     jobPayload(0),
-    'session',
-    session,
-    'attempt',
-    '1',
     'producer',
     'bench-producer',
     'deadline',

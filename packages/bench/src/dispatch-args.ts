@@ -20,7 +20,8 @@ export interface DispatchCallSettings {
   producerId: string
   seed: number
   affinityTtlMs: number
-  resultTtlMs: number
+  /** As a Dispatcher without `resultTtlMs` sends it: undefined, the worker's TTL applies. */
+  resultTtlMs: number | undefined
   timeoutMs: number
 }
 

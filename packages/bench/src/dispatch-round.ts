@@ -59,7 +59,6 @@ export interface Measurement {
 }
 
 const JOB_TIMEOUT_MS = 30_000
-const RESULT_TTL_MS = 60_000
 const PRODUCER_ID = 'bench-producer'
 
 /** A ULID-shaped id (26 characters), so stream entries have their real size. */
@@ -102,7 +101,7 @@ function buildCalls(
         producerId: PRODUCER_ID,
         seed: Math.floor(random() * 2 ** 31),
         affinityTtlMs: settings.affinityTtlMs,
-        resultTtlMs: RESULT_TTL_MS,
+        resultTtlMs: undefined,
         timeoutMs: JOB_TIMEOUT_MS,
       },
       batch,

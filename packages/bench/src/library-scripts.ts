@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
-import type { PoolKeys } from 'switchyard'
+// Types only (erased at run time): the encoder itself is loaded from the built library below.
+import type { dispatchCallArgs } from '../../switchyard/src/protocol/dispatch-call.js'
 
 /** One embedded script of the library, as its build generated it. */
 export interface LibraryScript {
@@ -10,25 +11,8 @@ export interface LibraryScript {
   sha1: string
 }
 
-/** One job of a dispatch call, as the library's encoder takes it (`DispatchItem`). */
-export interface DispatchItem {
-  jobId: string
-  session: string
-  payload: string
-  timeoutMs: number
-  attempt: number
-  maxAttempts: number
-  exclude: string
-  race: '' | 'h' | 't'
-  copies: number
-}
-
 /** The library's encoder of a dispatch call: KEYS then ARGV, as its DispatchBatcher sends them. */
-export type DispatchCallArgs = (
-  keys: PoolKeys,
-  settings: { producerId: string; affinityTtlMs: number; resultTtlMs: number; seed: number },
-  items: readonly DispatchItem[],
-) => (string | number)[]
+export type DispatchCallArgs = typeof dispatchCallArgs
 
 /** The scripts the benchmarks call, and how the library encodes a dispatch call. */
 export interface LibraryScripts {

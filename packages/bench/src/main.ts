@@ -43,7 +43,7 @@ const USAGE = `usage: npm run bench -- [options]   (or node packages/bench/dist/
 
   --suites a,b,...   suites to run (default: all): ${SUITE_NAMES.join(', ')}
   --reps <n>         repetitions of each measurement (default ${RUN_DEFAULTS.repetitions}; 1 with --quick)
-  --quick            smoke test: every suite with tiny sizes, writes no doc
+  --quick            smoke test: every suite with tiny sizes; writes no doc unless --docs-dir
   --no-write         print the results only; leave docs/benchmarks.md as it is
   --profile <dir>    write a V8 CPU profile of every producer and worker process into <dir>
   --docs-dir <dir>   write the doc, JSON and charts into <dir> instead of docs/
@@ -61,10 +61,7 @@ function parse() {
       'docs-dir': { type: 'string' },
     },
   })
-  if (values.help) {
-    console.log(USAGE)
-    process.exit(0)
-  }
+  if (values.help) return undefined
   const suites = (values.suites?.split(',').map((s) => s.trim()) ?? [...SUITE_NAMES]) as SuiteName[]
   const unknown = suites.filter((s) => !SUITE_NAMES.includes(s))
   if (unknown.length > 0)
@@ -87,14 +84,19 @@ function parse() {
 }
 
 async function main(): Promise<number> {
-  let args: ReturnType<typeof parse>
+  let parsed: ReturnType<typeof parse>
   try {
-    args = parse()
+    parsed = parse()
   } catch (err) {
     // A bad command line: say what is wrong and how to call it, without a stack trace.
     console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`)
     return 2
   }
+  if (parsed === undefined) {
+    console.log(USAGE)
+    return 0
+  }
+  const args = parsed
   if (args.profileDir !== undefined) profileRunnersInto(args.profileDir)
   const started = Date.now()
   const scripts = await loadLibraryScripts()

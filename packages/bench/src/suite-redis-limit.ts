@@ -81,7 +81,7 @@ export async function runRedisLimit(
         producerId: 'bench-producer',
         seed: 12_345,
         affinityTtlMs: 30_000,
-        resultTtlMs: 60_000,
+        resultTtlMs: undefined,
         timeoutMs: 30_000,
       },
       Array.from({ length: batch }, (_, i) => ({
@@ -166,9 +166,8 @@ export async function runRedisLimit(
       for (const pipeline of [1, 16]) {
         await conn.del('limit:s')
         await conn.xgroup('CREATE', 'limit:s', 'g', '0', 'MKSTREAM')
-        const fields = ['id', 'job-__rand_int__', 'payload', payload, 'session', '', 'attempt', '1'].concat([
-          'producer',
-          'bench-producer',
+        // The five fields of a plain job's entry, as the dispatch script writes them.
+        const fields = ['id', 'job-__rand_int__', 'payload', payload, 'producer', 'bench-producer'].concat([
           'deadline',
           '1900000000000',
           'enqueued',

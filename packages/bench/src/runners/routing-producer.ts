@@ -95,7 +95,7 @@ async function scriptRouter(
         producerId,
         seed: Math.floor(random() * 2 ** 31),
         affinityTtlMs: 30_000,
-        resultTtlMs: 60_000,
+        resultTtlMs: undefined,
         timeoutMs: config.timeoutMs,
       },
       jobs,
