@@ -33,8 +33,9 @@ export interface WorkerOptions<Req, Res> {
    * Queued jobs one worker reads ahead of its free slots, so each starts the moment a slot frees
    * instead of a round trip later: for short jobs this multiplies throughput at low concurrency.
    * They are queued on this worker already, so routing does not change, but a job read ahead
-   * counts as started: if the worker dies, rescue raises its attempt; a draining worker runs it
-   * before it leaves. 0 reads only as many as there are free slots. @defaultValue 0
+   * counts as started if the worker dies: rescue raises its attempt. A draining worker hands its
+   * read-ahead jobs to other workers, attempt unchanged. 0 reads only as many as there are free
+   * slots. @defaultValue 0
    */
   prefetch?: number
   /** @defaultValue 'sy' */
@@ -342,6 +343,38 @@ class Group {
     return Promise.all(waits).then(() => {})
   }
 
+  /** Hands a draining worker's read-ahead jobs to live workers; what none has room for runs here. */
+  async #returnReadAhead(loop: WorkerLoop): Promise<void> {
+    const entries = loop.takeBacklog()
+    if (entries.length === 0) return
+    const k = this.#keys
+    let handled = 0
+    try {
+      const reply = (await this.#cmd.rescue(
+        k.load,
+        k.ready,
+        k.alive,
+        k.dead,
+        k.base,
+        Math.floor(Math.random() * 2 ** 31),
+        'return',
+        100_000,
+        this.#settings.deadLetterCap,
+        this.#settings.resultTtlMs,
+        DEFAULT_MAX_ATTEMPTS,
+        loop.workerId,
+        ...entries.map((e) => e.entryId),
+      )) as number[]
+      handled = Number(reply[4] ?? 0)
+    } catch (err) {
+      this.#logger.warn(
+        { err, workerId: loop.workerId },
+        'could not hand back jobs read ahead; running them here',
+      )
+    }
+    loop.restoreBacklog(entries.slice(handled))
+  }
+
   async #drainNow(ids: string[]): Promise<void> {
     const k = this.#keys
     const loops = ids.map((id) => this.#loops.get(id) as WorkerLoop)
@@ -366,6 +399,9 @@ class Group {
     } catch (err) {
       this.#logger.warn({ err, workerIds: ids }, 'could not hand back unread jobs; running them here')
     }
+    // Jobs read ahead (prefetch) were not started either: they go too, attempt unchanged, rather
+    // than making the drain wait for them.
+    await Promise.all(loops.map((loop) => this.#returnReadAhead(loop)))
     const drained = Promise.all(loops.map((loop) => loop.drain(this.#cmd)))
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<boolean>((resolve) => {

@@ -101,6 +101,25 @@ export class WorkerLoop {
     await this.#done
   }
 
+  /**
+   * Takes the entries read ahead and not started, for a drain to hand them to other workers. The
+   * worker is out of dispatch by then and its unread entries were handed back, so nothing new
+   * comes in; an entry a read still in flight brings is run here.
+   */
+  takeBacklog(): JobEntry[] {
+    const taken = this.#backlog
+    this.#backlog = []
+    return taken
+  }
+
+  /** Puts back, oldest first, entries a drain could not hand back (no live worker had room): they run here. */
+  restoreBacklog(entries: JobEntry[]): void {
+    if (entries.length === 0) return
+    this.#backlog.unshift(...entries)
+    this.#fill()
+    this.#wake()
+  }
+
   /** Stops at once: aborts running jobs (their entries stay pending and are read again on restart). */
   async stop(cmd: Connection, reason: string): Promise<void> {
     this.#isStopped = true

@@ -75,6 +75,44 @@ describe('worker loop', () => {
     expect(mostAtOnce).toBe(1)
   })
 
+  it('when draining, hands the jobs it read ahead to another worker, attempt unchanged', async () => {
+    const pool = uniquePool('prefetchdrain')
+    const held = gate()
+    type Ran = { n: number; worker: string; attempt: number }
+    const handler = async (n: number, ctx: { workerId: string; attempt: number }): Promise<Ran> => {
+      if (n === 0) await held.wait
+      return { n, worker: ctx.workerId, attempt: ctx.attempt }
+    }
+    const a = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      idPrefix: `${pool}-a`,
+      concurrency: 1,
+      prefetch: 5,
+      handler,
+    })
+    closers.push(() => a.close())
+    const d = new Dispatcher<number, Ran>({ redis: redisUrl(), pool })
+    closers.push(() => d.close())
+    const jobs = [0, 1, 2, 3].map((n) => d.submit(n))
+    const q = `sy:{${pool}}:q:${a.workerIds[0]}`
+    // Job 0 holds a's only slot; jobs 1-3 are read ahead by a.
+    await eventually(async () => (await c.xpending(q, 'sy'))[0] === 4)
+    const b = await startWorkers({ redis: redisUrl(), pool, idPrefix: `${pool}-b`, concurrency: 4, handler })
+    closers.push(() => b.close())
+    const closing = a.close()
+    // Without the hand-back they would wait behind job 0, which waits for the gate.
+    const handedBack = await Promise.race([
+      Promise.all(jobs.slice(1)),
+      new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), 10_000)),
+    ])
+    expect(handedBack).toEqual([1, 2, 3].map((n) => ({ n, worker: b.workerIds[0], attempt: 1 })))
+    held.open()
+    expect(await jobs[0]).toEqual({ n: 0, worker: a.workerIds[0], attempt: 1 })
+    await closing
+    expect(await c.zscore(`sy:{${pool}}:load`, a.workerIds[0] as string)).toBeNull()
+  })
+
   it('rejects a negative prefetch, naming the option', async () => {
     await expect(
       startWorkers({ redis: redisUrl(), pool: 'p', handler: () => 1, prefetch: -1 }),

@@ -223,6 +223,70 @@ describe('Lua scripts', () => {
   })
 })
 
+describe('rescue script, return mode', () => {
+  it("moves a draining worker's read-ahead entries while others have room, attempt unchanged, and keeps the rest", async () => {
+    const pool = uniquePool('return')
+    const fake = await fakeWorkers(redisUrl(), pool, { w: 0, x: 0 }, { capacity: 1 })
+    const k = poolKeys('sy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'sy:test-return')
+    try {
+      await conn.connect()
+      await c.zadd(k.ready, 9, 'w')
+      await c.hset(`${k.base}w:w`, 'capacity', 10)
+      for (let i = 0; i < 3; i++) {
+        const job = { ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'x' }
+        await conn.dispatch(...dispatchCallArgs(k, { ...settings, seed: i }, [job]))
+      }
+      await c.zrem(k.ready, 'w')
+      const [[, read]] = (await c.xreadgroup(
+        'GROUP',
+        'sy',
+        'w',
+        'COUNT',
+        3,
+        'STREAMS',
+        `${k.base}q:w`,
+        '>',
+      )) as [[string, [string, string[]][]]]
+      const ids = read.map(([id]) => id) as [string, string, string]
+      // x has room for one job: the first id moves, a vanished id is skipped, the others stay.
+      const reply = (await conn.rescue(
+        k.load,
+        k.ready,
+        k.alive,
+        k.dead,
+        k.base,
+        1,
+        'return',
+        100,
+        100,
+        60_000,
+        3,
+        'w',
+        ids[0],
+        '1-1',
+        ids[1],
+        ids[2],
+      )) as number[]
+      expect(reply).toEqual([0, 1, 0, 0, 2])
+      const moved = (await c.xrange(`${k.base}q:x`, '-', '+')) as [string, string[]][]
+      expect(moved.map(([, f]) => [f[f.indexOf('id') + 1], f[f.indexOf('attempt') + 1]])).toEqual([
+        ['job-0', '1'],
+      ])
+      expect((await c.xpending(`${k.base}q:w`, 'sy'))[0]).toBe(2)
+      const lengths = await loadAndLengths(c, pool)
+      expect(lengths.sort((p, q) => p.workerId.localeCompare(q.workerId))).toEqual([
+        { workerId: 'w', load: 2, xlen: 2 },
+        { workerId: 'x', load: 1, xlen: 1 },
+      ])
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+})
+
 describe('docs/errors.md', () => {
   it('documents exactly the error codes the library has', () => {
     const doc = readFileSync(join(root, 'docs/errors.md'), 'utf8')

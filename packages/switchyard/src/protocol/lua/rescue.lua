@@ -6,6 +6,8 @@
                      are removed.
     mode 'handback': the given draining workers; only their unread entries move (the ones they
                      run stay theirs), attempt unchanged.
+    mode 'return':   one draining worker's entries it read ahead but did not start (ARGV[9..]),
+                     attempt unchanged; an id no longer in its stream is skipped.
   A job past its deadline is dropped (its caller already has TIMEOUT); a job whose attempts would
   exceed its maxAttempts goes to the dead-letter stream and its producer gets DEAD_LETTERED.
   Safe to run from many workers at once: each run is atomic and the next finds nothing left.
@@ -23,14 +25,16 @@
             sy:{P}:res:<jobId>           STRING DEAD_LETTERED envelope, SET NX PX
             sy:{P}:results:<producerId>  channel the DEAD_LETTERED result is published on
   ARGV[2] random seed
-  ARGV[3] mode: 'dead' | 'handback'
+  ARGV[3] mode: 'dead' | 'handback' | 'return'
   ARGV[4] most entries to move in this call (the rest wait for the next call)
   ARGV[5] dead-letter stream cap
   ARGV[6] result TTL (ms)
   ARGV[7] maxAttempts of entries that do not say
-  ARGV[8..] worker ids (mode 'handback' only)
+  ARGV[8..] worker ids (mode 'handback'); mode 'return': ARGV[8] the worker id, ARGV[9..] entry ids
 
-  Returns { workers removed, jobs moved, jobs dead-lettered, jobs dropped as expired }.
+  Returns { workers removed, jobs moved, jobs dead-lettered, jobs dropped as expired }; mode
+  'return' adds how many of the given entry ids were dealt with: when no live worker had room, the
+  ids from that one on stay with the worker.
 ]]
 local loadKey, readyKey, aliveKey, deadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local base, mode = ARGV[1], ARGV[3]
@@ -85,6 +89,55 @@ local function idAfter(a, b)
   return am > bm or (am == bm and as > bs)
 end
 
+-- Moves one entry of w's stream (q) to a live worker with room, or drops it (past its deadline),
+-- or dead-letters it (undecodable, or out of attempts); then acknowledges and deletes it in q and
+-- releases w's slot. Returns false, changing nothing, when no live worker has room for it.
+local function moveEntry(w, q, entryId, fields, raise)
+  local f = {}
+  for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+  local attempt = tonumber(f.attempt or '1') or 1
+  if raise then attempt = attempt + 1 end
+  local maxAttempts = tonumber(f.max or '') or defaultMax
+  if not (f.id and f.payload and f.producer) then
+    deadLetter(w, entryId, fields, f, 'undecodable entry')
+  elseif tonumber(f.deadline or '0') < now then
+    dropped = dropped + 1
+  elseif attempt > maxAttempts then
+    deadLetter(w, entryId, fields, f, 'worker ' .. w .. ' was lost; ' .. maxAttempts .. ' attempts used')
+  else
+    local target = pick({ [w] = true })
+    if target == nil then return false end
+    reserve(target)
+    local copiesKey = base .. 'copies:' .. f.id
+    local hasCopies = (f.race or '') ~= '' and redis.call('HDEL', copiesKey, w) == 1
+    -- An entry without `copy` is the copy its dispatch attempt numbered (before this raise).
+    local copy = f.copy or f.attempt or '1'
+    local add = { 'XADD', base .. 'q:' .. target, '*',
+      'id', f.id, 'payload', f.payload, 'session', f.session or '', 'attempt', attempt,
+      'copy', copy,
+      'producer', f.producer, 'deadline', f.deadline, 'enqueued', f.enqueued or now, 'max', maxAttempts,
+      'race', f.race or '' }
+    -- An entry without `ttl` keeps none: the worker that runs it applies its own resultTtlMs.
+    if f.ttl then
+      add[#add + 1] = 'ttl'
+      add[#add + 1] = f.ttl
+    end
+    local movedId = redis.call(unpack(add))
+    if hasCopies then redis.call('HSET', copiesKey, target, movedId) end
+    if f.session and f.session ~= '' then
+      local affKey = base .. 'aff:' .. f.session
+      if redis.call('GET', affKey) == w then redis.call('SET', affKey, target, 'KEEPTTL') end
+    end
+    moved = moved + 1
+  end
+  redis.call('XACK', q, 'sy', entryId)
+  redis.call('XDEL', q, entryId)
+  local load = tonumber(redis.call('ZINCRBY', loadKey, -1, w))
+  if load < 0 then redis.call('ZADD', loadKey, 0, w) end
+  budget = budget - 1
+  return true
+end
+
 -- Moves entries of w's stream after `from` (exclusive; '-' for all). With raiseAttempt, entries
 -- the worker had read get their attempt raised. Returns false when it had to stop (budget spent,
 -- or no live worker with room), true when nothing is left to move.
@@ -93,49 +146,8 @@ local function moveEntries(w, from, raiseAttempt)
   local delivered = raiseAttempt and lastDelivered(q) or nil
   local entries = redis.call('XRANGE', q, from, '+', 'COUNT', budget)
   for _, entry in ipairs(entries) do
-    local entryId, fields = entry[1], entry[2]
-    local f = {}
-    for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
-    local attempt = tonumber(f.attempt or '1') or 1
-    if delivered and not idAfter(entryId, delivered) then attempt = attempt + 1 end
-    local maxAttempts = tonumber(f.max or '') or defaultMax
-    if not (f.id and f.payload and f.producer) then
-      deadLetter(w, entryId, fields, f, 'undecodable entry')
-    elseif tonumber(f.deadline or '0') < now then
-      dropped = dropped + 1
-    elseif attempt > maxAttempts then
-      deadLetter(w, entryId, fields, f, 'worker ' .. w .. ' was lost; ' .. maxAttempts .. ' attempts used')
-    else
-      local target = pick({ [w] = true })
-      if target == nil then return false end
-      reserve(target)
-      local copiesKey = base .. 'copies:' .. f.id
-      local hasCopies = (f.race or '') ~= '' and redis.call('HDEL', copiesKey, w) == 1
-      -- An entry without `copy` is the copy its dispatch attempt numbered (before this raise).
-      local copy = f.copy or f.attempt or '1'
-      local fields = { 'XADD', base .. 'q:' .. target, '*',
-        'id', f.id, 'payload', f.payload, 'session', f.session or '', 'attempt', attempt,
-        'copy', copy,
-        'producer', f.producer, 'deadline', f.deadline, 'enqueued', f.enqueued or now, 'max', maxAttempts,
-        'race', f.race or '' }
-      -- An entry without `ttl` keeps none: the worker that runs it applies its own resultTtlMs.
-      if f.ttl then
-        fields[#fields + 1] = 'ttl'
-        fields[#fields + 1] = f.ttl
-      end
-      local movedId = redis.call(unpack(fields))
-      if hasCopies then redis.call('HSET', copiesKey, target, movedId) end
-      if f.session and f.session ~= '' then
-        local affKey = base .. 'aff:' .. f.session
-        if redis.call('GET', affKey) == w then redis.call('SET', affKey, target, 'KEEPTTL') end
-      end
-      moved = moved + 1
-    end
-    redis.call('XACK', q, 'sy', entryId)
-    redis.call('XDEL', q, entryId)
-    local load = tonumber(redis.call('ZINCRBY', loadKey, -1, w))
-    if load < 0 then redis.call('ZADD', loadKey, 0, w) end
-    budget = budget - 1
+    local raise = delivered ~= nil and not idAfter(entry[1], delivered)
+    if not moveEntry(w, q, entry[1], entry[2], raise) then return false end
   end
   return budget > 0
 end
@@ -161,6 +173,16 @@ elseif mode == 'handback' then
       if not moveEntries(w, '(' .. lastDelivered(q), false) then break end
     end
   end
+elseif mode == 'return' then
+  local w = ARGV[8]
+  local q = base .. 'q:' .. w
+  local handled = 0
+  for i = 9, #ARGV do
+    local found = redis.call('XRANGE', q, ARGV[i], ARGV[i])
+    if #found == 1 and not moveEntry(w, q, ARGV[i], found[1][2], false) then break end
+    handled = handled + 1
+  end
+  return { removed, moved, lettered, dropped, handled }
 else
   return redis.error_reply('rescue: unknown mode ' .. tostring(mode))
 end
