@@ -244,17 +244,21 @@ while #out < 2 * n do
   if kind == 'p' then
     local timeoutMs, maxAttempts, k = tonumber(ARGV[o + 1]), ARGV[o + 2], tonumber(ARGV[o + 3])
     o = o + 4
+    -- A lone job takes the single pick: for one job the pass's tables cost more than they save.
     -- `none` is why the jobs placeRun could not place have nowhere to go (no candidate is left).
-    local placed, none = placeRun(k)
+    local placed, none = {}, nil
+    if k > 1 then placed, none = placeRun(k) end
     for i = 1, k do
       local w = placed[i]
       if w then
         out[#out + 1] = w
         out[#out + 1] = 0
         addEntry(w, ARGV[o], '', ARGV[o + 1], timeoutMs, '1', maxAttempts, '')
-      else
+      elseif none then
         out[#out + 1] = none
         out[#out + 1] = 0
+      else
+        dispatchOne(ARGV[o], '', ARGV[o + 1], timeoutMs, '1', maxAttempts, nil, '', 1)
       end
       o = o + 2
     end
