@@ -299,19 +299,7 @@ class Group {
           void this.#drain(drain)
         }
       }
-      const [removed, moved, lettered, dropped] = (await this.#cmd.rescue(
-        k.load,
-        k.ready,
-        k.alive,
-        k.dead,
-        k.base,
-        Math.floor(Math.random() * 2 ** 31),
-        'dead',
-        RESCUE_BUDGET,
-        this.#settings.deadLetterCap,
-        this.#settings.resultTtlMs,
-        DEFAULT_MAX_ATTEMPTS,
-      )) as number[]
+      const [removed, moved, lettered, dropped] = await this.#rescue('dead', RESCUE_BUDGET)
       if (removed || moved || lettered || dropped) {
         this.#logger.warn({ removed, moved, lettered, dropped }, 'rescued the jobs of dead workers')
       }
@@ -343,28 +331,34 @@ class Group {
     return Promise.all(waits).then(() => {})
   }
 
+  /** Runs the rescue script in `mode` (see rescue.lua) with this group's settings. */
+  #rescue(mode: 'dead' | 'handback' | 'return', budget: number, ...rest: string[]): Promise<number[]> {
+    const k = this.#keys
+    const s = this.#settings
+    return this.#cmd.rescue(
+      k.load,
+      k.ready,
+      k.alive,
+      k.dead,
+      k.base,
+      Math.floor(Math.random() * 2 ** 31),
+      mode,
+      budget,
+      s.deadLetterCap,
+      s.resultTtlMs,
+      DEFAULT_MAX_ATTEMPTS,
+      ...rest,
+    ) as Promise<number[]>
+  }
+
   /** Hands a draining worker's read-ahead jobs to live workers; what none has room for runs here. */
   async #returnReadAhead(loop: WorkerLoop): Promise<void> {
     const entries = loop.takeBacklog()
     if (entries.length === 0) return
-    const k = this.#keys
     let handled = 0
     try {
-      const reply = (await this.#cmd.rescue(
-        k.load,
-        k.ready,
-        k.alive,
-        k.dead,
-        k.base,
-        Math.floor(Math.random() * 2 ** 31),
-        'return',
-        100_000,
-        this.#settings.deadLetterCap,
-        this.#settings.resultTtlMs,
-        DEFAULT_MAX_ATTEMPTS,
-        loop.workerId,
-        ...entries.map((e) => e.entryId),
-      )) as number[]
+      const ids = entries.map((e) => e.entryId)
+      const reply = await this.#rescue('return', 100_000, loop.workerId, ...ids)
       handled = Number(reply[4] ?? 0)
     } catch (err) {
       this.#logger.warn(
@@ -382,20 +376,7 @@ class Group {
       // Out of dispatch first, then the unread jobs go to other workers; what no one has room
       // for stays and is run here.
       await this.#cmd.drain(k.ready, k.base, ...ids)
-      await this.#cmd.rescue(
-        k.load,
-        k.ready,
-        k.alive,
-        k.dead,
-        k.base,
-        Math.floor(Math.random() * 2 ** 31),
-        'handback',
-        100_000,
-        this.#settings.deadLetterCap,
-        this.#settings.resultTtlMs,
-        DEFAULT_MAX_ATTEMPTS,
-        ...ids,
-      )
+      await this.#rescue('handback', 100_000, ...ids)
     } catch (err) {
       this.#logger.warn({ err, workerIds: ids }, 'could not hand back unread jobs; running them here')
     }
