@@ -6,7 +6,7 @@
 import { DISTURBED_LOAD } from './measure-run.js'
 import { perJobCount, socketText } from './report-tables.js'
 import type { BenchResults } from './results.js'
-import { DISPATCH_LIMIT_RATIO, type DispatchCostResult } from './suite-dispatch-cost.js'
+import { DISPATCH_LIMIT_RATIO, type DispatchCostResult, worstDispatchVariant } from './suite-dispatch-cost.js'
 import type { LatencyRow } from './suite-latency.js'
 import type { ThroughputRow } from './suite-throughput.js'
 import { DEPLOYMENT } from './systems.js'
@@ -248,7 +248,7 @@ export function boundsOfMissedTargets(r: BenchResults): string[] {
 
 /** What bounds the dispatch cost ratio: the worst variant's cost at each size and what grew. */
 function dispatchBounds(d: DispatchCostResult): string[] {
-  const worst = d.variants.reduce((w, v) => (v.redisCpuRatio.ofMedians > w.redisCpuRatio.ofMedians ? v : w))
+  const worst = worstDispatchVariant(d)
   const cost = (size: number) => worst.bySize.find((b) => b.size === size)?.redisCpuUsPerJob.median ?? 0
   const [c8, c100, c1000] = [cost(8), cost(100), cost(1000)]
   const cmd = (name: string, size: number) => worst.commandUsPerJob[name]?.[size] ?? 0

@@ -47,6 +47,11 @@ interface DispatchCostJson {
   measurements: Measurement[]
 }
 
+/** The variant whose cost grows most from 8 to 1,000 workers (ratio of medians): the one the target judges. */
+export function worstDispatchVariant(d: DispatchCostResult): DispatchVariantRow {
+  return d.variants.reduce((w, v) => (v.redisCpuRatio.ofMedians > w.redisCpuRatio.ofMedians ? v : w))
+}
+
 export async function runDispatchCost(ctx: BenchContext, repetitions: number): Promise<DispatchCostResult> {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-dispatch-'))
   const json = join(dir, 'dispatch-cost.json')

@@ -5,8 +5,7 @@
  */
 
 import { type Spread, spread } from './stats.js'
-import type { DispatchCostResult } from './suite-dispatch-cost.js'
-import { DISPATCH_LIMIT_RATIO } from './suite-dispatch-cost.js'
+import { DISPATCH_LIMIT_RATIO, type DispatchCostResult, worstDispatchVariant } from './suite-dispatch-cost.js'
 import type { LatencyResult, LatencyRow } from './suite-latency.js'
 import type { RedisLimitResult } from './suite-redis-limit.js'
 import type { RoutingResult } from './suite-routing.js'
@@ -170,11 +169,8 @@ export function checkTargets(r: TargetInputs): Target[] {
     }
   }
   if (r.dispatchCost) {
-    const worst = r.dispatchCost.variants.reduce(
-      (w, v) => (v.redisCpuRatio.ofMedians > w.redisCpuRatio.ofMedians ? v : w),
-      r.dispatchCost.variants[0] as DispatchCostResult['variants'][number],
-    )
-    if (worst) {
+    if (r.dispatchCost.variants.length > 0) {
+      const worst = worstDispatchVariant(r.dispatchCost)
       const t = atMost(
         'dispatch-1000',
         `dispatch Redis CPU, 1,000 workers against 8 (worst variant: ${worst.variant})`,

@@ -350,16 +350,7 @@ export class WorkerLoop {
   }
 
   #release(entry: JobEntry): void {
-    this.#s.completer.complete({
-      workerId: this.workerId,
-      entryId: entry.entryId,
-      jobId: entry.jobId,
-      producer: entry.producer,
-      outcome: 'skip',
-      envelope: '',
-      race: entry.race,
-      copy: entry.copy,
-    })
+    this.#complete(entry, { outcome: 'skip', envelope: '' })
   }
 
   #start(entry: JobEntry): void {

@@ -180,8 +180,7 @@ local function placeRun(k)
           end
           local nextLevel = {}
           for i = 1, take do
-            local capacity = capacityOf(current[i])
-            if capacity ~= nil and level + 1 < capacity then nextLevel[#nextLevel + 1] = current[i] end
+            if not isFull(current[i], level + 1) then nextLevel[#nextLevel + 1] = current[i] end
           end
           for i = take + 1, #current do nextLevel[#nextLevel + 1] = current[i] end
           current = nextLevel
@@ -224,8 +223,7 @@ local function placeRun(k)
     local stay, full = {}, {}
     for _, w in ipairs(order) do
       local load = tonumber(redis.call('ZINCRBY', loadKey, added[w], w))
-      local capacity = capacityOf(w)
-      if capacity == nil or load >= capacity then
+      if isFull(w, load) then
         full[#full + 1] = w
       else
         stay[#stay + 1] = load

@@ -102,11 +102,16 @@ local function capacityOf(w)
   return capacity
 end
 
+-- Whether w has no room left at `load` (a worker without a capacity takes no more than one).
+local function isFull(w, load)
+  local capacity = capacityOf(w)
+  return capacity == nil or load >= capacity
+end
+
 -- Reserves a slot of w (+1 load); a worker that reaches its capacity stops being a candidate.
 local function reserve(w)
   local load = tonumber(redis.call('ZINCRBY', loadKey, 1, w))
-  local capacity = capacityOf(w)
-  if capacity == nil or load >= capacity then
+  if isFull(w, load) then
     redis.call('ZREM', readyKey, w)
   else
     redis.call('ZADD', readyKey, load, w)
