@@ -167,7 +167,10 @@ describe('chaos', () => {
     }
     expect(ok + dead).toBe(total)
     expect(kills).toBeGreaterThanOrEqual(3)
-    expect(codes.every((code) => code === 0)).toBe(true)
+    codes.forEach((code, i) => {
+      // A drain that failed says why in the worker's last log lines.
+      expect(code, `worker ${i} exited ${code}:\n${workers[i]?.output().slice(-3000)}`).toBe(0)
+    })
     for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
     for (const key of await poolKeysInRedis(c, pool)) {
       if (key.endsWith(':dead')) continue
