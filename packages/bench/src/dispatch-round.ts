@@ -20,7 +20,7 @@ export interface RoundSettings {
   blockJobs: number
   /** Untimed jobs per pool size before the blocks. */
   warmupJobs: number
-  /** Script calls in flight at once on the one connection (auto-pipelined, as in the library). */
+  /** Script calls in flight at once on the one connection (each its own write, as in the library). */
   inFlight: number
   /** Distinct sessions the jobs of a session variant are drawn from. */
   sessions: number

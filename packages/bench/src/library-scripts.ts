@@ -63,7 +63,7 @@ export async function loadLibraryScripts(): Promise<LibraryScripts> {
 
 /**
  * A command connection set up like the library's own (`createConnection(..., 'command', ...)`, not
- * exported): RESP2, auto-pipelining, no offline queue, a `CLIENT SETNAME`, the scripts defined.
+ * exported): RESP2, no auto-pipelining, no offline queue, a `CLIENT SETNAME`, the scripts defined.
  */
 export async function connectWithScripts(url: string, scripts: LibraryScripts): Promise<BenchConnection> {
   const conn = new Redis(url, {
@@ -71,7 +71,7 @@ export async function connectWithScripts(url: string, scripts: LibraryScripts): 
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    enableAutoPipelining: true,
+    enableAutoPipelining: false,
     connectionName: 'sy:bench',
   }) as BenchConnection
   conn.on('error', () => {})

@@ -49,7 +49,7 @@ export function renderDispatchCostSection(d: DispatchCostResult, machine: Machin
     '  and checks that the loads add up to what was dispatched.',
     '- **The calls.** The dispatch script is the one the library embeds (`LUA_SCRIPTS` from its built',
     `  \`dist\`, SHA1 \`${d.dispatchScriptSha1.slice(0, 12)}\` here). It is called through \`defineCommand\` on a connection set up`,
-    "  like the library's command connection (RESP2, auto-pipelining), with the arguments the library's",
+    "  like the library's command connection (RESP2, no auto-pipelining), with the arguments the library's",
     "  `DispatchBatcher` sends: they are encoded by the library's own `dispatchCallArgs` (from the same",
     '  `dist`), so the benchmark keeps up with the protocol. 8 calls are in flight at a time.',
     '- **Variants.** `batch 1`: one job per call, as for a lone submit. `batch 64`: 64 jobs per call,',
