@@ -28,8 +28,11 @@ export interface BenchContext {
   log(line: string): void
 }
 
-/** The systems compared. */
-export type SystemName = 'switchyard' | 'bullmq'
+/**
+ * The systems compared. 'plain' is the baseline of the latency suites: the same job with the
+ * fewest plain Redis commands and no library (runners/plain-worker.ts).
+ */
+export type SystemName = 'switchyard' | 'bullmq' | 'plain'
 
 /** The two processes of a run. */
 export interface PairSpec {

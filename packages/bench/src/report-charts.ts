@@ -1,4 +1,6 @@
 /** The charts of docs/bench, by file name, from one run's results. */
+
+import type { SystemName } from './measure-run.js'
 import { barChart, COLORS, cdfChart, stackedBarChart } from './report-svg.js'
 import type { BenchResults } from './results.js'
 import type { LatencyResult } from './suite-latency.js'
@@ -9,13 +11,18 @@ const SYSTEMS = [
   { name: SYSTEM_LABEL.switchyard, color: COLORS[0] },
   { name: SYSTEM_LABEL.bullmq, color: COLORS[1] },
 ]
+const SYSTEM_COLOR: Record<SystemName, string> = {
+  switchyard: COLORS[0],
+  bullmq: COLORS[1],
+  plain: COLORS[4],
+}
 
 function latencyCdf(l: LatencyResult, title: string, marksMs: { ms: number; label: string }[]): string {
   return cdfChart({
     title,
     series: l.rows.map((r) => ({
       name: SYSTEM_LABEL[r.system],
-      color: r.system === 'switchyard' ? COLORS[0] : COLORS[1],
+      color: SYSTEM_COLOR[r.system],
       points: r.cdf,
     })),
     marksMs,

@@ -7,7 +7,7 @@ import { DISTURBED_LOAD } from './measure-run.js'
 import { perJobCount, socketText } from './report-tables.js'
 import type { BenchResults } from './results.js'
 import { DISPATCH_LIMIT_RATIO, type DispatchCostResult, worstDispatchVariant } from './suite-dispatch-cost.js'
-import type { LatencyRow } from './suite-latency.js'
+import type { LatencyResult, LatencyRow } from './suite-latency.js'
 import type { ThroughputRow } from './suite-throughput.js'
 import { DEPLOYMENT } from './systems.js'
 import { OPEN_LOOP_MARGIN_MS, type Target } from './targets.js'
@@ -35,6 +35,12 @@ export function methodSection(r: BenchResults): string[] {
     "  whose `completed` (and `failed`) events settle the waiting jobs by id: the cheaper of BullMQ's two",
     '  ways. The other, `job.waitUntilFinished(queueEvents)` per job, adds an `isFinished` script call per',
     '  job and needs the worker to keep completed jobs; it was slower in the open loop when we tried it.',
+    '- **Plain commands** (the latency suites only): the same two processes, workload code and handler,',
+    '  with the fewest plain Redis commands a job needs and no library. The producer adds each job with',
+    '  `XADD` and waits for its message on one subscribed channel; the worker reads with a blocking',
+    '  `XREADGROUP` (as many entries as it has free slots) and answers each job with one pipelined write of',
+    '  `PUBLISH`, `XACK` and `XDEL`. No load counters, leases, fencing, retries or timeouts: it is what',
+    '  the machine and Redis alone cost a request, and what any dispatcher built on them adds to.',
     '- **One run**: a warm-up (bulk: 1,000 jobs; closed loop: 200; open loop: 1 s; routing: 300) until the',
     '  worker has processed it; a wait (up to 5 s) for the rest of the machine to be quiet; the health',
     '  probe; the worker marks its CPU baseline; `CONFIG RESETSTAT` and `INFO cpu`; then the producer is',
@@ -177,8 +183,31 @@ function latencyBounds(r: BenchResults, missed: Target[]): string[] {
     `  worker, Redis, producer): four wake-ups of processes that share ${r.machine.cpus} CPUs. The p99 of a few milliseconds`,
     '  is one of those processes waiting for a CPU (the probes show the machine switching speed), for both',
     '  systems alike; the ratio of two p99s made of such waits moves from run to run (see the range).',
+    ...plainLatencyText(c, missed),
     '',
   ]
+}
+
+/** What the plain-commands baseline of the same run says about missed latency targets. */
+function plainLatencyText(l: LatencyResult, missed: Target[]): string[] {
+  const plain = l.rows.find((x) => x.system === 'plain' && x.runs.length > 0)
+  const sy = l.rows.find((x) => x.system === 'switchyard')
+  if (!plain || !sy) return []
+  const ms = (us: number) => (us / 1_000).toFixed(2)
+  const out = [
+    `- **Plain commands** in the same run (no library; see [Method](#method)): p50 ${ms(plain.p50Us.median)} ms, p99`,
+    `  ${ms(plain.p99Us.median)} ms (runs: ${ms(plain.p99Us.min)}-${ms(plain.p99Us.max)}). Switchyard adds ${ms(sy.p50Us.median - plain.p50Us.median)} ms at p50 and ${ms(sy.p99Us.median - plain.p99Us.median)} ms at p99`,
+    '  to what Redis and the two processes cost alone.',
+  ]
+  for (const t of missed.filter((x) => x.plain)) {
+    const p = t.plain as NonNullable<Target['plain']>
+    out.push(
+      p.isMet
+        ? `  Against the bar of *${t.label}* the baseline measures ${p.measured}, within it: the bar is within reach on this machine.`
+        : `  Against the bar of *${t.label}* the baseline measures ${p.measured}: it misses the bar too, so in this run no dispatcher over Redis on this machine could meet it.`,
+    )
+  }
+  return out
 }
 
 function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
@@ -200,6 +229,7 @@ function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
     `  ${Number.isFinite(lagP99) ? lagP99.toFixed(2) : '-'} ms late at p99; both count in the latency. Latency minus each request's own`,
     `  handler time is ${Number.isFinite(overheadP99) ? overheadP99.toFixed(2) : '-'} ms at p99${Number.isFinite(overheadP99) ? (overheadP99 <= OPEN_LOOP_MARGIN_MS ? ` (within the ${OPEN_LOOP_MARGIN_MS} ms margin)` : ` (the margin is ${OPEN_LOOP_MARGIN_MS} ms)`) : ''}.`,
   ]
+  out.push(...plainLatencyText(o, missed))
   const timerLateP99 = handlerP99 - handlerMs
   if (Number.isFinite(handlerP99) && handlerP99 > bar) {
     out.push(

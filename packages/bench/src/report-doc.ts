@@ -87,6 +87,16 @@ export function renderDoc(r: BenchResults, previous: string): string {
           '[Missed targets](#missed-targets-what-bounds-them) says by how much and what bounds each one.',
     '',
   )
+  const beyond = missed.filter((t) => t.plain && !t.plain.isMet)
+  if (beyond.length > 0) {
+    out.push(
+      `${beyond.length === 1 ? 'One of them is' : `${beyond.length} of them are`} missed by the plain-commands baseline too: the same`,
+      'processes, load generator and handler doing each job with the fewest plain Redis commands and no',
+      'library (suites b and c). On this machine, in this run, no dispatcher over Redis reaches',
+      `${beyond.length === 1 ? 'that bar' : 'those bars'}: ${beyond.map((t) => t.label).join('; ')}.`,
+      '',
+    )
+  }
   if (r.throughput && r.redisLimit) {
     out.push(
       'Switchyard against the Redis limit (bulk throughput at concurrency 50 as a share of what this Redis',
@@ -214,6 +224,7 @@ export function renderDoc(r: BenchResults, previous: string): string {
       `${Number(c.settings.jobs).toLocaleString('en')} sequential submit-and-await of a no-op job after ${c.settings.warmupJobs} warm-up ones, one`,
       `worker process with concurrency ${c.settings.concurrency}. Switchyard: \`await dispatcher.submit(req)\`. BullMQ: \`await queue.add(...)\`,`,
       "then the `completed` event of its job from the producer's `QueueEvents` (see [Method](#method)).",
+      'Plain commands: `XADD`, then the result message (the baseline of [Method](#method)).',
       '',
       latencyTable(c),
       '',
@@ -226,6 +237,7 @@ export function renderDoc(r: BenchResults, previous: string): string {
     const o = r.openLoop
     const sy = o.rows.find((x) => x.system === 'switchyard')
     const bq = o.rows.find((x) => x.system === 'bullmq')
+    const plain = o.rows.find((x) => x.system === 'plain' && x.runs.length > 0)
     out.push(
       '## c. Open loop',
       '',
@@ -234,7 +246,7 @@ export function renderDoc(r: BenchResults, previous: string): string {
       `(\`setTimeout\`), concurrency ${o.settings.concurrency}. Latency counts from each request's *scheduled* send time, so`,
       'a late send (the load generator is a Node timer) is charged too; the send lag column says how late',
       `the generator was. The handler's own sleep took, at p99, ${sy?.handlerP99Ms ? fmt(sy.handlerP99Ms, 2) : '-'} ms on the Switchyard`,
-      `worker and ${bq?.handlerP99Ms ? fmt(bq.handlerP99Ms, 2) : '-'} ms on the BullMQ worker (timers fire late on this VM). Each job returns the`,
+      `worker, ${bq?.handlerP99Ms ? fmt(bq.handlerP99Ms, 2) : '-'} ms on the BullMQ worker${plain?.handlerP99Ms ? ` and ${fmt(plain.handlerP99Ms, 2)} ms on the plain one` : ''} (timers fire late on this VM). Each job returns the`,
       "time its handler took, so the *minus handler* column is each request's latency minus its own handler",
       'time: what the system (and the load generator) added around the handler. CPU per job is that of',
       'Redis, the producer and the worker process together, as in suite a: at 1,000 requests/s few jobs',

@@ -28,7 +28,15 @@ function pct(s: Spread, digits: number): string {
 export function targetsTable(targets: readonly Target[]): string {
   return markdownTable(
     ['target', 'goal', 'measured', 'met'],
-    targets.map((t) => [t.label, t.goal, t.measured, t.isMet ? 'yes' : `**no**: ${t.missedBy ?? ''}`]),
+    targets.map((t) => [
+      t.label,
+      t.goal,
+      t.measured,
+      (t.isMet ? 'yes' : `**no**: ${t.missedBy ?? ''}`) +
+        (t.plain && !t.plain.isMet
+          ? `; plain commands, no library: ${t.plain.measured}, over the bar too`
+          : ''),
+    ]),
   )
 }
 

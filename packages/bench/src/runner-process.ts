@@ -14,6 +14,8 @@ export type RunnerName =
   | 'bullmq-worker'
   | 'bullmq-producer'
   | 'routing-producer'
+  | 'plain-worker'
+  | 'plain-producer'
 
 /** A message from a runner: its `type` and whatever it carries. */
 export type RunnerMessage = { type: string } & Record<string, unknown>

@@ -6,6 +6,8 @@ import type { BenchContext, PairSpec, SystemName } from './measure-run.js'
 import type { BullmqProducerConfig } from './runners/bullmq-producer.js'
 import type { BullmqWorkerConfig } from './runners/bullmq-worker.js'
 import type { WorkSpec } from './runners/job-work.js'
+import type { PlainProducerConfig } from './runners/plain-producer.js'
+import type { PlainWorkerConfig } from './runners/plain-worker.js'
 import type { SwitchyardProducerConfig } from './runners/switchyard-producer.js'
 import type { SwitchyardWorkerConfig } from './runners/switchyard-worker.js'
 import type { Workload } from './runners/workload.js'
@@ -67,6 +69,20 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
       producer: { runner: 'switchyard-producer', config: producer },
     }
   }
+  if (system === 'plain') {
+    const worker: PlainWorkerConfig = {
+      redis: ctx.redisUrl,
+      stream: o.name,
+      concurrency: o.concurrency,
+      work: o.work,
+    }
+    const producer: PlainProducerConfig = { redis: ctx.redisUrl, stream: o.name, workload: o.workload }
+    return {
+      system,
+      worker: { runner: 'plain-worker', config: worker },
+      producer: { runner: 'plain-producer', config: producer },
+    }
+  }
   const worker: BullmqWorkerConfig = {
     redis: ctx.redisUrl,
     queue: o.name,
@@ -95,4 +111,18 @@ export function systemOrder(rep: number): SystemName[] {
   return rep % 2 === 1 ? ['switchyard', 'bullmq'] : ['bullmq', 'switchyard']
 }
 
-export const SYSTEM_LABEL: Record<SystemName, string> = { switchyard: 'Switchyard', bullmq: 'BullMQ' }
+/**
+ * Run order of repetition `rep` (1-based) in the latency suites, which also run the plain-commands
+ * baseline: each system takes each place in turn.
+ */
+export function latencyOrder(rep: number): SystemName[] {
+  const all: SystemName[] = ['switchyard', 'bullmq', 'plain']
+  const shift = (rep - 1) % all.length
+  return [...all.slice(shift), ...all.slice(0, shift)]
+}
+
+export const SYSTEM_LABEL: Record<SystemName, string> = {
+  switchyard: 'Switchyard',
+  bullmq: 'BullMQ',
+  plain: 'plain commands',
+}

@@ -1,0 +1,81 @@
+/**
+ * The producer process of the plain-commands baseline (see plain-worker.ts): `XADD` of each job
+ * to the stream, and one subscription to the results channel that settles the waiting request
+ * by its number. It runs the same {@link Workload} code as the Switchyard and BullMQ producers.
+ *
+ *   node dist/runners/plain-producer.js '<json PlainProducerConfig>'
+ *
+ * Messages as for the Switchyard producer: `ready`, `warmup` (`warmed`), `go` (`done`), `stop`.
+ */
+import { Redis } from 'ioredis'
+import { plainResultChannel } from './plain-keys.js'
+import { countRedisTraffic, cpuSinceUs, emit, fail, readConfig, serveCommands } from './runner-io.js'
+import { type ProducerClient, runPhase, type Workload } from './workload.js'
+
+/** What the parent passes as the first argument (JSON). */
+export interface PlainProducerConfig {
+  redis: string
+  stream: string
+  workload: Workload
+}
+
+async function main(): Promise<void> {
+  const config = readConfig<PlainProducerConfig>()
+  const traffic = countRedisTraffic(config.redis)
+  const conn = new Redis(config.redis)
+  const sub = new Redis(config.redis)
+  const waiting = new Map<number, (value: number | null) => void>()
+  sub.on('message', (_channel: string, message: string) => {
+    const space = message.indexOf(' ')
+    const n = Number(message.slice(0, space))
+    const handlerMs = message.slice(space + 1)
+    const settle = waiting.get(n)
+    waiting.delete(n)
+    settle?.(handlerMs === 'null' ? null : Number(handlerMs))
+  })
+  await sub.subscribe(plainResultChannel(config.stream))
+  const result = (n: number) => new Promise<number | null>((resolve) => waiting.set(n, resolve))
+  const client: ProducerClient = {
+    submitAndWait(n) {
+      const done = result(n)
+      conn.xadd(config.stream, '*', 'n', String(n)).catch(fail)
+      return done
+    },
+    async submitBulk(first, count) {
+      const all = new Array<Promise<unknown>>(count)
+      const pipeline = conn.pipeline()
+      for (let i = 0; i < count; i++) {
+        all[i] = result(first + i)
+        pipeline.xadd(config.stream, '*', 'n', String(first + i))
+      }
+      await pipeline.exec()
+      await Promise.all(all)
+    },
+  }
+  await client.submitAndWait(-1)
+  emit({ type: 'ready' })
+
+  let nextJob = 0
+  serveCommands(async ({ cmd }) => {
+    if (cmd === 'warmup') {
+      const warm = await runPhase(config.workload, client, 'warmup', nextJob)
+      nextJob += warm.jobs
+      emit({ type: 'warmed', jobs: warm.jobs })
+    } else if (cmd === 'go') {
+      traffic.take()
+      const cpuStart = process.cpuUsage()
+      const phase = await runPhase(config.workload, client, 'measure', nextJob)
+      const cpuUs = cpuSinceUs(cpuStart)
+      nextJob += phase.jobs
+      emit({ type: 'done', ...phase, cpuUs, ...traffic.take() })
+    } else if (cmd === 'stop') {
+      conn.disconnect()
+      sub.disconnect()
+      process.exit(0)
+    } else {
+      throw new Error(`plain-producer: unknown command '${cmd}'`)
+    }
+  })
+}
+
+main().catch(fail)
