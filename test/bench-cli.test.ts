@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
@@ -36,5 +39,42 @@ describe('npm run bench command line', () => {
     const reps = await bench(['--reps', '0'])
     expect(reps.code).toBe(2)
     expect(reps.stderr).toContain('--reps must be a positive integer (got 0)')
+  })
+})
+
+describe('latency suites', () => {
+  it('run the plain-commands baseline beside Switchyard and BullMQ and report it in the doc and the targets', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
+    try {
+      const { code, stderr } = await bench([
+        '--quick',
+        '--suites',
+        'closed-loop,open-loop',
+        '--docs-dir',
+        dir,
+      ])
+      expect(code, stderr).toBe(0)
+      const results = JSON.parse(readFileSync(join(dir, 'bench', 'results.json'), 'utf8')) as {
+        closedLoop: { rows: { system: string; runs: { jobs: number; latency: { p50Us: number } }[] }[] }
+        openLoop: { rows: { system: string; handlerP99Ms?: { median: number } }[] }
+        targets: { id: string; plain?: { value: number; isMet: boolean } }[]
+      }
+      expect(results.closedLoop.rows.map((r) => r.system)).toEqual(['switchyard', 'bullmq', 'plain'])
+      const plain = results.closedLoop.rows.find((r) => r.system === 'plain')
+      expect(plain?.runs[0]?.jobs).toBe(100)
+      expect(plain?.runs[0]?.latency.p50Us).toBeGreaterThan(0)
+      // The plain worker runs the same 5 ms handler and reports how long it took.
+      const openPlain = results.openLoop.rows.find((r) => r.system === 'plain')
+      expect(openPlain?.handlerP99Ms?.median).toBeGreaterThanOrEqual(5)
+      for (const id of ['closed-p50', 'closed-p99', 'open-p99']) {
+        const target = results.targets.find((t) => t.id === id)
+        expect(target?.plain?.value, id).toBeGreaterThan(0)
+      }
+      const doc = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
+      expect(doc.match(/^\| plain commands +\|/gm)).toHaveLength(2)
+      expect(doc).toContain('- **Plain commands** (the latency suites only)')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
