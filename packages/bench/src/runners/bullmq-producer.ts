@@ -10,8 +10,8 @@
  * Same messages as switchyard-producer.ts.
  */
 import { Queue, QueueEvents } from 'bullmq'
-import { countRedisTraffic, cpuSinceUs, emit, fail, readConfig, serveCommands } from './runner-io.js'
-import { type ProducerClient, runPhase, type Workload } from './workload.js'
+import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
+import { type ProducerClient, serveProducer, type Workload } from './workload.js'
 
 /** What the parent passes as the first argument (JSON). */
 export interface BullmqProducerConfig {
@@ -90,27 +90,16 @@ async function main(): Promise<void> {
   if (events) await events.waitUntilReady()
   emit({ type: 'ready' })
 
-  let nextJob = 0
-  serveCommands(async ({ cmd }) => {
-    if (cmd === 'warmup') {
-      const warm = await runPhase(config.workload, client, 'warmup', nextJob)
-      nextJob += warm.jobs
-      emit({ type: 'warmed', jobs: warm.jobs })
-    } else if (cmd === 'go') {
-      traffic.take()
-      const cpuStart = process.cpuUsage()
-      const result = await runPhase(config.workload, client, 'measure', nextJob)
-      const cpuUs = cpuSinceUs(cpuStart)
-      nextJob += result.jobs
-      emit({ type: 'done', ...result, cpuUs, ...traffic.take() })
-    } else if (cmd === 'stop') {
+  serveProducer({
+    name: 'bullmq-producer',
+    workload: config.workload,
+    client,
+    traffic,
+    async stop() {
       const timer = setTimeout(() => process.exit(0), 5_000)
       await Promise.all([queue.close(), events?.close()])
       clearTimeout(timer)
-      process.exit(0)
-    } else {
-      throw new Error(`bullmq-producer: unknown command '${cmd}'`)
-    }
+    },
   })
 }
 

@@ -11,17 +11,8 @@
 import { performance } from 'node:perf_hooks'
 import { Worker } from 'bullmq'
 import { jobWork, type WorkSpec } from './job-work.js'
-import {
-  countRedisTraffic,
-  cpuSinceUs,
-  emit,
-  fail,
-  nowNs,
-  readConfig,
-  serveCommands,
-  Waiter,
-} from './runner-io.js'
-import { type WorkerReport, workPercentiles } from './worker-report.js'
+import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
+import { serveWorker, WorkerTally } from './worker-report.js'
 
 /** What the parent passes as the first argument (JSON). */
 export interface BullmqWorkerConfig {
@@ -36,25 +27,20 @@ export interface BullmqWorkerConfig {
 
 async function main(): Promise<void> {
   const config = readConfig<BullmqWorkerConfig>()
-  const traffic = countRedisTraffic(config.redis)
+  const tally = new WorkerTally(countRedisTraffic(config.redis))
   const work = jobWork(config.work, 1)
   const url = new URL(config.redis)
-  const waiter = new Waiter()
-  let processed = 0
   let failed = 0
-  let lastDoneNs = '0'
-  let cpuStart = process.cpuUsage()
-  let workSamples: number[] = []
   const isTimed = config.work.kind !== 'noop'
 
-  const worker = new Worker(
+  const worker: Worker = new Worker(
     config.queue,
     async () => {
       const startedMs = isTimed ? performance.now() : 0
       await work()
       if (!isTimed) return null
       const elapsed = performance.now() - startedMs
-      workSamples.push(elapsed)
+      tally.worked(worker.id, elapsed)
       return elapsed
     },
     {
@@ -64,11 +50,7 @@ async function main(): Promise<void> {
       removeOnFail: { count: config.keepFailed },
     },
   )
-  worker.on('completed', () => {
-    processed++
-    lastDoneNs = nowNs()
-    waiter.notify()
-  })
+  worker.on('completed', () => tally.done(worker.id))
   worker.on('failed', () => {
     failed++
   })
@@ -78,36 +60,17 @@ async function main(): Promise<void> {
   await worker.waitUntilReady()
   emit({ type: 'ready', workerIds: [worker.id] })
 
-  serveCommands(async ({ cmd, atLeast }) => {
-    if (cmd === 'mark') {
-      processed = 0
-      lastDoneNs = '0'
-      workSamples = []
-      traffic.take()
-      cpuStart = process.cpuUsage()
-      emit({ type: 'marked' })
-    } else if (cmd === 'report') {
-      await waiter.until(() => processed >= (atLeast ?? 0))
+  serveWorker({
+    name: 'bullmq-worker',
+    tally,
+    check() {
       if (failed > 0) throw new Error(`bullmq-worker: ${failed} job(s) failed`)
-      const report: WorkerReport = {
-        type: 'report',
-        processed,
-        cpuUs: cpuSinceUs(cpuStart),
-        lastDoneNs,
-        perWorker: { [worker.id]: processed },
-        busyMsPerWorker: {},
-        workMs: workPercentiles(workSamples),
-        ...traffic.take(),
-      }
-      emit(report)
-    } else if (cmd === 'stop') {
+    },
+    async stop() {
       const timer = setTimeout(() => process.exit(0), 5_000)
       await worker.close()
       clearTimeout(timer)
-      process.exit(0)
-    } else {
-      throw new Error(`bullmq-worker: unknown command '${cmd}'`)
-    }
+    },
   })
 }
 

@@ -9,8 +9,8 @@
  */
 import { Redis } from 'ioredis'
 import { plainResultChannel } from './plain-keys.js'
-import { countRedisTraffic, cpuSinceUs, emit, fail, readConfig, serveCommands } from './runner-io.js'
-import { type ProducerClient, runPhase, type Workload } from './workload.js'
+import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
+import { type ProducerClient, serveProducer, type Workload } from './workload.js'
 
 /** What the parent passes as the first argument (JSON). */
 export interface PlainProducerConfig {
@@ -55,26 +55,15 @@ async function main(): Promise<void> {
   await client.submitAndWait(-1)
   emit({ type: 'ready' })
 
-  let nextJob = 0
-  serveCommands(async ({ cmd }) => {
-    if (cmd === 'warmup') {
-      const warm = await runPhase(config.workload, client, 'warmup', nextJob)
-      nextJob += warm.jobs
-      emit({ type: 'warmed', jobs: warm.jobs })
-    } else if (cmd === 'go') {
-      traffic.take()
-      const cpuStart = process.cpuUsage()
-      const phase = await runPhase(config.workload, client, 'measure', nextJob)
-      const cpuUs = cpuSinceUs(cpuStart)
-      nextJob += phase.jobs
-      emit({ type: 'done', ...phase, cpuUs, ...traffic.take() })
-    } else if (cmd === 'stop') {
+  serveProducer({
+    name: 'plain-producer',
+    workload: config.workload,
+    client,
+    traffic,
+    stop() {
       conn.disconnect()
       sub.disconnect()
-      process.exit(0)
-    } else {
-      throw new Error(`plain-producer: unknown command '${cmd}'`)
-    }
+    },
   })
 }
 

@@ -14,17 +14,8 @@ import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import { jobWork, type WorkSpec } from './job-work.js'
 import { plainResultChannel } from './plain-keys.js'
-import {
-  countRedisTraffic,
-  cpuSinceUs,
-  emit,
-  fail,
-  nowNs,
-  readConfig,
-  serveCommands,
-  Waiter,
-} from './runner-io.js'
-import { type WorkerReport, workPercentiles } from './worker-report.js'
+import { countRedisTraffic, emit, fail, readConfig, Waiter } from './runner-io.js'
+import { serveWorker, WorkerTally } from './worker-report.js'
 
 /** What the parent passes as the first argument (JSON). */
 export interface PlainWorkerConfig {
@@ -40,28 +31,21 @@ const CONSUMER = 'plain-worker'
 
 async function main(): Promise<void> {
   const config = readConfig<PlainWorkerConfig>()
-  const traffic = countRedisTraffic(config.redis)
+  const tally = new WorkerTally(countRedisTraffic(config.redis))
   const reader = new Redis(config.redis, { maxRetriesPerRequest: null })
   const writer = new Redis(config.redis)
   const channel = plainResultChannel(config.stream)
   await writer.xgroup('CREATE', config.stream, PLAIN_GROUP, '$', 'MKSTREAM')
   const work = jobWork(config.work, 1)
   const isTimed = config.work.kind !== 'noop'
-  const waiter = new Waiter()
+  const room = new Waiter()
   let running = 0
-  let processed = 0
-  let lastDoneNs = '0'
-  let busyMs = 0
-  let workSamples: number[] = []
-  let cpuStart = process.cpuUsage()
-  let isStopped = false
 
   const finish = (entryId: string, n: string, startedMs: number) => {
     let elapsed: number | null = null
     if (isTimed) {
       elapsed = performance.now() - startedMs
-      busyMs += elapsed
-      workSamples.push(elapsed)
+      tally.worked(CONSUMER, elapsed)
     }
     writer
       .pipeline()
@@ -71,9 +55,8 @@ async function main(): Promise<void> {
       .exec()
       .then(() => {
         running--
-        processed++
-        lastDoneNs = nowNs()
-        waiter.notify()
+        tally.done(CONSUMER)
+        room.notify()
       }, fail)
   }
   const run = (entryId: string, fields: string[]) => {
@@ -85,10 +68,10 @@ async function main(): Promise<void> {
     else void pending.then(() => finish(entryId, n, startedMs))
   }
 
+  // Reads as many entries as there are free slots, blocking until some come.
   const loop = async () => {
-    while (!isStopped) {
-      await waiter.until(() => running < config.concurrency || isStopped)
-      if (isStopped) break
+    for (;;) {
+      await room.until(() => running < config.concurrency)
       const reply = (await reader.xreadgroup(
         'GROUP',
         PLAIN_GROUP,
@@ -107,36 +90,13 @@ async function main(): Promise<void> {
   void loop().catch(fail)
   emit({ type: 'ready', workerIds: [CONSUMER] })
 
-  serveCommands(async ({ cmd, atLeast }) => {
-    if (cmd === 'mark') {
-      processed = 0
-      lastDoneNs = '0'
-      busyMs = 0
-      workSamples = []
-      traffic.take()
-      cpuStart = process.cpuUsage()
-      emit({ type: 'marked' })
-    } else if (cmd === 'report') {
-      await waiter.until(() => processed >= (atLeast ?? 0))
-      const report: WorkerReport = {
-        type: 'report',
-        processed,
-        cpuUs: cpuSinceUs(cpuStart),
-        lastDoneNs,
-        perWorker: { [CONSUMER]: processed },
-        busyMsPerWorker: isTimed ? { [CONSUMER]: busyMs } : {},
-        workMs: workPercentiles(workSamples),
-        ...traffic.take(),
-      }
-      emit(report)
-    } else if (cmd === 'stop') {
-      isStopped = true
+  serveWorker({
+    name: 'plain-worker',
+    tally,
+    stop() {
       reader.disconnect()
       writer.disconnect()
-      process.exit(0)
-    } else {
-      throw new Error(`plain-worker: unknown command '${cmd}'`)
-    }
+    },
   })
 }
 

@@ -8,8 +8,8 @@
  * sent; `stop` closes the dispatcher and exits. Bulk submits use `onSaturated: 'wait'`.
  */
 import { Dispatcher } from 'switchyard'
-import { countRedisTraffic, cpuSinceUs, emit, fail, readConfig, serveCommands } from './runner-io.js'
-import { type ProducerClient, runPhase, type Workload } from './workload.js'
+import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
+import { type ProducerClient, serveProducer, type Workload } from './workload.js'
 
 /** What the parent passes as the first argument (JSON). */
 export interface SwitchyardProducerConfig {
@@ -40,25 +40,13 @@ async function main(): Promise<void> {
   await dispatcher.submit({ n: -1 })
   emit({ type: 'ready' })
 
-  let nextJob = 0
-  serveCommands(async ({ cmd }) => {
-    if (cmd === 'warmup') {
-      const warm = await runPhase(config.workload, client, 'warmup', nextJob)
-      nextJob += warm.jobs
-      emit({ type: 'warmed', jobs: warm.jobs })
-    } else if (cmd === 'go') {
-      traffic.take()
-      const cpuStart = process.cpuUsage()
-      const result = await runPhase(config.workload, client, 'measure', nextJob)
-      const cpuUs = cpuSinceUs(cpuStart)
-      nextJob += result.jobs
-      emit({ type: 'done', ...result, cpuUs, ...traffic.take(), stats: dispatcher.stats() })
-    } else if (cmd === 'stop') {
-      await dispatcher.close()
-      process.exit(0)
-    } else {
-      throw new Error(`switchyard-producer: unknown command '${cmd}'`)
-    }
+  serveProducer({
+    name: 'switchyard-producer',
+    workload: config.workload,
+    client,
+    traffic,
+    stop: () => dispatcher.close(),
+    extra: () => ({ stats: dispatcher.stats() }),
   })
 }
 

@@ -6,22 +6,13 @@
  *
  * Messages: `ready` once registered; `mark` resets the counters and the CPU baseline (`marked`);
  * `report` (after `atLeast` jobs since the mark) answers with a {@link WorkerReport}; `stop`
- * drains the workers and exits.
+ * drains the workers and exits. A job counts as processed when its handler returns.
  */
 import { performance } from 'node:perf_hooks'
 import { type JobContext, startWorkers } from 'switchyard'
 import { jobWork, type WorkSpec } from './job-work.js'
-import {
-  countRedisTraffic,
-  cpuSinceUs,
-  emit,
-  fail,
-  nowNs,
-  readConfig,
-  serveCommands,
-  Waiter,
-} from './runner-io.js'
-import { type WorkerReport, workPercentiles } from './worker-report.js'
+import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
+import { serveWorker, WorkerTally } from './worker-report.js'
 
 /** What the parent passes as the first argument (JSON). */
 export interface SwitchyardWorkerConfig {
@@ -38,28 +29,19 @@ export interface SwitchyardWorkerConfig {
 
 async function main(): Promise<void> {
   const config = readConfig<SwitchyardWorkerConfig>()
-  const traffic = countRedisTraffic(config.redis)
+  const tally = new WorkerTally(countRedisTraffic(config.redis))
   const works = new Map<string, () => Promise<void> | undefined>()
   for (let i = 1; i <= config.count; i++) works.set(`${config.idPrefix}-${i}`, jobWork(config.work, i))
-  const waiter = new Waiter()
-  let processed = 0
-  let lastDoneNs = '0'
-  let perWorker = new Map<string, number>()
-  let busyMs = new Map<string, number>()
-  let workSamples: number[] = []
-  let cpuStart = process.cpuUsage()
   const isTimed = config.work.kind !== 'noop'
 
   // A timed job returns how long its body took (ms), so the producer can tell it from the rest.
   const done = (workerId: string, startedMs: number): number | null => {
-    processed++
-    perWorker.set(workerId, (perWorker.get(workerId) ?? 0) + 1)
-    lastDoneNs = nowNs()
-    waiter.notify()
-    if (!isTimed) return null
-    const elapsed = performance.now() - startedMs
-    busyMs.set(workerId, (busyMs.get(workerId) ?? 0) + elapsed)
-    workSamples.push(elapsed)
+    let elapsed: number | null = null
+    if (isTimed) {
+      elapsed = performance.now() - startedMs
+      tally.worked(workerId, elapsed)
+    }
+    tally.done(workerId)
     return elapsed
   }
   const handler = (_req: unknown, ctx: JobContext) => {
@@ -82,37 +64,14 @@ async function main(): Promise<void> {
   })
   emit({ type: 'ready', workerIds: [...group.workerIds] })
 
-  serveCommands(async ({ cmd, atLeast }) => {
-    if (cmd === 'mark') {
-      processed = 0
-      lastDoneNs = '0'
-      perWorker = new Map()
-      busyMs = new Map()
-      workSamples = []
-      traffic.take()
-      cpuStart = process.cpuUsage()
-      emit({ type: 'marked' })
-    } else if (cmd === 'report') {
-      await waiter.until(() => processed >= (atLeast ?? 0))
-      const report: WorkerReport = {
-        type: 'report',
-        processed,
-        cpuUs: cpuSinceUs(cpuStart),
-        lastDoneNs,
-        perWorker: Object.fromEntries(perWorker),
-        busyMsPerWorker: Object.fromEntries(busyMs),
-        workMs: workPercentiles(workSamples),
-        ...traffic.take(),
-      }
-      emit(report)
-    } else if (cmd === 'stop') {
+  serveWorker({
+    name: 'switchyard-worker',
+    tally,
+    async stop() {
       const timer = setTimeout(() => process.exit(0), 5_000)
       await group.close()
       clearTimeout(timer)
-      process.exit(0)
-    } else {
-      throw new Error(`switchyard-worker: unknown command '${cmd}'`)
-    }
+    },
   })
 }
 

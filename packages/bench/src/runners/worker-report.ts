@@ -1,4 +1,4 @@
-import type { RedisTraffic } from './runner-io.js'
+import { cpuSinceUs, emit, nowNs, type RedisTraffic, serveCommands, Waiter } from './runner-io.js'
 
 /** What a worker process reports: counters since the last mark. */
 export interface WorkerReport extends RedisTraffic {
@@ -22,4 +22,91 @@ export function workPercentiles(samples: number[]): WorkerReport['workMs'] {
   const sorted = [...samples].sort((a, b) => a - b)
   const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number
   return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] as number }
+}
+
+/**
+ * The counters of a worker process since the last `mark`, kept the same way for every system:
+ * jobs done per worker, when the last one finished, how long the timed job bodies took, CPU time
+ * and Redis traffic.
+ */
+export class WorkerTally {
+  #processed = 0
+  #lastDoneNs = '0'
+  #perWorker = new Map<string, number>()
+  #busyMs = new Map<string, number>()
+  #workSamples: number[] = []
+  #cpuStart = process.cpuUsage()
+  readonly #waiter = new Waiter()
+  readonly #traffic: { take(): RedisTraffic }
+
+  constructor(traffic: { take(): RedisTraffic }) {
+    this.#traffic = traffic
+  }
+
+  /** A timed job body on `workerId` took `ms`. */
+  worked(workerId: string, ms: number): void {
+    this.#busyMs.set(workerId, (this.#busyMs.get(workerId) ?? 0) + ms)
+    this.#workSamples.push(ms)
+  }
+
+  /** A job on `workerId` is done (each runner says when: see its header). */
+  done(workerId: string): void {
+    this.#processed++
+    this.#perWorker.set(workerId, (this.#perWorker.get(workerId) ?? 0) + 1)
+    this.#lastDoneNs = nowNs()
+    this.#waiter.notify()
+  }
+
+  mark(): void {
+    this.#processed = 0
+    this.#lastDoneNs = '0'
+    this.#perWorker = new Map()
+    this.#busyMs = new Map()
+    this.#workSamples = []
+    this.#traffic.take()
+    this.#cpuStart = process.cpuUsage()
+  }
+
+  /** The report, once at least `atLeast` jobs are done since the mark. */
+  async report(atLeast: number): Promise<WorkerReport> {
+    await this.#waiter.until(() => this.#processed >= atLeast)
+    return {
+      type: 'report',
+      processed: this.#processed,
+      cpuUs: cpuSinceUs(this.#cpuStart),
+      lastDoneNs: this.#lastDoneNs,
+      perWorker: Object.fromEntries(this.#perWorker),
+      busyMsPerWorker: Object.fromEntries(this.#busyMs),
+      workMs: workPercentiles(this.#workSamples),
+      ...this.#traffic.take(),
+    }
+  }
+}
+
+/**
+ * Serves a worker runner's commands: `mark` resets the tally (`marked`), `report` answers once
+ * `atLeast` jobs are done (after `check`, which may throw to fail the run), `stop` calls `stop`
+ * and exits.
+ */
+export function serveWorker(o: {
+  name: string
+  tally: WorkerTally
+  stop: () => Promise<void> | void
+  check?: () => void
+}): void {
+  serveCommands(async ({ cmd, atLeast }) => {
+    if (cmd === 'mark') {
+      o.tally.mark()
+      emit({ type: 'marked' })
+    } else if (cmd === 'report') {
+      const report = await o.tally.report(atLeast ?? 0)
+      o.check?.()
+      emit(report)
+    } else if (cmd === 'stop') {
+      await o.stop()
+      process.exit(0)
+    } else {
+      throw new Error(`${o.name}: unknown command '${cmd}'`)
+    }
+  })
 }

@@ -5,7 +5,7 @@
  * is charged to the system, as a user would see it: no coordinated omission).
  */
 import { performance } from 'node:perf_hooks'
-import { nowNs } from './runner-io.js'
+import { cpuSinceUs, emit, nowNs, type RedisTraffic, serveCommands } from './runner-io.js'
 
 /** What a producer runner does when told `go` (and, smaller, when told `warmup`). */
 export type Workload =
@@ -122,5 +122,40 @@ export function openLoop(
       if (next < n) setTimeout(tick, Math.max(0, start + (offsetsMs[next] as number) - performance.now()))
     }
     setTimeout(tick, Math.max(0, start - performance.now()))
+  })
+}
+
+/**
+ * Serves a producer runner's commands: `warmup` runs the warm-up phase (`warmed`), `go` the
+ * measured one (`done` with its timings, latencies, CPU time, the commands it sent and `extra()`),
+ * `stop` calls `stop` and exits. The same for every system, so each runs its workload alike.
+ */
+export function serveProducer(o: {
+  name: string
+  workload: Workload
+  client: ProducerClient
+  traffic: { take(): RedisTraffic }
+  stop: () => Promise<void> | void
+  extra?: () => object
+}): void {
+  let nextJob = 0
+  serveCommands(async ({ cmd }) => {
+    if (cmd === 'warmup') {
+      const warm = await runPhase(o.workload, o.client, 'warmup', nextJob)
+      nextJob += warm.jobs
+      emit({ type: 'warmed', jobs: warm.jobs })
+    } else if (cmd === 'go') {
+      o.traffic.take()
+      const cpuStart = process.cpuUsage()
+      const result = await runPhase(o.workload, o.client, 'measure', nextJob)
+      const cpuUs = cpuSinceUs(cpuStart)
+      nextJob += result.jobs
+      emit({ type: 'done', ...result, cpuUs, ...o.traffic.take(), ...o.extra?.() })
+    } else if (cmd === 'stop') {
+      await o.stop()
+      process.exit(0)
+    } else {
+      throw new Error(`${o.name}: unknown command '${cmd}'`)
+    }
   })
 }
