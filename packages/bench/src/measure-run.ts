@@ -1,6 +1,6 @@
 /**
- * One measured run of a producer process against a worker process, the same for Switchyard and
- * BullMQ: fresh Redis data, both processes spawned, a warm-up, then the health probe and the
+ * One measured run of a producer process against a worker process, the same for every system
+ * (Switchyard, BullMQ, the plain-commands baseline): fresh Redis data, both processes spawned, a warm-up, then the health probe and the
  * baselines (Redis CPU, commandstats, machine load, each process's CPU), the measured phase, and
  * the same figures after it.
  */

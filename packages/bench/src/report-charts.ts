@@ -7,15 +7,16 @@ import type { LatencyResult } from './suite-latency.js'
 import { POLICY_LABEL } from './suite-routing.js'
 import { SYSTEM_LABEL } from './systems.js'
 
-const SYSTEMS = [
-  { name: SYSTEM_LABEL.switchyard, color: COLORS[0] },
-  { name: SYSTEM_LABEL.bullmq, color: COLORS[1] },
-]
 const SYSTEM_COLOR: Record<SystemName, string> = {
   switchyard: COLORS[0],
   bullmq: COLORS[1],
-  plain: COLORS[4],
+  plain: COLORS[5],
 }
+/** The systems of the throughput charts. */
+const SYSTEMS = (['switchyard', 'bullmq'] as const).map((s) => ({
+  name: SYSTEM_LABEL[s],
+  color: SYSTEM_COLOR[s],
+}))
 
 function latencyCdf(l: LatencyResult, title: string, marksMs: { ms: number; label: string }[]): string {
   return cdfChart({

@@ -36,11 +36,11 @@ export function methodSection(r: BenchResults): string[] {
     '  ways. The other, `job.waitUntilFinished(queueEvents)` per job, adds an `isFinished` script call per',
     '  job and needs the worker to keep completed jobs; it was slower in the open loop when we tried it.',
     '- **Plain commands** (the latency suites only): the same two processes, workload code and handler,',
-    '  with the fewest plain Redis commands a job needs and no library. The producer adds each job with',
-    '  `XADD` and waits for its message on one subscribed channel; the worker reads with a blocking',
-    '  `XREADGROUP` (as many entries as it has free slots) and answers each job with one pipelined write of',
-    '  `PUBLISH`, `XACK` and `XDEL`. No load counters, leases, fencing, retries or timeouts: it is what',
-    '  the machine and Redis alone cost a request, and what any dispatcher built on them adds to.',
+    '  doing a minimal streams job with no library. The producer adds each job with `XADD` and waits for',
+    '  its message on one subscribed channel; the worker reads with a blocking `XREADGROUP` (as many',
+    '  entries as it has free slots) and answers each job with one pipelined write of `PUBLISH`, `XACK`',
+    '  and `XDEL`. No load counters, leases, fencing, retries or timeouts: a baseline of what the machine',
+    '  and Redis cost a request over streams, before any library work.',
     '- **One run**: a warm-up (bulk: 1,000 jobs; closed loop: 200; open loop: 1 s; routing: 300) until the',
     '  worker has processed it; a wait (up to 5 s) for the rest of the machine to be quiet; the health',
     '  probe; the worker marks its CPU baseline; `CONFIG RESETSTAT` and `INFO cpu`; then the producer is',
@@ -51,7 +51,7 @@ export function methodSection(r: BenchResults): string[] {
     '  kept, with its load (see [Conditions of the runs](#conditions-of-the-runs)).',
     '- **CPU per job** = (Redis `used_cpu_user + used_cpu_sys` + the `process.cpuUsage()` of the producer and',
     '  of the worker process) / jobs, over the run. **Commands per job**: each process counts the commands',
-    '  it sends on every ioredis connection (a counter in `Redis#sendCommand`, the same for both systems);',
+    '  it sends on every ioredis connection (a counter in `Redis#sendCommand`, the same for every system);',
     '  Redis counts what it runs (`INFO commandstats`, the commands inside scripts included).',
     `- **Repetitions and order.** ${r.repetitions} repetitions of every measurement; the systems alternate their order`,
     '  (Switchyard then BullMQ, then BullMQ then Switchyard, ...), so a drift of the machine favours neither;',
@@ -179,10 +179,10 @@ function latencyBounds(r: BenchResults, missed: Target[]): string[] {
     `  ${commandList(syW)}; the result comes back by PUBLISH. BullMQ: the producer sends ${commandList(bqP)}`,
     `  (the add script, and the blocking reads of its QueueEvents), the worker ${commandList(bqW)}; the result comes back`,
     '  on the events stream.',
-    '- **What bounds the tail.** A request crosses three processes and Redis in series (producer, Redis,',
+    '- **What bounds the tail.** A request crosses two processes and Redis in series (producer, Redis,',
     `  worker, Redis, producer): four wake-ups of processes that share ${r.machine.cpus} CPUs. The p99 of a few milliseconds`,
-    '  is one of those processes waiting for a CPU (the probes show the machine switching speed), for both',
-    '  systems alike; the ratio of two p99s made of such waits moves from run to run (see the range).',
+    '  is one of those processes waiting for a CPU (the probes show the machine switching speed), for every',
+    '  system alike; the ratio of two p99s made of such waits moves from run to run (see the range).',
     ...plainLatencyText(c, missed),
     '',
   ]
@@ -194,17 +194,20 @@ function plainLatencyText(l: LatencyResult, missed: Target[]): string[] {
   const sy = l.rows.find((x) => x.system === 'switchyard')
   if (!plain || !sy) return []
   const ms = (us: number) => (us / 1_000).toFixed(2)
+  // Percentiles do not subtract: this compares the two medians of each, nothing more.
+  const above = (ours: number, base: number) =>
+    `${ms(Math.abs(ours - base))} ms ${ours >= base ? 'higher' : 'lower'}`
   const out = [
     `- **Plain commands** in the same run (no library; see [Method](#method)): p50 ${ms(plain.p50Us.median)} ms, p99`,
-    `  ${ms(plain.p99Us.median)} ms (runs: ${ms(plain.p99Us.min)}-${ms(plain.p99Us.max)}). Switchyard adds ${ms(sy.p50Us.median - plain.p50Us.median)} ms at p50 and ${ms(sy.p99Us.median - plain.p99Us.median)} ms at p99`,
-    '  to what Redis and the two processes cost alone.',
+    `  ${ms(plain.p99Us.median)} ms (runs: ${ms(plain.p99Us.min)}-${ms(plain.p99Us.max)}). Switchyard's p50 is ${above(sy.p50Us.median, plain.p50Us.median)} and its p99`,
+    `  ${above(sy.p99Us.median, plain.p99Us.median)} than the baseline's.`,
   ]
   for (const t of missed.filter((x) => x.plain)) {
     const p = t.plain as NonNullable<Target['plain']>
     out.push(
       p.isMet
         ? `  Against the bar of *${t.label}* the baseline measures ${p.measured}, within it: the bar is within reach on this machine.`
-        : `  Against the bar of *${t.label}* the baseline measures ${p.measured}: it misses the bar too, so in this run the bar lies below what this machine gives a job over Redis with no library at all.`,
+        : `  Against the bar of *${t.label}* the baseline measures ${p.measured}: it misses the bar too, so in this run the bar lies below what this machine gave a minimal streams job with no library.`,
     )
   }
   return out
@@ -243,10 +246,10 @@ function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
       `- **Around the handler** the system and the load generator add ${overheadP99.toFixed(2)} ms at p99 (the *minus handler*`,
       `  column), against a ${OPEN_LOOP_MARGIN_MS} ms margin: this is not met either, timer or not. Part of it is the generator`,
       `  itself, a Node timer in the producer process that sent up to ${Number.isFinite(lagP99) ? lagP99.toFixed(2) : '-'} ms late at p99. The rest is the`,
-      '  path of a request through three processes and Redis, which this run does not split further; the',
+      '  path of a request through two processes and Redis, which this run does not split further; the',
       '  late timers on the worker and the late sends on the producer show these processes waiting for a',
       `  CPU (${r.machine.cpus} CPUs for Redis, the producer, the worker and whatever else runs), which is the likely bulk of it.`,
-      '  The table and CDF show BullMQ' + ' in the same conditions.',
+      '  The table and CDF show BullMQ and the plain-commands baseline in the same conditions.',
     )
   }
   return [...out, '']

@@ -1,6 +1,6 @@
 /**
- * Suites b and c, latency against BullMQ, and against the plain-commands baseline (the same job
- * with the fewest plain Redis commands and no library: what the machine and Redis alone cost).
+ * Suites b and c, latency against BullMQ, and against the plain-commands baseline (a minimal
+ * streams job with no library: XADD, XREADGROUP, then PUBLISH + XACK + XDEL).
  * - b, closed loop: 2,000 sequential submit-and-await of a no-op job: p50/p90/p99/max.
  * - c, open loop: 1,000 requests/s for 10 s, handler sleeping 5 ms, concurrency 50: the rate
  *   achieved and p50/p99 counted from each request's scheduled send time.
@@ -15,7 +15,7 @@ import {
 } from './measure-run.js'
 import type { Workload } from './runners/workload.js'
 import { type Spread, spread } from './stats.js'
-import { latencyOrder, pairFor, SYSTEM_LABEL } from './systems.js'
+import { LATENCY_SYSTEMS, pairFor, SYSTEM_LABEL, systemOrder } from './systems.js'
 
 export const CLOSED_LOOP_DEFAULTS = Object.freeze({ jobs: 2_000, warmupJobs: 200, concurrency: 50 })
 export const OPEN_LOOP_DEFAULTS = Object.freeze({
@@ -92,7 +92,7 @@ async function runLatencySuite(
   const runs = new Map<string, LatencyRun[]>()
   const samples = new Map<string, number[]>()
   for (let rep = 1; rep <= repetitions; rep++) {
-    for (const system of latencyOrder(rep)) {
+    for (const system of systemOrder(rep, LATENCY_SYSTEMS)) {
       const spec = pairFor(system, ctx, {
         name: `${kind}-${rep}`,
         concurrency,
@@ -142,7 +142,7 @@ async function runLatencySuite(
       )
     }
   }
-  const rows = (['switchyard', 'bullmq', 'plain'] as const).map((system): LatencyRow => {
+  const rows = LATENCY_SYSTEMS.map((system): LatencyRow => {
     const list = runs.get(system) ?? []
     const s = (pick: (r: LatencyRun) => number) => spread(list.map(pick))
     const hasLag = list.every((r) => r.sendLag !== undefined) && list.length > 0

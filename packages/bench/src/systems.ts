@@ -1,6 +1,7 @@
 /**
  * How each system is deployed in the comparison suites: one producer process and one worker
- * process with the same total concurrency, each set up as its own docs recommend.
+ * process with the same total concurrency, Switchyard and BullMQ each set up as its own docs
+ * recommend, and (latency suites) the plain-commands baseline.
  */
 import type { BenchContext, PairSpec, SystemName } from './measure-run.js'
 import type { BullmqProducerConfig } from './runners/bullmq-producer.js'
@@ -12,7 +13,7 @@ import type { SwitchyardProducerConfig } from './runners/switchyard-producer.js'
 import type { SwitchyardWorkerConfig } from './runners/switchyard-worker.js'
 import type { Workload } from './runners/workload.js'
 
-/** The deployment of both systems, as the doc states it. */
+/** The deployment of each system, as the doc states it. */
 export const DEPLOYMENT = Object.freeze({
   /** Switchyard: one worker (one stream) with all the concurrency, and a queue no run can fill. */
   switchyardQueueCapacity: 100_000,
@@ -106,19 +107,19 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
   }
 }
 
-/** Run order of repetition `rep` (1-based): A B, then B A, ... so that a drift favours neither. */
-export function systemOrder(rep: number): SystemName[] {
-  return rep % 2 === 1 ? ['switchyard', 'bullmq'] : ['bullmq', 'switchyard']
-}
+/** The systems of the latency suites: the two compared, and the plain-commands baseline. */
+export const LATENCY_SYSTEMS: readonly SystemName[] = ['switchyard', 'bullmq', 'plain']
 
 /**
- * Run order of repetition `rep` (1-based) in the latency suites, which also run the plain-commands
- * baseline: each system takes each place in turn.
+ * Run order of repetition `rep` (1-based): the systems rotate (A B, then B A; with three, A B C,
+ * B C A, C A B), so each takes each place in turn and a drift of the machine favours none.
  */
-export function latencyOrder(rep: number): SystemName[] {
-  const all: SystemName[] = ['switchyard', 'bullmq', 'plain']
-  const shift = (rep - 1) % all.length
-  return [...all.slice(shift), ...all.slice(0, shift)]
+export function systemOrder(
+  rep: number,
+  systems: readonly SystemName[] = ['switchyard', 'bullmq'],
+): SystemName[] {
+  const shift = (rep - 1) % systems.length
+  return [...systems.slice(shift), ...systems.slice(0, shift)]
 }
 
 export const SYSTEM_LABEL: Record<SystemName, string> = {

@@ -25,9 +25,9 @@ export interface Target {
   /** When missed: how far from the bar, in words. */
   missedBy?: string
   /**
-   * Latency targets: the same figure for the plain-commands baseline of the same run (the job
-   * with the fewest plain Redis commands and no library). When it misses the bar too, no
-   * dispatcher over Redis reaches the bar on this machine in this run.
+   * Latency targets: the same figure for the plain-commands baseline of the same run (a minimal
+   * streams job with no library). When it misses the bar too, the bar lies below what this
+   * machine gave a job over Redis in this run without any library work.
    */
   plain?: { measured: string; value: number; isMet: boolean }
 }

@@ -1,5 +1,5 @@
 /**
- * What a benchmark job does on its worker, the same for Switchyard and BullMQ: nothing, a fixed
+ * What a benchmark job does on its worker, the same for every system: nothing, a fixed
  * sleep, or a sleep drawn from a seeded service-time distribution (some workers slower).
  */
 import { seededRandom } from '../bench-pool.js'

@@ -48,7 +48,7 @@ async function main(): Promise<void> {
         all[i] = result(first + i)
         pipeline.xadd(config.stream, '*', 'n', String(first + i))
       }
-      await pipeline.exec()
+      for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err
       await Promise.all(all)
     },
   }

@@ -1,10 +1,10 @@
 /**
- * The consumer process of the plain-commands baseline: a job done with the fewest plain Redis
- * commands and no library, to show what the machine and Redis alone cost in the latency suites.
+ * The consumer process of the plain-commands baseline: a minimal streams job with no library, to
+ * show in the latency suites what the machine and Redis cost a request before any library work.
  * It reads jobs with `XREADGROUP` (as many as it has free slots, blocking), runs the same job
  * body as the other systems, and answers each with one pipelined write: `PUBLISH` of the result
- * to the producer's channel, `XACK` and `XDEL`. No fencing, retries, load counters or leases:
- * what a dispatcher adds to that is what it costs.
+ * to the producer's channel, `XACK` and `XDEL`. No fencing, retries, load counters or leases.
+ * A job counts as processed when its body is done, as for the Switchyard worker.
  *
  *   node dist/runners/plain-worker.js '<json PlainWorkerConfig>'
  *
@@ -47,6 +47,7 @@ async function main(): Promise<void> {
       elapsed = performance.now() - startedMs
       tally.worked(CONSUMER, elapsed)
     }
+    tally.done(CONSUMER)
     writer
       .pipeline()
       .publish(channel, `${n} ${elapsed}`)
@@ -55,7 +56,6 @@ async function main(): Promise<void> {
       .exec()
       .then(() => {
         running--
-        tally.done(CONSUMER)
         room.notify()
       }, fail)
   }
