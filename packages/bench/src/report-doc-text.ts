@@ -53,8 +53,9 @@ export function methodSection(r: BenchResults): string[] {
     '  of the worker process) / jobs, over the run. **Commands per job**: each process counts the commands',
     '  it sends on every ioredis connection (a counter in `Redis#sendCommand`, the same for every system);',
     '  Redis counts what it runs (`INFO commandstats`, the commands inside scripts included).',
-    `- **Repetitions and order.** ${r.repetitions} repetitions of every measurement; the systems alternate their order`,
-    '  (Switchyard then BullMQ, then BullMQ then Switchyard, ...), so a drift of the machine favours neither;',
+    `- **Repetitions and order.** ${r.repetitions} repetitions of every measurement; the systems rotate their order`,
+    '  (Switchyard then BullMQ, then BullMQ then Switchyard, ...; in the latency suites Switchyard, BullMQ,',
+    '  plain commands, then BullMQ, plain commands, Switchyard, ...), so a drift of the machine favours none;',
     '  the routing policies rotate their order the same way. Every random choice is seeded (arrival times,',
     '  service times, sessions, random routing, the loads of the dispatch-cost pools).',
   ]
