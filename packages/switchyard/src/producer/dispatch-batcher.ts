@@ -65,10 +65,6 @@ export class DispatchBatcher {
     const callbacks = this.#callbacks
     this.#items = []
     this.#callbacks = []
-    if (items.length <= MAX_BATCH) {
-      this.#call(items, callbacks)
-      return
-    }
     for (let start = 0; start < items.length; start += MAX_BATCH) {
       this.#call(items.slice(start, start + MAX_BATCH), callbacks.slice(start, start + MAX_BATCH))
     }
