@@ -45,7 +45,7 @@ describe('npm run bench command line', () => {
 })
 
 describe('latency suites', () => {
-  it('run the plain-commands baseline beside Switchyard and BullMQ and report it in the doc and the targets', async () => {
+  it('run the plain-commands baseline beside Switchyard and BullMQ, and the open loop its floor, and report both in the doc and the targets', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
     try {
       const { code, stderr } = await bench([
@@ -59,9 +59,14 @@ describe('latency suites', () => {
       const results = JSON.parse(readFileSync(join(dir, 'bench', 'results.json'), 'utf8')) as {
         closedLoop: { rows: { system: string; runs: { jobs: number; latency: { p50Us: number } }[] }[] }
         openLoop: {
-          rows: { system: string; handlerP99Ms?: { median: number }; overheadP99Us?: { median: number } }[]
+          rows: {
+            system: string
+            handlerP99Ms?: { median: number }
+            overheadP99Us?: { median: number }
+            runs: { jobs: number; stolenCpus: number }[]
+          }[]
         }
-        targets: { id: string; plain?: { value: number; isMet: boolean } }[]
+        targets: { id: string; plain?: { value: number; isMet: boolean }; floor?: { value: number } }[]
       }
       const plain = results.closedLoop.rows.find((r) => r.system === 'plain')
       expect(plain?.runs[0]?.latency.p50Us).toBeGreaterThan(0)
@@ -74,9 +79,21 @@ describe('latency suites', () => {
         const target = results.targets.find((t) => t.id === id)
         expect(target?.plain?.value, id).toBeGreaterThan(0)
       }
+      // The floor runs the same generator and handler in one process: the open loop only.
+      const floor = results.openLoop.rows.find((r) => r.system === 'local')
+      expect(floor?.runs[0]?.jobs).toBeGreaterThan(0)
+      expect(floor?.handlerP99Ms?.median).toBeGreaterThanOrEqual(5)
+      expect(results.closedLoop.rows.map((r) => r.system)).not.toContain('local')
+      expect(results.targets.find((t) => t.id === 'open-p99')?.floor?.value).toBeGreaterThan(0)
+      // Every run says how much CPU the hypervisor took from the machine (/proc/stat on Linux).
+      for (const r of floor?.runs ?? []) expect(r.stolenCpus).toBeGreaterThanOrEqual(0)
       const doc = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
       expect(doc.match(/^\| plain commands +\|/gm)).toHaveLength(2)
       expect(doc).toContain('- **Plain commands** (the latency suites only)')
+      expect(doc.match(/^\| no dispatch \(one process\) +\|/gm)).toHaveLength(1)
+      expect(doc).toContain('- **No dispatch** (the open loop only)')
+      expect(doc).toContain('- **The floor: no dispatch at all.**')
+      expect(doc).toMatch(/\| suite .*\| stolen by the hypervisor, CPUs \|/)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
@@ -84,7 +101,7 @@ describe('latency suites', () => {
 })
 
 describe('targets table', () => {
-  const target = (isMet: boolean, plainMet: boolean): Target => ({
+  const target = (isMet: boolean, plainMet: boolean, floorMet?: boolean): Target => ({
     id: 'closed-p99',
     label: 'closed loop p99 against BullMQ',
     goal: '<= 0.5x',
@@ -93,6 +110,11 @@ describe('targets table', () => {
     isMet,
     ...(isMet ? {} : { missedBy: '39% over' }),
     plain: { measured: plainMet ? '0.40x' : '0.53x', value: plainMet ? 0.4 : 0.53, isMet: plainMet },
+    ...(floorMet === undefined
+      ? {}
+      : {
+          floor: { measured: floorMet ? '6.1 ms' : '7.6 ms', value: floorMet ? 6.1 : 7.6, isMet: floorMet },
+        }),
   })
 
   it('says a missed latency bar is missed by the plain-commands baseline too, only when it is', () => {
@@ -105,5 +127,14 @@ describe('targets table', () => {
     const met = targetsTable([target(true, false)])
     expect(met).toMatch(/\| yes +\|/)
     expect(met).not.toContain('over the bar too')
+  })
+
+  it('calls a missed bar impossible on this machine only when the floor with no dispatch misses it too', () => {
+    expect(targetsTable([target(false, false, false)])).toContain(
+      'no dispatch at all (one process, no Redis): 7.6 ms, over the bar too, so not possible on this machine',
+    )
+    expect(targetsTable([target(false, false, true)])).not.toContain('not possible on this machine')
+    expect(targetsTable([target(true, true, false)])).not.toContain('not possible on this machine')
+    expect(targetsTable([target(false, false)])).not.toContain('no dispatch')
   })
 })

@@ -2,7 +2,7 @@ import { type BenchPool, checkPool, createBenchPool, jobPayload, seededRandom } 
 import { type DispatchJob, dispatchArgs } from './dispatch-args.js'
 import { type HealthProbe, probeHealth } from './health-probe.js'
 import type { BenchConnection, LibraryScripts } from './library-scripts.js'
-import { machineBusySeconds, waitForQuiet } from './machine-load.js'
+import { machineBusySeconds, machineStolenSeconds, waitForQuiet } from './machine-load.js'
 import { commandUsec, redisCpuSeconds } from './redis-info.js'
 
 /** What is dispatched: jobs per script call, and whether every job carries a session. */
@@ -49,6 +49,8 @@ export interface Measurement {
    * minus this process and Redis): the machine is shared, so each round says.
    */
   otherCpuLoad: number
+  /** CPUs the hypervisor took from this VM during the round (/proc/stat `steal`; NaN when unknown). */
+  stolenCpus: number
   /** CPUs busy on the machine in the last half second before timing (see waitForQuiet). */
   loadBefore: number
   affinityHitRate: number
@@ -200,6 +202,7 @@ export async function measureRound(
   }))
   const roundStart = process.hrtime.bigint()
   const busyBefore = machineBusySeconds()
+  const stolenBefore = machineStolenSeconds()
   const ownBefore = process.cpuUsage()
   const blockCount = blocks[0]?.length ?? 0
   for (let b = 0; b < blockCount; b++) {
@@ -225,6 +228,7 @@ export async function measureRound(
   const redisSeconds = totals.reduce((sum, t) => sum + t.redisSeconds, 0)
   const otherSeconds = machineBusySeconds() - busyBefore - (own.user + own.system) / 1e6 - redisSeconds
   const otherCpuLoad = Math.max(0, otherSeconds / roundSeconds)
+  const stolenCpus = (machineStolenSeconds() - stolenBefore) / roundSeconds
 
   if (problems.length === 0) {
     for (const pool of pools) {
@@ -247,6 +251,7 @@ export async function measureRound(
       scriptUsPerJob: perJob(t.usec.get('evalsha') ?? 0),
       jobsPerSecond: settings.jobs / t.wallSeconds,
       otherCpuLoad,
+      stolenCpus,
       loadBefore,
       affinityHitRate: variant.hasSessions ? t.hits / settings.jobs : 0,
       commandUsPerJob,

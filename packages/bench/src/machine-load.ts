@@ -1,16 +1,29 @@
 import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 
-/** Busy CPU seconds of the whole machine since boot (/proc/stat, Linux), or NaN elsewhere. */
-export function machineBusySeconds(): number {
+/** The fields of /proc/stat's `cpu` line (Linux), summed at `indexes`, in seconds; NaN elsewhere. */
+function procStatSeconds(indexes: readonly number[]): number {
   try {
     const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/)
-    // cpu user nice system idle iowait irq softirq ...: busy = user + nice + system + irq + softirq.
-    const ticks = [1, 2, 3, 6, 7].reduce((sum, i) => sum + Number(fields[i]), 0)
-    return ticks / 100
+    return indexes.reduce((sum, i) => sum + Number(fields[i]), 0) / 100
   } catch {
     return Number.NaN
   }
+}
+
+/** Busy CPU seconds of the whole machine since boot (/proc/stat, Linux), or NaN elsewhere. */
+export function machineBusySeconds(): number {
+  // cpu user nice system idle iowait irq softirq steal ...: busy = user + nice + system + irq + softirq.
+  return procStatSeconds([1, 2, 3, 6, 7])
+}
+
+/**
+ * CPU seconds the hypervisor gave to other guests while this VM wanted to run (`steal` in
+ * /proc/stat), since boot; NaN where there is no such figure. Every process of the machine
+ * stands still for that long, whatever it is.
+ */
+export function machineStolenSeconds(): number {
+  return procStatSeconds([8])
 }
 
 const SAMPLE_MS = 500

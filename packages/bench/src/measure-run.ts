@@ -6,7 +6,7 @@
  */
 import type { Redis } from 'ioredis'
 import { type HealthProbe, probeHealth } from './health-probe.js'
-import { machineBusySeconds, waitForQuiet } from './machine-load.js'
+import { machineBusySeconds, machineStolenSeconds, waitForQuiet } from './machine-load.js'
 import { commandStats, redisCpuSeconds } from './redis-info.js'
 import { type RunnerMessage, type RunnerName, RunnerProcess } from './runner-process.js'
 import type { RedisTraffic } from './runners/runner-io.js'
@@ -29,15 +29,19 @@ export interface BenchContext {
 }
 
 /**
- * The systems compared. 'plain' is the baseline of the latency suites: the same job with the
- * fewest plain Redis commands and no library (runners/plain-worker.ts).
+ * The systems compared. 'plain' is the baseline of the latency suites: a minimal streams job with
+ * no library (runners/plain-worker.ts). 'local' is the open loop's floor: the load generator and
+ * the job body in one process, no Redis and no dispatch (runners/local-producer.ts).
  */
-export type SystemName = 'switchyard' | 'bullmq' | 'plain'
+export type SystemName = 'switchyard' | 'bullmq' | 'plain' | 'local'
 
-/** The two processes of a run. */
+/**
+ * The two processes of a run. Without a worker the producer runs the jobs itself (the 'local'
+ * floor) and reports the worker's figures in its `done` message.
+ */
 export interface PairSpec {
   system: SystemName
-  worker: { runner: RunnerName; config: object }
+  worker?: { runner: RunnerName; config: object }
   producer: { runner: RunnerName; config: object }
 }
 
@@ -58,6 +62,8 @@ export interface RunMeasurement {
   loadBefore: number
   /** CPUs other processes kept busy during the run: machine busy time minus ours and Redis's. */
   otherCpuLoad: number
+  /** CPUs the hypervisor took from this VM during the run (/proc/stat `steal`; NaN when unknown). */
+  stolenCpus: number
   redisCpuUs: number
   producer: ProcessFigures
   worker: ProcessFigures & {
@@ -75,12 +81,19 @@ export interface RunMeasurement {
   extra: Record<string, unknown>
 }
 
-type Done = RunnerMessage & PhaseResult & RedisTraffic & { cpuUs: number }
 type Report = RunnerMessage & WorkerReport
+type Done = RunnerMessage & PhaseResult & RedisTraffic & { cpuUs: number; worker?: Report }
+
+/** The worker's report a producer that ran its jobs itself sent along with `done`. */
+function workerReportOf(done: Done): Report {
+  if (!done.worker) throw new Error(`a run without a worker process needs the producer's report of its jobs`)
+  return done.worker
+}
 
 /** Runs one measurement of `spec` on fresh Redis data; the processes are stopped whatever happens. */
 export async function measureRun(ctx: BenchContext, spec: PairSpec): Promise<RunMeasurement> {
   await ctx.conn.call('FLUSHALL', 'SYNC')
+  if (!spec.worker) return measureWith(ctx, spec.system, undefined, spec.producer)
   const { runner: worker } = await RunnerProcess.start(spec.worker.runner, spec.worker.config)
   try {
     return await measureWith(ctx, spec.system, worker, spec.producer)
@@ -91,29 +104,33 @@ export async function measureRun(ctx: BenchContext, spec: PairSpec): Promise<Run
 
 /**
  * Measures one producer process (spawned here, stopped at the end) against a worker process
- * that is already running: warm-up, probe, baselines, the measured phase, figures.
+ * that is already running (or none: the producer runs the jobs itself and reports for the
+ * worker): warm-up, probe, baselines, the measured phase, figures.
  */
 export async function measureWith(
   ctx: BenchContext,
   system: SystemName,
-  worker: RunnerProcess,
+  worker: RunnerProcess | undefined,
   producerSpec: PairSpec['producer'],
 ): Promise<RunMeasurement> {
   const { runner: producer } = await RunnerProcess.start(producerSpec.runner, producerSpec.config)
   try {
     const warm = await producer.request<RunnerMessage & { jobs: number }>({ cmd: 'warmup' }, 'warmed')
-    await worker.request({ cmd: 'report', atLeast: warm.jobs }, 'report')
+    await worker?.request({ cmd: 'report', atLeast: warm.jobs }, 'report')
     const loadBefore = await waitForQuiet(0.3, ctx.quietWaitMs)
     const probe = await probeHealth(ctx.conn)
-    await worker.request({ cmd: 'mark' }, 'marked')
+    await worker?.request({ cmd: 'mark' }, 'marked')
     await ctx.conn.config('RESETSTAT')
     const redisBefore = await redisCpuSeconds(ctx.conn)
     const busyBefore = machineBusySeconds()
+    const stolenBefore = machineStolenSeconds()
     const ownBefore = process.cpuUsage()
     const wallBefore = process.hrtime.bigint()
 
     const done = await producer.request<Done>({ cmd: 'go' }, 'done', 600_000)
-    const report = await worker.request<Report>({ cmd: 'report', atLeast: done.jobs }, 'report', 600_000)
+    const report = worker
+      ? await worker.request<Report>({ cmd: 'report', atLeast: done.jobs }, 'report', 600_000)
+      : workerReportOf(done)
 
     const redisAfter = await redisCpuSeconds(ctx.conn)
     const redisCommands = await commandStats(ctx.conn)
@@ -122,6 +139,7 @@ export async function measureWith(
     const redisCpuUs = (redisAfter.total - redisBefore.total) * 1e6
     const oursSeconds = (own.user + own.system + done.cpuUs + report.cpuUs + redisCpuUs) / 1e6
     const otherCpuLoad = Math.max(0, (machineBusySeconds() - busyBefore - oursSeconds) / windowSeconds)
+    const stolenCpus = (machineStolenSeconds() - stolenBefore) / windowSeconds
 
     const endNs =
       BigInt(done.endNs) > BigInt(report.lastDoneNs) ? BigInt(done.endNs) : BigInt(report.lastDoneNs)
@@ -138,6 +156,7 @@ export async function measureWith(
       latenciesUs,
       sendLagUs,
       overheadUs,
+      worker: _w,
       ...extra
     } = done
     return {
@@ -148,6 +167,7 @@ export async function measureWith(
       probe,
       loadBefore,
       otherCpuLoad,
+      stolenCpus,
       redisCpuUs,
       producer: { cpuUs, commands, socketWrites, socketReads },
       worker: {

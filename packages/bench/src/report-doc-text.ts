@@ -41,6 +41,10 @@ export function methodSection(r: BenchResults): string[] {
     '  entries as it has free slots) and answers each job with one pipelined write of `PUBLISH`, `XACK`',
     '  and `XDEL`. No load counters, leases, fencing, retries or timeouts: a baseline of what the machine',
     '  and Redis cost a request over streams, before any library work.',
+    '- **No dispatch** (the open loop only): the floor of the open loop. One process runs the same load',
+    '  generator and calls the same handler itself, under the same concurrency limit: no Redis, no second',
+    '  process, no dispatch at all. Its latency is what the timers and the scheduling of this machine give',
+    '  a request before any dispatcher adds to it; a bar below it cannot be met here by any system.',
     '- **One run**: a warm-up (bulk: 1,000 jobs; closed loop: 200; open loop: 1 s; routing: 300) until the',
     '  worker has processed it; a wait (up to 5 s) for the rest of the machine to be quiet; the health',
     '  probe; the worker marks its CPU baseline; `CONFIG RESETSTAT` and `INFO cpu`; then the producer is',
@@ -55,7 +59,8 @@ export function methodSection(r: BenchResults): string[] {
     '  Redis counts what it runs (`INFO commandstats`, the commands inside scripts included).',
     `- **Repetitions and order.** ${r.repetitions} repetitions of every measurement; the systems rotate their order`,
     '  (Switchyard then BullMQ, then BullMQ then Switchyard, ...; in the latency suites Switchyard, BullMQ,',
-    '  plain commands, then BullMQ, plain commands, Switchyard, ...), so a drift of the machine favours none;',
+    '  plain commands (and no dispatch, in the open loop), then BullMQ, plain commands, ..., Switchyard, ...),',
+    '  so a drift of the machine favours none;',
     '  the routing policies rotate their order the same way. Every random choice is seeded (arrival times,',
     '  service times, sessions, random routing, the loads of the dispatch-cost pools).',
   ]
@@ -214,6 +219,34 @@ function plainLatencyText(l: LatencyResult, missed: Target[]): string[] {
   return out
 }
 
+/** What the open loop's floor (no dispatch, one process) says about its bar, and the VM's steal. */
+function floorText(o: LatencyResult, bar: number): string[] {
+  const local = o.rows.find((x) => x.system === 'local' && x.runs.length > 0)
+  if (!local) return []
+  const ms = (us: number) => (us / 1_000).toFixed(2)
+  const p99 = local.p99Us.median / 1_000
+  const stolen = o.rows.flatMap((x) => x.runs.map((run) => run.stolenCpus)).filter(Number.isFinite)
+  const lag = local.sendLagP99Us
+    ? `; it sent requests up to ${ms(local.sendLagP99Us.median)} ms late at p99`
+    : ''
+  const sleep = local.handlerP99Ms
+    ? ` and its sleep took ${local.handlerP99Ms.median.toFixed(2)} ms at p99`
+    : ''
+  return [
+    '- **The floor: no dispatch at all.** The same load generator calling the same handler in one process,',
+    `  with no Redis and no second process: p50 ${ms(local.p50Us.median)} ms, p99 ${ms(local.p99Us.median)} ms (runs: ${ms(local.p99Us.min)}-${ms(local.p99Us.max)})${lag}${sleep}.`,
+    p99 > bar
+      ? `  The ${bar} ms bar lies below it: on this machine a request waits longer than that at p99 before any dispatcher adds anything, so no system can meet the bar here.`
+      : `  That is within the ${bar} ms bar: the machine alone allows it, and what a system adds above ${ms(local.p99Us.median)} ms at p99 is its own.`,
+    ...(stolen.length > 0
+      ? [
+          `  During the open-loop runs the hypervisor took ${Math.min(...stolen).toFixed(2)}-${Math.max(...stolen).toFixed(2)} CPUs from this VM (\`steal\` in \`/proc/stat\`): time in`,
+          '  which every process of the machine stood still, whatever it was doing.',
+        ]
+      : []),
+  ]
+}
+
 function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
   const o = r.openLoop
   const sy = o?.rows.find((x) => x.system === 'switchyard')
@@ -233,7 +266,7 @@ function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
     `  ${Number.isFinite(lagP99) ? lagP99.toFixed(2) : '-'} ms late at p99; both count in the latency. Latency minus each request's own`,
     `  handler time is ${Number.isFinite(overheadP99) ? overheadP99.toFixed(2) : '-'} ms at p99${Number.isFinite(overheadP99) ? (overheadP99 <= OPEN_LOOP_MARGIN_MS ? ` (within the ${OPEN_LOOP_MARGIN_MS} ms margin)` : ` (the margin is ${OPEN_LOOP_MARGIN_MS} ms)`) : ''}.`,
   ]
-  out.push(...plainLatencyText(o, missed))
+  out.push(...plainLatencyText(o, missed), ...floorText(o, bar))
   const timerLateP99 = handlerP99 - handlerMs
   if (Number.isFinite(handlerP99) && handlerP99 > bar) {
     out.push(
@@ -250,7 +283,7 @@ function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
       '  path of a request through two processes and Redis, which this run does not split further; the',
       '  late timers on the worker and the late sends on the producer show these processes waiting for a',
       `  CPU (${r.machine.cpus} CPUs for Redis, the producer, the worker and whatever else runs), which is the likely bulk of it.`,
-      '  The table and CDF show BullMQ and the plain-commands baseline in the same conditions.',
+      '  The table and CDF show BullMQ, the plain-commands baseline and the floor in the same conditions.',
     )
   }
   return [...out, '']

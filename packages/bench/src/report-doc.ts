@@ -98,6 +98,15 @@ export function renderDoc(r: BenchResults, previous: string): string {
       '',
     )
   }
+  const belowFloor = missed.filter((t) => t.floor && !t.floor.isMet)
+  if (belowFloor.length > 0) {
+    out.push(
+      `${belowFloor.length === 1 ? 'One of them is' : `${belowFloor.length} of them are`} missed with no dispatch at all: the same load generator and handler`,
+      'in one process, with no Redis and no second process (suite c). No dispatcher can meet',
+      `${belowFloor.length === 1 ? 'that bar' : 'those bars'} on this machine: ${belowFloor.map((t) => `${t.label}: ${t.floor?.measured} with no dispatch`).join('; ')}.`,
+      '',
+    )
+  }
   if (r.throughput && r.redisLimit) {
     out.push(
       'Switchyard against the Redis limit (bulk throughput at concurrency 50 as a share of what this Redis',
@@ -239,6 +248,7 @@ export function renderDoc(r: BenchResults, previous: string): string {
     const sy = o.rows.find((x) => x.system === 'switchyard')
     const bq = o.rows.find((x) => x.system === 'bullmq')
     const plain = o.rows.find((x) => x.system === 'plain' && x.runs.length > 0)
+    const local = o.rows.find((x) => x.system === 'local' && x.runs.length > 0)
     out.push(
       '## c. Open loop',
       '',
@@ -247,11 +257,17 @@ export function renderDoc(r: BenchResults, previous: string): string {
       `(\`setTimeout\`), concurrency ${o.settings.concurrency}. Latency counts from each request's *scheduled* send time, so`,
       'a late send (the load generator is a Node timer) is charged too; the send lag column says how late',
       `the generator was. The handler's own sleep took, at p99, ${sy?.handlerP99Ms ? fmt(sy.handlerP99Ms, 2) : '-'} ms on the Switchyard`,
-      `worker, ${bq?.handlerP99Ms ? fmt(bq.handlerP99Ms, 2) : '-'} ms on the BullMQ worker${plain?.handlerP99Ms ? ` and ${fmt(plain.handlerP99Ms, 2)} ms on the plain one` : ''} (timers fire late on this VM). Each job returns the`,
+      `worker, ${bq?.handlerP99Ms ? fmt(bq.handlerP99Ms, 2) : '-'} ms on the BullMQ worker${plain?.handlerP99Ms ? `, ${fmt(plain.handlerP99Ms, 2)} ms on the plain one` : ''}${local?.handlerP99Ms ? ` and ${fmt(local.handlerP99Ms, 2)} ms with no dispatch` : ''} (timers fire late on this VM). Each job returns the`,
       "time its handler took, so the *minus handler* column is each request's latency minus its own handler",
       'time: what the system (and the load generator) added around the handler. CPU per job is that of',
       'Redis, the producer and the worker process together, as in suite a: at 1,000 requests/s few jobs',
       'share a round trip, so every job pays its own wake-ups.',
+      ...(local
+        ? [
+            '*No dispatch (one process)* is the floor: the same load generator calling the handler itself,',
+            'with no Redis and no second process (see [Method](#method)); its CPU is that one process.',
+          ]
+        : []),
       '',
       latencyTable(o),
       '',
@@ -318,7 +334,7 @@ export function renderDoc(r: BenchResults, previous: string): string {
 
 /** The probe and the machine load of each run, summed up per suite. */
 function conditionsSection(r: BenchResults): string[] {
-  type Run = { probe: { cpuLoopMs: number; pingUs: number }; otherCpuLoad: number }
+  type Run = { probe: { cpuLoopMs: number; pingUs: number }; otherCpuLoad: number; stolenCpus?: number }
   const suites: [string, Run[]][] = []
   if (r.throughput) suites.push(['a. throughput', r.throughput.rows.flatMap((x) => x.runs)])
   if (r.closedLoop) suites.push(['b. closed loop', r.closedLoop.rows.flatMap((x) => x.runs)])
@@ -332,10 +348,12 @@ function conditionsSection(r: BenchResults): string[] {
       [...r.routing.rows.flatMap((x) => x.runs), ...r.routing.affinity.flatMap((x) => x.runs)],
     ])
   }
-  const range = (values: number[], digits: number) =>
-    values.length === 0
+  const range = (values: number[], digits: number) => {
+    const known = values.filter(Number.isFinite)
+    return known.length === 0
       ? '-'
-      : `${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)}`
+      : `${Math.min(...known).toFixed(digits)}-${Math.max(...known).toFixed(digits)}`
+  }
   return [
     '## Conditions of the runs',
     '',
@@ -343,10 +361,20 @@ function conditionsSection(r: BenchResults): string[] {
     'then times a fixed 3M-step integer loop in its own process (about 5 ms on a fast phase of this',
     'machine, up to twice that on a slow one) and the median of 25 PINGs. During the run it measures the',
     "CPU other processes took: the machine's busy time (`/proc/stat`) minus that of Redis and of the",
-    "benchmark's own processes. Every run's figures are in results.json.",
+    "benchmark's own processes; and the CPU the hypervisor took from this VM (`steal` in `/proc/stat`),",
+    "time in which every process of the machine stood still, whatever it was doing. Every run's",
+    'figures are in results.json.',
     '',
     markdownTable(
-      ['suite', 'runs', 'CPU loop ms', 'PING us', 'other processes, CPUs', 'runs with others > 0.25 CPU'],
+      [
+        'suite',
+        'runs',
+        'CPU loop ms',
+        'PING us',
+        'other processes, CPUs',
+        'runs with others > 0.25 CPU',
+        'stolen by the hypervisor, CPUs',
+      ],
       suites.map(([name, runs]) => [
         name,
         String(runs.length),
@@ -363,6 +391,10 @@ function conditionsSection(r: BenchResults): string[] {
           2,
         ),
         String(runs.filter((x) => x.otherCpuLoad > 0.25).length),
+        range(
+          runs.map((x) => x.stolenCpus ?? Number.NaN),
+          2,
+        ),
       ]),
     ),
   ]

@@ -14,7 +14,7 @@ export interface Bar {
   max?: number
 }
 
-export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'] as const
+export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#7f7f7f'] as const
 
 const W = 720
 const H = 400

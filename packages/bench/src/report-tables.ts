@@ -35,6 +35,9 @@ export function targetsTable(targets: readonly Target[]): string {
       (t.isMet ? 'yes' : `**no**: ${t.missedBy ?? ''}`) +
         (!t.isMet && t.plain && !t.plain.isMet
           ? `; plain commands, no library: ${t.plain.measured}, over the bar too`
+          : '') +
+        (!t.isMet && t.floor && !t.floor.isMet
+          ? `; no dispatch at all (one process, no Redis): ${t.floor.measured}, over the bar too, so not possible on this machine`
           : ''),
     ]),
   )

@@ -16,6 +16,7 @@ export type RunnerName =
   | 'routing-producer'
   | 'plain-worker'
   | 'plain-producer'
+  | 'local-producer'
 
 /** A message from a runner: its `type` and whatever it carries. */
 export type RunnerMessage = { type: string } & Record<string, unknown>

@@ -3,7 +3,8 @@
  * streams job with no library: XADD, XREADGROUP, then PUBLISH + XACK + XDEL).
  * - b, closed loop: 2,000 sequential submit-and-await of a no-op job: p50/p90/p99/max.
  * - c, open loop: 1,000 requests/s for 10 s, handler sleeping 5 ms, concurrency 50: the rate
- *   achieved and p50/p99 counted from each request's scheduled send time.
+ *   achieved and p50/p99 counted from each request's scheduled send time; also its floor, the
+ *   same load generator and handler in one process with no Redis.
  */
 import { cdfPoints, type LatencySummary, summarize } from './latency.js'
 import {
@@ -12,10 +13,11 @@ import {
   measureRun,
   measureSteadily,
   type RunMeasurement,
+  type SystemName,
 } from './measure-run.js'
 import type { Workload } from './runners/workload.js'
 import { type Spread, spread } from './stats.js'
-import { LATENCY_SYSTEMS, pairFor, SYSTEM_LABEL, systemOrder } from './systems.js'
+import { LATENCY_SYSTEMS, OPEN_LOOP_SYSTEMS, pairFor, SYSTEM_LABEL, systemOrder } from './systems.js'
 
 export const CLOSED_LOOP_DEFAULTS = Object.freeze({ jobs: 2_000, warmupJobs: 200, concurrency: 50 })
 export const OPEN_LOOP_DEFAULTS = Object.freeze({
@@ -47,6 +49,8 @@ export interface LatencyRun {
   probe: RunMeasurement['probe']
   loadBefore: number
   otherCpuLoad: number
+  /** CPUs the hypervisor took from this VM during the run (NaN when unknown). */
+  stolenCpus: number
 }
 
 /** Median (min-max) over the runs of one system, and the CDF of all its runs' latencies together. */
@@ -88,11 +92,12 @@ async function runLatencySuite(
   concurrency: number,
   handlerMs: number,
   settings: Record<string, number>,
+  systems: readonly SystemName[],
 ): Promise<LatencyResult> {
   const runs = new Map<string, LatencyRun[]>()
   const samples = new Map<string, number[]>()
   for (let rep = 1; rep <= repetitions; rep++) {
-    for (const system of systemOrder(rep, LATENCY_SYSTEMS)) {
+    for (const system of systemOrder(rep, systems)) {
       const spec = pairFor(system, ctx, {
         name: `${kind}-${rep}`,
         concurrency,
@@ -127,6 +132,7 @@ async function runLatencySuite(
         probe: m.probe,
         loadBefore: m.loadBefore,
         otherCpuLoad: m.otherCpuLoad,
+        stolenCpus: m.stolenCpus,
       }
       runs.set(system, [...(runs.get(system) ?? []), run])
       samples.set(system, [...(samples.get(system) ?? []), ...latencies])
@@ -142,7 +148,7 @@ async function runLatencySuite(
       )
     }
   }
-  const rows = LATENCY_SYSTEMS.map((system): LatencyRow => {
+  const rows = systems.map((system): LatencyRow => {
     const list = runs.get(system) ?? []
     const s = (pick: (r: LatencyRun) => number) => spread(list.map(pick))
     const hasLag = list.every((r) => r.sendLag !== undefined) && list.length > 0
@@ -175,7 +181,16 @@ async function runLatencySuite(
 export function runClosedLoop(ctx: BenchContext, repetitions: number): Promise<LatencyResult> {
   const o = ctx.isQuick ? { ...CLOSED_LOOP_DEFAULTS, jobs: 100, warmupJobs: 20 } : CLOSED_LOOP_DEFAULTS
   const workload: Workload = { kind: 'sequential', jobs: o.jobs, warmupJobs: o.warmupJobs }
-  return runLatencySuite(ctx, 'closed-loop', repetitions, workload, o.concurrency, 0, { ...o })
+  return runLatencySuite(
+    ctx,
+    'closed-loop',
+    repetitions,
+    workload,
+    o.concurrency,
+    0,
+    { ...o },
+    LATENCY_SYSTEMS,
+  )
 }
 
 export function runOpenLoop(ctx: BenchContext, repetitions: number): Promise<LatencyResult> {
@@ -188,5 +203,14 @@ export function runOpenLoop(ctx: BenchContext, repetitions: number): Promise<Lat
     durationMs: o.durationMs,
     warmupMs: o.warmupMs,
   }
-  return runLatencySuite(ctx, 'open-loop', repetitions, workload, o.concurrency, o.handlerMs, { ...o })
+  return runLatencySuite(
+    ctx,
+    'open-loop',
+    repetitions,
+    workload,
+    o.concurrency,
+    o.handlerMs,
+    { ...o },
+    OPEN_LOOP_SYSTEMS,
+  )
 }

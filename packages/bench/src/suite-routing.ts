@@ -61,6 +61,8 @@ export interface RoutingRun {
   utilisation: number
   probe: RunMeasurement['probe']
   otherCpuLoad: number
+  /** CPUs the hypervisor took from this VM during the run (NaN when unknown). */
+  stolenCpus: number
 }
 
 export interface RoutingRow {
@@ -87,6 +89,8 @@ export interface AffinityRun {
   perWorker: Record<string, number>
   probe: RunMeasurement['probe']
   otherCpuLoad: number
+  /** CPUs the hypervisor took from this VM during the run (NaN when unknown). */
+  stolenCpus: number
 }
 
 export interface AffinityRow {
@@ -216,6 +220,7 @@ export async function runRouting(ctx: BenchContext, repetitions: number): Promis
           utilisation: busyMs / (o.workers * o.concurrency * m.wallMs),
           probe: m.probe,
           otherCpuLoad: m.otherCpuLoad,
+          stolenCpus: m.stolenCpus,
         }
         runs.set(policy, [...(runs.get(policy) ?? []), run])
         samples.set(policy, [...(samples.get(policy) ?? []), ...(m.latenciesUs ?? [])])
@@ -342,6 +347,7 @@ async function runAffinity(
         perWorker: m.worker.perWorker,
         probe: m.probe,
         otherCpuLoad: m.otherCpuLoad,
+        stolenCpus: m.stolenCpus,
       }
       out.push(run)
       ctx.log(

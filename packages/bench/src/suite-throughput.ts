@@ -35,6 +35,8 @@ export interface ThroughputRun {
   probe: RunMeasurement['probe']
   loadBefore: number
   otherCpuLoad: number
+  /** CPUs the hypervisor took from this VM during the run (NaN when unknown). */
+  stolenCpus: number
 }
 
 /** Median (min-max) over the runs of one system at one concurrency. */
@@ -83,6 +85,7 @@ function perJob(m: RunMeasurement, repetition: number): ThroughputRun {
     probe: m.probe,
     loadBefore: m.loadBefore,
     otherCpuLoad: m.otherCpuLoad,
+    stolenCpus: m.stolenCpus,
   }
 }
 

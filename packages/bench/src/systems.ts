@@ -1,12 +1,13 @@
 /**
  * How each system is deployed in the comparison suites: one producer process and one worker
  * process with the same total concurrency, Switchyard and BullMQ each set up as its own docs
- * recommend, and (latency suites) the plain-commands baseline.
+ * recommend, and (latency suites) the plain-commands baseline; the open loop's floor is one process.
  */
 import type { BenchContext, PairSpec, SystemName } from './measure-run.js'
 import type { BullmqProducerConfig } from './runners/bullmq-producer.js'
 import type { BullmqWorkerConfig } from './runners/bullmq-worker.js'
 import type { WorkSpec } from './runners/job-work.js'
+import type { LocalProducerConfig } from './runners/local-producer.js'
 import type { PlainProducerConfig } from './runners/plain-producer.js'
 import type { PlainWorkerConfig } from './runners/plain-worker.js'
 import type { SwitchyardProducerConfig } from './runners/switchyard-producer.js'
@@ -70,6 +71,10 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
       producer: { runner: 'switchyard-producer', config: producer },
     }
   }
+  if (system === 'local') {
+    const producer: LocalProducerConfig = { workload: o.workload, concurrency: o.concurrency, work: o.work }
+    return { system, producer: { runner: 'local-producer', config: producer } }
+  }
   if (system === 'plain') {
     const worker: PlainWorkerConfig = {
       redis: ctx.redisUrl,
@@ -111,6 +116,12 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
 export const LATENCY_SYSTEMS: readonly SystemName[] = ['switchyard', 'bullmq', 'plain']
 
 /**
+ * The open loop adds its floor: the same load generator and job body in one process, with no
+ * Redis and no dispatch (what this machine's timers give a request before any dispatcher).
+ */
+export const OPEN_LOOP_SYSTEMS: readonly SystemName[] = [...LATENCY_SYSTEMS, 'local']
+
+/**
  * Run order of repetition `rep` (1-based): the systems rotate (A B, then B A; with three, A B C,
  * B C A, C A B), so each takes each place in turn and a drift of the machine favours none.
  */
@@ -126,4 +137,5 @@ export const SYSTEM_LABEL: Record<SystemName, string> = {
   switchyard: 'Switchyard',
   bullmq: 'BullMQ',
   plain: 'plain commands',
+  local: 'no dispatch (one process)',
 }

@@ -136,7 +136,9 @@ export function serveProducer(o: {
   client: ProducerClient
   traffic: { take(): RedisTraffic }
   stop: () => Promise<void> | void
-  extra?: () => object
+  /** Called when told `go`, before the measured phase starts. */
+  beforeGo?: () => void
+  extra?: () => object | Promise<object>
 }): void {
   let nextJob = 0
   serveCommands(async ({ cmd }) => {
@@ -145,12 +147,13 @@ export function serveProducer(o: {
       nextJob += warm.jobs
       emit({ type: 'warmed', jobs: warm.jobs })
     } else if (cmd === 'go') {
+      o.beforeGo?.()
       o.traffic.take()
       const cpuStart = process.cpuUsage()
       const result = await runPhase(o.workload, o.client, 'measure', nextJob)
       const cpuUs = cpuSinceUs(cpuStart)
       nextJob += result.jobs
-      emit({ type: 'done', ...result, cpuUs, ...o.traffic.take(), ...o.extra?.() })
+      emit({ type: 'done', ...result, cpuUs, ...o.traffic.take(), ...(await o.extra?.()) })
     } else if (cmd === 'stop') {
       await o.stop()
       process.exit(0)
