@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { targetsTable } from '../packages/bench/dist/report-tables.js'
-import type { Target } from '../packages/bench/dist/targets.js'
+import { BOUNCE_FLOOR, LOCAL_FLOOR, type Target } from '../packages/bench/dist/targets.js'
 
 const run = promisify(execFile)
 const BENCH = fileURLToPath(new URL('../packages/bench/dist/main.js', import.meta.url))
@@ -45,7 +45,7 @@ describe('npm run bench command line', () => {
 })
 
 describe('latency suites', () => {
-  it('run the plain-commands baseline beside Switchyard and BullMQ, and the open loop its floor, and report both in the doc and the targets', async () => {
+  it('run the plain-commands baseline and the floors beside Switchyard and BullMQ, and report them in the doc and the targets', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
     try {
       const { code, stderr } = await bench([
@@ -66,7 +66,11 @@ describe('latency suites', () => {
             runs: { jobs: number; stolenCpus: number }[]
           }[]
         }
-        targets: { id: string; plain?: { value: number; isMet: boolean }; floor?: { value: number } }[]
+        targets: {
+          id: string
+          plain?: { value: number; isMet: boolean }
+          floor?: { name: string; value: number }
+        }[]
       }
       const plain = results.closedLoop.rows.find((r) => r.system === 'plain')
       expect(plain?.runs[0]?.latency.p50Us).toBeGreaterThan(0)
@@ -79,19 +83,34 @@ describe('latency suites', () => {
         const target = results.targets.find((t) => t.id === id)
         expect(target?.plain?.value, id).toBeGreaterThan(0)
       }
-      // The floor runs the same generator and handler in one process: the open loop only.
+      // The floors: a bare PUBLISH round trip in both suites, and in the open loop the same
+      // generator and handler in one process.
       const floor = results.openLoop.rows.find((r) => r.system === 'local')
       expect(floor?.runs[0]?.jobs).toBeGreaterThan(0)
       expect(floor?.handlerP99Ms?.median).toBeGreaterThanOrEqual(5)
-      expect(results.closedLoop.rows.map((r) => r.system)).not.toContain('local')
-      expect(results.targets.find((t) => t.id === 'open-p99')?.floor?.value).toBeGreaterThan(0)
+      expect(results.closedLoop.rows.map((r) => r.system)).toEqual([
+        'switchyard',
+        'bullmq',
+        'plain',
+        'pubsub',
+      ])
+      expect(
+        results.openLoop.rows.find((r) => r.system === 'pubsub')?.handlerP99Ms?.median,
+      ).toBeGreaterThanOrEqual(5)
+      const floorOf = (id: string) => results.targets.find((t) => t.id === id)?.floor
+      expect(floorOf('open-p99')?.name).toBe(LOCAL_FLOOR)
+      expect(floorOf('closed-p99')?.name).toBe(BOUNCE_FLOOR)
+      for (const id of ['closed-p50', 'closed-p99', 'open-p99'])
+        expect(floorOf(id)?.value, id).toBeGreaterThan(0)
       // Every run says how much CPU the hypervisor took from the machine (/proc/stat on Linux).
       for (const r of floor?.runs ?? []) expect(r.stolenCpus).toBeGreaterThanOrEqual(0)
       const doc = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
       expect(doc.match(/^\| plain commands +\|/gm)).toHaveLength(2)
       expect(doc).toContain('- **Plain commands** (the latency suites only)')
       expect(doc.match(/^\| no dispatch \(one process\) +\|/gm)).toHaveLength(1)
+      expect(doc.match(/^\| bare round trip \(PUBLISH\) +\|/gm)).toHaveLength(2)
       expect(doc).toContain('- **No dispatch** (the open loop only)')
+      expect(doc).toContain('- **Bare round trip** (the latency suites only)')
       expect(doc).toContain('- **The floor: no dispatch at all.**')
       expect(doc).toMatch(/\| suite .*\| stolen by the hypervisor, CPUs \|/)
     } finally {
@@ -113,7 +132,12 @@ describe('targets table', () => {
     ...(floorMet === undefined
       ? {}
       : {
-          floor: { measured: floorMet ? '6.1 ms' : '7.6 ms', value: floorMet ? 6.1 : 7.6, isMet: floorMet },
+          floor: {
+            name: LOCAL_FLOOR,
+            measured: floorMet ? '6.1 ms' : '7.6 ms',
+            value: floorMet ? 6.1 : 7.6,
+            isMet: floorMet,
+          },
         }),
   })
 

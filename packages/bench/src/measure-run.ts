@@ -29,11 +29,13 @@ export interface BenchContext {
 }
 
 /**
- * The systems compared. 'plain' is the baseline of the latency suites: a minimal streams job with
- * no library (runners/plain-worker.ts). 'local' is the open loop's floor: the load generator and
- * the job body in one process, no Redis and no dispatch (runners/local-producer.ts).
+ * The systems compared. The latency suites add baselines: 'plain', a minimal streams job with no
+ * library, and 'pubsub', a bare round trip through Redis (the job published to the worker, the
+ * result published back, nothing stored: runners/plain-worker.ts for both); and the open loop its
+ * floor, 'local': the load generator and the job body in one process, no Redis and no dispatch
+ * (runners/local-producer.ts).
  */
-export type SystemName = 'switchyard' | 'bullmq' | 'plain' | 'local'
+export type SystemName = 'switchyard' | 'bullmq' | 'plain' | 'pubsub' | 'local'
 
 /**
  * The two processes of a run. Without a worker the producer runs the jobs itself (the 'local'

@@ -11,6 +11,7 @@ const SYSTEM_COLOR: Record<SystemName, string> = {
   switchyard: COLORS[0],
   bullmq: COLORS[1],
   plain: COLORS[5],
+  pubsub: COLORS[4],
   local: COLORS[6],
 }
 /** The systems of the throughput charts. */

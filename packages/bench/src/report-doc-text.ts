@@ -41,6 +41,11 @@ export function methodSection(r: BenchResults): string[] {
     '  entries as it has free slots) and answers each job with one pipelined write of `PUBLISH`, `XACK`',
     '  and `XDEL`. No load counters, leases, fencing, retries or timeouts: a baseline of what the machine',
     '  and Redis cost a request over streams, before any library work.',
+    '- **Bare round trip** (the latency suites only): the floor of a request through Redis. The same two',
+    "  processes; the producer `PUBLISH`es the job's number to a channel the worker listens on, the",
+    '  worker runs the handler and `PUBLISH`es the result back. Nothing is stored (a job published while',
+    '  no worker listens is lost), so this is no dispatcher: it is the two hops through Redis that every',
+    '  dispatcher through Redis makes at least.',
     '- **No dispatch** (the open loop only): the floor of the open loop. One process runs the same load',
     '  generator and calls the same handler itself, under the same concurrency limit: no Redis, no second',
     '  process, no dispatch at all. Its latency is what the timers and the scheduling of this machine give',
@@ -190,8 +195,30 @@ function latencyBounds(r: BenchResults, missed: Target[]): string[] {
     '  is one of those processes waiting for a CPU (the probes show the machine switching speed), for every',
     '  system alike; the ratio of two p99s made of such waits moves from run to run (see the range).',
     ...plainLatencyText(c, missed),
+    ...bounceText(c, missed),
     '',
   ]
+}
+
+/** What the bare round trip through Redis (the closed loop's floor) says about missed targets. */
+function bounceText(c: LatencyResult, missed: Target[]): string[] {
+  const bounce = c.rows.find((x) => x.system === 'pubsub' && x.runs.length > 0)
+  if (!bounce) return []
+  const ms = (us: number) => (us / 1_000).toFixed(2)
+  const out = [
+    `- **A bare round trip** through Redis in the same run (\`PUBLISH\` there and back, nothing stored; see`,
+    `  [Method](#method)): p50 ${ms(bounce.p50Us.median)} ms, p99 ${ms(bounce.p99Us.median)} ms (runs: ${ms(bounce.p99Us.min)}-${ms(bounce.p99Us.max)}). Every dispatcher through Redis`,
+    '  makes at least these two hops between the same two processes.',
+  ]
+  for (const t of missed.filter((x) => x.floor && x.id.startsWith('closed'))) {
+    const f = t.floor as NonNullable<Target['floor']>
+    out.push(
+      f.isMet
+        ? `  Against the bar of *${t.label}* it measures ${f.measured}, within it: what Switchyard adds above this floor is what misses the bar.`
+        : `  Against the bar of *${t.label}* it measures ${f.measured}: it misses the bar too, so no dispatcher through Redis can meet the bar on this machine.`,
+    )
+  }
+  return out
 }
 
 /** What the plain-commands baseline of the same run says about missed latency targets. */

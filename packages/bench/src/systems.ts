@@ -75,14 +75,21 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
     const producer: LocalProducerConfig = { workload: o.workload, concurrency: o.concurrency, work: o.work }
     return { system, producer: { runner: 'local-producer', config: producer } }
   }
-  if (system === 'plain') {
+  if (system === 'plain' || system === 'pubsub') {
+    const transport = system === 'plain' ? 'stream' : 'pubsub'
     const worker: PlainWorkerConfig = {
       redis: ctx.redisUrl,
       stream: o.name,
+      transport,
       concurrency: o.concurrency,
       work: o.work,
     }
-    const producer: PlainProducerConfig = { redis: ctx.redisUrl, stream: o.name, workload: o.workload }
+    const producer: PlainProducerConfig = {
+      redis: ctx.redisUrl,
+      stream: o.name,
+      transport,
+      workload: o.workload,
+    }
     return {
       system,
       worker: { runner: 'plain-worker', config: worker },
@@ -112,8 +119,11 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
   }
 }
 
-/** The systems of the latency suites: the two compared, and the plain-commands baseline. */
-export const LATENCY_SYSTEMS: readonly SystemName[] = ['switchyard', 'bullmq', 'plain']
+/**
+ * The systems of the latency suites: the two compared, the plain-commands baseline, and the bare
+ * round trip through Redis that any dispatcher through Redis makes at least.
+ */
+export const LATENCY_SYSTEMS: readonly SystemName[] = ['switchyard', 'bullmq', 'plain', 'pubsub']
 
 /**
  * The open loop adds its floor: the same load generator and job body in one process, with no
@@ -137,5 +147,6 @@ export const SYSTEM_LABEL: Record<SystemName, string> = {
   switchyard: 'Switchyard',
   bullmq: 'BullMQ',
   plain: 'plain commands',
+  pubsub: 'bare round trip (PUBLISH)',
   local: 'no dispatch (one process)',
 }

@@ -1,14 +1,15 @@
 /**
- * The producer process of the plain-commands baseline (see plain-worker.ts): `XADD` of each job
- * to the stream, and one subscription to the results channel that settles the waiting request
- * by its number. It runs the same {@link Workload} code as the Switchyard and BullMQ producers.
+ * The producer process of the plain-commands baselines (see plain-worker.ts): `XADD` of each job
+ * to the stream (or, for the bare round trip, `PUBLISH` of its number to the jobs channel), and
+ * one subscription to the results channel that settles the waiting request by its number. It runs
+ * the same {@link Workload} code as the Switchyard and BullMQ producers.
  *
  *   node dist/runners/plain-producer.js '<json PlainProducerConfig>'
  *
  * Messages as for the Switchyard producer: `ready`, `warmup` (`warmed`), `go` (`done`), `stop`.
  */
 import { Redis } from 'ioredis'
-import { plainResultChannel } from './plain-keys.js'
+import { type PlainTransport, plainJobChannel, plainResultChannel } from './plain-keys.js'
 import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
 import { type ProducerClient, serveProducer, type Workload } from './workload.js'
 
@@ -16,6 +17,7 @@ import { type ProducerClient, serveProducer, type Workload } from './workload.js
 export interface PlainProducerConfig {
   redis: string
   stream: string
+  transport: PlainTransport
   workload: Workload
 }
 
@@ -35,10 +37,15 @@ async function main(): Promise<void> {
   })
   await sub.subscribe(plainResultChannel(config.stream))
   const result = (n: number) => new Promise<number | null>((resolve) => waiting.set(n, resolve))
+  const jobChannel = plainJobChannel(config.stream)
+  const isStream = config.transport === 'stream'
   const client: ProducerClient = {
     submitAndWait(n) {
       const done = result(n)
-      conn.xadd(config.stream, '*', 'n', String(n)).catch(fail)
+      const sent = isStream
+        ? conn.xadd(config.stream, '*', 'n', String(n))
+        : conn.publish(jobChannel, String(n))
+      sent.catch(fail)
       return done
     },
     async submitBulk(first, count) {
@@ -46,7 +53,8 @@ async function main(): Promise<void> {
       const pipeline = conn.pipeline()
       for (let i = 0; i < count; i++) {
         all[i] = result(first + i)
-        pipeline.xadd(config.stream, '*', 'n', String(first + i))
+        if (isStream) pipeline.xadd(config.stream, '*', 'n', String(first + i))
+        else pipeline.publish(jobChannel, String(first + i))
       }
       for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err
       await Promise.all(all)

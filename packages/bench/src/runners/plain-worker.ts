@@ -1,9 +1,11 @@
 /**
- * The consumer process of the plain-commands baseline: a minimal streams job with no library, to
- * show in the latency suites what the machine and Redis cost a request before any library work.
- * It reads jobs with `XREADGROUP` (as many as it has free slots, blocking), runs the same job
- * body as the other systems, and answers each with one pipelined write: `PUBLISH` of the result
- * to the producer's channel, `XACK` and `XDEL`. No fencing, retries, load counters or leases.
+ * The consumer process of the plain-commands baselines, to show in the latency suites what the
+ * machine and Redis cost a request before any library work. With the 'stream' transport, a
+ * minimal streams job with no library: it reads jobs with `XREADGROUP` (as many as it has free
+ * slots, blocking), runs the same job body as the other systems, and answers each with one
+ * pipelined write: `PUBLISH` of the result to the producer's channel, `XACK` and `XDEL`. No
+ * fencing, retries, load counters or leases. With 'pubsub', a bare round trip: it listens on the
+ * jobs channel (a job that finds no free slot waits here, in memory) and answers with `PUBLISH`.
  * A job counts as processed when its body is done, as for the Switchyard worker.
  *
  *   node dist/runners/plain-worker.js '<json PlainWorkerConfig>'
@@ -13,7 +15,7 @@
 import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import { jobWork, type WorkSpec } from './job-work.js'
-import { plainResultChannel } from './plain-keys.js'
+import { type PlainTransport, plainJobChannel, plainResultChannel } from './plain-keys.js'
 import { countRedisTraffic, emit, fail, readConfig, Waiter } from './runner-io.js'
 import { serveWorker, WorkerTally } from './worker-report.js'
 
@@ -22,6 +24,7 @@ export interface PlainWorkerConfig {
   redis: string
   /** The stream jobs are added to; results go to the channel `<stream>:results`. */
   stream: string
+  transport: PlainTransport
   concurrency: number
   work: WorkSpec
 }
@@ -35,11 +38,14 @@ async function main(): Promise<void> {
   const reader = new Redis(config.redis, { maxRetriesPerRequest: null })
   const writer = new Redis(config.redis)
   const channel = plainResultChannel(config.stream)
-  await writer.xgroup('CREATE', config.stream, PLAIN_GROUP, '$', 'MKSTREAM')
+  const isStream = config.transport === 'stream'
+  if (isStream) await writer.xgroup('CREATE', config.stream, PLAIN_GROUP, '$', 'MKSTREAM')
   const work = jobWork(config.work, 1)
   const isTimed = config.work.kind !== 'noop'
   const room = new Waiter()
   let running = 0
+  /** 'pubsub': jobs that came while every slot was busy. */
+  const held: string[] = []
 
   const finish = (entryId: string, n: string, startedMs: number) => {
     let elapsed: number | null = null
@@ -48,20 +54,24 @@ async function main(): Promise<void> {
       tally.worked(CONSUMER, elapsed)
     }
     tally.done(CONSUMER)
-    writer
-      .pipeline()
-      .publish(channel, `${n} ${elapsed}`)
-      .xack(config.stream, PLAIN_GROUP, entryId)
-      .xdel(config.stream, entryId)
-      .exec()
-      .then(() => {
-        running--
-        room.notify()
-      }, fail)
+    const message = `${n} ${elapsed}`
+    const written = isStream
+      ? writer
+          .pipeline()
+          .publish(channel, message)
+          .xack(config.stream, PLAIN_GROUP, entryId)
+          .xdel(config.stream, entryId)
+          .exec()
+      : writer.publish(channel, message)
+    written.then(() => {
+      running--
+      const n = held.shift()
+      if (n !== undefined) run('', n)
+      room.notify()
+    }, fail)
   }
-  const run = (entryId: string, fields: string[]) => {
+  const run = (entryId: string, n: string) => {
     running++
-    const n = fields[1] as string
     const startedMs = isTimed ? performance.now() : 0
     const pending = work()
     if (pending === undefined) finish(entryId, n, startedMs)
@@ -84,10 +94,20 @@ async function main(): Promise<void> {
         config.stream,
         '>',
       )) as [string, [string, string[]][]][] | null
-      for (const [, entries] of reply ?? []) for (const [entryId, fields] of entries) run(entryId, fields)
+      for (const [, entries] of reply ?? [])
+        for (const [entryId, fields] of entries) run(entryId, fields[1] as string)
     }
   }
-  void loop().catch(fail)
+  // The bare round trip: every published job is taken at once, and waits here for a free slot.
+  const listen = async () => {
+    reader.on('message', (_channel: string, n: string) => {
+      if (running < config.concurrency) run('', n)
+      else held.push(n)
+    })
+    await reader.subscribe(plainJobChannel(config.stream))
+  }
+  if (isStream) void loop().catch(fail)
+  else await listen()
   emit({ type: 'ready', workerIds: [CONSUMER] })
 
   serveWorker({
