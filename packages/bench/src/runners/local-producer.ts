@@ -35,15 +35,17 @@ async function main(): Promise<void> {
   let running = 0
   const queued: (() => void)[] = []
 
+  // A finished job hands its slot straight to the oldest waiting one, so none can slip in between.
   const run = async (): Promise<number> => {
-    if (running >= config.concurrency) await new Promise<void>((resolve) => queued.push(resolve))
-    running++
+    if (running < config.concurrency) running++
+    else await new Promise<void>((resolve) => queued.push(resolve))
     const startedMs = performance.now()
     try {
       await body()
     } finally {
-      running--
-      queued.shift()?.()
+      const next = queued.shift()
+      if (next) next()
+      else running--
     }
     const elapsed = performance.now() - startedMs
     tally.worked(LOCAL_WORKER_ID, elapsed)
