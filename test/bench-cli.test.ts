@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { targetsTable } from '../packages/bench/dist/report-tables.js'
-import { BOUNCE_FLOOR, LOCAL_FLOOR, type Target } from '../packages/bench/dist/targets.js'
+import { BOUNCE_FLOOR, DISPATCH_FLOOR, LOCAL_FLOOR, type Target } from '../packages/bench/dist/targets.js'
 
 const run = promisify(execFile)
 const BENCH = fileURLToPath(new URL('../packages/bench/dist/main.js', import.meta.url))
@@ -119,6 +119,40 @@ describe('latency suites', () => {
   })
 })
 
+describe('dispatch cost suite', () => {
+  it('measures the floor beside the library script, judges the library script, and reports the floor', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
+    try {
+      const { code, stderr } = await bench(['--quick', '--suites', 'dispatch-cost', '--docs-dir', dir])
+      expect(code, stderr).toBe(0)
+      const results = JSON.parse(readFileSync(join(dir, 'bench', 'results.json'), 'utf8')) as {
+        dispatchCost: {
+          variants: {
+            variant: string
+            isFloor: boolean
+            bySize: { size: number; redisCpuUsPerJob: { median: number } }[]
+          }[]
+        }
+        targets: { id: string; label: string; floor?: { name: string; value: number } }[]
+      }
+      const floor = results.dispatchCost.variants.filter((v) => v.isFloor)
+      expect(floor.map((v) => v.variant)).toEqual(['batch 64, floor'])
+      for (const size of floor[0]?.bySize ?? [])
+        expect(size.redisCpuUsPerJob.median, String(size.size)).toBeGreaterThan(0)
+      expect(results.dispatchCost.variants.filter((v) => !v.isFloor)).toHaveLength(4)
+      const target = results.targets.find((t) => t.id === 'dispatch-1000')
+      expect(target?.label).not.toContain('floor')
+      expect(target?.floor?.name).toBe(DISPATCH_FLOOR)
+      expect(target?.floor?.value).toBeGreaterThan(0)
+      const doc = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
+      expect(doc).toContain('- **The floor** (`batch 64, floor`)')
+      expect(doc).toMatch(/^\| batch 64, floor +\| 1000 +\|/m)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('targets table', () => {
   const target = (isMet: boolean, plainMet: boolean, floorMet?: boolean): Target => ({
     id: 'closed-p99',
@@ -137,6 +171,7 @@ describe('targets table', () => {
             measured: floorMet ? '6.1 ms' : '7.6 ms',
             value: floorMet ? 6.1 : 7.6,
             isMet: floorMet,
+            ifMissed: 'so not possible on this machine',
           },
         }),
   })

@@ -5,11 +5,15 @@ import type { BenchConnection, LibraryScripts } from './library-scripts.js'
 import { machineBusySeconds, machineStolenSeconds, waitForQuiet } from './machine-load.js'
 import { commandUsec, redisCpuSeconds } from './redis-info.js'
 
-/** What is dispatched: jobs per script call, and whether every job carries a session. */
+/**
+ * What is dispatched: jobs per script call, and whether every job carries a session. A floor
+ * variant calls suite d's floor script (dispatch-floor.ts) instead of the library's.
+ */
 export interface Variant {
   name: string
   batch: number
   hasSessions: boolean
+  isFloor?: boolean
 }
 
 /** How much to dispatch in one round. */
@@ -33,6 +37,8 @@ export interface RoundSettings {
 /** What one round measured for one pool size (the round's probe and load are shared by its sizes). */
 export interface Measurement {
   variant: string
+  /** Measured with the floor script, not the library's (see dispatch-floor.ts). */
+  isFloor: boolean
   size: number
   repetition: number
   jobs: number
@@ -118,7 +124,9 @@ async function sendCalls(
   conn: BenchConnection,
   calls: Call[],
   inFlight: number,
+  isFloor: boolean,
 ): Promise<{ hits: number; problems: string[] }> {
+  const script = isFloor ? conn.dispatchFloor.bind(conn) : conn.dispatch.bind(conn)
   let next = 0
   let hits = 0
   const problems: string[] = []
@@ -127,7 +135,7 @@ async function sendCalls(
   }
   const lane = async (): Promise<void> => {
     for (let call = calls[next++]; call !== undefined; call = calls[next++]) {
-      const reply = (await conn.dispatch(...call.args)) as unknown[]
+      const reply = (await script(...call.args)) as unknown[]
       if (reply.length !== 2 * call.jobs)
         note(`dispatch answered ${reply.length} values for ${call.jobs} jobs`)
       for (let i = 0; i < reply.length; i += 2) {
@@ -165,6 +173,7 @@ export async function measureRound(
   settings: RoundSettings,
 ): Promise<Measurement[]> {
   await conn.call('FLUSHALL', 'SYNC')
+  const isFloor = variant.isFloor === true
   const problems: string[] = []
   const note = (found: readonly string[]) => {
     for (const p of found) if (!problems.includes(p)) problems.push(p)
@@ -180,7 +189,7 @@ export async function measureRound(
     pools.push(pool)
     const seed = size * 1_000 + repetition
     const warmup = buildCalls(pool, scripts, variant, settings, settings.warmupJobs, 0, seed)
-    note((await sendCalls(conn, warmup, settings.inFlight).catch(fail)).problems)
+    note((await sendCalls(conn, warmup, settings.inFlight, isFloor).catch(fail)).problems)
     const perSize: Call[][] = []
     for (let done = 0; done < settings.jobs; done += settings.blockJobs) {
       const n = Math.min(settings.blockJobs, settings.jobs - done)
@@ -213,7 +222,7 @@ export async function measureRound(
       await conn.config('RESETSTAT')
       const cpuBefore = await redisCpuSeconds(conn)
       const started = process.hrtime.bigint()
-      const sent = await sendCalls(conn, calls, settings.inFlight).catch(fail)
+      const sent = await sendCalls(conn, calls, settings.inFlight, isFloor).catch(fail)
       t.wallSeconds += Number(process.hrtime.bigint() - started) / 1e9
       const cpuAfter = await redisCpuSeconds(conn)
       t.redisSeconds += cpuAfter.total - cpuBefore.total
@@ -242,6 +251,7 @@ export async function measureRound(
     for (const [name, us] of t.usec) commandUsPerJob[name] = perJob(us)
     return {
       variant: variant.name,
+      isFloor,
       size,
       repetition,
       jobs: settings.jobs,

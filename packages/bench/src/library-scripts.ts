@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
 // Types only (erased at run time): the encoder itself is loaded from the built library below.
 import type { dispatchCallArgs } from '../../switchyard/src/protocol/dispatch-call.js'
+import { DISPATCH_FLOOR_LUA } from './dispatch-floor.js'
 
 /** One embedded script of the library, as its build generated it. */
 export interface LibraryScript {
@@ -21,9 +22,13 @@ export interface LibraryScripts {
   dispatchCallArgs: DispatchCallArgs
 }
 
-/** A connection with the library's scripts defined on it (EVALSHA, reloaded after NOSCRIPT). */
+/**
+ * A connection with the library's scripts defined on it (EVALSHA, reloaded after NOSCRIPT), and
+ * suite d's floor (dispatch-floor.ts), which takes the dispatch script's arguments.
+ */
 export type BenchConnection = Redis & {
   dispatch(...keysAndArgs: (string | number)[]): Promise<unknown>
+  dispatchFloor(...keysAndArgs: (string | number)[]): Promise<unknown>
   register(...keysAndArgs: (string | number)[]): Promise<unknown>
 }
 
@@ -78,6 +83,10 @@ export async function connectWithScripts(url: string, scripts: LibraryScripts): 
   for (const name of ['dispatch', 'register'] as const) {
     conn.defineCommand(name, { numberOfKeys: scripts[name].numberOfKeys, lua: scripts[name].lua })
   }
+  conn.defineCommand('dispatchFloor', {
+    numberOfKeys: scripts.dispatch.numberOfKeys,
+    lua: DISPATCH_FLOOR_LUA,
+  })
   await conn.connect()
   return conn
 }

@@ -1,12 +1,19 @@
 /** Suite d's section of docs/benchmarks.md: what dispatch-cost.ts measures, and this run's figures. */
 import type { MachineInfo } from './machine-info.js'
 import { dispatchCostTables } from './report-tables.js'
-import { DISPATCH_LIMIT_RATIO, type DispatchCostResult } from './suite-dispatch-cost.js'
+import {
+  DISPATCH_LIMIT_RATIO,
+  type DispatchCostResult,
+  dispatchFloorVariant,
+  libraryDispatchVariants,
+} from './suite-dispatch-cost.js'
 
 export function renderDispatchCostSection(d: DispatchCostResult, machine: MachineInfo): string[] {
   const tables = dispatchCostTables(d)
-  const ratios = d.variants.map((v) => v.redisCpuRatio.ofMedians)
-  const worstRound = Math.max(...d.variants.map((v) => v.redisCpuRatio.perRound.max))
+  const library = libraryDispatchVariants(d)
+  const floor = dispatchFloorVariant(d)
+  const ratios = library.map((v) => v.redisCpuRatio.ofMedians)
+  const worstRound = Math.max(...library.map((v) => v.redisCpuRatio.perRound.max))
   const isFlat = ratios.every((x) => x <= DISPATCH_LIMIT_RATIO)
   const s = d.settings as { jobs?: number; repetitions?: number; blockJobs?: number; warmupJobs?: number }
   const reps = s.repetitions ?? 0
@@ -57,6 +64,19 @@ export function renderDispatchCostSection(d: DispatchCostResult, machine: Machin
     `  \`sessions\`: every job carries one of 2,000 sessions; ${(hits * 100).toFixed(0)}% of jobs find their session bound and`,
     '  take the affinity path (GET, ZSCORE on `ready` and `alive`, PEXPIRE). The others take the pick and',
     '  bind their session.',
+    ...(floor
+      ? [
+          "- **The floor** (`batch 64, floor`): not the library's script but the least a least-loaded placement of",
+          '  64 jobs has to do in Redis under the key layout, called with the same arguments',
+          '  (`packages/bench/src/dispatch-floor.ts`): `TIME`, the 64 least-loaded workers of `load` in one',
+          "  `ZRANGE`, their leases in one `ZMSCORE`, one `XADD` per job to its worker's stream and the new loads",
+          '  in one `ZADD`. No capacity, no `ready` set, no random ties, no check of the leases it read; the jobs go',
+          '  round-robin over the workers read, so a call reaches 8 workers of a pool of 8 and 64 of a pool of',
+          "  1,000, as the library's does. Every exact least-loaded dispatch over per-worker streams does at least",
+          '  this work, which grows with the workers a call reaches; a dispatcher can only have a lower',
+          '  cost(1000) / cost(8) than the floor by adding work that is the same at every size.',
+        ]
+      : []),
     '- **Figures per job.** *Redis CPU*: the delta of `used_cpu_user + used_cpu_sys` (`INFO cpu`). This',
     '  is the cost the goal is about. *In script*: the `evalsha` time in `INFO commandstats`: time spent',
     '  inside the script, in wall time, so it also counts moments when the VM did not run Redis.',

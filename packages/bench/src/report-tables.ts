@@ -37,7 +37,7 @@ export function targetsTable(targets: readonly Target[]): string {
           ? `; plain commands, no library: ${t.plain.measured}, over the bar too`
           : '') +
         (!t.isMet && t.floor && !t.floor.isMet
-          ? `; ${t.floor.name}: ${t.floor.measured}, over the bar too, so not possible on this machine`
+          ? `; ${t.floor.name}: ${t.floor.measured}, over the bar too, ${t.floor.ifMissed}`
           : ''),
     ]),
   )

@@ -18,6 +18,8 @@ export const DISPATCH_LIMIT_RATIO = 1.5
 /** What the doc shows of one variant. */
 export interface DispatchVariantRow {
   variant: string
+  /** The floor (dispatch-floor.ts), not the library's script: not judged, compared with. */
+  isFloor: boolean
   bySize: {
     size: number
     redisCpuUsPerJob: Spread
@@ -47,9 +49,24 @@ interface DispatchCostJson {
   measurements: Measurement[]
 }
 
-/** The variant whose cost grows most from 8 to 1,000 workers (ratio of medians): the one the target judges. */
+/** The variants of the library's script (the floor aside). */
+export function libraryDispatchVariants(d: DispatchCostResult): DispatchVariantRow[] {
+  return d.variants.filter((v) => !v.isFloor)
+}
+
+/**
+ * The library's variant whose cost grows most from 8 to 1,000 workers (ratio of medians): the
+ * one the target judges.
+ */
 export function worstDispatchVariant(d: DispatchCostResult): DispatchVariantRow {
-  return d.variants.reduce((w, v) => (v.redisCpuRatio.ofMedians > w.redisCpuRatio.ofMedians ? v : w))
+  return libraryDispatchVariants(d).reduce((w, v) =>
+    v.redisCpuRatio.ofMedians > w.redisCpuRatio.ofMedians ? v : w,
+  )
+}
+
+/** The floor's row, when the run measured it. */
+export function dispatchFloorVariant(d: DispatchCostResult): DispatchVariantRow | undefined {
+  return d.variants.find((v) => v.isFloor)
 }
 
 export async function runDispatchCost(ctx: BenchContext, repetitions: number): Promise<DispatchCostResult> {
@@ -103,6 +120,7 @@ function summarise(out: DispatchCostJson): DispatchCostResult {
     }
     return {
       variant,
+      isFloor: all.some((m) => m.variant === variant && m.isFloor === true),
       bySize: DISPATCH_SIZES.map((size) => ({
         size,
         redisCpuUsPerJob: s(size, (m) => m.redisCpuUsPerJob),
