@@ -1,21 +1,22 @@
 /**
- * The floor of suite d: the least a least-loaded placement of a run of plain jobs has to do in
- * Redis under Switchyard's key layout (docs/redis-keys.md), as a script called with the same
- * arguments as the library's dispatch script. Per call: `TIME`, the k least-loaded workers of
- * `load` (one `ZRANGE ... WITHSCORES`), their leases (one `ZMSCORE` of `alive`), then one `XADD`
- * per job to its worker's stream, and the new loads in one `ZADD`.
+ * The floor of suite d: the bare writes of a least-loaded placement of a run of plain jobs under
+ * Switchyard's key layout (docs/redis-keys.md), as a script called with the same arguments as the
+ * library's dispatch script. Per call: `TIME`, the k least-loaded workers of `load` (one
+ * `ZRANGE ... WITHSCORES`), then one `XADD` per job to its worker's stream, and the new loads in
+ * one `ZADD`.
  *
- * It does less than any dispatcher may: it reads no capacity, keeps no `ready` set, breaks no
- * tie at random, does not skip a worker whose lease it read, and deals the jobs round-robin over
- * the window (so 64 jobs reach 8 workers of a pool of 8, and 64 of a pool of 1,000, as the real
- * script's do). So its cost is a floor: if its own cost(1000) / cost(8) is above the bar, no exact
- * least-loaded dispatch over per-worker streams can meet the bar on this machine.
+ * It does less than the library's script: it reads no lease and no capacity, keeps no `ready`
+ * set, breaks no tie at random, and deals the jobs round-robin over the workers it read (so 64
+ * jobs reach 8 workers of a pool of 8, and 64 of a pool of 1,000, as the library's do). What it
+ * shows is how much of the cost's growth from 8 to 1,000 workers comes with the writes alone.
+ * Its ratio is no bound on another dispatcher's: work that costs the same at every size brings a
+ * ratio down.
  *
  * It takes one run of plain jobs ('p' record, see the dispatch script's header) and answers as
  * the dispatch script does: the worker of each job, then 0.
  */
 export const DISPATCH_FLOOR_LUA = `
-local loadKey, aliveKey = KEYS[1], KEYS[3]
+local loadKey = KEYS[1]
 local base, producer, n = ARGV[1], ARGV[4], tonumber(ARGV[6])
 if ARGV[7] ~= 'p' or tonumber(ARGV[10]) ~= n then
   return redis.error_reply('dispatch floor: takes one run of plain jobs')
@@ -30,7 +31,6 @@ for i = 1, #window, 2 do
   loads[#loads + 1] = tonumber(window[i + 1])
   added[#added + 1] = 0
 end
-redis.call('ZMSCORE', aliveKey, unpack(ws))
 local out, o = {}, 11
 for j = 1, n do
   local i = (j - 1) % #ws + 1

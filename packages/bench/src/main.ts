@@ -1,6 +1,6 @@
 /**
  * The benchmark suites of Switchyard, side by side with BullMQ and the Redis limit (for latency,
- * also a plain-commands baseline), in one run:
+ * also a plain-commands baseline, and floors that do less than a dispatcher does), in one run:
  *
  *   node packages/bench/dist/main.js [--quick] [--suites a,b,...] [--reps <n>] [--no-write]
  *                                    [--profile <dir>] [--docs-dir <dir>]

@@ -1,8 +1,8 @@
 /**
- * One measured run of a producer process against a worker process, the same for every system
- * (Switchyard, BullMQ, the plain-commands baseline): fresh Redis data, both processes spawned, a warm-up, then the health probe and the
- * baselines (Redis CPU, commandstats, machine load, each process's CPU), the measured phase, and
- * the same figures after it.
+ * One measured run of a producer process against a worker process (or, for the open loop's
+ * floor, a producer that runs the jobs itself), the same for every system: fresh Redis data, the
+ * processes spawned, a warm-up, then the health probe and the baselines (Redis CPU,
+ * commandstats, machine load, each process's CPU), the measured phase, and the same figures after it.
  */
 import type { Redis } from 'ioredis'
 import { type HealthProbe, probeHealth } from './health-probe.js'

@@ -3,6 +3,7 @@
  * and, for each missed target, how far it is and what bounds it, from the run's own profile.
  */
 
+import type { SystemName } from './measure-run.js'
 import { DISTURBED_LOAD } from './measure-run.js'
 import { perJobCount, socketText } from './report-tables.js'
 import type { BenchResults } from './results.js'
@@ -22,8 +23,9 @@ export function methodSection(r: BenchResults): string[] {
   return [
     '## Method',
     '',
-    '- **Processes, as deployed.** Each run spawns a worker process, then a producer process',
-    '  (`process.execPath` on the runner scripts of `packages/bench/src/runners/`). The benchmark process',
+    '- **Processes, as deployed.** Each run spawns a worker process, then a producer process (the open',
+    "  loop's floor: only a producer, which runs the jobs itself), with `process.execPath` on the runner",
+    '  scripts of `packages/bench/src/runners/`. The benchmark process',
     '  only starts them, sends them commands on stdin, reads their one-line JSON reports on stdout, probes',
     '  the machine and reads Redis. Each run has fresh processes and an emptied Redis (`FLUSHALL`); in',
     '  suite e one worker process serves the four policies of a repetition.',
@@ -67,11 +69,11 @@ export function methodSection(r: BenchResults): string[] {
     '  of the worker process) / jobs, over the run. **Commands per job**: each process counts the commands',
     '  it sends on every ioredis connection (a counter in `Redis#sendCommand`, the same for every system);',
     '  Redis counts what it runs (`INFO commandstats`, the commands inside scripts included).',
-    `- **Repetitions and order.** ${r.repetitions} repetitions of every measurement; the systems rotate their order`,
-    '  (Switchyard then BullMQ, then BullMQ then Switchyard, ...; in the latency suites Switchyard, BullMQ,',
-    '  plain commands (and no dispatch, in the open loop), then BullMQ, plain commands, ..., Switchyard, ...),',
-    '  so a drift of the machine favours none;',
-    '  the routing policies rotate their order the same way. Every random choice is seeded (arrival times,',
+    `- **Repetitions and order.** ${r.repetitions} repetitions of every measurement. Switchyard and BullMQ run next to`,
+    '  each other, in turn first (Switchyard then BullMQ, then BullMQ then Switchyard, ...), so a drift of the',
+    '  machine favours neither and the ratio of each repetition compares neighbours. In the latency suites the',
+    '  baselines and floors rotate among themselves, after the pair in odd repetitions and before it in even ones.',
+    '  The routing policies rotate, each taking each place in turn. Every random choice is seeded (arrival times,',
     '  service times, sessions, random routing, the loads of the dispatch-cost pools).',
   ]
 }
@@ -199,83 +201,89 @@ function latencyBounds(r: BenchResults, missed: Target[]): string[] {
     `  worker, Redis, producer): four wake-ups of processes that share ${r.machine.cpus} CPUs. The p99 of a few milliseconds`,
     '  is one of those processes waiting for a CPU (the probes show the machine switching speed), for every',
     '  system alike; the ratio of two p99s made of such waits moves from run to run (see the range).',
-    ...plainLatencyText(c, missed),
-    ...bounceText(c, missed),
+    ...referenceText(c, missed, PLAIN),
+    ...referenceText(c, missed, BOUNCE),
+    ...stealText(c),
     '',
   ]
 }
 
-/** What the bare round trip through Redis (the closed loop's floor) says about missed targets. */
-function bounceText(c: LatencyResult, missed: Target[]): string[] {
-  const bounce = c.rows.find((x) => x.system === 'pubsub' && x.runs.length > 0)
-  if (!bounce) return []
-  const ms = (us: number) => (us / 1_000).toFixed(2)
-  const out = [
-    `- **A bare round trip** through Redis in the same run (\`PUBLISH\` there and back, nothing stored; see`,
-    `  [Method](#method)): p50 ${ms(bounce.p50Us.median)} ms, p99 ${ms(bounce.p99Us.median)} ms (runs: ${ms(bounce.p99Us.min)}-${ms(bounce.p99Us.max)}). Every dispatcher through Redis`,
-    '  makes at least these two hops between the same two processes.',
-  ]
-  for (const t of missed.filter((x) => x.floor && x.id.startsWith('closed'))) {
-    const f = t.floor as NonNullable<Target['floor']>
-    out.push(
-      f.isMet
-        ? `  Against the bar of *${t.label}* it measures ${f.measured}, within it: what Switchyard adds above this floor is what misses the bar.`
-        : `  Against the bar of *${t.label}* it measures ${f.measured}: it misses the bar too, so no dispatcher through Redis can meet the bar on this machine.`,
-    )
-  }
-  return out
+const msOf = (us: number) => (us / 1_000).toFixed(2)
+
+/** The row of `system` in a latency suite, when it ran. */
+function rowOf(l: LatencyResult, system: SystemName): LatencyRow | undefined {
+  return l.rows.find((x) => x.system === system && x.runs.length > 0)
 }
 
-/** What the plain-commands baseline of the same run says about missed latency targets. */
-function plainLatencyText(l: LatencyResult, missed: Target[]): string[] {
-  const plain = l.rows.find((x) => x.system === 'plain' && x.runs.length > 0)
-  const sy = l.rows.find((x) => x.system === 'switchyard')
-  if (!plain || !sy) return []
-  const ms = (us: number) => (us / 1_000).toFixed(2)
+/** A baseline or floor of a latency suite: what it is, and what it says about a missed bar. */
+interface Reference {
+  system: SystemName
+  title: string
+  what: string
+  of: (t: Target) => { measured: string; isMet: boolean } | undefined
+  /** The verdict when it meets the bar (a floor: in at least one run), and when it does not. */
+  within: string
+  over: string
+}
+
+const PLAIN: Reference = {
+  system: 'plain',
+  title: 'Plain commands',
+  what: 'no library',
+  of: (t) => t.plain,
+  within: 'within the bar, so the bar is within reach on this machine.',
+  over: 'over the bar too, so in this run the bar lies below what this machine gave a minimal streams job with no library.',
+}
+
+const BOUNCE: Reference = {
+  system: 'pubsub',
+  title: 'A bare round trip',
+  what: '`PUBLISH` there and back, nothing stored',
+  of: (t) => t.floor,
+  within: 'within the bar in at least one run: what misses it is what Switchyard adds above this floor.',
+  over: 'over the bar in every run too: the bar lies below what this machine gives the two hops through Redis between the same two processes that every dispatcher through Redis makes.',
+}
+
+const LOCAL: Reference = {
+  system: 'local',
+  title: 'The floor, no dispatch at all',
+  what: 'the same load generator calling the same handler in one process, no Redis',
+  of: (t) => t.floor,
+  within:
+    'within the bar in at least one run: the machine alone allows it, and what a system adds above it is its own.',
+  over: 'over the bar in every run too: in these conditions a request on this machine takes longer than the bar at p99 with no dispatch at all.',
+}
+
+/** What a baseline or floor of the same run measured, against Switchyard and the missed bars. */
+function referenceText(l: LatencyResult, missed: Target[], ref: Reference): string[] {
+  const row = rowOf(l, ref.system)
+  const sy = rowOf(l, 'switchyard')
+  if (!row || !sy) return []
   // Percentiles do not subtract: this compares the two medians of each, nothing more.
   const above = (ours: number, base: number) =>
-    `${ms(Math.abs(ours - base))} ms ${ours >= base ? 'higher' : 'lower'}`
+    `${msOf(Math.abs(ours - base))} ms ${ours >= base ? 'higher' : 'lower'}`
   const out = [
-    `- **Plain commands** in the same run (no library; see [Method](#method)): p50 ${ms(plain.p50Us.median)} ms, p99`,
-    `  ${ms(plain.p99Us.median)} ms (runs: ${ms(plain.p99Us.min)}-${ms(plain.p99Us.max)}). Switchyard's p50 is ${above(sy.p50Us.median, plain.p50Us.median)} and its p99`,
-    `  ${above(sy.p99Us.median, plain.p99Us.median)} than the baseline's.`,
+    `- **${ref.title}** in the same run (${ref.what}; see [Method](#method)): p50 ${msOf(row.p50Us.median)} ms, p99`,
+    `  ${msOf(row.p99Us.median)} ms (runs: ${msOf(row.p99Us.min)}-${msOf(row.p99Us.max)}). Switchyard's p50 is ${above(sy.p50Us.median, row.p50Us.median)} and its p99`,
+    `  ${above(sy.p99Us.median, row.p99Us.median)} than this one's.`,
   ]
-  for (const t of missed.filter((x) => x.plain)) {
-    const p = t.plain as NonNullable<Target['plain']>
-    out.push(
-      p.isMet
-        ? `  Against the bar of *${t.label}* the baseline measures ${p.measured}, within it: the bar is within reach on this machine.`
-        : `  Against the bar of *${t.label}* the baseline measures ${p.measured}: it misses the bar too, so in this run the bar lies below what this machine gave a minimal streams job with no library.`,
-    )
+  for (const t of missed) {
+    const x = ref.of(t)
+    if (x)
+      out.push(
+        `  Against the bar of *${t.label}* it measures ${x.measured}: ${x.isMet ? ref.within : ref.over}`,
+      )
   }
   return out
 }
 
-/** What the open loop's floor (no dispatch, one process) says about its bar, and the VM's steal. */
-function floorText(o: LatencyResult, bar: number): string[] {
-  const local = o.rows.find((x) => x.system === 'local' && x.runs.length > 0)
-  if (!local) return []
-  const ms = (us: number) => (us / 1_000).toFixed(2)
-  const p99 = local.p99Us.median / 1_000
-  const stolen = o.rows.flatMap((x) => x.runs.map((run) => run.stolenCpus)).filter(Number.isFinite)
-  const lag = local.sendLagP99Us
-    ? `; it sent requests up to ${ms(local.sendLagP99Us.median)} ms late at p99`
-    : ''
-  const sleep = local.handlerP99Ms
-    ? ` and its sleep took ${local.handlerP99Ms.median.toFixed(2)} ms at p99`
-    : ''
+/** The CPU the hypervisor took during a suite's runs, when it took any. */
+function stealText(l: LatencyResult): string[] {
+  const stolen = l.rows.flatMap((x) => x.runs.map((run) => run.stolenCpus)).filter(Number.isFinite)
+  if (stolen.length === 0 || Math.max(...stolen) === 0) return []
   return [
-    '- **The floor: no dispatch at all.** The same load generator calling the same handler in one process,',
-    `  with no Redis and no second process: p50 ${ms(local.p50Us.median)} ms, p99 ${ms(local.p99Us.median)} ms (runs: ${ms(local.p99Us.min)}-${ms(local.p99Us.max)})${lag}${sleep}.`,
-    p99 > bar
-      ? `  The ${bar} ms bar lies below it: on this machine a request waits longer than that at p99 before any dispatcher adds anything, so no system can meet the bar here.`
-      : `  That is within the ${bar} ms bar: the machine alone allows it, and what a system adds above ${ms(local.p99Us.median)} ms at p99 is its own.`,
-    ...(stolen.length > 0
-      ? [
-          `  During the open-loop runs the hypervisor took ${Math.min(...stolen).toFixed(2)}-${Math.max(...stolen).toFixed(2)} CPUs from this VM (\`steal\` in \`/proc/stat\`): time in`,
-          '  which every process of the machine stood still, whatever it was doing.',
-        ]
-      : []),
+    `- **Steal.** During these runs the hypervisor ran something else while a CPU of this VM had work ready for`,
+    `  ${Math.min(...stolen).toFixed(2)}-${Math.max(...stolen).toFixed(2)} CPUs on average (\`steal\` in \`/proc/stat\`): whatever was on such a CPU waited.`,
   ]
 }
 
@@ -298,7 +306,7 @@ function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
     `  ${Number.isFinite(lagP99) ? lagP99.toFixed(2) : '-'} ms late at p99; both count in the latency. Latency minus each request's own`,
     `  handler time is ${Number.isFinite(overheadP99) ? overheadP99.toFixed(2) : '-'} ms at p99${Number.isFinite(overheadP99) ? (overheadP99 <= OPEN_LOOP_MARGIN_MS ? ` (within the ${OPEN_LOOP_MARGIN_MS} ms margin)` : ` (the margin is ${OPEN_LOOP_MARGIN_MS} ms)`) : ''}.`,
   ]
-  out.push(...plainLatencyText(o, missed), ...floorText(o, bar))
+  out.push(...referenceText(o, missed, PLAIN), ...referenceText(o, missed, LOCAL), ...stealText(o))
   const timerLateP99 = handlerP99 - handlerMs
   if (Number.isFinite(handlerP99) && handlerP99 > bar) {
     out.push(
@@ -362,14 +370,14 @@ function dispatchBounds(d: DispatchCostResult): string[] {
   const flat = c100 > 0 && c1000 / c100 <= 1.2
   const floor = dispatchFloorVariant(d)
   const floorCost = (size: number) => floor?.bySize.find((b) => b.size === size)?.redisCpuUsPerJob.median ?? 0
-  const floorText = floor
+  const floorLines = floor
     ? [
-        `  - **The floor** of the same run (\`${floor.variant}\`: the least a least-loaded placement of 64 jobs writes under the key`,
-        `    layout; see *What is measured*) costs ${floorCost(8).toFixed(1)} us per job with 8 workers and ${floorCost(1000).toFixed(1)} with 1,000:`,
-        `    ${floor.redisCpuRatio.ofMedians.toFixed(2)}x (rounds: ${floor.redisCpuRatio.perRound.min.toFixed(2)}-${floor.redisCpuRatio.perRound.max.toFixed(2)}).`,
-        floor.redisCpuRatio.ofMedians > DISPATCH_LIMIT_RATIO
-          ? `    It is over the ${DISPATCH_LIMIT_RATIO}x bar itself: writing 64 jobs to 64 workers' streams and loads costs that much more than writing them to 8. An exact least-loaded dispatch over per-worker streams meets the bar for a call of 64 jobs on this machine only by spending more per job with 8 workers, on work that does not depend on the pool.`
-          : `    It is within the ${DISPATCH_LIMIT_RATIO}x bar: the rest of the gap is the library's own work per worker reached (its capacity read, the \`ready\` set, the random choice among ties).`,
+        `  - **The floor** of the same run (\`${floor.variant}\`: the bare writes of a least-loaded placement of 64 jobs, with no`,
+        `    lease, capacity, \`ready\` set or random ties; see *What is measured*) costs ${floorCost(8).toFixed(1)} us per job with 8`,
+        `    workers and ${floorCost(1000).toFixed(1)} with 1,000: ${floor.redisCpuRatio.ofMedians.toFixed(2)}x (rounds: ${floor.redisCpuRatio.perRound.min.toFixed(2)}-${floor.redisCpuRatio.perRound.max.toFixed(2)}).`,
+        floor.redisCpuRatio.perRound.min > DISPATCH_LIMIT_RATIO
+          ? `    It is over the ${DISPATCH_LIMIT_RATIO}x bar in every round: the writes alone grow more than the bar allows when a call reaches 64 workers instead of 8. A dispatcher gets under it only with more work per job that grows less with the pool than these writes do.`
+          : `    It is within the ${DISPATCH_LIMIT_RATIO}x bar in at least one round: the rest of \`${worst.variant}\`'s growth is the library's own work per worker reached (the commands that grew, above, and its Lua).`,
       ]
     : []
   return [
@@ -391,8 +399,8 @@ function dispatchBounds(d: DispatchCostResult): string[] {
                 '    8-worker case is cheap, not because the 1,000-worker case grows with the pool.',
               ]
             : []),
-          ...floorText,
         ]
       : []),
+    ...floorLines,
   ]
 }

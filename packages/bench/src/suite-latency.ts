@@ -1,6 +1,7 @@
 /**
- * Suites b and c, latency against BullMQ, and against the plain-commands baseline (a minimal
- * streams job with no library: XADD, XREADGROUP, then PUBLISH + XACK + XDEL).
+ * Suites b and c, latency against BullMQ, beside the plain-commands baseline (a minimal streams
+ * job with no library: XADD, XREADGROUP, then PUBLISH + XACK + XDEL) and the bare round trip
+ * through Redis (PUBLISH there and back).
  * - b, closed loop: 2,000 sequential submit-and-await of a no-op job: p50/p90/p99/max.
  * - c, open loop: 1,000 requests/s for 10 s, handler sleeping 5 ms, concurrency 50: the rate
  *   achieved and p50/p99 counted from each request's scheduled send time; also its floor, the

@@ -1,7 +1,8 @@
 /**
  * How each system is deployed in the comparison suites: one producer process and one worker
  * process with the same total concurrency, Switchyard and BullMQ each set up as its own docs
- * recommend, and (latency suites) the plain-commands baseline; the open loop's floor is one process.
+ * recommend; in the latency suites also the plain-commands baseline and the bare round trip
+ * through Redis, and in the open loop its floor, one process with no Redis.
  */
 import type { BenchContext, PairSpec, SystemName } from './measure-run.js'
 import type { BullmqProducerConfig } from './runners/bullmq-producer.js'
@@ -119,11 +120,14 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
   }
 }
 
+/** The two systems the targets compare. */
+const COMPARED: readonly SystemName[] = ['switchyard', 'bullmq']
+
 /**
  * The systems of the latency suites: the two compared, the plain-commands baseline, and the bare
- * round trip through Redis that any dispatcher through Redis makes at least.
+ * round trip through Redis (the two hops every dispatcher through Redis makes).
  */
-export const LATENCY_SYSTEMS: readonly SystemName[] = ['switchyard', 'bullmq', 'plain', 'pubsub']
+export const LATENCY_SYSTEMS: readonly SystemName[] = [...COMPARED, 'plain', 'pubsub']
 
 /**
  * The open loop adds its floor: the same load generator and job body in one process, with no
@@ -132,15 +136,18 @@ export const LATENCY_SYSTEMS: readonly SystemName[] = ['switchyard', 'bullmq', '
 export const OPEN_LOOP_SYSTEMS: readonly SystemName[] = [...LATENCY_SYSTEMS, 'local']
 
 /**
- * Run order of repetition `rep` (1-based): the systems rotate (A B, then B A; with three, A B C,
- * B C A, C A B), so each takes each place in turn and a drift of the machine favours none.
+ * Run order of repetition `rep` (1-based). Switchyard and BullMQ always run next to each other, in
+ * turn first (A B, then B A), so the ratio of each repetition compares neighbours and a drift of
+ * the machine favours neither. The other systems rotate among themselves, after the pair in odd
+ * repetitions and before it in even ones.
  */
-export function systemOrder(
-  rep: number,
-  systems: readonly SystemName[] = ['switchyard', 'bullmq'],
-): SystemName[] {
-  const shift = (rep - 1) % systems.length
-  return [...systems.slice(shift), ...systems.slice(0, shift)]
+export function systemOrder(rep: number, systems: readonly SystemName[] = COMPARED): SystemName[] {
+  const isOdd = rep % 2 === 1
+  const pair = isOdd ? [...COMPARED] : [...COMPARED].reverse()
+  const others = systems.filter((s) => !COMPARED.includes(s))
+  const shift = others.length === 0 ? 0 : (rep - 1) % others.length
+  const rotated = [...others.slice(shift), ...others.slice(0, shift)]
+  return isOdd ? [...pair, ...rotated] : [...rotated, ...pair]
 }
 
 export const SYSTEM_LABEL: Record<SystemName, string> = {

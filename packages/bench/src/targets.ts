@@ -37,14 +37,17 @@ export interface Target {
    */
   plain?: { measured: string; value: number; isMet: boolean }
   /**
-   * The same figure for a floor of the same run, something that does less than any dispatcher
-   * through Redis could. The closed loop: a bare round trip through Redis (the job published to
-   * the worker, the result published back, nothing stored). The open loop: no dispatch at all (the
-   * load generator and the handler in one process, no Redis). The dispatch cost: the least a
-   * least-loaded placement must write under the key layout (dispatch-floor.ts). `ifMissed` says
-   * what it means when the floor misses the bar too.
+   * The same figure for a floor of the same run, something that does less than a dispatcher
+   * through Redis does. The closed loop: a bare round trip through Redis (the job published to the
+   * worker, the result published back, nothing stored). The open loop: no dispatch at all (the
+   * load generator and the handler in one process, no Redis). The dispatch cost: the bare writes
+   * of a least-loaded placement under the key layout (dispatch-floor.ts).
+   * `isMet` is false only when the floor misses the bar in every run (round), not just at the
+   * median. `kind`: 'latency' is a request's time, which a dispatcher's work adds to; 'cost' is a
+   * ratio of costs, which more work at every size brings down, so a floor over the bar does not
+   * put it out of reach.
    */
-  floor?: { name: string; measured: string; value: number; isMet: boolean; ifMissed: string }
+  floor?: { name: string; kind: 'latency' | 'cost'; measured: string; value: number; isMet: boolean }
 }
 
 function fmtRatio(value: number, range?: Spread): string {
@@ -116,9 +119,7 @@ export interface TargetInputs {
 /** The floors of the latency targets, as the targets table names them. */
 export const BOUNCE_FLOOR = 'a bare round trip through Redis (PUBLISH there and back)'
 export const LOCAL_FLOOR = 'no dispatch at all (one process, no Redis)'
-export const DISPATCH_FLOOR = "the least a placement of 64 jobs writes (suite d's floor)"
-/** A latency floor over the bar: every dispatcher's latency is at least the floor's. */
-const NOT_POSSIBLE = 'so not possible on this machine'
+export const DISPATCH_FLOOR = "the bare writes of a placement of 64 jobs (suite d's floor)"
 
 /** Open-loop p99 may exceed the handler's 5 ms by this much. */
 export const OPEN_LOOP_MARGIN_MS = 1.5
@@ -161,16 +162,17 @@ export function checkTargets(r: TargetInputs): Target[] {
         pick: (x: LatencyRun) => number,
         of: (x: LatencyRow) => number,
       ) => {
-        const against = (x: LatencyRow) => {
+        const against = (x: LatencyRow, isFloor = false) => {
           const value = of(x) / of(bq)
-          return { measured: fmtRatio(value, pairedRatio(x.runs, bq.runs, pick)), value, isMet: value <= bar }
+          const range = pairedRatio(x.runs, bq.runs, pick)
+          return { measured: fmtRatio(value, range), value, isMet: (isFloor ? range.min : value) <= bar }
         }
         const t = atMost(id, label, bar, of(sy) / of(bq), pairedRatio(sy.runs, bq.runs, pick))
         return {
           ...t,
           ...(plain && plain.runs.length > 0 ? { plain: against(plain) } : {}),
           ...(bounce && bounce.runs.length > 0
-            ? { floor: { name: BOUNCE_FLOOR, ifMissed: NOT_POSSIBLE, ...against(bounce) } }
+            ? { floor: { name: BOUNCE_FLOOR, kind: 'latency' as const, ...against(bounce, true) } }
             : {}),
         }
       }
@@ -203,10 +205,10 @@ export function checkTargets(r: TargetInputs): Target[] {
       const isMet = value <= bar
       const msRange = (s: Spread) =>
         `${(s.median / 1e3).toFixed(2)} ms (${(s.min / 1e3).toFixed(2)}-${(s.max / 1e3).toFixed(2)})`
-      const p99AgainstBar = (x: LatencyRow) => ({
+      const p99AgainstBar = (x: LatencyRow, isFloor = false) => ({
         measured: msRange(x.p99Us),
         value: x.p99Us.median / 1_000,
-        isMet: x.p99Us.median / 1_000 <= bar,
+        isMet: (isFloor ? x.p99Us.min : x.p99Us.median) / 1_000 <= bar,
       })
       out.push({
         id: 'open-p99',
@@ -226,7 +228,7 @@ export function checkTargets(r: TargetInputs): Target[] {
             }),
         ...(plain && plain.runs.length > 0 ? { plain: p99AgainstBar(plain) } : {}),
         ...(local && local.runs.length > 0
-          ? { floor: { name: LOCAL_FLOOR, ifMissed: NOT_POSSIBLE, ...p99AgainstBar(local) } }
+          ? { floor: { name: LOCAL_FLOOR, kind: 'latency' as const, ...p99AgainstBar(local, true) } }
           : {}),
       })
     }
@@ -249,11 +251,10 @@ export function checkTargets(r: TargetInputs): Target[] {
           ? {
               floor: {
                 name: DISPATCH_FLOOR,
+                kind: 'cost' as const,
                 measured: fmtRatio(floor.redisCpuRatio.ofMedians, floor.redisCpuRatio.perRound),
                 value: floor.redisCpuRatio.ofMedians,
-                isMet: floor.redisCpuRatio.ofMedians <= DISPATCH_LIMIT_RATIO,
-                // A ratio of costs: extra work that is the same at every size brings it down.
-                ifMissed: 'so only a dispatcher that costs more with 8 workers can meet it',
+                isMet: floor.redisCpuRatio.perRound.min <= DISPATCH_LIMIT_RATIO,
               },
             }
           : {}),

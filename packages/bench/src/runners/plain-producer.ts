@@ -38,14 +38,16 @@ async function main(): Promise<void> {
   await sub.subscribe(plainResultChannel(config.stream))
   const result = (n: number) => new Promise<number | null>((resolve) => waiting.set(n, resolve))
   const jobChannel = plainJobChannel(config.stream)
+  // A job published while no worker listens is gone: fail at once rather than wait for it.
+  const heard = (receivers: number) => {
+    if (receivers === 0) fail(new Error(`no worker listens on ${jobChannel}: the job is lost`))
+  }
   const isStream = config.transport === 'stream'
   const client: ProducerClient = {
     submitAndWait(n) {
       const done = result(n)
-      const sent = isStream
-        ? conn.xadd(config.stream, '*', 'n', String(n))
-        : conn.publish(jobChannel, String(n))
-      sent.catch(fail)
+      if (isStream) conn.xadd(config.stream, '*', 'n', String(n)).catch(fail)
+      else conn.publish(jobChannel, String(n)).then(heard, fail)
       return done
     },
     async submitBulk(first, count) {
@@ -56,7 +58,10 @@ async function main(): Promise<void> {
         if (isStream) pipeline.xadd(config.stream, '*', 'n', String(first + i))
         else pipeline.publish(jobChannel, String(first + i))
       }
-      for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err
+      for (const [err, receivers] of (await pipeline.exec()) ?? []) {
+        if (err) throw err
+        if (!isStream) heard(receivers as number)
+      }
       await Promise.all(all)
     },
   }

@@ -65,8 +65,8 @@ async function main(): Promise<void> {
       : writer.publish(channel, message)
     written.then(() => {
       running--
-      const n = held.shift()
-      if (n !== undefined) run('', n)
+      const next = held.shift()
+      if (next !== undefined) run('', next)
       room.notify()
     }, fail)
   }

@@ -1,6 +1,7 @@
 /**
  * The producer workloads, shared by the producer runners of every system (Switchyard, BullMQ, the
- * plain-commands baseline) so all send the same jobs in the same way: a bulk of no-op jobs, sequential submit-and-await, and an open loop
+ * baselines and floors) so all send the same jobs in the same way: a bulk of no-op jobs,
+ * sequential submit-and-await, and an open loop
  * at a fixed rate whose latencies count from each request's scheduled send time (a late send
  * is charged to the system, as a user would see it: no coordinated omission).
  */
