@@ -264,11 +264,32 @@ describe('batches', () => {
       // Four jobs over eight idle workers: four distinct workers, one job each.
       expect(Object.values(lengths).sort()).toEqual([0, 0, 0, 0, 1, 1, 1, 1])
       for (const id of ids) hits[id] = (hits[id] ?? 0) + (lengths[id] ?? 0)
+      for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
       await cleanupPool(c, pool)
     }
     // 80 jobs, 10 per worker on average; always the first four would give 20 to four of them.
     expect(Object.keys(hits).filter((id) => (hits[id] ?? 0) > 0)).toHaveLength(8)
     expect(Math.max(...Object.values(hits))).toBeLessThan(19)
+  })
+
+  it('picks a batch among many tied workers by random rank, and writes each chosen load', async () => {
+    // 40 idle workers and 4 jobs: more than 4 x 4 tie, so the jobs go to random ranks of the level.
+    const ids = Array.from({ length: 40 }, (_, i) => `w${i + 1}`)
+    const hits = new Set<string>()
+    for (let round = 0; round < 5; round++) {
+      const pool = uniquePool('batchranks')
+      await useFakes(pool, Object.fromEntries(ids.map((id) => [id, 0])))
+      expect(await submitBatch(pool, 4)).toEqual(Array(4).fill('queued'))
+      const lengths = await queueLengths(c, pool, ids)
+      expect(Object.values(lengths).filter((n) => n > 0)).toEqual([1, 1, 1, 1])
+      for (const id of ids) if ((lengths[id] ?? 0) > 0) hits.add(id)
+      for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
+      // `ready` keeps every worker, at its new load.
+      expect(await c.zcount(`sy:{${pool}}:ready`, 1, 1)).toBe(4)
+      await cleanupPool(c, pool)
+    }
+    // 20 jobs over 40 workers: always the same four would give 4 distinct workers.
+    expect(hits.size).toBeGreaterThan(4)
   })
 
   it('never places a job of a batch on a worker whose lease expired', async () => {
@@ -296,6 +317,7 @@ describe('batches', () => {
       expect(lengths.a).toBeGreaterThanOrEqual(1)
       expect(Object.values(lengths).reduce((x, y) => x + y, 0)).toBe(6)
       beyond += (lengths.d ?? 0) + (lengths.e ?? 0) - 2
+      for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
       await cleanupPool(c, pool)
     }
     // The second job is random over the five workers at load 1: d or e in 2 rounds of 5.
