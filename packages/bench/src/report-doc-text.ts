@@ -13,7 +13,7 @@ import {
   dispatchFloorVariant,
   worstDispatchVariant,
 } from './suite-dispatch-cost.js'
-import type { LatencyResult, LatencyRow } from './suite-latency.js'
+import { type LatencyResult, ranRow } from './suite-latency.js'
 import type { ThroughputRow } from './suite-throughput.js'
 import { DEPLOYMENT } from './systems.js'
 import { OPEN_LOOP_MARGIN_MS, type Target } from './targets.js'
@@ -175,8 +175,8 @@ function throughputBounds(r: BenchResults, concurrency: number, missed: Target[]
 function latencyBounds(r: BenchResults, missed: Target[]): string[] {
   const c = r.closedLoop
   if (!c) return []
-  const sy = c.rows.find((x) => x.system === 'switchyard') as LatencyRow | undefined
-  const bq = c.rows.find((x) => x.system === 'bullmq') as LatencyRow | undefined
+  const sy = ranRow(c, 'switchyard')
+  const bq = ranRow(c, 'bullmq')
   if (!sy || !bq) return []
   const ms = (us: number) => (us / 1_000).toFixed(2)
   const pings = sy.runs.map((x) => x.probe.pingUs)
@@ -209,11 +209,6 @@ function latencyBounds(r: BenchResults, missed: Target[]): string[] {
 }
 
 const msOf = (us: number) => (us / 1_000).toFixed(2)
-
-/** The row of `system` in a latency suite, when it ran. */
-function rowOf(l: LatencyResult, system: SystemName): LatencyRow | undefined {
-  return l.rows.find((x) => x.system === system && x.runs.length > 0)
-}
 
 /** A baseline or floor of a latency suite: what it is, and what it says about a missed bar. */
 interface Reference {
@@ -256,8 +251,8 @@ const LOCAL: Reference = {
 
 /** What a baseline or floor of the same run measured, against Switchyard and the missed bars. */
 function referenceText(l: LatencyResult, missed: Target[], ref: Reference): string[] {
-  const row = rowOf(l, ref.system)
-  const sy = rowOf(l, 'switchyard')
+  const row = ranRow(l, ref.system)
+  const sy = ranRow(l, 'switchyard')
   if (!row || !sy) return []
   // Percentiles do not subtract: this compares the two medians of each, nothing more.
   const above = (ours: number, base: number) =>
@@ -289,7 +284,7 @@ function stealText(l: LatencyResult): string[] {
 
 function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
   const o = r.openLoop
-  const sy = o?.rows.find((x) => x.system === 'switchyard')
+  const sy = o && ranRow(o, 'switchyard')
   if (!o || !sy) return []
   const handlerMs = Number(o.settings.handlerMs ?? 5)
   const ms = (us: number) => (us / 1_000).toFixed(2)

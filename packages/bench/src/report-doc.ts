@@ -19,6 +19,7 @@ import {
 } from './report-tables.js'
 import type { BenchResults } from './results.js'
 import { markdownTable, type Spread } from './stats.js'
+import { ranRow } from './suite-latency.js'
 import { SYSTEM_LABEL } from './systems.js'
 
 /** The H2 titles this generator writes; any other H2 section of the previous doc is kept. */
@@ -250,7 +251,7 @@ export function renderDoc(r: BenchResults, previous: string): string {
 
   if (r.openLoop) {
     const o = r.openLoop
-    const local = o.rows.find((x) => x.system === 'local' && x.runs.length > 0)
+    const local = ranRow(o, 'local')
     out.push(
       '## c. Open loop',
       '',

@@ -1,7 +1,7 @@
 /** The result tables, in Markdown: printed by the run and written into docs/benchmarks.md. */
 import type { BenchResults } from './results.js'
 import { markdownTable, type Spread } from './stats.js'
-import type { DispatchCostResult } from './suite-dispatch-cost.js'
+import { DISPATCH_LIMIT_RATIO, type DispatchCostResult } from './suite-dispatch-cost.js'
 import type { LatencyResult } from './suite-latency.js'
 import type { RedisLimitResult } from './suite-redis-limit.js'
 import { POLICY_LABEL, type RoutingResult } from './suite-routing.js'
@@ -262,14 +262,14 @@ export function dispatchCostTables(d: DispatchCostResult): {
     ),
   )
   const ratios = markdownTable(
-    ['variant', 'Redis CPU', 'in script', 'within 1.5x'],
+    ['variant', 'Redis CPU', 'in script', `within ${DISPATCH_LIMIT_RATIO}x`],
     d.variants.map((v) => [
       v.variant,
       `${v.redisCpuRatio.ofMedians.toFixed(2)}x (${v.redisCpuRatio.perRound.min.toFixed(2)}-${v.redisCpuRatio.perRound.max.toFixed(2)})`,
       `${v.scriptRatio.ofMedians.toFixed(2)}x (${v.scriptRatio.perRound.min.toFixed(2)}-${v.scriptRatio.perRound.max.toFixed(2)})`,
       v.isFloor
         ? '- (floor)'
-        : v.redisCpuRatio.ofMedians <= 1.5 && v.scriptRatio.ofMedians <= 1.5
+        : v.redisCpuRatio.ofMedians <= DISPATCH_LIMIT_RATIO && v.scriptRatio.ofMedians <= DISPATCH_LIMIT_RATIO
           ? 'yes'
           : 'NO',
     ]),

@@ -179,6 +179,11 @@ async function runLatencySuite(
   return { kind, settings: { ...settings, repetitions }, rows }
 }
 
+/** The row of `system`, when it ran in this suite (a row without runs has no figures). */
+export function ranRow(l: LatencyResult, system: SystemName): LatencyRow | undefined {
+  return l.rows.find((x) => x.system === system && x.runs.length > 0)
+}
+
 export function runClosedLoop(ctx: BenchContext, repetitions: number): Promise<LatencyResult> {
   const o = ctx.isQuick ? { ...CLOSED_LOOP_DEFAULTS, jobs: 100, warmupJobs: 20 } : CLOSED_LOOP_DEFAULTS
   const workload: Workload = { kind: 'sequential', jobs: o.jobs, warmupJobs: o.warmupJobs }

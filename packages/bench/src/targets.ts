@@ -12,7 +12,7 @@ import {
   libraryDispatchVariants,
   worstDispatchVariant,
 } from './suite-dispatch-cost.js'
-import type { LatencyResult, LatencyRow, LatencyRun } from './suite-latency.js'
+import { type LatencyResult, type LatencyRow, type LatencyRun, ranRow } from './suite-latency.js'
 import type { RedisLimitResult } from './suite-redis-limit.js'
 import type { RoutingResult } from './suite-routing.js'
 import type { ThroughputResult, ThroughputRow, ThroughputRun } from './suite-throughput.js'
@@ -103,10 +103,6 @@ function row(t: ThroughputResult, system: string, concurrency: number): Throughp
   return t.rows.find((r) => r.system === system && r.concurrency === concurrency)
 }
 
-function latencyRow(l: LatencyResult, system: string): LatencyRow | undefined {
-  return l.rows.find((r) => r.system === system)
-}
-
 export interface TargetInputs {
   throughput?: ThroughputResult | undefined
   closedLoop?: LatencyResult | undefined
@@ -150,10 +146,10 @@ export function checkTargets(r: TargetInputs): Target[] {
     }
   }
   if (r.closedLoop) {
-    const sy = latencyRow(r.closedLoop, 'switchyard')
-    const bq = latencyRow(r.closedLoop, 'bullmq')
-    const plain = latencyRow(r.closedLoop, 'plain')
-    const bounce = latencyRow(r.closedLoop, 'pubsub')
+    const sy = ranRow(r.closedLoop, 'switchyard')
+    const bq = ranRow(r.closedLoop, 'bullmq')
+    const plain = ranRow(r.closedLoop, 'plain')
+    const bounce = ranRow(r.closedLoop, 'pubsub')
     if (sy && bq) {
       const closed = (
         id: string,
@@ -170,8 +166,8 @@ export function checkTargets(r: TargetInputs): Target[] {
         const t = atMost(id, label, bar, of(sy) / of(bq), pairedRatio(sy.runs, bq.runs, pick))
         return {
           ...t,
-          ...(plain && plain.runs.length > 0 ? { plain: against(plain) } : {}),
-          ...(bounce && bounce.runs.length > 0
+          ...(plain ? { plain: against(plain) } : {}),
+          ...(bounce
             ? { floor: { name: BOUNCE_FLOOR, kind: 'latency' as const, ...against(bounce, true) } }
             : {}),
         }
@@ -195,10 +191,10 @@ export function checkTargets(r: TargetInputs): Target[] {
     }
   }
   if (r.openLoop) {
-    const sy = latencyRow(r.openLoop, 'switchyard')
+    const sy = ranRow(r.openLoop, 'switchyard')
     const handlerMs = Number(r.openLoop.settings.handlerMs ?? 5)
-    const plain = latencyRow(r.openLoop, 'plain')
-    const local = latencyRow(r.openLoop, 'local')
+    const plain = ranRow(r.openLoop, 'plain')
+    const local = ranRow(r.openLoop, 'local')
     if (sy) {
       const bar = handlerMs + OPEN_LOOP_MARGIN_MS
       const value = sy.p99Us.median / 1_000
@@ -226,8 +222,8 @@ export function checkTargets(r: TargetInputs): Target[] {
           : {
               missedBy: `${(value - bar).toFixed(2)} ms over (${(value - handlerMs).toFixed(2)} ms above the handler)`,
             }),
-        ...(plain && plain.runs.length > 0 ? { plain: p99AgainstBar(plain) } : {}),
-        ...(local && local.runs.length > 0
+        ...(plain ? { plain: p99AgainstBar(plain) } : {}),
+        ...(local
           ? { floor: { name: LOCAL_FLOOR, kind: 'latency' as const, ...p99AgainstBar(local, true) } }
           : {}),
       })
