@@ -203,6 +203,12 @@ describe('Lua scripts', () => {
         'producer',
       ])
       expect(entries.every((f) => f.attempt === undefined && f.ttl === undefined)).toBe(true)
+      // Times are whole milliseconds of Redis time, written as digits (tools and workers parse them).
+      const [seconds] = await c.time()
+      for (const f of entries) {
+        expect(f.enqueued).toMatch(/^\d{13}$/)
+        expect(Math.abs(Number(f.enqueued) - Number(seconds) * 1000)).toBeLessThan(5000)
+      }
       const decoded = entries.map((f) => decodeEntry('1-0', Object.entries(f).flat()))
       expect(decoded.map((e) => [e?.attempt, e?.copy, e?.resultTtlMs])).toEqual(
         Array(5).fill([1, 1, undefined]),
@@ -215,6 +221,73 @@ describe('Lua scripts', () => {
       const [[, last]] = (await c.xrevrange(`${k.base}q:a`, '+', '-', 'COUNT', 1)) as [[string, string[]]]
       expect(decodeEntry('1-0', last as string[])?.resultTtlMs).toBe(9000)
       expect(await c.get(`${k.base}aff:s1`)).toBe('a')
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+})
+
+describe('rescue script and the candidates', () => {
+  it('a worker rescued as dead gets no job of a later batch, even after its late completion and heartbeat', async () => {
+    const pool = uniquePool('rescued')
+    const fake = await fakeWorkers(redisUrl(), pool, { dead: 0, l1: 0, l2: 0, l3: 0 })
+    const k = poolKeys('sy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'sy:test-rescued')
+    try {
+      await conn.connect()
+      const job = { ...PLAIN_JOB, jobId: 'job-0', payload: '1', exclude: 'l1,l2,l3' }
+      expect(await conn.dispatch(...dispatchCallArgs(k, settings, [job]))).toEqual(['dead', 0])
+      const read = (await c.xreadgroup(
+        'GROUP',
+        'sy',
+        'dead',
+        'COUNT',
+        1,
+        'STREAMS',
+        `${k.base}q:dead`,
+        '>',
+      )) as [string, [string, string[]][]][]
+      const entryId = read[0]?.[1][0]?.[0] as string
+      await c.zadd(k.alive, 1, 'dead')
+      await conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 500, 100, 60_000, 3)
+      // The late completion is refused and the heartbeat finds the worker gone: neither makes it
+      // a candidate again.
+      expect(
+        await conn.complete(
+          k.load,
+          k.ready,
+          k.dead,
+          k.base,
+          60_000,
+          1000,
+          1,
+          'f',
+          'dead',
+          entryId,
+          'job-0',
+          'p',
+          'ok',
+          '1',
+          '',
+          1,
+          '',
+        ),
+      ).toEqual(['LOST'])
+      const beat = (await conn.heartbeat(k.load, k.ready, k.alive, k.base, 60_000, 'dead')) as unknown[]
+      expect(beat[1]).toBe('GONE')
+      expect(await c.zscore(k.ready, 'dead')).toBeNull()
+      // Every lease left runs, so dispatch reads one lease for the pool, not one per worker.
+      const batch = Array.from({ length: 12 }, (_, i) => ({ ...PLAIN_JOB, jobId: `b-${i}`, payload: '1' }))
+      const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, batch))) as unknown[]
+      // The 12 jobs and the rescued one end level over the three live workers.
+      expect(new Set(reply.filter((_, i) => i % 2 === 0))).toEqual(new Set(['l1', 'l2', 'l3']))
+      const lengths = await loadAndLengths(c, pool)
+      expect(lengths.map((w) => w.workerId).sort()).toEqual(['l1', 'l2', 'l3'])
+      expect(lengths.map((w) => w.xlen).sort()).toEqual([4, 4, 5])
+      expect(await c.exists(`${k.base}q:dead`)).toBe(0)
+      for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
     } finally {
       conn.disconnect()
       fake.disconnect()

@@ -54,19 +54,32 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local out = {}
 
+-- An entry's times go in as text, made once per call (the deadline once per timeout): a number
+-- passed to redis.call is formatted with '%.17g' on every call.
+local nowText = string.format('%d', now)
+local deadlines = {}
+local function deadlineText(timeoutMs)
+  local text = deadlines[timeoutMs]
+  if text == nil then
+    text = string.format('%d', now + timeoutMs)
+    deadlines[timeoutMs] = text
+  end
+  return text
+end
+
 -- Queues one copy on target's stream (the slot is already reserved); returns the entry id.
 local function addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race)
   local entryId
   if session == '' and race == '' and attempt == '1' and maxAttempts == '3' and resultTtl == '' then
     entryId = redis.call('XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload,
-      'producer', producer, 'deadline', now + timeoutMs, 'enqueued', now)
+      'producer', producer, 'deadline', deadlineText(timeoutMs), 'enqueued', nowText)
   else
     local fields = { 'XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload }
     if session ~= '' then fields[#fields + 1] = 'session'; fields[#fields + 1] = session end
     if attempt ~= '1' then fields[#fields + 1] = 'attempt'; fields[#fields + 1] = attempt end
     fields[#fields + 1] = 'producer'; fields[#fields + 1] = producer
-    fields[#fields + 1] = 'deadline'; fields[#fields + 1] = now + timeoutMs
-    fields[#fields + 1] = 'enqueued'; fields[#fields + 1] = now
+    fields[#fields + 1] = 'deadline'; fields[#fields + 1] = deadlineText(timeoutMs)
+    fields[#fields + 1] = 'enqueued'; fields[#fields + 1] = nowText
     if maxAttempts ~= '3' then fields[#fields + 1] = 'max'; fields[#fields + 1] = maxAttempts end
     if race ~= '' then fields[#fields + 1] = 'race'; fields[#fields + 1] = race end
     if resultTtl ~= '' then fields[#fields + 1] = 'ttl'; fields[#fields + 1] = resultTtl end
@@ -219,19 +232,27 @@ local function placeRun(k)
         end
       end
     end
-    -- One ZINCRBY per worker (the load stays a counter), then one ZADD and one ZREM of `ready`.
-    local stay, full = {}, {}
-    for _, w in ipairs(order) do
-      local load = tonumber(redis.call('ZINCRBY', loadKey, added[w], w))
-      if isFull(w, load) then
-        full[#full + 1] = w
-      else
-        stay[#stay + 1] = load
-        stay[#stay + 1] = w
+    -- The chosen workers' loads are read with one ZMSCORE and written with one ZADD (the script
+    -- runs alone, so this is a ZINCRBY of each in two commands instead of one per worker); then
+    -- `ready` follows with one ZADD and one ZREM. A pass that met only dead workers chose none.
+    if #order > 0 then
+      local before = redis.call('ZMSCORE', loadKey, unpack(order))
+      local loads, stay, full = {}, {}, {}
+      for i, w in ipairs(order) do
+        local load = (tonumber(before[i]) or 0) + added[w]
+        loads[#loads + 1] = load
+        loads[#loads + 1] = w
+        if isFull(w, load) then
+          full[#full + 1] = w
+        else
+          stay[#stay + 1] = load
+          stay[#stay + 1] = w
+        end
       end
+      redis.call('ZADD', loadKey, unpack(loads))
+      if #stay > 0 then redis.call('ZADD', readyKey, unpack(stay)) end
+      if #full > 0 then redis.call('ZREM', readyKey, unpack(full)) end
     end
-    if #stay > 0 then redis.call('ZADD', readyKey, unpack(stay)) end
-    if #full > 0 then redis.call('ZREM', readyKey, unpack(full)) end
   end
   return placed, nil
 end

@@ -7,7 +7,24 @@
 -- Leases and capacities do not change during one call: each is read once per worker per call.
 local aliveCache, capacityCache = {}, {}
 
+-- Whether every lease in `alive` still runs: nil until asked, then read once per call. Every
+-- member of `ready` has a lease in `alive` (register and heartbeat write the lease with it; the
+-- other scripts put back in `ready` only a worker that is there or whose hash exists, and rescue
+-- and deregister remove the hash, the lease and the `ready` entry together). So when the
+-- earliest lease still runs, every candidate is alive and no lease is read worker by worker: a
+-- batch that reaches 64 workers reads one lease instead of 64.
+local allLeasesRun = nil
+
+local function leasesAllRun()
+  if allLeasesRun == nil then
+    local first = redis.call('ZRANGE', aliveKey, 0, 0, 'WITHSCORES')
+    allLeasesRun = first[2] ~= nil and tonumber(first[2]) >= now
+  end
+  return allLeasesRun
+end
+
 local function isAlive(w)
+  if leasesAllRun() then return true end
   local alive = aliveCache[w]
   if alive == nil then
     local lease = redis.call('ZSCORE', aliveKey, w)
@@ -19,6 +36,7 @@ end
 
 -- Reads the leases of many workers with one ZMSCORE, for isAlive to answer from its cache.
 local function checkAlive(list)
+  if leasesAllRun() then return end
   local unknown = {}
   for _, w in ipairs(list) do
     if aliveCache[w] == nil then unknown[#unknown + 1] = w end
