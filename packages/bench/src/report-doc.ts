@@ -367,9 +367,9 @@ function conditionsSection(r: BenchResults): string[] {
     'then times a fixed 3M-step integer loop in its own process (about 5 ms on a fast phase of this',
     'machine, up to twice that on a slow one) and the median of 25 PINGs. During the run it measures the',
     "CPU other processes took: the machine's busy time (`/proc/stat`) minus that of Redis and of the",
-    "benchmark's own processes; and the CPU the hypervisor took from this VM (`steal` in `/proc/stat`),",
-    "time in which every process of the machine stood still, whatever it was doing. Every run's",
-    'figures are in results.json.',
+    "benchmark's own processes; and the CPU the hypervisor took from this VM (`steal` in `/proc/stat`):",
+    'time in which a virtual CPU had work but the host ran something else, so whatever was on that CPU',
+    "waited. Every run's figures are in results.json.",
     '',
     markdownTable(
       [
