@@ -207,6 +207,7 @@ describe('Lua scripts', () => {
       const [seconds] = await c.time()
       for (const f of entries) {
         expect(f.enqueued).toMatch(/^\d{13}$/)
+        expect(f.deadline).toMatch(/^\d{13}$/)
         expect(Math.abs(Number(f.enqueued) - Number(seconds) * 1000)).toBeLessThan(5000)
       }
       const decoded = entries.map((f) => decodeEntry('1-0', Object.entries(f).flat()))
@@ -278,7 +279,7 @@ describe('rescue script and the candidates', () => {
       const beat = (await conn.heartbeat(k.load, k.ready, k.alive, k.base, 60_000, 'dead')) as unknown[]
       expect(beat[1]).toBe('GONE')
       expect(await c.zscore(k.ready, 'dead')).toBeNull()
-      // Every lease left runs, so dispatch reads one lease for the pool, not one per worker.
+      // Every lease left runs: dispatch takes every candidate as alive without reading its lease.
       const batch = Array.from({ length: 12 }, (_, i) => ({ ...PLAIN_JOB, jobId: `b-${i}`, payload: '1' }))
       const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, batch))) as unknown[]
       // The 12 jobs and the rescued one end level over the three live workers.
@@ -287,6 +288,72 @@ describe('rescue script and the candidates', () => {
       expect(lengths.map((w) => w.workerId).sort()).toEqual(['l1', 'l2', 'l3'])
       expect(lengths.map((w) => w.xlen).sort()).toEqual([4, 4, 5])
       expect(await c.exists(`${k.base}q:dead`)).toBe(0)
+      for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
+  it('a dead worker that a late completion puts back among the candidates gets no job while its lease is expired', async () => {
+    const pool = uniquePool('halfrescued')
+    const fake = await fakeWorkers(redisUrl(), pool, { dead: 0, l1: 0, l2: 0 })
+    const k = poolKeys('sy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'sy:test-halfrescued')
+    try {
+      await conn.connect()
+      const jobs = [0, 1, 2].map((i) => ({ ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'l1,l2' }))
+      for (const job of jobs) await conn.dispatch(...dispatchCallArgs(k, settings, [job]))
+      const read = (await c.xreadgroup(
+        'GROUP',
+        'sy',
+        'dead',
+        'COUNT',
+        3,
+        'STREAMS',
+        `${k.base}q:dead`,
+        '>',
+      )) as [string, [string, string[]][]][]
+      const entryIds = (read[0]?.[1] ?? []).map(([id]) => id)
+      await c.zadd(k.alive, 1, 'dead')
+      // A rescue with a budget of one moves one job: the worker keeps two entries, its hash and its
+      // expired lease, and leaves `ready`.
+      expect(
+        await conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 1, 100, 60_000, 3),
+      ).toEqual([0, 1, 0, 0])
+      // Its late completion of an entry not moved yet is accepted and, its hash saying active and
+      // below capacity, puts it back in `ready`.
+      const last = entryIds[2] as string
+      expect(
+        await conn.complete(
+          k.load,
+          k.ready,
+          k.dead,
+          k.base,
+          60_000,
+          1000,
+          1,
+          'f',
+          'dead',
+          last,
+          'job-2',
+          'p',
+          'ok',
+          '1',
+          '',
+          1,
+          '',
+        ),
+      ).toEqual(['OK'])
+      expect(await c.zscore(k.ready, 'dead')).not.toBeNull()
+      // Its lease is the earliest and has run out, so leases are read worker by worker: a batch
+      // never reaches it, and drops it from `ready`.
+      const batch = Array.from({ length: 6 }, (_, i) => ({ ...PLAIN_JOB, jobId: `b-${i}`, payload: '1' }))
+      const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, batch))) as unknown[]
+      expect(new Set(reply.filter((_, i) => i % 2 === 0))).toEqual(new Set(['l1', 'l2']))
+      expect(await c.xlen(`${k.base}q:dead`)).toBe(1)
+      expect(await c.zscore(k.ready, 'dead')).toBeNull()
       for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
     } finally {
       conn.disconnect()

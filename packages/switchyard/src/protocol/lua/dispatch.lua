@@ -55,7 +55,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
 
 -- An entry's times go in as text, made once per call (the deadline once per timeout): a number
--- passed to redis.call is formatted with '%.17g' on every call.
+-- passed to redis.call is turned into text on every call (Redis 7.0: snprintf '%.17g').
 local nowText = string.format('%d', now)
 local deadlines = {}
 local function deadlineText(timeoutMs)
