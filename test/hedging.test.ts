@@ -248,7 +248,9 @@ describe('hedging in one process', () => {
     const d = dispatcher(uniquePool('badhedge'))
     const cases: [object, RegExp][] = [
       [{ hedge: { maxAttempts: 6 } }, /hedge.maxAttempts must be an integer between 2 and 5 \(got 6\)/],
-      [{ hedge: { delayMs: -1 } }, /hedge.delayMs must be an integer >= 0/],
+      [{ hedge: { delayMs: -1 } }, /hedge.delayMs must be an integer between 0 and 2147483647 ms/],
+      [{ hedge: { delayMs: 2 ** 31 } }, /hedge.delayMs must be an integer between 0 and 2147483647 ms/],
+      [{ retry: { backoffMs: 2 ** 31 } }, /retry.backoffMs must be an integer between 0 and 2147483647 ms/],
       [{ hedge: { mode: 'both' } }, /hedge.mode must be one of 'race', 'tied'/],
       [{ hedge: { dely: 5 } }, /hedge: unknown option 'dely'/],
       [{ retry: { maxAttempts: 0 } }, /retry.maxAttempts must be an integer between 1 and 5/],

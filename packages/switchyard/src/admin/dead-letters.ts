@@ -2,7 +2,7 @@ import { DispatchBatcher } from '../producer/dispatch-batcher.js'
 import { DEFAULT_MAX_ATTEMPTS } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
-import { checkInt } from '../protocol/validate.js'
+import { checkInt, checkMs } from '../protocol/validate.js'
 import { type PoolRef, refKeys } from './inspect-pool.js'
 import { withConnection } from './with-connection.js'
 
@@ -61,7 +61,7 @@ export async function retryDeadLetters(
   if (!ref.all && (ref.deadIds === undefined || ref.deadIds.length === 0)) {
     throw invalidArgument('retry needs deadIds, or all: true')
   }
-  const timeoutMs = checkInt('timeoutMs', ref.timeoutMs ?? 60_000, 1)
+  const timeoutMs = checkMs('timeoutMs', ref.timeoutMs ?? 60_000, 1)
   const affinityTtlMs = checkInt('affinityTtlMs', ref.affinityTtlMs ?? 30_000, 1)
   return withConnection(ref.redis, 'dead-retry', async (conn) => {
     const found = ref.all

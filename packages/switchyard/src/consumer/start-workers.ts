@@ -3,7 +3,7 @@ import { type Logger, pino } from 'pino'
 import { DEFAULT_MAX_ATTEMPTS, type JobEntry } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
 import { cancelChannel, type PoolKeys, poolKeys } from '../protocol/keys.js'
-import { checkInt, checkKnownOptions, checkName } from '../protocol/validate.js'
+import { checkInt, checkKnownOptions, checkMs, checkName } from '../protocol/validate.js'
 import {
   type Connection,
   connectReady,
@@ -108,11 +108,11 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     concurrency: checkInt('concurrency', o.concurrency, 1, 10_000),
     queueCapacity: checkInt('queueCapacity', o.queueCapacity, 0, 1_000_000),
     prefetch: checkInt('prefetch', o.prefetch, 0, 10_000),
-    leaseMs: checkInt('leaseMs', o.leaseMs, 100),
-    blockMs: checkInt('blockMs', o.blockMs, 10),
+    leaseMs: checkMs('leaseMs', o.leaseMs, 100),
+    blockMs: checkMs('blockMs', o.blockMs, 10),
     maxResultBytes: checkInt('maxResultBytes', o.maxResultBytes, 1),
     resultTtlMs: checkInt('resultTtlMs', o.resultTtlMs, 1),
-    drainTimeoutMs: checkInt('drainTimeoutMs', o.drainTimeoutMs, 0),
+    drainTimeoutMs: checkMs('drainTimeoutMs', o.drainTimeoutMs, 0),
     deadLetterCap: checkInt('deadLetterCap', o.deadLetterCap, 1),
   }
   const prefix = checkName('prefix', o.prefix)

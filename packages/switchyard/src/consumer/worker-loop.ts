@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { decodeEntry, type JobEntry } from '../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
+import { MAX_TIMER_MS } from '../protocol/validate.js'
 import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
 import type { Completer } from './completer.js'
 import { LazyAbort } from './lazy-abort.js'
@@ -237,7 +238,10 @@ export class WorkerLoop {
     const read = this.#conn.call('XREADGROUP', ...args) as Promise<StreamReply>
     let timer: NodeJS.Timeout | undefined
     const watchdog = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('watchdog')), this.#s.blockMs + WATCHDOG_MARGIN_MS)
+      timer = setTimeout(
+        () => reject(new Error('watchdog')),
+        Math.min(this.#s.blockMs + WATCHDOG_MARGIN_MS, MAX_TIMER_MS),
+      )
     })
     try {
       return this.#decode(await Promise.race([read, watchdog]))
@@ -380,14 +384,18 @@ export class WorkerLoop {
     this.#running.set(entry.entryId, { ctrl, finish })
     // One timer per running job: at the deadline it aborts the signal; a handler that ignores its
     // signal and hangs must not hold the slot forever, so after a grace period the job is failed
-    // and its slot freed (a late return is ignored).
-    let timer = setTimeout(() => {
-      ctrl.abort(new Error('deadline exceeded'))
-      timer = setTimeout(() => {
-        this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
-        finish(abandoned(this.workerId, entry.copy))
-      }, ABANDON_GRACE_MS)
-    }, remainingMs)
+    // and its slot freed (a late return is ignored). A deadline further off than a timer waits (an entry written by
+    // another client) is capped at the longest wait.
+    let timer = setTimeout(
+      () => {
+        ctrl.abort(new Error('deadline exceeded'))
+        timer = setTimeout(() => {
+          this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
+          finish(abandoned(this.workerId, entry.copy))
+        }, ABANDON_GRACE_MS)
+      },
+      Math.min(remainingMs, MAX_TIMER_MS),
+    )
     void run.then(finish)
   }
 

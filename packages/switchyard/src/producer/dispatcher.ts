@@ -4,7 +4,7 @@ import { DEFAULT_MAX_ATTEMPTS } from '../protocol/codec.js'
 import { invalidArgument, SwitchyardError } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import { type PoolKeys, poolKeys, resultChannel } from '../protocol/keys.js'
-import { checkInt, checkKnownOptions, checkName, checkNumber } from '../protocol/validate.js'
+import { checkInt, checkKnownOptions, checkMs, checkName, checkNumber } from '../protocol/validate.js'
 import {
   type Connection,
   connectReady,
@@ -168,9 +168,9 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       affinityTtlMs: checkInt('affinityTtlMs', merged.affinityTtlMs, 1),
       resultTtlMs:
         options.resultTtlMs === undefined ? undefined : checkInt('resultTtlMs', options.resultTtlMs, 1),
-      timeoutMs: checkInt('timeoutMs', merged.timeoutMs, 1),
+      timeoutMs: checkMs('timeoutMs', merged.timeoutMs, 1),
       maxPayloadBytes: checkInt('maxPayloadBytes', merged.maxPayloadBytes, 1, 512 * 1024 * 1024),
-      connectTimeoutMs: checkInt('connectTimeoutMs', merged.connectTimeoutMs, 1),
+      connectTimeoutMs: checkMs('connectTimeoutMs', merged.connectTimeoutMs, 1),
       maxAttempts: checkInt('maxAttempts', merged.maxAttempts, 1, 100),
       hedging: checkHedging(options.hedging ?? {}),
     }
@@ -397,8 +397,8 @@ function checkHedging(h: HedgingOptions): Required<HedgingOptions> {
     budgetBurst: checkInt('hedging.budgetBurst', m.budgetBurst, 1),
     percentile: checkNumber('hedging.percentile', m.percentile, 0.5, 1),
     minSamples: checkInt('hedging.minSamples', m.minSamples, 1),
-    minDelayMs: checkInt('hedging.minDelayMs', m.minDelayMs, 0),
-    fallbackDelayMs: checkInt('hedging.fallbackDelayMs', m.fallbackDelayMs, 0),
+    minDelayMs: checkMs('hedging.minDelayMs', m.minDelayMs, 0),
+    fallbackDelayMs: checkMs('hedging.fallbackDelayMs', m.fallbackDelayMs, 0),
   }
 }
 

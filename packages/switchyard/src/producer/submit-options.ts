@@ -1,5 +1,12 @@
 import { invalidArgument } from '../protocol/errors.js'
-import { checkInt, checkKnownOptions, checkOneOf, checkSession, describe } from '../protocol/validate.js'
+import {
+  checkInt,
+  checkKnownOptions,
+  checkMs,
+  checkOneOf,
+  checkSession,
+  describe,
+} from '../protocol/validate.js'
 
 /** Hedging of one submit: staggered copies to other workers, the first success wins. Only for idempotent requests. */
 export interface HedgeOptions {
@@ -68,7 +75,7 @@ export function checkSubmitOptions(
   return {
     session: options.session === undefined ? '' : checkSession(options.session),
     timeoutMs:
-      options.timeoutMs === undefined ? defaults.timeoutMs : checkInt('timeoutMs', options.timeoutMs, 1),
+      options.timeoutMs === undefined ? defaults.timeoutMs : checkMs('timeoutMs', options.timeoutMs, 1),
     onSaturated:
       options.onSaturated === undefined
         ? 'reject'
@@ -87,7 +94,7 @@ function checkHedge(hedge: HedgeOptions, defaultDelay: number | 'auto'): NonNull
     throw invalidArgument(`hedge must be an object (got ${describe(hedge)})`)
   checkKnownOptions('hedge', hedge, ['delayMs', 'maxAttempts', 'mode'])
   const delayMs = hedge.delayMs ?? defaultDelay
-  if (delayMs !== 'auto') checkInt('hedge.delayMs', delayMs, 0)
+  if (delayMs !== 'auto') checkMs('hedge.delayMs', delayMs, 0)
   return {
     delayMs,
     maxAttempts:
@@ -103,6 +110,6 @@ function checkRetry(retry: RetryOptions): NonNullable<CheckedSubmit['retry']> {
   return {
     maxAttempts:
       retry.maxAttempts === undefined ? 3 : checkInt('retry.maxAttempts', retry.maxAttempts, 1, MAX_COPIES),
-    backoffMs: retry.backoffMs === undefined ? 100 : checkInt('retry.backoffMs', retry.backoffMs, 0),
+    backoffMs: retry.backoffMs === undefined ? 100 : checkMs('retry.backoffMs', retry.backoffMs, 0),
   }
 }

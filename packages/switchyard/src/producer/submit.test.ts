@@ -236,7 +236,14 @@ describe('bad input', () => {
       [1, { session: '' }, 'INVALID_ARGUMENT', /session must be/],
       [1, { session: 'a{b}' }, 'INVALID_ARGUMENT', /session must be/],
       [1, { session: 'x'.repeat(300) }, 'INVALID_ARGUMENT', /session must be/],
-      [1, { timeoutMs: 0 }, 'INVALID_ARGUMENT', /timeoutMs must be an integer >= 1 \(got 0\)/],
+      [
+        1,
+        { timeoutMs: 0 },
+        'INVALID_ARGUMENT',
+        /timeoutMs must be an integer between 1 and 2147483647 ms .*\(got 0\)/,
+      ],
+      // A Node.js timer given more than 2^31 - 1 ms fires after 1 ms: such a submit would time out at once.
+      [1, { timeoutMs: 2 ** 31 }, 'INVALID_ARGUMENT', /timeoutMs must be .* \(got 2147483648\)/],
       [1, { onSaturated: 'later' }, 'INVALID_ARGUMENT', /onSaturated must be one of 'reject', 'wait'/],
       [1, { sesion: 'typo' }, 'INVALID_ARGUMENT', /unknown option 'sesion'/],
     ]
@@ -259,6 +266,17 @@ describe('bad input', () => {
     expect(make({ affinityTtlMs: -1 })).toThrow(/affinityTtlMs must be an integer >= 1 \(got -1\)/)
     expect(make({ prefix: 'a b' })).toThrow(/prefix must be/)
     expect(make({ retries: 3 })).toThrow(/unknown option 'retries'/)
+    for (const field of ['timeoutMs', 'connectTimeoutMs']) {
+      expect(make({ [field]: 2 ** 31 })).toThrow(
+        new RegExp(`${field} must be an integer between 1 and 2147483647 ms`),
+      )
+    }
+    expect(make({ hedging: { fallbackDelayMs: 2 ** 31 } })).toThrow(
+      /hedging.fallbackDelayMs must be an integer between 0/,
+    )
+    expect(make({ hedging: { minDelayMs: 2 ** 31 } })).toThrow(
+      /hedging.minDelayMs must be an integer between 0/,
+    )
     expect(() => new Dispatcher({ pool: 'x' } as never)).toThrow(/redis is required/)
   })
 
@@ -271,6 +289,11 @@ describe('bad input', () => {
       /handler must be a function/,
     )
     await expect(startWorkers({ ...base, pool: 'a b' })).rejects.toThrow(/pool must be/)
+    for (const field of ['leaseMs', 'blockMs', 'drainTimeoutMs']) {
+      await expect(startWorkers({ ...base, [field]: 2 ** 31 })).rejects.toThrow(
+        new RegExp(`${field} must be an integer between \\d+ and 2147483647 ms \\(about 24.8 days`),
+      )
+    }
   })
 
   it('fails submits after close with CLOSED', async () => {

@@ -42,6 +42,22 @@ export function checkInt(field: string, value: unknown, min: number, max = Numbe
   return value
 }
 
+/** The longest delay a Node.js timer waits (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * A duration in ms that a timer waits for somewhere (a submit's timeout, a hedge delay, a
+ * backoff, a lease): an integer from `min` up to {@link MAX_TIMER_MS}.
+ */
+export function checkMs(field: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_TIMER_MS) {
+    throw invalidArgument(
+      `${field} must be an integer between ${min} and ${MAX_TIMER_MS} ms (about 24.8 days, the longest a Node.js timer waits) (got ${describe(value)})`,
+    )
+  }
+  return value
+}
+
 /** One of a fixed set of strings. */
 export function checkOneOf<T extends string>(field: string, value: unknown, allowed: readonly T[]): T {
   if (!allowed.includes(value as T)) {
