@@ -8,7 +8,7 @@ import {
   uniquePool,
 } from '../../../../test/harness/helpers.js'
 import { startProxy } from '../../../../test/harness/proxy.js'
-import { type Handler, startWorkers, type WorkerGroup } from '../index.js'
+import { type Handler, retryDeadLetters, startWorkers, type WorkerGroup } from '../index.js'
 import { isSwitchyardError, SwitchyardError } from '../protocol/errors.js'
 import { Dispatcher } from './dispatcher.js'
 
@@ -278,6 +278,12 @@ describe('bad input', () => {
       /hedging.minDelayMs must be an integer between 0/,
     )
     expect(() => new Dispatcher({ pool: 'x' } as never)).toThrow(/redis is required/)
+  })
+
+  it('retryDeadLetters refuses a timeout longer than a timer waits', async () => {
+    await expect(
+      retryDeadLetters({ redis: redisUrl(), pool: uniquePool('deadms'), all: true, timeoutMs: 2 ** 31 }),
+    ).rejects.toThrow(/timeoutMs must be an integer between 1 and 2147483647 ms/)
   })
 
   it('refuses invalid worker options with a clear error', async () => {
