@@ -4,8 +4,11 @@
  * library's script it measures a floor (dispatch-floor.ts): the least a placement of 64 jobs writes.
  *
  *   node dist/dispatch-cost.js [--quick] [--json <file>] [--reps <n>] [--jobs <n>] [--quiet-wait-ms <n>]
+ *                              [--zset-max-listpack-entries <n>]
  *
  * Starts its own redis-server, so it never disturbs (nor is disturbed by) another Redis.
+ * `--zset-max-listpack-entries` sets that Redis setting before the pools are made: ZSETs of up to
+ * that many members (128 by default) are stored as listpacks, which Redis scans member by member.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
@@ -55,10 +58,11 @@ const QUICK = Object.freeze({
   attempts: 1,
 })
 
-function positiveInt(name: string, value: string | undefined, fallback: number): number {
+function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got ${value})`)
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`--${name} must be an integer >= ${min} (got ${value})`)
   return n
 }
 
@@ -191,8 +195,13 @@ async function main(): Promise<number> {
       reps: { type: 'string' },
       'quiet-wait-ms': { type: 'string' },
       jobs: { type: 'string' },
+      'zset-max-listpack-entries': { type: 'string' },
     },
   })
+  const listpackEntries =
+    values['zset-max-listpack-entries'] === undefined
+      ? undefined
+      : positiveInt('zset-max-listpack-entries', values['zset-max-listpack-entries'], 128, 0)
   const base = values.quick ? { ...RUN_DEFAULTS, ...QUICK } : RUN_DEFAULTS
   const repetitions = positiveInt('reps', values.reps, base.repetitions)
   const settings: RoundSettings = {
@@ -216,10 +225,11 @@ async function main(): Promise<number> {
     node: process.version,
     redis: server.version,
     dispatchScriptSha1: scripts.dispatch.sha1,
+    zsetMaxListpackEntries: listpackEntries ?? 'default (128)',
   }
   console.log(
     `dispatch cost: ${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, Redis ${machine.redis}, ` +
-      `dispatch script ${machine.dispatchScriptSha1.slice(0, 12)}`,
+      `dispatch script ${machine.dispatchScriptSha1.slice(0, 12)}, zset-max-listpack-entries ${machine.zsetMaxListpackEntries}`,
   )
   console.log(
     `${settings.jobs} jobs per pool size and round after ${settings.warmupJobs} warm-up jobs, ` +
@@ -228,6 +238,7 @@ async function main(): Promise<number> {
   )
 
   const conn = await connectWithScripts(server.url, scripts)
+  if (listpackEntries !== undefined) await conn.config('SET', 'zset-max-listpack-entries', listpackEntries)
   const all: Measurement[] = []
   let failures = 0
   try {
