@@ -259,10 +259,13 @@ async function main(): Promise<number> {
         }
         const first = round[0]
         if (first) {
+          // No wait for a quiet machine (--quick, or --quiet-wait-ms 0): the load before was not measured.
+          const before = Number.isNaN(first.loadBefore)
+            ? ''
+            : `machine load before ${first.loadBefore.toFixed(2)} CPU, `
           console.log(
             `rep ${rep}/${repetitions} ${v.name}: probe: cpu loop ${first.probe.cpuLoopMs} ms, ` +
-              `ping ${first.probe.pingUs} us, machine load before ${first.loadBefore.toFixed(2)} CPU, ` +
-              `other processes during ${first.otherCpuLoad.toFixed(2)} CPU`,
+              `ping ${first.probe.pingUs} us, ${before}other processes during ${first.otherCpuLoad.toFixed(2)} CPU`,
           )
         }
         for (const m of round) {
