@@ -230,6 +230,50 @@ describe('Lua scripts', () => {
   })
 })
 
+/** Reads up to `count` new entries of `worker`'s stream as that worker; returns their ids. */
+async function readAs(base: string, worker: string, count: number): Promise<string[]> {
+  const read = (await c.xreadgroup(
+    'GROUP',
+    'sy',
+    worker,
+    'COUNT',
+    count,
+    'STREAMS',
+    `${base}q:${worker}`,
+    '>',
+  )) as [string, [string, string[]][]][]
+  return (read[0]?.[1] ?? []).map(([id]) => id)
+}
+
+/** Completes one plain job as `worker`, as its completer would (producer 'p', outcome ok). */
+function completeAs(
+  conn: ReturnType<typeof createConnection>,
+  k: ReturnType<typeof poolKeys>,
+  worker: string,
+  entryId: string,
+  jobId: string,
+): Promise<unknown> {
+  return conn.complete(
+    k.load,
+    k.ready,
+    k.dead,
+    k.base,
+    60_000,
+    1000,
+    1,
+    'f',
+    worker,
+    entryId,
+    jobId,
+    'p',
+    'ok',
+    '1',
+    '',
+    1,
+    '',
+  )
+}
+
 describe('rescue script and the candidates', () => {
   it('a worker rescued as dead gets no job of a later batch, even after its late completion and heartbeat', async () => {
     const pool = uniquePool('rescued')
@@ -240,42 +284,12 @@ describe('rescue script and the candidates', () => {
       await conn.connect()
       const job = { ...PLAIN_JOB, jobId: 'job-0', payload: '1', exclude: 'l1,l2,l3' }
       expect(await conn.dispatch(...dispatchCallArgs(k, settings, [job]))).toEqual(['dead', 0])
-      const read = (await c.xreadgroup(
-        'GROUP',
-        'sy',
-        'dead',
-        'COUNT',
-        1,
-        'STREAMS',
-        `${k.base}q:dead`,
-        '>',
-      )) as [string, [string, string[]][]][]
-      const entryId = read[0]?.[1][0]?.[0] as string
+      const [entryId] = await readAs(k.base, 'dead', 1)
       await c.zadd(k.alive, 1, 'dead')
       await conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 500, 100, 60_000, 3)
       // The late completion is refused and the heartbeat finds the worker gone: neither makes it
       // a candidate again.
-      expect(
-        await conn.complete(
-          k.load,
-          k.ready,
-          k.dead,
-          k.base,
-          60_000,
-          1000,
-          1,
-          'f',
-          'dead',
-          entryId,
-          'job-0',
-          'p',
-          'ok',
-          '1',
-          '',
-          1,
-          '',
-        ),
-      ).toEqual(['LOST'])
+      expect(await completeAs(conn, k, 'dead', entryId as string, 'job-0')).toEqual(['LOST'])
       const beat = (await conn.heartbeat(k.load, k.ready, k.alive, k.base, 60_000, 'dead')) as unknown[]
       expect(beat[1]).toBe('GONE')
       expect(await c.zscore(k.ready, 'dead')).toBeNull()
@@ -305,17 +319,7 @@ describe('rescue script and the candidates', () => {
       await conn.connect()
       const jobs = [0, 1, 2].map((i) => ({ ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'l1,l2' }))
       for (const job of jobs) await conn.dispatch(...dispatchCallArgs(k, settings, [job]))
-      const read = (await c.xreadgroup(
-        'GROUP',
-        'sy',
-        'dead',
-        'COUNT',
-        3,
-        'STREAMS',
-        `${k.base}q:dead`,
-        '>',
-      )) as [string, [string, string[]][]][]
-      const entryIds = (read[0]?.[1] ?? []).map(([id]) => id)
+      const entryIds = await readAs(k.base, 'dead', 3)
       await c.zadd(k.alive, 1, 'dead')
       // A rescue with a budget of one moves one job: the worker keeps two entries, its hash and its
       // expired lease, and leaves `ready`.
@@ -325,27 +329,7 @@ describe('rescue script and the candidates', () => {
       // Its late completion of an entry not moved yet is accepted and, its hash saying active and
       // below capacity, puts it back in `ready`.
       const last = entryIds[2] as string
-      expect(
-        await conn.complete(
-          k.load,
-          k.ready,
-          k.dead,
-          k.base,
-          60_000,
-          1000,
-          1,
-          'f',
-          'dead',
-          last,
-          'job-2',
-          'p',
-          'ok',
-          '1',
-          '',
-          1,
-          '',
-        ),
-      ).toEqual(['OK'])
+      expect(await completeAs(conn, k, 'dead', last as string, 'job-2')).toEqual(['OK'])
       expect(await c.zscore(k.ready, 'dead')).not.toBeNull()
       // Its lease is the earliest and has run out, so leases are read worker by worker: a batch
       // never reaches it, and drops it from `ready`.
