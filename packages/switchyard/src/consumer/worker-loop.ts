@@ -384,8 +384,8 @@ export class WorkerLoop {
     this.#running.set(entry.entryId, { ctrl, finish })
     // One timer per running job: at the deadline it aborts the signal; a handler that ignores its
     // signal and hangs must not hold the slot forever, so after a grace period the job is failed
-    // and its slot freed (a late return is ignored). A deadline further off than a timer waits (an entry written by
-    // another client) is capped at the longest wait.
+    // and its slot freed (a late return is ignored). A deadline further off than a timer waits
+    // (an entry written by another client) is capped at the longest wait.
     let timer = setTimeout(
       () => {
         ctrl.abort(new Error('deadline exceeded'))
