@@ -85,16 +85,22 @@ function perJob(counts: Record<string, number>, jobs: number): Record<string, nu
   return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / jobs]))
 }
 
-async function runLatencySuite(
-  ctx: BenchContext,
-  kind: LatencyResult['kind'],
-  repetitions: number,
-  workload: Workload,
-  concurrency: number,
-  handlerMs: number,
-  settings: Record<string, number>,
-  systems: readonly SystemName[],
-): Promise<LatencyResult> {
+/** One latency suite: its workload, the systems it runs and how often. */
+interface LatencyPlan {
+  kind: LatencyResult['kind']
+  repetitions: number
+  workload: Workload
+  /** The worker's concurrency. */
+  concurrency: number
+  /** How long the handler sleeps per job (0: a no-op handler). */
+  handlerMs: number
+  /** The suite's settings, recorded with its results. */
+  settings: Record<string, number>
+  systems: readonly SystemName[]
+}
+
+async function runLatencySuite(ctx: BenchContext, plan: LatencyPlan): Promise<LatencyResult> {
+  const { kind, repetitions, workload, concurrency, handlerMs, settings, systems } = plan
   const runs = new Map<string, LatencyRun[]>()
   const samples = new Map<string, number[]>()
   for (let rep = 1; rep <= repetitions; rep++) {
@@ -187,16 +193,15 @@ export function ranRow(l: LatencyResult, system: SystemName): LatencyRow | undef
 export function runClosedLoop(ctx: BenchContext, repetitions: number): Promise<LatencyResult> {
   const o = ctx.isQuick ? { ...CLOSED_LOOP_DEFAULTS, jobs: 100, warmupJobs: 20 } : CLOSED_LOOP_DEFAULTS
   const workload: Workload = { kind: 'sequential', jobs: o.jobs, warmupJobs: o.warmupJobs }
-  return runLatencySuite(
-    ctx,
-    'closed-loop',
+  return runLatencySuite(ctx, {
+    kind: 'closed-loop',
     repetitions,
     workload,
-    o.concurrency,
-    0,
-    { ...o },
-    LATENCY_SYSTEMS,
-  )
+    concurrency: o.concurrency,
+    handlerMs: 0,
+    settings: { ...o },
+    systems: LATENCY_SYSTEMS,
+  })
 }
 
 export function runOpenLoop(ctx: BenchContext, repetitions: number): Promise<LatencyResult> {
@@ -209,14 +214,13 @@ export function runOpenLoop(ctx: BenchContext, repetitions: number): Promise<Lat
     durationMs: o.durationMs,
     warmupMs: o.warmupMs,
   }
-  return runLatencySuite(
-    ctx,
-    'open-loop',
+  return runLatencySuite(ctx, {
+    kind: 'open-loop',
     repetitions,
     workload,
-    o.concurrency,
-    o.handlerMs,
-    { ...o },
-    OPEN_LOOP_SYSTEMS,
-  )
+    concurrency: o.concurrency,
+    handlerMs: o.handlerMs,
+    settings: { ...o },
+    systems: OPEN_LOOP_SYSTEMS,
+  })
 }
