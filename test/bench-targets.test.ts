@@ -60,10 +60,10 @@ describe('dispatch cost: the floor is measured beside the library script, never 
   it('says the library is flat and marks the floor as not judged in the ratio table', () => {
     const section = renderDispatchCostSection(d, { cpus: 2 } as MachineInfo).join('\n')
     expect(section).toContain('**Result: it does.**')
-    expect(dispatchCostTables(d).ratios).toMatch(
+    expect(dispatchCostTables(d.variants).ratios).toMatch(
       /\| batch 64, floor +\| 2\.00x \(2\.00-2\.00\) .*\| - \(floor\) +\|/,
     )
-    expect(dispatchCostTables(d).ratios).toMatch(/\| batch 64 +\| 1\.40x .*\| yes +\|/)
+    expect(dispatchCostTables(d.variants).ratios).toMatch(/\| batch 64 +\| 1\.40x .*\| yes +\|/)
   })
 })
 

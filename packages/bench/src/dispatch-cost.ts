@@ -16,10 +16,8 @@ import { parseArgs } from 'node:util'
 import { type Measurement, measureRound, type RoundSettings, type Variant } from './dispatch-round.js'
 import { connectWithScripts, loadLibraryScripts } from './library-scripts.js'
 import { startRedisServer } from './redis-server.js'
-import { formatSpread, markdownTable, spread } from './stats.js'
-
-const SIZES = [8, 100, 1000] as const
-const LIMIT_RATIO = 1.5
+import { dispatchCostTables } from './report-tables.js'
+import { DISPATCH_SIZES, type DispatchVariantRow, summariseVariants } from './suite-dispatch-cost.js'
 
 const VARIANTS: readonly Variant[] = [
   { name: 'batch 1', batch: 1, hasSessions: false },
@@ -81,110 +79,17 @@ function otherLoad(round: readonly Measurement[]): number {
   return round[0]?.otherCpuLoad ?? 0
 }
 
-/** Median over repetitions of one figure of one variant and size. */
-function figure(all: Measurement[], variant: string, size: number, pick: (m: Measurement) => number) {
-  return spread(all.filter((m) => m.variant === variant && m.size === size).map(pick))
-}
-
-/** cost(1000) / cost(8) for each repetition: sizes of one repetition ran next to each other. */
-function pairedRatios(all: Measurement[], variant: string, pick: (m: Measurement) => number): number[] {
-  const out: number[] = []
-  for (const big of all.filter((m) => m.variant === variant && m.size === 1000)) {
-    const small = all.find((m) => m.variant === variant && m.size === 8 && m.repetition === big.repetition)
-    if (small) out.push(pick(big) / pick(small))
-  }
-  return out
-}
-
-function report(all: Measurement[]) {
-  const rows: string[][] = []
-  const ratios: string[][] = []
-  const summary = []
-  for (const v of VARIANTS) {
-    for (const size of SIZES) {
-      const cpu = figure(all, v.name, size, (m) => m.redisCpuUsPerJob)
-      const script = figure(all, v.name, size, (m) => m.scriptUsPerJob)
-      const rate = figure(all, v.name, size, (m) => m.jobsPerSecond)
-      const probe = figure(all, v.name, size, (m) => m.probe.cpuLoopMs)
-      const hits = figure(all, v.name, size, (m) => m.affinityHitRate * 100)
-      rows.push([
-        v.name,
-        String(size),
-        formatSpread(cpu, 1),
-        formatSpread(script, 1),
-        formatSpread({ median: rate.median / 1e3, min: rate.min / 1e3, max: rate.max / 1e3 }, 1),
-        v.hasSessions ? `${hits.median.toFixed(0)}%` : '-',
-        probe.median.toFixed(1),
-      ])
-      summary.push({
-        variant: v.name,
-        isFloor: v.isFloor === true,
-        size,
-        redisCpuUsPerJob: cpu,
-        scriptUsPerJob: script,
-        jobsPerSecond: rate,
-      })
-    }
-    const ratio = (pick: (m: Measurement) => number) =>
-      figure(all, v.name, 1000, pick).median / figure(all, v.name, 8, pick).median
-    const paired = (pick: (m: Measurement) => number) => spread(pairedRatios(all, v.name, pick))
-    const cpuRatio = ratio((m) => m.redisCpuUsPerJob)
-    const cpuPaired = paired((m) => m.redisCpuUsPerJob)
-    const scriptRatio = ratio((m) => m.scriptUsPerJob)
-    const scriptPaired = paired((m) => m.scriptUsPerJob)
-    const rateRatio = ratio((m) => 1 / m.jobsPerSecond)
-    ratios.push([
-      v.name,
-      `${cpuRatio.toFixed(2)}x (${cpuPaired.min.toFixed(2)}-${cpuPaired.max.toFixed(2)})`,
-      `${scriptRatio.toFixed(2)}x (${scriptPaired.min.toFixed(2)}-${scriptPaired.max.toFixed(2)})`,
-      `${rateRatio.toFixed(2)}x`,
-      v.isFloor ? '- (floor)' : cpuRatio <= LIMIT_RATIO && scriptRatio <= LIMIT_RATIO ? 'yes' : 'NO',
-    ])
-  }
+/** Prints the tables the doc shows (dispatchCostTables), from this run's measurements. */
+function report(all: Measurement[]): DispatchVariantRow[] {
+  const variants = summariseVariants(all)
+  const tables = dispatchCostTables(variants)
   console.log('\nMedian (min-max) over repetitions; per-job figures are for the timed jobs only.\n')
-  console.log(
-    markdownTable(
-      [
-        'variant',
-        'workers',
-        'Redis CPU us/job',
-        'in script us/job',
-        'k jobs/s (wall)',
-        'affinity hits',
-        'probe ms',
-      ],
-      rows,
-    ),
-  )
+  console.log(tables.measured)
   console.log('\ncost(1000) / cost(8): ratio of medians (range of the per-repetition ratios)\n')
-  console.log(
-    markdownTable(['variant', 'Redis CPU', 'in script', 'wall time/job', `within ${LIMIT_RATIO}x`], ratios),
-  )
-  return summary
-}
-
-/** Where the script's time goes, per command, for the smallest and largest pool (medians, us/job). */
-function breakdown(all: Measurement[]) {
-  for (const v of VARIANTS) {
-    const names = new Set<string>()
-    for (const m of all)
-      if (m.variant === v.name) for (const n of Object.keys(m.commandUsPerJob)) names.add(n)
-    const rows = [...names]
-      .filter((n) => !['info', 'config', 'ping'].includes(n))
-      .map((n) => {
-        const at = (size: number) => figure(all, v.name, size, (m) => m.commandUsPerJob[n] ?? 0).median
-        return { n, small: at(8), big: at(1000) }
-      })
-      .sort((a, b) => b.big - a.big)
-      .map(({ n, small, big }) => [
-        n,
-        small.toFixed(2),
-        big.toFixed(2),
-        small > 0 ? `${(big / small).toFixed(2)}x` : '-',
-      ])
-    console.log(`\nINFO commandstats, ${v.name}: usec per job (inner calls are counted inside evalsha too)\n`)
-    console.log(markdownTable(['command', '8 workers', '1000 workers', 'ratio'], rows))
-  }
+  console.log(tables.ratios)
+  console.log('\nINFO commandstats, batch 64: usec per job (inner calls are counted inside evalsha too)\n')
+  console.log(tables.commands)
+  return variants
 }
 
 async function main(): Promise<number> {
@@ -233,7 +138,7 @@ async function main(): Promise<number> {
   )
   console.log(
     `${settings.jobs} jobs per pool size and round after ${settings.warmupJobs} warm-up jobs, ` +
-      `in blocks of ${settings.blockJobs} interleaved across pool sizes ${SIZES.join('/')}; ` +
+      `in blocks of ${settings.blockJobs} interleaved across pool sizes ${DISPATCH_SIZES.join('/')}; ` +
       `${repetitions} rounds per variant; ${settings.inFlight} calls in flight`,
   )
 
@@ -245,17 +150,17 @@ async function main(): Promise<number> {
     if (base.firstPassJobs > 0) {
       console.log(`first pass (discarded): ${base.firstPassJobs} jobs per variant and size`)
       const firstPass = { ...settings, jobs: base.firstPassJobs, quietWaitMs: 0 }
-      for (const v of VARIANTS) await measureRound(conn, scripts, v, SIZES, 0, firstPass)
+      for (const v of VARIANTS) await measureRound(conn, scripts, v, DISPATCH_SIZES, 0, firstPass)
     }
     for (let rep = 1; rep <= repetitions; rep++) {
       for (const v of VARIANTS) {
-        let round = await measureRound(conn, scripts, v, SIZES, rep, settings)
+        let round = await measureRound(conn, scripts, v, DISPATCH_SIZES, rep, settings)
         for (let attempt = 2; attempt <= base.attempts && otherLoad(round) > base.maxOtherLoad; attempt++) {
           console.log(
             `rep ${rep}/${repetitions} ${v.name}: other processes took ${otherLoad(round).toFixed(2)} CPU ` +
               'meanwhile; measuring again',
           )
-          round = await measureRound(conn, scripts, v, SIZES, rep, settings)
+          round = await measureRound(conn, scripts, v, DISPATCH_SIZES, rep, settings)
         }
         const first = round[0]
         if (first) {
@@ -287,9 +192,13 @@ async function main(): Promise<number> {
   }
 
   const summary = report(all)
-  breakdown(all)
   if (values.json !== undefined) {
-    const out = { machine, settings: { ...settings, repetitions, sizes: SIZES }, summary, measurements: all }
+    const out = {
+      machine,
+      settings: { ...settings, repetitions, sizes: DISPATCH_SIZES },
+      summary,
+      measurements: all,
+    }
     writeFileSync(values.json, `${JSON.stringify(out, null, 2)}\n`)
     console.log(`\nresults written to ${values.json}`)
   }

@@ -9,7 +9,7 @@ import {
 } from './suite-dispatch-cost.js'
 
 export function renderDispatchCostSection(d: DispatchCostResult, machine: MachineInfo): string[] {
-  const tables = dispatchCostTables(d)
+  const tables = dispatchCostTables(d.variants)
   const library = libraryDispatchVariants(d)
   const floor = dispatchFloorVariant(d)
   const ratios = library.map((v) => v.redisCpuRatio.ofMedians)

@@ -1,7 +1,7 @@
 /** The result tables, in Markdown: printed by the run and written into docs/benchmarks.md. */
 import type { BenchResults } from './results.js'
 import { markdownTable, type Spread } from './stats.js'
-import { DISPATCH_LIMIT_RATIO, type DispatchCostResult } from './suite-dispatch-cost.js'
+import { DISPATCH_LIMIT_RATIO, type DispatchVariantRow } from './suite-dispatch-cost.js'
 import type { LatencyResult } from './suite-latency.js'
 import type { RedisLimitResult } from './suite-redis-limit.js'
 import { POLICY_LABEL, type RoutingResult } from './suite-routing.js'
@@ -243,14 +243,15 @@ export function limitRatioTable(r: BenchResults): string {
   )
 }
 
-export function dispatchCostTables(d: DispatchCostResult): {
+/** The dispatch-cost tables, shared by the doc and dispatch-cost.js's own report. */
+export function dispatchCostTables(variants: readonly DispatchVariantRow[]): {
   measured: string
   ratios: string
   commands: string
 } {
   const measured = markdownTable(
     ['variant', 'workers', 'Redis CPU us/job', 'in script us/job', 'k jobs/s (wall)', 'affinity hits'],
-    d.variants.flatMap((v) =>
+    variants.flatMap((v) =>
       v.bySize.map((s) => [
         v.variant,
         String(s.size),
@@ -263,7 +264,7 @@ export function dispatchCostTables(d: DispatchCostResult): {
   )
   const ratios = markdownTable(
     ['variant', 'Redis CPU', 'in script', `within ${DISPATCH_LIMIT_RATIO}x`],
-    d.variants.map((v) => [
+    variants.map((v) => [
       v.variant,
       `${v.redisCpuRatio.ofMedians.toFixed(2)}x (${v.redisCpuRatio.perRound.min.toFixed(2)}-${v.redisCpuRatio.perRound.max.toFixed(2)})`,
       `${v.scriptRatio.ofMedians.toFixed(2)}x (${v.scriptRatio.perRound.min.toFixed(2)}-${v.scriptRatio.perRound.max.toFixed(2)})`,
@@ -274,7 +275,7 @@ export function dispatchCostTables(d: DispatchCostResult): {
           : 'NO',
     ]),
   )
-  const batch = d.variants.find((v) => v.variant === 'batch 64') ?? d.variants[0]
+  const batch = variants.find((v) => v.variant === 'batch 64') ?? variants[0]
   const names = Object.keys(batch?.commandUsPerJob ?? {}).sort(
     (a, b) => (batch?.commandUsPerJob[b]?.[1000] ?? 0) - (batch?.commandUsPerJob[a]?.[1000] ?? 0),
   )
@@ -320,6 +321,6 @@ export function consoleSummary(r: BenchResults): string {
   if (r.routing) parts.push('\nRouting quality\n', routingTable(r.routing), '\n', affinityTable(r.routing))
   if (r.redisLimit) parts.push('\nRedis limit\n', redisLimitTable(r.redisLimit))
   if (r.dispatchCost)
-    parts.push('\nDispatch cost, cost(1000) / cost(8)\n', dispatchCostTables(r.dispatchCost).ratios)
+    parts.push('\nDispatch cost, cost(1000) / cost(8)\n', dispatchCostTables(r.dispatchCost.variants).ratios)
   return parts.join('\n')
 }

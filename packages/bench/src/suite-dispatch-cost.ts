@@ -96,9 +96,9 @@ export async function runDispatchCost(ctx: BenchContext, repetitions: number): P
   }
 }
 
-function summarise(out: DispatchCostJson): DispatchCostResult {
-  const all = out.measurements
-  const variants = [...new Set(all.map((m) => m.variant))].map((variant): DispatchVariantRow => {
+/** Each variant's figures over the rounds: medians and ranges by size, and the 1,000 / 8 ratios. */
+export function summariseVariants(all: readonly Measurement[]): DispatchVariantRow[] {
+  return [...new Set(all.map((m) => m.variant))].map((variant): DispatchVariantRow => {
     const of = (size: number) => all.filter((m) => m.variant === variant && m.size === size)
     const s = (size: number, pick: (m: Measurement) => number) => spread(of(size).map(pick))
     const paired = (pick: (m: Measurement) => number) =>
@@ -139,10 +139,14 @@ function summarise(out: DispatchCostJson): DispatchCostResult {
       commandUsPerJob,
     }
   })
+}
+
+function summarise(out: DispatchCostJson): DispatchCostResult {
+  const all = out.measurements
   return {
     settings: out.settings,
     dispatchScriptSha1: out.machine.dispatchScriptSha1,
-    variants,
+    variants: summariseVariants(all),
     conditions: {
       cpuLoopMs: spread(all.map((m) => m.probe.cpuLoopMs)),
       pingUs: spread(all.map((m) => m.probe.pingUs)),
