@@ -3,7 +3,7 @@ import { type Logger, pino } from 'pino'
 import { DEFAULT_MAX_ATTEMPTS, type JobEntry } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
 import { cancelChannel, type PoolKeys, poolKeys } from '../protocol/keys.js'
-import { checkInt, checkKnownOptions, checkMs, checkName } from '../protocol/validate.js'
+import { checkInt, checkKnownOptions, checkMs, checkName, MAX_TIMER_MS } from '../protocol/validate.js'
 import {
   type Connection,
   connectReady,
@@ -13,7 +13,7 @@ import {
 } from '../redis/connection.js'
 import { Completer } from './completer.js'
 import type { Handler } from './run-job.js'
-import { WorkerLoop } from './worker-loop.js'
+import { WATCHDOG_MARGIN_MS, WorkerLoop } from './worker-loop.js'
 
 /** Options of {@link startWorkers}. */
 export interface WorkerOptions<Req, Res> {
@@ -109,7 +109,8 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     queueCapacity: checkInt('queueCapacity', o.queueCapacity, 0, 1_000_000),
     prefetch: checkInt('prefetch', o.prefetch, 0, 10_000),
     leaseMs: checkMs('leaseMs', o.leaseMs, 100),
-    blockMs: checkMs('blockMs', o.blockMs, 10),
+    // The read watchdog waits blockMs plus its margin: that sum must fit in a timer too.
+    blockMs: checkMs('blockMs', o.blockMs, 10, MAX_TIMER_MS - WATCHDOG_MARGIN_MS),
     maxResultBytes: checkInt('maxResultBytes', o.maxResultBytes, 1),
     resultTtlMs: checkInt('resultTtlMs', o.resultTtlMs, 1),
     drainTimeoutMs: checkMs('drainTimeoutMs', o.drainTimeoutMs, 0),

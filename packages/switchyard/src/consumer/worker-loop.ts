@@ -36,7 +36,7 @@ interface RunningJob {
 }
 
 /** Extra time a blocking read may take past its BLOCK before the watchdog replaces the connection. */
-const WATCHDOG_MARGIN_MS = 3_000
+export const WATCHDOG_MARGIN_MS = 3_000
 /** How long a stopping worker waits for its last completions to be stored. */
 const COMPLETION_WAIT_MS = 5_000
 /** How long a handler may run on after its deadline (its signal aborted) before its slot is freed. */
@@ -238,10 +238,7 @@ export class WorkerLoop {
     const read = this.#conn.call('XREADGROUP', ...args) as Promise<StreamReply>
     let timer: NodeJS.Timeout | undefined
     const watchdog = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error('watchdog')),
-        Math.min(this.#s.blockMs + WATCHDOG_MARGIN_MS, MAX_TIMER_MS),
-      )
+      timer = setTimeout(() => reject(new Error('watchdog')), this.#s.blockMs + WATCHDOG_MARGIN_MS)
     })
     try {
       return this.#decode(await Promise.race([read, watchdog]))
@@ -384,18 +381,24 @@ export class WorkerLoop {
     this.#running.set(entry.entryId, { ctrl, finish })
     // One timer per running job: at the deadline it aborts the signal; a handler that ignores its
     // signal and hangs must not hold the slot forever, so after a grace period the job is failed
-    // and its slot freed (a late return is ignored). A deadline further off than a timer waits
-    // (an entry written by another client) is capped at the longest wait.
-    let timer = setTimeout(
-      () => {
-        ctrl.abort(new Error('deadline exceeded'))
-        timer = setTimeout(() => {
-          this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
-          finish(abandoned(this.workerId, entry.copy))
-        }, ABANDON_GRACE_MS)
-      },
-      Math.min(remainingMs, MAX_TIMER_MS),
-    )
+    // and its slot freed (a late return is ignored). A deadline further off than a timer waits (an
+    // entry written by another client, or one without a deadline) is waited for in steps of the
+    // longest wait; an entry whose deadline is not a number runs without one.
+    let timer: NodeJS.Timeout | undefined
+    const onDeadline = () => {
+      ctrl.abort(new Error('deadline exceeded'))
+      timer = setTimeout(() => {
+        this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
+        finish(abandoned(this.workerId, entry.copy))
+      }, ABANDON_GRACE_MS)
+    }
+    const arm = (leftMs: number) => {
+      timer =
+        leftMs > MAX_TIMER_MS
+          ? setTimeout(() => arm(entry.deadline - this.#s.redisNow()), MAX_TIMER_MS)
+          : setTimeout(onDeadline, leftMs)
+    }
+    if (!Number.isNaN(remainingMs)) arm(remainingMs)
     void run.then(finish)
   }
 

@@ -153,4 +153,32 @@ describe('worker loop', () => {
     expect(list).toContain(`name=sy:producer:${d.producerId} `)
     expect(list).toContain(`name=sy:results:${d.producerId} `)
   })
+
+  it('does not abort a job whose deadline is further off than a timer waits, or that has none', async () => {
+    const pool = uniquePool('fardeadline')
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      idPrefix: `${pool}-w`,
+      handler: async (_req, ctx) => {
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        return { aborted: ctx.signal.aborted }
+      },
+    })
+    closers.push(() => group.close())
+    const [seconds] = await c.time()
+    const now = Number(seconds) * 1000
+    const q = `sy:{${pool}}:q:${group.workerIds[0]}`
+    // Written as another client could: a deadline 2^32 ms (about 50 days) away, and none at all.
+    // A Node.js timer set for either would fire after 1 ms and abort the handler at once.
+    const base = ['payload', '1', 'producer', 'test-producer', 'enqueued', String(now)]
+    await c.xadd(q, '*', 'id', 'far', ...base, 'deadline', String(now + 2 ** 32))
+    await c.xadd(q, '*', 'id', 'none', ...base)
+    for (const jobId of ['far', 'none']) {
+      await eventually(async () => (await c.get(`sy:{${pool}}:res:${jobId}`)) !== null)
+      const envelope = JSON.parse((await c.get(`sy:{${pool}}:res:${jobId}`)) as string)
+      expect(envelope).toMatchObject({ ok: true, value: { aborted: false } })
+    }
+    await cleanupPool(c, pool)
+  })
 })

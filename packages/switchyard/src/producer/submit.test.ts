@@ -8,7 +8,7 @@ import {
   uniquePool,
 } from '../../../../test/harness/helpers.js'
 import { startProxy } from '../../../../test/harness/proxy.js'
-import { type Handler, retryDeadLetters, startWorkers, type WorkerGroup } from '../index.js'
+import { type Handler, startWorkers, type WorkerGroup } from '../index.js'
 import { isSwitchyardError, SwitchyardError } from '../protocol/errors.js'
 import { Dispatcher } from './dispatcher.js'
 
@@ -240,7 +240,7 @@ describe('bad input', () => {
         1,
         { timeoutMs: 0 },
         'INVALID_ARGUMENT',
-        /timeoutMs must be an integer between 1 and 2147483647 ms .*\(got 0\)/,
+        /timeoutMs must be an integer between 1 and 2147483647 ms, the longest a Node.js timer waits \(got 0\)/,
       ],
       // A Node.js timer given more than 2^31 - 1 ms fires after 1 ms: such a submit would time out at once.
       [1, { timeoutMs: 2 ** 31 }, 'INVALID_ARGUMENT', /timeoutMs must be .* \(got 2147483648\)/],
@@ -266,6 +266,8 @@ describe('bad input', () => {
     expect(make({ affinityTtlMs: -1 })).toThrow(/affinityTtlMs must be an integer >= 1 \(got -1\)/)
     expect(make({ prefix: 'a b' })).toThrow(/prefix must be/)
     expect(make({ retries: 3 })).toThrow(/unknown option 'retries'/)
+    // The longest a timer waits is allowed; one millisecond more is not.
+    expect(make({ timeoutMs: 2 ** 31 - 1, hedging: { fallbackDelayMs: 2 ** 31 - 1 } })).not.toThrow()
     for (const field of ['timeoutMs', 'connectTimeoutMs']) {
       expect(make({ [field]: 2 ** 31 })).toThrow(
         new RegExp(`${field} must be an integer between 1 and 2147483647 ms`),
@@ -280,12 +282,6 @@ describe('bad input', () => {
     expect(() => new Dispatcher({ pool: 'x' } as never)).toThrow(/redis is required/)
   })
 
-  it('retryDeadLetters refuses a timeout longer than a timer waits', async () => {
-    await expect(
-      retryDeadLetters({ redis: redisUrl(), pool: uniquePool('deadms'), all: true, timeoutMs: 2 ** 31 }),
-    ).rejects.toThrow(/timeoutMs must be an integer between 1 and 2147483647 ms/)
-  })
-
   it('refuses invalid worker options with a clear error', async () => {
     const base = { redis: redisUrl(), pool: uniquePool('badw'), handler: echo }
     await expect(startWorkers({ ...base, concurrency: 0 })).rejects.toThrow(
@@ -295,11 +291,17 @@ describe('bad input', () => {
       /handler must be a function/,
     )
     await expect(startWorkers({ ...base, pool: 'a b' })).rejects.toThrow(/pool must be/)
-    for (const field of ['leaseMs', 'blockMs', 'drainTimeoutMs']) {
+    for (const field of ['leaseMs', 'drainTimeoutMs']) {
       await expect(startWorkers({ ...base, [field]: 2 ** 31 })).rejects.toThrow(
-        new RegExp(`${field} must be an integer between \\d+ and 2147483647 ms \\(about 24.8 days`),
+        new RegExp(
+          `${field} must be an integer between \\d+ and 2147483647 ms, the longest a Node.js timer waits`,
+        ),
       )
     }
+    // The read watchdog waits blockMs plus 3 s: that sum must fit in a timer.
+    await expect(startWorkers({ ...base, blockMs: 2 ** 31 - 2_000 })).rejects.toThrow(
+      /blockMs must be an integer between 10 and 2147480647 ms \(got 2147481648\)/,
+    )
   })
 
   it('fails submits after close with CLOSED', async () => {

@@ -42,17 +42,19 @@ export function checkInt(field: string, value: unknown, min: number, max = Numbe
   return value
 }
 
-/** The longest delay a Node.js timer waits (about 24.8 days); a longer one fires after 1 ms. */
+/** The longest delay a Node.js timer waits (about 24.9 days); a longer one fires after 1 ms. */
 export const MAX_TIMER_MS = 2 ** 31 - 1
 
 /**
- * A duration in ms that a timer waits for somewhere (a submit's timeout, a hedge delay, a
- * backoff, a lease): an integer from `min` up to {@link MAX_TIMER_MS}.
+ * A duration in ms that a timer waits for, or that sets one (a submit's timeout, a hedge delay, a
+ * backoff, the heartbeat every leaseMs / 3): an integer from `min` up to `max`, at most
+ * {@link MAX_TIMER_MS}.
  */
-export function checkMs(field: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_TIMER_MS) {
+export function checkMs(field: string, value: unknown, min: number, max = MAX_TIMER_MS): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const why = max === MAX_TIMER_MS ? ', the longest a Node.js timer waits' : ''
     throw invalidArgument(
-      `${field} must be an integer between ${min} and ${MAX_TIMER_MS} ms (about 24.8 days, the longest a Node.js timer waits) (got ${describe(value)})`,
+      `${field} must be an integer between ${min} and ${max} ms${why} (got ${describe(value)})`,
     )
   }
   return value
