@@ -14,9 +14,9 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { parseArgs } from 'node:util'
 import { type Measurement, measureRound, type RoundSettings, type Variant } from './dispatch-round.js'
+import { commandTable, dispatchCostTables } from './dispatch-tables.js'
 import { connectWithScripts, loadLibraryScripts } from './library-scripts.js'
 import { startRedisServer } from './redis-server.js'
-import { dispatchCostTables } from './report-tables.js'
 import { DISPATCH_SIZES, type DispatchVariantRow, summariseVariants } from './suite-dispatch-cost.js'
 
 const VARIANTS: readonly Variant[] = [
@@ -87,8 +87,12 @@ function report(all: Measurement[]): DispatchVariantRow[] {
   console.log(tables.measured)
   console.log('\ncost(1000) / cost(8): ratio of medians (range of the per-repetition ratios)\n')
   console.log(tables.ratios)
-  console.log('\nINFO commandstats, batch 64: usec per job (inner calls are counted inside evalsha too)\n')
-  console.log(tables.commands)
+  for (const v of variants) {
+    console.log(
+      `\nINFO commandstats, ${v.variant}: usec per job (inner calls are counted inside evalsha too)\n`,
+    )
+    console.log(commandTable(v))
+  }
   return variants
 }
 
@@ -124,13 +128,17 @@ async function main(): Promise<number> {
   const onSignal = () => void server.stop().finally(() => process.exit(130))
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
+  const conn = await connectWithScripts(server.url, scripts)
+  if (listpackEntries !== undefined) await conn.config('SET', 'zset-max-listpack-entries', listpackEntries)
+  // What the server uses, set here or not: pools up to this many workers are stored as listpacks.
+  const [, listpackSetting] = (await conn.config('GET', 'zset-max-listpack-entries')) as [string, string]
   const machine = {
     cpus: availableParallelism(),
     cpuModel: cpuModel(),
     node: process.version,
     redis: server.version,
     dispatchScriptSha1: scripts.dispatch.sha1,
-    zsetMaxListpackEntries: listpackEntries ?? 'default (128)',
+    zsetMaxListpackEntries: Number(listpackSetting),
   }
   console.log(
     `dispatch cost: ${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, Redis ${machine.redis}, ` +
@@ -142,8 +150,6 @@ async function main(): Promise<number> {
       `${repetitions} rounds per variant; ${settings.inFlight} calls in flight`,
   )
 
-  const conn = await connectWithScripts(server.url, scripts)
-  if (listpackEntries !== undefined) await conn.config('SET', 'zset-max-listpack-entries', listpackEntries)
   const all: Measurement[] = []
   let failures = 0
   try {

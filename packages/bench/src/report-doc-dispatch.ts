@@ -1,6 +1,7 @@
 /** Suite d's section of docs/benchmarks.md: what dispatch-cost.ts measures, and this run's figures. */
+
+import { dispatchCostTables } from './dispatch-tables.js'
 import type { MachineInfo } from './machine-info.js'
-import { dispatchCostTables } from './report-tables.js'
 import {
   DISPATCH_LIMIT_RATIO,
   type DispatchCostResult,

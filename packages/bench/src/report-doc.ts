@@ -8,7 +8,6 @@ import { boundsOfMissedTargets, methodSection } from './report-doc-text.js'
 import {
   affinityTable,
   commandsTable,
-  fmt,
   latencyTable,
   limitRatioTable,
   redisLimitTable,
@@ -18,7 +17,7 @@ import {
   throughputTable,
 } from './report-tables.js'
 import type { BenchResults } from './results.js'
-import { markdownTable, type Spread } from './stats.js'
+import { fmt, markdownTable, type Spread } from './stats.js'
 import { ranRow } from './suite-latency.js'
 import { SYSTEM_LABEL } from './systems.js'
 

@@ -1,20 +1,13 @@
 /** The result tables, in Markdown: printed by the run and written into docs/benchmarks.md. */
+import { dispatchCostTables } from './dispatch-tables.js'
 import type { BenchResults } from './results.js'
-import { markdownTable, type Spread } from './stats.js'
-import { DISPATCH_LIMIT_RATIO, type DispatchVariantRow } from './suite-dispatch-cost.js'
+import { fmt, markdownTable, type Spread } from './stats.js'
 import type { LatencyResult } from './suite-latency.js'
 import type { RedisLimitResult } from './suite-redis-limit.js'
 import { POLICY_LABEL, type RoutingResult } from './suite-routing.js'
 import type { ThroughputResult, ThroughputRow } from './suite-throughput.js'
 import { SYSTEM_LABEL } from './systems.js'
 import { limitRatios, type Target } from './targets.js'
-
-/** `12.3 (11.9-13.0)`, values scaled by `scale` first. */
-export function fmt(s: Spread, digits: number, scale = 1): string {
-  if (!Number.isFinite(s.median)) return '-'
-  const v = (x: number) => (x * scale).toFixed(digits)
-  return s.min === s.max ? v(s.median) : `${v(s.median)} (${v(s.min)}-${v(s.max)})`
-}
 
 const ms = (s: Spread) => fmt(s, 2, 1 / 1_000)
 
@@ -241,60 +234,6 @@ export function limitRatioTable(r: BenchResults): string {
       `${(x.ratio * 100).toFixed(1)}%`,
     ]),
   )
-}
-
-/** The dispatch-cost tables, shared by the doc and dispatch-cost.js's own report. */
-export function dispatchCostTables(variants: readonly DispatchVariantRow[]): {
-  measured: string
-  ratios: string
-  commands: string
-} {
-  const measured = markdownTable(
-    ['variant', 'workers', 'Redis CPU us/job', 'in script us/job', 'k jobs/s (wall)', 'affinity hits'],
-    variants.flatMap((v) =>
-      v.bySize.map((s) => [
-        v.variant,
-        String(s.size),
-        fmt(s.redisCpuUsPerJob, 1),
-        fmt(s.scriptUsPerJob, 1),
-        fmt(s.jobsPerSecond, 1, 1 / 1_000),
-        v.variant.includes('sessions') ? `${(s.affinityHitRate * 100).toFixed(0)}%` : '-',
-      ]),
-    ),
-  )
-  const ratios = markdownTable(
-    ['variant', 'Redis CPU', 'in script', `within ${DISPATCH_LIMIT_RATIO}x`],
-    variants.map((v) => [
-      v.variant,
-      `${v.redisCpuRatio.ofMedians.toFixed(2)}x (${v.redisCpuRatio.perRound.min.toFixed(2)}-${v.redisCpuRatio.perRound.max.toFixed(2)})`,
-      `${v.scriptRatio.ofMedians.toFixed(2)}x (${v.scriptRatio.perRound.min.toFixed(2)}-${v.scriptRatio.perRound.max.toFixed(2)})`,
-      v.isFloor
-        ? '- (floor)'
-        : v.redisCpuRatio.ofMedians <= DISPATCH_LIMIT_RATIO && v.scriptRatio.ofMedians <= DISPATCH_LIMIT_RATIO
-          ? 'yes'
-          : 'NO',
-    ]),
-  )
-  const batch = variants.find((v) => v.variant === 'batch 64') ?? variants[0]
-  const names = Object.keys(batch?.commandUsPerJob ?? {}).sort(
-    (a, b) => (batch?.commandUsPerJob[b]?.[1000] ?? 0) - (batch?.commandUsPerJob[a]?.[1000] ?? 0),
-  )
-  const commands = markdownTable(
-    ['command', '8 workers', '100 workers', '1000 workers', '1000 / 8'],
-    names.map((n) => {
-      const c = batch?.commandUsPerJob[n] ?? {}
-      const small = c[8] ?? 0
-      const big = c[1000] ?? 0
-      return [
-        n,
-        small.toFixed(2),
-        (c[100] ?? 0).toFixed(2),
-        big.toFixed(2),
-        small > 0 ? `${(big / small).toFixed(2)}x` : '-',
-      ]
-    }),
-  )
-  return { measured, ratios, commands }
 }
 
 /** What the run prints at the end: the targets, then the main figures. */

@@ -17,9 +17,11 @@ export function spread(values: readonly number[]): Spread {
   return { median, min: sorted[0] as number, max: sorted[sorted.length - 1] as number }
 }
 
-/** `12.3 (11.9-13.0)` with the given number of decimals. */
-export function formatSpread(s: Spread, digits: number): string {
-  return `${s.median.toFixed(digits)} (${s.min.toFixed(digits)}-${s.max.toFixed(digits)})`
+/** `12.3 (11.9-13.0)`, values scaled by `scale` first; `-` when there is no figure. */
+export function fmt(s: Spread, digits: number, scale = 1): string {
+  if (!Number.isFinite(s.median)) return '-'
+  const v = (x: number) => (x * scale).toFixed(digits)
+  return s.min === s.max ? v(s.median) : `${v(s.median)} (${v(s.min)}-${v(s.max)})`
 }
 
 /** Renders a Markdown table with its columns padded, so it reads in a terminal too. */

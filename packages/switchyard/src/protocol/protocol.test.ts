@@ -230,7 +230,7 @@ describe('Lua scripts', () => {
   })
 })
 
-/** Reads up to `count` new entries of `worker`'s stream as that worker; returns their ids. */
+/** Reads `count` new entries of `worker`'s stream as that worker (all must be there); returns their ids. */
 async function readAs(base: string, worker: string, count: number): Promise<string[]> {
   const read = (await c.xreadgroup(
     'GROUP',
@@ -242,10 +242,12 @@ async function readAs(base: string, worker: string, count: number): Promise<stri
     `${base}q:${worker}`,
     '>',
   )) as [string, [string, string[]][]][]
-  return (read[0]?.[1] ?? []).map(([id]) => id)
+  const ids = (read[0]?.[1] ?? []).map(([id]) => id)
+  expect(ids).toHaveLength(count)
+  return ids
 }
 
-/** Completes one plain job as `worker`, as its completer would (producer 'p', outcome ok). */
+/** Completes one plain job as `worker` with one `'f'` record (producer 'p', outcome ok). */
 function completeAs(
   conn: ReturnType<typeof createConnection>,
   k: ReturnType<typeof poolKeys>,
