@@ -56,7 +56,8 @@ const QUICK = Object.freeze({
   attempts: 1,
 })
 
-function positiveInt(name: string, value: string | undefined, fallback: number, min = 1): number {
+/** An integer option of at least `min` (1 unless given), or `fallback` when it is not set. */
+function intOption(name: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback
   const n = Number(value)
   if (!Number.isInteger(n) || n < min)
@@ -110,17 +111,17 @@ async function main(): Promise<number> {
   const listpackEntries =
     values['zset-max-listpack-entries'] === undefined
       ? undefined
-      : positiveInt('zset-max-listpack-entries', values['zset-max-listpack-entries'], 128, 0)
+      : intOption('zset-max-listpack-entries', values['zset-max-listpack-entries'], 128, 0)
   const base = values.quick ? { ...RUN_DEFAULTS, ...QUICK } : RUN_DEFAULTS
-  const repetitions = positiveInt('reps', values.reps, base.repetitions)
+  const repetitions = intOption('reps', values.reps, base.repetitions)
   const settings: RoundSettings = {
     ...base,
-    jobs: positiveInt('jobs', values.jobs, base.jobs),
+    jobs: intOption('jobs', values.jobs, base.jobs),
     // How long a round may wait for a quiet machine (main.ts keeps the whole benchmark bounded).
     quietWaitMs:
       values['quiet-wait-ms'] === '0'
         ? 0
-        : positiveInt('quiet-wait-ms', values['quiet-wait-ms'], base.quietWaitMs),
+        : intOption('quiet-wait-ms', values['quiet-wait-ms'], base.quietWaitMs),
   }
 
   const scripts = await loadLibraryScripts()

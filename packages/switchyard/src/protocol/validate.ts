@@ -33,11 +33,17 @@ function hasForbiddenChar(value: string): boolean {
   return false
 }
 
-/** An integer in [min, max]. */
-export function checkInt(field: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+/** An integer in [min, max]; `unit` follows the range in the error (e.g. ' ms'). */
+export function checkInt(
+  field: string,
+  value: unknown,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+  unit = '',
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`
-    throw invalidArgument(`${field} must be an integer ${range} (got ${describe(value)})`)
+    throw invalidArgument(`${field} must be an integer ${range}${unit} (got ${describe(value)})`)
   }
   return value
 }
@@ -51,13 +57,13 @@ export const MAX_TIMER_MS = 2 ** 31 - 1
  * {@link MAX_TIMER_MS}.
  */
 export function checkMs(field: string, value: unknown, min: number, max = MAX_TIMER_MS): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const why = max === MAX_TIMER_MS ? ', the longest a Node.js timer waits' : ''
-    throw invalidArgument(
-      `${field} must be an integer between ${min} and ${max} ms${why} (got ${describe(value)})`,
-    )
-  }
-  return value
+  return checkInt(
+    field,
+    value,
+    min,
+    max,
+    max === MAX_TIMER_MS ? ' ms, the longest a Node.js timer waits' : ' ms',
+  )
 }
 
 /** One of a fixed set of strings. */
