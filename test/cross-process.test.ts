@@ -1,8 +1,12 @@
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
 import { Dispatcher } from 'switchyard'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
+  CLI,
   client,
   eventually,
+  FIXTURES,
   loadAndLengths,
   poolKeysInRedis,
   redisUrl,
@@ -70,6 +74,35 @@ describe('worker processes', () => {
     } finally {
       await d.close()
     }
+  })
+
+  it('a SIGTERM that arrives while the workers are starting drains them once started, exit code 0', async () => {
+    const pool = uniquePool('earlyterm')
+    const args = [
+      CLI,
+      'worker',
+      '--redis',
+      redisUrl(),
+      '--pool',
+      pool,
+      '--handler',
+      join(FIXTURES, 'slow-load.js'),
+    ]
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let output = ''
+    for (const stream of [child.stdout, child.stderr]) stream?.on('data', (d) => (output += d))
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    await eventually(() => output.includes('loading the handler module'), 15_000)
+    child.kill('SIGTERM')
+    // Node's default for SIGTERM would end the process at once, with no exit code.
+    expect(await exited, output).toBe(0)
+    expect(output).toContain('draining workers')
+    expect(output).toContain('workers started')
+    const left = (await poolKeysInRedis(c, pool)).filter((k) => !k.includes(':producers'))
+    expect(left).toEqual([])
   })
 
   it('a worker restarted with the same id runs the jobs it had read before it was killed', async () => {

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { type Command, Option } from 'commander'
-import { type Handler, startWorkers } from 'switchyard'
+import { type Handler, startWorkers, type WorkerGroup } from 'switchyard'
 import { createLogger } from '../logger.js'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 
@@ -45,8 +45,32 @@ export function workerCommand(program: Command): void {
     )
     .action(async (opts: WorkerCliOptions) => {
       const logger = createLogger()
+      // The signal handlers come first: a SIGTERM while the handler module loads or the workers
+      // register would otherwise kill the process (Node's default) instead of draining it.
+      let group: WorkerGroup | undefined
+      let isStopping = false
+      const drain = (workers: WorkerGroup) =>
+        workers.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, 'drain failed')
+            process.exit(1)
+          },
+        )
+      const stop = (signal: string) => {
+        if (isStopping) {
+          logger.warn({ signal }, 'second signal: exiting without draining')
+          process.exit(1)
+        }
+        isStopping = true
+        logger.info({ signal }, 'draining workers')
+        // Still starting: drained as soon as started, below.
+        if (group) void drain(group)
+      }
+      process.on('SIGTERM', () => stop('SIGTERM'))
+      process.on('SIGINT', () => stop('SIGINT'))
       const handler = await loadHandler(opts.handler)
-      const group = await startWorkers({
+      group = await startWorkers({
         redis: opts.redis,
         pool: opts.pool,
         prefix: opts.prefix,
@@ -59,24 +83,10 @@ export function workerCommand(program: Command): void {
         ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
         ...(opts.idPrefix === undefined ? {} : { idPrefix: opts.idPrefix }),
       })
-      let isStopping = false
-      const stop = (signal: string) => {
-        if (isStopping) {
-          logger.warn({ signal }, 'second signal: exiting without draining')
-          process.exit(1)
-        }
-        isStopping = true
-        logger.info({ signal }, 'draining workers')
-        group.close().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            logger.error({ err }, 'drain failed')
-            process.exit(1)
-          },
-        )
+      if (isStopping) {
+        void drain(group)
+        return
       }
-      process.on('SIGTERM', () => stop('SIGTERM'))
-      process.on('SIGINT', () => stop('SIGINT'))
       // Drained from elsewhere (`switchyard drain`): once every worker here has left, so does the process.
       void group.done.then(() => {
         if (!isStopping) {
