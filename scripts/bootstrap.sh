@@ -2,13 +2,13 @@
 # Makes a fresh machine ready: pnpm (through npm), the workspace's packages (frozen lockfile), the
 # build, and a redis-server binary when none is installed: always for --redis-for test (the fault
 # tests start and restart servers of their own, even with REDIS_URL set), and for --redis-for demo
-# unless SWITCHYARD_REDIS_URL names a Redis to use.
+# unless HEDGEYARD_REDIS_URL names a Redis to use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 configured=""
 case "${1:-} ${2:-}" in
-  "--redis-for demo") configured="${SWITCHYARD_REDIS_URL:-}" ; want_redis=1 ;;
+  "--redis-for demo") configured="${HEDGEYARD_REDIS_URL:-}" ; want_redis=1 ;;
   "--redis-for test") want_redis=1 ;;
   *) want_redis=0 ;;
 esac
@@ -25,7 +25,7 @@ if [ "$want_redis" = 1 ] && [ -z "$configured" ] && ! command -v redis-server >/
   [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
-  # The package starts a system service on 6379; Switchyard's tests and demo start their own.
+  # The package starts a system service on 6379; Hedgeyard's tests and demo start their own.
 fi
 
 if [ ! -d node_modules/.pnpm ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then

@@ -1,4 +1,4 @@
-// Embeds packages/switchyard/src/protocol/lua/*.lua into a TypeScript module, so the library never
+// Embeds packages/hedgeyard/src/protocol/lua/*.lua into a TypeScript module, so the library never
 // reads files at run time. The number of KEYS of each script is read from its header contract; a
 // line `--!include lib/x.lua` is replaced by that file, so scripts share code without copies.
 // `--check` exits non-zero when the generated module is out of date (the test run uses it).
@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const dir = join(dirname(fileURLToPath(import.meta.url)), '../packages/switchyard/src/protocol/lua')
+const dir = join(dirname(fileURLToPath(import.meta.url)), '../packages/hedgeyard/src/protocol/lua')
 const out = join(dir, 'scripts.generated.ts')
 
 const files = readdirSync(dir)

@@ -45,8 +45,8 @@ describe('npm run bench command line', () => {
 })
 
 describe('latency suites', () => {
-  it('run the plain-commands baseline and the floors beside Switchyard and BullMQ, and report them in the doc and the targets', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
+  it('run the plain-commands baseline and the floors beside Hedgeyard and BullMQ, and report them in the doc and the targets', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hy-bench-'))
     try {
       const { code, stderr } = await bench([
         '--quick',
@@ -88,12 +88,7 @@ describe('latency suites', () => {
       const floor = results.openLoop.rows.find((r) => r.system === 'local')
       expect(floor?.runs[0]?.jobs).toBeGreaterThan(0)
       expect(floor?.handlerP99Ms?.median).toBeGreaterThanOrEqual(5)
-      expect(results.closedLoop.rows.map((r) => r.system)).toEqual([
-        'switchyard',
-        'bullmq',
-        'plain',
-        'pubsub',
-      ])
+      expect(results.closedLoop.rows.map((r) => r.system)).toEqual(['hedgeyard', 'bullmq', 'plain', 'pubsub'])
       expect(
         results.openLoop.rows.find((r) => r.system === 'pubsub')?.handlerP99Ms?.median,
       ).toBeGreaterThanOrEqual(5)
@@ -121,7 +116,7 @@ describe('latency suites', () => {
 
 describe('dispatch cost suite', () => {
   it('measures the floor beside the library script, judges the library script, and reports the floor', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sy-bench-'))
+    const dir = mkdtempSync(join(tmpdir(), 'hy-bench-'))
     try {
       const { code, stderr } = await bench(['--quick', '--suites', 'dispatch-cost', '--docs-dir', dir])
       expect(code, stderr).toBe(0)

@@ -102,7 +102,7 @@ function openLoop(floorP99sMs: number[]): LatencyResult {
   return {
     kind: 'open-loop',
     settings: { handlerMs: 5 },
-    rows: [openRow('switchyard', [9, 10, 11]), openRow('local', floorP99sMs)],
+    rows: [openRow('hedgeyard', [9, 10, 11]), openRow('local', floorP99sMs)],
   }
 }
 
@@ -121,23 +121,23 @@ describe('latency floors', () => {
 })
 
 describe('run order of the comparison suites', () => {
-  const systems = ['switchyard', 'bullmq', 'plain', 'pubsub', 'local'] as const
+  const systems = ['hedgeyard', 'bullmq', 'plain', 'pubsub', 'local'] as const
 
-  it('keeps Switchyard and BullMQ next to each other, each first in turn, and rotates the rest', () => {
+  it('keeps Hedgeyard and BullMQ next to each other, each first in turn, and rotates the rest', () => {
     const orders = [1, 2, 3, 4].map((rep) => systemOrder(rep, systems))
     for (const order of orders) {
       expect([...order].sort()).toEqual([...systems].sort())
-      expect(Math.abs(order.indexOf('switchyard') - order.indexOf('bullmq'))).toBe(1)
+      expect(Math.abs(order.indexOf('hedgeyard') - order.indexOf('bullmq'))).toBe(1)
     }
-    expect(orders.map((o) => o.indexOf('switchyard') < o.indexOf('bullmq'))).toEqual([
+    expect(orders.map((o) => o.indexOf('hedgeyard') < o.indexOf('bullmq'))).toEqual([
       true,
       false,
       true,
       false,
     ])
     // The pair runs first in odd repetitions and last in even ones; the others take turns in front.
-    expect(orders.map((o) => o[0])).toEqual(['switchyard', 'pubsub', 'switchyard', 'plain'])
-    expect(systemOrder(2)).toEqual(['bullmq', 'switchyard'])
+    expect(orders.map((o) => o[0])).toEqual(['hedgeyard', 'pubsub', 'hedgeyard', 'plain'])
+    expect(systemOrder(2)).toEqual(['bullmq', 'hedgeyard'])
   })
 })
 

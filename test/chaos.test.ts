@@ -131,7 +131,7 @@ describe('chaos', () => {
         await sleep(Math.random() * LEASE_MS * 0.5)
       } else {
         // Back only after the others rescued its jobs and removed it from the pool.
-        await eventually(async () => (await c.exists(`sy:{${pool}}:w:${id}`)) === 0, 10_000, 20)
+        await eventually(async () => (await c.exists(`hy:{${pool}}:w:${id}`)) === 0, 10_000, 20)
         maxRescueMs = Math.max(maxRescueMs, Date.now() - killedAt)
       }
       workers[i] = await worker(i)
@@ -140,7 +140,7 @@ describe('chaos', () => {
     const elapsedS = (Date.now() - startedAt) / 1000
 
     // Every worker alive again; wait until no dead worker is left to rescue, then drain them all.
-    await eventually(async () => (await c.zcount(`sy:{${pool}}:alive`, '-inf', Date.now())) === 0, 15_000)
+    await eventually(async () => (await c.zcount(`hy:{${pool}}:alive`, '-inf', Date.now())) === 0, 15_000)
     const rescuedLines = everyWorker.flatMap((w) =>
       w
         .output()

@@ -26,17 +26,17 @@ async function cli(
   }
 }
 
-describe('switchyard CLI', () => {
+describe('hedgeyard CLI', () => {
   it('submit prints the result as JSON, with the session given', async () => {
     const pool = uniquePool('cli')
     running.push(await spawnWorker({ pool, handler: 'echo.js', count: 2 }))
     const out = await cli(['submit', '--pool', pool, '--session', 'user-42', '{"prompt":"hi"}'], {
-      SWITCHYARD_REDIS_URL: redisUrl(),
+      HEDGEYARD_REDIS_URL: redisUrl(),
     })
     expect(out.code).toBe(0)
     const res = JSON.parse(out.stdout)
     expect(res).toMatchObject({ echo: { prompt: 'hi' }, session: 'user-42', attempt: 1 })
-    expect(await c.get(`sy:{${pool}}:aff:user-42`)).toBe(res.workerId)
+    expect(await c.get(`hy:{${pool}}:aff:user-42`)).toBe(res.workerId)
   })
 
   it('submit exits non-zero with the error code and message on failure', async () => {
@@ -112,14 +112,14 @@ describe('switchyard CLI', () => {
   })
 })
 
-describe('switchyard CLI, hedging', () => {
+describe('hedgeyard CLI, hedging', () => {
   it('submit --hedge-delay sends a copy to another worker, and inspect shows the producer counters', async () => {
     const pool = uniquePool('clihedge')
     running.push(
       await spawnWorker({ pool, handler: 'speed.js', idPrefix: 'slow', env: { SPEED_MS: '3000' } }),
     )
     running.push(await spawnWorker({ pool, handler: 'speed.js', idPrefix: 'quick', env: { SPEED_MS: '10' } }))
-    const env = { SWITCHYARD_REDIS_URL: redisUrl() }
+    const env = { HEDGEYARD_REDIS_URL: redisUrl() }
     // Whichever worker gets the first copy, the answer comes from the quick one, hedged or not.
     const out = await cli(
       ['submit', '--pool', pool, '--hedge-delay', '100', '--hedge-max', '2', '{"q":1}'],

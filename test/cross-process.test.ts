@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { Dispatcher } from 'switchyard'
+import { Dispatcher } from 'hedgeyard'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
@@ -89,7 +89,7 @@ describe('worker processes', () => {
       join(FIXTURES, 'slow-load.js'),
     ]
     const child = spawn(process.execPath, args, {
-      env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'info' },
+      env: { ...process.env, HEDGEYARD_LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''
@@ -111,7 +111,7 @@ describe('worker processes', () => {
     const d = new Dispatcher({ redis: redisUrl(), pool })
     try {
       const jobs = Array.from({ length: 4 }, (_, n) => d.submit({ n, delayMs: 2_000 }, { timeoutMs: 20_000 }))
-      await eventually(async () => (await c.xpending(`sy:{${pool}}:q:stable-1`, 'sy'))[0] === 4)
+      await eventually(async () => (await c.xpending(`hy:{${pool}}:q:stable-1`, 'hy'))[0] === 4)
       await first.stop('SIGKILL')
       running.push(await spawnWorker({ pool, handler: 'echo.js', idPrefix: 'stable', concurrency: 4 }))
       const results = (await Promise.all(jobs)) as { echo: { n: number }; workerId: string }[]

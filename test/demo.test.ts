@@ -5,10 +5,10 @@ import { CLI, client, poolKeysInRedis, redisUrl, uniquePool } from './harness/he
 
 const run = promisify(execFile)
 
-describe('switchyard demo', () => {
+describe('hedgeyard demo', () => {
   it('runs chat sessions over worker processes on its own redis-server and prints the summary', async () => {
     const env = { ...process.env }
-    delete env.SWITCHYARD_REDIS_URL
+    delete env.HEDGEYARD_REDIS_URL
     const { stdout, stderr } = await run(
       process.execPath,
       [
@@ -58,7 +58,7 @@ describe('switchyard demo', () => {
         '--median-ms',
         '1',
       ],
-      { env: { ...process.env, SWITCHYARD_REDIS_URL: redisUrl() }, timeout: 60_000 },
+      { env: { ...process.env, HEDGEYARD_REDIS_URL: redisUrl() }, timeout: 60_000 },
     )
     expect(stdout).not.toMatch(/started redis-server/)
     expect(stdout).toMatch(/requests\s+6 \(6 ok, 0 failed\)/)

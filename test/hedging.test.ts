@@ -1,4 +1,4 @@
-import { Dispatcher, isSwitchyardError, type SwitchyardError, startWorkers } from 'switchyard'
+import { Dispatcher, type HedgeyardError, isHedgeyardError, startWorkers } from 'hedgeyard'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   client,
@@ -55,7 +55,7 @@ describe('hedged submits across worker processes', () => {
     const d = dispatcher(pool)
     // Bind the session to the slow worker while it is the only one.
     const warm = d.submit({ warm: true }, { session: 'chat' }).catch(() => undefined)
-    await eventually(async () => (await c.get(`sy:{${pool}}:aff:chat`)) === 'slow-1')
+    await eventually(async () => (await c.get(`hy:{${pool}}:aff:chat`)) === 'slow-1')
     await speedWorker(pool, 'fast', 20)
     const startedAt = Date.now()
     const res = await d.submit({ q: 1 }, { session: 'chat', hedge: { delayMs: 100 }, timeoutMs: 20_000 })
@@ -73,7 +73,7 @@ describe('hedged submits across worker processes', () => {
     }, 3_000)
     expect(d.stats()).toMatchObject({ hedgesSent: 1, hedgesWon: 1 })
     // The hedge copy went elsewhere on purpose: the session stays bound where it was.
-    expect(await c.get(`sy:{${pool}}:aff:chat`)).toBe('slow-1')
+    expect(await c.get(`hy:{${pool}}:aff:chat`)).toBe('slow-1')
     await warm
     await settled(pool)
   })
@@ -83,13 +83,13 @@ describe('hedged submits across worker processes', () => {
     await speedWorker(pool, 'busy', 3_000, 1)
     const d = dispatcher(pool)
     const blocker = d.submit({ block: true }, { session: 'x' }).catch(() => undefined)
-    await eventually(async () => (await c.xpending(`sy:{${pool}}:q:busy-1`, 'sy'))[0] === 1)
+    await eventually(async () => (await c.xpending(`hy:{${pool}}:q:busy-1`, 'hy'))[0] === 1)
     await speedWorker(pool, 'free', 10)
     // Copy 1 queues behind the blocker (affinity); copy 2 goes to the free worker and wins.
     const res = await d.submit({ q: 2 }, { session: 'x', hedge: { delayMs: 50 }, timeoutMs: 10_000 })
     expect(res.workerId).toBe('free-1')
-    await eventually(async () => (await c.xlen(`sy:{${pool}}:q:busy-1`)) === 1)
-    expect(await c.zscore(`sy:{${pool}}:load`, 'busy-1')).toBe('1')
+    await eventually(async () => (await c.xlen(`hy:{${pool}}:q:busy-1`)) === 1)
+    expect(await c.zscore(`hy:{${pool}}:load`, 'busy-1')).toBe('1')
     expect(d.stats().hedgesCancelled).toBe(1)
     await blocker
     await settled(pool)
@@ -103,7 +103,7 @@ describe('hedged submits across worker processes', () => {
     const d = dispatcher(pool)
     const err = (await d
       .submit({ fail: 'retryable' }, { hedge: { delayMs: 1_000, maxAttempts: 3 } })
-      .catch((e: unknown) => e)) as SwitchyardError
+      .catch((e: unknown) => e)) as HedgeyardError
     expect(err.code).toBe('HANDLER_ERROR')
     expect(err.isRetryable).toBe(true)
     // Each retryable failure launched the next copy at once, to a worker no copy had been on.
@@ -223,7 +223,7 @@ describe('hedging in one process', () => {
     expect(second).toBe(`2@${worker}`)
     expect(first.split('@')[1]).not.toBe(worker)
     const fatal = await d.submit('fatal', { retry: { maxAttempts: 3 } }).catch((e: unknown) => e)
-    expect(isSwitchyardError(fatal, 'HANDLER_ERROR')).toBe(true)
+    expect(isHedgeyardError(fatal, 'HANDLER_ERROR')).toBe(true)
     expect(attempts).toHaveLength(3)
     expect(d.stats().retriesSent).toBe(1)
   })
@@ -257,7 +257,7 @@ describe('hedging in one process', () => {
     ]
     for (const [options, message] of cases) {
       const err = await d.submit(1, options).catch((e: unknown) => e)
-      expect(isSwitchyardError(err, 'INVALID_ARGUMENT')).toBe(true)
+      expect(isHedgeyardError(err, 'INVALID_ARGUMENT')).toBe(true)
       expect((err as Error).message).toMatch(message)
     }
     expect(() => new Dispatcher({ redis: redisUrl(), pool: 'x', hedging: { budgetRatio: 2 } })).toThrow(

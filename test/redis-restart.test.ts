@@ -1,5 +1,5 @@
+import { Dispatcher, isHedgeyardError, startWorkers } from 'hedgeyard'
 import { Redis } from 'ioredis'
-import { Dispatcher, isSwitchyardError, startWorkers } from 'switchyard'
 import { afterAll, describe, expect, it } from 'vitest'
 import { eventually, loadAndLengths } from './harness/helpers.js'
 import { startLocalRedis } from './harness/redis-server.js'
@@ -38,7 +38,7 @@ describe('Redis restart', () => {
     const c = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
     c.on('error', () => {})
     cleanups.push(() => c.disconnect())
-    const streamKey = `sy:{${pool}}:q:${group.workerIds[0]}`
+    const streamKey = `hy:{${pool}}:q:${group.workerIds[0]}`
     await eventually(async () => (await c.xlen(streamKey)) === 200)
     await new Promise((r) => setTimeout(r, 1_500))
 
@@ -71,8 +71,8 @@ describe('Redis restart', () => {
     await new Promise((r) => setTimeout(r, 200))
     await redis.stop()
     const err = await pending
-    expect(isSwitchyardError(err, 'TIMEOUT')).toBe(true)
+    expect(isHedgeyardError(err, 'TIMEOUT')).toBe(true)
     const fresh = await d.submit(2, { timeoutMs: 1_000 }).catch((e: unknown) => e)
-    expect(isSwitchyardError(fresh, 'REDIS_UNAVAILABLE')).toBe(true)
+    expect(isHedgeyardError(fresh, 'REDIS_UNAVAILABLE')).toBe(true)
   })
 })

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { Dispatcher, isSwitchyardError, startWorkers } from 'switchyard'
+import { Dispatcher, isHedgeyardError, startWorkers } from 'hedgeyard'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
@@ -66,24 +66,24 @@ describe('rescue of dead workers', () => {
     const d = dispatcher(pool)
     // Four jobs on the only worker: two running (read), two waiting in its stream (never read).
     const jobs = [0, 1, 2, 3].map((n) => d.submit({ n, delayMs: 60_000 }, { timeoutMs: 6_000 }))
-    await eventually(async () => (await c.xpending(`sy:{${pool}}:q:victim-1`, 'sy'))[0] === 2)
+    await eventually(async () => (await c.xpending(`hy:{${pool}}:q:victim-1`, 'hy'))[0] === 2)
     await worker(pool, 'survivor', { concurrency: 4 })
     await victim.stop('SIGKILL')
     const killedAt = Date.now()
     // The copies are long too; the survivor only needs to start them.
     const startedAt = await eventually(async () => {
-      const pending = (await c.xpending(`sy:{${pool}}:q:survivor-1`, 'sy'))[0] as number
+      const pending = (await c.xpending(`hy:{${pool}}:q:survivor-1`, 'hy'))[0] as number
       return pending === 4 ? Date.now() : 0
     }, 10_000)
     const rescueDelayMs = startedAt - killedAt
     console.log(`rescue: 4 jobs running again ${rescueDelayMs} ms after SIGKILL (lease ${LEASE_MS} ms)`)
     expect(rescueDelayMs).toBeLessThanOrEqual(2 * LEASE_MS + 500)
-    const entries = (await c.xrange(`sy:{${pool}}:q:survivor-1`, '-', '+')) as [string, string[]][]
+    const entries = (await c.xrange(`hy:{${pool}}:q:survivor-1`, '-', '+')) as [string, string[]][]
     // The two it had started count as attempts; the two it never read do not.
     expect(entries.map(([, f]) => f[f.indexOf('attempt') + 1])).toEqual(['2', '2', '1', '1'])
     // The dead worker is gone from the pool.
-    expect(await c.exists(`sy:{${pool}}:w:victim-1`, `sy:{${pool}}:q:victim-1`)).toBe(0)
-    expect(await c.zscore(`sy:{${pool}}:load`, 'victim-1')).toBeNull()
+    expect(await c.exists(`hy:{${pool}}:w:victim-1`, `hy:{${pool}}:q:victim-1`)).toBe(0)
+    expect(await c.zscore(`hy:{${pool}}:load`, 'victim-1')).toBeNull()
     for (const job of jobs) job.catch(() => {})
   })
 
@@ -94,13 +94,13 @@ describe('rescue of dead workers', () => {
     const job = d
       .submit({ n: 7, delayMs: 60_000 }, { timeoutMs: 30_000, session: 'chat-9' })
       .catch((e: unknown) => e)
-    await eventually(async () => (await c.xpending(`sy:{${pool}}:q:victim-1`, 'sy'))[0] === 1)
+    await eventually(async () => (await c.xpending(`hy:{${pool}}:q:victim-1`, 'hy'))[0] === 1)
     await worker(pool, 'survivor')
     await victim.stop('SIGKILL')
     const err = await job
-    expect(isSwitchyardError(err, 'DEAD_LETTERED')).toBe(true)
+    expect(isHedgeyardError(err, 'DEAD_LETTERED')).toBe(true)
     expect((err as Error).message).toMatch(/worker victim-1 was lost; 1 attempts used/)
-    const env = { ...process.env, SWITCHYARD_REDIS_URL: redisUrl() }
+    const env = { ...process.env, HEDGEYARD_REDIS_URL: redisUrl() }
     const list = await run(process.execPath, [CLI, 'dead', 'list', '--pool', pool, '--json'], { env })
     const letters = JSON.parse(list.stdout) as {
       deadId: string
@@ -113,9 +113,9 @@ describe('rescue of dead workers', () => {
     // Retried, it runs as a new job on the live worker; the stream of dead letters empties.
     const retry = await run(process.execPath, [CLI, 'dead', 'retry', '--pool', pool, '--all'], { env })
     expect(retry.stdout).toMatch(/retried \S+ as job \S+ on survivor-1\n1 dead letters retried/)
-    expect(await c.xlen(`sy:{${pool}}:dead`)).toBe(0)
-    expect(await c.xlen(`sy:{${pool}}:q:survivor-1`)).toBe(1)
-    await c.xadd(`sy:{${pool}}:dead`, '*', 'reason', 'test', 'id', 'x')
+    expect(await c.xlen(`hy:{${pool}}:dead`)).toBe(0)
+    expect(await c.xlen(`hy:{${pool}}:q:survivor-1`)).toBe(1)
+    await c.xadd(`hy:{${pool}}:dead`, '*', 'reason', 'test', 'id', 'x')
     const purge = await run(process.execPath, [CLI, 'dead', 'purge', '--pool', pool, '--all'], { env })
     expect(purge.stdout).toMatch(/1 dead letters deleted/)
   })
@@ -125,7 +125,7 @@ describe('rescue of dead workers', () => {
     const frozen = await worker(pool, 'frozen')
     const d = dispatcher(pool)
     const job = d.submit({ n: 1, delayMs: 1_500 }, { timeoutMs: 20_000 })
-    await eventually(async () => (await c.xpending(`sy:{${pool}}:q:frozen-1`, 'sy'))[0] === 1)
+    await eventually(async () => (await c.xpending(`hy:{${pool}}:q:frozen-1`, 'hy'))[0] === 1)
     frozen.child.kill('SIGSTOP')
     await worker(pool, 'other')
     const res = await job
@@ -133,9 +133,9 @@ describe('rescue of dead workers', () => {
     frozen.child.kill('SIGCONT')
     // Its own run ends 1.5 s after it started; its completion must be refused, not stored.
     await eventually(() => frozen.output().includes('completion rejected'), 10_000)
-    expect(await c.get(`sy:{${pool}}:res:${res.jobId}`)).toMatch(/"workerId":"other-1"/)
+    expect(await c.get(`hy:{${pool}}:res:${res.jobId}`)).toMatch(/"workerId":"other-1"/)
     await settledPool(pool)
-    const processed = await c.hget(`sy:{${pool}}:w:other-1`, 'processed')
+    const processed = await c.hget(`hy:{${pool}}:w:other-1`, 'processed')
     expect(processed).toBe('1')
   })
 
@@ -147,20 +147,20 @@ describe('rescue of dead workers', () => {
     const res = await d.submit({ n: 1, delayMs: 3 * LEASE_MS }, { timeoutMs: 20_000 })
     expect(res.attempt).toBe(1)
     const processed =
-      Number(await c.hget(`sy:{${pool}}:w:slow-1`, 'processed')) +
-      Number(await c.hget(`sy:{${pool}}:w:idle-1`, 'processed'))
+      Number(await c.hget(`hy:{${pool}}:w:slow-1`, 'processed')) +
+      Number(await c.hget(`hy:{${pool}}:w:idle-1`, 'processed'))
     expect(processed).toBe(1)
   })
 })
 
 describe('drain', () => {
-  it('`switchyard drain` from another host hands back unread jobs, finishes running ones and exits the worker', async () => {
+  it('`hedgeyard drain` from another host hands back unread jobs, finishes running ones and exits the worker', async () => {
     const pool = uniquePool('drain')
     const leaving = await worker(pool, 'leaving', { concurrency: 1 })
     const d = dispatcher(pool)
     // Long enough that the drain is noticed (next heartbeat) while the first job still runs.
     const jobs = [0, 1, 2].map((n) => d.submit({ n, delayMs: 2_500 }, { timeoutMs: 20_000 }))
-    await eventually(async () => (await c.xlen(`sy:{${pool}}:q:leaving-1`)) === 3)
+    await eventually(async () => (await c.xlen(`hy:{${pool}}:q:leaving-1`)) === 3)
     await worker(pool, 'staying', { concurrency: 4 })
     const out = await run(process.execPath, [
       CLI,
@@ -179,7 +179,7 @@ describe('drain', () => {
     expect(results.filter((r) => r.workerId === 'staying-1')).toHaveLength(2)
     expect(results.every((r) => r.attempt === 1)).toBe(true)
     expect(await leaving.stop('SIGCONT')).toBe(0)
-    expect(await c.exists(`sy:{${pool}}:w:leaving-1`)).toBe(0)
+    expect(await c.exists(`hy:{${pool}}:w:leaving-1`)).toBe(0)
     const missing = await run(process.execPath, [
       CLI,
       'drain',
@@ -229,11 +229,11 @@ describe('bad input on the worker side', () => {
     // (In one transaction: the worker may read it before a second command would run.)
     await c
       .multi()
-      .xadd(`sy:{${pool}}:q:w-1`, '*', 'hello', 'world')
-      .zincrby(`sy:{${pool}}:load`, 1, 'w-1')
+      .xadd(`hy:{${pool}}:q:w-1`, '*', 'hello', 'world')
+      .zincrby(`hy:{${pool}}:load`, 1, 'w-1')
       .exec()
-    await eventually(async () => (await c.xlen(`sy:{${pool}}:dead`)) === 1)
-    const [[, fields]] = (await c.xrange(`sy:{${pool}}:dead`, '-', '+')) as [[string, string[]]]
+    await eventually(async () => (await c.xlen(`hy:{${pool}}:dead`)) === 1)
+    const [[, fields]] = (await c.xrange(`hy:{${pool}}:dead`, '-', '+')) as [[string, string[]]]
     expect(fields.slice(0, 2)).toEqual([
       'reason',
       'undecodable entry: it needs the fields id, payload and producer',
@@ -256,7 +256,7 @@ describe('bad input on the worker side', () => {
     closers.push(() => group.close())
     const d = dispatcher(pool)
     const hung = await d.submit('hang', { timeoutMs: 300 }).catch((e: unknown) => e)
-    expect(isSwitchyardError(hung, 'TIMEOUT')).toBe(true)
+    expect(isHedgeyardError(hung, 'TIMEOUT')).toBe(true)
     // The only slot is free again after the deadline and the grace period.
     expect(await d.submit('next', { timeoutMs: 5_000 })).toBe('next')
     const [m] = await d.workerMetrics()

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { inject } from 'vitest'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
-/** The built CLI entry point, as `switchyard` runs it. */
+/** The built CLI entry point, as `hedgeyard` runs it. */
 export const CLI = join(root, 'packages/cli/dist/main.js')
 /** Handler modules for worker processes. */
 export const FIXTURES = join(root, 'test/fixtures')
@@ -30,7 +30,7 @@ export function client(url = redisUrl()): Redis {
 }
 
 /** Every key of a pool (SCAN, never KEYS). */
-export async function poolKeysInRedis(c: Redis, pool: string, prefix = 'sy'): Promise<string[]> {
+export async function poolKeysInRedis(c: Redis, pool: string, prefix = 'hy'): Promise<string[]> {
   const found: string[] = []
   let cursor = '0'
   do {
@@ -42,7 +42,7 @@ export async function poolKeysInRedis(c: Redis, pool: string, prefix = 'sy'): Pr
 }
 
 /** Deletes every key of a pool. */
-export async function cleanupPool(c: Redis, pool: string, prefix = 'sy'): Promise<void> {
+export async function cleanupPool(c: Redis, pool: string, prefix = 'hy'): Promise<void> {
   const keys = await poolKeysInRedis(c, pool, prefix)
   if (keys.length > 0) await c.del(...keys)
 }
@@ -51,7 +51,7 @@ export async function cleanupPool(c: Redis, pool: string, prefix = 'sy'): Promis
 export async function loadAndLengths(
   c: Redis,
   pool: string,
-  prefix = 'sy',
+  prefix = 'hy',
 ): Promise<{ workerId: string; load: number; xlen: number }[]> {
   const base = `${prefix}:{${pool}}:`
   const loads = await c.zrange(`${base}load`, '0', '-1', 'WITHSCORES')
@@ -84,7 +84,7 @@ export async function eventually<T>(
   }
 }
 
-/** A worker process started through the CLI, as `switchyard worker` runs in production. */
+/** A worker process started through the CLI, as `hedgeyard worker` runs in production. */
 export interface WorkerProcess {
   child: ChildProcess
   output: () => string
@@ -92,7 +92,7 @@ export interface WorkerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>
 }
 
-/** Starts `switchyard worker` with a fixture handler and waits until its workers are registered. */
+/** Starts `hedgeyard worker` with a fixture handler and waits until its workers are registered. */
 export async function spawnWorker(options: {
   pool: string
   handler: string
@@ -123,7 +123,7 @@ export async function spawnWorker(options: {
   if (options.idPrefix) args.push('--id-prefix', options.idPrefix)
   args.push(...(options.extraArgs ?? []))
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...options.env, SWITCHYARD_LOG_LEVEL: 'info' },
+    env: { ...process.env, ...options.env, HEDGEYARD_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''

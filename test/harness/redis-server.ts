@@ -65,7 +65,7 @@ export interface LocalRedis extends TestRedis {
 /** A local redis-server process on a free port, with its own data directory. */
 export async function startLocalRedis(extraArgs: string[] = []): Promise<LocalRedis> {
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-redis-'))
+  const dir = mkdtempSync(join(tmpdir(), 'hedgeyard-redis-'))
   const args = [
     '--port',
     String(port),

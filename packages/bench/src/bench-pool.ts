@@ -1,4 +1,4 @@
-import { type PoolKeys, poolKeys } from 'switchyard'
+import { type PoolKeys, poolKeys } from 'hedgeyard'
 import type { BenchConnection } from './library-scripts.js'
 
 /** A pool of registered workers that never consume: dispatch sees exactly what real workers show it. */
@@ -11,7 +11,7 @@ export interface BenchPool {
 
 /** Defaults of {@link createBenchPool}. */
 export const BENCH_POOL_DEFAULTS = Object.freeze({
-  prefix: 'sy',
+  prefix: 'hy',
   concurrency: 8,
   /** Far above anything a run dispatches: no worker ever leaves `ready` for being full. */
   capacity: 1_000_000,

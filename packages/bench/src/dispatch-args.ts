@@ -3,7 +3,7 @@
  * dispatch-cost rounds, the routing producer and the redis-benchmark runs of the Redis limit),
  * encoded by the library's own encoder so that Redis parses what the library sends.
  */
-import type { PoolKeys } from 'switchyard'
+import type { PoolKeys } from 'hedgeyard'
 import type { LibraryScripts } from './library-scripts.js'
 
 /** One job of a dispatch call: a first attempt, one copy. */

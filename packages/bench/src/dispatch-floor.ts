@@ -1,6 +1,6 @@
 /**
  * The floor of suite d: the bare writes of a least-loaded placement of a run of plain jobs under
- * Switchyard's key layout (docs/redis-keys.md), as a script called with the same arguments as the
+ * Hedgeyard's key layout (docs/redis-keys.md), as a script called with the same arguments as the
  * library's dispatch script. Per call: `TIME`, the k least-loaded workers of `load` (one
  * `ZRANGE ... WITHSCORES`), then one `XADD` per job to its worker's stream, and the new loads in
  * one `ZADD`.

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { isSwitchyardError } from 'switchyard'
+import { isHedgeyardError } from 'hedgeyard'
 import { seededRandom } from './bench-pool.js'
 
 /** What one open-loop run measured. */
@@ -59,7 +59,7 @@ export function runOpenLoop(
           onSettled()
         },
         (err: unknown) => {
-          const code = isSwitchyardError(err) ? err.code : err instanceof Error ? err.name : 'unknown'
+          const code = isHedgeyardError(err) ? err.code : err instanceof Error ? err.name : 'unknown'
           errors[code] = (errors[code] ?? 0) + 1
           onSettled()
         },

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Redis } from 'ioredis'
 import {
   Dispatcher,
   type DispatcherStats,
   type HedgingOptions,
   type PoolKeys,
   type SubmitOptions,
-} from 'switchyard'
+} from 'hedgeyard'
+import type { Redis } from 'ioredis'
 import { type HealthProbe, probeHealth } from './health-probe.js'
 import type { Fleet } from './hedging-fleet.js'
 import { percentile, poissonOffsets, runClosedLoop, runOpenLoop } from './hedging-load.js'

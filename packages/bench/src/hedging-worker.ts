@@ -11,7 +11,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type JobContext, startWorkers } from 'switchyard'
+import { type JobContext, startWorkers } from 'hedgeyard'
 import { type ServiceTime, serviceTimeMs } from './hedging-service.js'
 
 /** What the parent passes as the first argument (JSON). */

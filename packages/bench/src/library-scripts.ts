@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
 // Types only (erased at run time): the encoder itself is loaded from the built library below.
-import type { dispatchCallArgs } from '../../switchyard/src/protocol/dispatch-call.js'
+import type { dispatchCallArgs } from '../../hedgeyard/src/protocol/dispatch-call.js'
 import { DISPATCH_FLOOR_LUA } from './dispatch-floor.js'
 
 /** One embedded script of the library, as its build generated it. */
@@ -35,7 +35,7 @@ export type BenchConnection = Redis & {
 function asScript(value: unknown, name: string): LibraryScript {
   const v = value as { numberOfKeys?: unknown; lua?: unknown } | undefined
   if (typeof v?.numberOfKeys !== 'number' || typeof v.lua !== 'string') {
-    throw new Error(`switchyard's generated scripts have no '${name}' script: rebuild it (pnpm run build)`)
+    throw new Error(`hedgeyard's generated scripts have no '${name}' script: rebuild it (pnpm run build)`)
   }
   return { numberOfKeys: v.numberOfKeys, lua: v.lua, sha1: createHash('sha1').update(v.lua).digest('hex') }
 }
@@ -49,7 +49,7 @@ function asScript(value: unknown, name: string): LibraryScript {
  * called with the arguments the library sends.
  */
 export async function loadLibraryScripts(): Promise<LibraryScripts> {
-  const entry = import.meta.resolve('switchyard')
+  const entry = import.meta.resolve('hedgeyard')
   const generated = new URL('./protocol/lua/scripts.generated.js', entry)
   const module = (await import(generated.href)) as { LUA_SCRIPTS?: Record<string, unknown> }
   const all = module.LUA_SCRIPTS ?? {}
@@ -57,7 +57,7 @@ export async function loadLibraryScripts(): Promise<LibraryScripts> {
     dispatchCallArgs?: unknown
   }
   if (typeof call.dispatchCallArgs !== 'function') {
-    throw new Error("switchyard's build has no dispatchCallArgs in protocol/dispatch-call.js: rebuild it")
+    throw new Error("hedgeyard's build has no dispatchCallArgs in protocol/dispatch-call.js: rebuild it")
   }
   return {
     dispatch: asScript(all.dispatch, 'dispatch'),
@@ -77,7 +77,7 @@ export async function connectWithScripts(url: string, scripts: LibraryScripts): 
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     enableAutoPipelining: false,
-    connectionName: 'sy:bench',
+    connectionName: 'hy:bench',
   }) as BenchConnection
   conn.on('error', () => {})
   for (const name of ['dispatch', 'register'] as const) {

@@ -17,7 +17,7 @@ export interface MachineInfo {
   redisBenchmark: string
   bullmq: string
   ioredis: string
-  switchyard: string
+  hedgeyard: string
   /** `git describe --always --dirty` of the repository, or 'unknown'. */
   commit: string
 }
@@ -52,9 +52,9 @@ function packageVersion(name: string): string {
   }
 }
 
-function switchyardVersion(): string {
+function hedgeyardVersion(): string {
   try {
-    const entry = fileURLToPath(import.meta.resolve('switchyard'))
+    const entry = fileURLToPath(import.meta.resolve('hedgeyard'))
     const pkg = JSON.parse(readFileSync(new URL('../package.json', `file://${entry}`), 'utf8')) as {
       version: string
     }
@@ -85,7 +85,7 @@ export function machineInfo(redisVersion: string): MachineInfo {
     redisBenchmark: command('redis-benchmark', ['--version']).replace(/^redis-benchmark\s*/, ''),
     bullmq: packageVersion('bullmq'),
     ioredis: packageVersion('ioredis'),
-    switchyard: switchyardVersion(),
+    hedgeyard: hedgeyardVersion(),
     commit: command('git', ['describe', '--always', '--dirty']),
   }
 }

@@ -1,5 +1,5 @@
 /**
- * The benchmark suites of Switchyard, side by side with BullMQ and the Redis limit (for latency,
+ * The benchmark suites of Hedgeyard, side by side with BullMQ and the Redis limit (for latency,
  * also a plain-commands baseline, and floors that do less than a dispatcher does), in one run:
  *
  *   node packages/bench/dist/main.js [--quick] [--suites a,b,...] [--reps <n>] [--no-write]
@@ -105,14 +105,14 @@ async function main(): Promise<number> {
   const onSignal = () => void server.stop().finally(() => process.exit(130))
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
-  const conn = new Redis(server.url, { connectionName: 'sy:bench:main' })
+  const conn = new Redis(server.url, { connectionName: 'hy:bench:main' })
   conn.on('error', () => {})
   const machine = machineInfo(server.version)
   const probe = await probeHealth(conn)
   console.log(
-    `Switchyard benchmarks${args.isQuick ? ' (quick smoke mode)' : ''}: ${machine.cpus} CPUs (${machine.cpuModel}; ` +
+    `Hedgeyard benchmarks${args.isQuick ? ' (quick smoke mode)' : ''}: ${machine.cpus} CPUs (${machine.cpuModel}; ` +
       `${machine.cpuDetails}), Node ${machine.node}, Redis ${machine.redis}, BullMQ ${machine.bullmq}, ` +
-      `ioredis ${machine.ioredis}, switchyard ${machine.switchyard} at ${machine.commit}, dispatch script ` +
+      `ioredis ${machine.ioredis}, hedgeyard ${machine.hedgeyard} at ${machine.commit}, dispatch script ` +
       `${scripts.dispatch.sha1.slice(0, 12)}`,
   )
   console.log(

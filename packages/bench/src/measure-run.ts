@@ -35,7 +35,7 @@ export interface BenchContext {
  * floor, 'local': the load generator and the job body in one process, no Redis and no dispatch
  * (runners/local-producer.ts).
  */
-export type SystemName = 'switchyard' | 'bullmq' | 'plain' | 'pubsub' | 'local'
+export type SystemName = 'hedgeyard' | 'bullmq' | 'plain' | 'pubsub' | 'local'
 
 /**
  * The two processes of a run. Without a worker the producer runs the jobs itself (the 'local'

@@ -8,8 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { Dispatcher } from 'hedgeyard'
 import { Redis } from 'ioredis'
-import { Dispatcher } from 'switchyard'
 import { startRedisServer } from './redis-server.js'
 
 const args = process.argv.slice(2)
@@ -59,11 +59,11 @@ async function main(): Promise<void> {
           '--id-prefix',
           `mem${i}`,
         ],
-        { stdio: 'ignore', env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn' } },
+        { stdio: 'ignore', env: { ...process.env, HEDGEYARD_LOG_LEVEL: 'warn' } },
       )
       workers.push(child)
     }
-    while ((await c.zcard(`sy:{${pool}}:alive`)) < WORKER_PROCESSES * 2)
+    while ((await c.zcard(`hy:{${pool}}:alive`)) < WORKER_PROCESSES * 2)
       await new Promise((r) => setTimeout(r, 50))
     const d = new Dispatcher({ redis: server.url, pool, resultTtlMs: TTL_MS, affinityTtlMs: TTL_MS })
     const startedAt = Date.now()
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     let cursor = '0'
     const left: string[] = []
     do {
-      const [nextCursor, keys] = await c.scan(cursor, 'MATCH', `sy:{${pool}}:*`, 'COUNT', 1000)
+      const [nextCursor, keys] = await c.scan(cursor, 'MATCH', `hy:{${pool}}:*`, 'COUNT', 1000)
       cursor = nextCursor
       left.push(...keys)
     } while (cursor !== '0')

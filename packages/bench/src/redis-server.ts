@@ -78,7 +78,7 @@ export async function startRedisServer(options: Partial<RedisServerOptions> = {}
   const { binary, readyTimeoutMs } = { ...REDIS_SERVER_DEFAULTS, ...options }
   const port = await freePort()
   // --save '' and --appendonly no: a benchmark must not pay for (or be interrupted by) persistence.
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-redis-'))
+  const dir = mkdtempSync(join(tmpdir(), 'hedgeyard-bench-redis-'))
   const args = [
     '--port',
     String(port),

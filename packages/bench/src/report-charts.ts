@@ -8,14 +8,14 @@ import { POLICY_LABEL } from './suite-routing.js'
 import { SYSTEM_LABEL } from './systems.js'
 
 const SYSTEM_COLOR: Record<SystemName, string> = {
-  switchyard: COLORS[0],
+  hedgeyard: COLORS[0],
   bullmq: COLORS[1],
   plain: COLORS[5],
   pubsub: COLORS[4],
   local: COLORS[6],
 }
 /** The systems of the throughput charts. */
-const SYSTEMS = (['switchyard', 'bullmq'] as const).map((s) => ({
+const SYSTEMS = (['hedgeyard', 'bullmq'] as const).map((s) => ({
   name: SYSTEM_LABEL[s],
   color: SYSTEM_COLOR[s],
 }))

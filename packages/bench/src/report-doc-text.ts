@@ -29,8 +29,8 @@ export function methodSection(r: BenchResults): string[] {
     '  only starts them, sends them commands on stdin, reads their one-line JSON reports on stdout, probes',
     '  the machine and reads Redis. Each run has fresh processes and an emptied Redis (`FLUSHALL`); in',
     '  suite e one worker process serves the four policies of a repetition.',
-    `- **Switchyard** as deployed: the worker process calls \`startWorkers({ count: 1, concurrency,`,
-    `  queueCapacity: ${d.switchyardQueueCapacity.toLocaleString('en')}, prefetch: ${d.switchyardPrefetch} })\`, the code path of \`switchyard worker\`, so one worker (one stream) has all the`,
+    `- **Hedgeyard** as deployed: the worker process calls \`startWorkers({ count: 1, concurrency,`,
+    `  queueCapacity: ${d.hedgeyardQueueCapacity.toLocaleString('en')}, prefetch: ${d.hedgeyardPrefetch} })\`, the code path of \`hedgeyard worker\`, so one worker (one stream) has all the`,
     '  concurrency and no run can fill it. `prefetch` (read queued jobs ahead of free slots) is the',
     '  setting the docs give for short jobs; its default is 0 because a job read ahead counts as started',
     '  if its worker dies (docs/reliability.md). The producer is one `Dispatcher` with its defaults (timeout',
@@ -69,8 +69,8 @@ export function methodSection(r: BenchResults): string[] {
     '  of the worker process) / jobs, over the run. **Commands per job**: each process counts the commands',
     '  it sends on every ioredis connection (a counter in `Redis#sendCommand`, the same for every system);',
     '  Redis counts what it runs (`INFO commandstats`, the commands inside scripts included).',
-    `- **Repetitions and order.** ${r.repetitions} repetitions of every measurement. Switchyard and BullMQ run next to`,
-    '  each other, in turn first (Switchyard then BullMQ, then BullMQ then Switchyard, ...), so a drift of the',
+    `- **Repetitions and order.** ${r.repetitions} repetitions of every measurement. Hedgeyard and BullMQ run next to`,
+    '  each other, in turn first (Hedgeyard then BullMQ, then BullMQ then Hedgeyard, ...), so a drift of the',
     '  machine favours neither and the ratio of each repetition compares neighbours. In the latency suites the',
     '  baselines and floors rotate among themselves, after the pair in odd repetitions and before it in even ones.',
     '  The routing policies rotate, each taking each place in turn. Every random choice is seeded (arrival times,',
@@ -103,42 +103,42 @@ function commandList(c: Record<string, number>): string {
 }
 
 function throughputBounds(r: BenchResults, concurrency: number, missed: Target[]): string[] {
-  const sy = row(r, 'switchyard', concurrency)
+  const hy = row(r, 'hedgeyard', concurrency)
   const bq = row(r, 'bullmq', concurrency)
-  if (!sy || !bq) return []
+  if (!hy || !bq) return []
   const cpus = r.machine.cpus
-  const rate = sy.jobsPerSecond.median
-  const total = sy.totalUsPerJob.median
+  const rate = hy.jobsPerSecond.median
+  const total = hy.totalUsPerJob.median
   const cap = (cpus * 1e6) / total
   const efficiency = rate / cap
   const parts = [
-    { name: 'Redis', us: sy.redisUsPerJob.median },
-    { name: 'the producer', us: sy.producerUsPerJob.median },
-    { name: 'the worker process', us: sy.workerUsPerJob.median },
+    { name: 'Redis', us: hy.redisUsPerJob.median },
+    { name: 'the producer', us: hy.producerUsPerJob.median },
+    { name: 'the worker process', us: hy.workerUsPerJob.median },
   ].sort((a, b) => b.us - a.us)
   const busiest = parts[0] as { name: string; us: number }
   const goalRate = 2.5 * bq.jobsPerSecond.median
   const goalCpu = 0.4 * bq.totalUsPerJob.median
   const needUs = (cpus * 1e6 * efficiency) / goalRate
-  const syWorker = medianRecord(sy.runs.map((x) => x.clientCommandsPerJob.worker))
+  const hyWorker = medianRecord(hy.runs.map((x) => x.clientCommandsPerJob.worker))
   const bqWorker = medianRecord(bq.runs.map((x) => x.clientCommandsPerJob.worker))
-  const syProducer = medianRecord(sy.runs.map((x) => x.clientCommandsPerJob.producer))
+  const hyProducer = medianRecord(hy.runs.map((x) => x.clientCommandsPerJob.producer))
   const bqProducer = medianRecord(bq.runs.map((x) => x.clientCommandsPerJob.producer))
   const scriptUs =
-    medianRecord(sy.runs.map((x) => ({ evalsha: x.redisCallsPerJob.evalsha?.usec ?? 0 }))).evalsha ?? 0
+    medianRecord(hy.runs.map((x) => ({ evalsha: x.redisCallsPerJob.evalsha?.usec ?? 0 }))).evalsha ?? 0
   const out = [
     `### Throughput and CPU per job at concurrency ${concurrency}`,
     '',
     ...missed.map((t) => `- **${t.label}**: ${t.measured}, goal ${t.goal}: ${t.missedBy}.`),
-    `- **Profile.** Switchyard: ${sy.totalUsPerJob.median.toFixed(1)} us of CPU per job = Redis ${sy.redisUsPerJob.median.toFixed(1)} +`,
-    `  producer ${sy.producerUsPerJob.median.toFixed(1)} + worker process ${sy.workerUsPerJob.median.toFixed(1)}. BullMQ: ${bq.totalUsPerJob.median.toFixed(1)} = Redis`,
-    `  ${bq.redisUsPerJob.median.toFixed(1)} + producer ${bq.producerUsPerJob.median.toFixed(1)} + worker process ${bq.workerUsPerJob.median.toFixed(1)}. In Redis, Switchyard's scripts`,
+    `- **Profile.** Hedgeyard: ${hy.totalUsPerJob.median.toFixed(1)} us of CPU per job = Redis ${hy.redisUsPerJob.median.toFixed(1)} +`,
+    `  producer ${hy.producerUsPerJob.median.toFixed(1)} + worker process ${hy.workerUsPerJob.median.toFixed(1)}. BullMQ: ${bq.totalUsPerJob.median.toFixed(1)} = Redis`,
+    `  ${bq.redisUsPerJob.median.toFixed(1)} + producer ${bq.producerUsPerJob.median.toFixed(1)} + worker process ${bq.workerUsPerJob.median.toFixed(1)}. In Redis, Hedgeyard's scripts`,
     `  (\`evalsha\`, dispatch and complete) take ${scriptUs.toFixed(1)} us of command time per job.`,
-    `- **Commands per job** (round trips, or a share of one when batched): Switchyard's producer sends`,
-    `  ${commandList(syProducer)}, its worker ${commandList(syWorker)}; BullMQ's producer`,
+    `- **Commands per job** (round trips, or a share of one when batched): Hedgeyard's producer sends`,
+    `  ${commandList(hyProducer)}, its worker ${commandList(hyWorker)}; BullMQ's producer`,
     `  ${commandList(bqProducer)}, its worker ${commandList(bqWorker)}. Socket writes / reads per job (a write is a`,
-    `  system call that, on loopback, also runs the TCP receive path and wakes the reader): Switchyard's`,
-    `  producer ${socketText(sy.runs.map((x) => x.socketIoPerJob.producer))}, worker ${socketText(sy.runs.map((x) => x.socketIoPerJob.worker))}; BullMQ's producer`,
+    `  system call that, on loopback, also runs the TCP receive path and wakes the reader): Hedgeyard's`,
+    `  producer ${socketText(hy.runs.map((x) => x.socketIoPerJob.producer))}, worker ${socketText(hy.runs.map((x) => x.socketIoPerJob.worker))}; BullMQ's producer`,
     `  ${socketText(bq.runs.map((x) => x.socketIoPerJob.producer))}, worker ${socketText(bq.runs.map((x) => x.socketIoPerJob.worker))}.`,
     `- **What bounds it.** Three busy processes (Redis, producer, worker) share ${cpus} CPUs, so CPU per job caps`,
     `  the rate at ${cpus} x 1,000,000 / ${total.toFixed(1)} us = ${Math.round(cap).toLocaleString('en')} jobs/s; the run reached ${Math.round(rate).toLocaleString('en')}`,
@@ -156,13 +156,13 @@ function throughputBounds(r: BenchResults, concurrency: number, missed: Target[]
       `  0.4x BullMQ's CPU per job is ${goalCpu.toFixed(1)} us per job in all, against ${total.toFixed(1)} now.`,
     )
   }
-  const syReads = syWorker.XREADGROUP ?? 0
-  const syWorkerTotal = Object.values(syWorker).reduce((s, v) => s + v, 0)
+  const hyReads = hyWorker.XREADGROUP ?? 0
+  const hyWorkerTotal = Object.values(hyWorker).reduce((s, v) => s + v, 0)
   const bqWorkerTotal = Object.values(bqWorker).reduce((s, v) => s + v, 0)
-  if (concurrency === 1 && syReads > 0.5 && syWorkerTotal > bqWorkerTotal * 1.4) {
+  if (concurrency === 1 && hyReads > 0.5 && hyWorkerTotal > bqWorkerTotal * 1.4) {
     out.push(
       '- **Concurrency 1 is a chain of round trips.** One slot means one job at a time: the worker reads a',
-      `  job (XREADGROUP), runs it, completes it (EVALSHA), then reads the next: ${syWorkerTotal.toFixed(2)} commands per job in`,
+      `  job (XREADGROUP), runs it, completes it (EVALSHA), then reads the next: ${hyWorkerTotal.toFixed(2)} commands per job in`,
       `  series, against ${bqWorkerTotal.toFixed(2)} for BullMQ, whose \`moveToFinished\` script also hands the worker its next`,
       '  job. Each round trip costs a wake-up of the worker, of Redis and a script call whose fixed cost',
       '  is not shared with other jobs. Batching per event-loop turn, which carries concurrency 50, has',
@@ -175,26 +175,26 @@ function throughputBounds(r: BenchResults, concurrency: number, missed: Target[]
 function latencyBounds(r: BenchResults, missed: Target[]): string[] {
   const c = r.closedLoop
   if (!c) return []
-  const sy = ranRow(c, 'switchyard')
+  const hy = ranRow(c, 'hedgeyard')
   const bq = ranRow(c, 'bullmq')
-  if (!sy || !bq) return []
+  if (!hy || !bq) return []
   const ms = (us: number) => (us / 1_000).toFixed(2)
-  const pings = sy.runs.map((x) => x.probe.pingUs)
-  const syP = medianRecord(sy.runs.map((x) => x.clientCommandsPerJob.producer))
-  const syW = medianRecord(sy.runs.map((x) => x.clientCommandsPerJob.worker))
+  const pings = hy.runs.map((x) => x.probe.pingUs)
+  const hyP = medianRecord(hy.runs.map((x) => x.clientCommandsPerJob.producer))
+  const hyW = medianRecord(hy.runs.map((x) => x.clientCommandsPerJob.worker))
   const bqP = medianRecord(bq.runs.map((x) => x.clientCommandsPerJob.producer))
   const bqW = medianRecord(bq.runs.map((x) => x.clientCommandsPerJob.worker))
   return [
     '### Closed-loop latency',
     '',
     ...missed.map((t) => `- **${t.label}**: ${t.measured}, goal ${t.goal}: ${t.missedBy}.`),
-    `- **Measured.** Switchyard p50 ${ms(sy.p50Us.median)} ms, p99 ${ms(sy.p99Us.median)} ms (runs: ${ms(sy.p99Us.min)}-${ms(sy.p99Us.max)});`,
+    `- **Measured.** Hedgeyard p50 ${ms(hy.p50Us.median)} ms, p99 ${ms(hy.p99Us.median)} ms (runs: ${ms(hy.p99Us.min)}-${ms(hy.p99Us.max)});`,
     `  BullMQ p50 ${ms(bq.p50Us.median)} ms, p99 ${ms(bq.p99Us.median)} ms (runs: ${ms(bq.p99Us.min)}-${ms(bq.p99Us.max)}). The median PING of the`,
     `  probes was ${Math.min(...pings).toFixed(0)}-${Math.max(...pings).toFixed(0)} us.`,
-    `- **Round trips per request.** Socket writes / reads per request: Switchyard's producer`,
-    `  ${socketText(sy.runs.map((x) => x.socketIoPerJob.producer))}, worker ${socketText(sy.runs.map((x) => x.socketIoPerJob.worker))}; BullMQ's producer ${socketText(bq.runs.map((x) => x.socketIoPerJob.producer))}, worker`,
-    `  ${socketText(bq.runs.map((x) => x.socketIoPerJob.worker))}. Switchyard: the producer sends ${commandList(syP)}, the worker`,
-    `  ${commandList(syW)}; the result comes back by PUBLISH. BullMQ: the producer sends ${commandList(bqP)}`,
+    `- **Round trips per request.** Socket writes / reads per request: Hedgeyard's producer`,
+    `  ${socketText(hy.runs.map((x) => x.socketIoPerJob.producer))}, worker ${socketText(hy.runs.map((x) => x.socketIoPerJob.worker))}; BullMQ's producer ${socketText(bq.runs.map((x) => x.socketIoPerJob.producer))}, worker`,
+    `  ${socketText(bq.runs.map((x) => x.socketIoPerJob.worker))}. Hedgeyard: the producer sends ${commandList(hyP)}, the worker`,
+    `  ${commandList(hyW)}; the result comes back by PUBLISH. BullMQ: the producer sends ${commandList(bqP)}`,
     `  (the add script, and the blocking reads of its QueueEvents), the worker ${commandList(bqW)}; the result comes back`,
     '  on the events stream.',
     '- **What bounds the tail.** A request crosses two processes and Redis in series (producer, Redis,',
@@ -235,7 +235,7 @@ const BOUNCE: Reference = {
   title: 'A bare round trip',
   what: '`PUBLISH` there and back, nothing stored',
   of: (t) => t.floor,
-  within: 'within the bar in at least one run: what misses it is what Switchyard adds above this floor.',
+  within: 'within the bar in at least one run: what misses it is what Hedgeyard adds above this floor.',
   over: 'over the bar in every run too: the bar lies below what this machine gives the two hops through Redis between the same two processes that every dispatcher through Redis makes.',
 }
 
@@ -249,18 +249,18 @@ const LOCAL: Reference = {
   over: 'over the bar in every run too: in these conditions a request on this machine takes longer than the bar at p99 with no dispatch at all.',
 }
 
-/** What a baseline or floor of the same run measured, against Switchyard and the missed bars. */
+/** What a baseline or floor of the same run measured, against Hedgeyard and the missed bars. */
 function referenceText(l: LatencyResult, missed: Target[], ref: Reference): string[] {
   const row = ranRow(l, ref.system)
-  const sy = ranRow(l, 'switchyard')
-  if (!row || !sy) return []
+  const hy = ranRow(l, 'hedgeyard')
+  if (!row || !hy) return []
   // Percentiles do not subtract: this compares the two medians of each, nothing more.
   const above = (ours: number, base: number) =>
     `${msOf(Math.abs(ours - base))} ms ${ours >= base ? 'higher' : 'lower'}`
   const out = [
     `- **${ref.title}** in the same run (${ref.what}; see [Method](#method)): p50 ${msOf(row.p50Us.median)} ms, p99`,
-    `  ${msOf(row.p99Us.median)} ms (runs: ${msOf(row.p99Us.min)}-${msOf(row.p99Us.max)}). Switchyard's p50 is ${above(sy.p50Us.median, row.p50Us.median)} and its p99`,
-    `  ${above(sy.p99Us.median, row.p99Us.median)} than this one's.`,
+    `  ${msOf(row.p99Us.median)} ms (runs: ${msOf(row.p99Us.min)}-${msOf(row.p99Us.max)}). Hedgeyard's p50 is ${above(hy.p50Us.median, row.p50Us.median)} and its p99`,
+    `  ${above(hy.p99Us.median, row.p99Us.median)} than this one's.`,
   ]
   for (const t of missed) {
     const x = ref.of(t)
@@ -284,19 +284,19 @@ function stealText(l: LatencyResult): string[] {
 
 function openLoopBounds(r: BenchResults, missed: Target[]): string[] {
   const o = r.openLoop
-  const sy = o && ranRow(o, 'switchyard')
-  if (!o || !sy) return []
+  const hy = o && ranRow(o, 'hedgeyard')
+  if (!o || !hy) return []
   const handlerMs = Number(o.settings.handlerMs ?? 5)
   const ms = (us: number) => (us / 1_000).toFixed(2)
-  const handlerP99 = sy.handlerP99Ms?.median ?? Number.NaN
-  const lagP99 = (sy.sendLagP99Us?.median ?? Number.NaN) / 1_000
-  const overheadP99 = (sy.overheadP99Us?.median ?? Number.NaN) / 1_000
+  const handlerP99 = hy.handlerP99Ms?.median ?? Number.NaN
+  const lagP99 = (hy.sendLagP99Us?.median ?? Number.NaN) / 1_000
+  const overheadP99 = (hy.overheadP99Us?.median ?? Number.NaN) / 1_000
   const bar = handlerMs + OPEN_LOOP_MARGIN_MS
   const out = [
     '### Open-loop p99',
     '',
     ...missed.map((t) => `- **${t.label}**: ${t.measured}, goal ${t.goal}: ${t.missedBy}.`),
-    `- **Profile.** p50 ${ms(sy.p50Us.median)} ms, p99 ${ms(sy.p99Us.median)} ms from the scheduled send. Of that, the handler's`,
+    `- **Profile.** p50 ${ms(hy.p50Us.median)} ms, p99 ${ms(hy.p99Us.median)} ms from the scheduled send. Of that, the handler's`,
     `  own ${handlerMs} ms sleep took ${Number.isFinite(handlerP99) ? handlerP99.toFixed(2) : '-'} ms at p99 on the worker, and the load generator sent requests up to`,
     `  ${Number.isFinite(lagP99) ? lagP99.toFixed(2) : '-'} ms late at p99; both count in the latency. Latency minus each request's own`,
     `  handler time is ${Number.isFinite(overheadP99) ? overheadP99.toFixed(2) : '-'} ms at p99${Number.isFinite(overheadP99) ? (overheadP99 <= OPEN_LOOP_MARGIN_MS ? ` (within the ${OPEN_LOOP_MARGIN_MS} ms margin)` : ` (the margin is ${OPEN_LOOP_MARGIN_MS} ms)`) : ''}.`,

@@ -227,7 +227,7 @@ export function redisLimitTable(l: RedisLimitResult): string {
 
 export function limitRatioTable(r: BenchResults): string {
   return markdownTable(
-    ['Redis limit', 'limit jobs/s', 'Switchyard bulk jobs/s (c=50) / limit'],
+    ['Redis limit', 'limit jobs/s', 'Hedgeyard bulk jobs/s (c=50) / limit'],
     limitRatios(r.throughput, r.redisLimit).map((x) => [
       x.name,
       x.limitJobsPerSecond.toFixed(0),

@@ -9,8 +9,8 @@ import type { RunnerCommand } from './runners/runner-io.js'
 
 /** The runner scripts in dist/runners/. */
 export type RunnerName =
-  | 'switchyard-worker'
-  | 'switchyard-producer'
+  | 'hedgeyard-worker'
+  | 'hedgeyard-producer'
   | 'bullmq-worker'
   | 'bullmq-producer'
   | 'routing-producer'

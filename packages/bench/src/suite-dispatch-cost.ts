@@ -70,7 +70,7 @@ export function dispatchFloorVariant(d: DispatchCostResult): DispatchVariantRow 
 }
 
 export async function runDispatchCost(ctx: BenchContext, repetitions: number): Promise<DispatchCostResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-bench-dispatch-'))
+  const dir = mkdtempSync(join(tmpdir(), 'hedgeyard-bench-dispatch-'))
   const json = join(dir, 'dispatch-cost.json')
   const script = fileURLToPath(new URL('./dispatch-cost.js', import.meta.url))
   const args = [script, '--json', json, '--reps', String(repetitions)]

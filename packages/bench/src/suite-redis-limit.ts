@@ -1,14 +1,14 @@
 /**
  * The Redis limit: what this Redis does with `redis-benchmark` (50 clients) when it only runs
- * (1) Switchyard's own dispatch script, called as the library calls it, on a registered pool of
+ * (1) Hedgeyard's own dispatch script, called as the library calls it, on a registered pool of
  * 8 workers, and (2) the plain commands one job needs at the least in any stream-based design:
  * XADD (queue it), XREADGROUP (read it), XACK (acknowledge it), SET (store its result), PUBLISH
  * (tell its producer). The limit in jobs/s of (2) is 1 / sum(1 / rate of each command).
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import type { PoolKeys } from 'hedgeyard'
 import { Redis } from 'ioredis'
-import type { PoolKeys } from 'switchyard'
 import { createBenchPool, jobPayload } from './bench-pool.js'
 import { dispatchArgs } from './dispatch-args.js'
 import { probeHealth } from './health-probe.js'

@@ -20,9 +20,9 @@ import {
   type RunMeasurement,
 } from './measure-run.js'
 import { RunnerProcess } from './runner-process.js'
+import type { HedgeyardWorkerConfig } from './runners/hedgeyard-worker.js'
 import { meanServiceMs, type WorkSpec } from './runners/job-work.js'
 import type { RoutingPolicy, RoutingProducerConfig, SessionMix } from './runners/routing-producer.js'
-import type { SwitchyardWorkerConfig } from './runners/switchyard-worker.js'
 import { type Spread, spread } from './stats.js'
 
 export const ROUTING_DEFAULTS = Object.freeze({
@@ -178,7 +178,7 @@ export async function runRouting(ctx: BenchContext, repetitions: number): Promis
   for (let rep = 1; rep <= repetitions; rep++) {
     const pool = `routing-${rep}`
     await ctx.conn.call('FLUSHALL', 'SYNC')
-    const workerConfig: SwitchyardWorkerConfig = {
+    const workerConfig: HedgeyardWorkerConfig = {
       redis: ctx.redisUrl,
       pool,
       idPrefix: 'sim',
@@ -188,7 +188,7 @@ export async function runRouting(ctx: BenchContext, repetitions: number): Promis
       work,
     }
     const { runner: worker, ready } = await RunnerProcess.start<{ type: string; workerIds: string[] }>(
-      'switchyard-worker',
+      'hedgeyard-worker',
       workerConfig,
     )
     try {
@@ -205,7 +205,7 @@ export async function runRouting(ctx: BenchContext, repetitions: number): Promis
           timeoutMs: 120_000,
         }
         const m = await measureSteadily(ctx, `routing rep ${rep} ${POLICY_LABEL[policy]}`, () =>
-          measureWith(ctx, 'switchyard', worker, { runner: 'routing-producer', config }),
+          measureWith(ctx, 'hedgeyard', worker, { runner: 'routing-producer', config }),
         )
         const assigned = (m.extra.assigned ?? {}) as Record<string, number>
         const counts = Object.keys(assigned).length > 0 ? assigned : m.worker.perWorker
@@ -301,7 +301,7 @@ async function runAffinity(
 ): Promise<AffinityRun[]> {
   const pool = `affinity-${rep}`
   await ctx.conn.call('FLUSHALL', 'SYNC')
-  const workerConfig: SwitchyardWorkerConfig = {
+  const workerConfig: HedgeyardWorkerConfig = {
     redis: ctx.redisUrl,
     pool,
     idPrefix: 'aff',
@@ -311,7 +311,7 @@ async function runAffinity(
     work,
   }
   const { runner: worker, ready } = await RunnerProcess.start<{ type: string; workerIds: string[] }>(
-    'switchyard-worker',
+    'hedgeyard-worker',
     workerConfig,
   )
   const out: AffinityRun[] = []
@@ -330,7 +330,7 @@ async function runAffinity(
         ...(hasSessions ? { sessions: { prefix: `r${rep}-`, ...o.sessions } } : {}),
       }
       const m = await measureSteadily(ctx, `affinity rep ${rep}`, () =>
-        measureWith(ctx, 'switchyard', worker, { runner: 'routing-producer', config }),
+        measureWith(ctx, 'hedgeyard', worker, { runner: 'routing-producer', config }),
       )
       const counts = Object.values(m.worker.perWorker)
       const padded = [...counts, ...Array.from({ length: Math.max(0, o.workers - counts.length) }, () => 0)]

@@ -120,7 +120,7 @@ export async function runThroughput(ctx: BenchContext, repetitions: number): Pro
   }
   const rows: ThroughputRow[] = []
   for (const concurrency of THROUGHPUT_DEFAULTS.concurrencies) {
-    for (const system of ['switchyard', 'bullmq'] as const) {
+    for (const system of ['hedgeyard', 'bullmq'] as const) {
       const list = runs.get(`${system}/${concurrency}`) ?? []
       const s = (pick: (r: ThroughputRun) => number) => spread(list.map(pick))
       rows.push({

@@ -1,29 +1,29 @@
 /**
  * How each system is deployed in the comparison suites: one producer process and one worker
- * process with the same total concurrency, Switchyard and BullMQ each set up as its own docs
+ * process with the same total concurrency, Hedgeyard and BullMQ each set up as its own docs
  * recommend; in the latency suites also the plain-commands baseline and the bare round trip
  * through Redis, and in the open loop its floor, one process with no Redis.
  */
 import type { BenchContext, PairSpec, SystemName } from './measure-run.js'
 import type { BullmqProducerConfig } from './runners/bullmq-producer.js'
 import type { BullmqWorkerConfig } from './runners/bullmq-worker.js'
+import type { HedgeyardProducerConfig } from './runners/hedgeyard-producer.js'
+import type { HedgeyardWorkerConfig } from './runners/hedgeyard-worker.js'
 import type { WorkSpec } from './runners/job-work.js'
 import type { LocalProducerConfig } from './runners/local-producer.js'
 import type { PlainProducerConfig } from './runners/plain-producer.js'
 import type { PlainWorkerConfig } from './runners/plain-worker.js'
-import type { SwitchyardProducerConfig } from './runners/switchyard-producer.js'
-import type { SwitchyardWorkerConfig } from './runners/switchyard-worker.js'
 import type { Workload } from './runners/workload.js'
 
 /** The deployment of each system, as the doc states it. */
 export const DEPLOYMENT = Object.freeze({
-  /** Switchyard: one worker (one stream) with all the concurrency, and a queue no run can fill. */
-  switchyardQueueCapacity: 100_000,
+  /** Hedgeyard: one worker (one stream) with all the concurrency, and a queue no run can fill. */
+  hedgeyardQueueCapacity: 100_000,
   /**
-   * Switchyard: jobs the worker reads ahead of its free slots (`prefetch`), the setting its docs
+   * Hedgeyard: jobs the worker reads ahead of its free slots (`prefetch`), the setting its docs
    * give for short jobs: the default, 0, reads only as many as there are free slots.
    */
-  switchyardPrefetch: 50,
+  hedgeyardPrefetch: 50,
   /** BullMQ: addBulk chunk size. */
   bullmqBulkChunk: 1_000,
   /** BullMQ: finished jobs the worker keeps (0: removed as they finish, as for throughput). */
@@ -49,18 +49,18 @@ export interface PairOptions {
 /** The producer and worker processes of `system` for one run. */
 export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): PairSpec {
   const d = DEPLOYMENT
-  if (system === 'switchyard') {
-    const worker: SwitchyardWorkerConfig = {
+  if (system === 'hedgeyard') {
+    const worker: HedgeyardWorkerConfig = {
       redis: ctx.redisUrl,
       pool: o.name,
       idPrefix: 'bench-worker',
       count: 1,
       concurrency: o.concurrency,
-      queueCapacity: d.switchyardQueueCapacity,
-      prefetch: d.switchyardPrefetch,
+      queueCapacity: d.hedgeyardQueueCapacity,
+      prefetch: d.hedgeyardPrefetch,
       work: o.work,
     }
-    const producer: SwitchyardProducerConfig = {
+    const producer: HedgeyardProducerConfig = {
       redis: ctx.redisUrl,
       pool: o.name,
       workload: o.workload,
@@ -68,8 +68,8 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
     }
     return {
       system,
-      worker: { runner: 'switchyard-worker', config: worker },
-      producer: { runner: 'switchyard-producer', config: producer },
+      worker: { runner: 'hedgeyard-worker', config: worker },
+      producer: { runner: 'hedgeyard-producer', config: producer },
     }
   }
   if (system === 'local') {
@@ -121,7 +121,7 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
 }
 
 /** The two systems the targets compare. */
-const COMPARED: readonly SystemName[] = ['switchyard', 'bullmq']
+const COMPARED: readonly SystemName[] = ['hedgeyard', 'bullmq']
 
 /**
  * The systems of the latency suites: the two compared, the plain-commands baseline, and the bare
@@ -136,7 +136,7 @@ export const LATENCY_SYSTEMS: readonly SystemName[] = [...COMPARED, 'plain', 'pu
 export const OPEN_LOOP_SYSTEMS: readonly SystemName[] = [...LATENCY_SYSTEMS, 'local']
 
 /**
- * Run order of repetition `rep` (1-based). Switchyard and BullMQ always run next to each other, in
+ * Run order of repetition `rep` (1-based). Hedgeyard and BullMQ always run next to each other, in
  * turn first (A B, then B A), so the ratio of each repetition compares neighbours and a drift of
  * the machine favours neither. The other systems rotate among themselves, after the pair in odd
  * repetitions and before it in even ones.
@@ -151,7 +151,7 @@ export function systemOrder(rep: number, systems: readonly SystemName[] = COMPAR
 }
 
 export const SYSTEM_LABEL: Record<SystemName, string> = {
-  switchyard: 'Switchyard',
+  hedgeyard: 'Hedgeyard',
   bullmq: 'BullMQ',
   plain: 'plain commands',
   pubsub: 'bare round trip (PUBLISH)',

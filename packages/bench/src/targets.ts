@@ -1,6 +1,6 @@
 /**
  * The targets of the benchmark issue, checked against one run's results. Ratios compare
- * Switchyard with BullMQ measured in the same run: the ratio of the medians, and the range of
+ * Hedgeyard with BullMQ measured in the same run: the ratio of the medians, and the range of
  * the ratios of each repetition (the two ran next to each other).
  */
 
@@ -124,33 +124,33 @@ export function checkTargets(r: TargetInputs): Target[] {
   const out: Target[] = []
   if (r.throughput) {
     for (const concurrency of r.throughput.settings.concurrencies) {
-      const sy = row(r.throughput, 'switchyard', concurrency)
+      const hy = row(r.throughput, 'hedgeyard', concurrency)
       const bq = row(r.throughput, 'bullmq', concurrency)
-      if (!sy || !bq) continue
+      if (!hy || !bq) continue
       out.push(
         atLeast(
           `throughput-c${concurrency}`,
           `throughput, concurrency ${concurrency}: jobs/s against BullMQ`,
           2.5,
-          sy.jobsPerSecond.median / bq.jobsPerSecond.median,
-          pairedRatio<ThroughputRun>(sy.runs, bq.runs, (x) => x.jobsPerSecond),
+          hy.jobsPerSecond.median / bq.jobsPerSecond.median,
+          pairedRatio<ThroughputRun>(hy.runs, bq.runs, (x) => x.jobsPerSecond),
         ),
         atMost(
           `cpu-c${concurrency}`,
           `CPU per job, concurrency ${concurrency} (Redis + every Node process) against BullMQ`,
           0.4,
-          sy.totalUsPerJob.median / bq.totalUsPerJob.median,
-          pairedRatio<ThroughputRun>(sy.runs, bq.runs, (x) => x.totalUsPerJob),
+          hy.totalUsPerJob.median / bq.totalUsPerJob.median,
+          pairedRatio<ThroughputRun>(hy.runs, bq.runs, (x) => x.totalUsPerJob),
         ),
       )
     }
   }
   if (r.closedLoop) {
-    const sy = ranRow(r.closedLoop, 'switchyard')
+    const hy = ranRow(r.closedLoop, 'hedgeyard')
     const bq = ranRow(r.closedLoop, 'bullmq')
     const plain = ranRow(r.closedLoop, 'plain')
     const bounce = ranRow(r.closedLoop, 'pubsub')
-    if (sy && bq) {
+    if (hy && bq) {
       const closed = (
         id: string,
         label: string,
@@ -163,7 +163,7 @@ export function checkTargets(r: TargetInputs): Target[] {
           const range = pairedRatio(x.runs, bq.runs, pick)
           return { measured: fmtRatio(value, range), value, isMet: (isFloor ? range.min : value) <= bar }
         }
-        const t = atMost(id, label, bar, of(sy) / of(bq), pairedRatio(sy.runs, bq.runs, pick))
+        const t = atMost(id, label, bar, of(hy) / of(bq), pairedRatio(hy.runs, bq.runs, pick))
         return {
           ...t,
           ...(plain ? { plain: against(plain) } : {}),
@@ -191,13 +191,13 @@ export function checkTargets(r: TargetInputs): Target[] {
     }
   }
   if (r.openLoop) {
-    const sy = ranRow(r.openLoop, 'switchyard')
+    const hy = ranRow(r.openLoop, 'hedgeyard')
     const handlerMs = Number(r.openLoop.settings.handlerMs ?? 5)
     const plain = ranRow(r.openLoop, 'plain')
     const local = ranRow(r.openLoop, 'local')
-    if (sy) {
+    if (hy) {
       const bar = handlerMs + OPEN_LOOP_MARGIN_MS
-      const value = sy.p99Us.median / 1_000
+      const value = hy.p99Us.median / 1_000
       const isMet = value <= bar
       const msRange = (s: Spread) =>
         `${(s.median / 1e3).toFixed(2)} ms (${(s.min / 1e3).toFixed(2)}-${(s.max / 1e3).toFixed(2)})`
@@ -211,9 +211,9 @@ export function checkTargets(r: TargetInputs): Target[] {
         label: `open loop p99 (handler ${handlerMs} ms), from the scheduled send`,
         goal: `<= ${bar} ms`,
         measured:
-          msRange(sy.p99Us) +
-          (sy.overheadP99Us
-            ? `; minus the handler's own time: ${(sy.overheadP99Us.median / 1e3).toFixed(2)} ms`
+          msRange(hy.p99Us) +
+          (hy.overheadP99Us
+            ? `; minus the handler's own time: ${(hy.overheadP99Us.median / 1e3).toFixed(2)} ms`
             : ''),
         value,
         isMet,
@@ -280,9 +280,9 @@ export function limitRatios(
   t: ThroughputResult | undefined,
   l: RedisLimitResult | undefined,
 ): { name: string; limitJobsPerSecond: number; ratio: number }[] {
-  const sy = t && row(t, 'switchyard', 50)
-  if (!sy || !l) return []
-  const ours = sy.jobsPerSecond.median
+  const hy = t && row(t, 'hedgeyard', 50)
+  if (!hy || !l) return []
+  const ours = hy.jobsPerSecond.median
   const out = l.plainJobLimit.map((p) => ({
     name: `the five plain commands of a job, -P ${p.pipeline}`,
     limitJobsPerSecond: p.jobsPerSecond.median,

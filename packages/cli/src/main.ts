@@ -9,7 +9,7 @@ import { workerCommand } from './commands/worker.js'
 import { failWith } from './output.js'
 
 const program = new Command()
-  .name('switchyard')
+  .name('hedgeyard')
   .description('Distributed request dispatcher on Redis: workers, submits, inspection, demo')
   .showHelpAfterError()
 workerCommand(program)

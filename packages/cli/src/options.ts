@@ -7,7 +7,7 @@ export interface CommonOptions {
   prefix: string
 }
 
-/** The Redis URL when neither --redis nor SWITCHYARD_REDIS_URL says otherwise. */
+/** The Redis URL when neither --redis nor HEDGEYARD_REDIS_URL says otherwise. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
 
 /** Adds --redis, --pool and --prefix to a command. */
@@ -15,11 +15,11 @@ export function withCommonOptions(cmd: Command): Command {
   return cmd
     .option(
       '--redis <url>',
-      'Redis URL (env SWITCHYARD_REDIS_URL)',
-      process.env.SWITCHYARD_REDIS_URL ?? DEFAULT_REDIS_URL,
+      'Redis URL (env HEDGEYARD_REDIS_URL)',
+      process.env.HEDGEYARD_REDIS_URL ?? DEFAULT_REDIS_URL,
     )
     .option('--pool <name>', 'pool name', 'default')
-    .option('--prefix <prefix>', 'key prefix', 'sy')
+    .option('--prefix <prefix>', 'key prefix', 'hy')
 }
 
 /** Parses a non-negative integer option, naming it in the error. */

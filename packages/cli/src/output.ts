@@ -1,4 +1,4 @@
-import { isSwitchyardError } from 'switchyard'
+import { isHedgeyardError } from 'hedgeyard'
 
 /** Prints `error <CODE>: <message>` on stderr and exits non-zero. */
 export function fail(code: string, message: string, exitCode = 1): never {
@@ -6,9 +6,9 @@ export function fail(code: string, message: string, exitCode = 1): never {
   process.exit(exitCode)
 }
 
-/** Reports any error the way `fail` does: SwitchyardErrors keep their code. */
+/** Reports any error the way `fail` does: HedgeyardErrors keep their code. */
 export function failWith(err: unknown): never {
-  if (isSwitchyardError(err)) fail(err.code, err.message)
+  if (isHedgeyardError(err)) fail(err.code, err.message)
   fail('ERROR', err instanceof Error ? err.message : String(err))
 }
 

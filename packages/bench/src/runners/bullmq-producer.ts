@@ -7,7 +7,7 @@
  *
  *   node dist/runners/bullmq-producer.js '<json BullmqProducerConfig>'
  *
- * Same messages as switchyard-producer.ts.
+ * Same messages as hedgeyard-producer.ts.
  */
 import { Queue, QueueEvents } from 'bullmq'
 import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'

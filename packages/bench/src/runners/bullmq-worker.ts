@@ -5,7 +5,7 @@
  *
  *   node dist/runners/bullmq-worker.js '<json BullmqWorkerConfig>'
  *
- * Same messages as switchyard-worker.ts; a job counts as processed at the worker's `completed`
+ * Same messages as hedgeyard-worker.ts; a job counts as processed at the worker's `completed`
  * event, which BullMQ emits once the job is stored as completed.
  */
 import { performance } from 'node:perf_hooks'

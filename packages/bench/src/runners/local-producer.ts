@@ -7,7 +7,7 @@
  *
  *   node dist/runners/local-producer.js '<json LocalProducerConfig>'
  *
- * Messages as for the Switchyard producer (`ready`, `warmup`, `go`, `stop`); its `done` also carries
+ * Messages as for the Hedgeyard producer (`ready`, `warmup`, `go`, `stop`); its `done` also carries
  * the worker's report (`worker`), since the jobs run in this process.
  */
 import { performance } from 'node:perf_hooks'

@@ -2,11 +2,11 @@
  * The producer process of the plain-commands baselines (see plain-worker.ts): `XADD` of each job
  * to the stream (or, for the bare round trip, `PUBLISH` of its number to the jobs channel), and
  * one subscription to the results channel that settles the waiting request by its number. It runs
- * the same {@link Workload} code as the Switchyard and BullMQ producers.
+ * the same {@link Workload} code as the Hedgeyard and BullMQ producers.
  *
  *   node dist/runners/plain-producer.js '<json PlainProducerConfig>'
  *
- * Messages as for the Switchyard producer: `ready`, `warmup` (`warmed`), `go` (`done`), `stop`.
+ * Messages as for the Hedgeyard producer: `ready`, `warmup` (`warmed`), `go` (`done`), `stop`.
  */
 import { Redis } from 'ioredis'
 import { type PlainTransport, plainJobChannel, plainResultChannel } from './plain-keys.js'

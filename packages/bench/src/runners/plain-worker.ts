@@ -6,11 +6,11 @@
  * pipelined write: `PUBLISH` of the result to the producer's channel, `XACK` and `XDEL`. No
  * fencing, retries, load counters or leases. With 'pubsub', a bare round trip: it listens on the
  * jobs channel (a job that finds no free slot waits here, in memory) and answers with `PUBLISH`.
- * A job counts as processed when its body is done, as for the Switchyard worker.
+ * A job counts as processed when its body is done, as for the Hedgeyard worker.
  *
  *   node dist/runners/plain-worker.js '<json PlainWorkerConfig>'
  *
- * Messages as for the Switchyard worker: `ready`, `mark` (`marked`), `report`, `stop`.
+ * Messages as for the Hedgeyard worker: `ready`, `mark` (`marked`), `report`, `stop`.
  */
 import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'

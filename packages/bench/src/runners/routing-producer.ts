@@ -13,11 +13,12 @@
  * - `dispatcher`: least-loaded through the public `Dispatcher` (a check that the script path above
  *   is the product's); with `sessions`, every request carries a session (the affinity workload).
  *
- * Same messages as switchyard-producer.ts; `done` also carries the jobs each worker was given
+ * Same messages as hedgeyard-producer.ts; `done` also carries the jobs each worker was given
  * (script policies) and the dispatcher's counters.
  */
+
+import { Dispatcher, type DispatcherStats, poolKeys } from 'hedgeyard'
 import { Redis } from 'ioredis'
-import { Dispatcher, type DispatcherStats, poolKeys } from 'switchyard'
 import { seededRandom } from '../bench-pool.js'
 import { type DispatchJob, dispatchArgs } from '../dispatch-args.js'
 import { connectWithScripts, loadLibraryScripts } from '../library-scripts.js'
@@ -66,7 +67,7 @@ async function scriptRouter(
   const conn = await connectWithScripts(config.redis, scripts)
   const sub = new Redis(config.redis, { lazyConnect: true })
   sub.on('error', () => {})
-  const keys = poolKeys('sy', config.pool)
+  const keys = poolKeys('hy', config.pool)
   const producerId = `bench-routing-${process.pid}`
   const waiting = new Map<string, { resolve: () => void; reject: (e: Error) => void }>()
   sub.on('message', (_channel: string, message: string) => {

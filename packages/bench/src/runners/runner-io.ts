@@ -72,7 +72,7 @@ export interface RedisTraffic {
  * Counts the commands every ioredis connection of this process sends, by name (pipelined and
  * auto-pipelined commands included: ioredis hands each of them to `Redis#sendCommand`), and the
  * writes and reads on sockets to the Redis at `redisUrl`. A counter increment each, the same
- * for Switchyard and BullMQ (both use this ioredis).
+ * for Hedgeyard and BullMQ (both use this ioredis).
  */
 export function countRedisTraffic(redisUrl: string): { take(): RedisTraffic } {
   const port = Number(new URL(redisUrl).port)

@@ -1,5 +1,5 @@
 /**
- * The producer workloads, shared by the producer runners of every system (Switchyard, BullMQ, the
+ * The producer workloads, shared by the producer runners of every system (Hedgeyard, BullMQ, the
  * baselines and floors) so all send the same jobs in the same way: a bulk of no-op jobs,
  * sequential submit-and-await, and an open loop
  * at a fixed rate whose latencies count from each request's scheduled send time (a late send
@@ -19,7 +19,7 @@ export interface ProducerClient {
   /** Sends job `n` and resolves when its result is back. */
   submitAndWait(n: number): Promise<unknown>
   /**
-   * Sends jobs `first`..`first + count - 1` at once. Switchyard resolves when every result is
+   * Sends jobs `first`..`first + count - 1` at once. Hedgeyard resolves when every result is
    * back; BullMQ when every job is queued (the worker reports when they are done).
    */
   submitBulk(first: number, count: number): Promise<void>

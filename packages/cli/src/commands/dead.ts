@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { listDeadLetters, purgeDeadLetters, retryDeadLetters } from 'switchyard'
+import { listDeadLetters, purgeDeadLetters, retryDeadLetters } from 'hedgeyard'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 import { fail, table } from '../output.js'
 
@@ -10,11 +10,11 @@ interface Selection extends CommonOptions {
 function selection(deadIds: string[], opts: Selection): { deadIds: string[] } | { all: true } {
   if (opts.all) return { all: true }
   if (deadIds.length === 0)
-    fail('INVALID_ARGUMENT', 'name the dead letters (ids from `switchyard dead list`) or pass --all')
+    fail('INVALID_ARGUMENT', 'name the dead letters (ids from `hedgeyard dead list`) or pass --all')
   return { deadIds }
 }
 
-/** `switchyard dead list|retry|purge`: the dead letters of a pool. */
+/** `hedgeyard dead list|retry|purge`: the dead letters of a pool. */
 export function deadCommand(program: Command): void {
   const dead = program.command('dead').description('list, retry or purge dead letters')
   withCommonOptions(dead.command('list').description('show dead letters, oldest first'))
@@ -39,7 +39,7 @@ export function deadCommand(program: Command): void {
       process.stdout.write(`${table(['dead id', 'job', 'worker', 'attempt', 'reason'], rows)}\n`)
     })
   withCommonOptions(dead.command('retry').description('dispatch dead letters again as new jobs'))
-    .argument('[deadIds...]', 'ids from `switchyard dead list`')
+    .argument('[deadIds...]', 'ids from `hedgeyard dead list`')
     .option('--all', 'every dead letter')
     .action(async (deadIds: string[], opts: Selection) => {
       const retried = await retryDeadLetters({
@@ -53,7 +53,7 @@ export function deadCommand(program: Command): void {
       process.stdout.write(`${retried.length} dead letters retried\n`)
     })
   withCommonOptions(dead.command('purge').description('delete dead letters'))
-    .argument('[deadIds...]', 'ids from `switchyard dead list`')
+    .argument('[deadIds...]', 'ids from `hedgeyard dead list`')
     .option('--all', 'every dead letter')
     .action(async (deadIds: string[], opts: Selection) => {
       const count = await purgeDeadLetters({

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
-import { Dispatcher, inspectPool, isSwitchyardError } from 'switchyard'
+import { Dispatcher, inspectPool, isHedgeyardError } from 'hedgeyard'
 import { type EmbeddedRedis, startEmbeddedRedis } from '../demo/embedded-redis.js'
 import type { ChatReply, ChatTurn } from '../demo/handler.js'
 import { Progress } from '../demo/progress.js'
@@ -26,7 +26,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const MAIN = join(here, '../main.js')
 const HANDLER = join(here, '../demo/handler.js')
 
-/** `switchyard demo`: a GenAI-like chat workload over real worker processes, with a summary. */
+/** `hedgeyard demo`: a GenAI-like chat workload over real worker processes, with a summary. */
 export function demoCommand(program: Command): void {
   program
     .command('demo')
@@ -35,11 +35,11 @@ export function demoCommand(program: Command): void {
     )
     .option(
       '--redis <url>',
-      'use this Redis instead of starting one (env SWITCHYARD_REDIS_URL)',
-      process.env.SWITCHYARD_REDIS_URL,
+      'use this Redis instead of starting one (env HEDGEYARD_REDIS_URL)',
+      process.env.HEDGEYARD_REDIS_URL,
     )
     .option('--pool <name>', 'pool name', 'demo')
-    .option('--prefix <prefix>', 'key prefix', 'sy')
+    .option('--prefix <prefix>', 'key prefix', 'hy')
     .option('--processes <n>', 'worker processes', intOption('--processes'), 3)
     .option('--count <n>', 'workers per process', intOption('--count'), 2)
     .option('--concurrency <n>', 'jobs one worker runs at once', intOption('--concurrency'), 4)
@@ -98,7 +98,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
           ],
           {
             stdio: ['ignore', 'ignore', 'inherit'],
-            env: { ...process.env, SWITCHYARD_LOG_LEVEL: 'warn', DEMO_MEDIAN_MS: String(opts.medianMs) },
+            env: { ...process.env, HEDGEYARD_LOG_LEVEL: 'warn', DEMO_MEDIAN_MS: String(opts.medianMs) },
           },
         ),
       )
@@ -145,7 +145,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
             seen.add(reply.workerId)
             workerOfSession.set(session, seen)
           } catch (err) {
-            const code = isSwitchyardError(err) ? err.code : 'ERROR'
+            const code = isHedgeyardError(err) ? err.code : 'ERROR'
             failures.set(code, (failures.get(code) ?? 0) + 1)
           }
           done++

@@ -1,9 +1,9 @@
 import type { Command } from 'commander'
-import { inspectPool, inspectProducers } from 'switchyard'
+import { inspectPool, inspectProducers } from 'hedgeyard'
 import { type CommonOptions, withCommonOptions } from '../options.js'
 import { table } from '../output.js'
 
-/** `switchyard inspect`: the pool's workers and producers with their metrics, as tables or JSON. */
+/** `hedgeyard inspect`: the pool's workers and producers with their metrics, as tables or JSON. */
 export function inspectCommand(program: Command): void {
   withCommonOptions(
     program.command('inspect').description("show the pool's workers and producers with their metrics"),

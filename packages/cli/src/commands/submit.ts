@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { Dispatcher, type HedgeOptions } from 'switchyard'
+import { Dispatcher, type HedgeOptions } from 'hedgeyard'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 import { fail } from '../output.js'
 
@@ -17,7 +17,7 @@ function hedgeDelayOption(value: string): number | 'auto' {
   return intOption('--hedge-delay')(value)
 }
 
-/** `switchyard submit '<json>'`: sends one request and prints its result as JSON. */
+/** `hedgeyard submit '<json>'`: sends one request and prints its result as JSON. */
 export function submitCommand(program: Command): void {
   withCommonOptions(program.command('submit').description('send one request and print its result as JSON'))
     .argument('<json>', 'the request, as JSON')

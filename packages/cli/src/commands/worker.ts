@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { type Command, Option } from 'commander'
-import { type Handler, startWorkers, type WorkerGroup } from 'switchyard'
+import { type Handler, startWorkers, type WorkerGroup } from 'hedgeyard'
 import { createLogger } from '../logger.js'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 
@@ -27,7 +27,7 @@ export async function loadHandler(path: string): Promise<Handler> {
   return handler as Handler
 }
 
-/** `switchyard worker`: runs workers as their own deployment; SIGTERM drains them. */
+/** `hedgeyard worker`: runs workers as their own deployment; SIGTERM drains them. */
 export function workerCommand(program: Command): void {
   withCommonOptions(program.command('worker').description('run workers that execute a handler module'))
     .requiredOption('--handler <path>', "module exporting the handler as 'default' or 'handler'")
@@ -87,7 +87,7 @@ export function workerCommand(program: Command): void {
         void drain(group)
         return
       }
-      // Drained from elsewhere (`switchyard drain`): once every worker here has left, so does the process.
+      // Drained from elsewhere (`hedgeyard drain`): once every worker here has left, so does the process.
       void group.done.then(() => {
         if (!isStopping) {
           logger.info('every worker was drained; exiting')

@@ -24,7 +24,7 @@ function freePort(): Promise<number> {
 /** Starts `redis-server` from the PATH; fails with a message that says how to get one. */
 export async function startEmbeddedRedis(): Promise<EmbeddedRedis> {
   const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), 'switchyard-demo-'))
+  const dir = mkdtempSync(join(tmpdir(), 'hedgeyard-demo-'))
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
@@ -40,7 +40,7 @@ export async function startEmbeddedRedis(): Promise<EmbeddedRedis> {
     child.once('error', (err) =>
       reject(
         new Error(
-          `cannot start redis-server (${err.message}): install it (apt-get install -y redis-server) or set SWITCHYARD_REDIS_URL`,
+          `cannot start redis-server (${err.message}): install it (apt-get install -y redis-server) or set HEDGEYARD_REDIS_URL`,
         ),
       ),
     )

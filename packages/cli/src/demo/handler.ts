@@ -1,4 +1,4 @@
-import type { JobContext } from 'switchyard'
+import type { JobContext } from 'hedgeyard'
 
 /** A request of the demo: one turn of a chat session. */
 export interface ChatTurn {

@@ -1,0 +1,135 @@
+import type { JobEntry, RemoteError } from '../protocol/codec.js'
+import type { Outcome } from './completer.js'
+import type { LazyAbort } from './lazy-abort.js'
+
+/** What a handler gets beside the request. */
+export interface JobContext {
+  jobId: string
+  workerId: string
+  /** The session of the request, or undefined. */
+  session: string | undefined
+  /** 1 for the first copy of a job; higher for hedge copies and retries. */
+  attempt: number
+  /** Aborted when the job's deadline passes or the worker stops waiting for it. */
+  signal: AbortSignal
+  /** The job's deadline, in ms since the epoch (Redis time). */
+  deadline: number
+}
+
+/** A worker's handler: gets the request and its context, returns a JSON-serialisable result. */
+export type Handler<Req = unknown, Res = unknown> = (req: Req, ctx: JobContext) => Res | Promise<Res>
+
+/** The outcome of running one job, ready for the complete script. */
+export interface JobResult {
+  outcome: Outcome
+  envelope: string
+}
+
+/**
+ * Runs the handler on one entry and encodes the result envelope; never throws. A handler that
+ * returns a plain value (not a promise) gets its result back in the same call, without a
+ * promise or a microtask: short synchronous jobs are the common case the worker must make cheap.
+ */
+export function runJob(
+  handler: Handler,
+  entry: JobEntry,
+  workerId: string,
+  abort: LazyAbort,
+  maxResultBytes: number,
+): JobResult | Promise<JobResult> {
+  let req: unknown
+  try {
+    req = JSON.parse(entry.payload)
+  } catch {
+    return failure(workerId, entry.copy, {
+      code: 'PROTOCOL_ERROR',
+      name: 'HedgeyardError',
+      message: 'the request payload is not valid JSON',
+    })
+  }
+  let value: unknown
+  try {
+    value = handler(req, {
+      jobId: entry.jobId,
+      workerId,
+      session: entry.session === '' ? undefined : entry.session,
+      attempt: entry.attempt,
+      get signal() {
+        return abort.signal
+      },
+      deadline: entry.deadline,
+    })
+  } catch (err) {
+    return failure(workerId, entry.copy, remoteError(err))
+  }
+  if (isThenable(value)) {
+    return Promise.resolve(value).then(
+      (settled) => encodeResult(settled, workerId, entry.copy, maxResultBytes),
+      (err: unknown) => failure(workerId, entry.copy, remoteError(err)),
+    )
+  }
+  return encodeResult(value, workerId, entry.copy, maxResultBytes)
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  )
+}
+
+/** The success envelope `{"ok":true,"workerId":..,"copy":..,"value":..}`, or a failure if it cannot be made. */
+function encodeResult(value: unknown, workerId: string, copy: number, maxResultBytes: number): JobResult {
+  let envelope: string
+  try {
+    // Built by hand around the value's JSON: the same text JSON.stringify gives for the whole
+    // envelope object, without making that object for every job.
+    const json = JSON.stringify(value)
+    const head = `{"ok":true,"workerId":${JSON.stringify(workerId)},"copy":${copy}`
+    envelope = json === undefined ? `${head}}` : `${head},"value":${json}}`
+  } catch (err) {
+    return failure(workerId, copy, {
+      code: 'HANDLER_ERROR',
+      name: 'TypeError',
+      message: `the handler's result is not JSON-serialisable: ${(err as Error).message}`,
+    })
+  }
+  if (envelope.length > maxResultBytes / 3 && Buffer.byteLength(envelope) > maxResultBytes) {
+    return failure(workerId, copy, {
+      code: 'RESULT_TOO_LARGE',
+      name: 'HedgeyardError',
+      message: `the handler's result takes ${Buffer.byteLength(envelope)} bytes as JSON in its envelope; maxResultBytes is ${maxResultBytes}`,
+    })
+  }
+  return { outcome: 'ok', envelope }
+}
+
+/** A failed job's result envelope. */
+export function failure(workerId: string, copy: number, error: RemoteError): JobResult {
+  return { outcome: 'err', envelope: JSON.stringify({ ok: false, workerId, copy, error }) }
+}
+
+/** Describes whatever a handler threw, including non-Error values. */
+function remoteError(err: unknown): RemoteError {
+  if (err instanceof Error) {
+    const retryable = (err as { retryable?: unknown }).retryable === true
+    return {
+      code: 'HANDLER_ERROR',
+      name: err.name,
+      message: err.message,
+      ...(retryable ? { retryable } : {}),
+    }
+  }
+  let message: string
+  try {
+    message = typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err))
+  } catch {
+    message = String(err)
+  }
+  return {
+    code: 'HANDLER_ERROR',
+    name: 'NonError',
+    message: `the handler threw a non-Error value: ${message}`,
+  }
+}

@@ -1,0 +1,423 @@
+import { hostname } from 'node:os'
+import { type Logger, pino } from 'pino'
+import { DEFAULT_MAX_ATTEMPTS, type JobEntry } from '../protocol/codec.js'
+import { invalidArgument } from '../protocol/errors.js'
+import { cancelChannel, type PoolKeys, poolKeys } from '../protocol/keys.js'
+import { checkInt, checkKnownOptions, checkMs, checkName, MAX_TIMER_MS } from '../protocol/validate.js'
+import {
+  type Connection,
+  connectReady,
+  createConnection,
+  type RedisInput,
+  redisFailure,
+} from '../redis/connection.js'
+import { Completer } from './completer.js'
+import type { Handler } from './run-job.js'
+import { WATCHDOG_MARGIN_MS, WorkerLoop } from './worker-loop.js'
+
+/** Options of {@link startWorkers}. */
+export interface WorkerOptions<Req, Res> {
+  /** A Redis URL, or an ioredis client whose settings the workers' own connections copy. */
+  redis: RedisInput
+  /** The pool's name: letters, digits and `_ . : -`. */
+  pool: string
+  /** Runs each job: gets the request and a context with an AbortSignal. */
+  handler: Handler<Req, Res>
+  /** Workers in this process, each with its own stream and slots. @defaultValue 1 */
+  count?: number
+  /** Jobs one worker runs at once. @defaultValue 8 */
+  concurrency?: number
+  /** Jobs one worker may hold queued beyond those it runs; dispatch never exceeds it. @defaultValue 64 */
+  queueCapacity?: number
+  /**
+   * Queued jobs one worker reads ahead of its free slots, so each starts the moment a slot frees
+   * instead of a round trip later: for short jobs this multiplies throughput at low concurrency.
+   * They are queued on this worker already, so routing does not change, but a job read ahead
+   * counts as started if the worker dies: rescue raises its attempt. A draining worker hands its
+   * read-ahead jobs to other workers, attempt unchanged. 0 reads only as many as there are free
+   * slots. @defaultValue 0
+   */
+  prefetch?: number
+  /** @defaultValue 'hy' */
+  prefix?: string
+  /** A pino logger; silent by default. Payloads are never logged. */
+  logger?: Logger
+  /** How long a worker counts as alive after its last heartbeat. @defaultValue 5000 */
+  leaseMs?: number
+  /** Worker ids are `<idPrefix>-<n>`; a worker restarted with the same id resumes its pending jobs. @defaultValue `<host>-<pid>` */
+  idPrefix?: string
+  /** BLOCK of each read, in ms. @defaultValue 5000 */
+  blockMs?: number
+  /** Largest result, as JSON in UTF-8; a larger one fails with RESULT_TOO_LARGE. @defaultValue 1048576 */
+  maxResultBytes?: number
+  /** How long a result is kept in Redis for recovery. @defaultValue 60000 */
+  resultTtlMs?: number
+  /** How long `close()` waits for running jobs before aborting them. @defaultValue 30000 */
+  drainTimeoutMs?: number
+  /** Most entries the dead-letter stream keeps (trimmed approximately). @defaultValue 10000 */
+  deadLetterCap?: number
+}
+
+/** Defaults of {@link WorkerOptions}. */
+export const WORKER_DEFAULTS = Object.freeze({
+  count: 1,
+  concurrency: 8,
+  queueCapacity: 64,
+  prefix: 'hy',
+  leaseMs: 5_000,
+  blockMs: 5_000,
+  maxResultBytes: 1_048_576,
+  resultTtlMs: 60_000,
+  drainTimeoutMs: 30_000,
+  deadLetterCap: 10_000,
+  prefetch: 0,
+})
+
+/** Workers running in this process. */
+export interface WorkerGroup {
+  readonly workerIds: readonly string[]
+  /**
+   * Drains gracefully: no new jobs, unread ones handed to other workers, running ones finish (up
+   * to drainTimeoutMs), then the workers deregister.
+   */
+  close(): Promise<void>
+  /** Settles when every worker has stopped: after `close()`, or after each was drained remotely (`hedgeyard drain`). */
+  readonly done: Promise<void>
+}
+
+const KNOWN_OPTIONS = ['redis', 'pool', 'handler', 'logger', 'idPrefix', ...Object.keys(WORKER_DEFAULTS)]
+
+/**
+ * Starts `count` workers of a pool in this process and registers them in Redis.
+ * @throws HedgeyardError INVALID_ARGUMENT for a bad option, REDIS_UNAVAILABLE when Redis cannot be reached.
+ */
+export async function startWorkers<Req = unknown, Res = unknown>(
+  options: WorkerOptions<Req, Res>,
+): Promise<WorkerGroup> {
+  checkKnownOptions('startWorkers', options, KNOWN_OPTIONS)
+  if (options.redis === undefined) throw invalidArgument('redis is required: a URL or an ioredis client')
+  if (typeof options.handler !== 'function')
+    throw invalidArgument('handler must be a function (req, ctx) => result')
+  const o = {
+    ...WORKER_DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  }
+  const pool = checkName('pool', options.pool)
+  const settings = {
+    count: checkInt('count', o.count, 1, 1_000),
+    concurrency: checkInt('concurrency', o.concurrency, 1, 10_000),
+    queueCapacity: checkInt('queueCapacity', o.queueCapacity, 0, 1_000_000),
+    prefetch: checkInt('prefetch', o.prefetch, 0, 10_000),
+    leaseMs: checkMs('leaseMs', o.leaseMs, 100),
+    // The read watchdog waits blockMs plus its margin: that sum must fit in a timer too.
+    blockMs: checkMs('blockMs', o.blockMs, 10, MAX_TIMER_MS - WATCHDOG_MARGIN_MS),
+    maxResultBytes: checkInt('maxResultBytes', o.maxResultBytes, 1),
+    resultTtlMs: checkInt('resultTtlMs', o.resultTtlMs, 1),
+    drainTimeoutMs: checkMs('drainTimeoutMs', o.drainTimeoutMs, 0),
+    deadLetterCap: checkInt('deadLetterCap', o.deadLetterCap, 1),
+  }
+  const prefix = checkName('prefix', o.prefix)
+  const idPrefix = checkName(
+    'idPrefix',
+    options.idPrefix ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`,
+  )
+  const keys = poolKeys(prefix, pool)
+  const logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'worker', pool })
+  const workerIds = Array.from({ length: settings.count }, (_, i) => `${idPrefix}-${i + 1}`)
+
+  const cmd = createConnection(options.redis, 'command', `hy:workers:${idPrefix}`)
+  try {
+    await connectReady(cmd, 5_000)
+  } catch (err) {
+    cmd.disconnect()
+    throw err
+  }
+  const group = new Group(cmd, keys, settings, logger, () => completer.close())
+  try {
+    await group.register(workerIds)
+  } catch (err) {
+    cmd.disconnect()
+    throw redisFailure(err, 'registering workers')
+  }
+  const completer = new Completer(cmd, keys, settings.resultTtlMs, settings.deadLetterCap, logger)
+  const loops = workerIds.map(
+    (id) =>
+      new WorkerLoop(id, {
+        redis: options.redis,
+        keys,
+        handler: options.handler as Handler,
+        concurrency: settings.concurrency,
+        prefetch: settings.prefetch,
+        blockMs: settings.blockMs,
+        maxResultBytes: settings.maxResultBytes,
+        completer,
+        redisNow: () => Date.now() + group.clockOffsetMs,
+        reregister: (workerId) => group.register([workerId]),
+        claim: (workerId, entries) => group.claim(workerId, entries),
+        logger,
+      }),
+  )
+  await group.start(loops, createConnection(options.redis, 'subscriber', `hy:cancels:${idPrefix}`))
+  logger.info(
+    { workerIds, concurrency: settings.concurrency, queueCapacity: settings.queueCapacity },
+    'workers started',
+  )
+  return { workerIds, close: () => group.close(), done: group.done }
+}
+
+interface GroupSettings {
+  concurrency: number
+  queueCapacity: number
+  leaseMs: number
+  drainTimeoutMs: number
+  resultTtlMs: number
+  deadLetterCap: number
+}
+
+/** Entries one rescue call moves at most; a larger backlog is moved over several heartbeats. */
+const RESCUE_BUDGET = 500
+
+/**
+ * The state the workers of one process share: the command connection, the lease, the clock
+ * offset, and the rescue of workers that died, which every live group runs on its heartbeat.
+ */
+class Group {
+  clockOffsetMs = 0
+  readonly done: Promise<void>
+  readonly #cmd: Connection
+  readonly #keys: PoolKeys
+  readonly #settings: GroupSettings
+  readonly #logger: Logger
+  /** Workers still serving, by id; a drained worker leaves this map. */
+  readonly #loops = new Map<string, WorkerLoop>()
+  readonly #draining = new Map<string, Promise<void>>()
+  #heartbeat: NodeJS.Timeout | undefined
+  #sub: Connection | undefined
+  #isBeating = false
+  #resolveDone: () => void = () => {}
+  readonly #onStopped: () => void
+
+  constructor(
+    cmd: Connection,
+    keys: PoolKeys,
+    settings: GroupSettings,
+    logger: Logger,
+    onStopped: () => void,
+  ) {
+    this.#onStopped = onStopped
+    this.#cmd = cmd
+    this.#keys = keys
+    this.#settings = settings
+    this.#logger = logger
+    this.done = new Promise((resolve) => {
+      this.#resolveDone = resolve
+    })
+  }
+
+  async register(ids: string[]): Promise<void> {
+    const { concurrency, queueCapacity, leaseMs } = this.#settings
+    const k = this.#keys
+    const sentAt = Date.now()
+    const redisMs = Number(
+      await this.#cmd.register(
+        k.load,
+        k.ready,
+        k.alive,
+        k.base,
+        leaseMs,
+        hostname(),
+        process.pid,
+        concurrency,
+        concurrency + queueCapacity,
+        ...ids,
+      ),
+    )
+    this.#measureClock(sentAt, redisMs)
+  }
+
+  async start(loops: WorkerLoop[], sub: Connection): Promise<void> {
+    this.#sub = sub
+    // Worker ids may contain ':', so a channel is mapped back to its worker, not parsed.
+    const byChannel = new Map(loops.map((loop) => [cancelChannel(this.#keys, loop.workerId), loop.workerId]))
+    sub.on('message', (channel: string, entryId: string) => {
+      const workerId = byChannel.get(channel)
+      if (workerId !== undefined) this.#loops.get(workerId)?.cancel(entryId)
+    })
+    await connectReady(sub, 5_000)
+    await sub.subscribe(...loops.map((loop) => cancelChannel(this.#keys, loop.workerId)))
+    for (const loop of loops) {
+      this.#loops.set(loop.workerId, loop)
+      loop
+        .start()
+        .catch((err: unknown) => this.#logger.error({ err, workerId: loop.workerId }, 'worker loop failed'))
+    }
+    this.#heartbeat = setInterval(
+      () => void this.#beat(),
+      Math.max(50, Math.floor(this.#settings.leaseMs / 3)),
+    )
+  }
+
+  /** Which copies of hedged or tied jobs still need running: 1 to run, 0 to skip. */
+  async claim(workerId: string, entries: JobEntry[]): Promise<number[]> {
+    const args: (string | number)[] = [
+      this.#keys.load,
+      this.#keys.alive,
+      this.#keys.base,
+      this.#settings.resultTtlMs,
+      workerId,
+    ]
+    for (const e of entries) args.push(e.jobId, e.race, e.copy)
+    return ((await this.#cmd.claim(...args)) as (number | string)[]).map(Number)
+  }
+
+  /** Renews the leases, notices remote drains and lost registrations, then rescues dead workers. */
+  async #beat(): Promise<void> {
+    if (this.#isBeating) return
+    this.#isBeating = true
+    const k = this.#keys
+    // Draining workers keep their lease too: their running jobs are theirs until they finish.
+    const ids = [...this.#loops.keys()]
+    try {
+      if (ids.length > 0) {
+        const sentAt = Date.now()
+        const reply = (await this.#cmd.heartbeat(
+          k.load,
+          k.ready,
+          k.alive,
+          k.base,
+          this.#settings.leaseMs,
+          ...ids,
+        )) as (string | number)[]
+        this.#measureClock(sentAt, Number(reply[0]))
+        const gone = ids.filter((_, i) => reply[i + 1] === 'GONE')
+        const drain = ids.filter((id, i) => reply[i + 1] === 'DRAINING' && !this.#draining.has(id))
+        if (gone.length > 0) {
+          this.#logger.warn({ workerIds: gone }, 'workers were removed from the pool; registering them again')
+          await this.register(gone)
+        }
+        if (drain.length > 0) {
+          this.#logger.info({ workerIds: drain }, 'asked to drain')
+          void this.#drain(drain)
+        }
+      }
+      const [removed, moved, lettered, dropped] = await this.#rescue('dead', RESCUE_BUDGET)
+      if (removed || moved || lettered || dropped) {
+        this.#logger.warn({ removed, moved, lettered, dropped }, 'rescued the jobs of dead workers')
+      }
+    } catch (err) {
+      this.#logger.warn({ err }, 'heartbeat failed; the lease runs out unless the next one succeeds')
+    } finally {
+      this.#isBeating = false
+    }
+  }
+
+  #measureClock(sentAt: number, redisMs: number): void {
+    this.clockOffsetMs = redisMs - Math.round((sentAt + Date.now()) / 2)
+  }
+
+  /** Drains every worker still serving; settles when all have stopped. */
+  async close(): Promise<void> {
+    await this.#drain([...this.#loops.keys()])
+    await this.done
+  }
+
+  #drain(ids: string[]): Promise<void> {
+    const fresh = ids.filter((id) => this.#loops.has(id) && !this.#draining.has(id))
+    const waits = ids.map((id) => this.#draining.get(id)).filter((p) => p !== undefined)
+    if (fresh.length > 0) {
+      const run = this.#drainNow(fresh)
+      for (const id of fresh) this.#draining.set(id, run)
+      waits.push(run)
+    }
+    return Promise.all(waits).then(() => {})
+  }
+
+  /** Runs the rescue script in `mode` (see rescue.lua) with this group's settings. */
+  #rescue(mode: 'dead' | 'handback' | 'return', budget: number, ...rest: string[]): Promise<number[]> {
+    const k = this.#keys
+    const s = this.#settings
+    return this.#cmd.rescue(
+      k.load,
+      k.ready,
+      k.alive,
+      k.dead,
+      k.base,
+      Math.floor(Math.random() * 2 ** 31),
+      mode,
+      budget,
+      s.deadLetterCap,
+      s.resultTtlMs,
+      DEFAULT_MAX_ATTEMPTS,
+      ...rest,
+    ) as Promise<number[]>
+  }
+
+  /** Hands a draining worker's read-ahead jobs to live workers; what none has room for runs here. */
+  async #returnReadAhead(loop: WorkerLoop): Promise<void> {
+    const entries = loop.takeBacklog()
+    if (entries.length === 0) return
+    let handled = 0
+    try {
+      const ids = entries.map((e) => e.entryId)
+      const reply = await this.#rescue('return', 100_000, loop.workerId, ...ids)
+      handled = Number(reply[4] ?? 0)
+    } catch (err) {
+      this.#logger.warn(
+        { err, workerId: loop.workerId },
+        'could not hand back jobs read ahead; running them here',
+      )
+    }
+    loop.restoreBacklog(entries.slice(handled))
+  }
+
+  async #drainNow(ids: string[]): Promise<void> {
+    const k = this.#keys
+    const loops = ids.map((id) => this.#loops.get(id) as WorkerLoop)
+    try {
+      // Out of dispatch first, then the unread jobs go to other workers; what no one has room
+      // for stays and is run here.
+      await this.#cmd.drain(k.ready, k.base, ...ids)
+      await this.#rescue('handback', 100_000, ...ids)
+    } catch (err) {
+      this.#logger.warn({ err, workerIds: ids }, 'could not hand back unread jobs; running them here')
+    }
+    // Jobs read ahead (prefetch) were not started either: they go too, attempt unchanged, rather
+    // than making the drain wait for them.
+    await Promise.all(loops.map((loop) => this.#returnReadAhead(loop)))
+    const drained = Promise.all(loops.map((loop) => loop.drain(this.#cmd)))
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), this.#settings.drainTimeoutMs)
+    })
+    const isTimedOut = await Promise.race([drained.then(() => false), timedOut])
+    clearTimeout(timer)
+    if (isTimedOut) {
+      this.#logger.warn(
+        { drainTimeoutMs: this.#settings.drainTimeoutMs },
+        'drain timed out; aborting running jobs',
+      )
+    }
+    await Promise.all(loops.map((loop) => loop.stop(this.#cmd, 'worker closing')))
+    try {
+      const statuses = (await this.#cmd.deregister(k.load, k.ready, k.alive, k.base, ...ids)) as string[]
+      const busy = ids.filter((_, i) => statuses[i] === 'BUSY')
+      // Left registered as draining: once its lease runs out, rescue moves what it still holds.
+      if (busy.length > 0)
+        this.#logger.warn({ workerIds: busy }, 'workers still hold jobs; left to be rescued')
+    } catch (err) {
+      this.#logger.warn(
+        { err },
+        'could not deregister workers; their lease will run out and rescue takes over',
+      )
+    }
+    for (const id of ids) this.#loops.delete(id)
+    this.#logger.info({ workerIds: ids }, 'workers stopped')
+    if (this.#loops.size === 0) {
+      clearInterval(this.#heartbeat)
+      this.#onStopped()
+      this.#sub?.disconnect()
+      this.#cmd.disconnect()
+      this.#resolveDone()
+    }
+  }
+}

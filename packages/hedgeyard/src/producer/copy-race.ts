@@ -1,0 +1,256 @@
+import { type Envelope, envelopeError } from '../protocol/codec.js'
+import { HedgeyardError } from '../protocol/errors.js'
+import type { DispatchBatcher, DispatchOutcome } from './dispatch-batcher.js'
+import type { HedgeBudget } from './hedge-budget.js'
+
+/** How one submit's copies are run: a plain job has one copy and no timers. */
+export interface RacePlan {
+  jobId: string
+  session: string
+  payload: string
+  /** Absolute deadline, ms on this host's clock. */
+  deadline: number
+  maxAttempts: number
+  onSaturated: 'reject' | 'wait'
+  /** Hedged: after `delayMs` without a result another copy goes to another worker, up to `maxCopies`. */
+  hedge?: { delayMs: number; maxCopies: number; isTied: boolean }
+  /** Retried: a copy that fails with a retryable error is followed by another, up to `maxCopies`. */
+  retry?: { maxCopies: number; backoffMs: number }
+}
+
+/** Counters a race updates, owned by the dispatcher. */
+export interface RaceCounters {
+  affinityHits: number
+  affinityMisses: number
+  saturated: number
+  hedgesSent: number
+  hedgesWon: number
+  hedgesCancelled: number
+  hedgesDenied: number
+  retriesSent: number
+}
+
+/** What a race needs from its dispatcher. */
+export interface RaceDeps {
+  pool: string
+  batcher: DispatchBatcher
+  budget: HedgeBudget
+  counters: RaceCounters
+}
+
+/** Delay before dispatching again after a SATURATED reply, when the caller asked to wait. */
+function saturationBackoffMs(round: number): number {
+  return Math.min(5 * 2 ** round, 250) * (0.5 + Math.random() / 2)
+}
+
+/**
+ * Runs the copies of one submit: the first at once, hedges after the delay, a retry after a
+ * retryable failure, each to a worker no earlier copy went to. The first success settles the
+ * race (the complete script elects it and stops the other copies); when every copy has failed
+ * and no other may be sent, the last error does.
+ */
+export class CopyRace {
+  readonly #deps: RaceDeps
+  readonly #plan: RacePlan
+  readonly #settle: (err: unknown, value?: unknown) => void
+  /** Workers the copies went to or failed on: the next copy's exclusions. */
+  readonly #workers: string[] = []
+  #failed: Set<number> | undefined
+  #sent = 0
+  #outstanding = 0
+  #isDone = false
+  #isRetryScheduled = false
+  #timer: NodeJS.Timeout | undefined
+  #lastError: HedgeyardError | undefined
+
+  constructor(deps: RaceDeps, plan: RacePlan, settle: (err: unknown, value?: unknown) => void) {
+    this.#deps = deps
+    this.#plan = plan
+    this.#settle = settle
+  }
+
+  /** Whether copies can fail without ending the job (they race). */
+  get isRacing(): boolean {
+    return this.#plan.hedge !== undefined || this.#plan.retry !== undefined
+  }
+
+  /** Attempt numbers sent so far, for reading failed copies' results after a reconnect. */
+  get attemptsSent(): number {
+    return this.#sent
+  }
+
+  start(): void {
+    this.#send(0)
+  }
+
+  /** Ends the race without settling it (the caller timed out or aborted). */
+  stop(): void {
+    this.#isDone = true
+    clearTimeout(this.#timer)
+  }
+
+  /** A result of one copy arrived (pub/sub or recovery). */
+  onEnvelope(env: Envelope): void {
+    if (this.#isDone) return
+    if (env.ok) {
+      this.#finish()
+      const c = this.#deps.counters
+      if ((env.copy ?? 1) > 1 && this.#plan.hedge) c.hedgesWon++
+      if (this.#outstanding > 1) c.hedgesCancelled += this.#outstanding - 1
+      this.#settle(undefined, env.value)
+      return
+    }
+    const error = envelopeError(this.#plan.jobId, env)
+    if (!this.isRacing) {
+      this.#finish()
+      this.#settle(error)
+      return
+    }
+    const copy = env.copy ?? 1
+    // A fast failure can arrive (pub/sub) before its copy's dispatch reply (command connection):
+    // its envelope names the worker, so the next copy avoids it either way.
+    this.#tried(env.workerId)
+    this.#failed ??= new Set()
+    if (this.#failed.has(copy)) return
+    this.#failed.add(copy)
+    this.#outstanding--
+    this.#lastError = error
+    if (error.isRetryable && this.#sent < this.#maxCopies()) {
+      const { hedge, retry } = this.#plan
+      if (hedge || !retry || retry.backoffMs === 0) this.#extraCopy('retry')
+      else {
+        this.#isRetryScheduled = true
+        setTimeout(() => {
+          this.#isRetryScheduled = false
+          if (!this.#isDone) this.#extraCopy('retry')
+        }, retry.backoffMs)
+      }
+      return
+    }
+    // A failure that is not retryable would fail again: no more hedges, the copies out carry on.
+    clearTimeout(this.#timer)
+    this.#failIfNothingLeft()
+  }
+
+  /** Adds a worker to the ones later copies must avoid. */
+  #tried(workerId: string): void {
+    if (workerId !== '' && !this.#workers.includes(workerId)) this.#workers.push(workerId)
+  }
+
+  #maxCopies(): number {
+    return Math.max(this.#plan.hedge?.maxCopies ?? 1, this.#plan.retry?.maxCopies ?? 1)
+  }
+
+  #finish(): void {
+    this.#isDone = true
+    clearTimeout(this.#timer)
+  }
+
+  #failIfNothingLeft(): void {
+    if (this.#outstanding > 0 || this.#isRetryScheduled || this.#isDone) return
+    this.#finish()
+    this.#settle(this.#lastError)
+  }
+
+  /** An extra copy (hedge or retry), if the budget allows it. */
+  #extraCopy(kind: 'hedge' | 'retry'): void {
+    const c = this.#deps.counters
+    if (!this.#deps.budget.take()) {
+      c.hedgesDenied++
+      this.#failIfNothingLeft()
+      return
+    }
+    this.#send(0, kind)
+  }
+
+  #scheduleHedge(): void {
+    const hedge = this.#plan.hedge
+    if (!hedge || hedge.isTied || this.#sent >= hedge.maxCopies) return
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => {
+      // Timers run before sockets are read: after a stall of this process, the answer may be
+      // waiting already. Look at the sockets first, then decide.
+      setImmediate(() => {
+        if (!this.#isDone && this.#sent < hedge.maxCopies) this.#extraCopy('hedge')
+      })
+    }, hedge.delayMs)
+  }
+
+  #send(round: number, kind?: 'hedge' | 'retry'): void {
+    const plan = this.#plan
+    const attempt = this.#sent + 1
+    this.#sent = attempt
+    this.#outstanding++
+    const isTied = plan.hedge?.isTied === true
+    this.#deps.batcher.send(
+      {
+        jobId: plan.jobId,
+        session: plan.session,
+        payload: plan.payload,
+        timeoutMs: Math.max(1, plan.deadline - Date.now()),
+        attempt,
+        maxAttempts: plan.maxAttempts + attempt - 1,
+        exclude: this.#workers.join(','),
+        race: isTied ? 't' : this.isRacing ? 'h' : '',
+        copies: isTied ? 2 : 1,
+      },
+      (err, outcome) => {
+        if (outcome !== undefined) {
+          this.#onDispatched(outcome, attempt, round, kind)
+          return
+        }
+        this.#outstanding--
+        if (attempt === 1) {
+          this.#finish()
+          this.#settle(err)
+        } else this.#failIfNothingLeft()
+      },
+    )
+    this.#scheduleHedge()
+  }
+
+  #onDispatched(outcome: DispatchOutcome, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
+    const c = this.#deps.counters
+    if (outcome.status === 'queued') {
+      this.#tried(outcome.workerId)
+      if (kind === 'hedge') c.hedgesSent++
+      else if (kind === 'retry') c.retriesSent++
+      if (this.#plan.session !== '' && attempt === 1) {
+        if (outcome.isAffinityHit) c.affinityHits++
+        else c.affinityMisses++
+      }
+      return
+    }
+    if (outcome.status === 'SATURATED') c.saturated++
+    // A copy no worker took costs nothing: its token goes back.
+    if (kind !== undefined) this.#deps.budget.refund()
+    this.#outstanding--
+    if (this.#isDone) return
+    const refused =
+      outcome.status === 'SATURATED'
+        ? new HedgeyardError('SATURATED', `every worker of pool '${this.#deps.pool}' is at capacity`, {
+            jobId: this.#plan.jobId,
+          })
+        : new HedgeyardError('NO_WORKERS', `pool '${this.#deps.pool}' has no live worker`, {
+            jobId: this.#plan.jobId,
+          })
+    if (attempt > 1) {
+      // No other worker for an extra copy: the copies already out carry on.
+      this.#lastError ??= refused
+      this.#failIfNothingLeft()
+      return
+    }
+    const delayMs = saturationBackoffMs(round)
+    if (this.#plan.onSaturated === 'wait' && Date.now() + delayMs < this.#plan.deadline) {
+      clearTimeout(this.#timer)
+      this.#timer = setTimeout(() => {
+        if (this.#isDone) return
+        this.#sent = 0
+        this.#send(round + 1)
+      }, delayMs)
+      return
+    }
+    this.#finish()
+    this.#settle(refused)
+  }
+}

@@ -1,0 +1,411 @@
+import { hostname } from 'node:os'
+import { type Logger, pino } from 'pino'
+import { DEFAULT_MAX_ATTEMPTS } from '../protocol/codec.js'
+import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
+import { jobIdFactory } from '../protocol/job-id.js'
+import { type PoolKeys, poolKeys, resultChannel } from '../protocol/keys.js'
+import { checkInt, checkKnownOptions, checkMs, checkName, checkNumber } from '../protocol/validate.js'
+import {
+  type Connection,
+  connectReady,
+  createConnection,
+  type RedisInput,
+  redisFailure,
+} from '../redis/connection.js'
+import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
+import { DispatchBatcher } from './dispatch-batcher.js'
+import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
+import { ResultListener } from './result-listener.js'
+import { reportStats, STATS_REPORT_MS } from './stats-reporter.js'
+import { type CheckedSubmit, checkSubmitOptions, type SubmitOptions } from './submit-options.js'
+import { readWorkerMetrics, type WorkerMetrics } from './worker-metrics.js'
+
+/** Options of a {@link Dispatcher}. */
+export interface DispatcherOptions {
+  /** A Redis URL, or an ioredis client whose settings the dispatcher's own connections copy. */
+  redis: RedisInput
+  /** The pool's name: letters, digits and `_ . : -`. */
+  pool: string
+  /** @defaultValue 'hy' */
+  prefix?: string
+  /** How long a session stays bound to its worker after its last request. @defaultValue 30000 */
+  affinityTtlMs?: number
+  /**
+   * How long a result is kept in Redis for recovery. Unset, the job's worker keeps it for the
+   * workers' `resultTtlMs` (60000 by default), and the job's entry carries no `ttl` field.
+   */
+  resultTtlMs?: number
+  /** Default time limit of a submit. @defaultValue 30000 */
+  timeoutMs?: number
+  /** Largest request, as JSON in UTF-8. @defaultValue 1048576 */
+  maxPayloadBytes?: number
+  /** How long to wait for Redis when connecting. @defaultValue 5000 */
+  connectTimeoutMs?: number
+  /** Default of {@link SubmitOptions.maxAttempts}. @defaultValue 3 */
+  maxAttempts?: number
+  /** Hedging and retries: their budget and the `'auto'` delay. */
+  hedging?: HedgingOptions
+  /** A pino logger; silent by default. Payloads are never logged. */
+  logger?: Logger
+}
+
+/** Defaults of {@link DispatcherOptions}. */
+export const DISPATCHER_DEFAULTS = Object.freeze({
+  prefix: 'hy',
+  affinityTtlMs: 30_000,
+  timeoutMs: 30_000,
+  maxPayloadBytes: 1_048_576,
+  connectTimeoutMs: 5_000,
+  maxAttempts: DEFAULT_MAX_ATTEMPTS,
+  hedging: Object.freeze({
+    budgetRatio: 0.1,
+    budgetBurst: 10,
+    percentile: 0.95,
+    minSamples: 50,
+    minDelayMs: 1,
+    fallbackDelayMs: 50,
+  }),
+})
+
+/** Hedging and retry settings of a {@link Dispatcher}. */
+export interface HedgingOptions {
+  /** Extra copies (hedges and retries) as a share of submits, at most. @defaultValue 0.1 */
+  budgetRatio?: number
+  /** Extra copies that may be sent in a burst before the ratio applies. @defaultValue 10 */
+  budgetBurst?: number
+  /** The percentile of recent latencies an `'auto'` delay uses. @defaultValue 0.95 */
+  percentile?: number
+  /** Latencies needed before `'auto'` trusts them. @defaultValue 50 */
+  minSamples?: number
+  /** The `'auto'` delay never goes below this. @defaultValue 1 */
+  minDelayMs?: number
+  /** The `'auto'` delay until there are enough samples. @defaultValue 50 */
+  fallbackDelayMs?: number
+}
+
+/** Counters of one dispatcher since it was created. */
+export interface DispatcherStats {
+  submitted: number
+  succeeded: number
+  failed: number
+  /** Submits with a session whose binding was used. */
+  affinityHits: number
+  /** Submits with a session that were bound (or rebound) to a worker. */
+  affinityMisses: number
+  /** Dispatch attempts that found every worker full. */
+  saturated: number
+  /** Hedge copies sent after the delay. */
+  hedgesSent: number
+  /** Hedged submits won by a copy other than the first. */
+  hedgesWon: number
+  /** Copies still out when another copy won (removed from their streams, or cancelled). */
+  hedgesCancelled: number
+  /** Hedges and retries not sent because the budget was spent. */
+  hedgesDenied: number
+  /** Copies sent after a retryable failure. */
+  retriesSent: number
+  /** The delay an `'auto'` hedge would use now. */
+  autoDelayMs: number
+}
+
+const KNOWN_OPTIONS = ['redis', 'pool', 'logger', 'resultTtlMs', ...Object.keys(DISPATCHER_DEFAULTS)]
+const nextId = jobIdFactory()
+const NO_OPTIONS: SubmitOptions = Object.freeze({})
+
+/**
+ * The producer side: sends requests to the least-loaded worker of a pool and awaits their
+ * results. One dispatcher per process and pool is enough; it batches the submits of each event
+ * loop turn into one Redis call.
+ */
+export class Dispatcher<Req = unknown, Res = unknown> {
+  readonly pool: string
+  readonly producerId: string
+  readonly #options: Required<
+    Omit<DispatcherOptions, 'redis' | 'pool' | 'logger' | 'hedging' | 'resultTtlMs'>
+  > & {
+    resultTtlMs: number | undefined
+    hedging: Required<HedgingOptions>
+  }
+  readonly #budget: HedgeBudget
+  readonly #latency: LatencyTracker
+  readonly #keys: PoolKeys
+  readonly #logger: Logger
+  readonly #cmd: Connection
+  readonly #sub: Connection
+  readonly #batcher: DispatchBatcher
+  readonly #results: ResultListener
+  readonly #raceDeps: RaceDeps
+  readonly #submitDefaults: { timeoutMs: number; maxAttempts: number; hedgeDelayMs: 'auto' }
+  #pending = 0
+  #idleWaiters: (() => void)[] = []
+  #isConnected = false
+  readonly #stats: DispatcherStats = {
+    submitted: 0,
+    succeeded: 0,
+    failed: 0,
+    affinityHits: 0,
+    affinityMisses: 0,
+    saturated: 0,
+    hedgesSent: 0,
+    hedgesWon: 0,
+    hedgesCancelled: 0,
+    hedgesDenied: 0,
+    retriesSent: 0,
+    autoDelayMs: 0,
+  }
+  #ready: Promise<void> | undefined
+  #reporter: NodeJS.Timeout | undefined
+  #isClosed = false
+
+  /** @throws HedgeyardError INVALID_ARGUMENT when an option is out of range. */
+  constructor(options: DispatcherOptions) {
+    checkKnownOptions('Dispatcher', options, KNOWN_OPTIONS)
+    if (options.redis === undefined) throw invalidArgument('redis is required: a URL or an ioredis client')
+    this.pool = checkName('pool', options.pool)
+    const merged = { ...DISPATCHER_DEFAULTS, ...stripUndefined(options) }
+    this.#options = {
+      prefix: checkName('prefix', merged.prefix),
+      affinityTtlMs: checkInt('affinityTtlMs', merged.affinityTtlMs, 1),
+      resultTtlMs:
+        options.resultTtlMs === undefined ? undefined : checkInt('resultTtlMs', options.resultTtlMs, 1),
+      timeoutMs: checkMs('timeoutMs', merged.timeoutMs, 1),
+      maxPayloadBytes: checkInt('maxPayloadBytes', merged.maxPayloadBytes, 1, 512 * 1024 * 1024),
+      connectTimeoutMs: checkMs('connectTimeoutMs', merged.connectTimeoutMs, 1),
+      maxAttempts: checkInt('maxAttempts', merged.maxAttempts, 1, 100),
+      hedging: checkHedging(options.hedging ?? {}),
+    }
+    this.#submitDefaults = {
+      timeoutMs: this.#options.timeoutMs,
+      maxAttempts: this.#options.maxAttempts,
+      hedgeDelayMs: 'auto',
+    }
+    this.#budget = new HedgeBudget(this.#options.hedging.budgetRatio, this.#options.hedging.budgetBurst)
+    this.#latency = new LatencyTracker(this.#options.hedging.percentile)
+    this.#logger = (options.logger ?? pino({ level: 'silent' })).child({
+      component: 'dispatcher',
+      pool: this.pool,
+    })
+    this.#keys = poolKeys(this.#options.prefix, this.pool)
+    this.producerId = `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${nextId().slice(-8)}`
+    this.#cmd = createConnection(options.redis, 'command', `hy:producer:${this.producerId}`)
+    this.#sub = createConnection(options.redis, 'subscriber', `hy:results:${this.producerId}`)
+    this.#batcher = new DispatchBatcher(
+      this.#cmd,
+      this.#keys,
+      this.producerId,
+      this.#options.affinityTtlMs,
+      this.#options.resultTtlMs,
+    )
+    this.#results = new ResultListener(
+      this.#sub,
+      this.#cmd,
+      this.#keys,
+      resultChannel(this.#keys, this.producerId),
+      this.#logger,
+    )
+    this.#raceDeps = { pool: this.pool, batcher: this.#batcher, budget: this.#budget, counters: this.#stats }
+    this.#reporter = setInterval(() => void this.#report(), STATS_REPORT_MS)
+    this.#reporter.unref()
+  }
+
+  /** Writes the counters to Redis for `hedgeyard inspect`; a failure only skips one report. */
+  async #report(): Promise<void> {
+    if (this.#ready === undefined || this.#cmd.status !== 'ready') return
+    await reportStats(this.#cmd, this.#keys, this.producerId, this.stats()).catch((err: unknown) => {
+      this.#logger.debug({ err }, 'could not report counters')
+    })
+  }
+
+  /**
+   * Sends `req` to a worker and resolves with the handler's result.
+   * @throws HedgeyardError SATURATED, NO_WORKERS, TIMEOUT, ABORTED, HANDLER_ERROR, PAYLOAD_TOO_LARGE,
+   * INVALID_ARGUMENT, CLOSED or REDIS_UNAVAILABLE.
+   */
+  submit(req: Req, options: SubmitOptions = NO_OPTIONS): Promise<Res> {
+    this.#stats.submitted++
+    let checked: CheckedSubmit
+    let payload: string
+    try {
+      if (this.#isClosed) throw new HedgeyardError('CLOSED', 'the dispatcher is closed')
+      checked = checkSubmitOptions(options, this.#submitDefaults)
+      payload = this.#encode(req)
+      if (options.signal?.aborted) throw aborted(options.signal)
+    } catch (err) {
+      this.#stats.failed++
+      return Promise.reject(err)
+    }
+    this.#budget.earn()
+    this.#pending++
+    return new Promise<Res>((resolve, reject) => {
+      const run = () => this.#start(checked, payload, options.signal, resolve, reject)
+      if (this.#isConnected) run()
+      else this.#connect().then(run, (err: unknown) => this.#settled(err, undefined, resolve, reject))
+    })
+  }
+
+  /** The metrics of every worker of the pool, read from Redis. */
+  async workerMetrics(): Promise<WorkerMetrics[]> {
+    await this.#connect()
+    try {
+      return await readWorkerMetrics(this.#cmd, this.#keys)
+    } catch (err) {
+      throw redisFailure(err, 'workerMetrics')
+    }
+  }
+
+  /** Counters since this dispatcher was created. */
+  stats(): DispatcherStats {
+    return { ...this.#stats, autoDelayMs: this.#autoDelayMs() }
+  }
+
+  /** Stops taking submits, lets the ones under way settle (each within its timeout), then disconnects. */
+  async close(): Promise<void> {
+    if (this.#isClosed) return
+    this.#isClosed = true
+    if (this.#pending > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
+    clearInterval(this.#reporter)
+    if (this.#ready !== undefined) await this.#report()
+    this.#cmd.disconnect()
+    this.#sub.disconnect()
+  }
+
+  #settled(
+    err: unknown,
+    value: unknown,
+    resolve: (value: Res) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    if (err === undefined) {
+      this.#stats.succeeded++
+      resolve(value as Res)
+    } else {
+      this.#stats.failed++
+      reject(err)
+    }
+    if (--this.#pending === 0 && this.#idleWaiters.length > 0) {
+      for (const wake of this.#idleWaiters.splice(0)) wake()
+    }
+  }
+
+  #start(
+    checked: CheckedSubmit,
+    payload: string,
+    signal: AbortSignal | undefined,
+    resolve: (value: Res) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    const startedAt = Date.now()
+    const deadline = startedAt + checked.timeoutMs
+    const jobId = nextId()
+    const hedge = checked.hedge && {
+      delayMs: checked.hedge.delayMs === 'auto' ? this.#autoDelayMs() : checked.hedge.delayMs,
+      maxCopies: checked.hedge.maxAttempts,
+      isTied: checked.hedge.mode === 'tied',
+    }
+    let isSettled = false
+    const settle = (err: unknown, value?: unknown) => {
+      if (isSettled) return
+      isSettled = true
+      clearTimeout(timer)
+      race.stop()
+      if (signal && onAbort) signal.removeEventListener('abort', onAbort)
+      this.#results.forget(jobId)
+      if (err === undefined) this.#latency.record(Date.now() - startedAt)
+      this.#settled(err, value, resolve, reject)
+    }
+    const plan: RacePlan = {
+      jobId,
+      session: checked.session,
+      payload,
+      deadline,
+      maxAttempts: checked.maxAttempts,
+      onSaturated: checked.onSaturated,
+    }
+    if (hedge) plan.hedge = hedge
+    if (checked.retry)
+      plan.retry = { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs }
+    const race = new CopyRace(this.#raceDeps, plan, settle)
+    const timer = setTimeout(
+      () => settle(new HedgeyardError('TIMEOUT', `no result within ${checked.timeoutMs} ms`, { jobId })),
+      checked.timeoutMs,
+    )
+    let onAbort: (() => void) | undefined
+    if (signal) {
+      onAbort = () => settle(aborted(signal))
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
+    // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
+    this.#results.expect(jobId, race, race.isRacing ? () => race.attemptsSent : undefined)
+    race.start()
+  }
+
+  /** The current `'auto'` hedge delay: a high percentile of recent latencies, or the fallback. */
+  #autoDelayMs(): number {
+    const h = this.#options.hedging
+    const observed = this.#latency.count >= h.minSamples ? this.#latency.value() : undefined
+    return Math.max(h.minDelayMs, Math.round(observed ?? h.fallbackDelayMs))
+  }
+
+  #encode(req: Req): string {
+    let payload: string | undefined
+    try {
+      payload = JSON.stringify(req)
+    } catch (err) {
+      throw new HedgeyardError(
+        'INVALID_ARGUMENT',
+        `request is not JSON-serialisable: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      )
+    }
+    if (payload === undefined) {
+      throw invalidArgument(`request is not JSON-serialisable (got ${typeof req})`)
+    }
+    const max = this.#options.maxPayloadBytes
+    if (payload.length > max / 3 && Buffer.byteLength(payload) > max) {
+      throw new HedgeyardError(
+        'PAYLOAD_TOO_LARGE',
+        `request is ${Buffer.byteLength(payload)} bytes as JSON; maxPayloadBytes is ${max}`,
+      )
+    }
+    return payload
+  }
+
+  #connect(): Promise<void> {
+    if (this.#ready === undefined) {
+      const timeoutMs = this.#options.connectTimeoutMs
+      this.#ready = Promise.all([connectReady(this.#cmd, timeoutMs), this.#results.start(timeoutMs)]).then(
+        () => {
+          this.#isConnected = true
+        },
+      )
+      // A failed first connection is retried by the next call rather than cached forever.
+      this.#ready.catch(() => {
+        this.#ready = undefined
+      })
+    }
+    return this.#ready
+  }
+}
+
+function checkHedging(h: HedgingOptions): Required<HedgingOptions> {
+  checkKnownOptions('hedging', h, Object.keys(DISPATCHER_DEFAULTS.hedging))
+  const m = { ...DISPATCHER_DEFAULTS.hedging, ...stripUndefined(h) }
+  return {
+    budgetRatio: checkNumber('hedging.budgetRatio', m.budgetRatio, 0, 1),
+    budgetBurst: checkInt('hedging.budgetBurst', m.budgetBurst, 1),
+    percentile: checkNumber('hedging.percentile', m.percentile, 0.5, 1),
+    minSamples: checkInt('hedging.minSamples', m.minSamples, 1),
+    minDelayMs: checkMs('hedging.minDelayMs', m.minDelayMs, 0),
+    fallbackDelayMs: checkMs('hedging.fallbackDelayMs', m.fallbackDelayMs, 0),
+  }
+}
+
+function aborted(signal: AbortSignal): HedgeyardError {
+  return new HedgeyardError('ABORTED', 'the submit was aborted', { cause: signal.reason })
+}
+
+function stripUndefined<T extends object>(obj: T): Partial<T> {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>
+}

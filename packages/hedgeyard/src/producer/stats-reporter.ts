@@ -1,0 +1,44 @@
+import type { Redis } from 'ioredis'
+import { type PoolKeys, producerKey } from '../protocol/keys.js'
+
+/** How often a dispatcher writes its counters to Redis, for `hedgeyard inspect`. */
+export const STATS_REPORT_MS = 5_000
+/** A report older than this is of a producer that has gone. */
+const STATS_TTL_MS = 6 * STATS_REPORT_MS
+
+/**
+ * Writes a producer's counters to `p:<producerId>` (a HASH that expires) and lists it in
+ * `producers`, off the hot path: one pipeline every few seconds.
+ */
+export async function reportStats(
+  conn: Redis,
+  keys: PoolKeys,
+  producerId: string,
+  stats: object,
+): Promise<void> {
+  const now = Date.now()
+  const key = producerKey(keys, producerId)
+  const fields = Object.entries(stats).flatMap(([k, v]) => [k, String(v)])
+  await conn
+    .pipeline()
+    .hset(key, ...fields, 'reportedAt', String(now))
+    .pexpire(key, STATS_TTL_MS)
+    .zadd(keys.producers, now, producerId)
+    .zremrangebyscore(keys.producers, '-inf', now - STATS_TTL_MS)
+    .pexpire(keys.producers, STATS_TTL_MS)
+    .exec()
+}
+
+/** The counters of every producer that reported recently, by producer id. */
+export async function readProducerStats(
+  conn: Redis,
+  keys: PoolKeys,
+): Promise<Record<string, Record<string, string>>> {
+  const ids = await conn.zrangebyscore(keys.producers, Date.now() - STATS_TTL_MS, '+inf')
+  const out: Record<string, Record<string, string>> = {}
+  for (const id of ids) {
+    const fields = await conn.hgetall(producerKey(keys, id))
+    if (Object.keys(fields).length > 0) out[id] = fields
+  }
+  return out
+}

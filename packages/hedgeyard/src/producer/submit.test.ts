@@ -1,0 +1,327 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import {
+  client,
+  eventually,
+  loadAndLengths,
+  poolKeysInRedis,
+  redisUrl,
+  uniquePool,
+} from '../../../../test/harness/helpers.js'
+import { startProxy } from '../../../../test/harness/proxy.js'
+import { type Handler, startWorkers, type WorkerGroup } from '../index.js'
+import { HedgeyardError, isHedgeyardError } from '../protocol/errors.js'
+import { Dispatcher } from './dispatcher.js'
+
+const c = client()
+const closers: (() => Promise<void> | void)[] = []
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close()
+})
+afterAll(() => c.disconnect())
+
+async function workers(
+  pool: string,
+  handler: Handler,
+  extra: Partial<Parameters<typeof startWorkers>[0]> = {},
+): Promise<WorkerGroup> {
+  const group = await startWorkers({ redis: redisUrl(), pool, handler, ...extra })
+  closers.push(() => group.close())
+  return group
+}
+
+function dispatcher(pool: string, redis = redisUrl(), extra: Record<string, unknown> = {}): Dispatcher {
+  const d = new Dispatcher({ redis, pool, ...extra })
+  closers.push(() => d.close())
+  return d
+}
+
+const echo: Handler = (req, ctx) => ({
+  req,
+  workerId: ctx.workerId,
+  session: ctx.session ?? null,
+  attempt: ctx.attempt,
+})
+
+describe('submit and results', () => {
+  it('returns the handler result and leaves no load behind', async () => {
+    const pool = uniquePool('basic')
+    const group = await workers(pool, echo, { count: 2 })
+    const d = dispatcher(pool)
+    const res = (await d.submit({ q: 'hi' }, { session: 'chat-1' })) as {
+      req: unknown
+      workerId: string
+      session: string
+    }
+    expect(res.req).toEqual({ q: 'hi' })
+    expect(group.workerIds).toContain(res.workerId)
+    expect(res.session).toBe('chat-1')
+    await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0))
+    const metrics = await d.workerMetrics()
+    expect(metrics.map((m) => m.workerId).sort()).toEqual([...group.workerIds].sort())
+    expect(metrics.reduce((n, m) => n + m.processed, 0)).toBe(1)
+    expect(metrics.every((m) => m.alive && m.state === 'active' && m.capacity === 8 + 64)).toBe(true)
+  })
+
+  it('reports a handler failure as HANDLER_ERROR with the remote name and message, and counts it', async () => {
+    const pool = uniquePool('fail')
+    await workers(
+      pool,
+      (req) => {
+        const { kind } = req as { kind: string }
+        if (kind === 'error') throw new RangeError('model refused')
+        if (kind === 'string') throw 'plain string'
+        if (kind === 'bigint') return { n: 10n }
+        if (kind === 'big') return 'x'.repeat(2_000)
+        return 'ok'
+      },
+      { maxResultBytes: 1_000 },
+    )
+    const d = dispatcher(pool)
+    const err = (await d.submit({ kind: 'error' }).catch((e: unknown) => e)) as HedgeyardError
+    expect(err).toBeInstanceOf(HedgeyardError)
+    expect(err.code).toBe('HANDLER_ERROR')
+    expect(err.remoteName).toBe('RangeError')
+    expect(err.message).toContain('model refused')
+    const nonError = (await d.submit({ kind: 'string' }).catch((e: unknown) => e)) as HedgeyardError
+    expect(nonError.code).toBe('HANDLER_ERROR')
+    expect(nonError.message).toContain('plain string')
+    const bigint = (await d.submit({ kind: 'bigint' }).catch((e: unknown) => e)) as HedgeyardError
+    expect(bigint.code).toBe('HANDLER_ERROR')
+    expect(bigint.message).toMatch(/not JSON-serialisable/)
+    const big = (await d.submit({ kind: 'big' }).catch((e: unknown) => e)) as HedgeyardError
+    expect(big.code).toBe('RESULT_TOO_LARGE')
+    expect(await d.submit({ kind: 'fine' })).toBe('ok')
+    const [m] = await d.workerMetrics()
+    expect(m).toMatchObject({ processed: 5, errors: 4, inflight: 0, queueLen: 0 })
+  })
+
+  it('never runs more jobs at once on a worker than its concurrency, and enforces the queue capacity', async () => {
+    const pool = uniquePool('conc')
+    const running = new Map<string, number>()
+    let maxSeen = 0
+    const group = await workers(
+      pool,
+      async (_req, ctx) => {
+        const now = (running.get(ctx.workerId) ?? 0) + 1
+        running.set(ctx.workerId, now)
+        maxSeen = Math.max(maxSeen, now)
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 10))
+        running.set(ctx.workerId, (running.get(ctx.workerId) ?? 1) - 1)
+        return ctx.workerId
+      },
+      { count: 3, concurrency: 3, queueCapacity: 5 },
+    )
+    const d = dispatcher(pool)
+    // One burst in one turn: exactly 3 x (3 + 5) = 24 fit; the rest are refused at dispatch.
+    const burst = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => d.submit(i)))
+    const refused = burst.filter((r) => r.status === 'rejected')
+    expect(burst.filter((r) => r.status === 'fulfilled')).toHaveLength(24)
+    expect(refused.every((r) => isHedgeyardError((r as PromiseRejectedResult).reason, 'SATURATED'))).toBe(
+      true,
+    )
+    // Sustained load through the wait mode: everything completes, the limit holds throughout.
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => d.submit(i, { onSaturated: 'wait', timeoutMs: 30_000 })),
+    )
+    expect(results).toHaveLength(300)
+    expect(maxSeen).toBe(3)
+    const perWorker = new Set(results)
+    expect([...perWorker].sort()).toEqual([...group.workerIds].sort())
+    await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0))
+  })
+
+  it('does not start a job whose deadline passed, and aborts the signal of one that overruns it', async () => {
+    const pool = uniquePool('deadline')
+    const started: number[] = []
+    let abortedWith: unknown
+    await workers(
+      pool,
+      async (req, ctx) => {
+        started.push(req as number)
+        await new Promise((resolve) => {
+          const t = setTimeout(resolve, 600)
+          ctx.signal.addEventListener('abort', () => {
+            abortedWith = ctx.signal.reason
+            clearTimeout(t)
+            resolve(undefined)
+          })
+        })
+        return req
+      },
+      { concurrency: 1 },
+    )
+    const d = dispatcher(pool)
+    const first = d.submit(1, { timeoutMs: 200 }).catch((e: unknown) => e)
+    const second = d.submit(2, { timeoutMs: 150 }).catch((e: unknown) => e)
+    expect(isHedgeyardError(await first, 'TIMEOUT')).toBe(true)
+    expect(isHedgeyardError(await second, 'TIMEOUT')).toBe(true)
+    await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0))
+    expect(started).toEqual([1])
+    expect(String(abortedWith)).toMatch(/deadline/)
+  })
+
+  it('recovers after SCRIPT FLUSH (NOSCRIPT) without the caller noticing', async () => {
+    const pool = uniquePool('noscript')
+    await workers(pool, echo)
+    const d = dispatcher(pool)
+    await d.submit(1)
+    await c.script('FLUSH')
+    const res = (await d.submit(2)) as { req: number }
+    expect(res.req).toBe(2)
+    await c.script('FLUSH')
+    expect(((await d.submit(3)) as { req: number }).req).toBe(3)
+  })
+
+  it('recovers a result published while the producer was disconnected', async () => {
+    const pool = uniquePool('recover')
+    await workers(pool, async (req) => {
+      await new Promise((r) => setTimeout(r, 300))
+      return req
+    })
+    const proxy = await startProxy(redisUrl())
+    closers.push(() => proxy.close())
+    const d = dispatcher(pool, proxy.url)
+    await d.submit('warm-up')
+    const startedAt = Date.now()
+    const pending = d.submit('survives', { timeoutMs: 10_000 })
+    await new Promise((r) => setTimeout(r, 100))
+    proxy.cut()
+    // The worker publishes at ~300 ms, into a channel nobody on the producer side listens to.
+    await new Promise((r) => setTimeout(r, 800))
+    // Stored while the producer was away: the warm-up's result and this one.
+    expect((await poolKeysInRedis(c, pool)).filter((k) => k.includes(':res:'))).toHaveLength(2)
+    proxy.restore()
+    expect(await pending).toBe('survives')
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(850)
+  })
+
+  it('fails fast with REDIS_UNAVAILABLE while Redis is unreachable', async () => {
+    const pool = uniquePool('down')
+    await workers(pool, echo)
+    const proxy = await startProxy(redisUrl())
+    closers.push(() => proxy.close())
+    const d = dispatcher(pool, proxy.url)
+    await d.submit(1)
+    proxy.cut()
+    await new Promise((r) => setTimeout(r, 50))
+    const startedAt = Date.now()
+    const err = await d.submit(2, { timeoutMs: 5_000 }).catch((e: unknown) => e)
+    expect(isHedgeyardError(err, 'REDIS_UNAVAILABLE')).toBe(true)
+    expect(Date.now() - startedAt).toBeLessThan(2_000)
+    proxy.restore()
+    await eventually(
+      async () => ((await d.submit(3).catch(() => undefined)) as { req?: number } | undefined)?.req === 3,
+    )
+  })
+})
+
+describe('bad input', () => {
+  it('refuses bad requests and options with a clear error and leaves Redis unchanged', async () => {
+    const pool = uniquePool('bad')
+    await workers(pool, echo)
+    const d = dispatcher(pool, redisUrl(), { maxPayloadBytes: 1_000 })
+    await d.submit('warm-up')
+    await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0))
+    const before = await poolKeysInRedis(c, pool)
+    const snapshot = async () => Promise.all(before.map(async (k) => [k, await c.type(k)]))
+    const typesBefore = await snapshot()
+    const cycle: Record<string, unknown> = {}
+    cycle.self = cycle
+    const cases: [unknown, object, string, RegExp][] = [
+      ['x'.repeat(2_000), {}, 'PAYLOAD_TOO_LARGE', /maxPayloadBytes is 1000/],
+      [{ n: 1n }, {}, 'INVALID_ARGUMENT', /not JSON-serialisable/],
+      [cycle, {}, 'INVALID_ARGUMENT', /not JSON-serialisable/],
+      [undefined, {}, 'INVALID_ARGUMENT', /not JSON-serialisable/],
+      [() => 1, {}, 'INVALID_ARGUMENT', /not JSON-serialisable/],
+      [1, { session: '' }, 'INVALID_ARGUMENT', /session must be/],
+      [1, { session: 'a{b}' }, 'INVALID_ARGUMENT', /session must be/],
+      [1, { session: 'x'.repeat(300) }, 'INVALID_ARGUMENT', /session must be/],
+      [
+        1,
+        { timeoutMs: 0 },
+        'INVALID_ARGUMENT',
+        /timeoutMs must be an integer between 1 and 2147483647 ms, the longest a Node.js timer waits \(got 0\)/,
+      ],
+      // A Node.js timer given more than 2^31 - 1 ms fires after 1 ms: such a submit would time out at once.
+      [1, { timeoutMs: 2 ** 31 }, 'INVALID_ARGUMENT', /timeoutMs must be .* \(got 2147483648\)/],
+      [1, { onSaturated: 'later' }, 'INVALID_ARGUMENT', /onSaturated must be one of 'reject', 'wait'/],
+      [1, { sesion: 'typo' }, 'INVALID_ARGUMENT', /unknown option 'sesion'/],
+    ]
+    for (const [req, options, code, message] of cases) {
+      const err = (await d.submit(req, options).catch((e: unknown) => e)) as HedgeyardError
+      expect(err.code, `${String(message)}`).toBe(code)
+      expect(err.message).toMatch(message)
+    }
+    expect(await poolKeysInRedis(c, pool)).toEqual(before)
+    expect(await snapshot()).toEqual(typesBefore)
+    expect(d.stats().submitted).toBe(1 + cases.length)
+  })
+
+  it('refuses invalid pool names and options at construction', () => {
+    const make = (o: Record<string, unknown>) => () =>
+      new Dispatcher({ redis: redisUrl(), pool: 'ok', ...o } as never)
+    expect(make({ pool: 'has space' })).toThrow(/pool must be 1-100 characters/)
+    expect(make({ pool: 'a{b}' })).toThrow(/pool must be/)
+    expect(make({ pool: '' })).toThrow(/pool must be/)
+    expect(make({ affinityTtlMs: -1 })).toThrow(/affinityTtlMs must be an integer >= 1 \(got -1\)/)
+    expect(make({ prefix: 'a b' })).toThrow(/prefix must be/)
+    expect(make({ retries: 3 })).toThrow(/unknown option 'retries'/)
+    // The longest a timer waits is allowed; one millisecond more is not.
+    expect(make({ timeoutMs: 2 ** 31 - 1, hedging: { fallbackDelayMs: 2 ** 31 - 1 } })).not.toThrow()
+    for (const field of ['timeoutMs', 'connectTimeoutMs']) {
+      expect(make({ [field]: 2 ** 31 })).toThrow(
+        new RegExp(`${field} must be an integer between 1 and 2147483647 ms`),
+      )
+    }
+    expect(make({ hedging: { fallbackDelayMs: 2 ** 31 } })).toThrow(
+      /hedging.fallbackDelayMs must be an integer between 0/,
+    )
+    expect(make({ hedging: { minDelayMs: 2 ** 31 } })).toThrow(
+      /hedging.minDelayMs must be an integer between 0/,
+    )
+    expect(() => new Dispatcher({ pool: 'x' } as never)).toThrow(/redis is required/)
+  })
+
+  it('refuses invalid worker options with a clear error', async () => {
+    const base = { redis: redisUrl(), pool: uniquePool('badw'), handler: echo }
+    await expect(startWorkers({ ...base, concurrency: 0 })).rejects.toThrow(
+      /concurrency must be an integer between 1 and 10000 \(got 0\)/,
+    )
+    await expect(startWorkers({ ...base, handler: 'nope' as never })).rejects.toThrow(
+      /handler must be a function/,
+    )
+    await expect(startWorkers({ ...base, pool: 'a b' })).rejects.toThrow(/pool must be/)
+    for (const field of ['leaseMs', 'drainTimeoutMs']) {
+      await expect(startWorkers({ ...base, [field]: 2 ** 31 })).rejects.toThrow(
+        new RegExp(
+          `${field} must be an integer between \\d+ and 2147483647 ms, the longest a Node.js timer waits`,
+        ),
+      )
+    }
+    // The read watchdog waits blockMs plus 3 s: that sum must fit in a timer.
+    await expect(startWorkers({ ...base, blockMs: 2 ** 31 - 2_000 })).rejects.toThrow(
+      /blockMs must be an integer between 10 and 2147480647 ms \(got 2147481648\)/,
+    )
+  })
+
+  it('fails submits after close with CLOSED', async () => {
+    const d = new Dispatcher({ redis: redisUrl(), pool: uniquePool('closed') })
+    await d.close()
+    const err = await d.submit(1).catch((e: unknown) => e)
+    expect(isHedgeyardError(err, 'CLOSED')).toBe(true)
+  })
+})
+
+describe('redis option', () => {
+  it('accepts an ioredis client and leaves it open on close', async () => {
+    const pool = uniquePool('client')
+    const template = client()
+    closers.push(() => template.disconnect())
+    const group = await startWorkers({ redis: template, pool, handler: echo })
+    closers.push(() => group.close())
+    const d = new Dispatcher({ redis: template, pool })
+    expect(((await d.submit('via client')) as { req: string }).req).toBe('via client')
+    await d.close()
+    expect(await template.ping()).toBe('PONG')
+  })
+})

@@ -1,0 +1,63 @@
+/**
+ * Every failure Hedgeyard reports, by stable string code. Codes are never reused or renamed;
+ * `docs/errors.md` documents each one and a test keeps the two in sync.
+ */
+export const ERROR_CODES = [
+  'SATURATED',
+  'NO_WORKERS',
+  'TIMEOUT',
+  'ABORTED',
+  'HANDLER_ERROR',
+  'PAYLOAD_TOO_LARGE',
+  'RESULT_TOO_LARGE',
+  'INVALID_ARGUMENT',
+  'CLOSED',
+  'REDIS_UNAVAILABLE',
+  'PROTOCOL_ERROR',
+  'DEAD_LETTERED',
+] as const
+
+/** A stable error code; match on it instead of on messages. */
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+/** Extra facts an error carries, such as the remote error of a failed handler. */
+export interface HedgeyardErrorDetails {
+  cause?: unknown
+  /** For `HANDLER_ERROR`: the `name` of the error the handler threw. */
+  remoteName?: string
+  /** For `HANDLER_ERROR`: the worker that ran the handler. */
+  workerId?: string
+  /** For `HANDLER_ERROR`: whether the handler marked the failure as retryable. */
+  isRetryable?: boolean
+  /** The job the error is about, when there is one. */
+  jobId?: string
+}
+
+/** The one error class of Hedgeyard: callers match on `code`. */
+export class HedgeyardError extends Error {
+  override readonly name = 'HedgeyardError'
+  readonly code: ErrorCode
+  readonly remoteName: string | undefined
+  readonly workerId: string | undefined
+  readonly isRetryable: boolean
+  readonly jobId: string | undefined
+
+  constructor(code: ErrorCode, message: string, details: HedgeyardErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause })
+    this.code = code
+    this.remoteName = details.remoteName
+    this.workerId = details.workerId
+    this.isRetryable = details.isRetryable ?? false
+    this.jobId = details.jobId
+  }
+}
+
+/** True when `err` is a HedgeyardError, optionally with the given code. */
+export function isHedgeyardError(err: unknown, code?: ErrorCode): err is HedgeyardError {
+  return err instanceof HedgeyardError && (code === undefined || err.code === code)
+}
+
+/** Shorthand for the most common failure: an option or argument out of its allowed range. */
+export function invalidArgument(message: string): HedgeyardError {
+  return new HedgeyardError('INVALID_ARGUMENT', message)
+}

@@ -1,0 +1,467 @@
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import {
+  cleanupPool,
+  client,
+  loadAndLengths,
+  redisUrl,
+  uniquePool,
+} from '../../../../test/harness/helpers.js'
+import { DISPATCHER_DEFAULTS } from '../producer/dispatcher.js'
+import { createConnection } from '../redis/connection.js'
+import { fakeWorkers } from '../test-support/fake-pool.js'
+import { DEFAULT_MAX_ATTEMPTS, decodeEntry } from './codec.js'
+import { type DispatchItem, dispatchCallArgs } from './dispatch-call.js'
+import { ERROR_CODES } from './errors.js'
+import { poolKeys } from './keys.js'
+import { LUA_SCRIPTS } from './lua/scripts.generated.js'
+
+const c = client()
+afterAll(() => c.disconnect())
+const root = join(dirname(fileURLToPath(import.meta.url)), '../../../..')
+const settings = { producerId: 'p', affinityTtlMs: 1000, resultTtlMs: undefined, seed: 1 }
+const PLAIN_JOB: DispatchItem = {
+  jobId: '',
+  session: '',
+  payload: '',
+  timeoutMs: 60_000,
+  attempt: 1,
+  // The default: dispatch leaves `max` out of the entry exactly when it equals this.
+  maxAttempts: DEFAULT_MAX_ATTEMPTS,
+  exclude: '',
+  race: '',
+  copies: 1,
+}
+
+describe('Lua scripts', () => {
+  it.each(Object.entries(LUA_SCRIPTS))(
+    '%s loads into Redis and declares its KEYS in its header',
+    async (_name, script) => {
+      const sha = await c.script('LOAD', script.lua)
+      expect(sha).toMatch(/^[0-9a-f]{40}$/)
+      expect(script.numberOfKeys).toBeGreaterThan(0)
+      expect(script.lua).toMatch(/^--\[\[\n {2}\w+: /)
+      expect(script.lua).toMatch(/Returns/)
+    },
+  )
+
+  it('complete fences a stale completion (LOST) and drops a second result for the same job (DUP)', async () => {
+    const pool = uniquePool('fence')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-fence')
+    try {
+      await conn.connect()
+      // Queue two entries for the same job, as a hedge would, and read them as worker a.
+      for (let i = 0; i < 2; i++) {
+        await conn.dispatch(
+          ...dispatchCallArgs(k, settings, [{ ...PLAIN_JOB, jobId: 'job-1', payload: '1', timeoutMs: 5000 }]),
+        )
+      }
+      const read = (await c.xreadgroup('GROUP', 'hy', 'a', 'COUNT', 10, 'STREAMS', `${k.base}q:a`, '>')) as [
+        string,
+        [string, string[]][],
+      ][]
+      const [[, entries]] = read as [[string, [string, string[]][]]]
+      const [e1, e2] = entries.map(([id]) => id) as [string, string]
+      const head = [k.load, k.ready, k.dead, k.base, 60_000, 100]
+      // One job as a full record: workerId, entryId, jobId, producer, outcome, envelope, race, copy, TTL.
+      const done = (entry: string, value: string) =>
+        conn.complete(...head, 1, 'f', 'a', entry, 'job-1', 'p', 'ok', value, '', 1, '')
+      expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['OK'])
+      expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['LOST'])
+      expect(await done(e2, '{"ok":true,"value":2}')).toEqual(['DUP'])
+      expect(await c.get(`${k.base}res:job-1`)).toBe('{"ok":true,"value":1}')
+      expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'a', load: 0, xlen: 0 }])
+      expect(await c.hget(`${k.base}w:a`, 'processed')).toBe('2')
+
+      // The same in one group of plain completions (worker, producer, outcome, TTL, count, then
+      // entryId, jobId, envelope each), behind a full record: statuses come in record order.
+      for (let i = 0; i < 2; i++) {
+        await conn.dispatch(
+          ...dispatchCallArgs(k, settings, [{ ...PLAIN_JOB, jobId: 'job-2', payload: '1' }]),
+        )
+      }
+      const [[, more]] = (await c.xreadgroup(
+        'GROUP',
+        'hy',
+        'a',
+        'COUNT',
+        10,
+        'STREAMS',
+        `${k.base}q:a`,
+        '>',
+      )) as [[string, [string, string[]][]]]
+      const [e3, e4] = more.map(([id]) => id) as [string, string]
+      const group = [
+        'p',
+        'a',
+        'p',
+        'ok',
+        '',
+        2,
+        e3,
+        'job-2',
+        '{"ok":true,"value":3}',
+        e4,
+        'job-2',
+        '{"ok":true,"value":4}',
+      ]
+      const full = ['f', 'a', e1, 'job-1', 'p', 'ok', '{"ok":true,"value":5}', '', 1, '']
+      expect(await conn.complete(...head, 3, ...full, ...group)).toEqual(['LOST', 'OK', 'DUP'])
+      expect(await c.get(`${k.base}res:job-2`)).toBe('{"ok":true,"value":3}')
+      expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'a', load: 0, xlen: 0 }])
+      expect(await c.hget(`${k.base}w:a`, 'processed')).toBe('4')
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
+  it('dispatch answers in job order when a run fills the pool and the jobs after it find no room', async () => {
+    const pool = uniquePool('recorder')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0, b: 0 }, { capacity: 2 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-recorder')
+    try {
+      await conn.connect()
+      // Room for 4 jobs: a run of 3, one job with a session, then a run of 2 that finds no room.
+      const jobs: DispatchItem[] = [
+        { ...PLAIN_JOB, jobId: 'r1', payload: '1' },
+        { ...PLAIN_JOB, jobId: 'r2', payload: '2' },
+        { ...PLAIN_JOB, jobId: 'r3', payload: '3' },
+        { ...PLAIN_JOB, jobId: 's1', payload: '4', session: 'sess' },
+        { ...PLAIN_JOB, jobId: 'r4', payload: '5', timeoutMs: 7000 },
+        { ...PLAIN_JOB, jobId: 'r5', payload: '6', timeoutMs: 7000 },
+      ]
+      const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, jobs))) as (string | number)[]
+      const targets = reply.filter((_, i) => i % 2 === 0)
+      expect(targets.slice(4)).toEqual(['SATURATED', 'SATURATED'])
+      expect([...targets.slice(0, 4)].sort()).toEqual(['a', 'a', 'b', 'b'])
+      // Each job is in the stream the reply named, in submit order.
+      for (const w of ['a', 'b']) {
+        const ids = (await c.xrange(`${k.base}q:${w}`, '-', '+')).map(([, f]) => f[f.indexOf('id') + 1])
+        expect(ids).toEqual(
+          jobs
+            .slice(0, 4)
+            .filter((_, i) => targets[i] === w)
+            .map((j) => j.jobId),
+        )
+      }
+      expect(await c.get(`${k.base}aff:sess`)).toBe(targets[3])
+      expect(await c.zcard(k.ready)).toBe(0)
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
+  it('dispatch keeps the order of a batch that mixes runs of plain jobs with other jobs', async () => {
+    const pool = uniquePool('records')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-records')
+    try {
+      await conn.connect()
+      const jobs: DispatchItem[] = [
+        { ...PLAIN_JOB, jobId: 'j1', payload: '1', timeoutMs: 5000 },
+        { ...PLAIN_JOB, jobId: 'j2', payload: '2', timeoutMs: 5000 },
+        { ...PLAIN_JOB, jobId: 'j3', payload: '3', session: 's1' },
+        { ...PLAIN_JOB, jobId: 'j4', payload: '4', timeoutMs: 7000 },
+        { ...PLAIN_JOB, jobId: 'j5', payload: '5', timeoutMs: 7000, maxAttempts: 5 },
+      ]
+      const args = dispatchCallArgs(k, settings, jobs)
+      // Header (3 keys, 6 values), then 'p' runs of 4 + 2 per job and one 'f' record of 10.
+      expect(args.length).toBe(9 + (4 + 4) + 10 + (4 + 2) + (4 + 2))
+      const reply = await conn.dispatch(...args)
+      expect(reply).toEqual(['a', 0, 'a', 0, 'a', 0, 'a', 0, 'a', 0])
+      const entries = (await c.xrange(`${k.base}q:a`, '-', '+')).map(([, fields]) => {
+        const f: Record<string, string> = {}
+        for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string
+        return f
+      })
+      // Fields equal to their defaults are left out: attempt 1, max 3 (the Dispatcher's default), no ttl.
+      expect(DISPATCHER_DEFAULTS.maxAttempts).toBe(DEFAULT_MAX_ATTEMPTS)
+      expect(
+        entries.map((f) => [f.id, f.payload, f.session, Number(f.deadline) - Number(f.enqueued), f.max]),
+      ).toEqual([
+        ['j1', '1', undefined, 5000, undefined],
+        ['j2', '2', undefined, 5000, undefined],
+        ['j3', '3', 's1', 60_000, undefined],
+        ['j4', '4', undefined, 7000, undefined],
+        ['j5', '5', undefined, 7000, '5'],
+      ])
+      expect(Object.keys(entries[0] ?? {}).sort()).toEqual([
+        'deadline',
+        'enqueued',
+        'id',
+        'payload',
+        'producer',
+      ])
+      expect(entries.every((f) => f.attempt === undefined && f.ttl === undefined)).toBe(true)
+      // Times are whole milliseconds of Redis time, written as digits (tools and workers parse them).
+      const [seconds] = await c.time()
+      for (const f of entries) {
+        expect(f.enqueued).toMatch(/^\d{13}$/)
+        expect(f.deadline).toMatch(/^\d{13}$/)
+        expect(Math.abs(Number(f.enqueued) - Number(seconds) * 1000)).toBeLessThan(5000)
+      }
+      const decoded = entries.map((f) => decodeEntry('1-0', Object.entries(f).flat()))
+      expect(decoded.map((e) => [e?.attempt, e?.copy, e?.resultTtlMs])).toEqual(
+        Array(5).fill([1, 1, undefined]),
+      )
+
+      // A TTL the producer asked for travels in the entry.
+      await conn.dispatch(
+        ...dispatchCallArgs(k, { ...settings, resultTtlMs: 9000 }, [{ ...PLAIN_JOB, jobId: 'j6' }]),
+      )
+      const [[, last]] = (await c.xrevrange(`${k.base}q:a`, '+', '-', 'COUNT', 1)) as [[string, string[]]]
+      expect(decodeEntry('1-0', last as string[])?.resultTtlMs).toBe(9000)
+      expect(await c.get(`${k.base}aff:s1`)).toBe('a')
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+})
+
+/** Reads `count` new entries of `worker`'s stream as that worker (all must be there); returns their ids. */
+async function readAs(base: string, worker: string, count: number): Promise<string[]> {
+  const read = (await c.xreadgroup(
+    'GROUP',
+    'hy',
+    worker,
+    'COUNT',
+    count,
+    'STREAMS',
+    `${base}q:${worker}`,
+    '>',
+  )) as [string, [string, string[]][]][]
+  const ids = (read[0]?.[1] ?? []).map(([id]) => id)
+  expect(ids).toHaveLength(count)
+  return ids
+}
+
+/** Completes one plain job as `worker` with one `'f'` record (producer 'p', outcome ok). */
+function completeAs(
+  conn: ReturnType<typeof createConnection>,
+  k: ReturnType<typeof poolKeys>,
+  worker: string,
+  entryId: string,
+  jobId: string,
+): Promise<unknown> {
+  return conn.complete(
+    k.load,
+    k.ready,
+    k.dead,
+    k.base,
+    60_000,
+    1000,
+    1,
+    'f',
+    worker,
+    entryId,
+    jobId,
+    'p',
+    'ok',
+    '1',
+    '',
+    1,
+    '',
+  )
+}
+
+describe('rescue script and the candidates', () => {
+  it('a worker rescued as dead gets no job of a later batch, even after its late completion and heartbeat', async () => {
+    const pool = uniquePool('rescued')
+    const fake = await fakeWorkers(redisUrl(), pool, { dead: 0, l1: 0, l2: 0, l3: 0 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-rescued')
+    try {
+      await conn.connect()
+      const job = { ...PLAIN_JOB, jobId: 'job-0', payload: '1', exclude: 'l1,l2,l3' }
+      expect(await conn.dispatch(...dispatchCallArgs(k, settings, [job]))).toEqual(['dead', 0])
+      const [entryId] = await readAs(k.base, 'dead', 1)
+      await c.zadd(k.alive, 1, 'dead')
+      await conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 500, 100, 60_000, 3)
+      // The late completion is refused and the heartbeat finds the worker gone: neither makes it
+      // a candidate again.
+      expect(await completeAs(conn, k, 'dead', entryId as string, 'job-0')).toEqual(['LOST'])
+      const beat = (await conn.heartbeat(k.load, k.ready, k.alive, k.base, 60_000, 'dead')) as unknown[]
+      expect(beat[1]).toBe('GONE')
+      expect(await c.zscore(k.ready, 'dead')).toBeNull()
+      // Every lease left runs: dispatch takes every candidate as alive without reading its lease.
+      const batch = Array.from({ length: 12 }, (_, i) => ({ ...PLAIN_JOB, jobId: `b-${i}`, payload: '1' }))
+      const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, batch))) as unknown[]
+      // The 12 jobs and the rescued one end level over the three live workers.
+      expect(new Set(reply.filter((_, i) => i % 2 === 0))).toEqual(new Set(['l1', 'l2', 'l3']))
+      const lengths = await loadAndLengths(c, pool)
+      expect(lengths.map((w) => w.workerId).sort()).toEqual(['l1', 'l2', 'l3'])
+      expect(lengths.map((w) => w.xlen).sort()).toEqual([4, 4, 5])
+      expect(await c.exists(`${k.base}q:dead`)).toBe(0)
+      for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
+  it('a dead worker that a late completion puts back among the candidates gets no job while its lease is expired', async () => {
+    const pool = uniquePool('halfrescued')
+    const fake = await fakeWorkers(redisUrl(), pool, { dead: 0, l1: 0, l2: 0 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-halfrescued')
+    try {
+      await conn.connect()
+      const jobs = [0, 1, 2].map((i) => ({ ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'l1,l2' }))
+      for (const job of jobs) await conn.dispatch(...dispatchCallArgs(k, settings, [job]))
+      const entryIds = await readAs(k.base, 'dead', 3)
+      await c.zadd(k.alive, 1, 'dead')
+      // A rescue with a budget of one moves one job: the worker keeps two entries, its hash and its
+      // expired lease, and leaves `ready`.
+      expect(
+        await conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 1, 100, 60_000, 3),
+      ).toEqual([0, 1, 0, 0])
+      // Its late completion of an entry not moved yet is accepted and, its hash saying active and
+      // below capacity, puts it back in `ready`.
+      const last = entryIds[2] as string
+      expect(await completeAs(conn, k, 'dead', last as string, 'job-2')).toEqual(['OK'])
+      expect(await c.zscore(k.ready, 'dead')).not.toBeNull()
+      // Its lease is the earliest and has run out, so leases are read worker by worker: a batch
+      // never reaches it, and drops it from `ready`.
+      const batch = Array.from({ length: 6 }, (_, i) => ({ ...PLAIN_JOB, jobId: `b-${i}`, payload: '1' }))
+      const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, batch))) as unknown[]
+      expect(new Set(reply.filter((_, i) => i % 2 === 0))).toEqual(new Set(['l1', 'l2']))
+      expect(await c.xlen(`${k.base}q:dead`)).toBe(1)
+      expect(await c.zscore(k.ready, 'dead')).toBeNull()
+      for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+})
+
+describe('rescue script, return mode', () => {
+  it("moves a draining worker's read-ahead entries while others have room, attempt unchanged, and keeps the rest", async () => {
+    const pool = uniquePool('return')
+    const fake = await fakeWorkers(redisUrl(), pool, { w: 0, x: 0 }, { capacity: 1 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-return')
+    try {
+      await conn.connect()
+      await c.zadd(k.ready, 9, 'w')
+      await c.hset(`${k.base}w:w`, 'capacity', 10)
+      for (let i = 0; i < 3; i++) {
+        const job = { ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'x' }
+        await conn.dispatch(...dispatchCallArgs(k, { ...settings, seed: i }, [job]))
+      }
+      await c.zrem(k.ready, 'w')
+      const [[, read]] = (await c.xreadgroup(
+        'GROUP',
+        'hy',
+        'w',
+        'COUNT',
+        3,
+        'STREAMS',
+        `${k.base}q:w`,
+        '>',
+      )) as [[string, [string, string[]][]]]
+      const ids = read.map(([id]) => id) as [string, string, string]
+      // x has room for one job: the first id moves, a vanished id is skipped, the others stay.
+      const reply = (await conn.rescue(
+        k.load,
+        k.ready,
+        k.alive,
+        k.dead,
+        k.base,
+        1,
+        'return',
+        100,
+        100,
+        60_000,
+        3,
+        'w',
+        ids[0],
+        '1-1',
+        ids[1],
+        ids[2],
+      )) as number[]
+      expect(reply).toEqual([0, 1, 0, 0, 2])
+      const moved = (await c.xrange(`${k.base}q:x`, '-', '+')) as [string, string[]][]
+      expect(moved.map(([, f]) => [f[f.indexOf('id') + 1], f[f.indexOf('attempt') + 1]])).toEqual([
+        ['job-0', '1'],
+      ])
+      expect((await c.xpending(`${k.base}q:w`, 'hy'))[0]).toBe(2)
+      const lengths = await loadAndLengths(c, pool)
+      expect(lengths.sort((p, q) => p.workerId.localeCompare(q.workerId))).toEqual([
+        { workerId: 'w', load: 2, xlen: 2 },
+        { workerId: 'x', load: 1, xlen: 1 },
+      ])
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+})
+
+describe('docs/errors.md', () => {
+  it('documents exactly the error codes the library has', () => {
+    const doc = readFileSync(join(root, 'docs/errors.md'), 'utf8')
+    const headings = [...doc.matchAll(/^## ([A-Z_]+)\s*$/gm)].map((m) => m[1])
+    expect([...headings].sort()).toEqual([...ERROR_CODES].sort())
+  })
+})
+
+describe('rescue script', () => {
+  it('moves the jobs of a dead worker exactly once when two workers run it at the same time', async () => {
+    const pool = uniquePool('rescue2')
+    const fake = await fakeWorkers(redisUrl(), pool, { dead: 0, live: 0 })
+    const k = poolKeys('hy', pool)
+    const a = createConnection(redisUrl(), 'command', 'hy:test-rescue-a')
+    const b = createConnection(redisUrl(), 'command', 'hy:test-rescue-b')
+    try {
+      await Promise.all([a.connect(), b.connect()])
+      // 20 real jobs on the worker that is about to die, 5 of them read (started) by it.
+      for (let i = 0; i < 20; i++) {
+        // Excluding the live worker sends every job to the one about to die.
+        const job = { ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'live' }
+        await a.dispatch(...dispatchCallArgs(k, { ...settings, seed: i }, [job]))
+      }
+      expect(await c.xlen(`${k.base}q:dead`)).toBe(20)
+      await c.xreadgroup('GROUP', 'hy', 'dead', 'COUNT', 5, 'STREAMS', `${k.base}q:dead`, '>')
+      await c.zadd(k.alive, 1, 'dead')
+      const rescue = (conn: typeof a) =>
+        conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 500, 100, 60_000, 3) as Promise<
+          number[]
+        >
+      const [ra, rb] = await Promise.all([rescue(a), rescue(b)])
+      // One run moved all 20 and removed the worker; the other found nothing to do.
+      expect([ra, rb].map((r) => r[1]).sort()).toEqual([0, 20])
+      expect([ra, rb].map((r) => r[0]).sort()).toEqual([0, 1])
+      const moved = (await c.xrange(`${k.base}q:live`, '-', '+')) as [string, string[]][]
+      const ids = moved.map(([, f]) => f[f.indexOf('id') + 1])
+      expect(new Set(ids).size).toBe(20)
+      const attempts = moved.map(([, f]) => f[f.indexOf('attempt') + 1])
+      expect(attempts.filter((x) => x === '2')).toHaveLength(5)
+      // The jobs carried no ttl (their producer set none): moved, they still carry none, so the
+      // worker that runs them applies its own resultTtlMs.
+      expect(moved.filter(([, f]) => f.includes('ttl'))).toHaveLength(0)
+      expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'live', load: 20, xlen: 20 }])
+      expect(await c.exists(`${k.base}q:dead`, `${k.base}w:dead`)).toBe(0)
+    } finally {
+      a.disconnect()
+      b.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+})

@@ -1,0 +1,98 @@
+import { Redis, type RedisOptions } from 'ioredis'
+import { HedgeyardError } from '../protocol/errors.js'
+import { LUA_SCRIPTS, type ScriptName } from '../protocol/lua/scripts.generated.js'
+
+/** Where Redis is: a URL (`redis://host:port/db`) or an ioredis client used as a template. */
+export type RedisInput = string | Redis
+
+/**
+ * What a connection is for. `command` fails fast when Redis is unreachable (no offline queue);
+ * `blocking` serves one worker's blocking reads; `subscriber` receives results.
+ */
+export type ConnectionRole = 'command' | 'blocking' | 'subscriber'
+
+/** A connection with the Hedgeyard scripts defined on it. */
+export type Connection = Redis & {
+  [K in ScriptName]: (...keysAndArgs: (string | number)[]) => Promise<unknown>
+}
+
+const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
+  // A command that was in flight when the connection dropped is failed, never silently resent:
+  // resending a dispatch whose reply was lost would queue the job twice. No auto-pipelining: the
+  // dispatcher and the completer already send one script call per batch, and for a lone call
+  // ioredis's auto-pipeline (a pipeline object per flush, the write deferred to the next tick)
+  // cost 20% of the CPU of a submit-and-await and 16% of its latency.
+  command: { enableOfflineQueue: false, maxRetriesPerRequest: 0, enableAutoPipelining: false },
+  blocking: { enableOfflineQueue: false, maxRetriesPerRequest: 0 },
+  subscriber: { enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true },
+}
+
+/**
+ * The one place connections are made: every connection of Hedgeyard comes from here, with the
+ * protocol set explicitly, a name that `CLIENT LIST` shows, and the scripts defined through
+ * `defineCommand` (EVALSHA, reloaded after NOSCRIPT).
+ */
+export function createConnection(input: RedisInput, role: ConnectionRole, name: string): Connection {
+  const options: RedisOptions = {
+    ...ROLE_OPTIONS[role],
+    protocol: 2,
+    lazyConnect: true,
+    connectionName: name,
+    retryStrategy: (times) => Math.min(50 * times, 1000),
+  }
+  const conn = (typeof input === 'string'
+    ? new Redis(input, options as never)
+    : input.duplicate(options as never)) as unknown as Connection
+  // Errors surface through the commands that fail; without a listener ioredis would print them.
+  conn.on('error', () => {})
+  for (const [scriptName, script] of Object.entries(LUA_SCRIPTS)) {
+    conn.defineCommand(scriptName, { numberOfKeys: script.numberOfKeys, lua: script.lua })
+  }
+  return conn
+}
+
+/** Starts connecting and resolves once the connection is ready, or fails with REDIS_UNAVAILABLE. */
+export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
+  if (conn.status === 'ready') return Promise.resolve()
+  if (conn.status === 'wait') conn.connect().catch(() => {})
+  return new Promise((resolve, reject) => {
+    let lastError: unknown
+    const onError = (err: unknown) => {
+      lastError = err
+    }
+    const onReady = () => {
+      cleanup()
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(
+        new HedgeyardError('REDIS_UNAVAILABLE', `Redis did not become ready within ${timeoutMs} ms`, {
+          cause: lastError,
+        }),
+      )
+    }, timeoutMs)
+    const cleanup = () => {
+      clearTimeout(timer)
+      conn.off('ready', onReady)
+      conn.off('error', onError)
+    }
+    conn.on('ready', onReady)
+    conn.on('error', onError)
+  })
+}
+
+/** Maps a failure of a Redis call to a HedgeyardError: connection trouble is REDIS_UNAVAILABLE. */
+export function redisFailure(err: unknown, what: string): HedgeyardError {
+  if (err instanceof HedgeyardError) return err
+  const message = err instanceof Error ? err.message : String(err)
+  const isConnection =
+    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|enableOfflineQueue|LOADING/i.test(
+      message,
+    )
+  return new HedgeyardError(
+    isConnection ? 'REDIS_UNAVAILABLE' : 'PROTOCOL_ERROR',
+    `${what} failed: ${message}`,
+    { cause: err },
+  )
+}

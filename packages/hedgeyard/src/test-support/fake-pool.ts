@@ -1,0 +1,53 @@
+import type { Redis } from 'ioredis'
+import { poolKeys } from '../protocol/keys.js'
+import { type Connection, createConnection } from '../redis/connection.js'
+
+/**
+ * Registers workers that never consume, with the register script, and gives each the load it is
+ * asked for by queueing that many entries (so the invariant load == XLEN holds). Dispatch tests
+ * use it to set up exact loads and see where the next job lands.
+ */
+export async function fakeWorkers(
+  url: string,
+  pool: string,
+  loads: Record<string, number>,
+  options: { capacity?: number; leaseMs?: number } = {},
+): Promise<Connection> {
+  const conn = createConnection(url, 'command', 'hy:test')
+  await conn.connect()
+  const k = poolKeys('hy', pool)
+  const capacity = options.capacity ?? 100
+  for (const [id, load] of Object.entries(loads)) {
+    await conn.register(
+      k.load,
+      k.ready,
+      k.alive,
+      k.base,
+      options.leaseMs ?? 60_000,
+      'test',
+      1,
+      capacity,
+      capacity,
+      id,
+    )
+    for (let i = 0; i < load; i++) {
+      await conn.xadd(`${k.base}q:${id}`, '*', 'id', `filler-${i}`, 'payload', 'null', 'producer', 'test')
+    }
+    await conn.zincrby(k.load, load, id)
+    if (load >= capacity) await conn.zrem(k.ready, id)
+    else await conn.zadd(k.ready, load, id)
+  }
+  return conn
+}
+
+/** The stream lengths of the given workers. */
+export async function queueLengths(c: Redis, pool: string, ids: string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {}
+  for (const id of ids) out[id] = await c.xlen(`hy:{${pool}}:q:${id}`)
+  return out
+}
+
+/** Marks a fake worker's lease as expired, as if its process had died. */
+export async function expireLease(c: Redis, pool: string, id: string): Promise<void> {
+  await c.zadd(`hy:{${pool}}:alive`, 1, id)
+}
