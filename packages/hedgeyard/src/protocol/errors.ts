@@ -15,6 +15,14 @@ export const ERROR_CODES = [
   'REDIS_UNAVAILABLE',
   'PROTOCOL_ERROR',
   'DEAD_LETTERED',
+  'REDIS_AUTH',
+  'REDIS_TLS',
+  'REDIS_NOPERM',
+  'REDIS_OOM',
+  'REDIS_READONLY',
+  'REDIS_BUSY',
+  'REDIS_WRONGTYPE',
+  'REDIS_CLUSTER',
 ] as const
 
 /** A stable error code; match on it instead of on messages. */
@@ -31,6 +39,8 @@ export interface HedgeyardErrorDetails {
   isRetryable?: boolean
   /** The job the error is about, when there is one. */
   jobId?: string
+  /** For an error Redis replied with: the reply's first word, such as `OOM` or `NOPERM`. */
+  redisPrefix?: string
 }
 
 /** The one error class of Hedgeyard: callers match on `code`. */
@@ -41,6 +51,8 @@ export class HedgeyardError extends Error {
   readonly workerId: string | undefined
   readonly isRetryable: boolean
   readonly jobId: string | undefined
+  /** The prefix of the Redis error reply behind this error (`OOM`, `NOPERM`, `ERR`...), if any. */
+  readonly redisPrefix: string | undefined
 
   constructor(code: ErrorCode, message: string, details: HedgeyardErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
@@ -49,6 +61,7 @@ export class HedgeyardError extends Error {
     this.workerId = details.workerId
     this.isRetryable = details.isRetryable ?? false
     this.jobId = details.jobId
+    this.redisPrefix = details.redisPrefix
   }
 }
 

@@ -1,6 +1,9 @@
 import { Redis, type RedisOptions } from 'ioredis'
-import { HedgeyardError } from '../protocol/errors.js'
+import { type ErrorCode, HedgeyardError } from '../protocol/errors.js'
 import { LUA_SCRIPTS, type ScriptName } from '../protocol/lua/scripts.generated.js'
+import { classifyRedisError, describeError, failureDetails } from './redis-failure.js'
+
+export { redisFailure } from './redis-failure.js'
 
 /** Where Redis is: a URL (`redis://host:port/db`) or an ioredis client used as a template. */
 export type RedisInput = string | Redis
@@ -51,7 +54,19 @@ export function createConnection(input: RedisInput, role: ConnectionRole, name: 
   return conn
 }
 
-/** Starts connecting and resolves once the connection is ready, or fails with REDIS_UNAVAILABLE. */
+/**
+ * Failures of the connection setup that waiting does not cure: credentials refused, a TLS
+ * handshake that fails, a command of the setup the ACL user may not run (the SELECT of the URL's
+ * database; ioredis skips its ready check when INFO is refused). ioredis retries them for ever,
+ * or goes on with the wrong database; a caller is told at once.
+ */
+const FATAL_AT_CONNECT: ReadonlySet<ErrorCode> = new Set(['REDIS_AUTH', 'REDIS_TLS', 'REDIS_NOPERM'])
+
+/**
+ * Starts connecting and resolves once the connection is ready. Fails at once with REDIS_AUTH,
+ * REDIS_TLS or REDIS_NOPERM when the setup is refused, and with REDIS_UNAVAILABLE when the
+ * connection is not ready within `timeoutMs`.
+ */
 export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
   if (conn.status === 'ready') return Promise.resolve()
   if (conn.status === 'wait') conn.connect().catch(() => {})
@@ -59,6 +74,17 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
     let lastError: unknown
     const onError = (err: unknown) => {
       lastError = err
+      const kind = classifyRedisError(err)
+      if (FATAL_AT_CONNECT.has(kind.code)) {
+        cleanup()
+        reject(
+          new HedgeyardError(
+            kind.code,
+            `connecting to Redis failed: ${describeError(err)}`,
+            failureDetails(err, kind),
+          ),
+        )
+      }
     }
     const onReady = () => {
       cleanup()
@@ -66,8 +92,9 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
     }
     const timer = setTimeout(() => {
       cleanup()
+      const last = lastError === undefined ? '' : ` (last error: ${describeError(lastError)})`
       reject(
-        new HedgeyardError('REDIS_UNAVAILABLE', `Redis did not become ready within ${timeoutMs} ms`, {
+        new HedgeyardError('REDIS_UNAVAILABLE', `Redis did not become ready within ${timeoutMs} ms${last}`, {
           cause: lastError,
         }),
       )
@@ -80,19 +107,4 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
     conn.on('ready', onReady)
     conn.on('error', onError)
   })
-}
-
-/** Maps a failure of a Redis call to a HedgeyardError: connection trouble is REDIS_UNAVAILABLE. */
-export function redisFailure(err: unknown, what: string): HedgeyardError {
-  if (err instanceof HedgeyardError) return err
-  const message = err instanceof Error ? err.message : String(err)
-  const isConnection =
-    /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetriesPerRequest|enableOfflineQueue|LOADING/i.test(
-      message,
-    )
-  return new HedgeyardError(
-    isConnection ? 'REDIS_UNAVAILABLE' : 'PROTOCOL_ERROR',
-    `${what} failed: ${message}`,
-    { cause: err },
-  )
 }
