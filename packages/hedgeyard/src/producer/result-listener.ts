@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { decodeEnvelope, type Envelope } from '../protocol/codec.js'
 import { type PoolKeys, resultKey } from '../protocol/keys.js'
-import { type Connection, connectReady } from '../redis/connection.js'
+import { type Connection, connectReady, redisFailure } from '../redis/connection.js'
 
 /** Receives the envelope of a job's result. */
 export interface ResultHandler {
@@ -42,10 +42,18 @@ export class ResultListener {
     })
   }
 
-  /** Connects and subscribes; results of jobs dispatched after this resolves cannot be missed. */
+  /**
+   * Connects and subscribes; results of jobs dispatched after this resolves cannot be missed.
+   * @throws HedgeyardError REDIS_UNAVAILABLE, REDIS_AUTH, REDIS_TLS, or REDIS_NOPERM when the ACL
+   * user may not subscribe to the results channel.
+   */
   async start(timeoutMs: number): Promise<void> {
     await connectReady(this.#sub, timeoutMs)
-    await this.#sub.subscribe(this.#channel)
+    try {
+      await this.#sub.subscribe(this.#channel)
+    } catch (err) {
+      throw redisFailure(err, `subscribing to ${this.#channel}`)
+    }
     this.#hasSubscribedOnce = true
   }
 
