@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis'
-import { type ErrorCode, HedgeyardError } from '../protocol/errors.js'
+import { type ErrorCode, HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { LUA_SCRIPTS, type ScriptName } from '../protocol/lua/scripts.generated.js'
 import { classifyRedisError, describeError, failureDetails } from './redis-failure.js'
 
@@ -36,6 +36,7 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
  * `defineCommand` (EVALSHA, reloaded after NOSCRIPT).
  */
 export function createConnection(input: RedisInput, role: ConnectionRole, name: string): Connection {
+  checkRedisInput(input)
   const options: RedisOptions = {
     ...ROLE_OPTIONS[role],
     protocol: 2,
@@ -46,12 +47,52 @@ export function createConnection(input: RedisInput, role: ConnectionRole, name: 
   const conn = (typeof input === 'string'
     ? new Redis(input, options as never)
     : input.duplicate(options as never)) as unknown as Connection
+  // A URL can set it too (`?keyPrefix=`): checked on what the connection ended up with.
+  if (conn.options.keyPrefix) {
+    conn.disconnect()
+    throw keyPrefixRefused(conn.options.keyPrefix)
+  }
   // Errors surface through the commands that fail; without a listener ioredis would print them.
   conn.on('error', () => {})
   for (const [scriptName, script] of Object.entries(LUA_SCRIPTS)) {
     conn.defineCommand(scriptName, { numberOfKeys: script.numberOfKeys, lua: script.lua })
   }
   return conn
+}
+
+/**
+ * Refuses a `redis` option that would connect but never work: an ioredis Cluster (the scripts
+ * derive keys a Cluster cannot route, so every submit would time out) and a client with a
+ * `keyPrefix` (it prefixes the KEYS of a script but not the keys the script derives from them).
+ * @throws HedgeyardError INVALID_ARGUMENT
+ */
+export function checkRedisInput(input: unknown): asserts input is RedisInput {
+  if (typeof input === 'string') return
+  if (typeof input !== 'object' || input === null || typeof (input as Redis).duplicate !== 'function') {
+    throw invalidArgument(`redis must be a URL or an ioredis client (got ${describeInput(input)})`)
+  }
+  // `isCluster` rather than instanceof: the client may come from another copy of ioredis.
+  if ((input as { isCluster?: unknown }).isCluster === true) {
+    throw invalidArgument(
+      'redis: an ioredis Cluster is not supported yet (every submit would time out): pass a URL or a Redis client of a standalone server (or of a primary found through Sentinel)',
+    )
+  }
+  const keyPrefix = (input as Redis).options?.keyPrefix
+  if (keyPrefix) throw keyPrefixRefused(keyPrefix)
+}
+
+function keyPrefixRefused(keyPrefix: string): HedgeyardError {
+  return invalidArgument(
+    `redis: the client has keyPrefix '${keyPrefix}', which does not reach the keys Hedgeyard's scripts derive (every submit would time out): remove it and use the prefix option instead`,
+  )
+}
+
+function describeInput(input: unknown): string {
+  if (input === null) return 'null'
+  if (typeof input !== 'object') return typeof input
+  const className = input.constructor?.name
+  if (className === undefined || className === 'Object') return 'a plain object: pass new Redis(options)'
+  return `an object of class ${className}`
 }
 
 /**

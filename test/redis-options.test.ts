@@ -1,0 +1,101 @@
+import { Dispatcher, type HedgeyardError, inspectPool, isHedgeyardError, startWorkers } from 'hedgeyard'
+import { Cluster, Redis } from 'ioredis'
+import { afterAll, describe, expect, it } from 'vitest'
+import { redisUrl, uniquePool } from './harness/helpers.js'
+
+// A `redis` option that connects and then times out on every submit is refused when it is given,
+// by the dispatcher's constructor, startWorkers and the operator functions alike.
+const clients: (Redis | Cluster)[] = []
+afterAll(() => {
+  for (const c of clients) c.disconnect()
+})
+
+function prefixed(): Redis {
+  const c = new Redis(redisUrl(), { keyPrefix: 'app:', lazyConnect: true })
+  clients.push(c)
+  return c
+}
+
+function cluster(): Cluster {
+  const url = new URL(redisUrl())
+  const c = new Cluster([{ host: url.hostname, port: Number(url.port) }], { lazyConnect: true })
+  clients.push(c)
+  return c
+}
+
+const handler = async (req: unknown) => req
+
+function thrown(f: () => unknown): HedgeyardError {
+  try {
+    f()
+  } catch (err) {
+    if (isHedgeyardError(err)) return err
+    throw err
+  }
+  throw new Error('expected a throw')
+}
+
+async function rejected(p: Promise<unknown>): Promise<HedgeyardError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  if (isHedgeyardError(err)) return err
+  throw new Error(`expected a HedgeyardError, got ${String(err)}`)
+}
+
+describe('the redis option', () => {
+  it('refuses a client with a keyPrefix, which scripts would not honour, and names the prefix option', async () => {
+    const pool = uniquePool('keyprefix')
+    const errors = [
+      thrown(() => new Dispatcher({ redis: prefixed(), pool })),
+      await rejected(startWorkers({ redis: prefixed(), pool, handler })),
+      await rejected(inspectPool({ redis: prefixed(), pool })),
+      // A URL can set it too.
+      thrown(() => new Dispatcher({ redis: `${redisUrl()}?keyPrefix=app:`, pool })),
+    ]
+    for (const err of errors) {
+      expect(err.code).toBe('INVALID_ARGUMENT')
+      expect(err.message).toMatch(/^redis: the client has keyPrefix 'app:'.*use the prefix option instead$/)
+    }
+  })
+
+  it('refuses an ioredis Cluster, which is not supported yet', async () => {
+    const pool = uniquePool('cluster')
+    const errors = [
+      thrown(() => new Dispatcher({ redis: cluster() as unknown as Redis, pool })),
+      await rejected(startWorkers({ redis: cluster() as unknown as Redis, pool, handler })),
+      await rejected(inspectPool({ redis: cluster() as unknown as Redis, pool })),
+    ]
+    for (const err of errors) {
+      expect(err.code).toBe('INVALID_ARGUMENT')
+      expect(err.message).toMatch(/^redis: an ioredis Cluster is not supported yet/)
+    }
+    // Refused before anything connected.
+    for (const c of clients) if (c instanceof Cluster) expect(c.status).toBe('wait')
+  })
+
+  it('refuses what is neither a URL nor a client, such as ioredis options', () => {
+    const url = new URL(redisUrl())
+    const options = { host: url.hostname, port: Number(url.port) } as unknown as Redis
+    const err = thrown(() => new Dispatcher({ redis: options, pool: 'p' }))
+    expect(err.code).toBe('INVALID_ARGUMENT')
+    expect(err.message).toBe(
+      'redis must be a URL or an ioredis client (got a plain object: pass new Redis(options))',
+    )
+  })
+
+  it('accepts a client without keyPrefix as a template', async () => {
+    const template = new Redis(redisUrl(), { lazyConnect: true })
+    clients.push(template)
+    const pool = uniquePool('template')
+    const group = await startWorkers({ redis: template, pool, handler })
+    const d = new Dispatcher<number, number>({ redis: template, pool })
+    try {
+      expect(await d.submit(5)).toBe(5)
+    } finally {
+      await d.close()
+      await group.close()
+    }
+  })
+})
