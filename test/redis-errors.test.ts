@@ -9,9 +9,11 @@ import {
   type HedgeyardError,
   inspectPool,
   isHedgeyardError,
+  poolKeys,
   startWorkers,
   type WorkerGroup,
 } from 'hedgeyard'
+import { affinityKey, queueKey } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, eventually, FIXTURES, uniquePool } from './harness/helpers.js'
@@ -50,13 +52,18 @@ function userUrl(server: LocalRedis, user: string, password: string): string {
   return `redis://${user}:${password}@127.0.0.1:${server.port}`
 }
 
-async function workers(redisUrl: string, pool: string, idPrefix = 'w'): Promise<WorkerGroup> {
+async function workers(
+  redisUrl: string,
+  pool: string,
+  idPrefix = 'w',
+  leaseMs = 60_000,
+): Promise<WorkerGroup> {
   const group = await startWorkers({
     redis: redisUrl,
     pool,
     handler: echo,
     idPrefix,
-    leaseMs: 60_000,
+    leaseMs,
     blockMs: 200,
   })
   afterEachTest.push(() => group.close())
@@ -88,15 +95,29 @@ function expectReply(err: HedgeyardError | undefined, code: ErrorCode, prefix: s
 }
 
 describe('Redis error replies reach callers as codes', () => {
-  it('WRONGTYPE: a pool key of another type fails submit, startWorkers and inspectPool with REDIS_WRONGTYPE', async () => {
+  it('WRONGTYPE: a key of another type fails the call that needs it with REDIS_WRONGTYPE, and the pool heals the keys it owns', async () => {
     const pool = uniquePool('wrongtype')
-    await workers(redis.url, pool)
-    // Something else overwrites the pool's load ZSET with a string.
-    await admin.del(`hy:{${pool}}:load`)
-    await admin.set(`hy:{${pool}}:load`, 'x')
+    const keys = poolKeys('hy', pool)
+    // A short lease: the heartbeat that heals runs every leaseMs / 3.
+    const group = await workers(redis.url, pool, 'w', 900)
+    const d = dispatcher(redis.url, pool)
+    // Something else writes a hash where a session's binding goes: that session's submits fail,
+    // before anything is written; other sessions are served.
+    await admin.hset(affinityKey(keys, 'chat-1'), 'x', '1')
+    expectReply(await failure(d.submit(1, { session: 'chat-1' })), 'REDIS_WRONGTYPE', 'WRONGTYPE')
+    expect(await admin.xlen(queueKey(keys, 'w-1'))).toBe(0)
+    expect(await d.submit(2, { session: 'chat-2' })).toBe(2)
 
-    expectReply(await failure(dispatcher(redis.url, pool).submit(1)), 'REDIS_WRONGTYPE', 'WRONGTYPE')
-    expectReply(await failure(workers(redis.url, pool, 'other')), 'REDIS_WRONGTYPE', 'WRONGTYPE')
+    // The pool's load ZSET overwritten with a string: the workers' next heartbeat rebuilds it.
+    await admin.del(keys.load)
+    await admin.set(keys.load, 'x')
+    await eventually(async () => (await admin.type(keys.load)) === 'zset')
+    expect(await d.submit(3)).toBe(3)
+
+    // With no worker left to heal it, a read of the pool meets it as it is.
+    await group.close()
+    await admin.del(keys.load)
+    await admin.set(keys.load, 'x')
     expectReply(await failure(inspectPool({ redis: redis.url, pool })), 'REDIS_WRONGTYPE', 'WRONGTYPE')
   })
 

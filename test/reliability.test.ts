@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { Dispatcher, isHedgeyardError, startWorkers } from 'hedgeyard'
+import { decodeEntry, type JobEntry } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
@@ -80,7 +81,7 @@ describe('rescue of dead workers', () => {
     expect(rescueDelayMs).toBeLessThanOrEqual(2 * LEASE_MS + 500)
     const entries = (await c.xrange(`hy:{${pool}}:q:survivor-1`, '-', '+')) as [string, string[]][]
     // The two it had started count as attempts; the two it never read do not.
-    expect(entries.map(([, f]) => f[f.indexOf('attempt') + 1])).toEqual(['2', '2', '1', '1'])
+    expect(entries.map(([id, f]) => (decodeEntry(id, f) as JobEntry).attempt)).toEqual([2, 2, 1, 1])
     // The dead worker is gone from the pool.
     expect(await c.exists(`hy:{${pool}}:w:victim-1`, `hy:{${pool}}:q:victim-1`)).toBe(0)
     expect(await c.zscore(`hy:{${pool}}:load`, 'victim-1')).toBeNull()
@@ -234,10 +235,7 @@ describe('bad input on the worker side', () => {
       .exec()
     await eventually(async () => (await c.xlen(`hy:{${pool}}:dead`)) === 1)
     const [[, fields]] = (await c.xrange(`hy:{${pool}}:dead`, '-', '+')) as [[string, string[]]]
-    expect(fields.slice(0, 2)).toEqual([
-      'reason',
-      'undecodable entry: it needs the fields id, payload and producer',
-    ])
+    expect(fields.slice(0, 2)).toEqual(['reason', 'invalid entry: id is missing or not a valid id'])
     expect(fields).toContain('hello')
     const d = dispatcher(pool)
     expect((await d.submit({ n: 1 })).echo.n).toBe(1)

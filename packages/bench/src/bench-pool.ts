@@ -1,4 +1,5 @@
 import { type PoolKeys, poolKeys } from 'hedgeyard'
+import { queueKey, registerWorkers } from 'hedgeyard/internal'
 import type { BenchConnection } from './library-scripts.js'
 
 /** A pool of registered workers that never consume: dispatch sees exactly what real workers show it. */
@@ -56,23 +57,19 @@ export async function createBenchPool(
     const load = Math.floor(random() * (d.maxInitialLoad + 1))
     initialLoad += load
     for (let i = 0; i < load; i++) {
-      fill.xadd(`${keys.base}q:${id}`, '*', ...jobFields(`filler-${i}`, 0))
+      fill.xadd(queueKey(keys, id), '*', ...jobFields(`filler-${i}`, 0))
     }
   }
   await execOrThrow(fill, 'filling the worker streams')
   for (let start = 0; start < size; start += d.registerChunk) {
-    await conn.register(
-      keys.load,
-      keys.ready,
-      keys.alive,
-      keys.base,
-      d.leaseMs,
-      'bench-host',
-      4242,
-      d.concurrency,
-      d.capacity,
-      ...workerIds.slice(start, start + d.registerChunk),
-    )
+    const registration = {
+      leaseMs: d.leaseMs,
+      host: 'bench-host',
+      pid: 4242,
+      concurrency: d.concurrency,
+      capacity: d.capacity,
+    }
+    await registerWorkers(conn, keys, registration, workerIds.slice(start, start + d.registerChunk))
   }
   return { keys, workerIds, initialLoad }
 }

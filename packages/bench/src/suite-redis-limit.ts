@@ -91,7 +91,7 @@ export async function runRedisLimit(
         excluded: '',
       })),
     )
-    return ['EVALSHA', scripts.dispatch.sha1, String(scripts.dispatch.numberOfKeys), ...args.map(String)]
+    return ['EVALSHA', scripts.dispatch.sha1, ...args.map(String)]
   }
 
   const bench = async (

@@ -18,6 +18,7 @@
  */
 
 import { Dispatcher, type DispatcherStats, poolKeys } from 'hedgeyard'
+import { resultChannel } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { seededRandom } from '../bench-pool.js'
 import { type DispatchJob, dispatchArgs } from '../dispatch-args.js'
@@ -81,7 +82,7 @@ async function scriptRouter(
     }
   })
   await sub.connect()
-  await sub.subscribe(`${keys.base}results:${producerId}`)
+  await sub.subscribe(resultChannel(keys, producerId))
 
   const assigned = new Map<string, number>()
   const random = seededRandom(config.seed + 7)

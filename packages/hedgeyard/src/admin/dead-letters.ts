@@ -1,8 +1,8 @@
-import { DispatchBatcher } from '../producer/dispatch-batcher.js'
-import { DEFAULT_MAX_ATTEMPTS } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
+import { retryDeadLetterIds } from '../protocol/scripts/retry-dead.js'
 import { checkInt, checkMs } from '../protocol/validate.js'
+import { DEFAULT_MAX_ATTEMPTS } from '../protocol/wire.js'
 import { type PoolRef, refKeys } from './inspect-pool.js'
 import { withConnection } from './with-connection.js'
 
@@ -51,8 +51,12 @@ export async function listDeadLetters(ref: PoolRef & { count?: number }): Promis
 
 /**
  * Dispatches dead letters again as new jobs (new job ids, attempt 1) and removes them from the
- * dead-letter stream. Their results are kept under `res:<newJobId>` for the result TTL.
- * Resolves with each retried letter and the job id it got; letters no worker had room for stay.
+ * dead-letter stream, each in one atomic step: a letter is never lost to a failure (the call
+ * changes nothing then) nor dispatched twice by two retries at once. Their results are kept under
+ * `res:<newJobId>` for the result TTL. Resolves with each retried letter and the job id it got;
+ * letters no worker had room for stay.
+ * @throws HedgeyardError INVALID_ARGUMENT for bad options, REDIS_UNAVAILABLE (and the other
+ * REDIS_* codes) when Redis fails: no letter has moved then.
  */
 export async function retryDeadLetters(
   ref: PoolRef & { deadIds?: string[]; all?: boolean; timeoutMs?: number; affinityTtlMs?: number },
@@ -61,52 +65,33 @@ export async function retryDeadLetters(
   if (!ref.all && (ref.deadIds === undefined || ref.deadIds.length === 0)) {
     throw invalidArgument('retry needs deadIds, or all: true')
   }
+  for (const id of ref.deadIds ?? []) {
+    if (typeof id !== 'string' || !/^\d+-\d+$/.test(id)) {
+      throw invalidArgument(`deadIds must be stream ids such as 1700000000000-0 (got ${JSON.stringify(id)})`)
+    }
+  }
   const timeoutMs = checkMs('timeoutMs', ref.timeoutMs ?? 60_000, 1)
   const affinityTtlMs = checkInt('affinityTtlMs', ref.affinityTtlMs ?? 30_000, 1)
   return withConnection(ref.redis, 'dead-retry', async (conn) => {
-    const found = ref.all
-      ? ((await conn.xrange(keys.dead, '-', '+')) as [string, string[]][])
-      : (
-          await Promise.all(
-            (ref.deadIds ?? []).map(
-              async (id) => (await conn.xrange(keys.dead, id, id)) as [string, string[]][],
-            ),
-          )
-        ).flat()
-    // Deleting a letter first claims it: two retries at once cannot dispatch it twice.
-    const owned: { letter: DeadLetter; fields: string[] }[] = []
-    for (const [id, fields] of found) {
-      if ((await conn.xdel(keys.dead, id)) === 1) owned.push({ letter: toDeadLetter(id, fields), fields })
-    }
-    const batcher = new DispatchBatcher(conn, keys, 'dead-retry', affinityTtlMs, undefined)
-    const outcomes = await Promise.all(
-      owned.map(({ letter, fields }) => {
-        const jobId = nextId()
-        return batcher
-          .dispatch({
-            jobId,
-            session: letter.session,
-            payload: letter.payload,
-            timeoutMs,
-            attempt: 1,
-            maxAttempts: letter.maxAttempts,
-            exclude: '',
-            race: '',
-            copies: 1,
-          })
-          .then((outcome) => ({ letter, fields, jobId, outcome }))
-      }),
-    )
+    const deadIds = ref.all
+      ? ((await conn.xrange(keys.dead, '-', '+')) as [string, string[]][]).map(([id]) => id)
+      : (ref.deadIds ?? [])
     const retried: { deadId: string; jobId: string; workerId: string }[] = []
-    for (const { letter, fields, jobId, outcome } of outcomes) {
-      if (outcome.status === 'queued')
-        retried.push({ deadId: letter.deadId, jobId, workerId: outcome.workerId })
-      // No worker had room: the letter goes back (under a new id) for a later retry.
-      else await conn.xadd(keys.dead, '*', ...fields)
+    for (let start = 0; start < deadIds.length; start += RETRY_BATCH) {
+      const letters = deadIds.slice(start, start + RETRY_BATCH).map((deadId) => ({ deadId, jobId: nextId() }))
+      const settings = { affinityTtlMs, timeoutMs, producerId: 'dead-retry' }
+      const outcomes = await retryDeadLetterIds(conn, keys, settings, letters)
+      letters.forEach((letter, i) => {
+        const outcome = outcomes[i]
+        if (outcome?.status === 'queued') retried.push({ ...letter, workerId: outcome.workerId })
+      })
     }
     return retried
   })
 }
+
+/** Letters one retry call moves: bounds how long one call holds Redis. */
+const RETRY_BATCH = 100
 
 /** Deletes the given dead letters, or all of them; resolves with how many were deleted. */
 export async function purgeDeadLetters(

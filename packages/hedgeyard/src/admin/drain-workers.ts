@@ -1,3 +1,4 @@
+import { drainWorkerKeys } from '../protocol/scripts/drain.js'
 import { checkName } from '../protocol/validate.js'
 import { type PoolRef, refKeys } from './inspect-pool.js'
 import { withConnection } from './with-connection.js'
@@ -14,7 +15,7 @@ export async function drainWorkers(ref: PoolRef, workerIds: string[]): Promise<s
   return withConnection(ref.redis, 'drain', async (conn) => {
     const found: string[] = []
     for (const id of workerIds) {
-      if (Number(await conn.drain(keys.ready, keys.base, id)) === 1) found.push(id)
+      if ((await drainWorkerKeys(conn, keys, [id])) === 1) found.push(id)
     }
     return found
   })

@@ -1,5 +1,5 @@
 import type { JobEntry, RemoteError } from '../protocol/codec.js'
-import type { Outcome } from './completer.js'
+import type { Outcome } from '../protocol/scripts/complete.js'
 import type { LazyAbort } from './lazy-abort.js'
 
 /** What a handler gets beside the request. */

@@ -1,8 +1,14 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
-import { DEFAULT_MAX_ATTEMPTS, type JobEntry } from '../protocol/codec.js'
+import type { JobEntry } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
 import { cancelChannel, type PoolKeys, poolKeys } from '../protocol/keys.js'
+import { claimJobs } from '../protocol/scripts/claim.js'
+import { deregisterWorkers } from '../protocol/scripts/deregister.js'
+import { drainWorkerKeys } from '../protocol/scripts/drain.js'
+import { heartbeat } from '../protocol/scripts/heartbeat.js'
+import { registerWorkers } from '../protocol/scripts/register.js'
+import { type RescueMode, type RescueResult, rescueJobs } from '../protocol/scripts/rescue.js'
 import { checkInt, checkKnownOptions, checkMs, checkName, MAX_TIMER_MS } from '../protocol/validate.js'
 import {
   type Connection,
@@ -50,6 +56,12 @@ export interface WorkerOptions<Req, Res> {
   blockMs?: number
   /** Largest result, as JSON in UTF-8; a larger one fails with RESULT_TOO_LARGE. @defaultValue 1048576 */
   maxResultBytes?: number
+  /**
+   * Largest request payload a worker runs, as JSON in UTF-8 (the producer's `maxPayloadBytes` by
+   * default): an entry written by another client with a larger one goes to the dead letters and
+   * its caller gets DEAD_LETTERED. @defaultValue 1048576
+   */
+  maxPayloadBytes?: number
   /** How long a result is kept in Redis for recovery. @defaultValue 60000 */
   resultTtlMs?: number
   /** How long `close()` waits for running jobs before aborting them. @defaultValue 30000 */
@@ -67,6 +79,7 @@ export const WORKER_DEFAULTS = Object.freeze({
   leaseMs: 5_000,
   blockMs: 5_000,
   maxResultBytes: 1_048_576,
+  maxPayloadBytes: 1_048_576,
   resultTtlMs: 60_000,
   drainTimeoutMs: 30_000,
   deadLetterCap: 10_000,
@@ -112,6 +125,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     // The read watchdog waits blockMs plus its margin: that sum must fit in a timer too.
     blockMs: checkMs('blockMs', o.blockMs, 10, MAX_TIMER_MS - WATCHDOG_MARGIN_MS),
     maxResultBytes: checkInt('maxResultBytes', o.maxResultBytes, 1),
+    maxPayloadBytes: checkInt('maxPayloadBytes', o.maxPayloadBytes, 1, 512 * 1024 * 1024),
     resultTtlMs: checkInt('resultTtlMs', o.resultTtlMs, 1),
     drainTimeoutMs: checkMs('drainTimeoutMs', o.drainTimeoutMs, 0),
     deadLetterCap: checkInt('deadLetterCap', o.deadLetterCap, 1),
@@ -150,6 +164,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
         prefetch: settings.prefetch,
         blockMs: settings.blockMs,
         maxResultBytes: settings.maxResultBytes,
+        maxPayloadBytes: settings.maxPayloadBytes,
         completer,
         redisNow: () => Date.now() + group.clockOffsetMs,
         reregister: (workerId) => group.register([workerId]),
@@ -216,21 +231,12 @@ class Group {
 
   async register(ids: string[]): Promise<void> {
     const { concurrency, queueCapacity, leaseMs } = this.#settings
-    const k = this.#keys
     const sentAt = Date.now()
-    const redisMs = Number(
-      await this.#cmd.register(
-        k.load,
-        k.ready,
-        k.alive,
-        k.base,
-        leaseMs,
-        hostname(),
-        process.pid,
-        concurrency,
-        concurrency + queueCapacity,
-        ...ids,
-      ),
+    const redisMs = await registerWorkers(
+      this.#cmd,
+      this.#keys,
+      { leaseMs, host: hostname(), pid: process.pid, concurrency, capacity: concurrency + queueCapacity },
+      ids,
     )
     this.#measureClock(sentAt, redisMs)
   }
@@ -257,50 +263,41 @@ class Group {
     )
   }
 
-  /** Which copies of hedged or tied jobs still need running: 1 to run, 0 to skip. */
-  async claim(workerId: string, entries: JobEntry[]): Promise<number[]> {
-    const args: (string | number)[] = [
-      this.#keys.load,
-      this.#keys.alive,
-      this.#keys.base,
-      this.#settings.resultTtlMs,
-      workerId,
-    ]
-    for (const e of entries) args.push(e.jobId, e.race, e.copy)
-    return ((await this.#cmd.claim(...args)) as (number | string)[]).map(Number)
+  /** Which copies of hedged or tied jobs still need running: true to run, false to skip. */
+  claim(workerId: string, entries: JobEntry[]): Promise<boolean[]> {
+    return claimJobs(this.#cmd, this.#keys, this.#settings.resultTtlMs, workerId, entries)
   }
 
   /** Renews the leases, notices remote drains and lost registrations, then rescues dead workers. */
   async #beat(): Promise<void> {
     if (this.#isBeating) return
     this.#isBeating = true
-    const k = this.#keys
     // Draining workers keep their lease too: their running jobs are theirs until they finish.
     const ids = [...this.#loops.keys()]
     try {
       if (ids.length > 0) {
         const sentAt = Date.now()
-        const reply = (await this.#cmd.heartbeat(
-          k.load,
-          k.ready,
-          k.alive,
-          k.base,
-          this.#settings.leaseMs,
-          ...ids,
-        )) as (string | number)[]
-        this.#measureClock(sentAt, Number(reply[0]))
-        const gone = ids.filter((_, i) => reply[i + 1] === 'GONE')
-        const drain = ids.filter((id, i) => reply[i + 1] === 'DRAINING' && !this.#draining.has(id))
+        const { redisMs, statuses } = await heartbeat(this.#cmd, this.#keys, this.#settings.leaseMs, ids)
+        this.#measureClock(sentAt, redisMs)
+        const gone = ids.filter((_, i) => statuses[i] === 'GONE')
+        const broken = ids.filter((_, i) => statuses[i] === 'BROKEN')
+        const drain = ids.filter((id, i) => statuses[i] === 'DRAINING' && !this.#draining.has(id))
         if (gone.length > 0) {
           this.#logger.warn({ workerIds: gone }, 'workers were removed from the pool; registering them again')
-          await this.register(gone)
         }
+        if (broken.length > 0) {
+          this.#logger.error(
+            { workerIds: broken },
+            'worker keys hold another type than Hedgeyard writes (changed by another client); registering again replaces them',
+          )
+        }
+        if (gone.length + broken.length > 0) await this.register([...gone, ...broken])
         if (drain.length > 0) {
           this.#logger.info({ workerIds: drain }, 'asked to drain')
           void this.#drain(drain)
         }
       }
-      const [removed, moved, lettered, dropped] = await this.#rescue('dead', RESCUE_BUDGET)
+      const { removed, moved, lettered, dropped } = await this.#rescue({ mode: 'dead' }, RESCUE_BUDGET)
       if (removed || moved || lettered || dropped) {
         this.#logger.warn({ removed, moved, lettered, dropped }, 'rescued the jobs of dead workers')
       }
@@ -332,24 +329,10 @@ class Group {
     return Promise.all(waits).then(() => {})
   }
 
-  /** Runs the rescue script in `mode` (see rescue.lua) with this group's settings. */
-  #rescue(mode: 'dead' | 'handback' | 'return', budget: number, ...rest: string[]): Promise<number[]> {
-    const k = this.#keys
-    const s = this.#settings
-    return this.#cmd.rescue(
-      k.load,
-      k.ready,
-      k.alive,
-      k.dead,
-      k.base,
-      Math.floor(Math.random() * 2 ** 31),
-      mode,
-      budget,
-      s.deadLetterCap,
-      s.resultTtlMs,
-      DEFAULT_MAX_ATTEMPTS,
-      ...rest,
-    ) as Promise<number[]>
+  /** Runs the rescue script (see rescue.lua) with this group's settings. */
+  #rescue(what: RescueMode, budget: number): Promise<RescueResult> {
+    const { deadLetterCap, resultTtlMs } = this.#settings
+    return rescueJobs(this.#cmd, this.#keys, { budget, deadLetterCap, resultTtlMs }, what)
   }
 
   /** Hands a draining worker's read-ahead jobs to live workers; what none has room for runs here. */
@@ -358,9 +341,9 @@ class Group {
     if (entries.length === 0) return
     let handled = 0
     try {
-      const ids = entries.map((e) => e.entryId)
-      const reply = await this.#rescue('return', 100_000, loop.workerId, ...ids)
-      handled = Number(reply[4] ?? 0)
+      const entryIds = entries.map((e) => e.entryId)
+      const reply = await this.#rescue({ mode: 'return', workerId: loop.workerId, entryIds }, 100_000)
+      handled = reply.handled
     } catch (err) {
       this.#logger.warn(
         { err, workerId: loop.workerId },
@@ -371,13 +354,12 @@ class Group {
   }
 
   async #drainNow(ids: string[]): Promise<void> {
-    const k = this.#keys
     const loops = ids.map((id) => this.#loops.get(id) as WorkerLoop)
     try {
       // Out of dispatch first, then the unread jobs go to other workers; what no one has room
       // for stays and is run here.
-      await this.#cmd.drain(k.ready, k.base, ...ids)
-      await this.#rescue('handback', 100_000, ...ids)
+      await drainWorkerKeys(this.#cmd, this.#keys, ids)
+      await this.#rescue({ mode: 'handback', workerIds: ids }, 100_000)
     } catch (err) {
       this.#logger.warn({ err, workerIds: ids }, 'could not hand back unread jobs; running them here')
     }
@@ -399,7 +381,7 @@ class Group {
     }
     await Promise.all(loops.map((loop) => loop.stop(this.#cmd, 'worker closing')))
     try {
-      const statuses = (await this.#cmd.deregister(k.load, k.ready, k.alive, k.base, ...ids)) as string[]
+      const statuses = await deregisterWorkers(this.#cmd, this.#keys, ids)
       const busy = ids.filter((_, i) => statuses[i] === 'BUSY')
       // Left registered as draining: once its lease runs out, rescue moves what it still holds.
       if (busy.length > 0)

@@ -3,6 +3,7 @@ import { decodeEntry, type JobEntry } from '../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
 import { MAX_TIMER_MS } from '../protocol/validate.js'
 import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
+import { replyPrefix } from '../redis/redis-failure.js'
 import type { Completer } from './completer.js'
 import { LazyAbort } from './lazy-abort.js'
 import { failure, type Handler, type JobResult, runJob } from './run-job.js'
@@ -17,13 +18,15 @@ export interface LoopShared {
   prefetch: number
   blockMs: number
   maxResultBytes: number
+  /** Largest payload run; an entry with a larger one goes to the dead letters. */
+  maxPayloadBytes: number
   completer: Completer
   /** Redis time now, in ms (the local clock corrected by the offset the heartbeat measures). */
   redisNow: () => number
   /** Registers the worker again (after Redis lost its keys). */
   reregister: (workerId: string) => Promise<void>
-  /** For copies of hedged or tied jobs: which still need running (1) and which not (0). */
-  claim: (workerId: string, entries: JobEntry[]) => Promise<number[]>
+  /** For copies of hedged or tied jobs: which still need running (true) and which not. */
+  claim: (workerId: string, entries: JobEntry[]) => Promise<boolean[]>
   logger: Logger
 }
 
@@ -185,9 +188,10 @@ export class WorkerLoop {
         if (this.#isStopped) break
         failures++
         this.#needsPending = true
-        const message = err instanceof Error ? err.message : String(err)
-        if (message.includes('NOGROUP')) {
-          this.#logger.warn('stream or consumer group missing (Redis lost its data?); registering again')
+        const prefix = replyPrefix(err)
+        if (prefix === 'NOGROUP' || prefix === 'WRONGTYPE') {
+          // Redis lost its data, or another client replaced the stream: register replaces it.
+          this.#logger.warn({ prefix }, 'stream or consumer group missing or replaced; registering again')
           await this.#s.reregister(this.workerId).catch(() => {})
         } else if (failures === 1 || failures % 20 === 0) {
           this.#logger.warn({ err, failures }, 'reading jobs failed; retrying')
@@ -264,24 +268,25 @@ export class WorkerLoop {
         // A deleted entry still in the pending list comes back with no fields: nothing to run.
         if (fields === null) continue
         const entry = decodeEntry(entryId, fields)
-        if (entry) {
-          entries.push(entry)
+        const reason = 'invalid' in entry ? `invalid entry: ${entry.invalid}` : this.#tooLarge(entry)
+        if (reason === undefined) {
+          entries.push(entry as JobEntry)
         } else {
-          this.#logger.error({ entryId }, 'entry is not a job entry; moving it to the dead letters')
-          this.#s.completer.complete({
-            workerId: this.workerId,
-            entryId,
-            jobId: '',
-            producer: '',
-            outcome: 'dead',
-            envelope: 'undecodable entry: it needs the fields id, payload and producer',
-            race: '',
-            copy: 0,
-          })
+          // One bad entry goes to the dead letters with its reason; the others run.
+          this.#logger.error({ entryId, reason }, 'entry cannot run; moving it to the dead letters')
+          this.#s.completer.complete({ workerId: this.workerId, entryId, outcome: 'dead', envelope: reason })
         }
       }
     }
     return entries
+  }
+
+  /** Why an entry's payload is too large to run, or undefined (the producer's limit, enforced here too). */
+  #tooLarge(entry: JobEntry): string | undefined {
+    const max = this.#s.maxPayloadBytes
+    if (entry.payload.length <= max / 3) return undefined
+    const bytes = Buffer.byteLength(entry.payload)
+    return bytes > max ? `payload of ${bytes} bytes is over the worker's maxPayloadBytes (${max})` : undefined
   }
 
   /** Copies whose job another copy already won (or claimed, when tied) are released unrun. */
@@ -289,8 +294,8 @@ export class WorkerLoop {
     const verdicts = await this.#s.claim(this.workerId, entries)
     const kept: JobEntry[] = []
     entries.forEach((entry, i) => {
-      if (verdicts[i] === 0) this.#release(entry)
-      else kept.push(entry)
+      if (verdicts[i] === true) kept.push(entry)
+      else this.#release(entry)
     })
     return kept
   }
@@ -406,13 +411,8 @@ export class WorkerLoop {
     this.#s.completer.complete({
       workerId: this.workerId,
       entryId: entry.entryId,
-      jobId: entry.jobId,
-      producer: entry.producer,
       outcome: result.outcome,
       envelope: result.envelope,
-      race: entry.race,
-      copy: entry.copy,
-      resultTtlMs: entry.resultTtlMs,
     })
   }
 

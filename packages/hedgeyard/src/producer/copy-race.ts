@@ -1,6 +1,7 @@
 import { type Envelope, envelopeError } from '../protocol/codec.js'
 import { HedgeyardError } from '../protocol/errors.js'
-import type { DispatchBatcher, DispatchOutcome } from './dispatch-batcher.js'
+import type { DispatchOutcome } from '../protocol/scripts/dispatch.js'
+import type { DispatchBatcher } from './dispatch-batcher.js'
 import type { HedgeBudget } from './hedge-budget.js'
 
 /** How one submit's copies are run: a plain job has one copy and no timers. */

@@ -1,11 +1,14 @@
-import { type DispatchCallSettings, type DispatchItem, dispatchCallArgs } from '../protocol/dispatch-call.js'
 import type { PoolKeys } from '../protocol/keys.js'
-import { type Connection, redisFailure } from '../redis/connection.js'
-
-/** What the dispatch script decided for one job. */
-export type DispatchOutcome =
-  | { status: 'queued'; workerId: string; isAffinityHit: boolean }
-  | { status: 'SATURATED' | 'NO_WORKERS' }
+import { callScript } from '../protocol/scripts/call.js'
+import {
+  DISPATCH,
+  type DispatchCallSettings,
+  type DispatchItem,
+  type DispatchOutcome,
+  dispatchArgs,
+  parseDispatchReply,
+} from '../protocol/scripts/dispatch.js'
+import type { Connection } from '../redis/connection.js'
 
 /** Told what became of a job: the outcome, or the failure of the call that carried it. */
 export type DispatchCallback = (err: unknown, outcome?: DispatchOutcome) => void
@@ -72,25 +75,20 @@ export class DispatchBatcher {
 
   #call(items: DispatchItem[], callbacks: DispatchCallback[]): void {
     this.#settings.seed = Math.floor(Math.random() * 2 ** 31)
-    const args = dispatchCallArgs(this.#keys, this.#settings, items)
-    this.#conn.dispatch(...args).then(
+    const call = dispatchArgs(this.#keys, this.#settings, items)
+    callScript(this.#conn, DISPATCH, call.keys, call.args).then(
       (reply) => {
-        const out = reply as (string | number)[]
-        for (let i = 0; i < callbacks.length; i++) {
-          const target = String(out[i * 2])
-          const done = callbacks[i] as DispatchCallback
-          if (target === 'SATURATED' || target === 'NO_WORKERS') done(undefined, { status: target })
-          else
-            done(undefined, {
-              status: 'queued',
-              workerId: target,
-              isAffinityHit: Number(out[i * 2 + 1]) === 1,
-            })
+        let outcomes: DispatchOutcome[]
+        try {
+          outcomes = parseDispatchReply(reply, items.length)
+        } catch (err) {
+          for (const done of callbacks) done(err)
+          return
         }
+        for (let i = 0; i < callbacks.length; i++) (callbacks[i] as DispatchCallback)(undefined, outcomes[i])
       },
       (err: unknown) => {
-        const failure = redisFailure(err, 'dispatch')
-        for (const done of callbacks) done(failure)
+        for (const done of callbacks) done(err)
       },
     )
   }

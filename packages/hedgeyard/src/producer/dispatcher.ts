@@ -1,10 +1,10 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
-import { DEFAULT_MAX_ATTEMPTS } from '../protocol/codec.js'
 import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import { type PoolKeys, poolKeys, resultChannel } from '../protocol/keys.js'
 import { checkInt, checkKnownOptions, checkMs, checkName, checkNumber } from '../protocol/validate.js'
+import { DEFAULT_MAX_ATTEMPTS } from '../protocol/wire.js'
 import {
   type Connection,
   connectReady,

@@ -1,13 +1,14 @@
 import { type ErrorCode, HedgeyardError } from './errors.js'
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  MAX_ATTEMPTS_LIMIT,
+  MAX_ID_BYTES,
+  MAX_NUMBER_DIGITS,
+  MAX_SESSION_BYTES,
+} from './wire.js'
 
 /** Codes a worker or a script reports as they are; any other remote failure is HANDLER_ERROR. */
 const PASSED_THROUGH = new Set<string>(['RESULT_TOO_LARGE', 'PROTOCOL_ERROR', 'DEAD_LETTERED', 'TIMEOUT'])
-
-/**
- * The attempts a job may use when its entry has no `max` field. dispatch.lua leaves `max` out when
- * it is 3, and the Dispatcher's default maxAttempts is this value, so most entries leave it out.
- */
-export const DEFAULT_MAX_ATTEMPTS = 3
 
 /** A job as it travels in a worker stream (all fields are plain text, readable with XRANGE). */
 export interface JobEntry {
@@ -18,13 +19,22 @@ export interface JobEntry {
   attempt: number
   /** The copy this entry is (1 for the first; hedges and retries count up); rescue keeps it. */
   copy: number
+  /** Attempts allowed before the job goes to the dead letters. */
+  maxAttempts: number
   producer: string
+  /** Ms of Redis time after which the job is not run; Infinity for none. */
   deadline: number
   enqueued: number
   /** '' for a plain job; 'h' when copies may race (hedge, retry); 't' for a tied copy. */
-  race: string
+  race: '' | 'h' | 't'
   /** How long the producer wants the result kept (ms), or undefined for the worker's default. */
   resultTtlMs: number | undefined
+}
+
+/** An entry that fails the checks: why, for the dead letters. */
+export interface InvalidEntry {
+  entryId: string
+  invalid: string
 }
 
 /** The error part of a failed job's result envelope. */
@@ -41,21 +51,58 @@ export type Envelope =
   | { ok: false; error: RemoteError; workerId: string; copy?: number }
 
 /**
- * Decodes the flat field list of a stream entry; returns undefined when it is not a job entry.
- * Fields left out take their defaults: a plain job's entry has no `session`, `attempt` (1), `copy`
- * (= attempt), `race`, `max` or `ttl` (the worker's resultTtlMs).
+ * Whether `s` can be an id that becomes part of a key or a results line, as lib/check.lua's isId:
+ * 1 to MAX_ID_BYTES bytes, no space or control character.
  */
-export function decodeEntry(entryId: string, fields: string[]): JobEntry | undefined {
-  let id = ''
+export function isWireId(s: string): boolean {
+  return (
+    s.length > 0 &&
+    s.length <= MAX_ID_BYTES &&
+    (s.length * 3 <= MAX_ID_BYTES || Buffer.byteLength(s) <= MAX_ID_BYTES) &&
+    !hasSpaceOrControl(s)
+  )
+}
+
+/** Whether `s` holds a space or an ASCII control character (Lua's `[%c%s]`). */
+function hasSpaceOrControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c <= 0x20 || c === 0x7f) return true
+  }
+  return false
+}
+
+/**
+ * A whole number written in decimal digits, at least `min`, as lib/check.lua's wholeNumber; a
+ * string with the reason otherwise.
+ */
+function wholeNumber(text: string, name: string, min: number): number | string {
+  if (text.length === 0 || text.length > MAX_NUMBER_DIGITS || !/^[0-9]+$/.test(text)) {
+    return `${name} is not a whole number`
+  }
+  const n = Number(text)
+  return n < min ? `${name} is below ${min}` : n
+}
+
+/**
+ * Decodes the flat field list of a stream entry with the checks and defaults of lib/entry.lua's
+ * readEntry (the header there lists the fields): an entry that fails a check comes back as an
+ * {@link InvalidEntry} with the reason, for the dead letters. Fields left out take their
+ * defaults: a plain job's entry has no `session`, `attempt` (1), `copy` (= attempt), `race`,
+ * `max` or `ttl` (the worker's resultTtlMs).
+ */
+export function decodeEntry(entryId: string, fields: string[]): JobEntry | InvalidEntry {
+  let id: string | undefined
   let payload: string | undefined
-  let producer = ''
+  let producer: string | undefined
   let session = ''
-  let attempt = ''
-  let copy = ''
-  let deadline = ''
-  let enqueued = ''
+  let attempt = '1'
+  let copy: string | undefined
+  let max: string | undefined
+  let deadline: string | undefined
+  let enqueued = '0'
   let race = ''
-  let ttl = ''
+  let ttl: string | undefined
   // A switch on the field names, not an object built per entry: this runs once per job.
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1] as string
@@ -78,6 +125,9 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | undef
       case 'copy':
         copy = value
         break
+      case 'max':
+        max = value
+        break
       case 'deadline':
         deadline = value
         break
@@ -92,20 +142,42 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | undef
         break
     }
   }
-  if (id === '' || payload === undefined || producer === '') return undefined
-  const attemptNo = attempt === '' ? 1 : Number(attempt)
+  const invalid = (reason: string): InvalidEntry => ({ entryId, invalid: reason })
+  if (id === undefined || !isWireId(id)) return invalid('id is missing or not a valid id')
+  if (producer === undefined || !isWireId(producer)) return invalid('producer is missing or not a valid id')
+  if (payload === undefined) return invalid('payload is missing')
+  if (session.length * 3 > MAX_SESSION_BYTES && Buffer.byteLength(session) > MAX_SESSION_BYTES) {
+    return invalid(`session is longer than ${MAX_SESSION_BYTES} bytes`)
+  }
+  if (race !== '' && race !== 'h' && race !== 't') return invalid("race is not '', 'h' or 't'")
+  const attemptNo = wholeNumber(attempt, 'attempt', 1)
+  if (typeof attemptNo === 'string') return invalid(attemptNo)
+  const copyNo = copy === undefined ? attemptNo : wholeNumber(copy, 'copy', 1)
+  if (typeof copyNo === 'string') return invalid(copyNo)
+  const maxNo = max === undefined ? DEFAULT_MAX_ATTEMPTS : wholeNumber(max, 'max', 1)
+  if (typeof maxNo === 'string') return invalid(maxNo)
+  const deadlineMs = deadline === undefined ? Number.POSITIVE_INFINITY : wholeNumber(deadline, 'deadline', 0)
+  if (typeof deadlineMs === 'string') return invalid(deadlineMs)
+  const enqueuedMs = wholeNumber(enqueued, 'enqueued', 0)
+  if (typeof enqueuedMs === 'string') return invalid(enqueuedMs)
+  const ttlMs = ttl === undefined ? undefined : wholeNumber(ttl, 'ttl', 1)
+  if (typeof ttlMs === 'string') return invalid(ttlMs)
+  if (attemptNo > MAX_ATTEMPTS_LIMIT || maxNo > MAX_ATTEMPTS_LIMIT || copyNo > MAX_ATTEMPTS_LIMIT) {
+    return invalid(`attempt, copy or max is above ${MAX_ATTEMPTS_LIMIT}`)
+  }
   return {
     entryId,
     jobId: id,
     payload,
     session,
     attempt: attemptNo,
-    copy: copy === '' ? attemptNo : Number(copy),
+    copy: copyNo,
+    maxAttempts: maxNo,
     producer,
-    deadline: deadline === '' ? Number.POSITIVE_INFINITY : Number(deadline),
-    enqueued: enqueued === '' ? 0 : Number(enqueued),
+    deadline: deadlineMs,
+    enqueued: enqueuedMs,
     race,
-    resultTtlMs: ttl === '' ? undefined : Number(ttl),
+    resultTtlMs: ttlMs,
   }
 }
 

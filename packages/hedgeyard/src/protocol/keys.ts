@@ -1,11 +1,27 @@
+import {
+  CHANNEL_CANCEL,
+  CHANNEL_RESULTS,
+  KEY_AFFINITY,
+  KEY_CLAIM,
+  KEY_COPIES,
+  KEY_PRODUCER,
+  KEY_QUEUE,
+  KEY_RESULT,
+  KEY_WORKER,
+} from './wire.js'
+
 /**
- * The Redis key layout of a pool. Every key and channel carries the `{pool}` hash tag, so a pool
- * lives on one cluster slot and every script is cluster-safe. `docs/redis-keys.md` lists them.
+ * The Redis key layout of a pool: the only place key names are built. Every key and channel
+ * carries the `{pool}` hash tag, so a pool lives on one cluster slot. The Lua scripts build the
+ * keys they learn inside themselves (a chosen worker's stream, a job's result) from the same
+ * parts (`wire.ts`, copied into `lib/wire.lua`). `docs/redis-keys.md` lists them.
  */
+
+export { CONSUMER_GROUP } from './wire.js'
 
 /** The keys of one pool, as passed to scripts and read by tools. */
 export interface PoolKeys {
-  /** `hy:{P}:` — scripts derive per-worker and per-job keys from it. */
+  /** `hy:{P}:`: scripts build per-worker and per-job keys from it. */
   readonly base: string
   /** ZSET workerId -> load (queued + running). */
   readonly load: string
@@ -34,38 +50,50 @@ export function poolKeys(prefix: string, pool: string): PoolKeys {
 
 /** HASH of a worker: host, pid, concurrency, capacity, state, processed, errors, started. */
 export function workerKey(keys: PoolKeys, workerId: string): string {
-  return `${keys.base}w:${workerId}`
+  return `${keys.base}${KEY_WORKER}${workerId}`
 }
 
 /** STREAM of a worker's jobs, consumer group {@link CONSUMER_GROUP}. */
 export function queueKey(keys: PoolKeys, workerId: string): string {
-  return `${keys.base}q:${workerId}`
+  return `${keys.base}${KEY_QUEUE}${workerId}`
 }
 
 /** STRING: the worker a session is bound to, with a sliding PX TTL. */
 export function affinityKey(keys: PoolKeys, session: string): string {
-  return `${keys.base}aff:${session}`
+  return `${keys.base}${KEY_AFFINITY}${session}`
 }
 
 /** STRING: a job's result envelope, PX TTL; `SET NX` elects the winner. */
 export function resultKey(keys: PoolKeys, jobId: string): string {
-  return `${keys.base}res:${jobId}`
+  return `${keys.base}${KEY_RESULT}${jobId}`
 }
 
-/** Pub/sub channel on which a producer receives its results: `<jobId> <envelope>`. */
-export function resultChannel(keys: PoolKeys, producerId: string): string {
-  return `${keys.base}results:${producerId}`
+/** STRING: the envelope of a failed copy of a racing job (hedge, retry, tied), PX TTL. */
+export function copyResultKey(keys: PoolKeys, jobId: string, copy: number): string {
+  return `${keys.base}${KEY_RESULT}${jobId}:${copy}`
 }
 
-/** The consumer group every worker stream has. */
-export const CONSUMER_GROUP = 'hy'
+/** HASH workerId -> entry id of each queued copy of a racing job. */
+export function copiesKey(keys: PoolKeys, jobId: string): string {
+  return `${keys.base}${KEY_COPIES}${jobId}`
+}
 
-/** Pub/sub channel on which a worker hears that a running copy lost its race: the entry id. */
-export function cancelChannel(keys: PoolKeys, workerId: string): string {
-  return `${keys.base}cancel:${workerId}`
+/** STRING: the worker whose copy of a tied pair started first, PX TTL. */
+export function claimKey(keys: PoolKeys, jobId: string, copy: number): string {
+  return `${keys.base}${KEY_CLAIM}${jobId}:${copy}`
 }
 
 /** HASH of a producer's counters (submits, hedges, ...), expiring when it stops reporting. */
 export function producerKey(keys: PoolKeys, producerId: string): string {
-  return `${keys.base}p:${producerId}`
+  return `${keys.base}${KEY_PRODUCER}${producerId}`
+}
+
+/** Pub/sub channel on which a producer receives its results: lines `<jobId> <envelope>`. */
+export function resultChannel(keys: PoolKeys, producerId: string): string {
+  return `${keys.base}${CHANNEL_RESULTS}${producerId}`
+}
+
+/** Pub/sub channel on which a worker hears that a running copy lost its race: the entry id. */
+export function cancelChannel(keys: PoolKeys, workerId: string): string {
+  return `${keys.base}${CHANNEL_CANCEL}${workerId}`
 }

@@ -12,11 +12,17 @@ import {
 import { DISPATCHER_DEFAULTS } from '../producer/dispatcher.js'
 import { createConnection } from '../redis/connection.js'
 import { fakeWorkers } from '../test-support/fake-pool.js'
-import { DEFAULT_MAX_ATTEMPTS, decodeEntry } from './codec.js'
-import { type DispatchItem, dispatchCallArgs } from './dispatch-call.js'
+import { decodeEntry, type JobEntry } from './codec.js'
 import { ERROR_CODES } from './errors.js'
-import { poolKeys } from './keys.js'
+import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, resultKey, workerKey } from './keys.js'
 import { LUA_SCRIPTS } from './lua/scripts.generated.js'
+import { callScript } from './scripts/call.js'
+import { type Completion, completeJobs } from './scripts/complete.js'
+import { DISPATCH, type DispatchItem, dispatchArgs, dispatchJobs } from './scripts/dispatch.js'
+import { heartbeat } from './scripts/heartbeat.js'
+import { SCRIPT_SPECS } from './scripts/index.js'
+import { rescueJobs } from './scripts/rescue.js'
+import { DEFAULT_MAX_ATTEMPTS } from './wire.js'
 
 const c = client()
 afterAll(() => c.disconnect())
@@ -35,17 +41,62 @@ const PLAIN_JOB: DispatchItem = {
   copies: 1,
 }
 
+/** The entries of a stream, decoded (every one must be valid). */
+async function entriesOf(key: string): Promise<JobEntry[]> {
+  return (await c.xrange(key, '-', '+')).map(([id, fields]) => {
+    const entry = decodeEntry(id, fields)
+    if ('invalid' in entry) throw new Error(`${key} ${id}: ${entry.invalid}`)
+    return entry
+  })
+}
+
+const SETTINGS = { resultTtlMs: 60_000, deadLetterCap: 100 }
+
+/** Completes entries of `worker` with outcome ok and the given envelopes; returns the statuses. */
+async function complete(
+  conn: ReturnType<typeof createConnection>,
+  k: ReturnType<typeof poolKeys>,
+  worker: string,
+  done: [entryId: string, envelope: string][],
+): Promise<string[]> {
+  const jobs: Completion[] = done.map(([entryId, envelope]) => ({
+    workerId: worker,
+    entryId,
+    outcome: 'ok',
+    envelope,
+  }))
+  const { order, statuses } = await completeJobs(conn, k, SETTINGS, jobs)
+  // Statuses come in the order of the groups: back to the order asked.
+  return jobs.map((job) => statuses[order.indexOf(job)] as string)
+}
+
 describe('Lua scripts', () => {
   it.each(Object.entries(LUA_SCRIPTS))(
-    '%s loads into Redis and declares its KEYS in its header',
+    '%s loads into Redis and has its header contract',
     async (_name, script) => {
       const sha = await c.script('LOAD', script.lua)
       expect(sha).toMatch(/^[0-9a-f]{40}$/)
-      expect(script.numberOfKeys).toBeGreaterThan(0)
-      expect(script.lua).toMatch(/^--\[\[\n {2}\w+: /)
+      expect(script.lua).toMatch(/^--\[\[\n {2}[\w-]+: /)
       expect(script.lua).toMatch(/Returns/)
     },
   )
+
+  it("each script's module passes the KEYS its header declares", () => {
+    expect(SCRIPT_SPECS.map((s) => s.name).sort()).toEqual(Object.keys(LUA_SCRIPTS).sort())
+    for (const spec of SCRIPT_SPECS) {
+      const header = LUA_SCRIPTS[spec.name].lua.slice(0, LUA_SCRIPTS[spec.name].lua.indexOf(']]'))
+      const fixed = [...header.matchAll(/^ {2}KEYS\[(\d+)\] ->/gm)].map((m) => Number(m[1]))
+      expect({ script: spec.name, keys: fixed }).toEqual({
+        script: spec.name,
+        keys: Array.from({ length: spec.fixedKeys }, (_, i) => i + 1),
+      })
+      const perItem = header.match(/^ {2}KEYS\[(\d+)\.\.\]/m)
+      expect({ script: spec.name, perItem: perItem ? Number(perItem[1]) : undefined }).toEqual({
+        script: spec.name,
+        perItem: spec.hasKeysPerItem ? spec.fixedKeys + 1 : undefined,
+      })
+    }
+  })
 
   it('complete fences a stale completion (LOST) and drops a second result for the same job (DUP)', async () => {
     const pool = uniquePool('fence')
@@ -56,64 +107,33 @@ describe('Lua scripts', () => {
       await conn.connect()
       // Queue two entries for the same job, as a hedge would, and read them as worker a.
       for (let i = 0; i < 2; i++) {
-        await conn.dispatch(
-          ...dispatchCallArgs(k, settings, [{ ...PLAIN_JOB, jobId: 'job-1', payload: '1', timeoutMs: 5000 }]),
-        )
+        await dispatchJobs(conn, k, settings, [
+          { ...PLAIN_JOB, jobId: 'job-1', payload: '1', timeoutMs: 5000 },
+        ])
       }
-      const read = (await c.xreadgroup('GROUP', 'hy', 'a', 'COUNT', 10, 'STREAMS', `${k.base}q:a`, '>')) as [
-        string,
-        [string, string[]][],
-      ][]
-      const [[, entries]] = read as [[string, [string, string[]][]]]
-      const [e1, e2] = entries.map(([id]) => id) as [string, string]
-      const head = [k.load, k.ready, k.dead, k.base, 60_000, 100]
-      // One job as a full record: workerId, entryId, jobId, producer, outcome, envelope, race, copy, TTL.
-      const done = (entry: string, value: string) =>
-        conn.complete(...head, 1, 'f', 'a', entry, 'job-1', 'p', 'ok', value, '', 1, '')
-      expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['OK'])
-      expect(await done(e1, '{"ok":true,"value":1}')).toEqual(['LOST'])
-      expect(await done(e2, '{"ok":true,"value":2}')).toEqual(['DUP'])
-      expect(await c.get(`${k.base}res:job-1`)).toBe('{"ok":true,"value":1}')
+      const [e1, e2] = (await readAs(k, 'a', 2)) as [string, string]
+      expect(await complete(conn, k, 'a', [[e1, '{"ok":true,"value":1}']])).toEqual(['OK'])
+      expect(await complete(conn, k, 'a', [[e1, '{"ok":true,"value":1}']])).toEqual(['LOST'])
+      expect(await complete(conn, k, 'a', [[e2, '{"ok":true,"value":2}']])).toEqual(['DUP'])
+      expect(await c.get(resultKey(k, 'job-1'))).toBe('{"ok":true,"value":1}')
       expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'a', load: 0, xlen: 0 }])
-      expect(await c.hget(`${k.base}w:a`, 'processed')).toBe('2')
+      expect(await c.hget(workerKey(k, 'a'), 'processed')).toBe('2')
 
-      // The same in one group of plain completions (worker, producer, outcome, TTL, count, then
-      // entryId, jobId, envelope each), behind a full record: statuses come in record order.
+      // The same in one call, behind a stale one: statuses come per completion.
       for (let i = 0; i < 2; i++) {
-        await conn.dispatch(
-          ...dispatchCallArgs(k, settings, [{ ...PLAIN_JOB, jobId: 'job-2', payload: '1' }]),
-        )
+        await dispatchJobs(conn, k, settings, [{ ...PLAIN_JOB, jobId: 'job-2', payload: '1' }])
       }
-      const [[, more]] = (await c.xreadgroup(
-        'GROUP',
-        'hy',
-        'a',
-        'COUNT',
-        10,
-        'STREAMS',
-        `${k.base}q:a`,
-        '>',
-      )) as [[string, [string, string[]][]]]
-      const [e3, e4] = more.map(([id]) => id) as [string, string]
-      const group = [
-        'p',
-        'a',
-        'p',
-        'ok',
-        '',
-        2,
-        e3,
-        'job-2',
-        '{"ok":true,"value":3}',
-        e4,
-        'job-2',
-        '{"ok":true,"value":4}',
-      ]
-      const full = ['f', 'a', e1, 'job-1', 'p', 'ok', '{"ok":true,"value":5}', '', 1, '']
-      expect(await conn.complete(...head, 3, ...full, ...group)).toEqual(['LOST', 'OK', 'DUP'])
-      expect(await c.get(`${k.base}res:job-2`)).toBe('{"ok":true,"value":3}')
+      const [e3, e4] = (await readAs(k, 'a', 2)) as [string, string]
+      expect(
+        await complete(conn, k, 'a', [
+          [e1, '{"ok":true,"value":5}'],
+          [e3, '{"ok":true,"value":3}'],
+          [e4, '{"ok":true,"value":4}'],
+        ]),
+      ).toEqual(['LOST', 'OK', 'DUP'])
+      expect(await c.get(resultKey(k, 'job-2'))).toBe('{"ok":true,"value":3}')
       expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'a', load: 0, xlen: 0 }])
-      expect(await c.hget(`${k.base}w:a`, 'processed')).toBe('4')
+      expect(await c.hget(workerKey(k, 'a'), 'processed')).toBe('4')
     } finally {
       conn.disconnect()
       fake.disconnect()
@@ -137,21 +157,20 @@ describe('Lua scripts', () => {
         { ...PLAIN_JOB, jobId: 'r4', payload: '5', timeoutMs: 7000 },
         { ...PLAIN_JOB, jobId: 'r5', payload: '6', timeoutMs: 7000 },
       ]
-      const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, jobs))) as (string | number)[]
-      const targets = reply.filter((_, i) => i % 2 === 0)
+      const outcomes = await dispatchJobs(conn, k, settings, jobs)
+      const targets = outcomes.map((o) => (o.status === 'queued' ? o.workerId : o.status))
       expect(targets.slice(4)).toEqual(['SATURATED', 'SATURATED'])
       expect([...targets.slice(0, 4)].sort()).toEqual(['a', 'a', 'b', 'b'])
       // Each job is in the stream the reply named, in submit order.
       for (const w of ['a', 'b']) {
-        const ids = (await c.xrange(`${k.base}q:${w}`, '-', '+')).map(([, f]) => f[f.indexOf('id') + 1])
-        expect(ids).toEqual(
+        expect((await entriesOf(queueKey(k, w))).map((e) => e.jobId)).toEqual(
           jobs
             .slice(0, 4)
             .filter((_, i) => targets[i] === w)
             .map((j) => j.jobId),
         )
       }
-      expect(await c.get(`${k.base}aff:sess`)).toBe(targets[3])
+      expect(await c.get(affinityKey(k, 'sess'))).toBe(targets[3])
       expect(await c.zcard(k.ready)).toBe(0)
     } finally {
       conn.disconnect()
@@ -174,12 +193,14 @@ describe('Lua scripts', () => {
         { ...PLAIN_JOB, jobId: 'j4', payload: '4', timeoutMs: 7000 },
         { ...PLAIN_JOB, jobId: 'j5', payload: '5', timeoutMs: 7000, maxAttempts: 5 },
       ]
-      const args = dispatchCallArgs(k, settings, jobs)
-      // Header (3 keys, 6 values), then 'p' runs of 4 + 2 per job and one 'f' record of 10.
-      expect(args.length).toBe(9 + (4 + 4) + 10 + (4 + 2) + (4 + 2))
-      const reply = await conn.dispatch(...args)
+      const call = dispatchArgs(k, settings, jobs)
+      // The pool's 3 keys and the session's; a header of 6 values, then 'p' runs of 4 + 2 per job
+      // and one 'f' record of 10.
+      expect(call.keys).toEqual([k.load, k.ready, k.alive, affinityKey(k, 's1')])
+      expect(call.args.length).toBe(6 + (4 + 4) + 10 + (4 + 2) + (4 + 2))
+      const reply = await callScript(conn, DISPATCH, call.keys, call.args)
       expect(reply).toEqual(['a', 0, 'a', 0, 'a', 0, 'a', 0, 'a', 0])
-      const entries = (await c.xrange(`${k.base}q:a`, '-', '+')).map(([, fields]) => {
+      const entries = (await c.xrange(queueKey(k, 'a'), '-', '+')).map(([, fields]) => {
         const f: Record<string, string> = {}
         for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string
         return f
@@ -210,18 +231,19 @@ describe('Lua scripts', () => {
         expect(f.deadline).toMatch(/^\d{13}$/)
         expect(Math.abs(Number(f.enqueued) - Number(seconds) * 1000)).toBeLessThan(5000)
       }
-      const decoded = entries.map((f) => decodeEntry('1-0', Object.entries(f).flat()))
-      expect(decoded.map((e) => [e?.attempt, e?.copy, e?.resultTtlMs])).toEqual(
-        Array(5).fill([1, 1, undefined]),
-      )
+      const decoded = await entriesOf(queueKey(k, 'a'))
+      expect(decoded.map((e) => [e.attempt, e.copy, e.resultTtlMs, e.maxAttempts])).toEqual([
+        [1, 1, undefined, 3],
+        [1, 1, undefined, 3],
+        [1, 1, undefined, 3],
+        [1, 1, undefined, 3],
+        [1, 1, undefined, 5],
+      ])
 
       // A TTL the producer asked for travels in the entry.
-      await conn.dispatch(
-        ...dispatchCallArgs(k, { ...settings, resultTtlMs: 9000 }, [{ ...PLAIN_JOB, jobId: 'j6' }]),
-      )
-      const [[, last]] = (await c.xrevrange(`${k.base}q:a`, '+', '-', 'COUNT', 1)) as [[string, string[]]]
-      expect(decodeEntry('1-0', last as string[])?.resultTtlMs).toBe(9000)
-      expect(await c.get(`${k.base}aff:s1`)).toBe('a')
+      await dispatchJobs(conn, k, { ...settings, resultTtlMs: 9000 }, [{ ...PLAIN_JOB, jobId: 'j6' }])
+      expect((await entriesOf(queueKey(k, 'a'))).at(-1)?.resultTtlMs).toBe(9000)
+      expect(await c.get(affinityKey(k, 's1'))).toBe('a')
     } finally {
       conn.disconnect()
       fake.disconnect()
@@ -231,15 +253,15 @@ describe('Lua scripts', () => {
 })
 
 /** Reads `count` new entries of `worker`'s stream as that worker (all must be there); returns their ids. */
-async function readAs(base: string, worker: string, count: number): Promise<string[]> {
+async function readAs(k: ReturnType<typeof poolKeys>, worker: string, count: number): Promise<string[]> {
   const read = (await c.xreadgroup(
     'GROUP',
-    'hy',
+    CONSUMER_GROUP,
     worker,
     'COUNT',
     count,
     'STREAMS',
-    `${base}q:${worker}`,
+    queueKey(k, worker),
     '>',
   )) as [string, [string, string[]][]][]
   const ids = (read[0]?.[1] ?? []).map(([id]) => id)
@@ -247,34 +269,7 @@ async function readAs(base: string, worker: string, count: number): Promise<stri
   return ids
 }
 
-/** Completes one plain job as `worker` with one `'f'` record (producer 'p', outcome ok). */
-function completeAs(
-  conn: ReturnType<typeof createConnection>,
-  k: ReturnType<typeof poolKeys>,
-  worker: string,
-  entryId: string,
-  jobId: string,
-): Promise<unknown> {
-  return conn.complete(
-    k.load,
-    k.ready,
-    k.dead,
-    k.base,
-    60_000,
-    1000,
-    1,
-    'f',
-    worker,
-    entryId,
-    jobId,
-    'p',
-    'ok',
-    '1',
-    '',
-    1,
-    '',
-  )
-}
+const RESCUE = { budget: 500, deadLetterCap: 100, resultTtlMs: 60_000 }
 
 describe('rescue script and the candidates', () => {
   it('a worker rescued as dead gets no job of a later batch, even after its late completion and heartbeat', async () => {
@@ -285,25 +280,28 @@ describe('rescue script and the candidates', () => {
     try {
       await conn.connect()
       const job = { ...PLAIN_JOB, jobId: 'job-0', payload: '1', exclude: 'l1,l2,l3' }
-      expect(await conn.dispatch(...dispatchCallArgs(k, settings, [job]))).toEqual(['dead', 0])
-      const [entryId] = await readAs(k.base, 'dead', 1)
+      expect(await dispatchJobs(conn, k, settings, [job])).toEqual([
+        { status: 'queued', workerId: 'dead', isAffinityHit: false },
+      ])
+      const [entryId] = await readAs(k, 'dead', 1)
       await c.zadd(k.alive, 1, 'dead')
-      await conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 500, 100, 60_000, 3)
+      await rescueJobs(conn, k, RESCUE, { mode: 'dead' })
       // The late completion is refused and the heartbeat finds the worker gone: neither makes it
       // a candidate again.
-      expect(await completeAs(conn, k, 'dead', entryId as string, 'job-0')).toEqual(['LOST'])
-      const beat = (await conn.heartbeat(k.load, k.ready, k.alive, k.base, 60_000, 'dead')) as unknown[]
-      expect(beat[1]).toBe('GONE')
+      expect(await complete(conn, k, 'dead', [[entryId as string, '1']])).toEqual(['LOST'])
+      expect((await heartbeat(conn, k, 60_000, ['dead'])).statuses).toEqual(['GONE'])
       expect(await c.zscore(k.ready, 'dead')).toBeNull()
       // Every lease left runs: dispatch takes every candidate as alive without reading its lease.
       const batch = Array.from({ length: 12 }, (_, i) => ({ ...PLAIN_JOB, jobId: `b-${i}`, payload: '1' }))
-      const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, batch))) as unknown[]
+      const outcomes = await dispatchJobs(conn, k, settings, batch)
       // The 12 jobs and the rescued one end level over the three live workers.
-      expect(new Set(reply.filter((_, i) => i % 2 === 0))).toEqual(new Set(['l1', 'l2', 'l3']))
+      expect(new Set(outcomes.map((o) => (o.status === 'queued' ? o.workerId : o.status)))).toEqual(
+        new Set(['l1', 'l2', 'l3']),
+      )
       const lengths = await loadAndLengths(c, pool)
       expect(lengths.map((w) => w.workerId).sort()).toEqual(['l1', 'l2', 'l3'])
       expect(lengths.map((w) => w.xlen).sort()).toEqual([4, 4, 5])
-      expect(await c.exists(`${k.base}q:dead`)).toBe(0)
+      expect(await c.exists(queueKey(k, 'dead'))).toBe(0)
       for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
     } finally {
       conn.disconnect()
@@ -320,25 +318,30 @@ describe('rescue script and the candidates', () => {
     try {
       await conn.connect()
       const jobs = [0, 1, 2].map((i) => ({ ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'l1,l2' }))
-      for (const job of jobs) await conn.dispatch(...dispatchCallArgs(k, settings, [job]))
-      const entryIds = await readAs(k.base, 'dead', 3)
+      for (const job of jobs) await dispatchJobs(conn, k, settings, [job])
+      const entryIds = await readAs(k, 'dead', 3)
       await c.zadd(k.alive, 1, 'dead')
       // A rescue with a budget of one moves one job: the worker keeps two entries, its hash and its
       // expired lease, and leaves `ready`.
-      expect(
-        await conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 1, 100, 60_000, 3),
-      ).toEqual([0, 1, 0, 0])
+      expect(await rescueJobs(conn, k, { ...RESCUE, budget: 1 }, { mode: 'dead' })).toEqual({
+        removed: 0,
+        moved: 1,
+        lettered: 0,
+        dropped: 0,
+        handled: 0,
+      })
       // Its late completion of an entry not moved yet is accepted and, its hash saying active and
       // below capacity, puts it back in `ready`.
-      const last = entryIds[2] as string
-      expect(await completeAs(conn, k, 'dead', last as string, 'job-2')).toEqual(['OK'])
+      expect(await complete(conn, k, 'dead', [[entryIds[2] as string, '1']])).toEqual(['OK'])
       expect(await c.zscore(k.ready, 'dead')).not.toBeNull()
       // Its lease is the earliest and has run out, so leases are read worker by worker: a batch
       // never reaches it, and drops it from `ready`.
       const batch = Array.from({ length: 6 }, (_, i) => ({ ...PLAIN_JOB, jobId: `b-${i}`, payload: '1' }))
-      const reply = (await conn.dispatch(...dispatchCallArgs(k, settings, batch))) as unknown[]
-      expect(new Set(reply.filter((_, i) => i % 2 === 0))).toEqual(new Set(['l1', 'l2']))
-      expect(await c.xlen(`${k.base}q:dead`)).toBe(1)
+      const outcomes = await dispatchJobs(conn, k, settings, batch)
+      expect(new Set(outcomes.map((o) => (o.status === 'queued' ? o.workerId : o.status)))).toEqual(
+        new Set(['l1', 'l2']),
+      )
+      expect(await c.xlen(queueKey(k, 'dead'))).toBe(1)
       expect(await c.zscore(k.ready, 'dead')).toBeNull()
       for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
     } finally {
@@ -358,48 +361,27 @@ describe('rescue script, return mode', () => {
     try {
       await conn.connect()
       await c.zadd(k.ready, 9, 'w')
-      await c.hset(`${k.base}w:w`, 'capacity', 10)
+      await c.hset(workerKey(k, 'w'), 'capacity', 10)
       for (let i = 0; i < 3; i++) {
         const job = { ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'x' }
-        await conn.dispatch(...dispatchCallArgs(k, { ...settings, seed: i }, [job]))
+        await dispatchJobs(conn, k, { ...settings, seed: i }, [job])
       }
       await c.zrem(k.ready, 'w')
-      const [[, read]] = (await c.xreadgroup(
-        'GROUP',
-        'hy',
-        'w',
-        'COUNT',
-        3,
-        'STREAMS',
-        `${k.base}q:w`,
-        '>',
-      )) as [[string, [string, string[]][]]]
-      const ids = read.map(([id]) => id) as [string, string, string]
+      const ids = (await readAs(k, 'w', 3)) as [string, string, string]
       // x has room for one job: the first id moves, a vanished id is skipped, the others stay.
-      const reply = (await conn.rescue(
-        k.load,
-        k.ready,
-        k.alive,
-        k.dead,
-        k.base,
-        1,
-        'return',
-        100,
-        100,
-        60_000,
-        3,
-        'w',
-        ids[0],
-        '1-1',
-        ids[1],
-        ids[2],
-      )) as number[]
-      expect(reply).toEqual([0, 1, 0, 0, 2])
-      const moved = (await c.xrange(`${k.base}q:x`, '-', '+')) as [string, string[]][]
-      expect(moved.map(([, f]) => [f[f.indexOf('id') + 1], f[f.indexOf('attempt') + 1]])).toEqual([
-        ['job-0', '1'],
-      ])
-      expect((await c.xpending(`${k.base}q:w`, 'hy'))[0]).toBe(2)
+      const reply = await rescueJobs(
+        conn,
+        k,
+        { ...RESCUE, budget: 100 },
+        {
+          mode: 'return',
+          workerId: 'w',
+          entryIds: [ids[0], '1-1', ids[1], ids[2]],
+        },
+      )
+      expect(reply).toEqual({ removed: 0, moved: 1, lettered: 0, dropped: 0, handled: 2 })
+      expect((await entriesOf(queueKey(k, 'x'))).map((e) => [e.jobId, e.attempt])).toEqual([['job-0', 1]])
+      expect((await c.xpending(queueKey(k, 'w'), CONSUMER_GROUP))[0]).toBe(2)
       const lengths = await loadAndLengths(c, pool)
       expect(lengths.sort((p, q) => p.workerId.localeCompare(q.workerId))).toEqual([
         { workerId: 'w', load: 2, xlen: 2 },
@@ -434,29 +416,26 @@ describe('rescue script', () => {
       for (let i = 0; i < 20; i++) {
         // Excluding the live worker sends every job to the one about to die.
         const job = { ...PLAIN_JOB, jobId: `job-${i}`, payload: '1', exclude: 'live' }
-        await a.dispatch(...dispatchCallArgs(k, { ...settings, seed: i }, [job]))
+        await dispatchJobs(a, k, { ...settings, seed: i }, [job])
       }
-      expect(await c.xlen(`${k.base}q:dead`)).toBe(20)
-      await c.xreadgroup('GROUP', 'hy', 'dead', 'COUNT', 5, 'STREAMS', `${k.base}q:dead`, '>')
+      expect(await c.xlen(queueKey(k, 'dead'))).toBe(20)
+      await readAs(k, 'dead', 5)
       await c.zadd(k.alive, 1, 'dead')
-      const rescue = (conn: typeof a) =>
-        conn.rescue(k.load, k.ready, k.alive, k.dead, k.base, 7, 'dead', 500, 100, 60_000, 3) as Promise<
-          number[]
-        >
-      const [ra, rb] = await Promise.all([rescue(a), rescue(b)])
+      const [ra, rb] = await Promise.all([
+        rescueJobs(a, k, RESCUE, { mode: 'dead' }),
+        rescueJobs(b, k, RESCUE, { mode: 'dead' }),
+      ])
       // One run moved all 20 and removed the worker; the other found nothing to do.
-      expect([ra, rb].map((r) => r[1]).sort()).toEqual([0, 20])
-      expect([ra, rb].map((r) => r[0]).sort()).toEqual([0, 1])
-      const moved = (await c.xrange(`${k.base}q:live`, '-', '+')) as [string, string[]][]
-      const ids = moved.map(([, f]) => f[f.indexOf('id') + 1])
-      expect(new Set(ids).size).toBe(20)
-      const attempts = moved.map(([, f]) => f[f.indexOf('attempt') + 1])
-      expect(attempts.filter((x) => x === '2')).toHaveLength(5)
+      expect([ra.moved, rb.moved].sort()).toEqual([0, 20])
+      expect([ra.removed, rb.removed].sort()).toEqual([0, 1])
+      const moved = await entriesOf(queueKey(k, 'live'))
+      expect(new Set(moved.map((e) => e.jobId)).size).toBe(20)
+      expect(moved.filter((e) => e.attempt === 2)).toHaveLength(5)
       // The jobs carried no ttl (their producer set none): moved, they still carry none, so the
       // worker that runs them applies its own resultTtlMs.
-      expect(moved.filter(([, f]) => f.includes('ttl'))).toHaveLength(0)
+      expect(moved.filter((e) => e.resultTtlMs !== undefined)).toHaveLength(0)
       expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'live', load: 20, xlen: 20 }])
-      expect(await c.exists(`${k.base}q:dead`, `${k.base}w:dead`)).toBe(0)
+      expect(await c.exists(queueKey(k, 'dead'), workerKey(k, 'dead'))).toBe(0)
     } finally {
       a.disconnect()
       b.disconnect()

@@ -55,7 +55,8 @@ export function createConnection(input: RedisInput, role: ConnectionRole, name: 
   // Errors surface through the commands that fail; without a listener ioredis would print them.
   conn.on('error', () => {})
   for (const [scriptName, script] of Object.entries(LUA_SCRIPTS)) {
-    conn.defineCommand(scriptName, { numberOfKeys: script.numberOfKeys, lua: script.lua })
+    // No numberOfKeys: every call passes its own (protocol/scripts/call.ts).
+    conn.defineCommand(scriptName, { lua: script.lua })
   }
   return conn
 }

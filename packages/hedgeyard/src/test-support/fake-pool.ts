@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
-import { poolKeys } from '../protocol/keys.js'
+import { poolKeys, queueKey } from '../protocol/keys.js'
+import { registerWorkers } from '../protocol/scripts/register.js'
 import { type Connection, createConnection } from '../redis/connection.js'
 
 /**
@@ -18,20 +19,16 @@ export async function fakeWorkers(
   const k = poolKeys('hy', pool)
   const capacity = options.capacity ?? 100
   for (const [id, load] of Object.entries(loads)) {
-    await conn.register(
-      k.load,
-      k.ready,
-      k.alive,
-      k.base,
-      options.leaseMs ?? 60_000,
-      'test',
-      1,
+    const registration = {
+      leaseMs: options.leaseMs ?? 60_000,
+      host: 'test',
+      pid: 1,
+      concurrency: capacity,
       capacity,
-      capacity,
-      id,
-    )
+    }
+    await registerWorkers(conn, k, registration, [id])
     for (let i = 0; i < load; i++) {
-      await conn.xadd(`${k.base}q:${id}`, '*', 'id', `filler-${i}`, 'payload', 'null', 'producer', 'test')
+      await conn.xadd(queueKey(k, id), '*', 'id', `filler-${i}`, 'payload', 'null', 'producer', 'test')
     }
     await conn.zincrby(k.load, load, id)
     if (load >= capacity) await conn.zrem(k.ready, id)
@@ -43,11 +40,12 @@ export async function fakeWorkers(
 /** The stream lengths of the given workers. */
 export async function queueLengths(c: Redis, pool: string, ids: string[]): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
-  for (const id of ids) out[id] = await c.xlen(`hy:{${pool}}:q:${id}`)
+  const k = poolKeys('hy', pool)
+  for (const id of ids) out[id] = await c.xlen(queueKey(k, id))
   return out
 }
 
 /** Marks a fake worker's lease as expired, as if its process had died. */
 export async function expireLease(c: Redis, pool: string, id: string): Promise<void> {
-  await c.zadd(`hy:{${pool}}:alive`, 1, id)
+  await c.zadd(poolKeys('hy', pool).alive, 1, id)
 }

@@ -1,31 +1,45 @@
 --[[
-  claim: decide, just before a worker starts copies of hedged or tied jobs, which ones still need
+  claim: decide, just before a worker starts copies of racing or tied jobs, which ones still need
   running: none whose job already has a result (another copy won); for a tied pair, only the copy
   that claims it first, unless the worker holding the claim is no longer alive (its copy was
   rescued and must run).
 
-  KEYS[1] -> hy:{P}:load    routes the call to the pool's slot; not otherwise used
-  KEYS[2] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
+  KEYS[1] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
+  KEYS[2..] for each job i, in order: hy:{P}:res:<jobId> (STRING the job's result, when a copy
+            won), then hy:{P}:claim:<jobId>:<copy> (STRING workerId that started this tied pair,
+            PX; used when the job's race is 't')
 
-  ARGV[1] base 'hy:{P}:'; derived keys, same {P} tag:
-            hy:{P}:res:<jobId>            STRING the job's result, when a copy won
-            hy:{P}:claim:<jobId>:<copy>   STRING workerId that started this tied pair, PX
-  ARGV[2] claim TTL (ms)
-  ARGV[3] workerId
-  ARGV[4..] triples: jobId, race ('h' | 't'), copy number
+  ARGV[1] claim TTL (ms)
+  ARGV[2] workerId
+  ARGV[3..] for each job i, in order: its race ('h' | 't')
 
+  Every argument and key type is checked before the first write.
   Returns one value per job: 1 to run it, 0 to skip it.
 ]]
-local aliveKey = KEYS[2]
-local base, ttl, worker = ARGV[1], ARGV[2], ARGV[3]
+--!include lib/wire.lua
+local aliveKey = KEYS[1]
+local ttl, worker = tonumber(ARGV[1]), ARGV[2]
+local n = #ARGV - 2
+
+--!include lib/check.lua
+
+if ttl == nil or ttl < 1 then badArgument('claim', 'claim TTL is not a positive number') end
+if not isId(worker) then badArgument('claim', 'worker id is not a valid id') end
+if #KEYS ~= 1 + 2 * n then badArgument('claim', #KEYS .. ' keys given for ' .. n .. ' jobs') end
+expectType(aliveKey, 'zset')
+for i = 1, n do
+  local race = ARGV[2 + i]
+  if race ~= 'h' and race ~= 't' then badArgument('claim', "race is not 'h' or 't'") end
+  if race == 't' then expectType(KEYS[1 + 2 * i], 'string') end
+end
+
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local out = {}
-for i = 4, #ARGV, 3 do
-  local jobId, race, copy = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local run = redis.call('EXISTS', base .. 'res:' .. jobId) == 0
+for i = 1, n do
+  local race, claimKey = ARGV[2 + i], KEYS[1 + 2 * i]
+  local run = redis.call('EXISTS', KEYS[2 * i]) == 0
   if run and race == 't' then
-    local claimKey = base .. 'claim:' .. jobId .. ':' .. copy
     if not redis.call('SET', claimKey, worker, 'NX', 'PX', ttl) then
       local holder = redis.call('GET', claimKey)
       local lease = holder and redis.call('ZSCORE', aliveKey, holder)

@@ -5,12 +5,13 @@
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load (queued + running)
   KEYS[2] -> hy:{P}:ready   ZSET workerId -> load, only active workers below capacity
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
+  KEYS[4..] for each 'f' record, in order: hy:{P}:aff:<session> (STRING session -> workerId, PX
+            affinity TTL) when it has a session, then hy:{P}:copies:<jobId> (HASH workerId ->
+            entryId of each copy) when its race is not ''
 
-  ARGV[1] base 'hy:{P}:'; derived keys, same {P} tag:
+  ARGV[1] base 'hy:{P}:'; keys learned inside (the chosen worker's), same {P} tag:
             hy:{P}:w:<workerId>   HASH (capacity)
             hy:{P}:q:<workerId>   STREAM the job is added to
-            hy:{P}:aff:<session>  STRING session -> workerId, PX affinity TTL
-            hy:{P}:copies:<jobId> HASH workerId -> entryId of each copy of a hedged job
   ARGV[2] affinity TTL (ms)
   ARGV[3] random seed (ties are broken at random; the seed comes from the caller)
   ARGV[4] producer id
@@ -28,23 +29,88 @@
               costs the caller and Redis some work to write and parse, and bulk submits are
               almost all plain jobs.
 
-  Entry fields: a field equal to its default is left out, because fewer fields per entry is less
-  work for every XREADGROUP that reads it (and rescue, the worker's codec and the dead-letter
-  tools read a missing field as that default): `session` and `race` when empty, `attempt` when 1,
-  `max` when 3 (the Dispatcher's default maxAttempts), `ttl` when ARGV[5] is '', and `copy`
-  always, because it equals `attempt` when a copy is dispatched (rescue writes it when it raises
-  the attempt).
+  Entries are written by lib/entry.lua (fields equal to their defaults left out).
+
+  Every argument and the type of every key in KEYS is checked before the first write; a bad one
+  fails the call with 'ERR dispatch: ...' or 'WRONGTYPE ...' and changes nothing. A worker whose
+  stream cannot take an entry (another type, or a command the user may not run) leaves the
+  candidates and its job goes to another worker: one broken worker does not stop the pool.
 
   Returns a flat array of 2n values: for each job, the chosen workerId or 'SATURATED' (live
   workers, none with room) or 'NO_WORKERS' (no live worker), then 1 when the session's binding was
   used (an affinity hit) and 0 otherwise.
 ]]
+--!include lib/wire.lua
 local loadKey, readyKey, aliveKey = KEYS[1], KEYS[2], KEYS[3]
 local base = ARGV[1]
-local affinityTtl = tonumber(ARGV[2])
 local producer = ARGV[4]
 local resultTtl = ARGV[5]
 local n = tonumber(ARGV[6])
+
+--!include lib/check.lua
+--!include lib/keys.lua
+--!include lib/entry.lua
+
+-- Checks, before anything is written.
+local affinityTtl = tonumber(ARGV[2])
+if affinityTtl == nil or affinityTtl < 1 then badArgument('dispatch', 'affinity TTL is not a positive number') end
+if tonumber(ARGV[3]) == nil then badArgument('dispatch', 'seed is not a number') end
+if not isId(producer) then badArgument('dispatch', 'producer id is not a valid id') end
+if resultTtl ~= '' and select(2, wholeNumber(resultTtl, 'result TTL', 1)) then
+  badArgument('dispatch', 'result TTL is not a positive whole number')
+end
+if n == nil or n < 0 then badArgument('dispatch', 'job count is not a number') end
+local function checkJobId(jobId)
+  if not isId(jobId) then badArgument('dispatch', 'job id ' .. tostring(jobId) .. ' is not a valid id') end
+end
+local function checkLimits(timeoutMs, maxAttempts)
+  local _, bad = wholeNumber(timeoutMs, 'timeoutMs', 1)
+  local max, badMax = wholeNumber(maxAttempts, 'maxAttempts', 1)
+  if bad == nil and badMax == nil and max > MAX_ATTEMPTS_LIMIT then badMax = 'maxAttempts is above ' .. MAX_ATTEMPTS_LIMIT end
+  if (bad or badMax) ~= nil then badArgument('dispatch', bad or badMax) end
+end
+do
+  local o, jobs, keyCount = 7, 0, 3
+  while jobs < n do
+    local kind = ARGV[o]
+    if kind == 'p' then
+      local k = tonumber(ARGV[o + 3])
+      if k == nil or k < 1 then badArgument('dispatch', 'run length is not a positive number') end
+      checkLimits(ARGV[o + 1], ARGV[o + 2])
+      for i = 1, k do checkJobId(ARGV[o + 2 + 2 * i]) end
+      if ARGV[o + 3 + 2 * k] == nil then badArgument('dispatch', 'a run of jobs is cut short') end
+      jobs, o = jobs + k, o + 4 + 2 * k
+    elseif kind == 'f' then
+      local session, attempt, race, copies = ARGV[o + 2], ARGV[o + 5], ARGV[o + 8], tonumber(ARGV[o + 9])
+      checkJobId(ARGV[o + 1])
+      checkLimits(ARGV[o + 4], ARGV[o + 6])
+      if type(ARGV[o + 3]) ~= 'string' or type(ARGV[o + 7]) ~= 'string' then badArgument('dispatch', 'a job record is cut short') end
+      if #session > MAX_SESSION_BYTES or string.find(session, '[%c{}]') then badArgument('dispatch', 'session is not valid') end
+      local a, bad = wholeNumber(attempt, 'attempt', 1)
+      if bad ~= nil or a > MAX_ATTEMPTS_LIMIT then badArgument('dispatch', 'attempt is not a whole number from 1 to ' .. MAX_ATTEMPTS_LIMIT) end
+      if race ~= '' and race ~= 'h' and race ~= 't' then badArgument('dispatch', "race is not '', 'h' or 't'") end
+      if copies == nil or copies < 1 or copies > 5 then badArgument('dispatch', 'copies is not from 1 to 5') end
+      if session ~= '' then
+        keyCount = keyCount + 1
+        if KEYS[keyCount] == nil then badArgument('dispatch', 'an affinity key is missing from KEYS') end
+        expectType(KEYS[keyCount], 'string')
+      end
+      if race ~= '' then
+        keyCount = keyCount + 1
+        if KEYS[keyCount] == nil then badArgument('dispatch', 'a copies key is missing from KEYS') end
+        expectType(KEYS[keyCount], 'hash')
+      end
+      jobs, o = jobs + 1, o + 10
+    else
+      badArgument('dispatch', 'unknown record kind ' .. tostring(kind) .. ' at argument ' .. o)
+    end
+  end
+  if jobs ~= n then badArgument('dispatch', 'the records hold ' .. jobs .. ' jobs, not ' .. n) end
+  if #KEYS ~= keyCount then badArgument('dispatch', #KEYS .. ' keys given, the records need ' .. keyCount) end
+end
+expectType(loadKey, 'zset')
+expectType(readyKey, 'zset')
+expectType(aliveKey, 'zset')
 
 math.randomseed(tonumber(ARGV[3]))
 local t = redis.call('TIME')
@@ -52,90 +118,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 --!include lib/pool.lua
 
+--!include lib/place.lua
+
 local out = {}
-
--- An entry's times go in as text, made once per call (the deadline once per timeout): a number
--- passed to redis.call is turned into text on every call (Redis 7.0: snprintf '%.17g').
-local nowText = string.format('%d', now)
-local deadlines = {}
-local function deadlineText(timeoutMs)
-  local text = deadlines[timeoutMs]
-  if text == nil then
-    text = string.format('%d', now + timeoutMs)
-    deadlines[timeoutMs] = text
-  end
-  return text
-end
-
--- Queues one copy on target's stream (the slot is already reserved); returns the entry id.
-local function addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race)
-  local entryId
-  if session == '' and race == '' and attempt == '1' and maxAttempts == '3' and resultTtl == '' then
-    entryId = redis.call('XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload,
-      'producer', producer, 'deadline', deadlineText(timeoutMs), 'enqueued', nowText)
-  else
-    local fields = { 'XADD', base .. 'q:' .. target, '*', 'id', jobId, 'payload', payload }
-    if session ~= '' then fields[#fields + 1] = 'session'; fields[#fields + 1] = session end
-    if attempt ~= '1' then fields[#fields + 1] = 'attempt'; fields[#fields + 1] = attempt end
-    fields[#fields + 1] = 'producer'; fields[#fields + 1] = producer
-    fields[#fields + 1] = 'deadline'; fields[#fields + 1] = deadlineText(timeoutMs)
-    fields[#fields + 1] = 'enqueued'; fields[#fields + 1] = nowText
-    if maxAttempts ~= '3' then fields[#fields + 1] = 'max'; fields[#fields + 1] = maxAttempts end
-    if race ~= '' then fields[#fields + 1] = 'race'; fields[#fields + 1] = race end
-    if resultTtl ~= '' then fields[#fields + 1] = 'ttl'; fields[#fields + 1] = resultTtl end
-    entryId = redis.call(unpack(fields))
-  end
-  if race ~= '' then
-    local copiesKey = base .. 'copies:' .. jobId
-    redis.call('HSET', copiesKey, target, entryId)
-    redis.call('PEXPIRE', copiesKey, timeoutMs + 60000)
-  end
-  return entryId
-end
-
-local function dispatchOne(jobId, session, payload, timeoutMs, attempt, maxAttempts, excluded, race, copies)
-  local w, hit = nil, 0
-  local affKey = nil
-  if session ~= '' then
-    affKey = base .. 'aff:' .. session
-    local bound = redis.call('GET', affKey)
-    if bound and not (excluded and excluded[bound]) and redis.call('ZSCORE', readyKey, bound) and isAlive(bound) then
-      w, hit = bound, 1
-    end
-  end
-  if w == nil then
-    w = pick(excluded)
-  end
-
-  if w == nil then
-    out[#out + 1] = noWorkerStatus()
-    out[#out + 1] = 0
-    return
-  end
-  -- Only the first copy binds or refreshes the session: a hedge or retry copy goes elsewhere on
-  -- purpose and must not move the session away from the worker it is bound to.
-  if affKey and attempt == '1' then
-    if hit == 1 then
-      redis.call('PEXPIRE', affKey, affinityTtl)
-    else
-      redis.call('SET', affKey, w, 'PX', affinityTtl)
-    end
-  end
-  out[#out + 1] = w
-  out[#out + 1] = hit
-  -- Tied copies go to distinct workers in the same step; a copy that finds no room is not queued.
-  local target = w
-  for copy = 1, copies do
-    if copy > 1 then
-      excluded = excluded or {}
-      excluded[target] = true
-      target = pick(excluded)
-      if target == nil then break end
-    end
-    reserve(target)
-    addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race)
-  end
-end
 
 -- Places a run of k plain jobs as k single picks would (least-loaded, random among ties, never
 -- past capacity), with a few commands per worker instead of five per job. Each pass reads the
@@ -146,14 +131,15 @@ end
 --     next level) up to that load, then reads again for the jobs left.
 --   * Otherwise more than r workers share the lowest load: r distinct ones among all of them get
 --     one job each, at random (by rank, without reading the whole level when it is large).
--- Returns the chosen workers in job order and, when no live worker has room for the rest (fewer
--- than k placed), the status for those: 'SATURATED' or 'NO_WORKERS'.
-local function placeRun(k)
-  local placed = {}
-  while #placed < k do
-    local r = k - #placed
+-- Each job is written as it is placed, by `emit(w)` (its entry first, so a worker whose stream
+-- refuses it gets no load for it); the loads follow once per pass. Returns, when no live worker
+-- has room for the rest (fewer than k placed), the status for those: 'SATURATED' or 'NO_WORKERS'.
+local function placeRun(k, emit)
+  local placed = 0
+  while placed < k do
+    local r = k - placed
     local window = redis.call('ZRANGE', readyKey, 0, r, 'WITHSCORES')
-    if #window == 0 then return placed, noWorkerStatus() end
+    if #window == 0 then return noWorkerStatus() end
     local ws, scores = {}, {}
     for i = 1, #window, 2 do
       ws[#ws + 1] = window[i]
@@ -163,18 +149,20 @@ local function placeRun(k)
     if #ws > r then limit = scores[r + 1] end
     local added, order = {}, {}
     local function give(w)
-      placed[#placed + 1] = w
+      if not emit(w) then return false end
+      placed = placed + 1
       if added[w] == nil then
         added[w] = 0
         order[#order + 1] = w
       end
       added[w] = added[w] + 1
+      return true
     end
 
     if scores[1] < limit then
       checkAlive(ws)
       local level, nextIdx, current = scores[1], 1, {}
-      while level < limit and #placed < k do
+      while level < limit and placed < k do
         while nextIdx <= r and nextIdx <= #ws and scores[nextIdx] <= level do
           local w = ws[nextIdx]
           nextIdx = nextIdx + 1
@@ -184,7 +172,7 @@ local function placeRun(k)
           if nextIdx > r or nextIdx > #ws then break end
           level = scores[nextIdx]
         else
-          local take = math.min(#current, k - #placed)
+          local take = math.min(#current, k - placed)
           -- The first `take` of a random order of the tied workers get a job (partial Fisher-Yates).
           for i = 1, take do
             local j = math.random(i, #current)
@@ -193,7 +181,8 @@ local function placeRun(k)
           end
           local nextLevel = {}
           for i = 1, take do
-            if not isFull(current[i], level + 1) then nextLevel[#nextLevel + 1] = current[i] end
+            local w = current[i]
+            if not broken[w] and not isFull(w, level + 1) then nextLevel[#nextLevel + 1] = w end
           end
           for i = take + 1, #current do nextLevel[#nextLevel + 1] = current[i] end
           current = nextLevel
@@ -224,7 +213,8 @@ local function placeRun(k)
       checkAlive(chosen)
       for _, w in ipairs(chosen) do
         if isAlive(w) then
-          give(w)
+          -- A broken worker left `ready`, which shifts the ranks too.
+          if not give(w) then break end
         else
           -- Removing it shifts the ranks: place what was chosen so far, then read again.
           redis.call('ZREM', readyKey, w)
@@ -254,39 +244,51 @@ local function placeRun(k)
       if #full > 0 then redis.call('ZREM', readyKey, unpack(full)) end
     end
   end
-  return placed, nil
+  return nil
 end
 
-local o = 7
+local o, keyAt = 7, 3
 while #out < 2 * n do
   local kind = ARGV[o]
   if kind == 'p' then
     local timeoutMs, maxAttempts, k = tonumber(ARGV[o + 1]), ARGV[o + 2], tonumber(ARGV[o + 3])
     o = o + 4
+    -- Writes the next job of the run to w; false when w's stream refused it.
+    local first, emitted = o, 0
+    local function emit(w)
+      local at = first + 2 * emitted
+      if not addEntry(w, ARGV[at], '', ARGV[at + 1], timeoutMs, '1', maxAttempts, '', nil) then return false end
+      emitted = emitted + 1
+      out[#out + 1] = w
+      out[#out + 1] = 0
+      return true
+    end
     -- A lone job takes the single pick: for one job the pass's tables cost more than they save.
     -- `none` is why the jobs placeRun could not place have nowhere to go (no candidate is left).
-    local placed, none = {}, nil
-    if k > 1 then placed, none = placeRun(k) end
-    for i = 1, k do
-      local w = placed[i]
-      if w then
-        out[#out + 1] = w
-        out[#out + 1] = 0
-        addEntry(w, ARGV[o], '', ARGV[o + 1], timeoutMs, '1', maxAttempts, '')
-      elseif none then
+    local none = nil
+    if k > 1 then none = placeRun(k, emit) end
+    for i = emitted + 1, k do
+      local at = first + 2 * (i - 1)
+      if none then
         out[#out + 1] = none
         out[#out + 1] = 0
       else
-        dispatchOne(ARGV[o], '', ARGV[o + 1], timeoutMs, '1', maxAttempts, nil, '', 1)
+        local w, hit = dispatchOne(ARGV[at], '', ARGV[at + 1], timeoutMs, '1', maxAttempts, nil, '', 1, nil, nil)
+        out[#out + 1] = w
+        out[#out + 1] = hit
       end
-      o = o + 2
     end
-  elseif kind == 'f' then
-    dispatchOne(ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], tonumber(ARGV[o + 4]), ARGV[o + 5], ARGV[o + 6],
-      excludedSet(ARGV[o + 7]), ARGV[o + 8], tonumber(ARGV[o + 9]))
-    o = o + 10
+    o = first + 2 * k
   else
-    return redis.error_reply('dispatch: unknown record kind ' .. tostring(kind) .. ' at argument ' .. o)
+    local session, race = ARGV[o + 2], ARGV[o + 8]
+    local affKey, copiesKey = nil, nil
+    if session ~= '' then keyAt = keyAt + 1; affKey = KEYS[keyAt] end
+    if race ~= '' then keyAt = keyAt + 1; copiesKey = KEYS[keyAt] end
+    local w, hit = dispatchOne(ARGV[o + 1], session, ARGV[o + 3], tonumber(ARGV[o + 4]), ARGV[o + 5],
+      ARGV[o + 6], excludedSet(ARGV[o + 7]), race, tonumber(ARGV[o + 9]), affKey, copiesKey)
+    out[#out + 1] = w
+    out[#out + 1] = hit
+    o = o + 10
   end
 end
 return out

@@ -2,20 +2,29 @@
   drain: stop dispatching to workers; they finish what they hold and then deregister.
 
   KEYS[1] -> hy:{P}:ready   ZSET workerId -> load (dispatch candidates)
+  KEYS[2..] for each worker i, in order: hy:{P}:w:<workerId> (HASH state)
 
-  ARGV[1] base 'hy:{P}:'; derived: hy:{P}:w:<workerId> HASH (state)
-  ARGV[2..] worker ids
+  ARGV[1..] worker ids, in the order of their keys
 
   Returns the number of workers that were found and are now draining.
 ]]
-local readyKey, base = KEYS[1], ARGV[1]
+--!include lib/wire.lua
+local readyKey = KEYS[1]
+--!include lib/check.lua
+
+if #KEYS ~= 1 + #ARGV then badArgument('drain', #KEYS .. ' keys given for ' .. #ARGV .. ' workers') end
+expectType(readyKey, 'zset')
+for i = 1, #ARGV do
+  if not isId(ARGV[i]) then badArgument('drain', 'worker id is not a valid id') end
+  expectType(KEYS[1 + i], 'hash')
+end
+
 local count = 0
-for i = 2, #ARGV do
-  local w = ARGV[i]
-  if redis.call('EXISTS', base .. 'w:' .. w) == 1 then
-    redis.call('HSET', base .. 'w:' .. w, 'state', 'draining')
+for i = 1, #ARGV do
+  if redis.call('EXISTS', KEYS[1 + i]) == 1 then
+    redis.call('HSET', KEYS[1 + i], 'state', 'draining')
     count = count + 1
   end
-  redis.call('ZREM', readyKey, w)
+  redis.call('ZREM', readyKey, ARGV[i])
 end
 return count

@@ -1,37 +1,81 @@
 --[[
-  heartbeat: renew the leases of workers and make them dispatch candidates again when they are
-  active and have room (dispatch drops a candidate whose lease it found expired).
+  heartbeat: renew the leases of workers, heal their share of the pool's bookkeeping, and make
+  them dispatch candidates again when they are active and have room (dispatch drops a candidate
+  whose lease it found expired).
+
+  Healing: a worker's load is set to the length of its stream, which is what it is by the
+  invariant (entries are deleted when they complete), so a load that was deleted, edited or
+  left too high by a failure heals within one heartbeat. A pool ZSET of another type (written by
+  someone else) is deleted and rebuilt by the heartbeats of all workers; so is a dead-letter key
+  that is not a stream (it holds no dead letter).
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
   KEYS[2] -> hy:{P}:ready   ZSET workerId -> load (dispatch candidates)
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
+  KEYS[4] -> hy:{P}:dead    STREAM dead letters (only its type is checked)
+  KEYS[5..] for each worker i, in order: hy:{P}:w:<workerId> (HASH state, capacity), then
+            hy:{P}:q:<workerId> (STREAM its jobs)
 
-  ARGV[1] base 'hy:{P}:'; derived: hy:{P}:w:<workerId> HASH (state, capacity)
-  ARGV[2] lease (ms)
-  ARGV[3..] worker ids
+  ARGV[1] lease (ms)
+  ARGV[2..] worker ids, in the order of their keys
 
   Returns { Redis time in ms, then one status per worker: 'OK'; 'DRAINING' (someone asked it to
-  drain, e.g. `hedgeyard drain`); or 'GONE' (its hash no longer exists: it was removed from the
-  pool and must register again) }.
+  drain, e.g. `hedgeyard drain`); 'GONE' (its hash no longer exists: it was removed from the
+  pool and must register again); or 'BROKEN' (its hash or stream holds another type: it must
+  register again, which replaces them) }.
 ]]
-local loadKey, readyKey, aliveKey = KEYS[1], KEYS[2], KEYS[3]
-local base, leaseMs = ARGV[1], tonumber(ARGV[2])
+--!include lib/wire.lua
+local loadKey, readyKey, aliveKey, deadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local leaseMs = tonumber(ARGV[1])
+local n = #ARGV - 1
+--!include lib/check.lua
+
+if leaseMs == nil or leaseMs < 1 then badArgument('heartbeat', 'lease is not a positive number') end
+if #KEYS ~= 4 + 2 * n then badArgument('heartbeat', #KEYS .. ' keys given for ' .. n .. ' workers') end
+
+-- Reads and checks.
+local heal = {}
+for _, key in ipairs({ loadKey, readyKey, aliveKey, deadKey }) do
+  local kind = redis.call('TYPE', key)['ok']
+  local wanted = key == deadKey and 'stream' or 'zset'
+  if kind ~= 'none' and kind ~= wanted then heal[#heal + 1] = key end
+end
+local workers = {}
+for i = 1, n do
+  local w, hash, q = ARGV[1 + i], KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  if not isId(w) then badArgument('heartbeat', 'worker id is not a valid id') end
+  local state = { id = w }
+  local hashType, qType = redis.call('TYPE', hash)['ok'], redis.call('TYPE', q)['ok']
+  if hashType == 'none' then
+    state.status = 'GONE'
+  elseif hashType ~= 'hash' or (qType ~= 'stream' and qType ~= 'none') then
+    state.status = 'BROKEN'
+  else
+    local info = redis.call('HMGET', hash, 'state', 'capacity')
+    state.status = info[1] == 'draining' and 'DRAINING' or 'OK'
+    state.isActive = info[1] == 'active'
+    state.capacity = tonumber(info[2])
+    state.load = qType == 'stream' and redis.call('XLEN', q) or 0
+  end
+  workers[i] = state
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+-- Writes.
+if #heal > 0 then redis.call('DEL', unpack(heal)) end
 local out = { now }
-for i = 3, #ARGV do
-  local w = ARGV[i]
-  local info = redis.call('HMGET', base .. 'w:' .. w, 'state', 'capacity')
-  if info[1] == false then
-    out[#out + 1] = 'GONE'
-  else
+for _, state in ipairs(workers) do
+  local w = state.id
+  if state.load ~= nil then
     redis.call('ZADD', aliveKey, now + leaseMs, w)
-    if info[1] == 'active' and not redis.call('ZSCORE', readyKey, w) then
-      local load = tonumber(redis.call('ZSCORE', loadKey, w) or '0')
-      if load < tonumber(info[2]) then redis.call('ZADD', readyKey, load, w) end
+    redis.call('ZADD', loadKey, state.load, w)
+    if state.isActive and state.capacity ~= nil and state.load < state.capacity then
+      redis.call('ZADD', readyKey, state.load, w)
+    else
+      redis.call('ZREM', readyKey, w)
     end
-    if info[1] == 'draining' then out[#out + 1] = 'DRAINING' else out[#out + 1] = 'OK' end
   end
+  out[#out + 1] = state.status
 end
 return out

@@ -4,35 +4,67 @@
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
   KEYS[2] -> hy:{P}:ready   ZSET workerId -> load (dispatch candidates)
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
+  KEYS[4..] for each worker i, in order: hy:{P}:w:<workerId> (HASH host, pid, concurrency,
+            capacity, state, processed, errors, started), then hy:{P}:q:<workerId> (STREAM, its
+            consumer group created here)
 
-  ARGV[1] base 'hy:{P}:'; derived keys, same {P} tag:
-            hy:{P}:w:<workerId>   HASH host, pid, concurrency, capacity, state, processed, errors, started
-            hy:{P}:q:<workerId>   STREAM, consumer group 'hy' created here
-  ARGV[2] lease (ms)
-  ARGV[3] host, ARGV[4] pid, ARGV[5] concurrency, ARGV[6] capacity
-  ARGV[7..] worker ids
+  ARGV[1] lease (ms)
+  ARGV[2] host, ARGV[3] pid, ARGV[4] concurrency, ARGV[5] capacity
+  ARGV[6..] worker ids, in the order of their keys
 
   The load of a worker is set to the length of its stream, which is what it is by the invariant
-  (a restarted worker finds its unfinished entries still there).
+  (a restarted worker finds its unfinished entries still there). A worker hash or stream, or a
+  pool ZSET, of another type than ours (written by someone else) is replaced.
   Returns the Redis time in ms, so the caller can measure its clock offset.
 ]]
+--!include lib/wire.lua
 local loadKey, readyKey, aliveKey = KEYS[1], KEYS[2], KEYS[3]
-local base, leaseMs = ARGV[1], tonumber(ARGV[2])
-local capacity = tonumber(ARGV[6])
+local leaseMs, capacity = tonumber(ARGV[1]), tonumber(ARGV[5])
+local n = #ARGV - 5
+--!include lib/check.lua
+
+if leaseMs == nil or leaseMs < 1 then badArgument('register', 'lease is not a positive number') end
+if capacity == nil or capacity < 1 or tonumber(ARGV[4]) == nil then
+  badArgument('register', 'concurrency and capacity must be positive numbers')
+end
+if #KEYS ~= 3 + 2 * n then badArgument('register', #KEYS .. ' keys given for ' .. n .. ' workers') end
+
+-- Reads and checks.
+local replace = {}
+local function expect(key, wanted)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'none' and kind ~= wanted then replace[#replace + 1] = key end
+  return kind
+end
+expect(loadKey, 'zset')
+expect(readyKey, 'zset')
+expect(aliveKey, 'zset')
+local hasGroup = {}
+for i = 1, n do
+  if not isId(ARGV[5 + i]) then badArgument('register', 'worker id is not a valid id') end
+  local q = KEYS[3 + 2 * i]
+  expect(KEYS[2 + 2 * i], 'hash')
+  if expect(q, 'stream') == 'stream' then
+    for _, group in ipairs(redis.call('XINFO', 'GROUPS', q)) do
+      for j = 1, #group, 2 do
+        if group[j] == 'name' and group[j + 1] == CONSUMER_GROUP then hasGroup[i] = true end
+      end
+    end
+  end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-for i = 7, #ARGV do
-  local w = ARGV[i]
-  local wKey, q = base .. 'w:' .. w, base .. 'q:' .. w
-  redis.call('HSET', wKey, 'host', ARGV[3], 'pid', ARGV[4], 'concurrency', ARGV[5],
-    'capacity', ARGV[6], 'state', 'active', 'started', now)
-  redis.call('HSETNX', wKey, 'processed', 0)
-  redis.call('HSETNX', wKey, 'errors', 0)
-  local ok = pcall(redis.call, 'XGROUP', 'CREATE', q, 'hy', '0', 'MKSTREAM')
-  if not ok and redis.call('EXISTS', q) == 0 then
-    return redis.error_reply('cannot create consumer group on ' .. q)
-  end
+-- Writes.
+if #replace > 0 then redis.call('DEL', unpack(replace)) end
+for i = 1, n do
+  local w, hash, q = ARGV[5 + i], KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  redis.call('HSET', hash, 'host', ARGV[2], 'pid', ARGV[3], 'concurrency', ARGV[4],
+    'capacity', ARGV[5], 'state', 'active', 'started', now)
+  redis.call('HSETNX', hash, 'processed', 0)
+  redis.call('HSETNX', hash, 'errors', 0)
+  -- The group exists already after a restart with the same id.
+  if not hasGroup[i] then redis.call('XGROUP', 'CREATE', q, CONSUMER_GROUP, '0', 'MKSTREAM') end
   local load = redis.call('XLEN', q)
   redis.call('ZADD', loadKey, load, w)
   redis.call('ZADD', aliveKey, now + leaseMs, w)

@@ -1,7 +1,8 @@
 --[[
   lib/pool.lua: worker choice and reservation, shared by the scripts that place jobs (dispatch,
-  rescue). Included at build time where a script says `--!include lib/pool.lua`; the including
-  script defines `loadKey`, `readyKey`, `aliveKey`, `base` and `now` (ms, Redis time) first.
+  rescue). Included at build time where a script says `--!include lib/pool.lua`, after
+  lib/wire.lua and lib/keys.lua; the including script defines `loadKey`, `readyKey`, `aliveKey`,
+  `base` and `now` (ms, Redis time) first.
 ]]
 
 -- Leases and capacities do not change during one call: each is read once per worker per call.
@@ -109,11 +110,13 @@ local function noWorkerStatus()
   return 'NO_WORKERS'
 end
 
--- A worker's capacity (queue + concurrency), or nil when its hash has none.
+-- A worker's capacity (queue + concurrency), or nil when its hash has none (or is not a hash, or
+-- its capacity is not a number: such a worker takes one job and leaves the candidates).
 local function capacityOf(w)
   local capacity = capacityCache[w]
   if capacity == nil then
-    capacity = tonumber(redis.call('HGET', base .. 'w:' .. w, 'capacity')) or false
+    local ok, text = pcall(redis.call, 'HGET', workerKeyOf(w), 'capacity')
+    capacity = ok and tonumber(text) or false
     capacityCache[w] = capacity
   end
   if capacity == false then return nil end

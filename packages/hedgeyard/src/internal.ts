@@ -1,0 +1,29 @@
+/**
+ * `hedgeyard/internal`: the wire protocol's building blocks, for the project's own benchmarks and
+ * tests that call scripts directly. Not a stable API: it changes with the protocol.
+ */
+export { decodeEntry, type InvalidEntry, type JobEntry } from './protocol/codec.js'
+export {
+  affinityKey,
+  CONSUMER_GROUP,
+  cancelChannel,
+  claimKey,
+  copiesKey,
+  copyResultKey,
+  producerKey,
+  queueKey,
+  resultChannel,
+  resultKey,
+  workerKey,
+} from './protocol/keys.js'
+export { LUA_SCRIPTS } from './protocol/lua/scripts.generated.js'
+export { callScript, type ScriptSpec } from './protocol/scripts/call.js'
+export {
+  DISPATCH,
+  type DispatchCallSettings,
+  type DispatchItem,
+  dispatchArgs,
+  parseDispatchReply,
+} from './protocol/scripts/dispatch.js'
+export { registerWorkers, type WorkerRegistration } from './protocol/scripts/register.js'
+export { type Connection, createConnection } from './redis/connection.js'

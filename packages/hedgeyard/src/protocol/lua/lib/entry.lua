@@ -1,0 +1,93 @@
+--[[
+  lib/entry.lua: the one writer and the one reader of job entries in the Lua scripts (the
+  TypeScript reader is decodeEntry in protocol/codec.ts, with the same fields, defaults and checks).
+  Needs lib/wire.lua and lib/check.lua before it.
+
+  An entry is plain text fields, so that XRANGE reads well:
+    id        job id (1-MAX_ID_BYTES bytes, no spaces or control characters)        required
+    payload   the request as JSON                                                     required
+    producer  id of the producer that waits for the result (as id)                   required
+    deadline  ms of Redis time after which the job is not run                        none
+    enqueued  ms of Redis time when the copy was first queued                        0
+    session   the session ('' for none)                                              ''
+    attempt   attempts used so far, from 1                                           1
+    copy      which copy of the job this is, from 1                                  = attempt
+    max       attempts allowed before the job goes to the dead letters               DEFAULT_MAX_ATTEMPTS
+    race      '' plain, 'h' copies race, 't' tied copies                             ''
+    ttl       ms the result is kept                                                  the worker's
+  A field equal to its default is left out: fewer fields is less work for every read.
+]]
+
+local DEFAULT_MAX_TEXT = tostring(DEFAULT_MAX_ATTEMPTS)
+
+-- Reads the flat field list of an entry into a table with the defaults applied. An entry that
+-- fails a check comes back with `invalid` set to the reason; its `id` and `producer` are kept
+-- when they are valid, so that its producer can still be told.
+local function readEntry(fields)
+  local f = {}
+  for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+  local e = { payload = f.payload, session = f.session or '', race = f.race or '' }
+  if isId(f.id) then e.id = f.id end
+  if isId(f.producer) then e.producer = f.producer end
+  local reason
+  if e.id == nil then
+    reason = 'id is missing or not a valid id'
+  elseif e.producer == nil then
+    reason = 'producer is missing or not a valid id'
+  elseif type(e.payload) ~= 'string' then
+    reason = 'payload is missing'
+  elseif #e.session > MAX_SESSION_BYTES then
+    reason = 'session is longer than ' .. MAX_SESSION_BYTES .. ' bytes'
+  elseif e.race ~= '' and e.race ~= 'h' and e.race ~= 't' then
+    reason = "race is not '', 'h' or 't'"
+  end
+  if reason == nil then
+    e.attempt, reason = wholeNumber(f.attempt or '1', 'attempt', 1)
+  end
+  if reason == nil then
+    e.copy, reason = wholeNumber(f.copy or tostring(e.attempt), 'copy', 1)
+  end
+  if reason == nil then
+    e.max, reason = wholeNumber(f.max or tostring(DEFAULT_MAX_ATTEMPTS), 'max', 1)
+  end
+  if reason == nil and f.deadline ~= nil then
+    e.deadline, reason = wholeNumber(f.deadline, 'deadline', 0)
+  end
+  if reason == nil then
+    e.enqueued, reason = wholeNumber(f.enqueued or '0', 'enqueued', 0)
+  end
+  if reason == nil and f.ttl ~= nil then
+    e.ttl, reason = wholeNumber(f.ttl, 'ttl', 1)
+  end
+  if reason == nil and (e.attempt > MAX_ATTEMPTS_LIMIT or e.max > MAX_ATTEMPTS_LIMIT or e.copy > MAX_ATTEMPTS_LIMIT) then
+    reason = 'attempt, copy or max is above ' .. MAX_ATTEMPTS_LIMIT
+  end
+  e.invalid = reason
+  return e
+end
+
+-- Adds an entry to a stream and returns its id. Every argument is text (as the scripts receive
+-- it); deadline and ttl may be '' for none. Fields equal to their defaults are left out.
+local function writeEntry(stream, id, payload, producer, deadline, enqueued, session, attempt, copy, max, race, ttl)
+  if session == '' and attempt == '1' and copy == '1' and max == DEFAULT_MAX_TEXT and race == '' and ttl == '' and deadline ~= '' then
+    return redis.call('XADD', stream, '*', 'id', id, 'payload', payload, 'producer', producer,
+      'deadline', deadline, 'enqueued', enqueued)
+  end
+  local a = { 'XADD', stream, '*', 'id', id, 'payload', payload, 'producer', producer }
+  if deadline ~= '' then a[#a + 1] = 'deadline'; a[#a + 1] = deadline end
+  a[#a + 1] = 'enqueued'; a[#a + 1] = enqueued
+  if session ~= '' then a[#a + 1] = 'session'; a[#a + 1] = session end
+  if attempt ~= '1' then a[#a + 1] = 'attempt'; a[#a + 1] = attempt end
+  if copy ~= attempt then a[#a + 1] = 'copy'; a[#a + 1] = copy end
+  if max ~= DEFAULT_MAX_TEXT then a[#a + 1] = 'max'; a[#a + 1] = max end
+  if race ~= '' then a[#a + 1] = 'race'; a[#a + 1] = race end
+  if ttl ~= '' then a[#a + 1] = 'ttl'; a[#a + 1] = ttl end
+  return redis.call(unpack(a))
+end
+
+-- Writes an entry read by readEntry (with its attempt possibly raised) to another stream.
+local function rewriteEntry(stream, e)
+  return writeEntry(stream, e.id, e.payload, e.producer, e.deadline and string.format('%d', e.deadline) or '',
+    string.format('%d', e.enqueued), e.session, tostring(e.attempt), tostring(e.copy), tostring(e.max), e.race,
+    e.ttl and string.format('%d', e.ttl) or '')
+end

@@ -1,0 +1,96 @@
+import type { Connection } from '../../redis/connection.js'
+import { type PoolKeys, queueKey, workerKey } from '../keys.js'
+import { callScript, replyArray, replyStatus, type ScriptSpec } from './call.js'
+
+/** complete.lua: finishes a batch of jobs of the workers of one process (see its header). */
+export const COMPLETE: ScriptSpec = { name: 'complete', fixedKeys: 3, hasKeysPerItem: true }
+
+/**
+ * How a job ended on the worker: 'ok' / 'err' ran the handler; 'skip' did not run it; 'dead'
+ * cannot run it (the entry goes to the dead letters, the envelope field holding the reason).
+ */
+export type Outcome = 'ok' | 'err' | 'skip' | 'dead'
+
+/**
+ * One finished job. The job it is, its producer, copy, race mode and result TTL are read from the
+ * entry by the script: a worker names only the entry of its own stream.
+ */
+export interface Completion {
+  workerId: string
+  entryId: string
+  outcome: Outcome
+  envelope: string
+}
+
+/** What a complete call carries besides its jobs. */
+export interface CompleteSettings {
+  /** How long results are kept when the entry does not say (ms). */
+  resultTtlMs: number
+  /** Most entries the dead-letter stream keeps (trimmed approximately). */
+  deadLetterCap: number
+}
+
+/** The script's answer for one job: stored ('OK'), dropped as a second result ('DUP') or refused ('LOST'). */
+export type CompleteStatus = 'OK' | 'DUP' | 'LOST'
+
+const STATUSES: readonly CompleteStatus[] = ['OK', 'DUP', 'LOST']
+
+/**
+ * KEYS and ARGV of one complete call (see the header of complete.lua): completions of one worker
+ * with one outcome become one group of two arguments per job. Returns the completions in the order
+ * of the groups, which is the order of the script's statuses.
+ */
+export function completeArgs(
+  keys: PoolKeys,
+  settings: CompleteSettings,
+  jobs: readonly Completion[],
+): { keys: string[]; args: (string | number)[]; order: Completion[] } {
+  const workers: string[] = []
+  const groups = new Map<string, Completion[]>()
+  for (const c of jobs) {
+    const key = `${c.outcome} ${c.workerId}`
+    const group = groups.get(key)
+    if (group === undefined) {
+      groups.set(key, [c])
+      if (!workers.includes(c.workerId)) workers.push(c.workerId)
+    } else group.push(c)
+  }
+  const callKeys = [keys.load, keys.ready, keys.dead]
+  for (const w of workers) callKeys.push(queueKey(keys, w), workerKey(keys, w))
+  const args: (string | number)[] = [
+    keys.base,
+    settings.resultTtlMs,
+    settings.deadLetterCap,
+    workers.length,
+    ...workers,
+    jobs.length,
+  ]
+  const order: Completion[] = []
+  for (const group of groups.values()) {
+    const first = group[0] as Completion
+    args.push(workers.indexOf(first.workerId) + 1, first.outcome, group.length)
+    for (const c of group) {
+      order.push(c)
+      args.push(c.entryId, c.envelope)
+    }
+  }
+  return { keys: callKeys, args, order }
+}
+
+/**
+ * Completes a batch of jobs in one script call; returns the completions in the order of the
+ * statuses, and the statuses.
+ * @throws HedgeyardError REDIS_UNAVAILABLE and the other REDIS_* codes when the call fails,
+ * PROTOCOL_ERROR for a reply the script should not give.
+ */
+export async function completeJobs(
+  conn: Connection,
+  keys: PoolKeys,
+  settings: CompleteSettings,
+  jobs: readonly Completion[],
+): Promise<{ order: Completion[]; statuses: CompleteStatus[] }> {
+  const call = completeArgs(keys, settings, jobs)
+  const reply = replyArray(COMPLETE, await callScript(conn, COMPLETE, call.keys, call.args), jobs.length)
+  const statuses = reply.map((status) => replyStatus(COMPLETE, status, STATUSES))
+  return { order: call.order, statuses }
+}
