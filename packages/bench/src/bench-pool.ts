@@ -108,7 +108,7 @@ export async function checkPool(
   const read = conn.pipeline()
   for (const id of pool.workerIds) {
     read.zscore(pool.keys.load, id)
-    read.xlen(`${pool.keys.base}q:${id}`)
+    read.xlen(queueKey(pool.keys, id))
   }
   const replies = await execOrThrow(read, 'reading loads')
   const problems: string[] = []

@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Dispatcher } from 'hedgeyard'
+import { DISPATCHER_DEFAULTS, Dispatcher, poolKeys } from 'hedgeyard'
 import { Redis } from 'ioredis'
 import { startRedisServer } from './redis-server.js'
 
@@ -35,6 +35,7 @@ async function main(): Promise<void> {
   const server = await startRedisServer()
   const c = new Redis(server.url)
   const pool = 'memory'
+  const keys = poolKeys(DISPATCHER_DEFAULTS.prefix, pool)
   const workers: ChildProcess[] = []
   try {
     const before = await usedMemory(c)
@@ -63,8 +64,7 @@ async function main(): Promise<void> {
       )
       workers.push(child)
     }
-    while ((await c.zcard(`hy:{${pool}}:alive`)) < WORKER_PROCESSES * 2)
-      await new Promise((r) => setTimeout(r, 50))
+    while ((await c.zcard(keys.alive)) < WORKER_PROCESSES * 2) await new Promise((r) => setTimeout(r, 50))
     const d = new Dispatcher({ redis: server.url, pool, resultTtlMs: TTL_MS, affinityTtlMs: TTL_MS })
     const startedAt = Date.now()
     let next = 0
@@ -98,9 +98,9 @@ async function main(): Promise<void> {
     let cursor = '0'
     const left: string[] = []
     do {
-      const [nextCursor, keys] = await c.scan(cursor, 'MATCH', `hy:{${pool}}:*`, 'COUNT', 1000)
+      const [nextCursor, found] = await c.scan(cursor, 'MATCH', `${keys.base}*`, 'COUNT', 1000)
       cursor = nextCursor
-      left.push(...keys)
+      left.push(...found)
     } while (cursor !== '0')
     const after = await usedMemory(c)
     const result = {
