@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
+import { poolKeys } from 'hedgeyard'
+import { workerKey } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import {
@@ -68,6 +70,7 @@ describe('chaos', () => {
     c.on('error', () => {})
     cleanups.push(() => c.disconnect())
     const pool = 'chaos'
+    const keys = poolKeys('hy', pool)
     const workers: WorkerProcess[] = []
     const everyWorker: WorkerProcess[] = []
     const worker = async (i: number) => {
@@ -131,7 +134,7 @@ describe('chaos', () => {
         await sleep(Math.random() * LEASE_MS * 0.5)
       } else {
         // Back only after the others rescued its jobs and removed it from the pool.
-        await eventually(async () => (await c.exists(`hy:{${pool}}:w:${id}`)) === 0, 10_000, 20)
+        await eventually(async () => (await c.exists(workerKey(keys, id))) === 0, 10_000, 20)
         maxRescueMs = Math.max(maxRescueMs, Date.now() - killedAt)
       }
       workers[i] = await worker(i)
@@ -140,7 +143,7 @@ describe('chaos', () => {
     const elapsedS = (Date.now() - startedAt) / 1000
 
     // Every worker alive again; wait until no dead worker is left to rescue, then drain them all.
-    await eventually(async () => (await c.zcount(`hy:{${pool}}:alive`, '-inf', Date.now())) === 0, 15_000)
+    await eventually(async () => (await c.zcount(keys.alive, '-inf', Date.now())) === 0, 15_000)
     const rescuedLines = everyWorker.flatMap((w) =>
       w
         .output()

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { poolKeys } from 'hedgeyard'
+import { affinityKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CLI, client, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
@@ -29,6 +31,7 @@ async function cli(
 describe('hedgeyard CLI', () => {
   it('submit prints the result as JSON, with the session given', async () => {
     const pool = uniquePool('cli')
+    const keys = poolKeys('hy', pool)
     running.push(await spawnWorker({ pool, handler: 'echo.js', count: 2 }))
     const out = await cli(['submit', '--pool', pool, '--session', 'user-42', '{"prompt":"hi"}'], {
       HEDGEYARD_REDIS_URL: redisUrl(),
@@ -36,7 +39,7 @@ describe('hedgeyard CLI', () => {
     expect(out.code).toBe(0)
     const res = JSON.parse(out.stdout)
     expect(res).toMatchObject({ echo: { prompt: 'hi' }, session: 'user-42', attempt: 1 })
-    expect(await c.get(`hy:{${pool}}:aff:user-42`)).toBe(res.workerId)
+    expect(await c.get(affinityKey(keys, 'user-42'))).toBe(res.workerId)
   })
 
   it('submit exits non-zero with the error code and message on failure', async () => {

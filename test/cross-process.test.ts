@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { Dispatcher } from 'hedgeyard'
+import { Dispatcher, poolKeys } from 'hedgeyard'
+import { affinityKey, CONSUMER_GROUP, queueKey, resultKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
   client,
   eventually,
   FIXTURES,
+  isKeyOf,
   loadAndLengths,
   poolKeysInRedis,
   redisUrl,
@@ -65,8 +67,9 @@ describe('worker processes', () => {
       const results = (await Promise.all(jobs)) as { echo: { n: number } }[]
       expect(results.map((r) => r.echo.n)).toEqual([0, 1, 2, 3, 4, 5])
       // Nothing of the workers is left: no hash, no stream, no load or lease entry.
+      const keys = poolKeys('hy', pool)
       const left = (await poolKeysInRedis(c, pool)).filter(
-        (k) => !k.includes(':res:') && !k.includes(':aff:'),
+        (k) => !isKeyOf(k, keys, resultKey) && !isKeyOf(k, keys, affinityKey),
       )
       expect(left).toEqual([])
       const err = await d.submit(1, { timeoutMs: 1_000 }).catch((e: unknown) => e)
@@ -101,17 +104,19 @@ describe('worker processes', () => {
     expect(await exited, output).toBe(0)
     expect(output).toContain('draining workers')
     expect(output).toContain('workers started')
-    const left = (await poolKeysInRedis(c, pool)).filter((k) => !k.includes(':producers'))
+    const keys = poolKeys('hy', pool)
+    const left = (await poolKeysInRedis(c, pool)).filter((k) => k !== keys.producers)
     expect(left).toEqual([])
   })
 
   it('a worker restarted with the same id runs the jobs it had read before it was killed', async () => {
     const pool = uniquePool('restart')
+    const keys = poolKeys('hy', pool)
     const first = await spawnWorker({ pool, handler: 'echo.js', idPrefix: 'stable', concurrency: 4 })
     const d = new Dispatcher({ redis: redisUrl(), pool })
     try {
       const jobs = Array.from({ length: 4 }, (_, n) => d.submit({ n, delayMs: 2_000 }, { timeoutMs: 20_000 }))
-      await eventually(async () => (await c.xpending(`hy:{${pool}}:q:stable-1`, 'hy'))[0] === 4)
+      await eventually(async () => (await c.xpending(queueKey(keys, 'stable-1'), CONSUMER_GROUP))[0] === 4)
       await first.stop('SIGKILL')
       running.push(await spawnWorker({ pool, handler: 'echo.js', idPrefix: 'stable', concurrency: 4 }))
       const results = (await Promise.all(jobs)) as { echo: { n: number }; workerId: string }[]

@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { poolKeys } from 'hedgeyard'
+import { queueKey, workerKey } from 'hedgeyard/internal'
 import { describe, expect, it } from 'vitest'
-import { CLI, client, poolKeysInRedis, redisUrl, uniquePool } from './harness/helpers.js'
+import { CLI, client, isKeyOf, poolKeysInRedis, redisUrl, uniquePool } from './harness/helpers.js'
 
 const run = promisify(execFile)
 
@@ -63,7 +65,10 @@ describe('hedgeyard demo', () => {
     expect(stdout).not.toMatch(/started redis-server/)
     expect(stdout).toMatch(/requests\s+6 \(6 ok, 0 failed\)/)
     const c = client()
-    const left = (await poolKeysInRedis(c, pool)).filter((k) => /:(w|q):/.test(k))
+    const keys = poolKeys('hy', pool)
+    const left = (await poolKeysInRedis(c, pool)).filter(
+      (k) => isKeyOf(k, keys, workerKey) || isKeyOf(k, keys, queueKey),
+    )
     c.disconnect()
     expect(left).toEqual([])
   })

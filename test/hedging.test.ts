@@ -1,4 +1,5 @@
-import { Dispatcher, type HedgeyardError, isHedgeyardError, startWorkers } from 'hedgeyard'
+import { Dispatcher, type HedgeyardError, isHedgeyardError, poolKeys, startWorkers } from 'hedgeyard'
+import { affinityKey, CONSUMER_GROUP, queueKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   client,
@@ -51,11 +52,12 @@ async function settled(pool: string) {
 describe('hedged submits across worker processes', () => {
   it('answers in about the fast worker time when the first copy sits on a slow worker, and cancels the slow copy', async () => {
     const pool = uniquePool('hedge')
+    const keys = poolKeys('hy', pool)
     const slow = await speedWorker(pool, 'slow', 3_000)
     const d = dispatcher(pool)
     // Bind the session to the slow worker while it is the only one.
     const warm = d.submit({ warm: true }, { session: 'chat' }).catch(() => undefined)
-    await eventually(async () => (await c.get(`hy:{${pool}}:aff:chat`)) === 'slow-1')
+    await eventually(async () => (await c.get(affinityKey(keys, 'chat'))) === 'slow-1')
     await speedWorker(pool, 'fast', 20)
     const startedAt = Date.now()
     const res = await d.submit({ q: 1 }, { session: 'chat', hedge: { delayMs: 100 }, timeoutMs: 20_000 })
@@ -73,23 +75,24 @@ describe('hedged submits across worker processes', () => {
     }, 3_000)
     expect(d.stats()).toMatchObject({ hedgesSent: 1, hedgesWon: 1 })
     // The hedge copy went elsewhere on purpose: the session stays bound where it was.
-    expect(await c.get(`hy:{${pool}}:aff:chat`)).toBe('slow-1')
+    expect(await c.get(affinityKey(keys, 'chat'))).toBe('slow-1')
     await warm
     await settled(pool)
   })
 
   it('removes a copy that had not started from its stream, releasing its load in the same step', async () => {
     const pool = uniquePool('unstarted')
+    const keys = poolKeys('hy', pool)
     await speedWorker(pool, 'busy', 3_000, 1)
     const d = dispatcher(pool)
     const blocker = d.submit({ block: true }, { session: 'x' }).catch(() => undefined)
-    await eventually(async () => (await c.xpending(`hy:{${pool}}:q:busy-1`, 'hy'))[0] === 1)
+    await eventually(async () => (await c.xpending(queueKey(keys, 'busy-1'), CONSUMER_GROUP))[0] === 1)
     await speedWorker(pool, 'free', 10)
     // Copy 1 queues behind the blocker (affinity); copy 2 goes to the free worker and wins.
     const res = await d.submit({ q: 2 }, { session: 'x', hedge: { delayMs: 50 }, timeoutMs: 10_000 })
     expect(res.workerId).toBe('free-1')
-    await eventually(async () => (await c.xlen(`hy:{${pool}}:q:busy-1`)) === 1)
-    expect(await c.zscore(`hy:{${pool}}:load`, 'busy-1')).toBe('1')
+    await eventually(async () => (await c.xlen(queueKey(keys, 'busy-1'))) === 1)
+    expect(await c.zscore(keys.load, 'busy-1')).toBe('1')
     expect(d.stats().hedgesCancelled).toBe(1)
     await blocker
     await settled(pool)

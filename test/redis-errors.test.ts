@@ -205,13 +205,14 @@ describe('Redis error replies reach callers as codes', () => {
 describe('replicas', () => {
   it('READONLY on a replica is REDIS_READONLY; MASTERDOWN is REDIS_UNAVAILABLE with its prefix', async () => {
     const pool = uniquePool('replica')
+    const keys = poolKeys('hy', pool)
     await workers(redis.url, pool)
     // Without this the primary waits 5 s for more replicas before it sends its data.
     await admin.config('SET', 'repl-diskless-sync-delay', '0')
     const replica = await startLocalRedis(['--replicaof', '127.0.0.1', String(redis.port)])
     cleanups.push(() => replica.stop())
     const replicaAdmin = adminClient(replica.url)
-    await eventually(async () => (await replicaAdmin.exists(`hy:{${pool}}:ready`)) === 1)
+    await eventually(async () => (await replicaAdmin.exists(keys.ready)) === 1)
 
     // A producer pointed at the replica (or left on it by a failover) finds the workers, cannot write.
     expectReply(await failure(dispatcher(replica.url, pool).submit(1)), 'REDIS_READONLY', 'READONLY')

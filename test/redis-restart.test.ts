@@ -1,4 +1,5 @@
-import { Dispatcher, isHedgeyardError, startWorkers } from 'hedgeyard'
+import { Dispatcher, isHedgeyardError, poolKeys, startWorkers } from 'hedgeyard'
+import { queueKey } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { eventually, loadAndLengths } from './harness/helpers.js'
@@ -14,6 +15,7 @@ describe('Redis restart', () => {
     const redis = await startLocalRedis(['--appendonly', 'yes', '--appendfsync', 'everysec'])
     cleanups.push(() => redis.stop())
     const pool = 'restart'
+    const keys = poolKeys('hy', pool)
     let release: () => void = () => {}
     const gate = new Promise<void>((resolve) => {
       release = resolve
@@ -38,7 +40,7 @@ describe('Redis restart', () => {
     const c = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 })
     c.on('error', () => {})
     cleanups.push(() => c.disconnect())
-    const streamKey = `hy:{${pool}}:q:${group.workerIds[0]}`
+    const streamKey = queueKey(keys, group.workerIds[0] as string)
     await eventually(async () => (await c.xlen(streamKey)) === 200)
     await new Promise((r) => setTimeout(r, 1_500))
 

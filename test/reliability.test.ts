@@ -1,12 +1,20 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { Dispatcher, isHedgeyardError, startWorkers } from 'hedgeyard'
-import { decodeEntry, type JobEntry } from 'hedgeyard/internal'
+import { Dispatcher, isHedgeyardError, poolKeys, startWorkers } from 'hedgeyard'
+import {
+  CONSUMER_GROUP,
+  decodeEntry,
+  type JobEntry,
+  queueKey,
+  resultKey,
+  workerKey,
+} from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
   client,
   eventually,
+  isKeyOf,
   loadAndLengths,
   poolKeysInRedis,
   redisUrl,
@@ -63,39 +71,41 @@ async function settledPool(pool: string): Promise<void> {
 describe('rescue of dead workers', () => {
   it("runs a killed worker's jobs, read and unread, on a live worker within twice the lease", async () => {
     const pool = uniquePool('rescue')
+    const keys = poolKeys('hy', pool)
     const victim = await worker(pool, 'victim', { concurrency: 2 })
     const d = dispatcher(pool)
     // Four jobs on the only worker: two running (read), two waiting in its stream (never read).
     const jobs = [0, 1, 2, 3].map((n) => d.submit({ n, delayMs: 60_000 }, { timeoutMs: 6_000 }))
-    await eventually(async () => (await c.xpending(`hy:{${pool}}:q:victim-1`, 'hy'))[0] === 2)
+    await eventually(async () => (await c.xpending(queueKey(keys, 'victim-1'), CONSUMER_GROUP))[0] === 2)
     await worker(pool, 'survivor', { concurrency: 4 })
     await victim.stop('SIGKILL')
     const killedAt = Date.now()
     // The copies are long too; the survivor only needs to start them.
     const startedAt = await eventually(async () => {
-      const pending = (await c.xpending(`hy:{${pool}}:q:survivor-1`, 'hy'))[0] as number
+      const pending = (await c.xpending(queueKey(keys, 'survivor-1'), CONSUMER_GROUP))[0] as number
       return pending === 4 ? Date.now() : 0
     }, 10_000)
     const rescueDelayMs = startedAt - killedAt
     console.log(`rescue: 4 jobs running again ${rescueDelayMs} ms after SIGKILL (lease ${LEASE_MS} ms)`)
     expect(rescueDelayMs).toBeLessThanOrEqual(2 * LEASE_MS + 500)
-    const entries = (await c.xrange(`hy:{${pool}}:q:survivor-1`, '-', '+')) as [string, string[]][]
+    const entries = (await c.xrange(queueKey(keys, 'survivor-1'), '-', '+')) as [string, string[]][]
     // The two it had started count as attempts; the two it never read do not.
     expect(entries.map(([id, f]) => (decodeEntry(id, f) as JobEntry).attempt)).toEqual([2, 2, 1, 1])
     // The dead worker is gone from the pool.
-    expect(await c.exists(`hy:{${pool}}:w:victim-1`, `hy:{${pool}}:q:victim-1`)).toBe(0)
-    expect(await c.zscore(`hy:{${pool}}:load`, 'victim-1')).toBeNull()
+    expect(await c.exists(workerKey(keys, 'victim-1'), queueKey(keys, 'victim-1'))).toBe(0)
+    expect(await c.zscore(keys.load, 'victim-1')).toBeNull()
     for (const job of jobs) job.catch(() => {})
   })
 
   it('dead-letters a job past maxAttempts and answers its caller DEAD_LETTERED', async () => {
     const pool = uniquePool('dlq')
+    const keys = poolKeys('hy', pool)
     const victim = await worker(pool, 'victim')
     const d = dispatcher(pool, { maxAttempts: 1 })
     const job = d
       .submit({ n: 7, delayMs: 60_000 }, { timeoutMs: 30_000, session: 'chat-9' })
       .catch((e: unknown) => e)
-    await eventually(async () => (await c.xpending(`hy:{${pool}}:q:victim-1`, 'hy'))[0] === 1)
+    await eventually(async () => (await c.xpending(queueKey(keys, 'victim-1'), CONSUMER_GROUP))[0] === 1)
     await worker(pool, 'survivor')
     await victim.stop('SIGKILL')
     const err = await job
@@ -114,19 +124,20 @@ describe('rescue of dead workers', () => {
     // Retried, it runs as a new job on the live worker; the stream of dead letters empties.
     const retry = await run(process.execPath, [CLI, 'dead', 'retry', '--pool', pool, '--all'], { env })
     expect(retry.stdout).toMatch(/retried \S+ as job \S+ on survivor-1\n1 dead letters retried/)
-    expect(await c.xlen(`hy:{${pool}}:dead`)).toBe(0)
-    expect(await c.xlen(`hy:{${pool}}:q:survivor-1`)).toBe(1)
-    await c.xadd(`hy:{${pool}}:dead`, '*', 'reason', 'test', 'id', 'x')
+    expect(await c.xlen(keys.dead)).toBe(0)
+    expect(await c.xlen(queueKey(keys, 'survivor-1'))).toBe(1)
+    await c.xadd(keys.dead, '*', 'reason', 'test', 'id', 'x')
     const purge = await run(process.execPath, [CLI, 'dead', 'purge', '--pool', pool, '--all'], { env })
     expect(purge.stdout).toMatch(/1 dead letters deleted/)
   })
 
   it('fences a worker that comes back after being declared dead (SIGSTOP, SIGCONT)', async () => {
     const pool = uniquePool('fence')
+    const keys = poolKeys('hy', pool)
     const frozen = await worker(pool, 'frozen')
     const d = dispatcher(pool)
     const job = d.submit({ n: 1, delayMs: 1_500 }, { timeoutMs: 20_000 })
-    await eventually(async () => (await c.xpending(`hy:{${pool}}:q:frozen-1`, 'hy'))[0] === 1)
+    await eventually(async () => (await c.xpending(queueKey(keys, 'frozen-1'), CONSUMER_GROUP))[0] === 1)
     frozen.child.kill('SIGSTOP')
     await worker(pool, 'other')
     const res = await job
@@ -134,22 +145,23 @@ describe('rescue of dead workers', () => {
     frozen.child.kill('SIGCONT')
     // Its own run ends 1.5 s after it started; its completion must be refused, not stored.
     await eventually(() => frozen.output().includes('completion rejected'), 10_000)
-    expect(await c.get(`hy:{${pool}}:res:${res.jobId}`)).toMatch(/"workerId":"other-1"/)
+    expect(await c.get(resultKey(keys, res.jobId))).toMatch(/"workerId":"other-1"/)
     await settledPool(pool)
-    const processed = await c.hget(`hy:{${pool}}:w:other-1`, 'processed')
+    const processed = await c.hget(workerKey(keys, 'other-1'), 'processed')
     expect(processed).toBe('1')
   })
 
   it('does not take a long job from a worker that is alive', async () => {
     const pool = uniquePool('long')
+    const keys = poolKeys('hy', pool)
     await worker(pool, 'slow')
     await worker(pool, 'idle')
     const d = dispatcher(pool)
     const res = await d.submit({ n: 1, delayMs: 3 * LEASE_MS }, { timeoutMs: 20_000 })
     expect(res.attempt).toBe(1)
     const processed =
-      Number(await c.hget(`hy:{${pool}}:w:slow-1`, 'processed')) +
-      Number(await c.hget(`hy:{${pool}}:w:idle-1`, 'processed'))
+      Number(await c.hget(workerKey(keys, 'slow-1'), 'processed')) +
+      Number(await c.hget(workerKey(keys, 'idle-1'), 'processed'))
     expect(processed).toBe(1)
   })
 })
@@ -157,11 +169,12 @@ describe('rescue of dead workers', () => {
 describe('drain', () => {
   it('`hedgeyard drain` from another host hands back unread jobs, finishes running ones and exits the worker', async () => {
     const pool = uniquePool('drain')
+    const keys = poolKeys('hy', pool)
     const leaving = await worker(pool, 'leaving', { concurrency: 1 })
     const d = dispatcher(pool)
     // Long enough that the drain is noticed (next heartbeat) while the first job still runs.
     const jobs = [0, 1, 2].map((n) => d.submit({ n, delayMs: 2_500 }, { timeoutMs: 20_000 }))
-    await eventually(async () => (await c.xlen(`hy:{${pool}}:q:leaving-1`)) === 3)
+    await eventually(async () => (await c.xlen(queueKey(keys, 'leaving-1'))) === 3)
     await worker(pool, 'staying', { concurrency: 4 })
     const out = await run(process.execPath, [
       CLI,
@@ -180,7 +193,7 @@ describe('drain', () => {
     expect(results.filter((r) => r.workerId === 'staying-1')).toHaveLength(2)
     expect(results.every((r) => r.attempt === 1)).toBe(true)
     expect(await leaving.stop('SIGCONT')).toBe(0)
-    expect(await c.exists(`hy:{${pool}}:w:leaving-1`)).toBe(0)
+    expect(await c.exists(workerKey(keys, 'leaving-1'))).toBe(0)
     const missing = await run(process.execPath, [
       CLI,
       'drain',
@@ -225,16 +238,13 @@ describe('drain', () => {
 describe('bad input on the worker side', () => {
   it('moves an entry that cannot be decoded to the dead letters and keeps running', async () => {
     const pool = uniquePool('garbage')
+    const keys = poolKeys('hy', pool)
     await worker(pool, 'w')
     // Added by hand: no id, no producer. The load is raised as dispatch would have.
     // (In one transaction: the worker may read it before a second command would run.)
-    await c
-      .multi()
-      .xadd(`hy:{${pool}}:q:w-1`, '*', 'hello', 'world')
-      .zincrby(`hy:{${pool}}:load`, 1, 'w-1')
-      .exec()
-    await eventually(async () => (await c.xlen(`hy:{${pool}}:dead`)) === 1)
-    const [[, fields]] = (await c.xrange(`hy:{${pool}}:dead`, '-', '+')) as [[string, string[]]]
+    await c.multi().xadd(queueKey(keys, 'w-1'), '*', 'hello', 'world').zincrby(keys.load, 1, 'w-1').exec()
+    await eventually(async () => (await c.xlen(keys.dead)) === 1)
+    const [[, fields]] = (await c.xrange(keys.dead, '-', '+')) as [[string, string[]]]
     expect(fields.slice(0, 2)).toEqual(['reason', 'invalid entry: id is missing or not a valid id'])
     expect(fields).toContain('hello')
     const d = dispatcher(pool)
@@ -270,8 +280,11 @@ describe('memory', () => {
     await Promise.all(Array.from({ length: 50 }, (_, n) => d.submit({ n }, { session: `s${n % 5}` })))
     await w.stop('SIGTERM')
     await d.close()
+    const keys = poolKeys('hy', pool)
     const left = await poolKeysInRedis(c, pool)
-    expect(left.filter((k) => /:(w|q):/.test(k) || k.endsWith(':load') || k.endsWith(':alive'))).toEqual([])
+    const lasting = (k: string) =>
+      isKeyOf(k, keys, workerKey) || isKeyOf(k, keys, queueKey) || k === keys.load || k === keys.alive
+    expect(left.filter(lasting)).toEqual([])
     for (const key of left) expect(await c.pttl(key), key).toBeGreaterThan(0)
   })
 })

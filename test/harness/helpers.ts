@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { type PoolKeys, poolKeys } from 'hedgeyard'
+import { queueKey } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { inject } from 'vitest'
 
@@ -34,11 +36,19 @@ export async function poolKeysInRedis(c: Redis, pool: string, prefix = 'hy'): Pr
   const found: string[] = []
   let cursor = '0'
   do {
-    const [next, keys] = await c.scan(cursor, 'MATCH', `${prefix}:{${pool}}:*`, 'COUNT', 1000)
+    const [next, keys] = await c.scan(cursor, 'MATCH', `${poolKeys(prefix, pool).base}*`, 'COUNT', 1000)
     cursor = next
     found.push(...keys)
   } while (cursor !== '0')
   return found.sort()
+}
+
+/**
+ * Whether `key` is one that `build` makes (`queueKey`, `resultKey`, ...): it starts with what `build`
+ * gives for an empty id. Picks keys of one kind out of {@link poolKeysInRedis}.
+ */
+export function isKeyOf(key: string, keys: PoolKeys, build: (keys: PoolKeys, id: string) => string): boolean {
+  return key.startsWith(build(keys, ''))
 }
 
 /** Deletes every key of a pool. */
@@ -53,12 +63,12 @@ export async function loadAndLengths(
   pool: string,
   prefix = 'hy',
 ): Promise<{ workerId: string; load: number; xlen: number }[]> {
-  const base = `${prefix}:{${pool}}:`
-  const loads = await c.zrange(`${base}load`, '0', '-1', 'WITHSCORES')
+  const keys = poolKeys(prefix, pool)
+  const loads = await c.zrange(keys.load, '0', '-1', 'WITHSCORES')
   const out: { workerId: string; load: number; xlen: number }[] = []
   for (let i = 0; i < loads.length; i += 2) {
     const workerId = loads[i] as string
-    out.push({ workerId, load: Number(loads[i + 1]), xlen: await c.xlen(`${base}q:${workerId}`) })
+    out.push({ workerId, load: Number(loads[i + 1]), xlen: await c.xlen(queueKey(keys, workerId)) })
   }
   return out
 }

@@ -9,6 +9,7 @@ import {
   uniquePool,
 } from '../../../../test/harness/helpers.js'
 import { Dispatcher } from '../producer/dispatcher.js'
+import { CONSUMER_GROUP, poolKeys, queueKey, resultKey } from '../protocol/keys.js'
 import { startWorkers } from './start-workers.js'
 
 const c = client()
@@ -41,6 +42,7 @@ async function clientIdByName(name: string): Promise<string | undefined> {
 describe('worker loop', () => {
   it('with prefetch, reads queued jobs ahead yet runs no more than its concurrency, in order', async () => {
     const pool = uniquePool('prefetch')
+    const keys = poolKeys('hy', pool)
     const order: number[] = []
     let runningNow = 0
     let mostAtOnce = 0
@@ -64,9 +66,9 @@ describe('worker loop', () => {
     const d = new Dispatcher<number, number>({ redis: redisUrl(), pool })
     closers.push(() => d.close())
     const jobs = [0, 1, 2, 3, 4, 5].map((n) => d.submit(n))
-    const q = `hy:{${pool}}:q:${group.workerIds[0]}`
+    const q = queueKey(keys, group.workerIds[0] as string)
     // Job 0 holds the only slot; three more are read ahead; the last two wait unread in the stream.
-    await eventually(async () => (await c.xpending(q, 'hy'))[0] === 4)
+    await eventually(async () => (await c.xpending(q, CONSUMER_GROUP))[0] === 4)
     expect(await c.xlen(q)).toBe(6)
     expect(order).toEqual([0])
     held.open()
@@ -77,6 +79,7 @@ describe('worker loop', () => {
 
   it('when draining, hands the jobs it read ahead to another worker, attempt unchanged', async () => {
     const pool = uniquePool('prefetchdrain')
+    const keys = poolKeys('hy', pool)
     const held = gate()
     type Ran = { n: number; worker: string; attempt: number }
     const handler = async (n: number, ctx: { workerId: string; attempt: number }): Promise<Ran> => {
@@ -95,9 +98,9 @@ describe('worker loop', () => {
     const d = new Dispatcher<number, Ran>({ redis: redisUrl(), pool })
     closers.push(() => d.close())
     const jobs = [0, 1, 2, 3].map((n) => d.submit(n))
-    const q = `hy:{${pool}}:q:${a.workerIds[0]}`
+    const q = queueKey(keys, a.workerIds[0] as string)
     // Job 0 holds a's only slot; jobs 1-3 are read ahead by a.
-    await eventually(async () => (await c.xpending(q, 'hy'))[0] === 4)
+    await eventually(async () => (await c.xpending(q, CONSUMER_GROUP))[0] === 4)
     const b = await startWorkers({ redis: redisUrl(), pool, idPrefix: `${pool}-b`, concurrency: 4, handler })
     closers.push(() => b.close())
     const closing = a.close()
@@ -110,7 +113,7 @@ describe('worker loop', () => {
     held.open()
     expect(await jobs[0]).toEqual({ n: 0, worker: a.workerIds[0], attempt: 1 })
     await closing
-    expect(await c.zscore(`hy:{${pool}}:load`, a.workerIds[0] as string)).toBeNull()
+    expect(await c.zscore(keys.load, a.workerIds[0] as string)).toBeNull()
   })
 
   it('rejects a negative prefetch, naming the option', async () => {
@@ -156,6 +159,7 @@ describe('worker loop', () => {
 
   it('does not abort a job whose deadline is further off than a timer waits, or that has none', async () => {
     const pool = uniquePool('fardeadline')
+    const keys = poolKeys('hy', pool)
     const group = await startWorkers({
       redis: redisUrl(),
       pool,
@@ -168,15 +172,15 @@ describe('worker loop', () => {
     closers.push(() => group.close())
     const [seconds] = await c.time()
     const now = Number(seconds) * 1000
-    const q = `hy:{${pool}}:q:${group.workerIds[0]}`
+    const q = queueKey(keys, group.workerIds[0] as string)
     // Written as another client could: a deadline 2^32 ms (about 50 days) away, and none at all.
     // A Node.js timer set for either would fire after 1 ms and abort the handler at once.
     const base = ['payload', '1', 'producer', 'test-producer', 'enqueued', String(now)]
     await c.xadd(q, '*', 'id', 'far', ...base, 'deadline', String(now + 2 ** 32))
     await c.xadd(q, '*', 'id', 'none', ...base)
     for (const jobId of ['far', 'none']) {
-      await eventually(async () => (await c.get(`hy:{${pool}}:res:${jobId}`)) !== null)
-      const envelope = JSON.parse((await c.get(`hy:{${pool}}:res:${jobId}`)) as string)
+      await eventually(async () => (await c.get(resultKey(keys, jobId))) !== null)
+      const envelope = JSON.parse((await c.get(resultKey(keys, jobId))) as string)
       expect(envelope).toMatchObject({ ok: true, value: { aborted: false } })
     }
     await cleanupPool(c, pool)

@@ -7,7 +7,7 @@ import {
   uniquePool,
 } from '../../../../test/harness/helpers.js'
 import { isHedgeyardError } from '../protocol/errors.js'
-import { poolKeys } from '../protocol/keys.js'
+import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey } from '../protocol/keys.js'
 import { createConnection } from '../redis/connection.js'
 import { expireLease, fakeWorkers, queueLengths } from '../test-support/fake-pool.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
@@ -64,6 +64,7 @@ describe('least-loaded dispatch', () => {
 
   it('spreads ties over idle workers instead of piling on the first', async () => {
     const pool = uniquePool('ties')
+    const keys = poolKeys('hy', pool)
     const ids = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8']
     await useFakes(pool, Object.fromEntries(ids.map((id) => [id, 0])))
     const d = dispatcher(pool)
@@ -74,10 +75,10 @@ describe('least-loaded dispatch', () => {
       const lengths = await queueLengths(c, pool, ids)
       const chosen = ids.find((id) => lengths[id] === 1) as string
       hits[chosen] = (hits[chosen] ?? 0) + 1
-      await c.del(`hy:{${pool}}:q:${chosen}`)
-      await c.xgroup('CREATE', `hy:{${pool}}:q:${chosen}`, 'hy', '0', 'MKSTREAM')
-      await c.zadd(`hy:{${pool}}:load`, 0, chosen)
-      await c.zadd(`hy:{${pool}}:ready`, 0, chosen)
+      await c.del(queueKey(keys, chosen))
+      await c.xgroup('CREATE', queueKey(keys, chosen), CONSUMER_GROUP, '0', 'MKSTREAM')
+      await c.zadd(keys.load, 0, chosen)
+      await c.zadd(keys.ready, 0, chosen)
     }
     // Uniform over 8 would give 10 each; the first-worker bug gives 80 to one.
     expect(Object.keys(hits).length).toBeGreaterThanOrEqual(6)
@@ -102,31 +103,33 @@ describe('least-loaded dispatch', () => {
 describe('capacity', () => {
   it('fails with SATURATED when every worker is full and leaves Redis unchanged', async () => {
     const pool = uniquePool('full')
+    const keys = poolKeys('hy', pool)
     await useFakes(pool, { a: 2, b: 2 }, { capacity: 2 })
     const d = dispatcher(pool)
     const err = await d.submit({ x: 1 }, { timeoutMs: 1000 }).catch((e: unknown) => e)
     expect(isHedgeyardError(err, 'SATURATED')).toBe(true)
     expect((err as Error).message).toMatch(/at capacity/)
     expect(await queueLengths(c, pool, ['a', 'b'])).toEqual({ a: 2, b: 2 })
-    expect(await c.zscore(`hy:{${pool}}:load`, 'a')).toBe('2')
+    expect(await c.zscore(keys.load, 'a')).toBe('2')
     await cleanupPool(c, pool)
   })
 
   it("with onSaturated 'wait' retries until a worker has room", async () => {
     const pool = uniquePool('wait')
+    const keys = poolKeys('hy', pool)
     await useFakes(pool, { a: 1 }, { capacity: 1 })
     const d = dispatcher(pool)
     const pending = d.submit({ x: 1 }, { timeoutMs: 3000, onSaturated: 'wait' }).catch((e: unknown) => e)
     await new Promise((r) => setTimeout(r, 200))
-    expect(await c.xlen(`hy:{${pool}}:q:a`)).toBe(1)
+    expect(await c.xlen(queueKey(keys, 'a'))).toBe(1)
     // Free the slot the way a completion does: drop the entry and release the load.
-    const [[id]] = (await c.xrange(`hy:{${pool}}:q:a`, '-', '+')) as unknown as [[string]]
-    await c.xdel(`hy:{${pool}}:q:a`, id)
-    await c.zadd(`hy:{${pool}}:load`, 0, 'a')
-    await c.zadd(`hy:{${pool}}:ready`, 0, 'a')
+    const [[id]] = (await c.xrange(queueKey(keys, 'a'), '-', '+')) as unknown as [[string]]
+    await c.xdel(queueKey(keys, 'a'), id)
+    await c.zadd(keys.load, 0, 'a')
+    await c.zadd(keys.ready, 0, 'a')
     await new Promise((r) => setTimeout(r, 400))
-    expect(await c.xlen(`hy:{${pool}}:q:a`)).toBe(1)
-    const [[, fields]] = (await c.xrange(`hy:{${pool}}:q:a`, '-', '+')) as unknown as [[string, string[]]]
+    expect(await c.xlen(queueKey(keys, 'a'))).toBe(1)
+    const [[, fields]] = (await c.xrange(queueKey(keys, 'a'), '-', '+')) as unknown as [[string, string[]]]
     expect(fields[3]).toBe('{"x":1}')
     const err = await pending
     expect(isHedgeyardError(err, 'TIMEOUT')).toBe(true)
@@ -151,14 +154,15 @@ describe('capacity', () => {
 describe('session affinity', () => {
   it('keeps a session on its worker while the binding lives, with a sliding TTL', async () => {
     const pool = uniquePool('aff')
+    const keys = poolKeys('hy', pool)
     await useFakes(pool, { a: 0, b: 0, c: 0 })
     const d = dispatcher(pool, { affinityTtlMs: 2_000 })
     for (let i = 0; i < 6; i++) await submitUnanswered(d, i, 'chat-1')
     const lengths = await queueLengths(c, pool, ['a', 'b', 'c'])
     expect(Object.values(lengths).sort()).toEqual([0, 0, 6])
-    const bound = await c.get(`hy:{${pool}}:aff:chat-1`)
+    const bound = await c.get(affinityKey(keys, 'chat-1'))
     expect(lengths[bound as string]).toBe(6)
-    const ttl = await c.pttl(`hy:{${pool}}:aff:chat-1`)
+    const ttl = await c.pttl(affinityKey(keys, 'chat-1'))
     expect(ttl).toBeGreaterThan(1_000)
     expect(ttl).toBeLessThanOrEqual(2_000)
     expect(d.stats()).toMatchObject({ affinityHits: 5, affinityMisses: 1 })
@@ -167,15 +171,16 @@ describe('session affinity', () => {
 
   it('rebinds after the binding expires', async () => {
     const pool = uniquePool('affttl')
+    const keys = poolKeys('hy', pool)
     await useFakes(pool, { a: 0, b: 0 })
     const d = dispatcher(pool, { affinityTtlMs: 100 })
     await submitUnanswered(d, 1, 's')
-    const first = await c.get(`hy:{${pool}}:aff:s`)
+    const first = await c.get(affinityKey(keys, 's'))
     await new Promise((r) => setTimeout(r, 250))
-    expect(await c.exists(`hy:{${pool}}:aff:s`)).toBe(0)
+    expect(await c.exists(affinityKey(keys, 's'))).toBe(0)
     // The first worker now has load 1, so an unbound session goes to the other one.
     await submitUnanswered(d, 2, 's')
-    const second = await c.get(`hy:{${pool}}:aff:s`)
+    const second = await c.get(affinityKey(keys, 's'))
     expect(second).not.toBe(first)
     expect(d.stats().affinityHits).toBe(0)
     await cleanupPool(c, pool)
@@ -183,22 +188,23 @@ describe('session affinity', () => {
 
   it('rebinds a session whose worker died or is full', async () => {
     const pool = uniquePool('affrebind')
+    const keys = poolKeys('hy', pool)
     await useFakes(pool, { a: 0, b: 0, c: 0 }, { capacity: 3 })
     const d = dispatcher(pool)
     await submitUnanswered(d, 1, 's')
-    const first = (await c.get(`hy:{${pool}}:aff:s`)) as string
+    const first = (await c.get(affinityKey(keys, 's'))) as string
     await expireLease(c, pool, first)
     await submitUnanswered(d, 2, 's')
-    const second = (await c.get(`hy:{${pool}}:aff:s`)) as string
+    const second = (await c.get(affinityKey(keys, 's'))) as string
     expect(second).not.toBe(first)
     // Fill the second worker to capacity: the session moves again rather than failing.
     await submitUnanswered(d, 3, 's')
     await submitUnanswered(d, 4, 's')
-    expect(await c.xlen(`hy:{${pool}}:q:${second}`)).toBe(3)
+    expect(await c.xlen(queueKey(keys, second))).toBe(3)
     await submitUnanswered(d, 5, 's')
-    const third = (await c.get(`hy:{${pool}}:aff:s`)) as string
+    const third = (await c.get(affinityKey(keys, 's'))) as string
     expect([first, second]).not.toContain(third)
-    expect(await c.xlen(`hy:{${pool}}:q:${third}`)).toBe(1)
+    expect(await c.xlen(queueKey(keys, third))).toBe(1)
     await cleanupPool(c, pool)
   })
 })
@@ -233,6 +239,7 @@ describe('batches', () => {
 
   it('places a batch exactly as one-at-a-time least-loaded picks would, up to capacity', async () => {
     const pool = uniquePool('batchfill')
+    const keys = poolKeys('hy', pool)
     await useFakes(pool, { a: 0, b: 2, c: 5 }, { capacity: 6 })
     expect(await submitBatch(pool, 10)).toEqual(Array(10).fill('queued'))
     // a takes the first two, then a and b rise together to 5, then two of the three tied at 5 get one each.
@@ -249,7 +256,7 @@ describe('batches', () => {
       'queued',
     ])
     for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
-    expect(await c.zcard(`hy:{${pool}}:ready`)).toBe(0)
+    expect(await c.zcard(keys.ready)).toBe(0)
     await cleanupPool(c, pool)
   })
 
@@ -278,6 +285,7 @@ describe('batches', () => {
     const hits = new Set<string>()
     for (let round = 0; round < 5; round++) {
       const pool = uniquePool('batchranks')
+      const keys = poolKeys('hy', pool)
       await useFakes(pool, Object.fromEntries(ids.map((id) => [id, 0])))
       expect(await submitBatch(pool, 4)).toEqual(Array(4).fill('queued'))
       const lengths = await queueLengths(c, pool, ids)
@@ -285,7 +293,7 @@ describe('batches', () => {
       for (const id of ids) if ((lengths[id] ?? 0) > 0) hits.add(id)
       for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
       // `ready` keeps every worker, at its new load.
-      expect(await c.zcount(`hy:{${pool}}:ready`, 1, 1)).toBe(4)
+      expect(await c.zcount(keys.ready, 1, 1)).toBe(4)
       await cleanupPool(c, pool)
     }
     // 20 jobs over 40 workers: always the same four would give 4 distinct workers.

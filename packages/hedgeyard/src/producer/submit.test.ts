@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   client,
   eventually,
+  isKeyOf,
   loadAndLengths,
   poolKeysInRedis,
   redisUrl,
@@ -10,6 +11,7 @@ import {
 import { startProxy } from '../../../../test/harness/proxy.js'
 import { type Handler, startWorkers, type WorkerGroup } from '../index.js'
 import { HedgeyardError, isHedgeyardError } from '../protocol/errors.js'
+import { poolKeys, resultKey } from '../protocol/keys.js'
 import { Dispatcher } from './dispatcher.js'
 
 const c = client()
@@ -189,7 +191,8 @@ describe('submit and results', () => {
     // The worker publishes at ~300 ms, into a channel nobody on the producer side listens to.
     await new Promise((r) => setTimeout(r, 800))
     // Stored while the producer was away: the warm-up's result and this one.
-    expect((await poolKeysInRedis(c, pool)).filter((k) => k.includes(':res:'))).toHaveLength(2)
+    const keys = poolKeys('hy', pool)
+    expect((await poolKeysInRedis(c, pool)).filter((k) => isKeyOf(k, keys, resultKey))).toHaveLength(2)
     proxy.restore()
     expect(await pending).toBe('survives')
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(850)
