@@ -1,4 +1,4 @@
-import { createServer } from 'node:net'
+import { createServer, type Socket } from 'node:net'
 import { Redis, ReplyError } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { freePort } from '../../../../test/harness/redis-server.js'
@@ -124,6 +124,7 @@ describe('classifyRedisError', () => {
       new AbortError('Command aborted due to connection close'),
       new Error('Connection is closed.'),
       new Error("Stream isn't writeable and enableOfflineQueue options is false"),
+      new Error('Command timed out'),
     ]
     for (const err of unavailable)
       expect(classifyRedisError(err), err.message).toEqual({ code: 'REDIS_UNAVAILABLE' })
@@ -200,8 +201,11 @@ describe('what ioredis really rejects with when there is no connection', () => {
       expect(classifyRedisError(err), String(err)).toEqual({ code: 'REDIS_UNAVAILABLE' })
   })
 
-  it('a command cut off by a server that hangs up is REDIS_UNAVAILABLE', async () => {
-    const server = createServer((socket) => socket.once('data', () => socket.destroy()))
+  it.each([
+    ['cut off by a server that hangs up', (socket: Socket) => socket.once('data', () => socket.destroy())],
+    ['past the commandTimeout of a template client', (socket: Socket) => socket.resume()],
+  ])('a command %s is REDIS_UNAVAILABLE', async (_, serve) => {
+    const server = createServer(serve)
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const address = server.address()
     const port = typeof address === 'object' && address ? address.port : 0
@@ -210,6 +214,7 @@ describe('what ioredis really rejects with when there is no connection', () => {
       protocol: 2,
       enableReadyCheck: false,
       disableClientInfo: true,
+      commandTimeout: 200,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     })

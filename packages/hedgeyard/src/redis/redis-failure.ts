@@ -92,13 +92,15 @@ const ABORT_CLASSES: ReadonlySet<string> = new Set([
 ])
 
 /**
- * The errors ioredis itself raises when a command meets no usable connection carry neither a code
- * nor a class of their own; ioredis recognises the first by comparing the whole message with its
- * constant, and so does this (a whole-message comparison with ioredis's fixed text, not a search).
+ * The errors ioredis itself raises when a command meets no usable connection, or gets no reply
+ * within the `commandTimeout` a template client may set, carry neither a code nor a class of
+ * their own; ioredis recognises the first by comparing the whole message with its constant, and
+ * so does this (a whole-message comparison with ioredis's fixed text, not a search).
  */
 const CLIENT_CONNECTION_MESSAGES: ReadonlySet<string> = new Set([
   'Connection is closed.',
   "Stream isn't writeable and enableOfflineQueue options is false",
+  'Command timed out',
 ])
 
 /** What a failure of a Redis call means for the caller: its code, and the reply's prefix if any. */
