@@ -49,6 +49,9 @@ export interface DispatcherOptions {
   logger?: Logger
 }
 
+/** How long a timed-out submit waits for its one read of the job's result. */
+const RECOVERY_WAIT_MS = 1_000
+
 /** Defaults of {@link DispatcherOptions}. */
 export const DISPATCHER_DEFAULTS = Object.freeze({
   prefix: 'hy',
@@ -325,10 +328,15 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     if (checked.retry)
       plan.retry = { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs }
     const race = new CopyRace(this.#raceDeps, plan, settle)
-    const timer = setTimeout(
-      () => settle(new HedgeyardError('TIMEOUT', `no result within ${checked.timeoutMs} ms`, { jobId })),
-      checked.timeoutMs,
-    )
+    // Before TIMEOUT, one read of the job's result: a worker may have stored it without its
+    // PUBLISH reaching us (a refused PUBLISH, a lost message); the result wins if it is there.
+    // A read that does not answer within RECOVERY_WAIT_MS does not hold the TIMEOUT back.
+    const timer = setTimeout(() => {
+      const timedOut = () =>
+        settle(new HedgeyardError('TIMEOUT', `no result within ${checked.timeoutMs} ms`, { jobId }))
+      setTimeout(timedOut, RECOVERY_WAIT_MS).unref()
+      this.#results.recoverJobs([jobId]).then(timedOut, timedOut)
+    }, checked.timeoutMs)
     let onAbort: (() => void) | undefined
     if (signal) {
       onAbort = () => settle(aborted(signal))

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { decodeEnvelope, type Envelope } from '../protocol/codec.js'
-import { type PoolKeys, resultKey } from '../protocol/keys.js'
+import { copyResultKey, type PoolKeys, resultKey } from '../protocol/keys.js'
 import { type Connection, connectReady, redisFailure } from '../redis/connection.js'
 
 /** Receives the envelope of a job's result. */
@@ -79,14 +79,22 @@ export class ResultListener {
   }
 
   /** Re-reads the result key of every waiting job and delivers what is there. */
-  async recover(): Promise<number> {
+  recover(): Promise<number> {
+    return this.recoverJobs([...this.#waiting.keys()])
+  }
+
+  /**
+   * Re-reads the result keys of `jobIds` (those still waiting) and delivers what is there: a
+   * result stored but never published (its PUBLISH refused, say) is found this way.
+   */
+  async recoverJobs(jobIds: readonly string[]): Promise<number> {
     const reads: { jobId: string; key: string }[] = []
-    for (const jobId of this.#waiting.keys()) {
-      const key = resultKey(this.#keys, jobId)
+    for (const jobId of jobIds) {
+      if (!this.#waiting.has(jobId)) continue
       // Failed copies first, so that a success read in the same pass is delivered last and wins.
       for (let k = 1; k <= (this.#copiesSent.get(jobId)?.() ?? 0); k++)
-        reads.push({ jobId, key: `${key}:${k}` })
-      reads.push({ jobId, key })
+        reads.push({ jobId, key: copyResultKey(this.#keys, jobId, k) })
+      reads.push({ jobId, key: resultKey(this.#keys, jobId) })
     }
     let found = 0
     for (let start = 0; start < reads.length; start += RECOVER_CHUNK) {

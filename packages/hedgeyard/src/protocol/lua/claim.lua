@@ -27,6 +27,7 @@ if ttl == nil or ttl < 1 then badArgument('claim', 'claim TTL is not a positive 
 if not isId(worker) then badArgument('claim', 'worker id is not a valid id') end
 if #KEYS ~= 1 + 2 * n then badArgument('claim', #KEYS .. ' keys given for ' .. n .. ' jobs') end
 expectType(aliveKey, 'zset')
+if n > 0 then requireCommands('claim', KEYS[3], { 'SET' }) end
 for i = 1, n do
   local race = ARGV[2 + i]
   if race ~= 'h' and race ~= 't' then badArgument('claim', "race is not 'h' or 't'") end

@@ -28,7 +28,8 @@
           run, no result) or 'dead' (the entry cannot be run: it goes to the dead letters, the
           envelope field holding the reason)
 
-  Every read and check comes before the first write. An entry that fails the checks of
+  Every read and check comes before the first write, and the messages come after the last one.
+  An entry that fails the checks of
   lib/entry.lua goes to the dead letters with the reason (its producer, when known, gets
   DEAD_LETTERED). An envelope with a line break (it would forge a second results line) is replaced
   by a PROTOCOL_ERROR failure.
@@ -170,6 +171,17 @@ for _, w in ipairs(order) do
   loads[#loads + 1] = { w, load, isReady }
 end
 
+requireCommands('complete', loadKey, { 'ZADD' })
+requireCommands('complete', deadKey, { 'XADD' })
+for _, worker in ipairs(workers) do
+  requireCommands('complete', worker.queue, { 'XACK', 'XDEL' })
+  requireCommands('complete', worker.hash, { 'HINCRBY' })
+end
+for _, job in ipairs(jobs) do
+  local e = job.e
+  if e and e.id then requireCommands('complete', resultKeyOf(e.id), { 'SET', 'DEL' }) end
+end
+
 -- 2. Writes.
 local messages, producers = {}, {}
 local function publish(producer, line)
@@ -222,11 +234,14 @@ for _, worker in ipairs(workers) do
   if worker.errors > 0 then redis.call('HINCRBY', worker.hash, 'errors', worker.errors) end
 end
 for _, s in ipairs(siblingDeletes) do redis.call('XDEL', s[1], s[2]) end
-for _, c in ipairs(cancels) do redis.call('PUBLISH', cancelChannelOf(c[1]), c[2]) end
 for _, l in ipairs(loads) do
   redis.call('ZADD', loadKey, l[2], l[1])
   if l[3] then redis.call('ZADD', readyKey, l[2], l[1]) end
 end
+-- Messages last: everything above is stored whatever becomes of them. A PUBLISH refused (an ACL
+-- without the channel) fails the call here, with the results stored and the entries acknowledged;
+-- a producer reads the result key before it reports TIMEOUT, so the result still reaches it.
+for _, c in ipairs(cancels) do redis.call('PUBLISH', cancelChannelOf(c[1]), c[2]) end
 for _, producer in ipairs(producers) do
   redis.call('PUBLISH', resultChannelOf(producer), table.concat(messages[producer], '\n'))
 end

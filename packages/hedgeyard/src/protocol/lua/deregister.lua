@@ -20,6 +20,11 @@ if #KEYS ~= 3 + 2 * #ARGV then badArgument('deregister', #KEYS .. ' keys given f
 expectType(loadKey, 'zset')
 expectType(readyKey, 'zset')
 expectType(aliveKey, 'zset')
+requireCommands('deregister', loadKey, { 'ZREM' })
+if #ARGV > 0 then
+  requireCommands('deregister', KEYS[4], { 'HSET', 'DEL' })
+  requireCommands('deregister', KEYS[5], { 'DEL' })
+end
 local busy = {}
 for i = 1, #ARGV do
   if not isId(ARGV[i]) then badArgument('deregister', 'worker id is not a valid id') end

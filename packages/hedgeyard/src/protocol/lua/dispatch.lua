@@ -111,6 +111,9 @@ end
 expectType(loadKey, 'zset')
 expectType(readyKey, 'zset')
 expectType(aliveKey, 'zset')
+requireCommands('dispatch', loadKey, { 'ZINCRBY', 'ZADD', 'ZREM' })
+requireCommands('dispatch', queueKeyOf(''), { 'XADD' })
+if #KEYS > 3 then requireCommands('dispatch', KEYS[4], { 'SET', 'PEXPIRE', 'HSET' }) end
 
 math.randomseed(tonumber(ARGV[3]))
 local t = redis.call('TIME')

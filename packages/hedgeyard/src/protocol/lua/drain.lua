@@ -14,6 +14,8 @@ local readyKey = KEYS[1]
 
 if #KEYS ~= 1 + #ARGV then badArgument('drain', #KEYS .. ' keys given for ' .. #ARGV .. ' workers') end
 expectType(readyKey, 'zset')
+requireCommands('drain', readyKey, { 'ZREM' })
+if #ARGV > 0 then requireCommands('drain', KEYS[2], { 'HSET' }) end
 for i = 1, #ARGV do
   if not isId(ARGV[i]) then badArgument('drain', 'worker id is not a valid id') end
   expectType(KEYS[1 + i], 'hash')

@@ -59,6 +59,7 @@ for i = 1, n do
   end
   workers[i] = state
 end
+requireCommands('heartbeat', loadKey, { 'ZADD', 'ZREM', 'DEL' })
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 

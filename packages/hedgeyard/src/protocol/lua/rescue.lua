@@ -61,6 +61,12 @@ expectType(loadKey, 'zset')
 expectType(readyKey, 'zset')
 expectType(aliveKey, 'zset')
 expectType(deadKey, 'stream')
+requireCommands('rescue', loadKey, { 'ZINCRBY', 'ZADD', 'ZREM', 'DEL' })
+requireCommands('rescue', deadKey, { 'XADD' })
+requireCommands('rescue', queueKeyOf(''), { 'XADD', 'XACK', 'XDEL', 'DEL' })
+requireCommands('rescue', resultKeyOf(''), { 'SET' })
+requireCommands('rescue', resultChannelOf(''), { 'PUBLISH' })
+requireCommands('rescue', base, { 'SET', 'HSET', 'HDEL' })
 for i = 7, #ARGV do
   if mode == 'return' and i > 7 then
     if not string.find(ARGV[i], '^%d+%-%d+$') then badArgument('rescue', 'entry id ' .. ARGV[i] .. ' is not a stream id') end

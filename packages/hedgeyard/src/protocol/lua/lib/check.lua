@@ -32,3 +32,21 @@ end
 local function badArgument(script, message)
   error(redis.error_reply('ERR ' .. script .. ': ' .. message))
 end
+
+-- Fails the call with NOPERM, before its first write, when the user may not run one of `commands`
+-- on `key` (a key or, for PUBLISH, a channel). Inside a script a refused command fails where it
+-- runs, with 'ERR The user executing the script can't run...': after the script's first writes,
+-- and with nothing a caller can act on. Servers before 7.0 have no redis.acl_check_cmd: the check
+-- is skipped there.
+local function requireCommands(script, key, commands)
+  if redis.acl_check_cmd == nil then return end
+  for _, command in ipairs(commands) do
+    -- A command with a subcommand is given as 'XGROUP CREATE': the key follows the subcommand.
+    local name, sub = string.match(command, '^(%S+) (%S+)$')
+    local allowed
+    if name then allowed = redis.acl_check_cmd(name, sub, key) else allowed = redis.acl_check_cmd(command, key) end
+    if not allowed then
+      error(redis.error_reply('NOPERM ' .. script .. ': this user may not run ' .. command .. ' on ' .. key))
+    end
+  end
+end
