@@ -65,7 +65,20 @@ const REPLIES: [reply: string, code: ErrorCode, prefix: string | undefined][] = 
     'PROTOCOL_ERROR',
     'ERR',
   ],
-  // A script's own redis.error_reply (a broken invariant) has no upper-case prefix.
+  // Refusals of Hedgeyard's scripts, raised with error(redis.error_reply(...)) before their first
+  // write, carry the prefix of what they mean.
+  [
+    'WRONGTYPE hy:{p}:aff:s holds a hash, not a string script: eac9a6db7febf12c49dd1d9f3855721c849544f3, on @user_script:1.',
+    'REDIS_WRONGTYPE',
+    'WRONGTYPE',
+  ],
+  [
+    'NOPERM dispatch: this user may not run XADD on hy:{p}:q:w script: 52de9a7050a66e4e584a3303e1756912fe56290b, on @user_script:1.',
+    'REDIS_NOPERM',
+    'NOPERM',
+  ],
+  ['ERR dispatch: worker id is not a valid id', 'PROTOCOL_ERROR', 'ERR'],
+  // A reply without an upper-case first word has no prefix.
   ['dispatch: unknown record kind x at argument 7', 'PROTOCOL_ERROR', undefined],
   // A prefix is a whole first word: BUSYGROUP is not BUSY, nor OOMKILLED OOM.
   ['BUSYGROUP Consumer Group name already exists', 'PROTOCOL_ERROR', 'BUSYGROUP'],

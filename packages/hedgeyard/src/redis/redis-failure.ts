@@ -4,9 +4,10 @@ import { type ErrorCode, HedgeyardError } from '../protocol/errors.js'
 /**
  * The code of each Redis error reply prefix a caller can act on. Redis 7 keeps the prefix of an
  * error raised by a command inside a script (`OOM command not allowed ... script: <sha>, on
- * @user_script:1.`), so a script's failure is classified like the command's. Prefixes not listed
- * here (`ERR`, `NOSCRIPT`, `NOGROUP`, `EXECABORT`, `MISCONF`, the lowercase `dispatch: ...` of a
- * script's own `redis.error_reply`) are PROTOCOL_ERROR.
+ * @user_script:1.`), so a script's failure is classified like the command's; Hedgeyard's scripts
+ * give their own refusals a prefix too (`WRONGTYPE <key> holds ...`, `NOPERM <script>: ...`,
+ * `ERR <script>: ...`). Prefixes not listed here (`ERR`, `NOSCRIPT`, `NOGROUP`, `EXECABORT`,
+ * `MISCONF`...) and replies without one are PROTOCOL_ERROR.
  */
 const PREFIX_CODES: Readonly<Record<string, ErrorCode>> = Object.freeze({
   NOAUTH: 'REDIS_AUTH',
