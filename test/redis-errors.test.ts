@@ -180,6 +180,13 @@ describe('Redis error replies reach callers as codes', () => {
     expectReply(await failure(workers(noKeys, pool, 'other')), 'REDIS_NOPERM', 'NOPERM')
     expectReply(await failure(inspectPool({ redis: noKeys, pool })), 'REDIS_NOPERM', 'NOPERM')
 
+    // The workers' cancel subscription is refused: the caller gets the code, and nothing of the
+    // workers is left registered.
+    const noChannels = userUrl(redis, 'no-channels', 'pw')
+    expectReply(await failure(workers(noChannels, pool, 'nochan')), 'REDIS_NOPERM', 'NOPERM')
+    const left = (await inspectPool({ redis: redis.url, pool })).map((w) => w.workerId)
+    expect(left.filter((id) => id.startsWith('nochan'))).toEqual([])
+
     // The results subscription is refused: before, the raw ReplyError reached the caller.
     const subscribe = await failure(dispatcher(userUrl(redis, 'no-channels', 'pw'), pool).submit(1))
     expectReply(subscribe, 'REDIS_NOPERM', 'NOPERM')

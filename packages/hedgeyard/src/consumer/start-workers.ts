@@ -172,7 +172,17 @@ export async function startWorkers<Req = unknown, Res = unknown>(
         logger,
       }),
   )
-  await group.start(loops, createConnection(options.redis, 'subscriber', `hy:cancels:${idPrefix}`))
+  const sub = createConnection(options.redis, 'subscriber', `hy:cancels:${idPrefix}`)
+  try {
+    await group.start(loops, sub)
+  } catch (err) {
+    // Nothing left behind: no connection open, no worker registered without a heartbeat.
+    sub.disconnect()
+    for (const loop of loops) await loop.stop(cmd, 'workers failed to start')
+    await deregisterWorkers(cmd, keys, workerIds).catch(() => {})
+    cmd.disconnect()
+    throw redisFailure(err, 'subscribing to cancels')
+  }
   logger.info(
     { workerIds, concurrency: settings.concurrency, queueCapacity: settings.queueCapacity },
     'workers started',
