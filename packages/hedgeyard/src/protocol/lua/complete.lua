@@ -124,6 +124,9 @@ for _, job in ipairs(jobs) do
       if job.outcome == 'err' and e.race ~= '' then
         -- A failed copy does not end a racing job: kept under its own key, for recovery.
         job.copyFailure = true
+      elseif e.race == '' then
+        -- A plain job's result is elected by SET NX when it is written: nothing depends on it here.
+        job.plain = true
       elseif winners[e.id] or redis.call('EXISTS', resultKeyOf(e.id)) == 1 then
         job.status = 'DUP'
       else
@@ -177,10 +180,7 @@ for _, worker in ipairs(workers) do
   requireCommands('complete', worker.queue, { 'XACK', 'XDEL' })
   requireCommands('complete', worker.hash, { 'HINCRBY' })
 end
-for _, job in ipairs(jobs) do
-  local e = job.e
-  if e and e.id then requireCommands('complete', resultKeyOf(e.id), { 'SET', 'DEL' }) end
-end
+requireCommands('complete', resultKeyOf(''), { 'SET', 'DEL' })
 
 -- 2. Writes.
 local messages, producers = {}, {}
@@ -214,6 +214,14 @@ for _, job in ipairs(jobs) do
         redis.call('SET', copyResultKeyOf(e.id, e.copy), job.envelope, 'PX', ttl)
         publish(e.producer, e.id .. ' ' .. job.envelope)
         out[#out + 1] = 'OK'
+      elseif job.plain then
+        if not winners[e.id] and redis.call('SET', resultKeyOf(e.id), job.envelope, 'NX', 'PX', ttl) then
+          winners[e.id] = true
+          publish(e.producer, e.id .. ' ' .. job.envelope)
+          out[#out + 1] = 'OK'
+        else
+          out[#out + 1] = 'DUP'
+        end
       elseif job.wins then
         redis.call('SET', resultKeyOf(e.id), job.envelope, 'PX', ttl)
         if job.copiesKey then redis.call('DEL', job.copiesKey) end

@@ -26,7 +26,9 @@ local DEFAULT_MAX_TEXT = tostring(DEFAULT_MAX_ATTEMPTS)
 local function readEntry(fields)
   local f = {}
   for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
-  local e = { payload = f.payload, session = f.session or '', race = f.race or '' }
+  -- The defaults first; a field that is there is checked (most entries leave most fields out).
+  local e = { payload = f.payload, session = f.session or '', race = f.race or '', attempt = 1,
+    max = DEFAULT_MAX_ATTEMPTS, enqueued = 0 }
   if isId(f.id) then e.id = f.id end
   if isId(f.producer) then e.producer = f.producer end
   local reason
@@ -41,24 +43,14 @@ local function readEntry(fields)
   elseif e.race ~= '' and e.race ~= 'h' and e.race ~= 't' then
     reason = "race is not '', 'h' or 't'"
   end
+  if reason == nil and f.attempt ~= nil then e.attempt, reason = wholeNumber(f.attempt, 'attempt', 1) end
   if reason == nil then
-    e.attempt, reason = wholeNumber(f.attempt or '1', 'attempt', 1)
+    if f.copy ~= nil then e.copy, reason = wholeNumber(f.copy, 'copy', 1) else e.copy = e.attempt end
   end
-  if reason == nil then
-    e.copy, reason = wholeNumber(f.copy or tostring(e.attempt), 'copy', 1)
-  end
-  if reason == nil then
-    e.max, reason = wholeNumber(f.max or tostring(DEFAULT_MAX_ATTEMPTS), 'max', 1)
-  end
-  if reason == nil and f.deadline ~= nil then
-    e.deadline, reason = wholeNumber(f.deadline, 'deadline', 0)
-  end
-  if reason == nil then
-    e.enqueued, reason = wholeNumber(f.enqueued or '0', 'enqueued', 0)
-  end
-  if reason == nil and f.ttl ~= nil then
-    e.ttl, reason = wholeNumber(f.ttl, 'ttl', 1)
-  end
+  if reason == nil and f.max ~= nil then e.max, reason = wholeNumber(f.max, 'max', 1) end
+  if reason == nil and f.deadline ~= nil then e.deadline, reason = wholeNumber(f.deadline, 'deadline', 0) end
+  if reason == nil and f.enqueued ~= nil then e.enqueued, reason = wholeNumber(f.enqueued, 'enqueued', 0) end
+  if reason == nil and f.ttl ~= nil then e.ttl, reason = wholeNumber(f.ttl, 'ttl', 1) end
   if reason == nil and (e.attempt > MAX_ATTEMPTS_LIMIT or e.max > MAX_ATTEMPTS_LIMIT or e.copy > MAX_ATTEMPTS_LIMIT) then
     reason = 'attempt, copy or max is above ' .. MAX_ATTEMPTS_LIMIT
   end
