@@ -52,25 +52,13 @@ export type Envelope =
 
 /**
  * Whether `s` can be an id that becomes part of a key or a results line, as lib/check.lua's isId:
- * 1 to MAX_ID_BYTES bytes, no space or control character.
+ * 1 to MAX_ID_BYTES letters, digits and `_ . : -`.
  */
 export function isWireId(s: string): boolean {
-  return (
-    s.length > 0 &&
-    s.length <= MAX_ID_BYTES &&
-    (s.length * 3 <= MAX_ID_BYTES || Buffer.byteLength(s) <= MAX_ID_BYTES) &&
-    !hasSpaceOrControl(s)
-  )
+  return s.length <= MAX_ID_BYTES && WIRE_ID.test(s)
 }
 
-/** Whether `s` holds a space or an ASCII control character (Lua's `[%c%s]`). */
-function hasSpaceOrControl(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c <= 0x20 || c === 0x7f) return true
-  }
-  return false
-}
+const WIRE_ID = /^[A-Za-z0-9_.:-]+$/
 
 /**
  * A whole number written in decimal digits, at least `min`, as lib/check.lua's wholeNumber; a

@@ -22,8 +22,10 @@
             hy:{P}:cancel:<sibling>       channel a running losing copy's entryId is sent on
   ARGV[2] result TTL (ms) of jobs whose entry carries none
   ARGV[3] dead-letter stream cap
-  ARGV[4] number of workers m (the KEYS above hold 2m of theirs), then their m ids
-  ARGV[5 + m] number of jobs n; then groups: worker index (1..m), outcome, k, then k pairs
+  ARGV[4] number of workers m (the KEYS above hold 2m of theirs), then for each worker its id and
+          the first and last entry ids it completes (a hint: the entries are read with one
+          XRANGE between them, and any entry outside is looked up on its own)
+  ARGV[5 + 3m] number of jobs n; then groups: worker index (1..m), outcome, k, then k pairs
           entryId, envelope, where the outcome is 'ok' | 'err' (the handler ran), 'skip' (not
           run, no result) or 'dead' (the entry cannot be run: it goes to the dead letters, the
           envelope field holding the reason)
@@ -50,48 +52,68 @@ local m = tonumber(ARGV[4])
 --!include lib/dead.lua
 
 -- 1. Checks and reads: the arguments, the keys' types, every entry, every sibling of a winner.
-if select(2, wholeNumber(resultTtl, 'result TTL', 1)) then badArgument('complete', 'result TTL is not a positive whole number') end
-if select(2, wholeNumber(deadCap, 'dead-letter cap', 1)) then badArgument('complete', 'dead-letter cap is not a positive whole number') end
+-- As integers written by this script, so that a PX or MAXLEN argument is always valid text.
+resultTtl, deadCap = positiveInteger(resultTtl), positiveInteger(deadCap)
+if resultTtl == nil then badArgument('complete', 'result TTL is not a positive whole number') end
+if deadCap == nil then badArgument('complete', 'dead-letter cap is not a positive whole number') end
+resultTtl, deadCap = string.format('%d', resultTtl), string.format('%d', deadCap)
 if m == nil or m < 1 or #KEYS ~= 3 + 2 * m then badArgument('complete', 'the worker count does not match the keys') end
-local n = tonumber(ARGV[5 + m])
+local n = tonumber(ARGV[5 + 3 * m])
 if n == nil or n < 0 then badArgument('complete', 'job count is not a number') end
-expectType(loadKey, 'zset')
-expectType(readyKey, 'zset')
-expectType(deadKey, 'stream')
-local workers = {}
+-- Keys of another type fail the call where they are first read, before any write; the dead
+-- letters are checked below, when an entry goes there.
+local workers, workerById = {}, {}
 for i = 1, m do
-  local w = ARGV[4 + i]
+  local w = ARGV[2 + 3 * i]
   local queue, hash = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   if not isId(w) or queue ~= queueKeyOf(w) or hash ~= workerKeyOf(w) then
     badArgument('complete', 'worker ' .. i .. ' does not match its keys')
   end
-  expectType(queue, 'stream')
-  expectType(hash, 'hash')
-  workers[i] = { id = w, queue = queue, hash = hash, deletes = {}, processed = 0, errors = 0 }
+  workers[i] = { id = w, queue = queue, hash = hash, first = ARGV[3 + 3 * i], last = ARGV[4 + 3 * i],
+    deletes = {}, processed = 0, errors = 0 }
+  workerById[w] = workers[i]
 end
 
 local OUTCOMES = { ok = true, err = true, skip = true, dead = true }
--- One record per job: its worker, entry id, outcome, envelope; then what the reads found.
-local jobs = {}
+-- The jobs, as parallel arrays (no table per job: this runs for every job the pool completes):
+-- their worker, entry id, outcome and envelope as given; then what the reads found: the entry read
+-- (a table: id, producer, race, copy, ttl), its fields (kept for a dead letter), and `kind`:
+-- 'LOST', 'DUP', 'dead', 'skip', 'plain' (elected by SET NX when written), 'copy' (a failed copy of
+-- a racing job) or 'wins' (a racing job's winner).
+local jobWorker, jobEntry, jobOutcome, jobEnvelope = {}, {}, {}, {}
+local jobRead, jobFields, jobKind, jobCopies = {}, {}, {}, {}
 do
-  local o = 6 + m
-  while #jobs < n do
+  local o = 6 + 3 * m
+  while #jobEntry < n do
     local worker, outcome, k = workers[tonumber(ARGV[o])], ARGV[o + 1], tonumber(ARGV[o + 2])
     if worker == nil then badArgument('complete', 'unknown worker index ' .. tostring(ARGV[o])) end
     if not OUTCOMES[outcome] then badArgument('complete', 'unknown outcome ' .. tostring(outcome)) end
     if k == nil or k < 1 or ARGV[o + 2 + 2 * k] == nil then badArgument('complete', 'a group is cut short') end
     o = o + 3
     for _ = 1, k do
-      jobs[#jobs + 1] = { worker = worker, entryId = ARGV[o], outcome = outcome, envelope = ARGV[o + 1] }
+      local i = #jobEntry + 1
+      jobWorker[i], jobEntry[i], jobOutcome[i], jobEnvelope[i] = worker, ARGV[o], outcome, ARGV[o + 1]
       o = o + 2
     end
   end
-  if #jobs ~= n then badArgument('complete', 'the groups hold ' .. #jobs .. ' jobs, not ' .. n) end
+  if #jobEntry ~= n then badArgument('complete', 'the groups hold ' .. #jobEntry .. ' jobs, not ' .. n) end
 end
 
 -- Fencing: only an entry still in its worker's stream may be completed (rescue and a winner's
 -- sibling removal delete what they take). The same entry twice in one batch counts once.
-local seen, winners = {}, {}
+-- Each worker's entries are read with one XRANGE between the first and last entry ids its caller
+-- names, bounded to a few times as many entries as it completes; an entry that read did not bring
+-- is looked up on its own, so the hint only makes the call cheaper, never wrong.
+for _, worker in ipairs(workers) do
+  local byId = {}
+  if string.find(worker.first, '^%d+%-%d+$') and string.find(worker.last, '^%d+%-%d+$') then
+    for _, entry in ipairs(redis.call('XRANGE', worker.queue, worker.first, worker.last, 'COUNT', 4 * n + 64)) do
+      byId[entry[1]] = entry[2]
+    end
+  end
+  worker.fieldsOf = byId
+end
+local winners, validProducers = {}, {}
 local cancels, siblingDeletes = {}, {}
 local released, order = {}, {}
 local function release(w, count)
@@ -101,55 +123,67 @@ local function release(w, count)
   end
   released[w] = released[w] + count
 end
-for _, job in ipairs(jobs) do
-  local worker = job.worker
-  local found = redis.call('XRANGE', worker.queue, job.entryId, job.entryId)
-  local seenKey = worker.id .. ' ' .. job.entryId
-  if #found == 0 or seen[seenKey] then
-    job.status = 'LOST'
+local hasDead = false
+for i = 1, n do
+  local worker, entryId = jobWorker[i], jobEntry[i]
+  local fieldsOf = worker.fieldsOf
+  local fields = fieldsOf[entryId]
+  if fields == nil then
+    -- Not in the hinted range (or no such entry): an id that is not a stream id is not there.
+    local ok, found = pcall(redis.call, 'XRANGE', worker.queue, entryId, entryId)
+    fields = ok and found[1] and found[1][2] or nil
+  end
+  if fields == nil or fields == true then
+    jobKind[i] = 'LOST'
   else
-    seen[seenKey] = true
+    -- Seen once: the same entry again in this batch is LOST.
+    fieldsOf[entryId] = true
     release(worker.id, 1)
-    job.fields = found[1][2]
-    local e = readEntry(job.fields)
-    job.e = e
+    local e = readJob(fields, validProducers)
+    jobRead[i] = e
+    local outcome = jobOutcome[i]
     if e.invalid then
-      job.outcome, job.envelope = 'dead', 'invalid entry: ' .. e.invalid
-    elseif job.outcome == 'ok' or job.outcome == 'err' then
-      if string.find(job.envelope, '\n', 1, true) then
-        job.outcome = 'err'
-        job.envelope = failureEnvelope(worker.id, e.copy, 'PROTOCOL_ERROR',
+      jobKind[i], jobFields[i], jobEnvelope[i] = 'dead', fields, 'invalid entry: ' .. e.invalid
+      hasDead = true
+    elseif outcome == 'dead' then
+      jobKind[i], jobFields[i] = 'dead', fields
+      hasDead = true
+    elseif outcome == 'skip' then
+      jobKind[i] = 'skip'
+    else
+      if string.find(jobEnvelope[i], '\n', 1, true) then
+        outcome = 'err'
+        jobOutcome[i] = 'err'
+        jobEnvelope[i] = failureEnvelope(worker.id, e.copy, 'PROTOCOL_ERROR',
           'the worker sent a result envelope with a line break')
       end
-      if job.outcome == 'err' and e.race ~= '' then
-        -- A failed copy does not end a racing job: kept under its own key, for recovery.
-        job.copyFailure = true
-      elseif e.race == '' then
+      if e.race == '' then
         -- A plain job's result is elected by SET NX when it is written: nothing depends on it here.
-        job.plain = true
+        jobKind[i] = 'plain'
+      elseif outcome == 'err' then
+        -- A failed copy does not end a racing job: kept under its own key, for recovery.
+        jobKind[i] = 'copy'
       elseif winners[e.id] or redis.call('EXISTS', resultKeyOf(e.id)) == 1 then
-        job.status = 'DUP'
+        jobKind[i] = 'DUP'
       else
         winners[e.id] = true
-        job.wins = true
-        if e.race ~= '' then
-          -- The winner stops its siblings: an unread copy is removed from its stream (its load
-          -- released here), a running one is told to abort through its worker's cancel channel.
-          local copiesKey = copiesKeyOf(e.id)
-          expectType(copiesKey, 'hash')
-          job.copiesKey = copiesKey
-          local copies = redis.call('HGETALL', copiesKey)
-          for i = 1, #copies, 2 do
-            local w, entryId = copies[i], copies[i + 1]
-            if isId(w) and not (w == worker.id and entryId == job.entryId) then
-              local q = queueKeyOf(w)
-              if redis.call('TYPE', q)['ok'] == 'stream' then
-                if #redis.call('XPENDING', q, CONSUMER_GROUP, entryId, entryId, 1) > 0 then
-                  cancels[#cancels + 1] = { w, entryId }
-                elseif #redis.call('XRANGE', q, entryId, entryId) > 0 then
-                  siblingDeletes[#siblingDeletes + 1] = { q, entryId }
-                  release(w, 1)
-                end
+        jobKind[i] = 'wins'
+        -- The winner stops its siblings: an unread copy is removed from its stream (its load
+        -- released here), a running one is told to abort through its worker's cancel channel.
+        local copiesKey = copiesKeyOf(e.id)
+        expectType(copiesKey, 'hash')
+        jobCopies[i] = copiesKey
+        local copies = redis.call('HGETALL', copiesKey)
+        for c = 1, #copies, 2 do
+          local w, siblingEntry = copies[c], copies[c + 1]
+          if isId(w) and not (w == worker.id and siblingEntry == entryId) then
+            local q = queueKeyOf(w)
+            if redis.call('TYPE', q)['ok'] == 'stream' then
+              if #redis.call('XPENDING', q, CONSUMER_GROUP, siblingEntry, siblingEntry, 1) > 0 then
+                cancels[#cancels + 1] = { w, siblingEntry }
+              elseif #redis.call('XRANGE', q, siblingEntry, siblingEntry) > 0 then
+                siblingDeletes[#siblingDeletes + 1] = { q, siblingEntry }
+                release(w, 1)
               end
             end
           end
@@ -165,7 +199,10 @@ for _, w in ipairs(order) do
   local load = tonumber(redis.call('ZSCORE', loadKey, w) or '0') - released[w]
   if load < 0 then load = 0 end
   local info = { false, false }
-  if redis.call('TYPE', workerKeyOf(w))['ok'] == 'hash' then
+  if workerById[w] then
+    info = redis.call('HMGET', workerById[w].hash, 'state', 'capacity')
+  elseif redis.call('TYPE', workerKeyOf(w))['ok'] == 'hash' then
+    -- A sibling's worker: its hash of another type is its own trouble, not this call's.
     info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity')
   end
   local capacity = tonumber(info[2])
@@ -175,7 +212,10 @@ for _, w in ipairs(order) do
 end
 
 requireCommands('complete', loadKey, { 'ZADD' })
-requireCommands('complete', deadKey, { 'XADD' })
+if hasDead then
+  expectType(deadKey, 'stream')
+  requireCommands('complete', deadKey, { 'XADD' })
+end
 for _, worker in ipairs(workers) do
   requireCommands('complete', worker.queue, { 'XACK', 'XDEL' })
   requireCommands('complete', worker.hash, { 'HINCRBY' })
@@ -194,41 +234,42 @@ local function publish(producer, line)
 end
 
 local out = {}
-for _, job in ipairs(jobs) do
-  local worker, e = job.worker, job.e
-  if job.status == 'LOST' then
-    out[#out + 1] = 'LOST'
+for i = 1, n do
+  local kind = jobKind[i]
+  if kind == 'LOST' then
+    out[i] = 'LOST'
   else
-    worker.deletes[#worker.deletes + 1] = job.entryId
-    if job.outcome == 'dead' then
+    local worker, e, envelope = jobWorker[i], jobRead[i], jobEnvelope[i]
+    worker.deletes[#worker.deletes + 1] = jobEntry[i]
+    if kind == 'dead' then
       -- Kept as it was, for `hedgeyard dead list`, before it is deleted below.
-      deadLetter(worker.id, job.entryId, job.fields, e, job.envelope, publish)
-      out[#out + 1] = 'OK'
-    elseif job.outcome == 'skip' then
-      out[#out + 1] = 'OK'
+      deadLetter(worker.id, jobEntry[i], jobFields[i], e, envelope, publish)
+      out[i] = 'OK'
+    elseif kind == 'skip' then
+      out[i] = 'OK'
     else
       worker.processed = worker.processed + 1
-      if job.outcome == 'err' then worker.errors = worker.errors + 1 end
+      if jobOutcome[i] == 'err' then worker.errors = worker.errors + 1 end
       local ttl = e.ttl or resultTtl
-      if job.copyFailure then
-        redis.call('SET', copyResultKeyOf(e.id, e.copy), job.envelope, 'PX', ttl)
-        publish(e.producer, e.id .. ' ' .. job.envelope)
-        out[#out + 1] = 'OK'
-      elseif job.plain then
-        if not winners[e.id] and redis.call('SET', resultKeyOf(e.id), job.envelope, 'NX', 'PX', ttl) then
+      if kind == 'plain' then
+        if not winners[e.id] and redis.call('SET', resultKeyOf(e.id), envelope, 'NX', 'PX', ttl) then
           winners[e.id] = true
-          publish(e.producer, e.id .. ' ' .. job.envelope)
-          out[#out + 1] = 'OK'
+          publish(e.producer, e.id .. ' ' .. envelope)
+          out[i] = 'OK'
         else
-          out[#out + 1] = 'DUP'
+          out[i] = 'DUP'
         end
-      elseif job.wins then
-        redis.call('SET', resultKeyOf(e.id), job.envelope, 'PX', ttl)
-        if job.copiesKey then redis.call('DEL', job.copiesKey) end
-        publish(e.producer, e.id .. ' ' .. job.envelope)
-        out[#out + 1] = 'OK'
+      elseif kind == 'copy' then
+        redis.call('SET', copyResultKeyOf(e.id, e.copy), envelope, 'PX', ttl)
+        publish(e.producer, e.id .. ' ' .. envelope)
+        out[i] = 'OK'
+      elseif kind == 'wins' then
+        redis.call('SET', resultKeyOf(e.id), envelope, 'PX', ttl)
+        redis.call('DEL', jobCopies[i])
+        publish(e.producer, e.id .. ' ' .. envelope)
+        out[i] = 'OK'
       else
-        out[#out + 1] = job.status
+        out[i] = 'DUP'
       end
     end
   end

@@ -33,8 +33,7 @@
 
   Every argument and the type of every key in KEYS is checked before the first write; a bad one
   fails the call with 'ERR dispatch: ...' or 'WRONGTYPE ...' and changes nothing. A worker whose
-  stream cannot take an entry (another type, or a command the user may not run) leaves the
-  candidates and its job goes to another worker: one broken worker does not stop the pool.
+  stream holds another type leaves the candidates and its job goes to another worker: one broken worker does not stop the pool.
 
   Returns a flat array of 2n values: for each job, the chosen workerId or 'SATURATED' (live
   workers, none with room) or 'NO_WORKERS' (no live worker), then 1 when the session's binding was
@@ -56,8 +55,9 @@ local affinityTtl = tonumber(ARGV[2])
 if affinityTtl == nil or affinityTtl < 1 then badArgument('dispatch', 'affinity TTL is not a positive number') end
 if tonumber(ARGV[3]) == nil then badArgument('dispatch', 'seed is not a number') end
 if not isId(producer) then badArgument('dispatch', 'producer id is not a valid id') end
-if resultTtl ~= '' and select(2, wholeNumber(resultTtl, 'result TTL', 1)) then
-  badArgument('dispatch', 'result TTL is not a positive whole number')
+if resultTtl ~= '' then
+  if positiveInteger(resultTtl) == nil then badArgument('dispatch', 'result TTL is not a positive whole number') end
+  resultTtl = string.format('%d', positiveInteger(resultTtl))
 end
 if n == nil or n < 0 then badArgument('dispatch', 'job count is not a number') end
 local function checkJobId(jobId)
@@ -108,9 +108,9 @@ do
   if jobs ~= n then badArgument('dispatch', 'the records hold ' .. jobs .. ' jobs, not ' .. n) end
   if #KEYS ~= keyCount then badArgument('dispatch', #KEYS .. ' keys given, the records need ' .. keyCount) end
 end
+-- `ready` and `alive` are read before each job's first write, and fail the call there when they
+-- hold another type; `load` is first written (after a job's entry), so it is checked here.
 expectType(loadKey, 'zset')
-expectType(readyKey, 'zset')
-expectType(aliveKey, 'zset')
 requireCommands('dispatch', loadKey, { 'ZINCRBY', 'ZADD', 'ZREM' })
 requireCommands('dispatch', queueKeyOf(''), { 'XADD' })
 if #KEYS > 3 then requireCommands('dispatch', KEYS[4], { 'SET', 'PEXPIRE', 'HSET' }) end
@@ -185,7 +185,7 @@ local function placeRun(k, emit)
           local nextLevel = {}
           for i = 1, take do
             local w = current[i]
-            if not broken[w] and not isFull(w, level + 1) then nextLevel[#nextLevel + 1] = w end
+            if streamOk[w] ~= false and not isFull(w, level + 1) then nextLevel[#nextLevel + 1] = w end
           end
           for i = take + 1, #current do nextLevel[#nextLevel + 1] = current[i] end
           current = nextLevel

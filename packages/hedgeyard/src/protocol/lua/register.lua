@@ -55,7 +55,7 @@ end
 requireCommands('register', loadKey, { 'ZADD', 'ZREM', 'DEL' })
 if n > 0 then
   requireCommands('register', KEYS[4], { 'HSET', 'HSETNX', 'DEL' })
-  requireCommands('register', KEYS[5], { 'XGROUP CREATE', 'DEL' })
+  requireCommands('register', KEYS[5], { { 'XGROUP', 'CREATE' }, 'DEL' })
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -55,8 +55,9 @@ local budget, deadCap, resultTtl = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 if mode ~= 'dead' and mode ~= 'handback' and mode ~= 'return' then badArgument('rescue', 'unknown mode ' .. tostring(mode)) end
 if tonumber(ARGV[2]) == nil then badArgument('rescue', 'seed is not a number') end
 if budget == nil or budget < 1 then badArgument('rescue', 'budget is not a positive number') end
-if select(2, wholeNumber(deadCap, 'dead-letter cap', 1)) then badArgument('rescue', 'dead-letter cap is not a positive whole number') end
-if select(2, wholeNumber(resultTtl, 'result TTL', 1)) then badArgument('rescue', 'result TTL is not a positive whole number') end
+if positiveInteger(deadCap) == nil then badArgument('rescue', 'dead-letter cap is not a positive whole number') end
+if positiveInteger(resultTtl) == nil then badArgument('rescue', 'result TTL is not a positive whole number') end
+deadCap, resultTtl = string.format('%d', positiveInteger(deadCap)), string.format('%d', positiveInteger(resultTtl))
 expectType(loadKey, 'zset')
 expectType(readyKey, 'zset')
 expectType(aliveKey, 'zset')

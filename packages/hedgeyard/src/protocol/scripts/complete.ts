@@ -37,7 +37,8 @@ const STATUSES: readonly CompleteStatus[] = ['OK', 'DUP', 'LOST']
 
 /**
  * KEYS and ARGV of one complete call (see the header of complete.lua): completions of one worker
- * with one outcome become one group of two arguments per job. Returns the completions in the order
+ * with one outcome become one group of two arguments per job; each worker names the first and
+ * last of its entries, so that the script reads them all with one XRANGE. Returns the completions in the order
  * of the groups, which is the order of the script's statuses.
  */
 export function completeArgs(
@@ -45,36 +46,46 @@ export function completeArgs(
   settings: CompleteSettings,
   jobs: readonly Completion[],
 ): { keys: string[]; args: (string | number)[]; order: Completion[] } {
-  const workers: string[] = []
+  const workers: { id: string; first: string; last: string }[] = []
   const groups = new Map<string, Completion[]>()
   for (const c of jobs) {
     const key = `${c.outcome} ${c.workerId}`
     const group = groups.get(key)
-    if (group === undefined) {
-      groups.set(key, [c])
-      if (!workers.includes(c.workerId)) workers.push(c.workerId)
-    } else group.push(c)
+    if (group === undefined) groups.set(key, [c])
+    else group.push(c)
+    const w = workers.find((x) => x.id === c.workerId)
+    if (w === undefined) workers.push({ id: c.workerId, first: c.entryId, last: c.entryId })
+    else {
+      if (isEarlierId(c.entryId, w.first)) w.first = c.entryId
+      if (isEarlierId(w.last, c.entryId)) w.last = c.entryId
+    }
   }
   const callKeys = [keys.load, keys.ready, keys.dead]
-  for (const w of workers) callKeys.push(queueKey(keys, w), workerKey(keys, w))
-  const args: (string | number)[] = [
-    keys.base,
-    settings.resultTtlMs,
-    settings.deadLetterCap,
-    workers.length,
-    ...workers,
-    jobs.length,
-  ]
+  const args: (string | number)[] = [keys.base, settings.resultTtlMs, settings.deadLetterCap, workers.length]
+  for (const w of workers) {
+    callKeys.push(queueKey(keys, w.id), workerKey(keys, w.id))
+    args.push(w.id, w.first, w.last)
+  }
+  args.push(jobs.length)
   const order: Completion[] = []
   for (const group of groups.values()) {
     const first = group[0] as Completion
-    args.push(workers.indexOf(first.workerId) + 1, first.outcome, group.length)
+    args.push(workers.findIndex((w) => w.id === first.workerId) + 1, first.outcome, group.length)
     for (const c of group) {
       order.push(c)
       args.push(c.entryId, c.envelope)
     }
   }
   return { keys: callKeys, args, order }
+}
+
+/** Whether stream entry id `a` (`<ms>-<seq>`) comes before `b`. */
+function isEarlierId(a: string, b: string): boolean {
+  const da = a.indexOf('-')
+  const db = b.indexOf('-')
+  const ma = Number(a.slice(0, da))
+  const mb = Number(b.slice(0, db))
+  return ma < mb || (ma === mb && Number(a.slice(da + 1)) < Number(b.slice(db + 1)))
 }
 
 /**

@@ -4,7 +4,7 @@
   Needs lib/wire.lua and lib/check.lua before it.
 
   An entry is plain text fields, so that XRANGE reads well:
-    id        job id (1-MAX_ID_BYTES bytes, no spaces or control characters)        required
+    id        job id (1-MAX_ID_BYTES letters, digits and _ . : -)                   required
     payload   the request as JSON                                                     required
     producer  id of the producer that waits for the result (as id)                   required
     deadline  ms of Redis time after which the job is not run                        none
@@ -52,6 +52,70 @@ local function readEntry(fields)
   if reason == nil and f.enqueued ~= nil then e.enqueued, reason = wholeNumber(f.enqueued, 'enqueued', 0) end
   if reason == nil and f.ttl ~= nil then e.ttl, reason = wholeNumber(f.ttl, 'ttl', 1) end
   if reason == nil and (e.attempt > MAX_ATTEMPTS_LIMIT or e.max > MAX_ATTEMPTS_LIMIT or e.copy > MAX_ATTEMPTS_LIMIT) then
+    reason = 'attempt, copy or max is above ' .. MAX_ATTEMPTS_LIMIT
+  end
+  e.invalid = reason
+  return e
+end
+
+-- readJob for the fields of a plain job: its id and producer.
+local function readPlainJob(id, producer, validProducers)
+  local e = { race = '', attempt = 1, copy = 1 }
+  if not isId(id) then
+    e.invalid = 'id is missing or not a valid id'
+  else
+    e.id = id
+  end
+  if validProducers[producer] or isId(producer) then
+    e.producer = producer
+    validProducers[producer] = true
+  elseif e.invalid == nil then
+    e.invalid = 'producer is missing or not a valid id'
+  end
+  return e
+end
+
+-- Reads only what complete needs of an entry (its job id, producer, race, copy and ttl), with the
+-- checks readEntry makes of them; `invalid` is the reason when one fails. Complete reads every
+-- entry it is given, so this skips what it does not use. `validProducers` caches the producers
+-- already checked in this call: a batch mostly answers one producer.
+local function readJob(fields, validProducers)
+  local id, producer, race, attempt, copy, ttl
+  if #fields == 10 and fields[1] == 'id' and fields[5] == 'producer' and fields[7] == 'deadline'
+      and fields[9] == 'enqueued' then
+    -- The layout writeEntry gives a plain job: nothing else to look for.
+    return readPlainJob(fields[2], fields[6], validProducers)
+  end
+  for i = 1, #fields, 2 do
+    local name = fields[i]
+    if name == 'id' then id = fields[i + 1]
+    elseif name == 'producer' then producer = fields[i + 1]
+    elseif name == 'race' then race = fields[i + 1]
+    elseif name == 'attempt' then attempt = fields[i + 1]
+    elseif name == 'copy' then copy = fields[i + 1]
+    elseif name == 'ttl' then ttl = fields[i + 1]
+    end
+  end
+  local e = { race = race or '', attempt = 1 }
+  if isId(id) then e.id = id end
+  if producer ~= nil and (validProducers[producer] or isId(producer)) then
+    e.producer = producer
+    validProducers[producer] = true
+  end
+  local reason
+  if e.id == nil then
+    reason = 'id is missing or not a valid id'
+  elseif e.producer == nil then
+    reason = 'producer is missing or not a valid id'
+  elseif e.race ~= '' and e.race ~= 'h' and e.race ~= 't' then
+    reason = "race is not '', 'h' or 't'"
+  end
+  if reason == nil and attempt ~= nil then e.attempt, reason = wholeNumber(attempt, 'attempt', 1) end
+  if reason == nil then
+    if copy ~= nil then e.copy, reason = wholeNumber(copy, 'copy', 1) else e.copy = e.attempt end
+  end
+  if reason == nil and ttl ~= nil then e.ttl, reason = wholeNumber(ttl, 'ttl', 1) end
+  if reason == nil and (e.attempt > MAX_ATTEMPTS_LIMIT or e.copy > MAX_ATTEMPTS_LIMIT) then
     reason = 'attempt, copy or max is above ' .. MAX_ATTEMPTS_LIMIT
   end
   e.invalid = reason

@@ -19,24 +19,30 @@ local function deadlineText(timeoutMs)
 end
 
 -- Workers whose stream refused an entry during this call: out of the candidates from then on.
-local broken = {}
+-- Workers checked during this call: true when their stream takes entries, false when it holds
+-- another type (such a worker leaves the candidates: its jobs go to others).
+local streamOk = {}
+local function isBroken(w)
+  local ok = streamOk[w]
+  if ok == nil then
+    local kind = redis.call('TYPE', queueKeyOf(w))['ok']
+    ok = kind == 'stream' or kind == 'none'
+    streamOk[w] = ok
+  end
+  return not ok
+end
 
 -- Queues one copy on target's stream, the first write for that copy; then records the copy of a
--- racing job. Returns the entry id, or nil when the stream is of another type (the worker is then
--- taken out of the candidates, and nothing was written for the copy).
+-- racing job. Returns the entry id, or nil when the stream holds another type (the worker is then
+-- taken out of the candidates, and nothing was written for the copy). The stream's type is read
+-- once per worker per call, before its first entry; the user's right to XADD was checked first.
 local function addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race, copiesKey)
-  if broken[target] then return nil end
-  local ok, entryId = pcall(writeEntry, queueKeyOf(target), jobId, payload, producer, deadlineText(timeoutMs),
-    nowText, session, attempt, attempt, maxAttempts, race, resultTtl)
-  if not ok then
-    -- Only a stream of another type is the worker's own trouble; anything else (OOM, a command the
-    -- user may not run) fails the call. OOM can only refuse a script's first write and an XADD
-    -- is each job's first, so nothing of this call was written then.
-    if not string.find(tostring(entryId), '^WRONGTYPE') then error(redis.error_reply(tostring(entryId))) end
-    broken[target] = true
+  if isBroken(target) then
     redis.call('ZREM', readyKey, target)
     return nil
   end
+  local entryId = writeEntry(queueKeyOf(target), jobId, payload, producer, deadlineText(timeoutMs),
+    nowText, session, attempt, attempt, maxAttempts, race, resultTtl)
   if copiesKey then
     redis.call('HSET', copiesKey, target, entryId)
     redis.call('PEXPIRE', copiesKey, timeoutMs + 60000)
@@ -50,7 +56,7 @@ local function dispatchOne(jobId, session, payload, timeoutMs, attempt, maxAttem
   local bound = nil
   if affKey then
     bound = redis.call('GET', affKey)
-    if not (bound and not broken[bound] and not (excluded and excluded[bound])
+    if not (bound and not isBroken(bound) and not (excluded and excluded[bound])
         and redis.call('ZSCORE', readyKey, bound) and isAlive(bound)) then
       bound = nil
     end
