@@ -79,15 +79,27 @@ export function completeArgs(
   return { keys: callKeys, args, order }
 }
 
-/** Whether stream entry id `a` (`<ms>-<seq>`) comes before `b`. */
+/**
+ * Whether stream entry id `a` (`<ms>-<seq>`, decimal) comes before `b`: compared as text, without
+ * parsing (this runs twice per completed job). A longer number is the larger one.
+ */
 function isEarlierId(a: string, b: string): boolean {
   const da = a.indexOf('-')
   const db = b.indexOf('-')
-  const ma = Number(a.slice(0, da))
-  const mb = Number(b.slice(0, db))
-  return ma < mb || (ma === mb && Number(a.slice(da + 1)) < Number(b.slice(db + 1)))
+  if (da !== db) return da < db
+  for (let i = 0; i < da; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i)
+    if (d !== 0) return d < 0
+  }
+  const la = a.length - da
+  const lb = b.length - db
+  if (la !== lb) return la < lb
+  for (let i = da + 1; i < a.length; i++) {
+    const d = a.charCodeAt(i) - b.charCodeAt(i)
+    if (d !== 0) return d < 0
+  }
+  return false
 }
-
 /**
  * Completes a batch of jobs in one script call; returns the completions in the order of the
  * statuses, and the statuses.
