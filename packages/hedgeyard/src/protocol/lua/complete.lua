@@ -76,12 +76,13 @@ end
 
 local OUTCOMES = { ok = true, err = true, skip = true, dead = true }
 -- The jobs, as parallel arrays (no table per job: this runs for every job the pool completes):
--- their worker, entry id, outcome and envelope as given; then what the reads found: the entry read
--- (a table: id, producer, race, copy, ttl), its fields (kept for a dead letter), and `kind`:
+-- their worker, entry id, outcome and envelope as given; then what the reads found: the job id,
+-- producer, race, copy and ttl of the entry, its fields (kept for a dead letter), and `kind`:
 -- 'LOST', 'DUP', 'dead', 'skip', 'plain' (elected by SET NX when written), 'copy' (a failed copy of
 -- a racing job) or 'wins' (a racing job's winner).
 local jobWorker, jobEntry, jobOutcome, jobEnvelope = {}, {}, {}, {}
-local jobRead, jobFields, jobKind, jobCopies = {}, {}, {}, {}
+local jobId, jobProducer, jobRace, jobCopy, jobTtl = {}, {}, {}, {}, {}
+local jobFields, jobKind, jobCopies, jobInvalid = {}, {}, {}, {}
 do
   local o = 6 + 3 * m
   while #jobEntry < n do
@@ -139,11 +140,11 @@ for i = 1, n do
     -- Seen once: the same entry again in this batch is LOST.
     fieldsOf[entryId] = true
     release(worker.id, 1)
-    local e = readJob(fields, validProducers)
-    jobRead[i] = e
+    local id, producer, race, copy, ttl, invalid = readJob(fields, validProducers)
+    jobId[i], jobProducer[i], jobRace[i], jobCopy[i], jobTtl[i] = id, producer, race, copy, ttl
     local outcome = jobOutcome[i]
-    if e.invalid then
-      jobKind[i], jobFields[i], jobEnvelope[i] = 'dead', fields, 'invalid entry: ' .. e.invalid
+    if invalid then
+      jobKind[i], jobFields[i], jobEnvelope[i], jobInvalid[i] = 'dead', fields, 'invalid entry: ' .. invalid, invalid
       hasDead = true
     elseif outcome == 'dead' then
       jobKind[i], jobFields[i] = 'dead', fields
@@ -154,23 +155,23 @@ for i = 1, n do
       if string.find(jobEnvelope[i], '\n', 1, true) then
         outcome = 'err'
         jobOutcome[i] = 'err'
-        jobEnvelope[i] = failureEnvelope(worker.id, e.copy, 'PROTOCOL_ERROR',
+        jobEnvelope[i] = failureEnvelope(worker.id, copy, 'PROTOCOL_ERROR',
           'the worker sent a result envelope with a line break')
       end
-      if e.race == '' then
+      if race == '' then
         -- A plain job's result is elected by SET NX when it is written: nothing depends on it here.
         jobKind[i] = 'plain'
       elseif outcome == 'err' then
         -- A failed copy does not end a racing job: kept under its own key, for recovery.
         jobKind[i] = 'copy'
-      elseif winners[e.id] or redis.call('EXISTS', resultKeyOf(e.id)) == 1 then
+      elseif winners[id] or redis.call('EXISTS', resultKeyOf(id)) == 1 then
         jobKind[i] = 'DUP'
       else
-        winners[e.id] = true
+        winners[id] = true
         jobKind[i] = 'wins'
         -- The winner stops its siblings: an unread copy is removed from its stream (its load
         -- released here), a running one is told to abort through its worker's cancel channel.
-        local copiesKey = copiesKeyOf(e.id)
+        local copiesKey = copiesKeyOf(id)
         expectType(copiesKey, 'hash')
         jobCopies[i] = copiesKey
         local copies = redis.call('HGETALL', copiesKey)
@@ -239,10 +240,14 @@ for i = 1, n do
   if kind == 'LOST' then
     out[i] = 'LOST'
   else
-    local worker, e, envelope = jobWorker[i], jobRead[i], jobEnvelope[i]
+    local worker, envelope = jobWorker[i], jobEnvelope[i]
+    local id, producer = jobId[i], jobProducer[i]
     worker.deletes[#worker.deletes + 1] = jobEntry[i]
     if kind == 'dead' then
-      -- Kept as it was, for `hedgeyard dead list`, before it is deleted below.
+      -- Kept as it was, for `hedgeyard dead list`, before it is deleted below. Its producer, when
+      -- known, is told; a racing copy only when its entry is valid (another copy may still win).
+      local e = { id = id, producer = producer, race = jobRace[i], copy = jobCopy[i], ttl = jobTtl[i],
+        invalid = jobInvalid[i] }
       deadLetter(worker.id, jobEntry[i], jobFields[i], e, envelope, publish)
       out[i] = 'OK'
     elseif kind == 'skip' then
@@ -250,23 +255,23 @@ for i = 1, n do
     else
       worker.processed = worker.processed + 1
       if jobOutcome[i] == 'err' then worker.errors = worker.errors + 1 end
-      local ttl = e.ttl or resultTtl
+      local ttl = jobTtl[i] or resultTtl
       if kind == 'plain' then
-        if not winners[e.id] and redis.call('SET', resultKeyOf(e.id), envelope, 'NX', 'PX', ttl) then
-          winners[e.id] = true
-          publish(e.producer, e.id .. ' ' .. envelope)
+        -- SET NX elects the first result, across calls and within this one.
+        if redis.call('SET', resultKeyOf(id), envelope, 'NX', 'PX', ttl) then
+          publish(producer, id .. ' ' .. envelope)
           out[i] = 'OK'
         else
           out[i] = 'DUP'
         end
       elseif kind == 'copy' then
-        redis.call('SET', copyResultKeyOf(e.id, e.copy), envelope, 'PX', ttl)
-        publish(e.producer, e.id .. ' ' .. envelope)
+        redis.call('SET', copyResultKeyOf(id, jobCopy[i]), envelope, 'PX', ttl)
+        publish(producer, id .. ' ' .. envelope)
         out[i] = 'OK'
       elseif kind == 'wins' then
-        redis.call('SET', resultKeyOf(e.id), envelope, 'PX', ttl)
+        redis.call('SET', resultKeyOf(id), envelope, 'PX', ttl)
         redis.call('DEL', jobCopies[i])
-        publish(e.producer, e.id .. ' ' .. envelope)
+        publish(producer, id .. ' ' .. envelope)
         out[i] = 'OK'
       else
         out[i] = 'DUP'

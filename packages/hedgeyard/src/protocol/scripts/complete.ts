@@ -48,14 +48,18 @@ export function completeArgs(
 ): { keys: string[]; args: (string | number)[]; order: Completion[] } {
   const workers: { id: string; first: string; last: string }[] = []
   const groups = new Map<string, Completion[]>()
+  let w: { id: string; first: string; last: string } | undefined
   for (const c of jobs) {
     const key = `${c.outcome} ${c.workerId}`
     const group = groups.get(key)
     if (group === undefined) groups.set(key, [c])
     else group.push(c)
-    const w = workers.find((x) => x.id === c.workerId)
-    if (w === undefined) workers.push({ id: c.workerId, first: c.entryId, last: c.entryId })
-    else {
+    // A batch is mostly one worker's: look it up only when the worker changes.
+    if (w === undefined || w.id !== c.workerId) w = workers.find((x) => x.id === c.workerId)
+    if (w === undefined) {
+      w = { id: c.workerId, first: c.entryId, last: c.entryId }
+      workers.push(w)
+    } else {
       if (isEarlierId(c.entryId, w.first)) w.first = c.entryId
       if (isEarlierId(w.last, c.entryId)) w.last = c.entryId
     }

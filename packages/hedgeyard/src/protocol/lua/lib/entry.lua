@@ -58,34 +58,28 @@ local function readEntry(fields)
   return e
 end
 
--- readJob for the fields of a plain job: its id and producer.
+-- readJob for a plain job's fields: its id and producer.
 local function readPlainJob(id, producer, validProducers)
-  local e = { race = '', attempt = 1, copy = 1 }
-  if not isId(id) then
-    e.invalid = 'id is missing or not a valid id'
-  else
-    e.id = id
-  end
+  if not isId(id) then return nil, nil, '', 1, nil, 'id is missing or not a valid id' end
   if validProducers[producer] or isId(producer) then
-    e.producer = producer
     validProducers[producer] = true
-  elseif e.invalid == nil then
-    e.invalid = 'producer is missing or not a valid id'
+    return id, producer, '', 1, nil, nil
   end
-  return e
+  return id, nil, '', 1, nil, 'producer is missing or not a valid id'
 end
 
--- Reads only what complete needs of an entry (its job id, producer, race, copy and ttl), with the
--- checks readEntry makes of them; `invalid` is the reason when one fails. Complete reads every
--- entry it is given, so this skips what it does not use. `validProducers` caches the producers
--- already checked in this call: a batch mostly answers one producer.
+-- Reads only what complete needs of an entry, with the checks readEntry makes of it, and returns
+-- it as values, not a table (complete reads every entry it is given): the job id, the producer,
+-- the race mode, the copy, the ttl (nil for the worker's), and the reason when a check fails (the
+-- id and producer are returned when they pass, so that the producer can still be told).
+-- `validProducers` caches the producers already checked in this call: a batch mostly answers one.
 local function readJob(fields, validProducers)
-  local id, producer, race, attempt, copy, ttl
   if #fields == 10 and fields[1] == 'id' and fields[5] == 'producer' and fields[7] == 'deadline'
       and fields[9] == 'enqueued' then
     -- The layout writeEntry gives a plain job: nothing else to look for.
     return readPlainJob(fields[2], fields[6], validProducers)
   end
+  local id, producer, race, attempt, copy, ttl
   for i = 1, #fields, 2 do
     local name = fields[i]
     if name == 'id' then id = fields[i + 1]
@@ -96,30 +90,31 @@ local function readJob(fields, validProducers)
     elseif name == 'ttl' then ttl = fields[i + 1]
     end
   end
-  local e = { race = race or '', attempt = 1 }
-  if isId(id) then e.id = id end
+  race = race or ''
+  if not isId(id) then id = nil end
   if producer ~= nil and (validProducers[producer] or isId(producer)) then
-    e.producer = producer
     validProducers[producer] = true
+  else
+    producer = nil
   end
   local reason
-  if e.id == nil then
+  if id == nil then
     reason = 'id is missing or not a valid id'
-  elseif e.producer == nil then
+  elseif producer == nil then
     reason = 'producer is missing or not a valid id'
-  elseif e.race ~= '' and e.race ~= 'h' and e.race ~= 't' then
+  elseif race ~= '' and race ~= 'h' and race ~= 't' then
     reason = "race is not '', 'h' or 't'"
   end
-  if reason == nil and attempt ~= nil then e.attempt, reason = wholeNumber(attempt, 'attempt', 1) end
+  local attemptNo, copyNo, ttlMs = 1, nil, nil
+  if reason == nil and attempt ~= nil then attemptNo, reason = wholeNumber(attempt, 'attempt', 1) end
   if reason == nil then
-    if copy ~= nil then e.copy, reason = wholeNumber(copy, 'copy', 1) else e.copy = e.attempt end
+    if copy ~= nil then copyNo, reason = wholeNumber(copy, 'copy', 1) else copyNo = attemptNo end
   end
-  if reason == nil and ttl ~= nil then e.ttl, reason = wholeNumber(ttl, 'ttl', 1) end
-  if reason == nil and (e.attempt > MAX_ATTEMPTS_LIMIT or e.copy > MAX_ATTEMPTS_LIMIT) then
+  if reason == nil and ttl ~= nil then ttlMs, reason = wholeNumber(ttl, 'ttl', 1) end
+  if reason == nil and (attemptNo > MAX_ATTEMPTS_LIMIT or copyNo > MAX_ATTEMPTS_LIMIT) then
     reason = 'attempt, copy or max is above ' .. MAX_ATTEMPTS_LIMIT
   end
-  e.invalid = reason
-  return e
+  return id, producer, race, copyNo, ttlMs, reason
 end
 
 -- Adds an entry to a stream and returns its id. Every argument is text (as the scripts receive
