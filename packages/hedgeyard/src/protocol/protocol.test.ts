@@ -141,6 +141,39 @@ describe('Lua scripts', () => {
     }
   })
 
+  it('complete answers an entry id only as Redis writes it: another spelling or a bare time is LOST, and load stays XLEN', async () => {
+    const pool = uniquePool('spelling')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-spelling')
+    try {
+      await conn.connect()
+      await dispatchJobs(conn, k, settings, [
+        { ...PLAIN_JOB, jobId: 'job-1', payload: '1' },
+        { ...PLAIN_JOB, jobId: 'job-2', payload: '2' },
+      ])
+      const [e1, e2] = (await readAs(k, 'a', 2)) as [string, string]
+      const ms = e1.slice(0, e1.indexOf('-'))
+      // The same entry twice, spelled another way; a bare time (a range of entries); an id past 2^64.
+      expect(
+        await complete(conn, k, 'a', [
+          [e1, '{"ok":true,"value":1}'],
+          [`0${e1}`, '{"ok":true,"value":1}'],
+          [ms, '{"ok":true,"value":2}'],
+          ['99999999999999999999-0', '{"ok":true,"value":2}'],
+        ]),
+      ).toEqual(['OK', 'LOST', 'LOST', 'LOST'])
+      expect(await c.exists(resultKey(k, 'job-2'))).toBe(0)
+      expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'a', load: 1, xlen: 1 }])
+      expect(await complete(conn, k, 'a', [[e2, '{"ok":true,"value":2}']])).toEqual(['OK'])
+      expect(await loadAndLengths(c, pool)).toEqual([{ workerId: 'a', load: 0, xlen: 0 }])
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
   it('dispatch answers in job order when a run fills the pool and the jobs after it find no room', async () => {
     const pool = uniquePool('recorder')
     const fake = await fakeWorkers(redisUrl(), pool, { a: 0, b: 0 }, { capacity: 2 })

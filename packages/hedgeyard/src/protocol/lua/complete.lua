@@ -70,7 +70,7 @@ for i = 1, m do
     badArgument('complete', 'worker ' .. i .. ' does not match its keys')
   end
   workers[i] = { id = w, queue = queue, hash = hash, first = ARGV[3 + 3 * i], last = ARGV[4 + 3 * i],
-    deletes = {}, processed = 0, errors = 0 }
+    deletes = {}, processed = 0, errors = 0, inBatch = {} }
   workerById[w] = workers[i]
 end
 
@@ -94,6 +94,7 @@ do
     for _ = 1, k do
       local i = #jobEntry + 1
       jobWorker[i], jobEntry[i], jobOutcome[i], jobEnvelope[i] = worker, ARGV[o], outcome, ARGV[o + 1]
+      worker.inBatch[ARGV[o]] = true
       o = o + 2
     end
   end
@@ -107,7 +108,7 @@ end
 -- is looked up on its own, so the hint only makes the call cheaper, never wrong.
 for _, worker in ipairs(workers) do
   local byId = {}
-  if string.find(worker.first, '^%d+%-%d+$') and string.find(worker.last, '^%d+%-%d+$') then
+  if isStreamId(worker.first) and isStreamId(worker.last) then
     for _, entry in ipairs(redis.call('XRANGE', worker.queue, worker.first, worker.last, 'COUNT', 4 * n + 64)) do
       byId[entry[1]] = entry[2]
     end
@@ -131,8 +132,12 @@ for i = 1, n do
   local fields = fieldsOf[entryId]
   if fields == nil then
     -- Not in the hinted range (or no such entry): an id that is not a stream id is not there.
-    local ok, found = pcall(redis.call, 'XRANGE', worker.queue, entryId, entryId)
-    fields = ok and found[1] and found[1][2] or nil
+    -- Only an id written as Redis writes it names one entry ('<ms>' alone names a range, '0<ms>-0'
+    -- another spelling): anything else is LOST, so that XACK and XDEL act on the entry read here.
+    if isStreamId(entryId) then
+      local found = redis.call('XRANGE', worker.queue, entryId, entryId, 'COUNT', 1)
+      if found[1] and found[1][1] == entryId then fields = found[1][2] end
+    end
   end
   if fields == nil or fields == true then
     jobKind[i] = 'LOST'
@@ -177,7 +182,9 @@ for i = 1, n do
         local copies = redis.call('HGETALL', copiesKey)
         for c = 1, #copies, 2 do
           local w, siblingEntry = copies[c], copies[c + 1]
-          if isId(w) and not (w == worker.id and siblingEntry == entryId) then
+          -- A sibling completed in this same call is released there, not here.
+          local inBatch = workerById[w] and workerById[w].inBatch[siblingEntry]
+          if isId(w) and not inBatch and not (w == worker.id and siblingEntry == entryId) then
             local q = queueKeyOf(w)
             if redis.call('TYPE', q)['ok'] == 'stream' then
               if #redis.call('XPENDING', q, CONSUMER_GROUP, siblingEntry, siblingEntry, 1) > 0 then

@@ -70,7 +70,7 @@ requireCommands('rescue', resultChannelOf(''), { 'PUBLISH' })
 requireCommands('rescue', base, { 'SET', 'HSET', 'HDEL' })
 for i = 7, #ARGV do
   if mode == 'return' and i > 7 then
-    if not string.find(ARGV[i], '^%d+%-%d+$') then badArgument('rescue', 'entry id ' .. ARGV[i] .. ' is not a stream id') end
+    if not isStreamId(ARGV[i]) then badArgument('rescue', 'entry id ' .. ARGV[i] .. ' is not a stream id') end
   elseif not isId(ARGV[i]) then
     badArgument('rescue', 'worker id ' .. ARGV[i] .. ' is not a valid id')
   end

@@ -41,7 +41,7 @@ if select(2, wholeNumber(ARGV[4] or '', 'timeout', 1)) then badArgument('retry-d
 if not isId(producer) then badArgument('retry-dead', 'producer id is not a valid id') end
 if #ARGV % 2 ~= 1 then badArgument('retry-dead', 'letters come as pairs of dead letter id and new job id') end
 for i = 6, #ARGV, 2 do
-  if not string.find(ARGV[i], '^%d+%-%d+$') then badArgument('retry-dead', 'dead letter id ' .. ARGV[i] .. ' is not a stream id') end
+  if not isStreamId(ARGV[i]) then badArgument('retry-dead', 'dead letter id ' .. ARGV[i] .. ' is not a stream id') end
   if not isId(ARGV[i + 1]) then badArgument('retry-dead', 'job id ' .. ARGV[i + 1] .. ' is not a valid id') end
 end
 expectType(loadKey, 'zset')

@@ -27,6 +27,13 @@ local function positiveInteger(v)
   return n
 end
 
+-- Whether s is a stream entry id Redis accepts as it is written: <ms>-<seq>, each part below 2^64
+-- (at most 19 digits here).
+local function isStreamId(s)
+  local ms, seq = string.match(s, '^(%d+)%-(%d+)$')
+  return ms ~= nil and #ms <= 19 and #seq <= 19
+end
+
 -- Fails the call, before its first write, when a key holds another type than the script needs
 -- ('none' is always accepted: the script creates the key). The reply starts with WRONGTYPE so that
 -- the caller classifies it as Redis's own WRONGTYPE.
