@@ -70,7 +70,7 @@ for i = 1, m do
     badArgument('complete', 'worker ' .. i .. ' does not match its keys')
   end
   workers[i] = { id = w, queue = queue, hash = hash, first = ARGV[3 + 3 * i], last = ARGV[4 + 3 * i],
-    deletes = {}, processed = 0, errors = 0, inBatch = {} }
+    deletes = {}, processed = 0, errors = 0 }
   workerById[w] = workers[i]
 end
 
@@ -94,7 +94,6 @@ do
     for _ = 1, k do
       local i = #jobEntry + 1
       jobWorker[i], jobEntry[i], jobOutcome[i], jobEnvelope[i] = worker, ARGV[o], outcome, ARGV[o + 1]
-      worker.inBatch[ARGV[o]] = true
       o = o + 2
     end
   end
@@ -126,6 +125,20 @@ local function release(w, count)
   released[w] = released[w] + count
 end
 local hasDead = false
+-- The entries of this call, by worker id: made only when a racing job wins (its siblings that are
+-- in this call are released by it, not by the winner).
+local inBatch = nil
+local function isInBatch(w, entryId)
+  if inBatch == nil then
+    inBatch = {}
+    for j = 1, n do
+      local id = jobWorker[j].id
+      inBatch[id] = inBatch[id] or {}
+      inBatch[id][jobEntry[j]] = true
+    end
+  end
+  return inBatch[w] ~= nil and inBatch[w][entryId] == true
+end
 for i = 1, n do
   local worker, entryId = jobWorker[i], jobEntry[i]
   local fieldsOf = worker.fieldsOf
@@ -183,8 +196,7 @@ for i = 1, n do
         for c = 1, #copies, 2 do
           local w, siblingEntry = copies[c], copies[c + 1]
           -- A sibling completed in this same call is released there, not here.
-          local inBatch = workerById[w] and workerById[w].inBatch[siblingEntry]
-          if isId(w) and not inBatch and not (w == worker.id and siblingEntry == entryId) then
+          if isId(w) and not (w == worker.id and siblingEntry == entryId) and not isInBatch(w, siblingEntry) then
             local q = queueKeyOf(w)
             if redis.call('TYPE', q)['ok'] == 'stream' then
               if #redis.call('XPENDING', q, CONSUMER_GROUP, siblingEntry, siblingEntry, 1) > 0 then
