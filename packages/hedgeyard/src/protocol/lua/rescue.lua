@@ -67,7 +67,8 @@ requireCommands('rescue', deadKey, { 'XADD' })
 requireCommands('rescue', queueKeyOf(''), { 'XADD', 'XACK', 'XDEL', 'DEL' })
 requireCommands('rescue', resultKeyOf(''), { 'SET' })
 requireCommands('rescue', resultChannelOf(''), { 'PUBLISH' })
-requireCommands('rescue', base, { 'SET', 'HSET', 'HDEL' })
+requireCommands('rescue', affinityKeyOf(''), { 'SET' })
+requireCommands('rescue', copiesKeyOf(''), { 'HSET', 'HDEL' })
 for i = 7, #ARGV do
   if mode == 'return' and i > 7 then
     if not isStreamId(ARGV[i]) then badArgument('rescue', 'entry id ' .. ARGV[i] .. ' is not a stream id') end
