@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
+import { cancelCommand } from './commands/cancel.js'
 import { deadCommand } from './commands/dead.js'
 import { demoCommand } from './commands/demo.js'
 import { drainCommand } from './commands/drain.js'
 import { inspectCommand } from './commands/inspect.js'
+import { resumeCommand } from './commands/resume.js'
 import { submitCommand } from './commands/submit.js'
 import { workerCommand } from './commands/worker.js'
 import { failWith } from './output.js'
@@ -16,6 +18,8 @@ workerCommand(program)
 submitCommand(program)
 inspectCommand(program)
 drainCommand(program)
+cancelCommand(program)
+resumeCommand(program)
 deadCommand(program)
 demoCommand(program)
 

@@ -1,3 +1,4 @@
+export { cancelJob } from './admin/cancel-job.js'
 export type { DeadLetter } from './admin/dead-letters.js'
 export { listDeadLetters, purgeDeadLetters, retryDeadLetters } from './admin/dead-letters.js'
 export { drainWorkers } from './admin/drain-workers.js'
@@ -6,8 +7,15 @@ export { inspectPool, inspectProducers } from './admin/inspect-pool.js'
 export type { Handler, JobContext } from './consumer/run-job.js'
 export type { WorkerGroup, WorkerOptions } from './consumer/start-workers.js'
 export { startWorkers, WORKER_DEFAULTS } from './consumer/start-workers.js'
-export type { DispatcherOptions, DispatcherStats, HedgingOptions } from './producer/dispatcher.js'
+export type {
+  DispatcherOptions,
+  DispatcherStats,
+  HedgingOptions,
+  ResumeOptions,
+} from './producer/dispatcher.js'
 export { DISPATCHER_DEFAULTS, Dispatcher } from './producer/dispatcher.js'
+export type { CancelOutcome } from './producer/end-job.js'
+export type { JobStream, StreamChunk } from './producer/job-stream.js'
 export type { HedgeOptions, RetryOptions, SubmitOptions } from './producer/submit-options.js'
 export type { WorkerMetrics } from './producer/worker-metrics.js'
 export type { ErrorCode } from './protocol/errors.js'

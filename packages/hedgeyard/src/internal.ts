@@ -10,6 +10,7 @@ export {
   claimKey,
   copiesKey,
   copyResultKey,
+  outKey,
   producerKey,
   queueKey,
   resultChannel,

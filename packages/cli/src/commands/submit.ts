@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { Dispatcher, type HedgeOptions } from 'hedgeyard'
+import { Dispatcher, type HedgeOptions, type JobStream } from 'hedgeyard'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 import { fail } from '../output.js'
 
@@ -10,6 +10,7 @@ interface SubmitCliOptions extends CommonOptions {
   hedgeDelay?: number | 'auto'
   hedgeMax?: number
   tied?: boolean
+  stream?: boolean
 }
 
 function hedgeDelayOption(value: string): number | 'auto' {
@@ -31,6 +32,10 @@ export function submitCommand(program: Command): void {
     )
     .option('--hedge-max <n>', 'hedge: copies in all, the first included (2-5)', intOption('--hedge-max'))
     .option('--tied', 'hedge: queue two tied copies at once; the first to start runs')
+    .option(
+      '--stream',
+      'stream: print the job id, then each chunk as a line {"seq":n,"data":...} as it comes, then the result',
+    )
     .action(async (json: string, opts: SubmitCliOptions) => {
       let req: unknown
       try {
@@ -39,13 +44,20 @@ export function submitCommand(program: Command): void {
         fail('INVALID_ARGUMENT', `the request is not valid JSON: ${(err as Error).message}`)
       }
       const d = new Dispatcher({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix })
+      const options = {
+        ...(opts.session === undefined ? {} : { session: opts.session }),
+        ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
+        ...(opts.wait ? { onSaturated: 'wait' as const } : {}),
+        ...hedgeOf(opts),
+      }
       try {
-        const result = await d.submit(req, {
-          ...(opts.session === undefined ? {} : { session: opts.session }),
-          ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
-          ...(opts.wait ? { onSaturated: 'wait' as const } : {}),
-          ...hedgeOf(opts),
-        })
+        if (opts.stream) {
+          const stream = d.stream(req, options)
+          process.stderr.write(`job ${stream.jobId}\n`)
+          await printStream(stream)
+          return
+        }
+        const result = await d.submit(req, options)
         process.stdout.write(`${JSON.stringify(result) ?? 'null'}\n`)
       } finally {
         await d.close()
@@ -62,4 +74,10 @@ function hedgeOf(opts: SubmitCliOptions): { hedge?: HedgeOptions } {
       ...(opts.tied ? { mode: 'tied' as const } : {}),
     },
   }
+}
+
+/** Prints each chunk as a JSON line as it comes, then the result as the last line. */
+export async function printStream(stream: JobStream): Promise<void> {
+  for await (const chunk of stream) process.stdout.write(`${JSON.stringify(chunk)}\n`)
+  process.stdout.write(`${JSON.stringify({ result: await stream.result }) ?? 'null'}\n`)
 }

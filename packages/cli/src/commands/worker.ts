@@ -12,6 +12,8 @@ interface WorkerCliOptions extends CommonOptions {
   queueCapacity?: number
   prefetch?: number
   leaseMs?: number
+  maxChunks?: number
+  maxChunkBytes?: number
   idPrefix?: string
 }
 
@@ -40,6 +42,16 @@ export function workerCommand(program: Command): void {
       intOption('--prefetch'),
     )
     .option('--lease-ms <ms>', 'lease of a worker', intOption('--lease-ms'))
+    .option(
+      '--max-chunks <n>',
+      'most chunks one streamed job may emit (default 10000)',
+      intOption('--max-chunks'),
+    )
+    .option(
+      '--max-chunk-bytes <n>',
+      'largest chunk of a streamed job, as JSON (default 65536)',
+      intOption('--max-chunk-bytes'),
+    )
     .addOption(
       new Option('--id-prefix <id>', 'worker ids are <id>-1, <id>-2, ...; reuse it to resume pending jobs'),
     )
@@ -81,6 +93,8 @@ export function workerCommand(program: Command): void {
         ...(opts.queueCapacity === undefined ? {} : { queueCapacity: opts.queueCapacity }),
         ...(opts.prefetch === undefined ? {} : { prefetch: opts.prefetch }),
         ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
+        ...(opts.maxChunks === undefined ? {} : { maxChunks: opts.maxChunks }),
+        ...(opts.maxChunkBytes === undefined ? {} : { maxChunkBytes: opts.maxChunkBytes }),
         ...(opts.idPrefix === undefined ? {} : { idPrefix: opts.idPrefix }),
       })
       if (isStopping) {

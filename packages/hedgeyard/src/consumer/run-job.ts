@@ -16,8 +16,15 @@ export interface JobContext {
   deadline: number
 }
 
-/** A worker's handler: gets the request and its context, returns a JSON-serialisable result. */
-export type Handler<Req = unknown, Res = unknown> = (req: Req, ctx: JobContext) => Res | Promise<Res>
+/**
+ * A worker's handler: gets the request and its context, returns a JSON-serialisable result. A
+ * handler may be an async generator: each value it yields is a chunk the caller of
+ * `Dispatcher.stream` receives as it comes, and its return value is the result.
+ */
+export type Handler<Req = unknown, Res = unknown> = (
+  req: Req,
+  ctx: JobContext,
+) => Res | Promise<Res> | AsyncIterator<unknown, Res>
 
 /** The outcome of running one job, ready for the complete script. */
 export interface JobResult {
@@ -36,6 +43,7 @@ export function runJob(
   workerId: string,
   abort: LazyAbort,
   maxResultBytes: number,
+  onStream: (it: AsyncIterator<unknown, unknown>) => Promise<JobResult>,
 ): JobResult | Promise<JobResult> {
   let req: unknown
   try {
@@ -62,6 +70,7 @@ export function runJob(
   } catch (err) {
     return failure(workerId, entry.copy, remoteError(err))
   }
+  if (isAsyncIterator(value)) return onStream(value)
   if (isThenable(value)) {
     return Promise.resolve(value).then(
       (settled) => encodeResult(settled, workerId, entry.copy, maxResultBytes),
@@ -69,6 +78,15 @@ export function runJob(
     )
   }
   return encodeResult(value, workerId, entry.copy, maxResultBytes)
+}
+
+function isAsyncIterator(value: unknown): value is AsyncIterator<unknown, unknown> {
+  return (
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function' &&
+    typeof (value as { next?: unknown }).next === 'function'
+  )
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -80,7 +98,12 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** The success envelope `{"ok":true,"workerId":..,"copy":..,"value":..}`, or a failure if it cannot be made. */
-function encodeResult(value: unknown, workerId: string, copy: number, maxResultBytes: number): JobResult {
+export function encodeResult(
+  value: unknown,
+  workerId: string,
+  copy: number,
+  maxResultBytes: number,
+): JobResult {
   let envelope: string
   try {
     // Built by hand around the value's JSON: the same text JSON.stringify gives for the whole
@@ -111,7 +134,7 @@ export function failure(workerId: string, copy: number, error: RemoteError): Job
 }
 
 /** Describes whatever a handler threw, including non-Error values. */
-function remoteError(err: unknown): RemoteError {
+export function remoteError(err: unknown): RemoteError {
   if (err instanceof Error) {
     const retryable = (err as { retryable?: unknown }).retryable === true
     return {

@@ -3,13 +3,14 @@ import { type Logger, pino } from 'pino'
 import type { JobEntry } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
 import { cancelChannel, type PoolKeys, poolKeys } from '../protocol/keys.js'
-import { claimJobs } from '../protocol/scripts/claim.js'
+import { type ClaimVerdict, claimJobs } from '../protocol/scripts/claim.js'
 import { deregisterWorkers } from '../protocol/scripts/deregister.js'
 import { drainWorkerKeys } from '../protocol/scripts/drain.js'
 import { heartbeat } from '../protocol/scripts/heartbeat.js'
 import { registerWorkers } from '../protocol/scripts/register.js'
 import { type RescueMode, type RescueResult, rescueJobs } from '../protocol/scripts/rescue.js'
 import { checkInt, checkKnownOptions, checkMs, checkName, MAX_TIMER_MS } from '../protocol/validate.js'
+import { MAX_CHUNKS_LIMIT } from '../protocol/wire.js'
 import {
   type Connection,
   connectReady,
@@ -17,6 +18,7 @@ import {
   type RedisInput,
   redisFailure,
 } from '../redis/connection.js'
+import { ChunkWriter } from './chunk-writer.js'
 import { Completer } from './completer.js'
 import type { Handler } from './run-job.js'
 import { WATCHDOG_MARGIN_MS, WorkerLoop } from './worker-loop.js'
@@ -68,6 +70,10 @@ export interface WorkerOptions<Req, Res> {
   drainTimeoutMs?: number
   /** Most entries the dead-letter stream keeps (trimmed approximately). @defaultValue 10000 */
   deadLetterCap?: number
+  /** Most chunks one streamed job may emit; past it the job ends with STREAM_OVERFLOW. @defaultValue 10000 */
+  maxChunks?: number
+  /** Largest chunk, as JSON in UTF-8; a larger one ends its job with STREAM_OVERFLOW. @defaultValue 65536 */
+  maxChunkBytes?: number
 }
 
 /** Defaults of {@link WorkerOptions}. */
@@ -84,6 +90,8 @@ export const WORKER_DEFAULTS = Object.freeze({
   drainTimeoutMs: 30_000,
   deadLetterCap: 10_000,
   prefetch: 0,
+  maxChunks: 10_000,
+  maxChunkBytes: 65_536,
 })
 
 /** Workers running in this process. */
@@ -129,6 +137,8 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     resultTtlMs: checkInt('resultTtlMs', o.resultTtlMs, 1),
     drainTimeoutMs: checkMs('drainTimeoutMs', o.drainTimeoutMs, 0),
     deadLetterCap: checkInt('deadLetterCap', o.deadLetterCap, 1),
+    maxChunks: checkInt('maxChunks', o.maxChunks, 1, MAX_CHUNKS_LIMIT),
+    maxChunkBytes: checkInt('maxChunkBytes', o.maxChunkBytes, 1, 512 * 1024 * 1024),
   }
   const prefix = checkName('prefix', o.prefix)
   const idPrefix = checkName(
@@ -146,7 +156,10 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     cmd.disconnect()
     throw err
   }
-  const group = new Group(cmd, keys, settings, logger, () => completer.close())
+  const group = new Group(cmd, keys, settings, logger, () => {
+    completer.close()
+    chunks.close()
+  })
   try {
     await group.register(workerIds)
   } catch (err) {
@@ -154,6 +167,13 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     throw redisFailure(err, 'registering workers')
   }
   const completer = new Completer(cmd, keys, settings.resultTtlMs, settings.deadLetterCap, logger)
+  const chunks = new ChunkWriter(cmd, keys, settings.resultTtlMs, logger)
+  const stream = {
+    writer: chunks,
+    maxChunks: settings.maxChunks,
+    maxChunkBytes: settings.maxChunkBytes,
+    maxResultBytes: settings.maxResultBytes,
+  }
   const loops = workerIds.map(
     (id) =>
       new WorkerLoop(id, {
@@ -169,6 +189,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
         redisNow: () => Date.now() + group.clockOffsetMs,
         reregister: (workerId) => group.register([workerId]),
         claim: (workerId, entries) => group.claim(workerId, entries),
+        stream,
         logger,
       }),
   )
@@ -255,9 +276,14 @@ class Group {
     this.#sub = sub
     // Worker ids may contain ':', so a channel is mapped back to its worker, not parsed.
     const byChannel = new Map(loops.map((loop) => [cancelChannel(this.#keys, loop.workerId), loop.workerId]))
-    sub.on('message', (channel: string, entryId: string) => {
+    // A message is the entry id, then, from a cancel, a space and why (a winner's sends the id alone).
+    sub.on('message', (channel: string, message: string) => {
       const workerId = byChannel.get(channel)
-      if (workerId !== undefined) this.#loops.get(workerId)?.cancel(entryId)
+      if (workerId === undefined) return
+      const space = message.indexOf(' ')
+      const entryId = space < 0 ? message : message.slice(0, space)
+      const reason = space < 0 ? 'another copy of this job won' : message.slice(space + 1)
+      this.#loops.get(workerId)?.cancel(entryId, reason)
     })
     await connectReady(sub, 5_000)
     await sub.subscribe(...loops.map((loop) => cancelChannel(this.#keys, loop.workerId)))
@@ -274,7 +300,7 @@ class Group {
   }
 
   /** Which copies of hedged or tied jobs still need running: true to run, false to skip. */
-  claim(workerId: string, entries: JobEntry[]): Promise<boolean[]> {
+  claim(workerId: string, entries: JobEntry[]): Promise<ClaimVerdict[]> {
     return claimJobs(this.#cmd, this.#keys, this.#settings.resultTtlMs, workerId, entries)
   }
 

@@ -1,12 +1,14 @@
 import type { Logger } from 'pino'
 import { decodeEntry, type JobEntry } from '../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
+import type { ClaimVerdict } from '../protocol/scripts/claim.js'
 import { MAX_TIMER_MS } from '../protocol/validate.js'
 import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
 import { replyPrefix } from '../redis/redis-failure.js'
 import type { Completer } from './completer.js'
 import { LazyAbort } from './lazy-abort.js'
 import { failure, type Handler, type JobResult, runJob } from './run-job.js'
+import { runStream, type StreamLimits } from './stream-job.js'
 
 /** What a worker loop shares with its group. */
 export interface LoopShared {
@@ -25,8 +27,10 @@ export interface LoopShared {
   redisNow: () => number
   /** Registers the worker again (after Redis lost its keys). */
   reregister: (workerId: string) => Promise<void>
-  /** For copies of hedged or tied jobs: which still need running (true) and which not. */
-  claim: (workerId: string, entries: JobEntry[]) => Promise<boolean[]>
+  /** For copies of hedged, tied or streamed jobs: which still need running. */
+  claim: (workerId: string, entries: JobEntry[]) => Promise<ClaimVerdict[]>
+  /** How streamed jobs write their chunks, and their limits. */
+  stream: StreamLimits
   logger: Logger
 }
 
@@ -294,8 +298,20 @@ export class WorkerLoop {
     const verdicts = await this.#s.claim(this.workerId, entries)
     const kept: JobEntry[] = []
     entries.forEach((entry, i) => {
-      if (verdicts[i] === true) kept.push(entry)
-      else this.#release(entry)
+      const verdict = verdicts[i]
+      if (verdict === 'run') kept.push(entry)
+      else if (verdict === 'owns-stream') {
+        // Its stream began before this worker restarted: its caller has chunks of it, so it
+        // cannot start over. It ends with WORKER_LOST.
+        this.#complete(
+          entry,
+          failure(this.workerId, entry.copy, {
+            code: 'WORKER_LOST',
+            name: 'HedgeyardError',
+            message: 'the worker restarted after the job had begun its stream',
+          }),
+        )
+      } else this.#release(entry)
     })
     return kept
   }
@@ -342,8 +358,8 @@ export class WorkerLoop {
     this.#wake()
   }
 
-  /** Asks a copy to stop because another copy of its job won; its slot is freed at once. */
-  cancel(entryId: string): void {
+  /** Asks a copy to stop (another copy of its job won, or the job was cancelled); its slot is freed at once. */
+  cancel(entryId: string, reason: string): void {
     const job = this.#running.get(entryId)
     if (job === undefined) {
       // Read ahead and not started: released unrun.
@@ -351,7 +367,7 @@ export class WorkerLoop {
       if (i >= 0) this.#release(this.#backlog.splice(i, 1)[0] as JobEntry)
       return
     }
-    job.ctrl.abort(new Error('cancelled: another copy of this job won'))
+    job.ctrl.abort(new Error(`cancelled: ${reason}`))
     job.finish({ outcome: 'skip', envelope: '' })
   }
 
@@ -367,7 +383,9 @@ export class WorkerLoop {
       return
     }
     const ctrl = new LazyAbort()
-    const run = runJob(this.#s.handler, entry, this.workerId, ctrl, this.#s.maxResultBytes)
+    const run = runJob(this.#s.handler, entry, this.workerId, ctrl, this.#s.maxResultBytes, (it) =>
+      runStream(it, entry, this.workerId, ctrl, this.#s.stream),
+    )
     if (!(run instanceof Promise)) {
       // The handler returned at once: no slot was held across a turn, so no timer or bookkeeping.
       this.#complete(entry, run)

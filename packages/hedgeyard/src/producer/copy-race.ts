@@ -17,6 +17,8 @@ export interface RacePlan {
   hedge?: { delayMs: number; maxCopies: number; isTied: boolean }
   /** Retried: a copy that fails with a retryable error is followed by another, up to `maxCopies`. */
   retry?: { maxCopies: number; backoffMs: number }
+  /** Streamed: copies race to the first chunk (race 's'); after it, no copy is sent or heard. */
+  isStream?: boolean
 }
 
 /** Counters a race updates, owned by the dispatcher. */
@@ -72,7 +74,21 @@ export class CopyRace {
 
   /** Whether copies can fail without ending the job (they race). */
   get isRacing(): boolean {
-    return this.#plan.hedge !== undefined || this.#plan.retry !== undefined
+    return this.#plan.hedge !== undefined || this.#plan.retry !== undefined || this.#plan.isStream === true
+  }
+
+  /** Workers the copies went to (or failed on). */
+  get workers(): readonly string[] {
+    return this.#workers
+  }
+
+  /**
+   * A streamed job emitted its first chunk: the copy that did owns the job. No other copy is sent,
+   * and copies' results are no longer this race's concern (the stream's end entry brings the job's).
+   */
+  begin(): void {
+    this.#isDone = true
+    clearTimeout(this.#timer)
   }
 
   /** Attempt numbers sent so far, for reading failed copies' results after a reconnect. */
@@ -93,6 +109,12 @@ export class CopyRace {
   /** A result of one copy arrived (pub/sub or recovery). */
   onEnvelope(env: Envelope): void {
     if (this.#isDone) return
+    if (!env.ok && env.copy === 0) {
+      // The job was ended from outside (cancelled): no copy may win it any more.
+      this.#finish()
+      this.#settle(envelopeError(this.#plan.jobId, env))
+      return
+    }
     if (env.ok) {
       this.#finish()
       const c = this.#deps.counters
@@ -192,7 +214,7 @@ export class CopyRace {
         attempt,
         maxAttempts: plan.maxAttempts + attempt - 1,
         exclude: this.#workers.join(','),
-        race: isTied ? 't' : this.isRacing ? 'h' : '',
+        race: isTied ? 't' : plan.isStream ? 's' : this.isRacing ? 'h' : '',
         copies: isTied ? 2 : 1,
       },
       (err, outcome) => {

@@ -14,9 +14,13 @@ import {
 } from '../redis/connection.js'
 import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
+import { CANCEL_RESULT_TTL_MS, type CancelOutcome, endJob, outcomeOf } from './end-job.js'
 import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
+import type { JobStream } from './job-stream.js'
 import { ResultListener } from './result-listener.js'
 import { reportStats, STATS_REPORT_MS } from './stats-reporter.js'
+import { StreamReader } from './stream-reader.js'
+import { resumeStream, type StreamDeps, startStream } from './streams.js'
 import { type CheckedSubmit, checkSubmitOptions, type SubmitOptions } from './submit-options.js'
 import { readWorkerMetrics, type WorkerMetrics } from './worker-metrics.js'
 
@@ -48,6 +52,19 @@ export interface DispatcherOptions {
   /** A pino logger; silent by default. Payloads are never logged. */
   logger?: Logger
 }
+
+/** Options of {@link Dispatcher.resume}. */
+export interface ResumeOptions {
+  /** Continue after this chunk: 0 (the default) gives the whole stream. */
+  after?: number
+  /** How long to follow the stream before giving up with TIMEOUT (the job goes on). @defaultValue the dispatcher's timeoutMs */
+  timeoutMs?: number
+  /** Aborting it, like leaving the loop early, cancels the job everywhere. */
+  signal?: AbortSignal
+}
+
+/** BLOCK of the one read that follows every open stream of a dispatcher. */
+const STREAM_BLOCK_MS = 5_000
 
 /** How long a timed-out submit waits for its one read of the job's result. */
 const RECOVERY_WAIT_MS = 1_000
@@ -157,6 +174,8 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     autoDelayMs: 0,
   }
   #ready: Promise<void> | undefined
+  #reader: StreamReader | undefined
+  readonly #streamDeps: StreamDeps
   #reporter: NodeJS.Timeout | undefined
   #isClosed = false
 
@@ -207,6 +226,25 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       this.#logger,
     )
     this.#raceDeps = { pool: this.pool, batcher: this.#batcher, budget: this.#budget, counters: this.#stats }
+    this.#streamDeps = {
+      keys: this.#keys,
+      cmd: this.#cmd,
+      results: this.#results,
+      race: this.#raceDeps,
+      reader: () => {
+        this.#reader ??= new StreamReader(
+          options.redis,
+          this.#cmd,
+          `hy:streams:${this.producerId}`,
+          STREAM_BLOCK_MS,
+          this.#logger,
+        )
+        return this.#reader
+      },
+      endTtlMs: this.#options.resultTtlMs ?? CANCEL_RESULT_TTL_MS,
+      logger: this.#logger,
+      settled: (err) => this.#settled(err, undefined, noop, noop),
+    }
     this.#reporter = setInterval(() => void this.#report(), STATS_REPORT_MS)
     this.#reporter.unref()
   }
@@ -246,6 +284,85 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     })
   }
 
+  /**
+   * Sends `req` to a worker whose handler streams (an async generator) and returns the job's
+   * chunks as they come: `for await (const { seq, data } of stream)`, then `await stream.result`
+   * for the handler's return value. Leaving the loop early or aborting `options.signal` cancels the
+   * job everywhere. With `hedge`, copies race to the first chunk: the first copy to emit owns the
+   * job and the others are stopped. Iteration throws the job's error: SATURATED, NO_WORKERS,
+   * TIMEOUT (the whole stream must end within the timeout), ABORTED, CANCELLED, HANDLER_ERROR,
+   * STREAM_OVERFLOW, WORKER_LOST, DEAD_LETTERED or REDIS_*.
+   * @throws HedgeyardError INVALID_ARGUMENT, PAYLOAD_TOO_LARGE or CLOSED, at once.
+   */
+  stream<Chunk = unknown, R = Res>(req: Req, options: SubmitOptions = NO_OPTIONS): JobStream<Chunk, R> {
+    if (this.#isClosed) throw new HedgeyardError('CLOSED', 'the dispatcher is closed')
+    const checked = checkSubmitOptions(options, this.#submitDefaults)
+    if (checked.hedge?.mode === 'tied') {
+      throw invalidArgument(
+        "hedge.mode 'tied' is not for streams: copies of a stream race to the first chunk",
+      )
+    }
+    const payload = this.#encode(req)
+    this.#stats.submitted++
+    this.#pending++
+    const hedge = checked.hedge && {
+      delayMs: checked.hedge.delayMs === 'auto' ? this.#autoDelayMs() : checked.hedge.delayMs,
+      maxCopies: checked.hedge.maxAttempts,
+      isTied: false,
+    }
+    const plan: RacePlan = {
+      jobId: nextId(),
+      session: checked.session,
+      payload,
+      deadline: Date.now() + checked.timeoutMs,
+      maxAttempts: checked.maxAttempts,
+      onSaturated: checked.onSaturated,
+    }
+    if (hedge) plan.hedge = hedge
+    if (checked.retry)
+      plan.retry = { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs }
+    return startStream<Chunk, R>(this.#streamDeps, plan, checked.timeoutMs, options.signal, this.#connect())
+  }
+
+  /**
+   * Follows a streamed job from any process on any host, by its id: its chunks after
+   * `options.after` (a sequence number, as an HTTP `Last-Event-ID`), then its end. A job that ended
+   * without a stream gives its result and no chunks. Leaving the loop early cancels the job.
+   * Iteration throws NOT_FOUND for a job the pool does not know (or no longer keeps), TIMEOUT after
+   * `options.timeoutMs` (the job goes on), and the job's own error.
+   * @throws HedgeyardError INVALID_ARGUMENT or CLOSED, at once.
+   */
+  resume<Chunk = unknown, R = Res>(jobId: string, options: ResumeOptions = {}): JobStream<Chunk, R> {
+    if (this.#isClosed) throw new HedgeyardError('CLOSED', 'the dispatcher is closed')
+    checkKnownOptions('resume', options, ['after', 'timeoutMs', 'signal'])
+    checkName('jobId', jobId)
+    const after = options.after === undefined ? 0 : checkInt('after', options.after, 0)
+    const timeoutMs =
+      options.timeoutMs === undefined ? this.#options.timeoutMs : checkMs('timeoutMs', options.timeoutMs, 1)
+    this.#pending++
+    return resumeStream<Chunk, R>(this.#streamDeps, jobId, after, timeoutMs, options.signal, this.#connect())
+  }
+
+  /**
+   * Cancels a job of this pool by id, whichever producer sent it: see {@link cancelJob}.
+   * @throws HedgeyardError INVALID_ARGUMENT for a bad id, REDIS_* when Redis fails.
+   */
+  async cancel(jobId: string): Promise<CancelOutcome> {
+    checkName('jobId', jobId)
+    await this.#connect()
+    try {
+      return outcomeOf(
+        await endJob(this.#cmd, this.#keys, jobId, {
+          code: 'CANCELLED',
+          message: 'the job was cancelled',
+          resultTtlMs: this.#streamDeps.endTtlMs,
+        }),
+      )
+    } catch (err) {
+      throw redisFailure(err, 'cancel')
+    }
+  }
+
   /** The metrics of every worker of the pool, read from Redis. */
   async workerMetrics(): Promise<WorkerMetrics[]> {
     await this.#connect()
@@ -267,6 +384,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     this.#isClosed = true
     if (this.#pending > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
     clearInterval(this.#reporter)
+    await this.#reader?.close()
     if (this.#ready !== undefined) await this.#report()
     this.#cmd.disconnect()
     this.#sub.disconnect()
@@ -339,7 +457,18 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     }, checked.timeoutMs)
     let onAbort: (() => void) | undefined
     if (signal) {
-      onAbort = () => settle(aborted(signal))
+      onAbort = () => {
+        settle(aborted(signal))
+        // The caller went away: the job stops where it is (unread: removed; running: aborted).
+        const end = {
+          code: 'ABORTED',
+          message: 'the submit was aborted',
+          resultTtlMs: this.#streamDeps.endTtlMs,
+        }
+        endJob(this.#cmd, this.#keys, jobId, end, race.workers).catch((err: unknown) => {
+          this.#logger.debug({ err, jobId }, 'could not stop an aborted job')
+        })
+      }
       signal.addEventListener('abort', onAbort, { once: true })
     }
     // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
@@ -409,6 +538,8 @@ function checkHedging(h: HedgingOptions): Required<HedgingOptions> {
     fallbackDelayMs: checkMs('hedging.fallbackDelayMs', m.fallbackDelayMs, 0),
   }
 }
+
+function noop(): void {}
 
 function aborted(signal: AbortSignal): HedgeyardError {
   return new HedgeyardError('ABORTED', 'the submit was aborted', { cause: signal.reason })

@@ -8,7 +8,16 @@ import {
 } from './wire.js'
 
 /** Codes a worker or a script reports as they are; any other remote failure is HANDLER_ERROR. */
-const PASSED_THROUGH = new Set<string>(['RESULT_TOO_LARGE', 'PROTOCOL_ERROR', 'DEAD_LETTERED', 'TIMEOUT'])
+const PASSED_THROUGH = new Set<string>([
+  'RESULT_TOO_LARGE',
+  'PROTOCOL_ERROR',
+  'DEAD_LETTERED',
+  'TIMEOUT',
+  'ABORTED',
+  'CANCELLED',
+  'STREAM_OVERFLOW',
+  'WORKER_LOST',
+])
 
 /** A job as it travels in a worker stream (all fields are plain text, readable with XRANGE). */
 export interface JobEntry {
@@ -25,8 +34,8 @@ export interface JobEntry {
   /** Ms of Redis time after which the job is not run; Infinity for none. */
   deadline: number
   enqueued: number
-  /** '' for a plain job; 'h' when copies may race (hedge, retry); 't' for a tied copy. */
-  race: '' | 'h' | 't'
+  /** '' for a plain job; 'h' when copies may race (hedge, retry); 't' for a tied copy; 's' streamed. */
+  race: '' | 'h' | 't' | 's'
   /** How long the producer wants the result kept (ms), or undefined for the worker's default. */
   resultTtlMs: number | undefined
 }
@@ -150,7 +159,8 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | Inval
   if (session.length * 3 > MAX_SESSION_BYTES && Buffer.byteLength(session) > MAX_SESSION_BYTES) {
     return invalidEntry(entryId, `session is longer than ${MAX_SESSION_BYTES} bytes`)
   }
-  if (race !== '' && race !== 'h' && race !== 't') return invalidEntry(entryId, "race is not '', 'h' or 't'")
+  if (race !== '' && race !== 'h' && race !== 't' && race !== 's')
+    return invalidEntry(entryId, "race is not '', 'h', 't' or 's'")
   // Left-out fields take their defaults unparsed: most entries leave most fields out.
   const attemptNo = attempt === undefined ? 1 : wholeNumber(attempt, 'attempt', 1)
   if (typeof attemptNo === 'string') return invalidEntry(entryId, attemptNo)

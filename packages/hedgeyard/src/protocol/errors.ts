@@ -23,6 +23,10 @@ export const ERROR_CODES = [
   'REDIS_BUSY',
   'REDIS_WRONGTYPE',
   'REDIS_CLUSTER',
+  'CANCELLED',
+  'STREAM_OVERFLOW',
+  'WORKER_LOST',
+  'NOT_FOUND',
 ] as const
 
 /** A stable error code; match on it instead of on messages. */

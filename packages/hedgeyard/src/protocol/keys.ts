@@ -4,6 +4,7 @@ import {
   KEY_AFFINITY,
   KEY_CLAIM,
   KEY_COPIES,
+  KEY_OUT,
   KEY_PRODUCER,
   KEY_QUEUE,
   KEY_RESULT,
@@ -81,6 +82,15 @@ export function copiesKey(keys: PoolKeys, jobId: string): string {
 /** STRING: the worker whose copy of a tied pair started first, PX TTL. */
 export function claimKey(keys: PoolKeys, jobId: string, copy: number): string {
   return `${keys.base}${KEY_CLAIM}${jobId}:${copy}`
+}
+
+/**
+ * STREAM of a streamed job's output: chunk n at id `0-n` (field `d`, its JSON; the first chunk also
+ * `w` and `e`, the worker and entry that own the stream), then one last entry with field `end`, the
+ * job's result envelope. Capped by the worker's maxChunks; PX TTL like the result.
+ */
+export function outKey(keys: PoolKeys, jobId: string): string {
+  return `${keys.base}${KEY_OUT}${jobId}`
 }
 
 /** HASH of a producer's counters (submits, hedges, ...), expiring when it stops reporting. */

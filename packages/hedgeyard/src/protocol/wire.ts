@@ -31,6 +31,9 @@ export const MAX_ATTEMPTS_LIMIT = 1000
 /** The error name every envelope a script or worker makes for the protocol carries. */
 export const ERROR_NAME = 'HedgeyardError'
 
+/** Most chunks one streamed job may write: a sanity bound far above the worker's maxChunks default. */
+export const MAX_CHUNKS_LIMIT = 1000000
+
 /** Key parts after the pool's base `<prefix>:{<pool>}:` (see keys.ts for what each holds). */
 export const KEY_WORKER = 'w:'
 export const KEY_QUEUE = 'q:'
@@ -39,5 +42,6 @@ export const KEY_RESULT = 'res:'
 export const KEY_COPIES = 'copies:'
 export const KEY_CLAIM = 'claim:'
 export const KEY_PRODUCER = 'p:'
+export const KEY_OUT = 'out:'
 export const CHANNEL_RESULTS = 'results:'
 export const CHANNEL_CANCEL = 'cancel:'

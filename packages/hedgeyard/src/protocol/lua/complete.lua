@@ -16,6 +16,8 @@
             hy:{P}:res:<jobId>            STRING result envelope, SET NX PX: the winner
             hy:{P}:res:<jobId>:<copy>     STRING a failed copy's envelope (racing jobs), PX
             hy:{P}:copies:<jobId>         HASH workerId -> entryId of each copy (racing jobs)
+            hy:{P}:out:<jobId>            STREAM a streamed job's output: its end entry is
+                                          appended with the job's result
             hy:{P}:q:<sibling>            STREAM an unread losing copy is deleted from
             hy:{P}:results:<producerId>   channel the results are published on, one message
                                           per producer per call: lines '<jobId> <envelope>'
@@ -36,6 +38,10 @@
   DEAD_LETTERED). An envelope with a line break (it would forge a second results line) is replaced
   by a PROTOCOL_ERROR failure.
 
+  A streamed job (race 's') is won by the copy that owns its output stream (it emitted the first
+  chunk), whether it succeeded or failed, or, when no copy emitted, by the first success; a failed
+  copy that emitted nothing is a failed copy as for race 'h'.
+
   Returns an array of n statuses, in the order of the records:
     'OK'   the result was stored and published (or, for 'skip'/'dead', the entry was released)
     'DUP'  a result for the job already existed: this one was dropped
@@ -50,6 +56,7 @@ local m = tonumber(ARGV[4])
 --!include lib/keys.lua
 --!include lib/entry.lua
 --!include lib/dead.lua
+--!include lib/out.lua
 
 -- 1. Checks and reads: the arguments, the keys' types, every entry, every sibling of a winner.
 -- As integers written by this script, so that a PX or MAXLEN argument is always valid text.
@@ -82,7 +89,7 @@ local OUTCOMES = { ok = true, err = true, skip = true, dead = true }
 -- a racing job) or 'wins' (a racing job's winner).
 local jobWorker, jobEntry, jobOutcome, jobEnvelope = {}, {}, {}, {}
 local jobId, jobProducer, jobRace, jobCopy, jobTtl = {}, {}, {}, {}, {}
-local jobFields, jobKind, jobCopies, jobInvalid = {}, {}, {}, {}
+local jobFields, jobKind, jobCopies, jobInvalid, jobOut = {}, {}, {}, {}, {}
 do
   local o = 6 + 3 * m
   while #jobEntry < n do
@@ -176,10 +183,28 @@ for i = 1, n do
         jobEnvelope[i] = failureEnvelope(worker.id, copy, 'PROTOCOL_ERROR',
           'the worker sent a result envelope with a line break')
       end
+      local streamWins = nil
+      if race == 's' and not winners[id] and redis.call('EXISTS', resultKeyOf(id)) == 0 then
+        local outKey = outKeyOf(id)
+        local usable, isStream = outUsable(outKey)
+        local ow, oe = nil, nil
+        if isStream then ow, oe = outOwner(outKey) end
+        if ow == worker.id and oe == entryId then
+          streamWins = true
+        elseif ow == nil and outcome == 'ok' then
+          streamWins = true
+        elseif outcome == 'ok' then
+          streamWins = false
+        end
+        if usable then jobOut[i] = outKey end
+      end
       if race == '' then
         -- A plain job's result is elected by SET NX when it is written: nothing depends on it here.
         jobKind[i] = 'plain'
-      elseif outcome == 'err' then
+      elseif streamWins == false then
+        -- A copy that lost its stream's race and finished anyway: its result is dropped.
+        jobKind[i] = 'DUP'
+      elseif outcome == 'err' and not streamWins then
         -- A failed copy does not end a racing job: kept under its own key, for recovery.
         jobKind[i] = 'copy'
       elseif winners[id] or redis.call('EXISTS', resultKeyOf(id)) == 1 then
@@ -241,6 +266,7 @@ for _, worker in ipairs(workers) do
   requireCommands('complete', worker.hash, { 'HINCRBY' })
 end
 requireCommands('complete', resultKeyOf(''), { 'SET', 'DEL' })
+if next(jobOut) ~= nil then requireCommands('complete', outKeyOf(''), { 'XADD', 'PEXPIRE' }) end
 
 -- 2. Writes.
 local messages, producers = {}, {}
@@ -290,6 +316,7 @@ for i = 1, n do
       elseif kind == 'wins' then
         redis.call('SET', resultKeyOf(id), envelope, 'PX', ttl)
         redis.call('DEL', jobCopies[i])
+        if jobOut[i] then endOut(jobOut[i], envelope, ttl) end
         publish(producer, id .. ' ' .. envelope)
         out[i] = 'OK'
       else

@@ -21,7 +21,8 @@
             'f', then 9 fields: jobId, session ('' for none), payload (JSON), timeoutMs, attempt,
               maxAttempts, excluded workers ('' or ids joined by ','),
               race: '' (a plain job), 'h' (copies may race: a failure does not end the job, the
-              first success wins) or 't' (tied: the first copy to start claims the job),
+              first success wins), 't' (tied: the first copy to start claims the job) or 's'
+              (streamed: copies race to the first chunk, which claims the job),
               copies: how many copies to queue now, each on a different worker (2 for tied)
             'p', timeoutMs, maxAttempts, k, then k pairs jobId, payload: a run of k plain jobs
               (no session, first attempt, nothing excluded, one copy, race '') that share a
@@ -88,7 +89,7 @@ do
       if #session > MAX_SESSION_BYTES or string.find(session, '[%c{}]') then badArgument('dispatch', 'session is not valid') end
       local a, bad = wholeNumber(attempt, 'attempt', 1)
       if bad ~= nil or a > MAX_ATTEMPTS_LIMIT then badArgument('dispatch', 'attempt is not a whole number from 1 to ' .. MAX_ATTEMPTS_LIMIT) end
-      if race ~= '' and race ~= 'h' and race ~= 't' then badArgument('dispatch', "race is not '', 'h' or 't'") end
+      if race ~= '' and race ~= 'h' and race ~= 't' and race ~= 's' then badArgument('dispatch', "race is not '', 'h', 't' or 's'") end
       if copies == nil or copies < 1 or copies > 5 then badArgument('dispatch', 'copies is not from 1 to 5') end
       if session ~= '' then
         keyCount = keyCount + 1

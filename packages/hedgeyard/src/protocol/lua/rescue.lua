@@ -8,7 +8,9 @@
                      run stay theirs), attempt unchanged.
     mode 'return':   one draining worker's entries it read ahead but did not start (ARGV[9..]),
                      attempt unchanged; an id no longer in its stream is skipped.
-  A job past its deadline is dropped (its caller already has TIMEOUT); a job whose attempts would
+  A job past its deadline is dropped (its caller already has TIMEOUT); a streamed job's copy whose
+  job's output stream has begun cannot start over: the copy that owns the stream ends the job
+  with WORKER_LOST (its caller has chunks of it already), any other copy of it is dropped; a job whose attempts would
   exceed its maxAttempts, or whose entry fails the checks of lib/entry.lua, goes to the dead-letter
   stream with the reason and its producer (when known) gets DEAD_LETTERED. Each entry and each
   worker is handled on its own: a bad entry is dead-lettered, a worker whose stream is not a
@@ -26,7 +28,8 @@
             hy:{P}:w:<workerId>          HASH (capacity); removed with a dead worker
             hy:{P}:aff:<session>         STRING rebound to the new worker when it named the old
             hy:{P}:copies:<jobId>        HASH the moved copy's new place (racing jobs)
-            hy:{P}:res:<jobId>[:<copy>]  STRING DEAD_LETTERED envelope, PX
+            hy:{P}:res:<jobId>[:<copy>]  STRING DEAD_LETTERED (or WORKER_LOST) envelope, PX
+            hy:{P}:out:<jobId>           STREAM a streamed job's output: its WORKER_LOST end
             hy:{P}:results:<producerId>  channel the DEAD_LETTERED result is published on
   ARGV[2] random seed
   ARGV[3] mode: 'dead' | 'handback' | 'return'
@@ -38,7 +41,8 @@
   Every argument and the type of every key in KEYS is checked before the first write; so is each
   key of a worker or a job before the writes that concern it.
 
-  Returns { workers removed, jobs moved, jobs dead-lettered, jobs dropped as expired }; mode
+  Returns { workers removed, jobs moved, jobs dead-lettered, jobs dropped (expired, or streamed
+  and lost mid-stream) }; mode
   'return' adds how many of the given entry ids were dealt with: when no live worker had room, the
   ids from that one on stay with the worker.
 ]]
@@ -51,6 +55,7 @@ local budget, deadCap, resultTtl = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 --!include lib/keys.lua
 --!include lib/entry.lua
 --!include lib/dead.lua
+--!include lib/out.lua
 
 if mode ~= 'dead' and mode ~= 'handback' and mode ~= 'return' then badArgument('rescue', 'unknown mode ' .. tostring(mode)) end
 if tonumber(ARGV[2]) == nil then badArgument('rescue', 'seed is not a number') end
@@ -68,7 +73,8 @@ requireCommands('rescue', queueKeyOf(''), { 'XADD', 'XACK', 'XDEL', 'DEL' })
 requireCommands('rescue', resultKeyOf(''), { 'SET' })
 requireCommands('rescue', resultChannelOf(''), { 'PUBLISH' })
 requireCommands('rescue', affinityKeyOf(''), { 'SET' })
-requireCommands('rescue', copiesKeyOf(''), { 'HSET', 'HDEL' })
+requireCommands('rescue', copiesKeyOf(''), { 'HSET', 'HDEL', 'DEL' })
+requireCommands('rescue', outKeyOf(''), { 'XADD', 'PEXPIRE' })
 for i = 7, #ARGV do
   if mode == 'return' and i > 7 then
     if not isStreamId(ARGV[i]) then badArgument('rescue', 'entry id ' .. ARGV[i] .. ' is not a stream id') end
@@ -111,6 +117,27 @@ local function idAfter(a, b)
   return am > bm or (am == bm and as > bs)
 end
 
+-- Whether a streamed copy must not move because its job's stream has begun (or its job has
+-- ended): the copy that owns the stream ends the job with WORKER_LOST here.
+local function endsStream(w, entryId, e)
+  if e.race ~= 's' then return false end
+  if redis.call('EXISTS', resultKeyOf(e.id)) == 1 then return true end
+  local outKey = outKeyOf(e.id)
+  local _, isStream = outUsable(outKey)
+  if not isStream then return false end
+  local ow, oe = outOwner(outKey)
+  if ow == w and oe == entryId then
+    local envelope = failureEnvelope(w, e.copy, 'WORKER_LOST',
+      'worker ' .. w .. ' was lost after the job had begun its stream')
+    local ttl = e.ttl and string.format('%d', e.ttl) or resultTtl
+    redis.call('SET', resultKeyOf(e.id), envelope, 'PX', ttl)
+    endOut(outKey, envelope, ttl)
+    redis.call('DEL', copiesKeyOf(e.id))
+    publish(e.producer, e.id .. ' ' .. envelope)
+  end
+  return true
+end
+
 -- Moves one entry of w's stream (q) to a live worker with room, or drops it (past its deadline),
 -- or dead-letters it (invalid, or out of attempts); then acknowledges and deletes it in q and
 -- releases w's slot. Returns false, changing nothing, when no live worker has room for it.
@@ -120,6 +147,8 @@ local function moveEntry(w, q, entryId, fields, raise)
     deadLetter(w, entryId, fields, e, 'invalid entry: ' .. e.invalid, publish)
     lettered = lettered + 1
   elseif e.deadline and e.deadline < now then
+    dropped = dropped + 1
+  elseif endsStream(w, entryId, e) then
     dropped = dropped + 1
   elseif (raise and e.attempt + 1 or e.attempt) > e.max then
     deadLetter(w, entryId, fields, e, 'worker ' .. w .. ' was lost; ' .. e.max .. ' attempts used', publish)

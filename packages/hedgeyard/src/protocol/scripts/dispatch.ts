@@ -17,7 +17,7 @@ export interface DispatchItem {
   /** Workers this copy must not go to, joined by ','; '' for none. */
   exclude: string
   /** '' for a plain job, 'h' when copies may race, 't' for tied copies. */
-  race: '' | 'h' | 't'
+  race: '' | 'h' | 't' | 's'
   /** Copies to queue at once, each on another worker (2 for tied). */
   copies: number
 }

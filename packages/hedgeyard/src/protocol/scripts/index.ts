@@ -1,4 +1,6 @@
 import type { ScriptSpec } from './call.js'
+import { CANCEL } from './cancel.js'
+import { CHUNK } from './chunk.js'
 import { CLAIM } from './claim.js'
 import { COMPLETE } from './complete.js'
 import { DEREGISTER } from './deregister.js'
@@ -11,6 +13,8 @@ import { RETRY_DEAD } from './retry-dead.js'
 
 /** Every script's key layout, for the test that checks them against the script headers. */
 export const SCRIPT_SPECS: readonly ScriptSpec[] = [
+  CANCEL,
+  CHUNK,
   CLAIM,
   COMPLETE,
   DEREGISTER,

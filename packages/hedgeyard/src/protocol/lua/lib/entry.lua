@@ -13,7 +13,8 @@
     attempt   attempts used so far, from 1                                           1
     copy      which copy of the job this is, from 1                                  = attempt
     max       attempts allowed before the job goes to the dead letters               DEFAULT_MAX_ATTEMPTS
-    race      '' plain, 'h' copies race, 't' tied copies                             ''
+    race      '' plain, 'h' copies race, 't' tied copies, 's' streamed (copies race
+              to the first chunk)                                                   ''
     ttl       ms the result is kept                                                  the worker's
   A field equal to its default is left out: fewer fields is less work for every read.
 ]]
@@ -40,8 +41,8 @@ local function readEntry(fields)
     reason = 'payload is missing'
   elseif #e.session > MAX_SESSION_BYTES then
     reason = 'session is longer than ' .. MAX_SESSION_BYTES .. ' bytes'
-  elseif e.race ~= '' and e.race ~= 'h' and e.race ~= 't' then
-    reason = "race is not '', 'h' or 't'"
+  elseif e.race ~= '' and e.race ~= 'h' and e.race ~= 't' and e.race ~= 's' then
+    reason = "race is not '', 'h', 't' or 's'"
   end
   if reason == nil and f.attempt ~= nil then e.attempt, reason = wholeNumber(f.attempt, 'attempt', 1) end
   if reason == nil then
@@ -102,8 +103,8 @@ local function readJob(fields, validProducers)
     reason = 'id is missing or not a valid id'
   elseif producer == nil then
     reason = 'producer is missing or not a valid id'
-  elseif race ~= '' and race ~= 'h' and race ~= 't' then
-    reason = "race is not '', 'h' or 't'"
+  elseif race ~= '' and race ~= 'h' and race ~= 't' and race ~= 's' then
+    reason = "race is not '', 'h', 't' or 's'"
   end
   local attemptNo, copyNo, ttlMs = 1, nil, nil
   if reason == nil and attempt ~= nil then attemptNo, reason = wholeNumber(attempt, 'attempt', 1) end

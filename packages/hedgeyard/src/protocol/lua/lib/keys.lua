@@ -11,4 +11,5 @@ local function resultKeyOf(jobId) return base .. KEY_RESULT .. jobId end
 local function copyResultKeyOf(jobId, copy) return base .. KEY_RESULT .. jobId .. ':' .. copy end
 local function copiesKeyOf(jobId) return base .. KEY_COPIES .. jobId end
 local function resultChannelOf(producer) return base .. CHANNEL_RESULTS .. producer end
+local function outKeyOf(jobId) return base .. KEY_OUT .. jobId end
 local function cancelChannelOf(w) return base .. CHANNEL_CANCEL .. w end

@@ -1,0 +1,34 @@
+import type { Command } from 'commander'
+import { Dispatcher } from 'hedgeyard'
+import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
+import { printStream } from './submit.js'
+
+interface ResumeCliOptions extends CommonOptions {
+  after?: number
+  timeout?: number
+}
+
+/** `hedgeyard resume <jobId>`: follows a streamed job from any host. */
+export function resumeCommand(program: Command): void {
+  withCommonOptions(
+    program
+      .command('resume')
+      .description('follow a streamed job from any host: its chunks (after --after), then its result'),
+  )
+    .argument('<jobId>', 'the streamed job')
+    .option('--after <seq>', 'print only the chunks after this one (default 0: all)', intOption('--after'))
+    .option('--timeout <ms>', 'give up after this long (the job goes on)', intOption('--timeout'))
+    .action(async (jobId: string, opts: ResumeCliOptions) => {
+      const d = new Dispatcher({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix })
+      try {
+        await printStream(
+          d.resume(jobId, {
+            ...(opts.after === undefined ? {} : { after: opts.after }),
+            ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
+          }),
+        )
+      } finally {
+        await d.close()
+      }
+    })
+}

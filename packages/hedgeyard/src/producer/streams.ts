@@ -1,0 +1,249 @@
+import type { Logger } from 'pino'
+import { decodeEnvelope, envelopeError } from '../protocol/codec.js'
+import { HedgeyardError } from '../protocol/errors.js'
+import { copiesKey, outKey, type PoolKeys, resultKey } from '../protocol/keys.js'
+import { type Connection, redisFailure } from '../redis/connection.js'
+import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
+import { endJob } from './end-job.js'
+import { createJobStream, exitedError, type JobStream, type StreamSink } from './job-stream.js'
+import type { ResultListener } from './result-listener.js'
+import type { OutputSink, StreamReader } from './stream-reader.js'
+
+/** What streams need from their dispatcher. */
+export interface StreamDeps {
+  keys: PoolKeys
+  cmd: Connection
+  results: ResultListener
+  race: RaceDeps
+  reader: () => StreamReader
+  /** How long the end a producer writes (TIMEOUT, CANCELLED...) is kept. */
+  endTtlMs: number
+  logger: Logger
+  /** Called when a stream ends, with its error if it failed: the dispatcher's counters and close(). */
+  settled: (err: unknown) => void
+}
+
+/** Codes a race fails with before any copy was queued: nothing in Redis to end. */
+const NOT_QUEUED = new Set(['SATURATED', 'NO_WORKERS', 'INVALID_ARGUMENT', 'CLOSED'])
+
+/**
+ * Starts a streamed job: its copies race (race 's') until one emits its first chunk, which claims
+ * the job; the other copies are then stopped, and every later chunk comes from the winner. The
+ * stream ends with the end entry of the job's output stream (written by the script that gave the
+ * job its result), or with an error here (timeout, abort, the reader leaving, every copy failing),
+ * which this producer then writes as the job's end, so that a `resume` elsewhere ends too.
+ */
+export function startStream<Chunk, Res>(
+  deps: StreamDeps,
+  plan: RacePlan,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  ready: Promise<void>,
+): JobStream<Chunk, Res> {
+  const { jobId } = plan
+  let race: CopyRace | undefined
+  let hasBegun = false
+  const run = openStream<Chunk, Res>(deps, jobId, {
+    onFirstChunk(owner) {
+      if (hasBegun || race === undefined) return
+      hasBegun = true
+      const sent = race.attemptsSent
+      race.begin()
+      deps.results.forget(jobId)
+      // The other copies lost: stop them now rather than when they start or emit.
+      if (sent > 1 && owner !== undefined) {
+        const keep = {
+          code: 'CANCELLED',
+          message: 'another copy of this job began its stream first',
+          resultTtlMs: deps.endTtlMs,
+          keepEntryId: owner.entryId,
+        }
+        endJob(deps.cmd, deps.keys, jobId, keep).catch((err: unknown) => {
+          deps.logger.debug({ err, jobId }, 'could not stop the losing copies of a stream')
+        })
+      }
+    },
+    onEnd(err, writeEnd) {
+      race?.stop()
+      deps.results.forget(jobId)
+      if (writeEnd && err instanceof HedgeyardError && !NOT_QUEUED.has(err.code)) {
+        endJob(deps.cmd, deps.keys, jobId, {
+          code: err.code,
+          message: err.message,
+          resultTtlMs: deps.endTtlMs,
+        }).catch((e: unknown) => deps.logger.debug({ err: e, jobId }, 'could not write the end of a stream'))
+      }
+    },
+    timeoutMs,
+    isTimeoutFinal: true,
+    signal,
+  })
+  race = new CopyRace(deps.race, { ...plan, isStream: true }, (err) => {
+    // A success's end entry brings the result; only a failure here ends the stream.
+    if (err !== undefined) run.fail(err, true)
+  })
+  const started = race
+  ready.then(
+    () => {
+      if (run.isEnded()) return
+      deps.reader().add(run.output, '0-0')
+      // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
+      deps.results.expect(jobId, started, () => started.attemptsSent)
+      started.start()
+    },
+    (err: unknown) => run.fail(err, false),
+  )
+  return run.stream
+}
+
+/**
+ * Follows a job's stream from any process: its chunks after `afterSeq`, then its end. A job that
+ * ended without a stream (a plain job) gives its result and no chunks.
+ * @throws HedgeyardError NOT_FOUND (through the stream) when the pool knows no such job.
+ */
+export function resumeStream<Chunk, Res>(
+  deps: StreamDeps,
+  jobId: string,
+  afterSeq: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  ready: Promise<void>,
+): JobStream<Chunk, Res> {
+  const run = openStream<Chunk, Res>(deps, jobId, {
+    onFirstChunk() {},
+    onEnd(err, writeEnd) {
+      if (writeEnd && err instanceof HedgeyardError && (err.code === 'CANCELLED' || err.code === 'ABORTED')) {
+        endJob(deps.cmd, deps.keys, jobId, {
+          code: err.code,
+          message: err.message,
+          resultTtlMs: deps.endTtlMs,
+        }).catch((e: unknown) => deps.logger.debug({ err: e, jobId }, 'could not cancel a resumed stream'))
+      }
+    },
+    timeoutMs,
+    // A reader that gives up on a job it resumed does not end the job for others.
+    isTimeoutFinal: false,
+    signal,
+  })
+  void (async () => {
+    const k = deps.keys
+    let found: [number, number, number]
+    try {
+      await ready
+      const [out, res, copies] = await Promise.all([
+        deps.cmd.exists(outKey(k, jobId)),
+        deps.cmd.exists(resultKey(k, jobId)),
+        deps.cmd.exists(copiesKey(k, jobId)),
+      ])
+      found = [out, res, copies]
+    } catch (err) {
+      run.fail(err instanceof HedgeyardError ? err : redisFailure(err, 'resume'), false)
+      return
+    }
+    const [out, res, copies] = found
+    if (out === 0 && res === 1) {
+      // Ended without a stream: its result is all there is.
+      const text = await deps.cmd.get(resultKey(k, jobId)).catch(() => null)
+      if (text !== null) run.output.onEnd(text)
+      else run.fail(new HedgeyardError('NOT_FOUND', `job ${jobId} has expired`, { jobId }), false)
+      return
+    }
+    if (out === 0 && copies === 0) {
+      run.fail(new HedgeyardError('NOT_FOUND', `no job ${jobId} in pool`, { jobId }), false)
+      return
+    }
+    deps.reader().add(run.output, `0-${afterSeq}`)
+  })()
+  return run.stream
+}
+
+interface OpenHooks {
+  onFirstChunk(owner: { workerId: string; entryId: string } | undefined): void
+  /** The stream ended; `writeEnd` when the end came from here and should be written for others. */
+  onEnd(err: unknown, writeEnd: boolean): void
+  timeoutMs: number
+  isTimeoutFinal: boolean
+  signal: AbortSignal | undefined
+}
+
+/** One open stream: its reader-facing output, its caller-facing stream, and how to fail it. */
+function openStream<Chunk, Res>(
+  deps: StreamDeps,
+  jobId: string,
+  hooks: OpenHooks,
+): {
+  stream: JobStream<Chunk, Res>
+  output: OutputSink
+  fail: (err: unknown, writeEnd: boolean) => void
+  isEnded: () => boolean
+} {
+  let sink: StreamSink
+  let hasChunk = false
+  const finish = (err: unknown, value: unknown, writeEnd: boolean) => {
+    if (sink.isEnded) return
+    clearTimeout(timer)
+    if (hooks.signal && onAbort) hooks.signal.removeEventListener('abort', onAbort)
+    deps.reader().remove(output)
+    sink.end(err, value)
+    hooks.onEnd(err, writeEnd)
+    deps.settled(err)
+  }
+  const made = createJobStream<Chunk, Res>(
+    jobId,
+    () => finish(exitedError(jobId), undefined, true),
+    () => deps.reader().kick(),
+  )
+  sink = made.sink
+  const output: OutputSink = {
+    key: outKey(deps.keys, jobId),
+    wantsMore: () => sink.wantsMore(),
+    onChunk(seq, data, owner) {
+      if (!hasChunk) {
+        hasChunk = true
+        hooks.onFirstChunk(owner)
+      }
+      let value: unknown
+      try {
+        value = JSON.parse(data)
+      } catch {
+        finish(new HedgeyardError('PROTOCOL_ERROR', `chunk ${seq} is not JSON`, { jobId }), undefined, false)
+        return
+      }
+      sink.push({ seq, data: value })
+    },
+    onEnd(text) {
+      const env = decodeEnvelope(text)
+      if (env.ok) finish(undefined, env.value, false)
+      else finish(envelopeError(jobId, env), undefined, false)
+    },
+    onMalformed(reason) {
+      finish(new HedgeyardError('PROTOCOL_ERROR', reason, { jobId }), undefined, false)
+    },
+  }
+  const timer = setTimeout(
+    () =>
+      finish(
+        new HedgeyardError('TIMEOUT', `the stream did not end within ${hooks.timeoutMs} ms`, { jobId }),
+        undefined,
+        hooks.isTimeoutFinal,
+      ),
+    hooks.timeoutMs,
+  )
+  let onAbort: (() => void) | undefined
+  if (hooks.signal) {
+    const signal = hooks.signal
+    onAbort = () =>
+      finish(
+        new HedgeyardError('ABORTED', 'the stream was aborted', { jobId, cause: signal.reason }),
+        undefined,
+        true,
+      )
+    signal.addEventListener('abort', onAbort, { once: true })
+  }
+  return {
+    stream: made.stream,
+    output,
+    fail: (err, writeEnd) => finish(err, undefined, writeEnd),
+    isEnded: () => sink.isEnded,
+  }
+}

@@ -1,0 +1,309 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Dispatcher, type HedgeyardError, isHedgeyardError, poolKeys, type StreamChunk } from 'hedgeyard'
+import { affinityKey, outKey } from 'hedgeyard/internal'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import {
+  CLI,
+  client,
+  eventually,
+  FIXTURES,
+  loadAndLengths,
+  redisUrl,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from './harness/helpers.js'
+
+const run = promisify(execFile)
+const c = client()
+const running: WorkerProcess[] = []
+const children: ChildProcess[] = []
+const closers: (() => Promise<void>)[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((w) => w.stop('SIGKILL')))
+  for (const child of children.splice(0)) child.kill('SIGKILL')
+  for (const close of closers.splice(0).reverse()) await close()
+})
+afterAll(() => c.disconnect())
+
+interface Chunk {
+  i: number
+  w: string
+  at: number
+}
+
+function dispatcher(pool: string): Dispatcher {
+  const d = new Dispatcher({ redis: redisUrl(), pool })
+  closers.push(() => d.close())
+  return d
+}
+
+async function streamWorker(
+  pool: string,
+  options: { idPrefix?: string; speedMs?: number; extraArgs?: string[]; concurrency?: number } = {},
+) {
+  const w = await spawnWorker({
+    pool,
+    handler: 'stream.js',
+    concurrency: options.concurrency ?? 8,
+    ...(options.idPrefix ? { idPrefix: options.idPrefix } : {}),
+    env: { SPEED_MS: String(options.speedMs ?? 0) },
+    extraArgs: options.extraArgs ?? [],
+  })
+  running.push(w)
+  return w
+}
+
+/** Reads a stream to its end: the chunks, and the result or the error. */
+async function drain(stream: AsyncIterable<StreamChunk> & { result: Promise<unknown> }) {
+  const chunks: StreamChunk<Chunk>[] = []
+  let error: HedgeyardError | undefined
+  try {
+    for await (const chunk of stream) chunks.push(chunk as StreamChunk<Chunk>)
+  } catch (err) {
+    if (!isHedgeyardError(err)) throw err
+    error = err
+  }
+  const result = error ? undefined : await stream.result
+  return { chunks, error, result }
+}
+
+async function settled(pool: string) {
+  await eventually(
+    async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0),
+    10_000,
+  )
+}
+
+describe('streaming across processes', () => {
+  it('delivers every chunk in order, then the result, for streams running side by side', async () => {
+    const pool = uniquePool('stream')
+    await streamWorker(pool)
+    const d = dispatcher(pool)
+    const runs = await Promise.all([5, 20, 1].map((n) => drain(d.stream({ chunks: n, everyMs: 2 }) as never)))
+    for (const [k, n] of [5, 20, 1].entries()) {
+      const { chunks, error, result } = runs[k] as Awaited<ReturnType<typeof drain>>
+      expect(error).toBeUndefined()
+      expect(chunks.map((c) => c.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+      expect(chunks.map((c) => c.data.i)).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+      expect(result).toMatchObject({ chunks: n })
+    }
+    await settled(pool)
+  })
+
+  it('a plain submit to a streaming handler gets its return value', async () => {
+    const pool = uniquePool('stream-submit')
+    await streamWorker(pool)
+    const d = dispatcher(pool)
+    await expect(d.submit({ chunks: 4 })).resolves.toMatchObject({ chunks: 4 })
+  })
+
+  it('resumes from another process after the first producer was killed, without gaps or duplicates', async () => {
+    const pool = uniquePool('stream-resume')
+    await streamWorker(pool)
+    const producer = spawn(
+      process.execPath,
+      [join(FIXTURES, 'stream-producer.js'), redisUrl(), pool, '12', '60'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+    children.push(producer)
+    let out = ''
+    producer.stdout?.on('data', (d) => {
+      out += d
+    })
+    await eventually(() => /chunk 3\n/.test(out), 10_000)
+    producer.kill('SIGKILL')
+    const jobId = /job (\S+)/.exec(out)?.[1] as string
+    const seen = [...out.matchAll(/chunk (\d+)/g)].map((m) => Number(m[1]))
+    const last = seen[seen.length - 1] as number
+    const d = dispatcher(pool)
+    const { chunks, error, result } = await drain(d.resume(jobId, { after: last }) as never)
+    expect(error).toBeUndefined()
+    expect([...seen, ...chunks.map((c) => c.seq)]).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
+    expect(result).toMatchObject({ chunks: 12 })
+    // The whole stream again, from the start, from yet another dispatcher.
+    const again = await drain(dispatcher(pool).resume(jobId) as never)
+    expect(again.chunks.map((c) => c.seq)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1))
+    await expect(drain(d.resume('no-such-job') as never)).resolves.toMatchObject({
+      error: { code: 'NOT_FOUND' },
+    })
+  })
+
+  it('picks up where it was after its reading connection is killed', async () => {
+    const pool = uniquePool('stream-reconnect')
+    await streamWorker(pool)
+    const d = dispatcher(pool)
+    const stream = d.stream({ chunks: 30, everyMs: 20 })
+    const seqs: number[] = []
+    let killed = 0
+    for await (const chunk of stream) {
+      seqs.push(chunk.seq)
+      if (chunk.seq === 5 || chunk.seq === 15) {
+        const list = (await c.client('LIST')) as string
+        for (const line of list.split('\n')) {
+          const id = /id=(\d+).*name=hy:streams:/.exec(line)?.[1]
+          if (id) killed += Number(await c.client('KILL', 'ID', id))
+        }
+      }
+    }
+    expect(killed).toBe(2)
+    expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
+    await expect(stream.result).resolves.toMatchObject({ chunks: 30 })
+  })
+
+  it('hedges to the first chunk: the fast copy owns the stream and the slow copy is cancelled', async () => {
+    const pool = uniquePool('stream-hedge')
+    const keys = poolKeys('hy', pool)
+    const slow = await streamWorker(pool, { idPrefix: 'slow', speedMs: 2_000 })
+    const d = dispatcher(pool)
+    // Bind the session to the slow worker while it is the only one.
+    const warm = drain(d.stream({ chunks: 1 }, { session: 'chat' }) as never)
+    await eventually(async () => (await c.get(affinityKey(keys, 'chat'))) === 'slow-1')
+    await warm
+    await streamWorker(pool, { idPrefix: 'fast' })
+    const started = Date.now()
+    const stream = d.stream({ chunks: 5, everyMs: 5 }, { session: 'chat', hedge: { delayMs: 200 } })
+    const { chunks, error, result } = await drain(stream as never)
+    expect(error).toBeUndefined()
+    expect(chunks.map((c) => c.data.w)).toEqual(Array(5).fill('fast-1'))
+    expect(result).toMatchObject({ workerId: 'fast-1' })
+    expect(Date.now() - started).toBeLessThan(1_900)
+    await eventually(
+      () =>
+        new RegExp(`aborted ${stream.jobId} attempt 1: cancelled: another copy of this job began`).test(
+          slow.output(),
+        ),
+      3_000,
+    )
+    await settled(pool)
+  })
+
+  it('cancels a running stream from the CLI, and says so for a finished or unknown job', async () => {
+    const pool = uniquePool('stream-cancel')
+    const w = await streamWorker(pool)
+    const d = dispatcher(pool)
+    const stream = d.stream({ chunks: 100, everyMs: 50 })
+    const chunks: number[] = []
+    const reading = (async () => {
+      for await (const chunk of stream) chunks.push(chunk.seq)
+    })().catch((err: unknown) => err)
+    await eventually(() => chunks.length >= 2)
+    const cli = (...args: string[]) =>
+      run(process.execPath, [CLI, ...args, '--redis', redisUrl(), '--pool', pool]).catch(
+        (err: { stdout: string; stderr: string; code: number }) => err,
+      )
+    const first = await cli('cancel', stream.jobId)
+    expect(first.stdout).toBe(`cancelled ${stream.jobId}\n`)
+    await expect(reading).resolves.toMatchObject({ code: 'CANCELLED' })
+    await expect(stream.result).rejects.toMatchObject({ code: 'CANCELLED' })
+    expect(chunks.length).toBeLessThan(100)
+    await eventually(() =>
+      w.output().includes(`aborted ${stream.jobId} attempt 1: cancelled: the job was cancelled`),
+    )
+    const again = await cli('cancel', stream.jobId)
+    expect(again.stdout).toContain('has finished already; nothing changed')
+    const unknown = (await cli('cancel', 'no-such-job')) as { stderr: string; code: number }
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('error NOT_FOUND')
+    await settled(pool)
+  })
+
+  it('cancels queued copies out of their stream with their load, and a plain submit too', async () => {
+    const pool = uniquePool('stream-cancel-queued')
+    await streamWorker(pool, { concurrency: 1 })
+    const d = dispatcher(pool)
+    const busy = d.stream({ chunks: 1, hang: true }, { timeoutMs: 5_000 })
+    await eventually(async () => (await loadAndLengths(c, pool))[0]?.load === 1)
+    const queuedStream = d.stream({ chunks: 3 })
+    const queuedSubmit = d.submit({ chunks: 3 }).catch((err: unknown) => err)
+    await eventually(async () => (await loadAndLengths(c, pool))[0]?.load === 3)
+    expect(await d.cancel(queuedStream.jobId)).toBe('cancelled')
+    await expect(drain(queuedStream as never)).resolves.toMatchObject({
+      chunks: [],
+      error: { code: 'CANCELLED' },
+    })
+    await eventually(async () => (await loadAndLengths(c, pool))[0]?.load === 2)
+    // A plain job has no copies hash: its entry is found in the workers' streams.
+    const submitId = await eventually(async () => {
+      const entries = (await c.xrange(
+        `hy:{${pool}}:q:${(await loadAndLengths(c, pool))[0]?.workerId}`,
+        '-',
+        '+',
+      )) as [string, string[]][]
+      const last = entries[entries.length - 1]
+      return last?.[1][last[1].indexOf('id') + 1]
+    })
+    expect(await d.cancel(submitId as string)).toBe('cancelled')
+    await expect(queuedSubmit).resolves.toMatchObject({ code: 'CANCELLED' })
+    await eventually(async () => (await loadAndLengths(c, pool))[0]?.load === 1)
+    expect(await d.cancel(busy.jobId)).toBe('cancelled')
+    await settled(pool)
+  })
+
+  it('ends a stream past its chunk cap or with a chunk too large with STREAM_OVERFLOW, on both sides', async () => {
+    const pool = uniquePool('stream-overflow')
+    const w = await streamWorker(pool, { extraArgs: ['--max-chunks', '5', '--max-chunk-bytes', '1000'] })
+    const d = dispatcher(pool)
+    const manyStream = d.stream({ chunks: 8 })
+    const many = await drain(manyStream as never)
+    expect(many.chunks.map((c) => c.seq)).toEqual([1, 2, 3, 4, 5])
+    expect(many.error?.code).toBe('STREAM_OVERFLOW')
+    expect(many.error?.message).toContain('maxChunks (5)')
+    const big = d.stream({ chunks: 2, big: 2_000 })
+    const large = await drain(big as never)
+    expect(large.chunks).toEqual([])
+    expect(large.error?.code).toBe('STREAM_OVERFLOW')
+    expect(large.error?.message).toContain('maxChunkBytes is 1000')
+    // The handler saw it too: its signal was aborted with the overflow.
+    await eventually(() => w.output().includes(`aborted ${big.jobId} attempt 1: chunk 1 takes`))
+    // Nothing past the cap reached Redis: the output stream holds the 5 chunks and the end.
+    await settled(pool)
+    expect(await c.xlen(outKey(poolKeys('hy', pool), manyStream.jobId))).toBe(6)
+  })
+
+  it('rescues a stream whose worker was killed before its first chunk: it starts again elsewhere', async () => {
+    const pool = uniquePool('stream-kill-before')
+    const lease = ['--lease-ms', '1000']
+    const doomed = await streamWorker(pool, { idPrefix: 'doomed', speedMs: 30_000, extraArgs: lease })
+    const d = dispatcher(pool)
+    const stream = d.stream({ chunks: 4 }, { timeoutMs: 20_000 })
+    await eventually(() => doomed.output().includes(`started ${stream.jobId}`), 5_000)
+    await doomed.stop('SIGKILL')
+    await streamWorker(pool, { idPrefix: 'spare', extraArgs: lease })
+    const { chunks, error, result } = await drain(stream as never)
+    expect(error).toBeUndefined()
+    expect(chunks.map((c) => c.seq)).toEqual([1, 2, 3, 4])
+    expect(chunks.every((c) => c.data.w === 'spare-1')).toBe(true)
+    expect(result).toMatchObject({ workerId: 'spare-1' })
+  })
+
+  it('ends a stream whose worker was killed after its first chunk with WORKER_LOST', async () => {
+    const pool = uniquePool('stream-kill-after')
+    const lease = ['--lease-ms', '1000']
+    const doomed = await streamWorker(pool, { idPrefix: 'doomed', extraArgs: lease })
+    const d = dispatcher(pool)
+    const stream = d.stream({ chunks: 50, everyMs: 200 }, { timeoutMs: 20_000 })
+    const seqs: number[] = []
+    let error: unknown
+    try {
+      for await (const chunk of stream) {
+        seqs.push(chunk.seq)
+        if (chunk.seq === 2) {
+          await doomed.stop('SIGKILL')
+          // A live worker's heartbeat runs the rescue.
+          await streamWorker(pool, { idPrefix: 'spare', extraArgs: lease })
+        }
+      }
+    } catch (err) {
+      error = err
+    }
+    expect(error).toMatchObject({ code: 'WORKER_LOST' })
+    expect(seqs.slice(0, 2)).toEqual([1, 2])
+    expect(seqs.length).toBeLessThan(10)
+    await settled(pool)
+  })
+})
