@@ -13,6 +13,7 @@ import {
   redisFailure,
 } from '../redis/connection.js'
 import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
+import { Deadlines } from './deadlines.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
 import { CANCEL_RESULT_TTL_MS, type CancelOutcome, endJob, outcomeOf } from './end-job.js'
 import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
@@ -241,6 +242,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
         )
         return this.#reader
       },
+      deadlines: new Deadlines(),
       endTtlMs: this.#options.resultTtlMs ?? CANCEL_RESULT_TTL_MS,
       logger: this.#logger,
       settled: (err) => this.#settled(err, undefined, noop, noop),

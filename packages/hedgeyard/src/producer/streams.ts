@@ -4,6 +4,7 @@ import { HedgeyardError } from '../protocol/errors.js'
 import { copiesKey, outKey, type PoolKeys, resultKey } from '../protocol/keys.js'
 import { type Connection, redisFailure } from '../redis/connection.js'
 import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
+import type { Deadline, Deadlines } from './deadlines.js'
 import { endJob } from './end-job.js'
 import { createJobStream, exitedError, type JobStream, type StreamSink } from './job-stream.js'
 import type { ResultListener } from './result-listener.js'
@@ -16,6 +17,8 @@ export interface StreamDeps {
   results: ResultListener
   race: RaceDeps
   reader: () => StreamReader
+  /** Every stream's deadline, on one timer. */
+  deadlines: Deadlines
   /** How long the end a producer writes (TIMEOUT, CANCELLED...) is kept. */
   endTtlMs: number
   logger: Logger
@@ -181,7 +184,7 @@ function openStream<Chunk, Res>(
   let hasChunk = false
   const finish = (err: unknown, value: unknown, writeEnd: boolean) => {
     if (sink.isEnded) return
-    clearTimeout(timer)
+    deps.deadlines.cancel(deadline)
     if (hooks.signal && onAbort) hooks.signal.removeEventListener('abort', onAbort)
     deps.reader().remove(output)
     sink.end(err, value)
@@ -220,14 +223,12 @@ function openStream<Chunk, Res>(
       finish(new HedgeyardError('PROTOCOL_ERROR', reason, { jobId }), undefined, false)
     },
   }
-  const timer = setTimeout(
-    () =>
-      finish(
-        new HedgeyardError('TIMEOUT', `the stream did not end within ${hooks.timeoutMs} ms`, { jobId }),
-        undefined,
-        hooks.isTimeoutFinal,
-      ),
-    hooks.timeoutMs,
+  const deadline: Deadline = deps.deadlines.add(Date.now() + hooks.timeoutMs, () =>
+    finish(
+      new HedgeyardError('TIMEOUT', `the stream did not end within ${hooks.timeoutMs} ms`, { jobId }),
+      undefined,
+      hooks.isTimeoutFinal,
+    ),
   )
   let onAbort: (() => void) | undefined
   if (hooks.signal) {
