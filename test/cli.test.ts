@@ -29,6 +29,36 @@ async function cli(
 }
 
 describe('hedgeyard CLI', () => {
+  it('limits set, show and clear a pool quota that a submit from another process then obeys', async () => {
+    const pool = uniquePool('cli-limits')
+    const env = { HEDGEYARD_REDIS_URL: redisUrl() }
+    running.push(await spawnWorker({ pool, handler: 'echo.js' }))
+    const set = await cli(
+      ['limits', 'set', '--pool', pool, '--rate', '1/min', '--cost', '100000/min', '--cost-burst', '500'],
+      env,
+    )
+    expect(set.stdout).toBe(
+      `pool '${pool}' rate: 1/min, burst 1 requests\npool '${pool}' cost: 100000/min, burst 500 units\n`,
+    )
+    const shown = await cli(['limits', 'show', '--pool', pool, '--json'], env)
+    expect(JSON.parse(shown.stdout)).toEqual({
+      rate: { limit: 1, periodMs: 60_000, burst: 1 },
+      cost: { limit: 100_000, periodMs: 60_000, burst: 500 },
+    })
+    // One request a minute: the first goes, the second waits past its timeout.
+    expect((await cli(['submit', '--pool', pool, '{"n":1}'], env)).code).toBe(0)
+    const second = await cli(['submit', '--pool', pool, '--timeout', '300', '{"n":2}'], env)
+    expect(second.code).toBe(1)
+    expect(second.stderr).toMatch(/^error RATE_LIMITED: pool '.+' is over its quota; retry after \d+ ms\n$/)
+    const bad = await cli(['limits', 'set', '--pool', pool, '--rate', '50/fortnight'], env)
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('--rate must be <n>/<period>')
+    expect((await cli(['limits', 'clear', '--pool', pool], env)).stdout).toBe(
+      `pool '${pool}': quotas removed\n`,
+    )
+    expect((await cli(['submit', '--pool', pool, '{"n":3}'], env)).code).toBe(0)
+  })
+
   it('submit prints the result as JSON, with the session given', async () => {
     const pool = uniquePool('cli')
     const keys = poolKeys('hy', pool)

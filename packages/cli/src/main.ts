@@ -5,6 +5,7 @@ import { deadCommand } from './commands/dead.js'
 import { demoCommand } from './commands/demo.js'
 import { drainCommand } from './commands/drain.js'
 import { inspectCommand } from './commands/inspect.js'
+import { limitsCommand } from './commands/limits.js'
 import { resumeCommand } from './commands/resume.js'
 import { submitCommand } from './commands/submit.js'
 import { workerCommand } from './commands/worker.js'
@@ -19,6 +20,7 @@ submitCommand(program)
 inspectCommand(program)
 drainCommand(program)
 cancelCommand(program)
+limitsCommand(program)
 resumeCommand(program)
 deadCommand(program)
 demoCommand(program)

@@ -4,6 +4,8 @@ export { listDeadLetters, purgeDeadLetters, retryDeadLetters } from './admin/dea
 export { drainWorkers } from './admin/drain-workers.js'
 export type { PoolRef, ProducerStats } from './admin/inspect-pool.js'
 export { inspectPool, inspectProducers } from './admin/inspect-pool.js'
+export type { Limiter, PoolLimits } from './admin/pool-limits.js'
+export { clearPoolLimits, getPoolLimits, setPoolLimits } from './admin/pool-limits.js'
 export type { Handler, JobContext } from './consumer/run-job.js'
 export type { WorkerGroup, WorkerOptions } from './consumer/start-workers.js'
 export { startWorkers, WORKER_DEFAULTS } from './consumer/start-workers.js'

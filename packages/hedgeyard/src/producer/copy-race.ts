@@ -13,6 +13,9 @@ export interface RacePlan {
   deadline: number
   maxAttempts: number
   onSaturated: 'reject' | 'wait'
+  /** Units each copy takes from the pool's cost budget. */
+  cost: number
+  onRateLimited: 'wait' | 'reject'
   /** Hedged: after `delayMs` without a result another copy goes to another worker, up to `maxCopies`. */
   hedge?: { delayMs: number; maxCopies: number; isTied: boolean }
   /** Retried: a copy that fails with a retryable error is followed by another, up to `maxCopies`. */
@@ -26,6 +29,8 @@ export interface RaceCounters {
   affinityHits: number
   affinityMisses: number
   saturated: number
+  /** Dispatch attempts the pool's quota held back. */
+  rateLimited: number
   hedgesSent: number
   hedgesWon: number
   hedgesCancelled: number
@@ -216,6 +221,7 @@ export class CopyRace {
         exclude: this.#workers.join(','),
         race: isTied ? 't' : plan.isStream ? 's' : this.isRacing ? 'h' : '',
         copies: isTied ? 2 : 1,
+        cost: plan.cost,
       },
       (err, outcome) => {
         if (outcome !== undefined) {
@@ -230,6 +236,36 @@ export class CopyRace {
       },
     )
     this.#scheduleHedge()
+  }
+
+  /**
+   * The pool's quota held a copy back for `retryAfterMs`: with 'wait', it is sent again exactly
+   * then (the quota is checked again), if that is before the deadline; else it fails with
+   * RATE_LIMITED. An extra copy held back is dropped: the copies out carry on.
+   */
+  #onRateLimited(retryAfterMs: number, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
+    this.#deps.counters.rateLimited++
+    const limited = new HedgeyardError(
+      'RATE_LIMITED',
+      `pool '${this.#deps.pool}' is over its quota; retry after ${retryAfterMs} ms`,
+      { jobId: this.#plan.jobId, retryAfterMs, isRetryable: true },
+    )
+    if (attempt > 1) {
+      this.#lastError ??= limited
+      this.#failIfNothingLeft()
+      return
+    }
+    if (this.#plan.onRateLimited === 'wait' && Date.now() + retryAfterMs < this.#plan.deadline) {
+      clearTimeout(this.#timer)
+      this.#timer = setTimeout(() => {
+        if (this.#isDone) return
+        this.#sent = 0
+        this.#send(round, kind)
+      }, retryAfterMs)
+      return
+    }
+    this.#finish()
+    this.#settle(limited)
   }
 
   #onDispatched(outcome: DispatchOutcome, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
@@ -249,6 +285,10 @@ export class CopyRace {
     if (kind !== undefined) this.#deps.budget.refund()
     this.#outstanding--
     if (this.#isDone) return
+    if (outcome.status === 'RATE_LIMITED') {
+      this.#onRateLimited(outcome.retryAfterMs, attempt, round, kind)
+      return
+    }
     const refused =
       outcome.status === 'SATURATED'
         ? new HedgeyardError('SATURATED', `every worker of pool '${this.#deps.pool}' is at capacity`, {

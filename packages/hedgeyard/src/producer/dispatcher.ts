@@ -115,6 +115,8 @@ export interface DispatcherStats {
   affinityMisses: number
   /** Dispatch attempts that found every worker full. */
   saturated: number
+  /** Dispatch attempts the pool's quota held back (each waited, or failed with RATE_LIMITED). */
+  rateLimited: number
   /** Hedge copies sent after the delay. */
   hedgesSent: number
   /** Hedged submits won by a copy other than the first. */
@@ -167,6 +169,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     affinityHits: 0,
     affinityMisses: 0,
     saturated: 0,
+    rateLimited: 0,
     hedgesSent: 0,
     hedgesWon: 0,
     hedgesCancelled: 0,
@@ -319,6 +322,8 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       deadline: Date.now() + checked.timeoutMs,
       maxAttempts: checked.maxAttempts,
       onSaturated: checked.onSaturated,
+      cost: checked.cost,
+      onRateLimited: checked.onRateLimited,
     }
     if (hedge) plan.hedge = hedge
     if (checked.retry)
@@ -443,6 +448,8 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       deadline,
       maxAttempts: checked.maxAttempts,
       onSaturated: checked.onSaturated,
+      cost: checked.cost,
+      onRateLimited: checked.onRateLimited,
     }
     if (hedge) plan.hedge = hedge
     if (checked.retry)

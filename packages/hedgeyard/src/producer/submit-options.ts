@@ -7,6 +7,7 @@ import {
   checkSession,
   describe,
 } from '../protocol/validate.js'
+import { MAX_JOB_COST } from '../protocol/wire.js'
 
 /** Hedging of one submit: staggered copies to other workers, the first success wins. Only for idempotent requests. */
 export interface HedgeOptions {
@@ -45,6 +46,13 @@ export interface SubmitOptions {
   hedge?: HedgeOptions
   /** Retry this request on another worker when its handler fails with a retryable error. */
   retry?: RetryOptions
+  /** Units this request takes from the pool's cost budget (tokens, say), when it has one. @defaultValue 1 */
+  cost?: number
+  /**
+   * Over the pool's quota: wait until the slot the quota gives (up to the timeout; the quota is
+   * checked again then), or fail at once with RATE_LIMITED and `retryAfterMs`. @defaultValue 'wait'
+   */
+  onRateLimited?: 'wait' | 'reject'
 }
 
 /** Submit options after validation, with the dispatcher's defaults filled in. */
@@ -55,9 +63,21 @@ export interface CheckedSubmit {
   maxAttempts: number
   hedge: { delayMs: number | 'auto'; maxAttempts: number; mode: 'race' | 'tied' } | undefined
   retry: { maxAttempts: number; backoffMs: number } | undefined
+  cost: number
+  onRateLimited: 'wait' | 'reject'
 }
 
-const KNOWN = ['session', 'timeoutMs', 'signal', 'onSaturated', 'maxAttempts', 'hedge', 'retry']
+const KNOWN = [
+  'session',
+  'timeoutMs',
+  'signal',
+  'onSaturated',
+  'maxAttempts',
+  'hedge',
+  'retry',
+  'cost',
+  'onRateLimited',
+]
 /** At most this many copies of one request, as in "The Tail at Scale": more only adds load. */
 export const MAX_COPIES = 5
 
@@ -86,6 +106,11 @@ export function checkSubmitOptions(
         : checkInt('maxAttempts', options.maxAttempts, 1, 100),
     hedge,
     retry,
+    cost: options.cost === undefined ? 1 : checkInt('cost', options.cost, 1, MAX_JOB_COST),
+    onRateLimited:
+      options.onRateLimited === undefined
+        ? 'wait'
+        : checkOneOf('onRateLimited', options.onRateLimited, ['wait', 'reject']),
   }
 }
 

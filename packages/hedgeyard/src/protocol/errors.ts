@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'STREAM_OVERFLOW',
   'WORKER_LOST',
   'NOT_FOUND',
+  'RATE_LIMITED',
 ] as const
 
 /** A stable error code; match on it instead of on messages. */
@@ -45,6 +46,8 @@ export interface HedgeyardErrorDetails {
   jobId?: string
   /** For an error Redis replied with: the reply's first word, such as `OOM` or `NOPERM`. */
   redisPrefix?: string
+  /** For `RATE_LIMITED`: how long to wait before the pool's quota lets the request go. */
+  retryAfterMs?: number
 }
 
 /** The one error class of Hedgeyard: callers match on `code`. */
@@ -57,6 +60,8 @@ export class HedgeyardError extends Error {
   readonly jobId: string | undefined
   /** The prefix of the Redis error reply behind this error (`OOM`, `NOPERM`, `ERR`...), if any. */
   readonly redisPrefix: string | undefined
+  /** For `RATE_LIMITED`: how long to wait before the pool's quota lets the request go. */
+  readonly retryAfterMs: number | undefined
 
   constructor(code: ErrorCode, message: string, details: HedgeyardErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
@@ -66,6 +71,7 @@ export class HedgeyardError extends Error {
     this.isRetryable = details.isRetryable ?? false
     this.jobId = details.jobId
     this.redisPrefix = details.redisPrefix
+    this.retryAfterMs = details.retryAfterMs
   }
 }
 

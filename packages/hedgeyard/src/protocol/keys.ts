@@ -4,9 +4,11 @@ import {
   KEY_AFFINITY,
   KEY_CLAIM,
   KEY_COPIES,
+  KEY_LIMITS,
   KEY_OUT,
   KEY_PRODUCER,
   KEY_QUEUE,
+  KEY_QUOTA,
   KEY_RESULT,
   KEY_WORKER,
 } from './wire.js'
@@ -34,6 +36,10 @@ export interface PoolKeys {
   readonly dead: string
   /** ZSET producerId -> time of its last counters report. */
   readonly producers: string
+  /** HASH of the pool's quotas (rate, cost budget), read by every dispatch. */
+  readonly limits: string
+  /** HASH of the quotas' state: the theoretical arrival time (ms) of each limiter. */
+  readonly quota: string
 }
 
 /** Builds the keys of pool `pool` under `prefix`. */
@@ -46,6 +52,8 @@ export function poolKeys(prefix: string, pool: string): PoolKeys {
     alive: `${base}alive`,
     dead: `${base}dead`,
     producers: `${base}producers`,
+    limits: `${base}${KEY_LIMITS}`,
+    quota: `${base}${KEY_QUOTA}`,
   }
 }
 

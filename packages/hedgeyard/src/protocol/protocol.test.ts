@@ -227,10 +227,10 @@ describe('Lua scripts', () => {
         { ...PLAIN_JOB, jobId: 'j5', payload: '5', timeoutMs: 7000, maxAttempts: 5 },
       ]
       const call = dispatchArgs(k, settings, jobs)
-      // The pool's 3 keys and the session's; a header of 6 values, then 'p' runs of 4 + 2 per job
-      // and one 'f' record of 10.
-      expect(call.keys).toEqual([k.load, k.ready, k.alive, affinityKey(k, 's1')])
-      expect(call.args.length).toBe(6 + (4 + 4) + 10 + (4 + 2) + (4 + 2))
+      // The pool's 5 keys and the session's; a header of 6 values, then 'p' runs of 5 + 2 per job
+      // and one 'f' record of 11.
+      expect(call.keys).toEqual([k.load, k.ready, k.alive, k.limits, k.quota, affinityKey(k, 's1')])
+      expect(call.args.length).toBe(6 + (5 + 4) + 11 + (5 + 2) + (5 + 2))
       const reply = await callScript(conn, DISPATCH, call.keys, call.args)
       expect(reply).toEqual(['a', 0, 'a', 0, 'a', 0, 'a', 0, 'a', 0])
       const entries = (await c.xrange(queueKey(k, 'a'), '-', '+')).map(([, fields]) => {

@@ -34,6 +34,9 @@ export const ERROR_NAME = 'HedgeyardError'
 /** Most chunks one streamed job may write: a sanity bound far above the worker's maxChunks default. */
 export const MAX_CHUNKS_LIMIT = 1000000
 
+/** Most units one job may cost against a pool's cost budget. */
+export const MAX_JOB_COST = 1000000000
+
 /** Key parts after the pool's base `<prefix>:{<pool>}:` (see keys.ts for what each holds). */
 export const KEY_WORKER = 'w:'
 export const KEY_QUEUE = 'q:'
@@ -43,5 +46,7 @@ export const KEY_COPIES = 'copies:'
 export const KEY_CLAIM = 'claim:'
 export const KEY_PRODUCER = 'p:'
 export const KEY_OUT = 'out:'
+export const KEY_LIMITS = 'limits'
+export const KEY_QUOTA = 'quota'
 export const CHANNEL_RESULTS = 'results:'
 export const CHANNEL_CANCEL = 'cancel:'

@@ -5,7 +5,9 @@
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load (queued + running)
   KEYS[2] -> hy:{P}:ready   ZSET workerId -> load, only active workers below capacity
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
-  KEYS[4..] for each 'f' record, in order: hy:{P}:aff:<session> (STRING session -> workerId, PX
+  KEYS[4] -> hy:{P}:limits  HASH the pool's quotas (lib/quota.lua), read
+  KEYS[5] -> hy:{P}:quota   HASH the quotas' state (each limiter's TAT, ms), written when a quota is set
+  KEYS[6..] for each 'f' record, in order: hy:{P}:aff:<session> (STRING session -> workerId, PX
             affinity TTL) when it has a session, then hy:{P}:copies:<jobId> (HASH workerId ->
             entryId of each copy) when its race is not ''
 
@@ -18,15 +20,16 @@
   ARGV[5] result TTL (ms) the job's worker keeps its result for (entry field 'ttl'), or '' to
           leave it to the worker (its resultTtlMs)
   ARGV[6] number of jobs n; then the jobs as records, in order, each of one of two kinds:
-            'f', then 9 fields: jobId, session ('' for none), payload (JSON), timeoutMs, attempt,
+            'f', then 10 fields: jobId, session ('' for none), payload (JSON), timeoutMs, attempt,
               maxAttempts, excluded workers ('' or ids joined by ','),
               race: '' (a plain job), 'h' (copies may race: a failure does not end the job, the
               first success wins), 't' (tied: the first copy to start claims the job) or 's'
               (streamed: copies race to the first chunk, which claims the job),
-              copies: how many copies to queue now, each on a different worker (2 for tied)
-            'p', timeoutMs, maxAttempts, k, then k pairs jobId, payload: a run of k plain jobs
-              (no session, first attempt, nothing excluded, one copy, race '') that share a
-              timeout and an attempt limit. Two arguments per job instead of nine: each argument
+              copies: how many copies to queue now, each on a different worker (2 for tied),
+              cost: the units the job takes from the pool's cost budget (1 and up)
+            'p', timeoutMs, maxAttempts, cost, k, then k pairs jobId, payload: a run of k plain
+              jobs (no session, first attempt, nothing excluded, one copy, race '') that share a
+              timeout, an attempt limit and a cost. Two arguments per job instead of nine: each argument
               costs the caller and Redis some work to write and parse, and bulk submits are
               almost all plain jobs.
 
@@ -36,12 +39,16 @@
   fails the call with 'ERR dispatch: ...' or 'WRONGTYPE ...' and changes nothing. A worker whose
   stream holds another type leaves the candidates and its job goes to another worker: one broken worker does not stop the pool.
 
+  When the pool has quotas (KEYS[4]), each job takes its units before it is placed, and gives them
+  back if no worker takes it; a job over a quota is not placed.
+
   Returns a flat array of 2n values: for each job, the chosen workerId or 'SATURATED' (live
   workers, none with room) or 'NO_WORKERS' (no live worker), then 1 when the session's binding was
-  used (an affinity hit) and 0 otherwise.
+  used (an affinity hit) and 0 otherwise; or 'RATE_LIMITED' (over a quota), then the ms to wait
+  before it may go (jobs refused in one call are told to come back one after the other).
 ]]
 --!include lib/wire.lua
-local loadKey, readyKey, aliveKey = KEYS[1], KEYS[2], KEYS[3]
+local loadKey, readyKey, aliveKey, limitsKey, quotaKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local base = ARGV[1]
 local producer = ARGV[4]
 local resultTtl = ARGV[5]
@@ -64,6 +71,11 @@ if n == nil or n < 0 then badArgument('dispatch', 'job count is not a number') e
 local function checkJobId(jobId)
   if not isId(jobId) then badArgument('dispatch', 'job id ' .. tostring(jobId) .. ' is not a valid id') end
 end
+local function checkCost(cost)
+  local c, bad = wholeNumber(cost, 'cost', 1)
+  if bad == nil and c > MAX_JOB_COST then bad = 'cost is above ' .. MAX_JOB_COST end
+  if bad ~= nil then badArgument('dispatch', bad) end
+end
 local function checkLimits(timeoutMs, maxAttempts)
   local _, bad = wholeNumber(timeoutMs, 'timeoutMs', 1)
   local max, badMax = wholeNumber(maxAttempts, 'maxAttempts', 1)
@@ -71,16 +83,17 @@ local function checkLimits(timeoutMs, maxAttempts)
   if (bad or badMax) ~= nil then badArgument('dispatch', bad or badMax) end
 end
 do
-  local o, jobs, keyCount = 7, 0, 3
+  local o, jobs, keyCount = 7, 0, 5
   while jobs < n do
     local kind = ARGV[o]
     if kind == 'p' then
-      local k = tonumber(ARGV[o + 3])
+      local k = tonumber(ARGV[o + 4])
       if k == nil or k < 1 then badArgument('dispatch', 'run length is not a positive number') end
       checkLimits(ARGV[o + 1], ARGV[o + 2])
-      for i = 1, k do checkJobId(ARGV[o + 2 + 2 * i]) end
-      if ARGV[o + 3 + 2 * k] == nil then badArgument('dispatch', 'a run of jobs is cut short') end
-      jobs, o = jobs + k, o + 4 + 2 * k
+      checkCost(ARGV[o + 3])
+      for i = 1, k do checkJobId(ARGV[o + 3 + 2 * i]) end
+      if ARGV[o + 4 + 2 * k] == nil then badArgument('dispatch', 'a run of jobs is cut short') end
+      jobs, o = jobs + k, o + 5 + 2 * k
     elseif kind == 'f' then
       local session, attempt, race, copies = ARGV[o + 2], ARGV[o + 5], ARGV[o + 8], tonumber(ARGV[o + 9])
       checkJobId(ARGV[o + 1])
@@ -91,6 +104,7 @@ do
       if bad ~= nil or a > MAX_ATTEMPTS_LIMIT then badArgument('dispatch', 'attempt is not a whole number from 1 to ' .. MAX_ATTEMPTS_LIMIT) end
       if race ~= '' and race ~= 'h' and race ~= 't' and race ~= 's' then badArgument('dispatch', "race is not '', 'h', 't' or 's'") end
       if copies == nil or copies < 1 or copies > 5 then badArgument('dispatch', 'copies is not from 1 to 5') end
+      checkCost(ARGV[o + 10])
       if session ~= '' then
         keyCount = keyCount + 1
         if KEYS[keyCount] == nil then badArgument('dispatch', 'an affinity key is missing from KEYS') end
@@ -101,7 +115,7 @@ do
         if KEYS[keyCount] == nil then badArgument('dispatch', 'a copies key is missing from KEYS') end
         expectType(KEYS[keyCount], 'hash')
       end
-      jobs, o = jobs + 1, o + 10
+      jobs, o = jobs + 1, o + 11
     else
       badArgument('dispatch', 'unknown record kind ' .. tostring(kind) .. ' at argument ' .. o)
     end
@@ -112,13 +126,16 @@ end
 -- `ready` and `alive` are read before each job's first write, and fail the call there when they
 -- hold another type; `load` is first written (after a job's entry), so it is checked here.
 expectType(loadKey, 'zset')
+expectType(limitsKey, 'hash')
 requireCommands('dispatch', loadKey, { 'ZINCRBY', 'ZADD', 'ZREM' })
 requireCommands('dispatch', queueKeyOf(''), { 'XADD' })
-if #KEYS > 3 then requireCommands('dispatch', KEYS[4], { 'SET', 'PEXPIRE', 'HSET' }) end
+if #KEYS > 5 then requireCommands('dispatch', KEYS[6], { 'SET', 'PEXPIRE', 'HSET' }) end
 
 math.randomseed(tonumber(ARGV[3]))
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+--!include lib/quota.lua
 
 --!include lib/pool.lua
 
@@ -251,12 +268,24 @@ local function placeRun(k, emit)
   return nil
 end
 
-local o, keyAt = 7, 3
+local function isPlaced(w) return w ~= 'SATURATED' and w ~= 'NO_WORKERS' end
+
+local o, keyAt = 7, 5
 while #out < 2 * n do
   local kind = ARGV[o]
   if kind == 'p' then
-    local timeoutMs, maxAttempts, k = tonumber(ARGV[o + 1]), ARGV[o + 2], tonumber(ARGV[o + 3])
-    o = o + 4
+    local timeoutMs, maxAttempts, cost, k = tonumber(ARGV[o + 1]), ARGV[o + 2], tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4])
+    o = o + 5
+    -- The first `admitted` jobs of the run fit the quotas; the others wait (all of them: the run's
+    -- jobs cost the same, so once one is refused, so is each after it).
+    local admitted, waits = k, {}
+    if hasQuota then
+      admitted = 0
+      for _ = 1, k do
+        local wait = quotaTake(cost)
+        if wait == 0 and #waits == 0 then admitted = admitted + 1 else waits[#waits + 1] = wait end
+      end
+    end
     -- Writes the next job of the run to w; false when w's stream refused it.
     local first, emitted = o, 0
     local function emit(w)
@@ -270,17 +299,23 @@ while #out < 2 * n do
     -- A lone job takes the single pick: for one job the pass's tables cost more than they save.
     -- `none` is why the jobs placeRun could not place have nowhere to go (no candidate is left).
     local none = nil
-    if k > 1 then none = placeRun(k, emit) end
-    for i = emitted + 1, k do
+    if admitted > 1 then none = placeRun(admitted, emit) end
+    for i = emitted + 1, admitted do
       local at = first + 2 * (i - 1)
       if none then
         out[#out + 1] = none
         out[#out + 1] = 0
+        quotaRefund(cost)
       else
         local w, hit = dispatchOne(ARGV[at], '', ARGV[at + 1], timeoutMs, '1', maxAttempts, nil, '', 1, nil, nil)
         out[#out + 1] = w
         out[#out + 1] = hit
+        if not isPlaced(w) then quotaRefund(cost) end
       end
+    end
+    for _, wait in ipairs(waits) do
+      out[#out + 1] = 'RATE_LIMITED'
+      out[#out + 1] = wait
     end
     o = first + 2 * k
   else
@@ -288,11 +323,20 @@ while #out < 2 * n do
     local affKey, copiesKey = nil, nil
     if session ~= '' then keyAt = keyAt + 1; affKey = KEYS[keyAt] end
     if race ~= '' then keyAt = keyAt + 1; copiesKey = KEYS[keyAt] end
-    local w, hit = dispatchOne(ARGV[o + 1], session, ARGV[o + 3], tonumber(ARGV[o + 4]), ARGV[o + 5],
-      ARGV[o + 6], excludedSet(ARGV[o + 7]), race, tonumber(ARGV[o + 9]), affKey, copiesKey)
-    out[#out + 1] = w
-    out[#out + 1] = hit
-    o = o + 10
+    local cost = tonumber(ARGV[o + 10])
+    local wait = quotaTake(cost)
+    if wait > 0 then
+      out[#out + 1] = 'RATE_LIMITED'
+      out[#out + 1] = wait
+    else
+      local w, hit = dispatchOne(ARGV[o + 1], session, ARGV[o + 3], tonumber(ARGV[o + 4]), ARGV[o + 5],
+        ARGV[o + 6], excludedSet(ARGV[o + 7]), race, tonumber(ARGV[o + 9]), affKey, copiesKey)
+      out[#out + 1] = w
+      out[#out + 1] = hit
+      if not isPlaced(w) then quotaRefund(cost) end
+    end
+    o = o + 11
   end
 end
+quotaSave()
 return out

@@ -3,7 +3,7 @@ import { affinityKey, copiesKey, type PoolKeys } from '../keys.js'
 import { badReply, callScript, replyArray, type ScriptSpec } from './call.js'
 
 /** dispatch.lua: places a batch of jobs on the least-loaded workers (see its header). */
-export const DISPATCH: ScriptSpec = { name: 'dispatch', fixedKeys: 3, hasKeysPerItem: true }
+export const DISPATCH: ScriptSpec = { name: 'dispatch', fixedKeys: 5, hasKeysPerItem: true }
 
 /** One job of a dispatch script call. */
 export interface DispatchItem {
@@ -20,6 +20,8 @@ export interface DispatchItem {
   race: '' | 'h' | 't' | 's'
   /** Copies to queue at once, each on another worker (2 for tied). */
   copies: number
+  /** Units the job takes from the pool's cost budget. @defaultValue 1 */
+  cost?: number
 }
 
 /** What a dispatch call carries besides its jobs. */
@@ -36,6 +38,7 @@ export interface DispatchCallSettings {
 export type DispatchOutcome =
   | { status: 'queued'; workerId: string; isAffinityHit: boolean }
   | { status: 'SATURATED' | 'NO_WORKERS' }
+  | { status: 'RATE_LIMITED'; retryAfterMs: number }
 
 /** A first attempt with no session, exclusion or race, queued once: most jobs of a bulk submit. */
 function isPlain(item: DispatchItem): boolean {
@@ -47,7 +50,7 @@ function isPlain(item: DispatchItem): boolean {
 /**
  * KEYS and ARGV of one dispatch call (see the header of dispatch.lua). A run of plain jobs
  * sharing a timeout and an attempt limit becomes one 'p' header and two arguments per job; any
- * other job is an 'f' record of nine fields, with its affinity and copies keys in KEYS. Every
+ * other job is an 'f' record of ten fields, with its affinity and copies keys in KEYS. Every
  * argument costs ioredis and Redis some work to encode and parse, so a bulk submit sends about a
  * fifth of what one record per job would.
  */
@@ -56,7 +59,7 @@ export function dispatchArgs(
   settings: DispatchCallSettings,
   items: readonly DispatchItem[],
 ): { keys: string[]; args: (string | number)[] } {
-  const callKeys = [keys.load, keys.ready, keys.alive]
+  const callKeys = [keys.load, keys.ready, keys.alive, keys.limits, keys.quota]
   const args: (string | number)[] = [
     keys.base,
     settings.affinityTtlMs,
@@ -82,16 +85,24 @@ export function dispatchArgs(
         item.exclude,
         item.race,
         item.copies,
+        item.cost ?? 1,
       )
       i++
       continue
     }
-    const countAt = args.length + 3
-    args.push('p', item.timeoutMs, item.maxAttempts, 0)
+    const countAt = args.length + 4
+    const cost = item.cost ?? 1
+    args.push('p', item.timeoutMs, item.maxAttempts, cost, 0)
     let k = 0
     for (; i < items.length; i++, k++) {
       const next = items[i] as DispatchItem
-      if (!isPlain(next) || next.timeoutMs !== item.timeoutMs || next.maxAttempts !== item.maxAttempts) break
+      if (
+        !isPlain(next) ||
+        next.timeoutMs !== item.timeoutMs ||
+        next.maxAttempts !== item.maxAttempts ||
+        (next.cost ?? 1) !== cost
+      )
+        break
       args.push(next.jobId, next.payload)
     }
     args[countAt] = k
@@ -106,6 +117,10 @@ export function parseDispatchReply(reply: unknown, count: number): DispatchOutco
   for (let i = 0; i < count; i++) {
     const target = flat[2 * i]
     const hit = flat[2 * i + 1]
+    if (target === 'RATE_LIMITED' && typeof hit === 'number' && Number.isInteger(hit) && hit >= 1) {
+      outcomes[i] = { status: 'RATE_LIMITED', retryAfterMs: hit }
+      continue
+    }
     if (typeof target !== 'string' || (hit !== 0 && hit !== 1)) {
       throw badReply(DISPATCH, `job ${i + 1} as ${String(target)} ${String(hit)}`)
     }
