@@ -18,7 +18,7 @@
 export const DISPATCH_FLOOR_LUA = `
 local loadKey = KEYS[1]
 local base, producer, n = ARGV[1], ARGV[4], tonumber(ARGV[6])
-if ARGV[7] ~= 'p' or tonumber(ARGV[10]) ~= n then
+if ARGV[7] ~= 'p' or tonumber(ARGV[11]) ~= n then
   return redis.error_reply('dispatch floor: takes one run of plain jobs')
 end
 local t = redis.call('TIME')
@@ -31,7 +31,7 @@ for i = 1, #window, 2 do
   loads[#loads + 1] = tonumber(window[i + 1])
   added[#added + 1] = 0
 end
-local out, o = {}, 11
+local out, o = {}, 12
 for j = 1, n do
   local i = (j - 1) % #ws + 1
   added[i] = added[i] + 1
