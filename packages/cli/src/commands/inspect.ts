@@ -24,7 +24,7 @@ export function inspectCommand(program: Command): void {
           w.host,
           w.pid,
           w.alive ? 'yes' : 'NO',
-          w.state,
+          w.state === 'cooling' ? `cooling ${(w.coolingMs / 1000).toFixed(1)}s` : w.state,
           w.inflight,
           w.queueLen,
           w.capacity,

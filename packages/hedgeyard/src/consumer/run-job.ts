@@ -133,15 +133,34 @@ export function failure(workerId: string, copy: number, error: RemoteError): Job
   return { outcome: 'err', envelope: JSON.stringify({ ok: false, workerId, copy, error }) }
 }
 
+/** A 429 without a delay cools its worker down this long. */
+export const DEFAULT_COOLDOWN_MS = 1_000
+/** The longest cooldown a handler error can ask for. */
+export const MAX_COOLDOWN_MS = 3_600_000
+
+/**
+ * How long a handler error asks its worker to stay out of dispatch: its `retryAfterMs` (the
+ * upstream's Retry-After or RetryInfo), or DEFAULT_COOLDOWN_MS for a `status: 429` without one.
+ */
+function coolDownOf(err: Error): number | undefined {
+  const e = err as { retryAfterMs?: unknown; status?: unknown }
+  if (typeof e.retryAfterMs === 'number' && Number.isFinite(e.retryAfterMs) && e.retryAfterMs > 0) {
+    return Math.min(Math.ceil(e.retryAfterMs), MAX_COOLDOWN_MS)
+  }
+  return e.status === 429 ? DEFAULT_COOLDOWN_MS : undefined
+}
+
 /** Describes whatever a handler threw, including non-Error values. */
 export function remoteError(err: unknown): RemoteError {
   if (err instanceof Error) {
     const retryable = (err as { retryable?: unknown }).retryable === true
+    const retryAfterMs = coolDownOf(err)
     return {
       code: 'HANDLER_ERROR',
       name: err.name,
       message: err.message,
       ...(retryable ? { retryable } : {}),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     }
   }
   let message: string

@@ -8,8 +8,13 @@ export interface WorkerMetrics {
   pid: number
   /** Its lease has not expired. */
   alive: boolean
-  /** 'active' takes jobs; 'draining' finishes what it holds and leaves. */
+  /**
+   * 'active' takes jobs; 'cooling' takes none until `coolingMs` has passed (its upstream answered
+   * 429); 'draining' finishes what it holds and leaves.
+   */
   state: string
+  /** Ms of cooldown left (0 when not cooling). */
+  coolingMs: number
   /** Jobs it has read and is running. */
   inflight: number
   /** Jobs waiting in its stream, not read yet. */
@@ -51,12 +56,15 @@ export async function readWorkerMetrics(conn: Redis, keys: PoolKeys): Promise<Wo
     const pending = replies[i * 2 + 1]?.[1] as [number, ...unknown[]] | undefined
     const inflight = Number(pending?.[0] ?? 0)
     const load = loadOf.get(workerId) ?? 0
+    const coolingMs = Math.max(0, Number(info.cooling_until ?? 0) - nowMs) || 0
+    const state = info.state ?? 'unknown'
     return {
       workerId,
       host: info.host ?? '',
       pid: Number(info.pid ?? 0),
       alive: (leaseOf.get(workerId) ?? 0) >= nowMs,
-      state: info.state ?? 'unknown',
+      state: state === 'active' && coolingMs > 0 ? 'cooling' : state,
+      coolingMs,
       inflight,
       queueLen: Math.max(0, load - inflight),
       capacity: Number(info.capacity ?? 0),

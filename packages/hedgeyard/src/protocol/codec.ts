@@ -52,6 +52,8 @@ export interface RemoteError {
   name: string
   message: string
   retryable?: boolean
+  /** The upstream asked to wait this long (a 429): the worker cools down, the caller gets RATE_LIMITED. */
+  retryAfterMs?: number
 }
 
 /** A result envelope as stored in `res:<jobId>` and published to the producer. */
@@ -211,12 +213,17 @@ export function decodeEnvelope(text: string): Envelope {
 /** Turns a failed envelope into the error the caller receives. */
 export function envelopeError(jobId: string, env: Extract<Envelope, { ok: false }>): HedgeyardError {
   const { error, workerId } = env
-  const code = PASSED_THROUGH.has(error.code) ? (error.code as ErrorCode) : 'HANDLER_ERROR'
+  const retryAfterMs =
+    typeof error.retryAfterMs === 'number' && error.retryAfterMs >= 1 ? Math.ceil(error.retryAfterMs) : undefined
+  let code = PASSED_THROUGH.has(error.code) ? (error.code as ErrorCode) : 'HANDLER_ERROR'
   const message = code === 'HANDLER_ERROR' ? `${error.name}: ${error.message}` : error.message
+  // A handler that reports the upstream's rate limit: the caller may come back after the delay.
+  if (code === 'HANDLER_ERROR' && retryAfterMs !== undefined) code = 'RATE_LIMITED'
   return new HedgeyardError(code, message, {
     remoteName: error.name,
     workerId,
-    isRetryable: error.retryable === true,
+    isRetryable: error.retryable === true || retryAfterMs !== undefined,
+    ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
     jobId,
   })
 }

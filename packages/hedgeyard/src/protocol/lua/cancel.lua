@@ -57,6 +57,8 @@ expectType(loadKey, 'zset')
 expectType(readyKey, 'zset')
 
 if keep == '' and redis.call('EXISTS', resKey) == 1 then return { 'FINISHED', 0, 0 } end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 -- 1. Reads: where each copy is.
 local pairs_ = {}
@@ -107,11 +109,15 @@ local loads = {}
 for _, w in ipairs(order) do
   local load = tonumber(redis.call('ZSCORE', loadKey, w) or '0') - released[w]
   if load < 0 then load = 0 end
-  local info = { false, false }
-  if redis.call('TYPE', workerKeyOf(w))['ok'] == 'hash' then info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity') end
+  local info = { false, false, false }
+  if redis.call('TYPE', workerKeyOf(w))['ok'] == 'hash' then
+    info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity', 'cooling_until')
+  end
   local capacity = tonumber(info[2])
-  local isReady = redis.call('ZSCORE', readyKey, w) ~= false
-    or (info[1] == 'active' and capacity ~= nil and load < capacity)
+  -- A worker cooling down (complete.lua) stays out of the candidates until heartbeat puts it back.
+  local isCooling = info[3] ~= false and (tonumber(info[3]) or 0) > now
+  local isReady = not isCooling and (redis.call('ZSCORE', readyKey, w) ~= false
+    or (info[1] == 'active' and capacity ~= nil and load < capacity))
   loads[#loads + 1] = { w, load, isReady }
 end
 local envelope = nil

@@ -10,7 +10,7 @@
   KEYS[3] -> hy:{P}:dead            STREAM dead letters, capped with MAXLEN ~
   KEYS[4..] for each worker i of the call, in order: hy:{P}:q:<worker i> (STREAM its entries,
             acknowledged and deleted), then hy:{P}:w:<worker i> (HASH state, capacity,
-            processed, errors)
+            processed, errors, cooling_until)
 
   ARGV[1] base 'hy:{P}:'; keys learned inside from the entries, same {P} tag:
             hy:{P}:res:<jobId>            STRING result envelope, SET NX PX: the winner
@@ -37,6 +37,10 @@
   lib/entry.lua goes to the dead letters with the reason (its producer, when known, gets
   DEAD_LETTERED). An envelope with a line break (it would forge a second results line) is replaced
   by a PROTOCOL_ERROR failure.
+
+  A failure whose envelope carries error.retryAfterMs (the upstream's 429) cools its worker down:
+  the worker leaves `ready` and its hash gets cooling_until (ms, Redis time); heartbeat puts it
+  back once that has passed, and no script puts a cooling worker back before.
 
   A streamed job (race 's') is won by the copy that owns its output stream (it emitted the first
   chunk), whether it succeeded or failed, or, when no copy emitted, by the first success; a failed
@@ -198,6 +202,14 @@ for i = 1, n do
         end
         if usable then jobOut[i] = outKey end
       end
+      if outcome == 'err' and string.find(jobEnvelope[i], '"retryAfterMs"', 1, true) then
+        local ok, env = pcall(cjson.decode, jobEnvelope[i])
+        local ms = ok and type(env) == 'table' and type(env.error) == 'table' and tonumber(env.error.retryAfterMs)
+        if ms and ms >= 1 and ms == ms then
+          ms = math.min(math.ceil(ms), 3600000)
+          if (worker.coolMs or 0) < ms then worker.coolMs = ms end
+        end
+      end
       if race == '' then
         -- A plain job's result is elected by SET NX when it is written: nothing depends on it here.
         jobKind[i] = 'plain'
@@ -238,22 +250,35 @@ for i = 1, n do
   end
 end
 
--- The new load of every worker whose load changes, and whether it is a dispatch candidate then.
+-- Redis time, read once and only when a worker cools down or one is cooling.
+local nowMs = nil
+local function redisNow()
+  if nowMs == nil then
+    local t = redis.call('TIME')
+    nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return nowMs
+end
+
+-- The new load of every worker whose load changes, and whether it is a dispatch candidate then
+-- (never while it cools down).
 local loads = {}
 for _, w in ipairs(order) do
   local load = tonumber(redis.call('ZSCORE', loadKey, w) or '0') - released[w]
   if load < 0 then load = 0 end
-  local info = { false, false }
+  local info = { false, false, false }
   if workerById[w] then
-    info = redis.call('HMGET', workerById[w].hash, 'state', 'capacity')
+    info = redis.call('HMGET', workerById[w].hash, 'state', 'capacity', 'cooling_until')
   elseif redis.call('TYPE', workerKeyOf(w))['ok'] == 'hash' then
     -- A sibling's worker: its hash of another type is its own trouble, not this call's.
-    info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity')
+    info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity', 'cooling_until')
   end
   local capacity = tonumber(info[2])
-  local isReady = redis.call('ZSCORE', readyKey, w) ~= false
-    or (info[1] == 'active' and capacity ~= nil and load < capacity)
-  loads[#loads + 1] = { w, load, isReady }
+  local isCooling = (workerById[w] ~= nil and workerById[w].coolMs ~= nil)
+    or (info[3] ~= false and (tonumber(info[3]) or 0) > redisNow())
+  local isReady = not isCooling and (redis.call('ZSCORE', readyKey, w) ~= false
+    or (info[1] == 'active' and capacity ~= nil and load < capacity))
+  loads[#loads + 1] = { w, load, isReady, isCooling }
 end
 
 requireCommands('complete', loadKey, { 'ZADD' })
@@ -263,7 +288,7 @@ if hasDead then
 end
 for _, worker in ipairs(workers) do
   requireCommands('complete', worker.queue, { 'XACK', 'XDEL' })
-  requireCommands('complete', worker.hash, { 'HINCRBY' })
+  requireCommands('complete', worker.hash, { 'HINCRBY', 'HSET' })
 end
 requireCommands('complete', resultKeyOf(''), { 'SET', 'DEL' })
 if next(jobOut) ~= nil then requireCommands('complete', outKeyOf(''), { 'XADD', 'PEXPIRE' }) end
@@ -332,11 +357,15 @@ for _, worker in ipairs(workers) do
   end
   if worker.processed > 0 then redis.call('HINCRBY', worker.hash, 'processed', worker.processed) end
   if worker.errors > 0 then redis.call('HINCRBY', worker.hash, 'errors', worker.errors) end
+  if worker.coolMs then
+    redis.call('HSET', worker.hash, 'cooling_until', string.format('%d', redisNow() + worker.coolMs))
+    redis.call('ZREM', readyKey, worker.id)
+  end
 end
 for _, s in ipairs(siblingDeletes) do redis.call('XDEL', s[1], s[2]) end
 for _, l in ipairs(loads) do
   redis.call('ZADD', loadKey, l[2], l[1])
-  if l[3] then redis.call('ZADD', readyKey, l[2], l[1]) end
+  if l[3] then redis.call('ZADD', readyKey, l[2], l[1]) elseif l[4] then redis.call('ZREM', readyKey, l[1]) end
 end
 -- Messages last: everything above is stored whatever becomes of them. A PUBLISH refused (an ACL
 -- without the channel) fails the call here, with the results stored and the entries acknowledged;

@@ -3,6 +3,10 @@
   them dispatch candidates again when they are active and have room (dispatch drops a candidate
   whose lease it found expired).
 
+  A worker cooling down (its hash's cooling_until, ms of Redis time, still ahead: complete.lua set
+  it after an upstream 429) is kept out of `ready`; once it has passed, the field is removed and
+  the worker is a candidate again.
+
   Healing: a worker's load is set to the length of its stream, which is what it is by the
   invariant (entries are deleted when they complete), so a load that was deleted, edited or
   left too high by a failure heals within one heartbeat. A pool ZSET of another type (written by
@@ -13,7 +17,8 @@
   KEYS[2] -> hy:{P}:ready   ZSET workerId -> load (dispatch candidates)
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:dead    STREAM dead letters (only its type is checked)
-  KEYS[5..] for each worker i, in order: hy:{P}:w:<workerId> (HASH state, capacity), then
+  KEYS[5..] for each worker i, in order: hy:{P}:w:<workerId> (HASH state, capacity,
+            cooling_until), then
             hy:{P}:q:<workerId> (STREAM its jobs)
 
   ARGV[1] lease (ms)
@@ -51,10 +56,11 @@ for i = 1, n do
   elseif hashType ~= 'hash' or (qType ~= 'stream' and qType ~= 'none') then
     state.status = 'BROKEN'
   else
-    local info = redis.call('HMGET', hash, 'state', 'capacity')
+    local info = redis.call('HMGET', hash, 'state', 'capacity', 'cooling_until')
     state.status = info[1] == 'draining' and 'DRAINING' or 'OK'
     state.isActive = info[1] == 'active'
     state.capacity = tonumber(info[2])
+    state.coolingUntil = info[3] ~= false and (tonumber(info[3]) or 0) or nil
     state.load = qType == 'stream' and redis.call('XLEN', q) or 0
   end
   workers[i] = state
@@ -66,12 +72,14 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- Writes.
 if #heal > 0 then redis.call('DEL', unpack(heal)) end
 local out = { now }
-for _, state in ipairs(workers) do
+for i, state in ipairs(workers) do
   local w = state.id
   if state.load ~= nil then
     redis.call('ZADD', aliveKey, now + leaseMs, w)
     redis.call('ZADD', loadKey, state.load, w)
-    if state.isActive and state.capacity ~= nil and state.load < state.capacity then
+    local isCooling = state.coolingUntil ~= nil and state.coolingUntil > now
+    if state.coolingUntil ~= nil and not isCooling then redis.call('HDEL', KEYS[3 + 2 * i], 'cooling_until') end
+    if state.isActive and state.capacity ~= nil and state.load < state.capacity and not isCooling then
       redis.call('ZADD', readyKey, state.load, w)
     else
       redis.call('ZREM', readyKey, w)
