@@ -70,6 +70,10 @@ export class CopyRace {
   #isRetryScheduled = false
   #timer: NodeJS.Timeout | undefined
   #lastError: HedgeyardError | undefined
+  /** Copies whose dispatch reply has not come back: until it has, where they went is unknown. */
+  #inDispatch = 0
+  /** A hedge came due while a copy's dispatch reply was out: it goes when the reply comes. */
+  #isHedgeDue = false
 
   constructor(deps: RaceDeps, plan: RacePlan, settle: (err: unknown, value?: unknown) => void) {
     this.#deps = deps
@@ -199,7 +203,11 @@ export class CopyRace {
       // Timers run before sockets are read: after a stall of this process, the answer may be
       // waiting already. Look at the sockets first, then decide.
       setImmediate(() => {
-        if (!this.#isDone && this.#sent < hedge.maxCopies) this.#extraCopy('hedge')
+        if (this.#isDone || this.#sent >= hedge.maxCopies) return
+        // A hedge must avoid the workers the copies went to: wait for the reply that names them
+        // (on a busy host it can come after a short hedge delay).
+        if (this.#inDispatch > 0) this.#isHedgeDue = true
+        else this.#extraCopy('hedge')
       })
     }, hedge.delayMs)
   }
@@ -210,6 +218,7 @@ export class CopyRace {
     this.#sent = attempt
     this.#outstanding++
     const isTied = plan.hedge?.isTied === true
+    this.#inDispatch++
     this.#deps.batcher.send(
       {
         jobId: plan.jobId,
@@ -224,8 +233,10 @@ export class CopyRace {
         cost: plan.cost,
       },
       (err, outcome) => {
+        this.#inDispatch--
         if (outcome !== undefined) {
           this.#onDispatched(outcome, attempt, round, kind)
+          this.#sendDueHedge()
           return
         }
         this.#outstanding--
@@ -266,6 +277,14 @@ export class CopyRace {
     }
     this.#finish()
     this.#settle(limited)
+  }
+
+  /** Sends the hedge that came due while a dispatch reply was out, now that it is back. */
+  #sendDueHedge(): void {
+    if (!this.#isHedgeDue || this.#inDispatch > 0) return
+    this.#isHedgeDue = false
+    const hedge = this.#plan.hedge
+    if (!this.#isDone && hedge && this.#sent < hedge.maxCopies) this.#extraCopy('hedge')
   }
 
   #onDispatched(outcome: DispatchOutcome, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
