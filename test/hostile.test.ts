@@ -91,9 +91,9 @@ async function deadLetters(pool: string): Promise<{ reason: string; id: string |
 
 /** The stored result of a job, parsed (it must be valid JSON). */
 async function storedResult(pool: string, jobId: string): Promise<Record<string, unknown>> {
-  const text = await c.get(resultKey(poolKeys('hy', pool), jobId))
-  if (text === null) throw new Error(`no result for ${jobId}`)
-  return JSON.parse(text) as Record<string, unknown>
+  // A handler has run before its result is stored (the completion is sent the next turn): wait for it.
+  const text = await eventually(() => c.get(resultKey(poolKeys('hy', pool), jobId)), 5_000)
+  return JSON.parse(text as string) as Record<string, unknown>
 }
 
 const FUTURE = String(Date.now() + 600_000)
