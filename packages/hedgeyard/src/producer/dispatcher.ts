@@ -12,6 +12,7 @@ import {
   type RedisInput,
   redisFailure,
 } from '../redis/connection.js'
+import { AdaptiveThrottle } from './adaptive-throttle.js'
 import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
 import { Deadlines } from './deadlines.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
@@ -50,6 +51,12 @@ export interface DispatcherOptions {
   maxAttempts?: number
   /** Hedging and retries: their budget and the `'auto'` delay. */
   hedging?: HedgingOptions
+  /**
+   * Adaptive throttling (Google SRE book): refuse requests locally, with THROTTLED, with probability
+   * max(0, (requests - k * accepts) / (requests + 1)) over the last `windowMs`, once the window holds
+   * `minRequests`; `false` turns it off. @defaultValue { k: 2, windowMs: 120000, minRequests: 20 }
+   */
+  throttle?: ThrottleOptions | false
   /** A pino logger; silent by default. Payloads are never logged. */
   logger?: Logger
 }
@@ -88,6 +95,25 @@ export const DISPATCHER_DEFAULTS = Object.freeze({
   }),
 })
 
+/** Adaptive throttling of a {@link Dispatcher}. */
+export interface ThrottleOptions {
+  /** Requests allowed per accepted one before shedding starts; higher sheds later. @defaultValue 2 */
+  k?: number
+  /** The window requests and accepts are counted over. @defaultValue 120000 */
+  windowMs?: number
+  /** Requests the window must hold before anything is shed. @defaultValue 20 */
+  minRequests?: number
+}
+
+const THROTTLE_DEFAULTS = Object.freeze({ k: 2, windowMs: 120_000, minRequests: 20 })
+
+/**
+ * Outcomes that say the upstream could not take the request, for the throttle: the rest are
+ * accepts. A full pool (SATURATED, NO_WORKERS) is answered by one script call already, and
+ * `onSaturated` says what to do about it: it counts as an accept, not as an outage.
+ */
+const OVERLOAD_CODES = new Set(['TIMEOUT', 'RATE_LIMITED', 'THROTTLED'])
+
 /** Hedging and retry settings of a {@link Dispatcher}. */
 export interface HedgingOptions {
   /** Extra copies (hedges and retries) as a share of submits, at most. @defaultValue 0.1 */
@@ -125,13 +151,22 @@ export interface DispatcherStats {
   hedgesCancelled: number
   /** Hedges and retries not sent because the budget was spent. */
   hedgesDenied: number
+  /** Requests refused here by the adaptive throttle (THROTTLED). */
+  throttled: number
   /** Copies sent after a retryable failure. */
   retriesSent: number
   /** The delay an `'auto'` hedge would use now. */
   autoDelayMs: number
 }
 
-const KNOWN_OPTIONS = ['redis', 'pool', 'logger', 'resultTtlMs', ...Object.keys(DISPATCHER_DEFAULTS)]
+const KNOWN_OPTIONS = [
+  'redis',
+  'pool',
+  'logger',
+  'resultTtlMs',
+  'throttle',
+  ...Object.keys(DISPATCHER_DEFAULTS),
+]
 const nextId = jobIdFactory()
 const NO_OPTIONS: SubmitOptions = Object.freeze({})
 
@@ -144,12 +179,13 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   readonly pool: string
   readonly producerId: string
   readonly #options: Required<
-    Omit<DispatcherOptions, 'redis' | 'pool' | 'logger' | 'hedging' | 'resultTtlMs'>
+    Omit<DispatcherOptions, 'redis' | 'pool' | 'logger' | 'hedging' | 'resultTtlMs' | 'throttle'>
   > & {
     resultTtlMs: number | undefined
     hedging: Required<HedgingOptions>
   }
   readonly #budget: HedgeBudget
+  readonly #throttle: AdaptiveThrottle | undefined
   readonly #latency: LatencyTracker
   readonly #keys: PoolKeys
   readonly #logger: Logger
@@ -174,6 +210,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     hedgesWon: 0,
     hedgesCancelled: 0,
     hedgesDenied: 0,
+    throttled: 0,
     retriesSent: 0,
     autoDelayMs: 0,
   }
@@ -205,6 +242,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       maxAttempts: this.#options.maxAttempts,
       hedgeDelayMs: 'auto',
     }
+    this.#throttle = checkThrottle(options.throttle)
     this.#budget = new HedgeBudget(this.#options.hedging.budgetRatio, this.#options.hedging.budgetBurst)
     this.#latency = new LatencyTracker(this.#options.hedging.percentile)
     this.#logger = (options.logger ?? pino({ level: 'silent' })).child({
@@ -276,6 +314,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       checked = checkSubmitOptions(options, this.#submitDefaults)
       payload = this.#encode(req)
       if (options.signal?.aborted) throw aborted(options.signal)
+      this.#shedIfThrottled()
     } catch (err) {
       this.#stats.failed++
       return Promise.reject(err)
@@ -328,7 +367,13 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     if (hedge) plan.hedge = hedge
     if (checked.retry)
       plan.retry = { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs }
-    return startStream<Chunk, R>(this.#streamDeps, plan, checked.timeoutMs, options.signal, this.#connect())
+    let ready = this.#connect()
+    try {
+      this.#shedIfThrottled()
+    } catch (err) {
+      ready = Promise.reject(err)
+    }
+    return startStream<Chunk, R>(this.#streamDeps, plan, checked.timeoutMs, options.signal, ready)
   }
 
   /**
@@ -397,12 +442,25 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     this.#sub.disconnect()
   }
 
+  /** @throws HedgeyardError THROTTLED when the adaptive throttle sheds this request. */
+  #shedIfThrottled(): void {
+    if (this.#throttle === undefined || !this.#throttle.shouldShed(Date.now())) return
+    this.#stats.throttled++
+    const p = Math.round(this.#throttle.rejectProbability(Date.now()) * 100)
+    throw new HedgeyardError(
+      'THROTTLED',
+      `refused here: the pool has been refusing most recent requests (${p}% are shed until it accepts again)`,
+      { isRetryable: true },
+    )
+  }
+
   #settled(
     err: unknown,
     value: unknown,
     resolve: (value: Res) => void,
     reject: (err: unknown) => void,
   ): void {
+    this.#throttle?.record(Date.now(), !isOverload(err))
     if (err === undefined) {
       this.#stats.succeeded++
       resolve(value as Res)
@@ -549,6 +607,26 @@ function checkHedging(h: HedgingOptions): Required<HedgingOptions> {
 }
 
 function noop(): void {}
+
+/** Whether a submit's outcome says the pool could not take it (not an accept, for the throttle). */
+function isOverload(err: unknown): boolean {
+  if (!(err instanceof HedgeyardError)) return false
+  return OVERLOAD_CODES.has(err.code) || (err.code === 'HANDLER_ERROR' && err.isRetryable)
+}
+
+function checkThrottle(t: ThrottleOptions | false | undefined): AdaptiveThrottle | undefined {
+  if (t === false) return undefined
+  if (t !== undefined && (typeof t !== 'object' || t === null)) {
+    throw invalidArgument('throttle must be an object { k, windowMs, minRequests } or false')
+  }
+  checkKnownOptions('throttle', t ?? {}, Object.keys(THROTTLE_DEFAULTS))
+  const m = { ...THROTTLE_DEFAULTS, ...stripUndefined(t ?? {}) }
+  return new AdaptiveThrottle(
+    checkNumber('throttle.k', m.k, 1, 1_000),
+    checkMs('throttle.windowMs', m.windowMs, 1_000),
+    checkInt('throttle.minRequests', m.minRequests, 1),
+  )
+}
 
 function aborted(signal: AbortSignal): HedgeyardError {
   return new HedgeyardError('ABORTED', 'the submit was aborted', { cause: signal.reason })

@@ -214,7 +214,9 @@ export function decodeEnvelope(text: string): Envelope {
 export function envelopeError(jobId: string, env: Extract<Envelope, { ok: false }>): HedgeyardError {
   const { error, workerId } = env
   const retryAfterMs =
-    typeof error.retryAfterMs === 'number' && error.retryAfterMs >= 1 ? Math.ceil(error.retryAfterMs) : undefined
+    typeof error.retryAfterMs === 'number' && error.retryAfterMs >= 1
+      ? Math.ceil(error.retryAfterMs)
+      : undefined
   let code = PASSED_THROUGH.has(error.code) ? (error.code as ErrorCode) : 'HANDLER_ERROR'
   const message = code === 'HANDLER_ERROR' ? `${error.name}: ${error.message}` : error.message
   // A handler that reports the upstream's rate limit: the caller may come back after the delay.

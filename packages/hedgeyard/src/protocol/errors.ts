@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'WORKER_LOST',
   'NOT_FOUND',
   'RATE_LIMITED',
+  'THROTTLED',
 ] as const
 
 /** A stable error code; match on it instead of on messages. */
