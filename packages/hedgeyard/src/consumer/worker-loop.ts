@@ -392,9 +392,13 @@ export class WorkerLoop {
       return
     }
     let isFinished = false
+    let isPastDeadline = false
     const finish = (result: JobResult | undefined) => {
       if (isFinished) return
       isFinished = true
+      // A handler that fails once its deadline aborted it failed because of the deadline: its
+      // caller is told TIMEOUT (as for one abandoned past the grace), not the abort's error.
+      if (isPastDeadline && result?.outcome === 'err') result = abandoned(this.workerId, entry.copy)
       clearTimeout(timer)
       this.#running.delete(entry.entryId)
       if (result) this.#complete(entry, result)
@@ -409,6 +413,7 @@ export class WorkerLoop {
     // longest wait; an entry whose deadline is not a number runs without one.
     let timer: NodeJS.Timeout | undefined
     const onDeadline = () => {
+      isPastDeadline = true
       ctrl.abort(new Error('deadline exceeded'))
       timer = setTimeout(() => {
         this.#logger.warn({ jobId: entry.jobId }, 'handler still running past the deadline; abandoning it')
