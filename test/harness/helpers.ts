@@ -105,6 +105,7 @@ export interface WorkerProcess {
 /** Starts `hedgeyard worker` with a fixture handler and waits until its workers are registered. */
 export async function spawnWorker(options: {
   pool: string
+  /** A file of test/fixtures, or a package name (`@hedgeyard/genai`). */
   handler: string
   count?: number
   concurrency?: number
@@ -123,7 +124,7 @@ export async function spawnWorker(options: {
     '--pool',
     options.pool,
     '--handler',
-    join(FIXTURES, options.handler),
+    options.handler.startsWith('@') ? options.handler : join(FIXTURES, options.handler),
     '--count',
     String(options.count ?? 1),
     '--concurrency',

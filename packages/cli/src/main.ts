@@ -4,6 +4,7 @@ import { cancelCommand } from './commands/cancel.js'
 import { deadCommand } from './commands/dead.js'
 import { demoCommand } from './commands/demo.js'
 import { drainCommand } from './commands/drain.js'
+import { fakeGeminiCommand } from './commands/fake-gemini.js'
 import { inspectCommand } from './commands/inspect.js'
 import { limitsCommand } from './commands/limits.js'
 import { resumeCommand } from './commands/resume.js'
@@ -24,5 +25,6 @@ limitsCommand(program)
 resumeCommand(program)
 deadCommand(program)
 demoCommand(program)
+fakeGeminiCommand(program)
 
 program.parseAsync(process.argv).catch(failWith)

@@ -1,7 +1,6 @@
-import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import { type Command, Option } from 'commander'
 import { type Handler, startWorkers, type WorkerGroup } from 'hedgeyard'
+import { importHandlerModule } from '../handler-module.js'
 import { createLogger } from '../logger.js'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 
@@ -17,9 +16,12 @@ interface WorkerCliOptions extends CommonOptions {
   idPrefix?: string
 }
 
-/** Loads a handler module: its `default` export or its `handler` export, which must be a function. */
+/**
+ * Loads a handler module, a file or a package (`@hedgeyard/genai`): its `default` export or its
+ * `handler` export, which must be a function.
+ */
 export async function loadHandler(path: string): Promise<Handler> {
-  const mod = (await import(pathToFileURL(resolve(path)).href)) as Record<string, unknown>
+  const mod = await importHandlerModule(path)
   const handler = mod.default ?? mod.handler
   if (typeof handler !== 'function') {
     throw new Error(
