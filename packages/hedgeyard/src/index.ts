@@ -7,7 +7,7 @@ export { inspectPool, inspectProducers } from './admin/inspect-pool.js'
 export type { Limiter, PoolLimits } from './admin/pool-limits.js'
 export { clearPoolLimits, getPoolLimits, setPoolLimits } from './admin/pool-limits.js'
 export type { Handler, JobContext } from './consumer/run-job.js'
-export type { WorkerGroup, WorkerOptions } from './consumer/start-workers.js'
+export type { BreakerOptions, WorkerGroup, WorkerOptions } from './consumer/start-workers.js'
 export { startWorkers, WORKER_DEFAULTS } from './consumer/start-workers.js'
 export type {
   DispatcherOptions,

@@ -24,7 +24,13 @@ export function inspectCommand(program: Command): void {
           w.host,
           w.pid,
           w.alive ? 'yes' : 'NO',
-          w.state === 'cooling' ? `cooling ${(w.coolingMs / 1000).toFixed(1)}s` : w.state,
+          w.breaker === 'open'
+            ? `breaker open ${(w.breakerMs / 1000).toFixed(1)}s`
+            : w.breaker === 'half-open'
+              ? 'breaker half-open'
+              : w.state === 'cooling'
+                ? `cooling ${(w.coolingMs / 1000).toFixed(1)}s`
+                : w.state,
           w.inflight,
           w.queueLen,
           w.capacity,

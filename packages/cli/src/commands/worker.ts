@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander'
-import { type Handler, startWorkers, type WorkerGroup } from 'hedgeyard'
+import { type BreakerOptions, type Handler, startWorkers, type WorkerGroup } from 'hedgeyard'
 import { importHandlerModule } from '../handler-module.js'
 import { createLogger } from '../logger.js'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
@@ -11,6 +11,8 @@ interface WorkerCliOptions extends CommonOptions {
   queueCapacity?: number
   prefetch?: number
   leaseMs?: number
+  breakerFailures?: number
+  breakerCoolOffMs?: number
   maxChunks?: number
   maxChunkBytes?: number
   idPrefix?: string
@@ -44,6 +46,16 @@ export function workerCommand(program: Command): void {
       intOption('--prefetch'),
     )
     .option('--lease-ms <ms>', 'lease of a worker', intOption('--lease-ms'))
+    .option(
+      '--breaker-failures <n>',
+      "consecutive retryable failures that open a worker's breaker (default 5; 0: no breaker)",
+      intOption('--breaker-failures'),
+    )
+    .option(
+      '--breaker-cool-off-ms <ms>',
+      'how long an open breaker keeps its worker out before a probe job (default 5000)',
+      intOption('--breaker-cool-off-ms'),
+    )
     .option(
       '--max-chunks <n>',
       'most chunks one streamed job may emit (default 10000)',
@@ -96,6 +108,7 @@ export function workerCommand(program: Command): void {
         ...(opts.prefetch === undefined ? {} : { prefetch: opts.prefetch }),
         ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
         ...(opts.maxChunks === undefined ? {} : { maxChunks: opts.maxChunks }),
+        ...breakerOf(opts),
         ...(opts.maxChunkBytes === undefined ? {} : { maxChunkBytes: opts.maxChunkBytes }),
         ...(opts.idPrefix === undefined ? {} : { idPrefix: opts.idPrefix }),
       })
@@ -111,4 +124,16 @@ export function workerCommand(program: Command): void {
         }
       })
     })
+}
+
+/** The breaker the flags ask for: none for --breaker-failures 0, the defaults when neither is given. */
+function breakerOf(opts: WorkerCliOptions): { breaker?: BreakerOptions | false } {
+  if (opts.breakerFailures === 0) return { breaker: false }
+  if (opts.breakerFailures === undefined && opts.breakerCoolOffMs === undefined) return {}
+  return {
+    breaker: {
+      ...(opts.breakerFailures === undefined ? {} : { failures: opts.breakerFailures }),
+      ...(opts.breakerCoolOffMs === undefined ? {} : { coolOffMs: opts.breakerCoolOffMs }),
+    },
+  }
 }

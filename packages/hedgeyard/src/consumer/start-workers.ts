@@ -74,7 +74,23 @@ export interface WorkerOptions<Req, Res> {
   maxChunks?: number
   /** Largest chunk, as JSON in UTF-8; a larger one ends its job with STREAM_OVERFLOW. @defaultValue 65536 */
   maxChunkBytes?: number
+  /**
+   * Each worker's breaker: after `failures` consecutive retryable failures or timeouts, the worker
+   * leaves dispatch for `coolOffMs`, then takes one probe job; a success closes the breaker, a
+   * failure opens it again. `false` for none. @defaultValue { failures: 5, coolOffMs: 5000 }
+   */
+  breaker?: BreakerOptions | false
 }
+
+/** A worker's breaker (see {@link WorkerOptions.breaker}). */
+export interface BreakerOptions {
+  /** Consecutive retryable failures or timeouts that open it. @defaultValue 5 */
+  failures?: number
+  /** How long it stays open before a probe job. @defaultValue 5000 */
+  coolOffMs?: number
+}
+
+const BREAKER_DEFAULTS = Object.freeze({ failures: 5, coolOffMs: 5_000 })
 
 /** Defaults of {@link WorkerOptions}. */
 export const WORKER_DEFAULTS = Object.freeze({
@@ -106,7 +122,15 @@ export interface WorkerGroup {
   readonly done: Promise<void>
 }
 
-const KNOWN_OPTIONS = ['redis', 'pool', 'handler', 'logger', 'idPrefix', ...Object.keys(WORKER_DEFAULTS)]
+const KNOWN_OPTIONS = [
+  'redis',
+  'pool',
+  'handler',
+  'logger',
+  'idPrefix',
+  'breaker',
+  ...Object.keys(WORKER_DEFAULTS),
+]
 
 /**
  * Starts `count` workers of a pool in this process and registers them in Redis.
@@ -139,6 +163,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     deadLetterCap: checkInt('deadLetterCap', o.deadLetterCap, 1),
     maxChunks: checkInt('maxChunks', o.maxChunks, 1, MAX_CHUNKS_LIMIT),
     maxChunkBytes: checkInt('maxChunkBytes', o.maxChunkBytes, 1, 512 * 1024 * 1024),
+    ...checkBreaker(options.breaker),
   }
   const prefix = checkName('prefix', o.prefix)
   const idPrefix = checkName(
@@ -211,7 +236,24 @@ export async function startWorkers<Req = unknown, Res = unknown>(
   return { workerIds, close: () => group.close(), done: group.done }
 }
 
+function checkBreaker(b: BreakerOptions | false | undefined): {
+  breakerFailures: number
+  breakerCoolOffMs: number
+} {
+  if (b === false) return { breakerFailures: 0, breakerCoolOffMs: BREAKER_DEFAULTS.coolOffMs }
+  if (b !== undefined && (typeof b !== 'object' || b === null)) {
+    throw invalidArgument('breaker must be an object { failures, coolOffMs } or false')
+  }
+  checkKnownOptions('breaker', b ?? {}, Object.keys(BREAKER_DEFAULTS))
+  return {
+    breakerFailures: checkInt('breaker.failures', b?.failures ?? BREAKER_DEFAULTS.failures, 1, 1_000_000),
+    breakerCoolOffMs: checkMs('breaker.coolOffMs', b?.coolOffMs ?? BREAKER_DEFAULTS.coolOffMs, 1),
+  }
+}
+
 interface GroupSettings {
+  breakerFailures: number
+  breakerCoolOffMs: number
   concurrency: number
   queueCapacity: number
   leaseMs: number
@@ -261,12 +303,20 @@ class Group {
   }
 
   async register(ids: string[]): Promise<void> {
-    const { concurrency, queueCapacity, leaseMs } = this.#settings
+    const { concurrency, queueCapacity, leaseMs, breakerFailures, breakerCoolOffMs } = this.#settings
     const sentAt = Date.now()
     const redisMs = await registerWorkers(
       this.#cmd,
       this.#keys,
-      { leaseMs, host: hostname(), pid: process.pid, concurrency, capacity: concurrency + queueCapacity },
+      {
+        leaseMs,
+        host: hostname(),
+        pid: process.pid,
+        concurrency,
+        capacity: concurrency + queueCapacity,
+        breakerFailures,
+        breakerCoolOffMs,
+      },
       ids,
     )
     this.#measureClock(sentAt, redisMs)

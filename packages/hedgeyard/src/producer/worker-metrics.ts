@@ -15,6 +15,12 @@ export interface WorkerMetrics {
   state: string
   /** Ms of cooldown left (0 when not cooling). */
   coolingMs: number
+  /** Its breaker: 'closed', 'open' (out of dispatch for `breakerMs`) or 'half-open' (one probe job). */
+  breaker: 'closed' | 'open' | 'half-open'
+  /** Ms until an open breaker half-opens (0 otherwise). */
+  breakerMs: number
+  /** Retryable failures or timeouts in a row, counted by the breaker. */
+  consecutiveFailures: number
   /** Jobs it has read and is running. */
   inflight: number
   /** Jobs waiting in its stream, not read yet. */
@@ -58,6 +64,7 @@ export async function readWorkerMetrics(conn: Redis, keys: PoolKeys): Promise<Wo
     const load = loadOf.get(workerId) ?? 0
     const coolingMs = Math.max(0, Number(info.cooling_until ?? 0) - nowMs) || 0
     const state = info.state ?? 'unknown'
+    const breaker = info.breaker === 'open' ? 'open' : info.breaker === 'half' ? 'half-open' : 'closed'
     return {
       workerId,
       host: info.host ?? '',
@@ -65,6 +72,9 @@ export async function readWorkerMetrics(conn: Redis, keys: PoolKeys): Promise<Wo
       alive: (leaseOf.get(workerId) ?? 0) >= nowMs,
       state: state === 'active' && coolingMs > 0 ? 'cooling' : state,
       coolingMs,
+      breaker,
+      breakerMs: breaker === 'open' ? Math.max(0, Number(info.breaker_until ?? 0) - nowMs) || 0 : 0,
+      consecutiveFailures: Number(info.fails ?? 0) || 0,
       inflight,
       queueLen: Math.max(0, load - inflight),
       capacity: Number(info.capacity ?? 0),

@@ -10,7 +10,8 @@
   KEYS[3] -> hy:{P}:dead            STREAM dead letters, capped with MAXLEN ~
   KEYS[4..] for each worker i of the call, in order: hy:{P}:q:<worker i> (STREAM its entries,
             acknowledged and deleted), then hy:{P}:w:<worker i> (HASH state, capacity,
-            processed, errors, cooling_until)
+            processed, errors, cooling_until, breaker_failures, breaker_cooloff, fails,
+            breaker, breaker_until)
 
   ARGV[1] base 'hy:{P}:'; keys learned inside from the entries, same {P} tag:
             hy:{P}:res:<jobId>            STRING result envelope, SET NX PX: the winner
@@ -41,6 +42,12 @@
   A failure whose envelope carries error.retryAfterMs (the upstream's 429) cools its worker down:
   the worker leaves `ready` and its hash gets cooling_until (ms, Redis time); heartbeat puts it
   back once that has passed, and no script puts a cooling worker back before.
+
+  A worker's breaker (when register gave it breaker_failures > 0): each success resets its count
+  of consecutive failures (`fails`), each retryable failure or TIMEOUT adds one; at
+  breaker_failures the breaker opens (`breaker` 'open', breaker_until = now + breaker_cooloff, the
+  worker out of `ready`); heartbeat half-opens it after that, which lets one probe job in (a
+  capacity of 1); the probe's success closes it, its failure opens it again.
 
   A streamed job (race 's') is won by the copy that owns its output stream (it emitted the first
   chunk), whether it succeeded or failed, or, when no copy emitted, by the first success; a failed
@@ -210,6 +217,16 @@ for i = 1, n do
           if (worker.coolMs or 0) < ms then worker.coolMs = ms end
         end
       end
+      -- What the breaker counts: a success, or a failure that says the upstream is failing (a
+      -- retryable error or a timeout; a 429 is the cooldown's).
+      if outcome == 'ok' then
+        worker.events = worker.events or {}
+        worker.events[#worker.events + 1] = true
+      elseif worker.coolMs == nil and (string.find(jobEnvelope[i], '"retryable":true', 1, true)
+          or string.find(jobEnvelope[i], '"code":"TIMEOUT"', 1, true)) then
+        worker.events = worker.events or {}
+        worker.events[#worker.events + 1] = false
+      end
       if race == '' then
         -- A plain job's result is elected by SET NX when it is written: nothing depends on it here.
         jobKind[i] = 'plain'
@@ -260,25 +277,51 @@ local function redisNow()
   return nowMs
 end
 
+-- Each worker's breaker after this call's outcomes, in their order.
+for _, worker in ipairs(workers) do
+  if worker.events then
+    local info = redis.call('HMGET', worker.hash, 'breaker_failures', 'breaker_cooloff', 'fails', 'breaker')
+    local threshold, coolOff = tonumber(info[1]) or 0, tonumber(info[2]) or 0
+    if threshold >= 1 and coolOff >= 1 then
+      local fails, was = tonumber(info[3]) or 0, info[4] or 'closed'
+      if was ~= 'open' and was ~= 'half' then was = 'closed' end
+      local state, startFails = was, fails
+      for _, isSuccess in ipairs(worker.events) do
+        if isSuccess then
+          fails = 0
+          if state == 'half' then state = 'closed' end
+        else
+          fails = fails + 1
+          if state == 'half' or (state == 'closed' and fails >= threshold) then state = 'open' end
+        end
+      end
+      worker.breaker = { state = state, was = was, fails = fails, changed = fails ~= startFails, coolOff = coolOff }
+    end
+  end
+end
+
 -- The new load of every worker whose load changes, and whether it is a dispatch candidate then
--- (never while it cools down).
+-- (never while it cools down or its breaker is open; a half-open one only when idle).
 local loads = {}
 for _, w in ipairs(order) do
   local load = tonumber(redis.call('ZSCORE', loadKey, w) or '0') - released[w]
   if load < 0 then load = 0 end
-  local info = { false, false, false }
+  local info = { false, false, false, false }
   if workerById[w] then
-    info = redis.call('HMGET', workerById[w].hash, 'state', 'capacity', 'cooling_until')
+    info = redis.call('HMGET', workerById[w].hash, 'state', 'capacity', 'cooling_until', 'breaker')
   elseif redis.call('TYPE', workerKeyOf(w))['ok'] == 'hash' then
     -- A sibling's worker: its hash of another type is its own trouble, not this call's.
-    info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity', 'cooling_until')
+    info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity', 'cooling_until', 'breaker')
   end
   local capacity = tonumber(info[2])
-  local isCooling = (workerById[w] ~= nil and workerById[w].coolMs ~= nil)
+  local breaker = info[4]
+  if workerById[w] and workerById[w].breaker then breaker = workerById[w].breaker.state end
+  if breaker == 'half' and capacity then capacity = math.min(capacity, 1) end
+  local isOut = breaker == 'open' or (workerById[w] ~= nil and workerById[w].coolMs ~= nil)
     or (info[3] ~= false and (tonumber(info[3]) or 0) > redisNow())
-  local isReady = not isCooling and (redis.call('ZSCORE', readyKey, w) ~= false
+  local isReady = not isOut and ((breaker ~= 'half' and redis.call('ZSCORE', readyKey, w) ~= false)
     or (info[1] == 'active' and capacity ~= nil and load < capacity))
-  loads[#loads + 1] = { w, load, isReady, isCooling }
+  loads[#loads + 1] = { w, load, isReady, isOut }
 end
 
 requireCommands('complete', loadKey, { 'ZADD' })
@@ -288,7 +331,7 @@ if hasDead then
 end
 for _, worker in ipairs(workers) do
   requireCommands('complete', worker.queue, { 'XACK', 'XDEL' })
-  requireCommands('complete', worker.hash, { 'HINCRBY', 'HSET' })
+  requireCommands('complete', worker.hash, { 'HINCRBY', 'HSET', 'HDEL' })
 end
 requireCommands('complete', resultKeyOf(''), { 'SET', 'DEL' })
 if next(jobOut) ~= nil then requireCommands('complete', outKeyOf(''), { 'XADD', 'PEXPIRE' }) end
@@ -360,6 +403,16 @@ for _, worker in ipairs(workers) do
   if worker.coolMs then
     redis.call('HSET', worker.hash, 'cooling_until', string.format('%d', redisNow() + worker.coolMs))
     redis.call('ZREM', readyKey, worker.id)
+  end
+  local b = worker.breaker
+  if b then
+    if b.changed then redis.call('HSET', worker.hash, 'fails', b.fails) end
+    if b.state == 'open' and b.was ~= 'open' then
+      redis.call('HSET', worker.hash, 'breaker', 'open', 'breaker_until', string.format('%d', redisNow() + b.coolOff))
+      redis.call('ZREM', readyKey, worker.id)
+    elseif b.state == 'closed' and b.was == 'half' then
+      redis.call('HDEL', worker.hash, 'breaker', 'breaker_until')
+    end
   end
 end
 for _, s in ipairs(siblingDeletes) do redis.call('XDEL', s[1], s[2]) end

@@ -3,6 +3,8 @@
   them dispatch candidates again when they are active and have room (dispatch drops a candidate
   whose lease it found expired).
 
+  A worker whose breaker is open (complete.lua) stays out of `ready` until its breaker_until; then
+  its breaker half-opens ('half'), and it is a candidate while it has no job (one probe job).
   A worker cooling down (its hash's cooling_until, ms of Redis time, still ahead: complete.lua set
   it after an upstream 429) is kept out of `ready`; once it has passed, the field is removed and
   the worker is a candidate again.
@@ -56,7 +58,9 @@ for i = 1, n do
   elseif hashType ~= 'hash' or (qType ~= 'stream' and qType ~= 'none') then
     state.status = 'BROKEN'
   else
-    local info = redis.call('HMGET', hash, 'state', 'capacity', 'cooling_until')
+    local info = redis.call('HMGET', hash, 'state', 'capacity', 'cooling_until', 'breaker', 'breaker_until')
+    state.breaker = info[4]
+    state.breakerUntil = tonumber(info[5]) or 0
     state.status = info[1] == 'draining' and 'DRAINING' or 'OK'
     state.isActive = info[1] == 'active'
     state.capacity = tonumber(info[2])
@@ -79,7 +83,15 @@ for i, state in ipairs(workers) do
     redis.call('ZADD', loadKey, state.load, w)
     local isCooling = state.coolingUntil ~= nil and state.coolingUntil > now
     if state.coolingUntil ~= nil and not isCooling then redis.call('HDEL', KEYS[3 + 2 * i], 'cooling_until') end
-    if state.isActive and state.capacity ~= nil and state.load < state.capacity and not isCooling then
+    local hash = KEYS[3 + 2 * i]
+    if state.breaker == 'open' and state.breakerUntil <= now then
+      redis.call('HSET', hash, 'breaker', 'half')
+      state.breaker = 'half'
+    end
+    local room = state.capacity
+    if state.breaker == 'half' and room ~= nil then room = math.min(room, 1) end
+    if state.breaker == 'open' then room = 0 end
+    if state.isActive and room ~= nil and state.load < room and not isCooling then
       redis.call('ZADD', readyKey, state.load, w)
     else
       redis.call('ZREM', readyKey, w)

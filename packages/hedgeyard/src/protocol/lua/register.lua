@@ -5,12 +5,14 @@
   KEYS[2] -> hy:{P}:ready   ZSET workerId -> load (dispatch candidates)
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4..] for each worker i, in order: hy:{P}:w:<workerId> (HASH host, pid, concurrency,
-            capacity, state, processed, errors, started), then hy:{P}:q:<workerId> (STREAM, its
+            capacity, state, processed, errors, started, breaker_failures, breaker_cooloff;
+            a breaker's state fails, breaker, breaker_until is reset), then hy:{P}:q:<workerId> (STREAM, its
             consumer group created here)
 
   ARGV[1] lease (ms)
   ARGV[2] host, ARGV[3] pid, ARGV[4] concurrency, ARGV[5] capacity
-  ARGV[6..] worker ids, in the order of their keys
+  ARGV[6] breaker: consecutive failures that open it (0: no breaker), ARGV[7] its cool-off (ms)
+  ARGV[8..] worker ids, in the order of their keys
 
   The load of a worker is set to the length of its stream, which is what it is by the invariant
   (a restarted worker finds its unfinished entries still there). A worker hash or stream, or a
@@ -20,13 +22,15 @@
 --!include lib/wire.lua
 local loadKey, readyKey, aliveKey = KEYS[1], KEYS[2], KEYS[3]
 local leaseMs, capacity = tonumber(ARGV[1]), tonumber(ARGV[5])
-local n = #ARGV - 5
+local n = #ARGV - 7
 --!include lib/check.lua
 
 if leaseMs == nil or leaseMs < 1 then badArgument('register', 'lease is not a positive number') end
 if capacity == nil or capacity < 1 or tonumber(ARGV[4]) == nil then
   badArgument('register', 'concurrency and capacity must be positive numbers')
 end
+if positiveInteger(ARGV[6]) == nil and ARGV[6] ~= '0' then badArgument('register', 'breaker failures is not a whole number') end
+if positiveInteger(ARGV[7]) == nil then badArgument('register', 'breaker cool-off is not a positive whole number') end
 if #KEYS ~= 3 + 2 * n then badArgument('register', #KEYS .. ' keys given for ' .. n .. ' workers') end
 
 -- Reads and checks.
@@ -41,7 +45,7 @@ expect(readyKey, 'zset')
 expect(aliveKey, 'zset')
 local hasGroup = {}
 for i = 1, n do
-  if not isId(ARGV[5 + i]) then badArgument('register', 'worker id is not a valid id') end
+  if not isId(ARGV[7 + i]) then badArgument('register', 'worker id is not a valid id') end
   local q = KEYS[3 + 2 * i]
   expect(KEYS[2 + 2 * i], 'hash')
   if expect(q, 'stream') == 'stream' then
@@ -54,7 +58,7 @@ for i = 1, n do
 end
 requireCommands('register', loadKey, { 'ZADD', 'ZREM', 'DEL' })
 if n > 0 then
-  requireCommands('register', KEYS[4], { 'HSET', 'HSETNX', 'DEL' })
+  requireCommands('register', KEYS[4], { 'HSET', 'HSETNX', 'HDEL', 'DEL' })
   requireCommands('register', KEYS[5], { { 'XGROUP', 'CREATE' }, 'DEL' })
 end
 local t = redis.call('TIME')
@@ -63,9 +67,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 -- Writes.
 if #replace > 0 then redis.call('DEL', unpack(replace)) end
 for i = 1, n do
-  local w, hash, q = ARGV[5 + i], KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local w, hash, q = ARGV[7 + i], KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   redis.call('HSET', hash, 'host', ARGV[2], 'pid', ARGV[3], 'concurrency', ARGV[4],
-    'capacity', ARGV[5], 'state', 'active', 'started', now)
+    'capacity', ARGV[5], 'state', 'active', 'started', now, 'breaker_failures', ARGV[6],
+    'breaker_cooloff', ARGV[7])
+  redis.call('HDEL', hash, 'fails', 'breaker', 'breaker_until')
   redis.call('HSETNX', hash, 'processed', 0)
   redis.call('HSETNX', hash, 'errors', 0)
   -- The group exists already after a restart with the same id.

@@ -13,6 +13,10 @@ export interface WorkerRegistration {
   concurrency: number
   /** Concurrency plus queue capacity: the most jobs a worker holds. */
   capacity: number
+  /** Consecutive failures that open a worker's breaker; 0 for no breaker. @defaultValue 0 */
+  breakerFailures?: number
+  /** How long an open breaker keeps its worker out of dispatch before a probe. @defaultValue 5000 */
+  breakerCoolOffMs?: number
 }
 
 /**
@@ -28,6 +32,7 @@ export async function registerWorkers(
   const callKeys = [keys.load, keys.ready, keys.alive]
   for (const w of workerIds) callKeys.push(workerKey(keys, w), queueKey(keys, w))
   const { leaseMs, host, pid, concurrency, capacity } = registration
-  const args = [leaseMs, host, pid, concurrency, capacity, ...workerIds]
+  const breaker = [registration.breakerFailures ?? 0, registration.breakerCoolOffMs ?? 5_000]
+  const args = [leaseMs, host, pid, concurrency, capacity, ...breaker, ...workerIds]
   return replyInteger(REGISTER, await callScript(conn, REGISTER, callKeys, args))
 }

@@ -115,8 +115,11 @@ end
 local function capacityOf(w)
   local capacity = capacityCache[w]
   if capacity == nil then
-    local ok, text = pcall(redis.call, 'HGET', workerKeyOf(w), 'capacity')
-    capacity = ok and tonumber(text) or false
+    local ok, info = pcall(redis.call, 'HMGET', workerKeyOf(w), 'capacity', 'breaker')
+    capacity = ok and tonumber(info[1]) or false
+    -- A half-open breaker lets one probe job in; an open one none (complete.lua, heartbeat.lua).
+    if capacity and info[2] == 'half' then capacity = math.min(capacity, 1) end
+    if capacity and info[2] == 'open' then capacity = 0 end
     capacityCache[w] = capacity
   end
   if capacity == false then return nil end
