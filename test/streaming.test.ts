@@ -93,6 +93,27 @@ describe('streaming across processes', () => {
     await settled(pool)
   })
 
+  it('says when a job is queued, and any process can read where it stands', async () => {
+    const pool = uniquePool('stream-state')
+    const d = dispatcher(pool)
+    const nowhere = d.stream({ chunks: 1 })
+    await expect(nowhere.queued).rejects.toMatchObject({ code: 'NO_WORKERS' })
+    await streamWorker(pool)
+    const other = dispatcher(pool)
+    const stream = d.stream({ chunks: 3, everyMs: 100 })
+    await stream.queued
+    expect(await other.getJob(stream.jobId)).toEqual({ status: 'pending' })
+    const { result } = await drain(stream as never)
+    expect(await other.getJob(stream.jobId)).toEqual({ status: 'completed', result })
+    const failing = d.stream({ chunks: 3, failAt: 1 })
+    await drain(failing as never)
+    expect(await other.getJob(failing.jobId)).toMatchObject({
+      status: 'failed',
+      error: { code: 'HANDLER_ERROR', message: expect.stringContaining('failed before chunk 1') },
+    })
+    expect(await other.getJob('no-such-job')).toEqual({ status: 'unknown' })
+  })
+
   it('a plain submit to a streaming handler gets its return value', async () => {
     const pool = uniquePool('stream-submit')
     await streamWorker(pool)

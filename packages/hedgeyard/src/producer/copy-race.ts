@@ -22,6 +22,8 @@ export interface RacePlan {
   retry?: { maxCopies: number; backoffMs: number }
   /** Streamed: copies race to the first chunk (race 's'); after it, no copy is sent or heard. */
   isStream?: boolean
+  /** Called once, when a worker first has a copy of the job queued. */
+  onQueued?: () => void
 }
 
 /** Counters a race updates, owned by the dispatcher. */
@@ -70,6 +72,7 @@ export class CopyRace {
   #isRetryScheduled = false
   #timer: NodeJS.Timeout | undefined
   #lastError: HedgeyardError | undefined
+  #hasQueued = false
   /** Copies whose dispatch reply has not come back: until it has, where they went is unknown. */
   #inDispatch = 0
   /** A hedge came due while a copy's dispatch reply was out: it goes when the reply comes. */
@@ -291,6 +294,10 @@ export class CopyRace {
     const c = this.#deps.counters
     if (outcome.status === 'queued') {
       this.#tried(outcome.workerId)
+      if (!this.#hasQueued) {
+        this.#hasQueued = true
+        this.#plan.onQueued?.()
+      }
       if (kind === 'hedge') c.hedgesSent++
       else if (kind === 'retry') c.retriesSent++
       if (this.#plan.session !== '' && attempt === 1) {

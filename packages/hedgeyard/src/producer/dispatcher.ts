@@ -18,6 +18,7 @@ import { Deadlines } from './deadlines.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
 import { CANCEL_RESULT_TTL_MS, type CancelOutcome, endJob, outcomeOf } from './end-job.js'
 import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
+import { type JobState, readJobState } from './job-state.js'
 import type { JobStream } from './job-stream.js'
 import { ResultListener } from './result-listener.js'
 import { reportStats, STATS_REPORT_MS } from './stats-reporter.js'
@@ -412,6 +413,20 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       )
     } catch (err) {
       throw redisFailure(err, 'cancel')
+    }
+  }
+
+  /**
+   * Where a job of this pool stands, whichever producer sent it: see {@link getJob}.
+   * @throws HedgeyardError INVALID_ARGUMENT for a bad id, REDIS_* when Redis fails.
+   */
+  async getJob(jobId: string): Promise<JobState> {
+    checkName('jobId', jobId)
+    await this.#connect()
+    try {
+      return await readJobState(this.#cmd, this.#keys, jobId)
+    } catch (err) {
+      throw redisFailure(err, 'getJob')
     }
   }
 

@@ -17,6 +17,8 @@ export interface StreamSink {
   readonly isEnded: boolean
   /** Whether the reader wants more chunks now (false while it has STREAM_HIGH_WATER unread). */
   wantsMore(): boolean
+  /** A worker has the job queued (for a resume: the job exists). */
+  markQueued(): void
 }
 
 interface State {
@@ -41,13 +43,20 @@ export class JobStream<Chunk = unknown, Res = unknown> implements AsyncIterable<
   readonly jobId: string
   /** The handler's return value; rejects with the job's error. */
   readonly result: Promise<Res>
+  /**
+   * Settles once a worker has the job queued (a `resume` is queued already), or rejects with the
+   * reason it could not be: SATURATED, NO_WORKERS, RATE_LIMITED... An HTTP front door answers
+   * "accepted" on it.
+   */
+  readonly queued: Promise<void>
   readonly #state: State
 
   /** @internal Made by the dispatcher. */
-  constructor(jobId: string, state: State, result: Promise<Res>) {
+  constructor(jobId: string, state: State, result: Promise<Res>, queued: Promise<void>) {
     this.jobId = jobId
     this.#state = state
     this.result = result
+    this.queued = queued
   }
 
   [Symbol.asyncIterator](): AsyncIterator<StreamChunk<Chunk>> {
@@ -99,8 +108,13 @@ export function createJobStream<Chunk, Res>(
   const result = new Promise<Res>((resolve, reject) => {
     settle = (err, value) => (err === undefined ? resolve(value as Res) : reject(err))
   })
+  let settleQueued!: (err: unknown) => void
+  const queued = new Promise<void>((resolve, reject) => {
+    settleQueued = (err) => (err === undefined ? resolve() : reject(err))
+  })
   // A caller that only iterates sees the error there: `result` must not also be reported unhandled.
   result.catch(() => {})
+  queued.catch(() => {})
   const state: State = {
     buffer: [],
     waiter: undefined,
@@ -127,7 +141,13 @@ export function createJobStream<Chunk, Res>(
       state.isEnded = true
       state.error = err
       settle(err, value)
+      // Ended before it was queued: it never will be (a promise settles once, so this is a no-op
+      // for a stream that was queued).
+      settleQueued(err)
       wake()
+    },
+    markQueued() {
+      settleQueued(undefined)
     },
     get isEnded() {
       return state.isEnded
@@ -136,7 +156,7 @@ export function createJobStream<Chunk, Res>(
       return !state.isEnded && !state.hasExited && state.buffer.length < STREAM_HIGH_WATER
     },
   }
-  return { stream: new JobStream<Chunk, Res>(jobId, state, result), sink }
+  return { stream: new JobStream<Chunk, Res>(jobId, state, result, queued), sink }
 }
 
 /** The error a stream left early ends with. */

@@ -81,7 +81,7 @@ export function startStream<Chunk, Res>(
     isTimeoutFinal: true,
     signal,
   })
-  race = new CopyRace(deps.race, { ...plan, isStream: true }, (err) => {
+  race = new CopyRace(deps.race, { ...plan, isStream: true, onQueued: () => run.markQueued() }, (err) => {
     // A success's end entry brings the result; only a failure here ends the stream.
     if (err !== undefined) run.fail(err, true)
   })
@@ -147,6 +147,7 @@ export function resumeStream<Chunk, Res>(
     if (out === 0 && res === 1) {
       // Ended without a stream: its result is all there is.
       const text = await deps.cmd.get(resultKey(k, jobId)).catch(() => null)
+      run.markQueued()
       if (text !== null) run.output.onEnd(text)
       else run.fail(new HedgeyardError('NOT_FOUND', `job ${jobId} has expired`, { jobId }), false)
       return
@@ -155,6 +156,7 @@ export function resumeStream<Chunk, Res>(
       run.fail(new HedgeyardError('NOT_FOUND', `no job ${jobId} in pool`, { jobId }), false)
       return
     }
+    run.markQueued()
     deps.reader().add(run.output, `0-${afterSeq}`)
   })()
   return run.stream
@@ -179,6 +181,7 @@ function openStream<Chunk, Res>(
   output: OutputSink
   fail: (err: unknown, writeEnd: boolean) => void
   isEnded: () => boolean
+  markQueued: () => void
 } {
   let sink: StreamSink
   let hasChunk = false
@@ -246,5 +249,6 @@ function openStream<Chunk, Res>(
     output,
     fail: (err, writeEnd) => finish(err, undefined, writeEnd),
     isEnded: () => sink.isEnded,
+    markQueued: () => sink.markQueued(),
   }
 }
