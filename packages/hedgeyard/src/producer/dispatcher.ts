@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
 import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
-import { type PoolKeys, poolKeys, resultChannel } from '../protocol/keys.js'
+import { type PoolKeys, poolKeys, resultChannel, resumedKey } from '../protocol/keys.js'
 import { checkInt, checkKnownOptions, checkMs, checkName, checkNumber } from '../protocol/validate.js'
 import { DEFAULT_MAX_ATTEMPTS } from '../protocol/wire.js'
 import {
@@ -413,6 +413,22 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       )
     } catch (err) {
       throw redisFailure(err, 'cancel')
+    }
+  }
+
+  /**
+   * How many times a job's stream has been resumed (by `resume`, in any process). A front door
+   * whose client left reads it when the stream starts and again after a grace period: if it grew,
+   * the client came back elsewhere, and the job must not be cancelled.
+   * @throws HedgeyardError INVALID_ARGUMENT for a bad id, REDIS_* when Redis fails.
+   */
+  async resumes(jobId: string): Promise<number> {
+    checkName('jobId', jobId)
+    await this.#connect()
+    try {
+      return Number((await this.#cmd.get(resumedKey(this.#keys, jobId))) ?? 0)
+    } catch (err) {
+      throw redisFailure(err, 'resumes')
     }
   }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino'
 import { decodeEnvelope, envelopeError } from '../protocol/codec.js'
 import { HedgeyardError } from '../protocol/errors.js'
-import { copiesKey, outKey, type PoolKeys, resultKey } from '../protocol/keys.js'
+import { copiesKey, outKey, type PoolKeys, resultKey, resumedKey } from '../protocol/keys.js'
 import { type Connection, redisFailure } from '../redis/connection.js'
 import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
 import type { Deadline, Deadlines } from './deadlines.js'
@@ -157,6 +157,13 @@ export function resumeStream<Chunk, Res>(
       return
     }
     run.markQueued()
+    // Counted for a reader that left elsewhere and waits to see whether its client came back here.
+    deps.cmd
+      .multi()
+      .incr(resumedKey(k, jobId))
+      .pexpire(resumedKey(k, jobId), deps.endTtlMs)
+      .exec()
+      .catch((err: unknown) => deps.logger.debug({ err, jobId }, 'could not count a resume'))
     deps.reader().add(run.output, `0-${afterSeq}`)
   })()
   return run.stream

@@ -9,6 +9,7 @@ import {
   KEY_PRODUCER,
   KEY_QUEUE,
   KEY_QUOTA,
+  KEY_RESUMED,
   KEY_RESULT,
   KEY_WORKER,
 } from './wire.js'
@@ -99,6 +100,14 @@ export function claimKey(keys: PoolKeys, jobId: string, copy: number): string {
  */
 export function outKey(keys: PoolKeys, jobId: string): string {
   return `${keys.base}${KEY_OUT}${jobId}`
+}
+
+/**
+ * STRING: how many times a job's stream has been resumed (`Dispatcher.resume`), so that a gateway
+ * whose client went away can tell whether it came back elsewhere before it cancels the job. PX TTL.
+ */
+export function resumedKey(keys: PoolKeys, jobId: string): string {
+  return `${keys.base}${KEY_RESUMED}${jobId}`
 }
 
 /** HASH of a producer's counters (submits, hedges, ...), expiring when it stops reporting. */
