@@ -5,6 +5,7 @@ import { deadCommand } from './commands/dead.js'
 import { demoCommand } from './commands/demo.js'
 import { drainCommand } from './commands/drain.js'
 import { fakeGeminiCommand } from './commands/fake-gemini.js'
+import { gatewayCommand } from './commands/gateway.js'
 import { inspectCommand } from './commands/inspect.js'
 import { limitsCommand } from './commands/limits.js'
 import { resumeCommand } from './commands/resume.js'
@@ -21,6 +22,7 @@ submitCommand(program)
 inspectCommand(program)
 drainCommand(program)
 cancelCommand(program)
+gatewayCommand(program)
 limitsCommand(program)
 resumeCommand(program)
 deadCommand(program)
