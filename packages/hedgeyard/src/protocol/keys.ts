@@ -9,8 +9,8 @@ import {
   KEY_PRODUCER,
   KEY_QUEUE,
   KEY_QUOTA,
-  KEY_RESUMED,
   KEY_RESULT,
+  KEY_RESUMED,
   KEY_WORKER,
 } from './wire.js'
 
