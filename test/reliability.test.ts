@@ -188,9 +188,14 @@ describe('drain', () => {
     expect(out.stdout).toBe('draining leaving-1\n')
     const results = await Promise.all(jobs)
     expect(results.map((r) => r.echo.n)).toEqual([0, 1, 2])
-    // The running job stayed on the draining worker; the two unread ones moved, attempt unchanged.
-    expect(results.filter((r) => r.workerId === 'leaving-1')).toHaveLength(1)
-    expect(results.filter((r) => r.workerId === 'staying-1')).toHaveLength(2)
+    // The running job stayed on the draining worker; the unread ones moved, attempt unchanged. How
+    // many ran before the drain was noticed depends on the machine (a busy one takes longer than a
+    // job to start the CLI and reach the next heartbeat): the first one always, then at least one
+    // was handed back.
+    const onLeaving = results.filter((r) => r.workerId === 'leaving-1').length
+    expect(onLeaving).toBeGreaterThanOrEqual(1)
+    expect(results.filter((r) => r.workerId === 'staying-1')).toHaveLength(3 - onLeaving)
+    expect(onLeaving).toBeLessThan(3)
     expect(results.every((r) => r.attempt === 1)).toBe(true)
     expect(await leaving.stop('SIGCONT')).toBe(0)
     expect(await c.exists(workerKey(keys, 'leaving-1'))).toBe(0)
