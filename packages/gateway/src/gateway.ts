@@ -131,7 +131,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics.requests.inc({ route, code: String(reply.statusCode) })
     metrics.duration.observe({ route }, reply.elapsedTime / 1_000)
     // The path only: a query may hold an API key.
-    logger.info(
+    logger.debug(
       { method: req.method, route, code: reply.statusCode, ms: Math.round(reply.elapsedTime) },
       'request',
     )

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 /** The gateway's Prometheus metrics, on a registry of its own (`GET /metrics`). */
 export interface GatewayMetrics {
@@ -8,9 +8,13 @@ export interface GatewayMetrics {
   openStreams: Gauge
 }
 
-/** Makes the gateway's metrics: names in base units with the `hedgeyard_gateway_` prefix, no ids as labels. */
+/**
+ * Makes the gateway's metrics: names in base units with the `hedgeyard_gateway_` prefix, no ids as
+ * labels; and the process's own (`process_resident_memory_bytes`, `nodejs_eventloop_lag_*`...).
+ */
 export function createMetrics(): GatewayMetrics {
   const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
   return {
     registry,
     requests: new Counter({

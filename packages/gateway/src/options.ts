@@ -30,7 +30,7 @@ export interface GatewayOptions {
    * (with Last-Event-ID, to any instance) before it cancels the job. @defaultValue 5000
    */
   disconnectGraceMs?: number
-  /** A pino logger; the gateway logs requests at info, never bodies or keys. */
+  /** A pino logger; the gateway logs each request at debug (its route, code and time), never bodies or keys. */
   logger?: Logger
 }
 

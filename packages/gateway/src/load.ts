@@ -1,0 +1,289 @@
+/**
+ * The gateway's load check: what the gateway adds over calling `Dispatcher.submit` directly, and
+ * whether it holds 1,000 open streams. It starts its own redis-server, two worker processes with a
+ * 5 ms handler and one gateway process, then, open-loop at a fixed rate, alternates 5-second slices
+ * of requests through the gateway (`:generateContent`) and submits from this process, and reports
+ * p50/p99 of both, the 5xx seen, and the gateway's memory after the warm-up and at the end. Then it
+ * opens 1,000 server-sent event streams at once on the gateway and reports its memory and
+ * event-loop delay while they are open.
+ *
+ *   node packages/gateway/dist/load.js [--rate 500] [--seconds 30] [--streams 1000] [--quick]
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { Agent, request } from 'node:http'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Dispatcher } from 'hedgeyard'
+
+const args = process.argv.slice(2)
+const flag = (name: string, fallback: number) => {
+  const i = args.indexOf(name)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+const isQuick = args.includes('--quick')
+const RATE = flag('--rate', isQuick ? 100 : 500)
+const SECONDS = flag('--seconds', isQuick ? 4 : 30)
+const STREAMS = flag('--streams', isQuick ? 50 : 1000)
+const SLICE_S = isQuick ? 1 : 5
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../cli/dist/main.js')
+
+const children: ChildProcess[] = []
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL')
+})
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+function start(
+  cmd: string,
+  argv: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; out: () => string } {
+  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  let out = ''
+  child.stdout?.on('data', (d) => {
+    out += d
+  })
+  child.stderr?.on('data', (d) => {
+    out += d
+  })
+  return { child, out: () => out }
+}
+
+async function until<T>(check: () => T | undefined | false, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = check()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number
+}
+
+/** Sends `count` calls of `call` at `rate` per second, open loop; returns each one's latency (ms) and failures. */
+async function openLoop(rate: number, seconds: number, call: () => Promise<number>) {
+  const latencies: number[] = []
+  const failures = new Map<string, number>()
+  const total = Math.round(rate * seconds)
+  const started = performance.now()
+  const pending: Promise<void>[] = []
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1_000) / rate
+    const wait = due - performance.now()
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait))
+    const t0 = performance.now()
+    pending.push(
+      call().then(
+        (status) => {
+          if (status >= 500) failures.set(String(status), (failures.get(String(status)) ?? 0) + 1)
+          else latencies.push(performance.now() - t0)
+        },
+        (err: unknown) => {
+          const code = (err as { code?: string }).code ?? 'error'
+          failures.set(code, (failures.get(code) ?? 0) + 1)
+        },
+      ),
+    )
+  }
+  await Promise.all(pending)
+  return { latencies, failures }
+}
+
+const BODY = JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hello' }] }] })
+
+function post(
+  agent: Agent,
+  port: number,
+  path: string,
+): Promise<{ status: number; res: import('node:http').IncomingMessage }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
+      },
+      (res) => resolve({ status: res.statusCode ?? 0, res }),
+    )
+    req.on('error', reject)
+    req.end(BODY)
+  })
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
+  return line === undefined ? Number.NaN : Number(line.split(' ')[1])
+}
+
+const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`
+const ms = (v: number) => `${v.toFixed(2)} ms`
+
+async function main(): Promise<void> {
+  const redisPort = await freePort()
+  start('redis-server', ['--port', String(redisPort), '--save', '', '--appendonly', 'no'])
+  const redis = `redis://127.0.0.1:${redisPort}`
+  await new Promise((r) => setTimeout(r, 300))
+  const handler = join(tmpdir(), `hedgeyard-load-handler-${process.pid}.mjs`)
+  writeFileSync(
+    handler,
+    `const reply = { candidates: [{ content: { role: 'model', parts: [{ text: 'ok' }] }, finishReason: 'STOP' }] }
+export default function (req, ctx) {
+  if (req.contents?.[0]?.parts?.[0]?.text === 'hold') {
+    // A stream held open: one chunk, then nothing until the caller leaves or 60 s pass.
+    return (async function* () {
+      yield reply
+      await new Promise((r) => { const t = setTimeout(r, 60000); ctx.signal.addEventListener('abort', () => { clearTimeout(t); r() }) })
+      return reply
+    })()
+  }
+  return new Promise((r) => setTimeout(() => r(reply), 5))
+}
+`,
+  )
+  const pool = 'load'
+  for (let i = 0; i < 2; i++) {
+    const w = start(process.execPath, [
+      CLI,
+      'worker',
+      '--redis',
+      redis,
+      '--pool',
+      pool,
+      '--handler',
+      handler,
+      '--count',
+      '2',
+      '--concurrency',
+      String(Math.max(200, STREAMS)),
+    ])
+    await until(() => w.out().includes('workers started'), 'a worker start')
+  }
+  const gw = start(process.execPath, [CLI, 'gateway', '--redis', redis, '--pool', pool, '--port', '0'])
+  const url = await until(() => /"url":"(http:[^"]+)"/.exec(gw.out())?.[1], 'the gateway start')
+  const port = Number(new URL(url).port)
+  const agent = new Agent({ keepAlive: true, maxSockets: 512 })
+  const d = new Dispatcher({ redis, pool })
+
+  const viaGateway = async () => {
+    const { status, res } = await post(agent, port, '/v1beta/models/m:generateContent')
+    res.resume()
+    await new Promise((r) => res.on('end', r))
+    return status
+  }
+  const direct = async () => {
+    await d.submit({ contents: [{ role: 'user', parts: [{ text: 'hello' }] }] })
+    return 200
+  }
+
+  process.stdout.write(`warm-up: ${isQuick ? 2 : 5} s at ${RATE}/s through the gateway\n`)
+  await openLoop(RATE, isQuick ? 2 : 5, viaGateway)
+  await openLoop(RATE, isQuick ? 1 : 2, direct)
+  const rssWarm = await metric(port, 'process_resident_memory_bytes')
+
+  const gwLat: number[] = []
+  const dLat: number[] = []
+  const gwP99: number[] = []
+  const dP99: number[] = []
+  const fails = new Map<string, number>()
+  for (let s = 0; s < SECONDS / SLICE_S; s++) {
+    for (const [kind, call, all, p99s] of [
+      ['gateway', viaGateway, gwLat, gwP99],
+      ['direct', direct, dLat, dP99],
+    ] as const) {
+      const r = await openLoop(RATE, SLICE_S, call)
+      all.push(...r.latencies)
+      p99s.push(
+        percentile(
+          [...r.latencies].sort((a, b) => a - b),
+          0.99,
+        ),
+      )
+      for (const [k, v] of r.failures) fails.set(`${kind} ${k}`, (fails.get(`${kind} ${k}`) ?? 0) + v)
+    }
+    process.stdout.write(
+      `  slice ${s + 1}: gateway p99 ${ms(gwP99.at(-1) as number)}, direct p99 ${ms(dP99.at(-1) as number)}\n`,
+    )
+  }
+  const rssEnd = await metric(port, 'process_resident_memory_bytes')
+  gwLat.sort((a, b) => a - b)
+  dLat.sort((a, b) => a - b)
+  const median = (xs: number[]) =>
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      0.5,
+    )
+  const added = gwP99.map((v, i) => v - (dP99[i] as number))
+  process.stdout.write(
+    `${[
+      `requests: ${gwLat.length} through the gateway, ${dLat.length} direct, at ${RATE}/s, in ${SLICE_S} s slices alternating`,
+      `5xx or errors: ${fails.size === 0 ? 'none' : [...fails].map(([k, v]) => `${k}: ${v}`).join(', ')}`,
+      `gateway: p50 ${ms(percentile(gwLat, 0.5))}, p99 ${ms(percentile(gwLat, 0.99))}`,
+      `direct Dispatcher.submit: p50 ${ms(percentile(dLat, 0.5))}, p99 ${ms(percentile(dLat, 0.99))}`,
+      `p99 the gateway adds: ${ms(percentile(gwLat, 0.99) - percentile(dLat, 0.99))} overall; median over slices ${ms(median(added))}`,
+      `gateway RSS: ${mb(rssWarm)} after the warm-up, ${mb(rssEnd)} at the end (${(((rssEnd - rssWarm) / rssWarm) * 100).toFixed(1)}%)`,
+    ].join('\n')}\n`,
+  )
+
+  // Streams held open on one instance.
+  const streamAgent = new Agent({ keepAlive: false, maxSockets: STREAMS + 10 })
+  const holdBody = JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hold' }] }] })
+  const open: import('node:http').ClientRequest[] = []
+  let firstChunks = 0
+  for (let i = 0; i < STREAMS; i++) {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/v1beta/models/m:streamGenerateContent?alt=sse',
+        method: 'POST',
+        agent: streamAgent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(holdBody) },
+      },
+      (res) => {
+        res.once('data', () => {
+          firstChunks++
+        })
+      },
+    )
+    req.on('error', () => {})
+    req.end(holdBody)
+    open.push(req)
+  }
+  await until(() => firstChunks >= STREAMS, `${STREAMS} streams' first chunks`, 60_000)
+  await new Promise((r) => setTimeout(r, 2_000))
+  const openStreams = await metric(port, 'hedgeyard_gateway_open_streams')
+  const rssStreams = await metric(port, 'process_resident_memory_bytes')
+  const lagP99 = await metric(port, 'nodejs_eventloop_lag_p99_seconds')
+  const lagMean = await metric(port, 'nodejs_eventloop_lag_mean_seconds')
+  process.stdout.write(
+    `${openStreams} streams open on one gateway: RSS ${mb(rssStreams)}, event-loop delay mean ${ms(lagMean * 1_000)}, p99 ${ms(lagP99 * 1_000)}\n`,
+  )
+  for (const req of open) req.destroy()
+  await d.close()
+  process.exit(0)
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`load check failed: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})
