@@ -69,13 +69,8 @@ export function startStream<Chunk, Res>(
     onEnd(err, writeEnd) {
       race?.stop()
       deps.results.forget(jobId)
-      if (writeEnd && err instanceof HedgeyardError && !NOT_QUEUED.has(err.code)) {
-        endJob(deps.cmd, deps.keys, jobId, {
-          code: err.code,
-          message: err.message,
-          resultTtlMs: deps.endTtlMs,
-        }).catch((e: unknown) => deps.logger.debug({ err: e, jobId }, 'could not write the end of a stream'))
-      }
+      if (writeEnd && err instanceof HedgeyardError && !NOT_QUEUED.has(err.code))
+        writeJobEnd(deps, jobId, err)
     },
     timeoutMs,
     isTimeoutFinal: true,
@@ -116,11 +111,7 @@ export function resumeStream<Chunk, Res>(
     onFirstChunk() {},
     onEnd(err, writeEnd) {
       if (writeEnd && err instanceof HedgeyardError && (err.code === 'CANCELLED' || err.code === 'ABORTED')) {
-        endJob(deps.cmd, deps.keys, jobId, {
-          code: err.code,
-          message: err.message,
-          resultTtlMs: deps.endTtlMs,
-        }).catch((e: unknown) => deps.logger.debug({ err: e, jobId }, 'could not cancel a resumed stream'))
+        writeJobEnd(deps, jobId, err)
       }
     },
     timeoutMs,
@@ -167,6 +158,15 @@ export function resumeStream<Chunk, Res>(
     deps.reader().add(run.output, `0-${afterSeq}`)
   })()
   return run.stream
+}
+
+/** Ends a job in Redis with the error its stream ended with here, for every other reader (best effort). */
+function writeJobEnd(deps: StreamDeps, jobId: string, err: HedgeyardError): void {
+  endJob(deps.cmd, deps.keys, jobId, {
+    code: err.code,
+    message: err.message,
+    resultTtlMs: deps.endTtlMs,
+  }).catch((e: unknown) => deps.logger.debug({ err: e, jobId }, 'could not write the end of a stream'))
 }
 
 interface OpenHooks {
