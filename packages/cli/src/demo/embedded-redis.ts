@@ -7,10 +7,15 @@ import { join } from 'node:path'
 /** A redis-server this process started, on a free loopback port, without persistence. */
 export interface EmbeddedRedis {
   url: string
+  pid: number
+  /** Stops it with SIGTERM and removes its directory. */
   stop(): Promise<void>
+  /** Kills it at once (a second Ctrl-C), leaving its directory. */
+  kill(): void
 }
 
-function freePort(): Promise<number> {
+/** A TCP port free on loopback now (another process may take it before it is used). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.on('error', reject)
@@ -28,9 +33,8 @@ export async function startEmbeddedRedis(): Promise<EmbeddedRedis> {
   const child = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    // Its own process group: a Ctrl-C on the terminal reaches the demo, which stops Redis last.
+    { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   )
   let output = ''
   child.stdout.on('data', (d) => {
@@ -63,13 +67,17 @@ export async function startEmbeddedRedis(): Promise<EmbeddedRedis> {
   })
   return {
     url: `redis://127.0.0.1:${port}`,
+    pid: child.pid as number,
     async stop() {
-      if (child.exitCode === null) {
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r))
         child.kill('SIGTERM')
         await exited
       }
       rmSync(dir, { recursive: true, force: true })
+    },
+    kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
     },
   }
 }

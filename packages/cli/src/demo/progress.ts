@@ -1,3 +1,9 @@
+/** What the progress line shows: requests done, and a few words after the rate. */
+export interface ProgressStatus {
+  done: number
+  detail: string
+}
+
 /**
  * A one-line progress display on stderr: redrawn in place on a terminal, a plain line every few
  * seconds otherwise (so CI logs stay readable).
@@ -7,10 +13,10 @@ export class Progress {
   readonly #isTty: boolean
   readonly #startedAt = Date.now()
   #lastPrinted = 0
-  readonly #status: () => { done: number; failed: number; p50Ms: number }
+  readonly #status: () => ProgressStatus
   #timer: NodeJS.Timeout | undefined
 
-  constructor(total: number, status: () => { done: number; failed: number; p50Ms: number }) {
+  constructor(total: number, status: () => ProgressStatus) {
     this.#total = total
     this.#status = status
     this.#isTty = process.stderr.isTTY === true
@@ -20,20 +26,21 @@ export class Progress {
     this.#timer = setInterval(() => this.#draw(false), this.#isTty ? 100 : 2_000)
   }
 
-  stop(): void {
+  /** Draws the last line; `isShown` false only ends the line (a run cut short). */
+  stop(isShown = true): void {
     clearInterval(this.#timer)
-    this.#draw(true)
+    if (isShown) this.#draw(true)
     if (this.#isTty) process.stderr.write('\n')
   }
 
   #draw(isFinal: boolean): void {
-    const { done, failed, p50Ms } = this.#status()
+    const { done, detail } = this.#status()
     const width = 30
     const filled = Math.round((done / this.#total) * width)
     const elapsedS = (Date.now() - this.#startedAt) / 1000
     const rate = elapsedS > 0 ? Math.round(done / elapsedS) : 0
-    const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${this.#total} requests  ${rate} req/s  p50 ${p50Ms.toFixed(0)} ms  failed ${failed}`
-    if (this.#isTty) process.stderr.write(`\r${line}`)
+    const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${this.#total} requests  ${rate} req/s  ${detail}`
+    if (this.#isTty) process.stderr.write(`\r${line}\x1b[K`)
     else if (isFinal || Date.now() - this.#lastPrinted >= 1_900) process.stderr.write(`${line}\n`)
     this.#lastPrinted = Date.now()
   }
