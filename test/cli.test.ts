@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { poolKeys } from 'hedgeyard'
+import { Dispatcher, poolKeys } from 'hedgeyard'
 import { affinityKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CLI, client, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
@@ -57,6 +57,55 @@ describe('hedgeyard CLI', () => {
       `pool '${pool}': quotas removed\n`,
     )
     expect((await cli(['submit', '--pool', pool, '{"n":3}'], env)).code).toBe(0)
+  })
+
+  it("limits set, show and clear a class of tenants' limits, which a producer in another process obeys", async () => {
+    const pool = uniquePool('cli-class')
+    const env = { HEDGEYARD_REDIS_URL: redisUrl() }
+    running.push(await spawnWorker({ pool, handler: 'echo.js' }))
+    const set = await cli(
+      ['limits', 'set', '--pool', pool, '--key-class', 'free', '--rate', '1/min', '--concurrency', '4'],
+      env,
+    )
+    expect(set.stdout).toBe(
+      `pool '${pool}' class 'free' rate: 1/min, burst 1 requests per tenant\n` +
+        `pool '${pool}' class 'free' concurrency: 4 jobs in flight per tenant\n`,
+    )
+    const shown = await cli(['limits', 'show', '--pool', pool, '--key-class', 'free', '--json'], env)
+    expect(JSON.parse(shown.stdout)).toEqual({
+      rate: { limit: 1, periodMs: 60_000, burst: 1 },
+      concurrency: 4,
+    })
+    // The class's limits are not the pool's.
+    expect((await cli(['limits', 'show', '--pool', pool], env)).stdout).toBe(`pool '${pool}' has no quotas\n`)
+    const d = new Dispatcher({ redis: redisUrl(), pool })
+    try {
+      const tenant = { limitKey: 'key-1', limitClass: 'free', onRateLimited: 'reject' } as const
+      await d.submit({ n: 1 }, tenant)
+      await expect(d.submit({ n: 2 }, tenant)).rejects.toMatchObject({
+        code: 'RATE_LIMITED',
+        message: expect.stringMatching(
+          /^tenant 'key-1' is over the quota of its class 'free'; retry after \d+ ms$/,
+        ),
+      })
+      // Another tenant of the class has a quota of its own.
+      await d.submit({ n: 3 }, { ...tenant, limitKey: 'key-2' })
+      const cap = await cli(['limits', 'set', '--pool', pool, '--concurrency', '4'], env)
+      expect(cap.code).toBe(1)
+      expect(cap.stderr).toContain('--concurrency is a cap per tenant: give --key-class')
+      const bad = await cli(['limits', 'set', '--pool', pool, '--key-class', 'a:b', '--rate', '1/s'], env)
+      expect(bad.code).toBe(1)
+      expect(bad.stderr).toContain('--key-class must be 1-64 characters')
+      expect((await cli(['limits', 'clear', '--pool', pool, '--key-class', 'free'], env)).stdout).toBe(
+        `pool '${pool}' class 'free': limits removed\n`,
+      )
+      expect((await cli(['limits', 'show', '--pool', pool, '--key-class', 'free'], env)).stdout).toBe(
+        `pool '${pool}' class 'free' has no limits\n`,
+      )
+      await d.submit({ n: 4 }, tenant)
+    } finally {
+      await d.close()
+    }
   })
 
   it('submit prints the result as JSON, with the session given', async () => {

@@ -8,13 +8,16 @@ export {
   CONSUMER_GROUP,
   cancelChannel,
   claimKey,
+  classLimitsKey,
   copiesKey,
   copyResultKey,
+  inflightKey,
   outKey,
   producerKey,
   queueKey,
   resultChannel,
   resultKey,
+  tenantQuotaKey,
   workerKey,
 } from './protocol/keys.js'
 export { LUA_SCRIPTS } from './protocol/lua/scripts.generated.js'

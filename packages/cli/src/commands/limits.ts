@@ -1,5 +1,12 @@
 import type { Command } from 'commander'
-import { clearPoolLimits, getPoolLimits, type Limiter, type PoolLimits, setPoolLimits } from 'hedgeyard'
+import {
+  clearPoolLimits,
+  getPoolLimits,
+  type Limiter,
+  type PoolLimits,
+  type PoolLimitsOptions,
+  setPoolLimits,
+} from 'hedgeyard'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 import { fail } from '../output.js'
 
@@ -17,11 +24,39 @@ export function rateOption(name: string): (value: string) => { limit: number; pe
   }
 }
 
-interface SetOptions extends CommonOptions {
+/** Parses `--key-class`: letters, digits and `_ . -`, at most 64 characters (as the library's limitClass). */
+function classOption(value: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(value)) {
+    throw new Error(
+      `--key-class must be 1-64 characters of letters, digits, '_', '.' or '-' (got '${value}')`,
+    )
+  }
+  return value
+}
+
+interface ClassOptions extends CommonOptions {
+  keyClass?: string
+}
+
+interface SetOptions extends ClassOptions {
   rate?: { limit: number; periodMs: number }
   burst?: number
   cost?: { limit: number; periodMs: number }
   costBurst?: number
+  concurrency?: number
+}
+
+const KEY_CLASS_HELP =
+  "a class of tenants (submit option limitClass): each of its tenants (limitKey) gets these limits on its own, on top of the pool's"
+
+/** The limits a command works on: the pool's, or a class's. */
+function target(opts: ClassOptions): PoolLimitsOptions {
+  return opts.keyClass === undefined ? {} : { limitClass: opts.keyClass }
+}
+
+/** How the lines about these limits start: `pool 'chat'` or `pool 'chat' class 'free'`. */
+function subject(opts: ClassOptions): string {
+  return opts.keyClass === undefined ? `pool '${opts.pool}'` : `pool '${opts.pool}' class '${opts.keyClass}'`
 }
 
 function describeLimiter(l: Limiter): string {
@@ -36,14 +71,22 @@ function describeLimiter(l: Limiter): string {
   return `${l.limit}/${per}, burst ${l.burst ?? 1}`
 }
 
-/** `hedgeyard limits set|show|clear`: a pool's quotas, obeyed by every producer of the pool. */
+/**
+ * `hedgeyard limits set|show|clear`: a pool's quotas, or with `--key-class` the limits of each
+ * tenant of a class, obeyed by every producer of the pool.
+ */
 export function limitsCommand(program: Command): void {
   const limits = program
     .command('limits')
-    .description("set, show or clear a pool's quotas (every producer on every host obeys them)")
+    .description(
+      "set, show or clear a pool's quotas, or a class of tenants' limits (every producer on every host obeys them)",
+    )
   withCommonOptions(
-    limits.command('set').description("set the pool's quotas (a limiter left out is removed)"),
+    limits
+      .command('set')
+      .description("set the pool's quotas, or a class's limits (a limit left out is removed)"),
   )
+    .option('--key-class <class>', KEY_CLASS_HELP, classOption)
     .option('--rate <n/period>', 'requests per period: 50/s, 3000/min, 10/500ms', rateOption('--rate'))
     .option(
       '--burst <n>',
@@ -56,39 +99,67 @@ export function limitsCommand(program: Command): void {
       rateOption('--cost'),
     )
     .option('--cost-burst <n>', 'cost units that may go at once (default 1)', intOption('--cost-burst'))
+    .option(
+      '--concurrency <n>',
+      'with --key-class: the most jobs one tenant may have queued or running at once',
+      intOption('--concurrency'),
+    )
     .action(async (opts: SetOptions) => {
-      if (opts.rate === undefined && opts.cost === undefined) {
-        fail('INVALID_ARGUMENT', 'give --rate, --cost or both (`hedgeyard limits clear` removes the quotas)')
+      if (opts.concurrency !== undefined && opts.keyClass === undefined) {
+        fail(
+          'INVALID_ARGUMENT',
+          "--concurrency is a cap per tenant: give --key-class (a pool's own concurrency is its workers')",
+        )
+      }
+      if (opts.rate === undefined && opts.cost === undefined && opts.concurrency === undefined) {
+        fail(
+          'INVALID_ARGUMENT',
+          opts.keyClass === undefined
+            ? 'give --rate, --cost or both (`hedgeyard limits clear` removes the quotas)'
+            : 'give --rate, --cost, --concurrency or more (`hedgeyard limits clear --key-class` removes them)',
+        )
       }
       const set: PoolLimits = {}
       if (opts.rate) set.rate = { ...opts.rate, ...(opts.burst === undefined ? {} : { burst: opts.burst }) }
       if (opts.cost)
         set.cost = { ...opts.cost, ...(opts.costBurst === undefined ? {} : { burst: opts.costBurst }) }
-      await setPoolLimits({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix }, set)
-      printLimits(opts.pool, set)
+      if (opts.concurrency !== undefined) set.concurrency = opts.concurrency
+      await setPoolLimits({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix }, set, target(opts))
+      printLimits(opts, set)
     })
-  withCommonOptions(limits.command('show').description("show the pool's quotas"))
+  withCommonOptions(limits.command('show').description("show the pool's quotas, or a class's limits"))
+    .option('--key-class <class>', KEY_CLASS_HELP, classOption)
     .option('--json', 'print JSON')
-    .action(async (opts: CommonOptions & { json?: boolean }) => {
-      const got = await getPoolLimits({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix })
-      if (opts.json) process.stdout.write(`${JSON.stringify(got)}\n`)
-      else printLimits(opts.pool, got)
-    })
-  withCommonOptions(limits.command('clear').description("remove the pool's quotas")).action(
-    async (opts: CommonOptions) => {
-      const had = await clearPoolLimits({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix })
-      process.stdout.write(
-        had ? `pool '${opts.pool}': quotas removed\n` : `pool '${opts.pool}' had no quotas\n`,
+    .action(async (opts: ClassOptions & { json?: boolean }) => {
+      const got = await getPoolLimits(
+        { redis: opts.redis, pool: opts.pool, prefix: opts.prefix },
+        target(opts),
       )
-    },
-  )
+      if (opts.json) process.stdout.write(`${JSON.stringify(got)}\n`)
+      else printLimits(opts, got)
+    })
+  withCommonOptions(limits.command('clear').description("remove the pool's quotas, or a class's limits"))
+    .option('--key-class <class>', KEY_CLASS_HELP, classOption)
+    .action(async (opts: ClassOptions) => {
+      const had = await clearPoolLimits(
+        { redis: opts.redis, pool: opts.pool, prefix: opts.prefix },
+        target(opts),
+      )
+      const what = opts.keyClass === undefined ? 'quotas' : 'limits'
+      process.stdout.write(had ? `${subject(opts)}: ${what} removed\n` : `${subject(opts)} had no ${what}\n`)
+    })
 }
 
-function printLimits(pool: string, limits: PoolLimits): void {
-  if (limits.rate === undefined && limits.cost === undefined) {
-    process.stdout.write(`pool '${pool}' has no quotas\n`)
+function printLimits(opts: ClassOptions, limits: PoolLimits): void {
+  const who = subject(opts)
+  const each = opts.keyClass === undefined ? '' : ' per tenant'
+  if (limits.rate === undefined && limits.cost === undefined && limits.concurrency === undefined) {
+    process.stdout.write(`${who} has no ${opts.keyClass === undefined ? 'quotas' : 'limits'}\n`)
     return
   }
-  if (limits.rate) process.stdout.write(`pool '${pool}' rate: ${describeLimiter(limits.rate)} requests\n`)
-  if (limits.cost) process.stdout.write(`pool '${pool}' cost: ${describeLimiter(limits.cost)} units\n`)
+  if (limits.rate) process.stdout.write(`${who} rate: ${describeLimiter(limits.rate)} requests${each}\n`)
+  if (limits.cost) process.stdout.write(`${who} cost: ${describeLimiter(limits.cost)} units${each}\n`)
+  if (limits.concurrency !== undefined) {
+    process.stdout.write(`${who} concurrency: ${limits.concurrency} jobs in flight${each}\n`)
+  }
 }

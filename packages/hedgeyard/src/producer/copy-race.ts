@@ -1,8 +1,10 @@
 import { type Envelope, envelopeError } from '../protocol/codec.js'
-import { HedgeyardError } from '../protocol/errors.js'
-import type { DispatchOutcome } from '../protocol/scripts/dispatch.js'
+import type { HedgeyardError } from '../protocol/errors.js'
+import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch.js'
 import type { DispatchBatcher } from './dispatch-batcher.js'
 import type { HedgeBudget } from './hedge-budget.js'
+import { type Refusal, refusalError } from './refusals.js'
+import type { TenantWaiter, TenantWaits } from './tenant-waits.js'
 
 /** How one submit's copies are run: a plain job has one copy and no timers. */
 export interface RacePlan {
@@ -24,6 +26,9 @@ export interface RacePlan {
   isStream?: boolean
   /** Called once, when a worker first has a copy of the job queued. */
   onQueued?: () => void
+  /** The tenant whose class limits apply (submit option limitKey), and its class. */
+  limitKey?: string
+  limitClass?: string
 }
 
 /** Counters a race updates, owned by the dispatcher. */
@@ -46,6 +51,10 @@ export interface RaceDeps {
   batcher: DispatchBatcher
   budget: HedgeBudget
   counters: RaceCounters
+  /** Requests of tenants at their cap, parked until a slot may be free. */
+  tenants: TenantWaits
+  /** Takes a job that ended without an elected result out of its tenant's jobs in flight. */
+  releaseSlot: (limitKey: string, jobId: string) => void
 }
 
 /** Delay before dispatching again after a SATURATED reply, when the caller asked to wait. */
@@ -77,6 +86,9 @@ export class CopyRace {
   #inDispatch = 0
   /** A hedge came due while a copy's dispatch reply was out: it goes when the reply comes. */
   #isHedgeDue = false
+  /** Parked while its tenant is at its cap (onSaturated 'wait'); woken to try again. */
+  readonly #waiter: TenantWaiter = { wake: () => this.#wake() }
+  #hasLeftTenant = false
 
   constructor(deps: RaceDeps, plan: RacePlan, settle: (err: unknown, value?: unknown) => void) {
     this.#deps = deps
@@ -116,6 +128,7 @@ export class CopyRace {
   stop(): void {
     this.#isDone = true
     clearTimeout(this.#timer)
+    this.#leaveTenant(false)
   }
 
   /** A result of one copy arrived (pub/sub or recovery). */
@@ -179,12 +192,42 @@ export class CopyRace {
   #finish(): void {
     this.#isDone = true
     clearTimeout(this.#timer)
+    this.#leaveTenant(false)
   }
 
   #failIfNothingLeft(): void {
     if (this.#outstanding > 0 || this.#isRetryScheduled || this.#isDone) return
-    this.#finish()
+    this.#isDone = true
+    clearTimeout(this.#timer)
+    // Every copy failed and none is out: no result was elected, so no script took the job out of
+    // its tenant's jobs in flight.
+    this.#leaveTenant(this.#hasQueued)
     this.#settle(this.#lastError)
+  }
+
+  /**
+   * The race is over: it leaves its tenant's parked requests, and a job that held a slot lets the
+   * tenant's next parked request try (after `isReleasing`, taking the job out of the tenant's jobs
+   * in flight; otherwise the script that ended it did, or its deadline will).
+   */
+  #leaveTenant(isReleasing: boolean): void {
+    const tenant = this.#plan.limitKey
+    if (tenant === undefined || this.#hasLeftTenant) return
+    this.#hasLeftTenant = true
+    this.#deps.tenants.leave(tenant, this.#waiter)
+    if (isReleasing) this.#deps.releaseSlot(tenant, this.#plan.jobId)
+    else if (this.#hasQueued) this.#deps.tenants.freed(tenant)
+  }
+
+  /** Its tenant may have room now: the parked first copy goes again. */
+  #wake(): void {
+    if (this.#isDone) {
+      this.#deps.tenants.leave(this.#plan.limitKey as string, this.#waiter)
+      return
+    }
+    clearTimeout(this.#timer)
+    this.#sent = 0
+    this.#send(0)
   }
 
   /** An extra copy (hedge or retry), if the budget allows it. */
@@ -222,48 +265,46 @@ export class CopyRace {
     this.#outstanding++
     const isTied = plan.hedge?.isTied === true
     this.#inDispatch++
-    this.#deps.batcher.send(
-      {
-        jobId: plan.jobId,
-        session: plan.session,
-        payload: plan.payload,
-        timeoutMs: Math.max(1, plan.deadline - Date.now()),
-        attempt,
-        maxAttempts: plan.maxAttempts + attempt - 1,
-        exclude: this.#workers.join(','),
-        race: isTied ? 't' : plan.isStream ? 's' : this.isRacing ? 'h' : '',
-        copies: isTied ? 2 : 1,
-        cost: plan.cost,
-      },
-      (err, outcome) => {
-        this.#inDispatch--
-        if (outcome !== undefined) {
-          this.#onDispatched(outcome, attempt, round, kind)
-          this.#sendDueHedge()
-          return
-        }
-        this.#outstanding--
-        if (attempt === 1) {
-          this.#finish()
-          this.#settle(err)
-        } else this.#failIfNothingLeft()
-      },
-    )
+    const item: DispatchItem = {
+      jobId: plan.jobId,
+      session: plan.session,
+      payload: plan.payload,
+      timeoutMs: Math.max(1, plan.deadline - Date.now()),
+      attempt,
+      maxAttempts: plan.maxAttempts + attempt - 1,
+      exclude: this.#workers.join(','),
+      race: isTied ? 't' : plan.isStream ? 's' : this.isRacing ? 'h' : '',
+      copies: isTied ? 2 : 1,
+      cost: plan.cost,
+    }
+    if (plan.limitKey !== undefined) {
+      item.limitKey = plan.limitKey
+      if (plan.limitClass !== undefined) item.limitClass = plan.limitClass
+    }
+    this.#deps.batcher.send(item, (err, outcome) => {
+      this.#inDispatch--
+      if (outcome !== undefined) {
+        this.#onDispatched(outcome, attempt, round, kind)
+        this.#sendDueHedge()
+        return
+      }
+      this.#outstanding--
+      if (attempt === 1) {
+        this.#finish()
+        this.#settle(err)
+      } else this.#failIfNothingLeft()
+    })
     this.#scheduleHedge()
   }
 
   /**
-   * The pool's quota held a copy back for `retryAfterMs`: with 'wait', it is sent again exactly
-   * then (the quota is checked again), if that is before the deadline; else it fails with
-   * RATE_LIMITED. An extra copy held back is dropped: the copies out carry on.
+   * The pool's quota (or its tenant's) held a copy back for `retryAfterMs`: with 'wait', it is
+   * sent again exactly then (the quota is checked again), if that is before the deadline; else it
+   * fails with RATE_LIMITED. An extra copy held back is dropped: the copies out carry on.
    */
-  #onRateLimited(retryAfterMs: number, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
+  #onRateLimited(limited: HedgeyardError, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
     this.#deps.counters.rateLimited++
-    const limited = new HedgeyardError(
-      'RATE_LIMITED',
-      `pool '${this.#deps.pool}' is over its quota; retry after ${retryAfterMs} ms`,
-      { jobId: this.#plan.jobId, retryAfterMs, isRetryable: true },
-    )
+    const retryAfterMs = limited.retryAfterMs as number
     if (attempt > 1) {
       this.#lastError ??= limited
       this.#failIfNothingLeft()
@@ -292,6 +333,11 @@ export class CopyRace {
 
   #onDispatched(outcome: DispatchOutcome, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
     const c = this.#deps.counters
+    const tenant = this.#plan.limitKey
+    // A parked request was sent to probe its tenant's room: what came back decides for the next.
+    if (tenant !== undefined && outcome.status !== 'TENANT_FULL') {
+      this.#deps.tenants.answered(tenant, this.#waiter, outcome.status === 'queued')
+    }
     if (outcome.status === 'queued') {
       this.#tried(outcome.workerId)
       if (!this.#hasQueued) {
@@ -306,27 +352,44 @@ export class CopyRace {
       }
       return
     }
-    if (outcome.status === 'SATURATED') c.saturated++
+    if (outcome.status === 'SATURATED' || outcome.status === 'TENANT_FULL') c.saturated++
     // A copy no worker took costs nothing: its token goes back.
     if (kind !== undefined) this.#deps.budget.refund()
     this.#outstanding--
     if (this.#isDone) return
+    this.#onRefused(outcome, attempt, round, kind)
+  }
+
+  #onRefused(outcome: Refusal, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
+    const plan = this.#plan
+    const refused = refusalError(outcome, { ...plan, pool: this.#deps.pool })
     if (outcome.status === 'RATE_LIMITED') {
-      this.#onRateLimited(outcome.retryAfterMs, attempt, round, kind)
+      this.#onRateLimited(refused, attempt, round, kind)
       return
     }
-    const refused =
-      outcome.status === 'SATURATED'
-        ? new HedgeyardError('SATURATED', `every worker of pool '${this.#deps.pool}' is at capacity`, {
-            jobId: this.#plan.jobId,
-          })
-        : new HedgeyardError('NO_WORKERS', `pool '${this.#deps.pool}' has no live worker`, {
-            jobId: this.#plan.jobId,
-          })
     if (attempt > 1) {
-      // No other worker for an extra copy: the copies already out carry on.
+      // No other worker for an extra copy (or no room for its tenant): the copies out carry on.
       this.#lastError ??= refused
       this.#failIfNothingLeft()
+      return
+    }
+    if (outcome.status === 'TENANT_FULL' && plan.onSaturated === 'wait') {
+      // Parked until its tenant may have room (tenant-waits.ts), or SATURATED at its deadline.
+      clearTimeout(this.#timer)
+      this.#timer = setTimeout(
+        () => {
+          if (this.#isDone) return
+          this.#finish()
+          this.#settle(refused)
+        },
+        Math.max(0, plan.deadline - Date.now() - 1),
+      )
+      this.#deps.tenants.park(plan.limitKey as string, this.#waiter)
+      return
+    }
+    if (outcome.status === 'BAD_LIMITS') {
+      this.#finish()
+      this.#settle(refused)
       return
     }
     const delayMs = saturationBackoffMs(round)

@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
 import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
-import { type PoolKeys, poolKeys, resultChannel, resumedKey } from '../protocol/keys.js'
+import { inflightKey, type PoolKeys, poolKeys, resultChannel, resumedKey } from '../protocol/keys.js'
 import { checkInt, checkKnownOptions, checkMs, checkName, checkNumber } from '../protocol/validate.js'
 import { DEFAULT_MAX_ATTEMPTS } from '../protocol/wire.js'
 import {
@@ -25,6 +25,7 @@ import { reportStats, STATS_REPORT_MS } from './stats-reporter.js'
 import { StreamReader } from './stream-reader.js'
 import { resumeStream, type StreamDeps, startStream } from './streams.js'
 import { type CheckedSubmit, checkSubmitOptions, type SubmitOptions } from './submit-options.js'
+import { TenantWaits } from './tenant-waits.js'
 import { readWorkerMetrics, type WorkerMetrics } from './worker-metrics.js'
 
 /** Options of a {@link Dispatcher}. */
@@ -268,7 +269,21 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       resultChannel(this.#keys, this.producerId),
       this.#logger,
     )
-    this.#raceDeps = { pool: this.pool, batcher: this.#batcher, budget: this.#budget, counters: this.#stats }
+    const tenants = new TenantWaits()
+    this.#raceDeps = {
+      pool: this.pool,
+      batcher: this.#batcher,
+      budget: this.#budget,
+      counters: this.#stats,
+      tenants,
+      releaseSlot: (limitKey, jobId) => {
+        // Its deadline frees the slot if this fails; the tenant's next request tries either way.
+        this.#cmd
+          .zrem(inflightKey(this.#keys, limitKey), jobId)
+          .catch((err: unknown) => this.#logger.debug({ err, jobId }, 'could not free a tenant slot'))
+          .finally(() => tenants.freed(limitKey))
+      },
+    }
     this.#streamDeps = {
       keys: this.#keys,
       cmd: this.#cmd,
@@ -364,6 +379,10 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       onSaturated: checked.onSaturated,
       cost: checked.cost,
       onRateLimited: checked.onRateLimited,
+    }
+    if (checked.limitKey !== undefined) {
+      plan.limitKey = checked.limitKey
+      plan.limitClass = checked.limitClass
     }
     if (hedge) plan.hedge = hedge
     if (checked.retry)
@@ -539,6 +558,10 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       onSaturated: checked.onSaturated,
       cost: checked.cost,
       onRateLimited: checked.onRateLimited,
+    }
+    if (checked.limitKey !== undefined) {
+      plan.limitKey = checked.limitKey
+      plan.limitClass = checked.limitClass
     }
     if (hedge) plan.hedge = hedge
     if (checked.retry)

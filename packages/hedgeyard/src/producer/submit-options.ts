@@ -2,12 +2,14 @@ import { invalidArgument } from '../protocol/errors.js'
 import {
   checkInt,
   checkKnownOptions,
+  checkLimitClass,
+  checkLimitKey,
   checkMs,
   checkOneOf,
   checkSession,
   describe,
 } from '../protocol/validate.js'
-import { MAX_JOB_COST } from '../protocol/wire.js'
+import { DEFAULT_LIMIT_CLASS, MAX_JOB_COST } from '../protocol/wire.js'
 
 /** Hedging of one submit: staggered copies to other workers, the first success wins. Only for idempotent requests. */
 export interface HedgeOptions {
@@ -53,6 +55,13 @@ export interface SubmitOptions {
    * checked again then), or fail at once with RATE_LIMITED and `retryAfterMs`. @defaultValue 'wait'
    */
   onRateLimited?: 'wait' | 'reject'
+  /**
+   * The tenant this request counts against (an API key's id, a user): its class's limits apply to
+   * it, on top of the pool's. Letters, digits and `_ . : -`, at most 128 bytes.
+   */
+  limitKey?: string
+  /** Which class of tenant limits applies (set with `setPoolLimits(ref, limits, { limitClass })`); with `limitKey` only. @defaultValue 'default' */
+  limitClass?: string
 }
 
 /** Submit options after validation, with the dispatcher's defaults filled in. */
@@ -65,6 +74,9 @@ export interface CheckedSubmit {
   retry: { maxAttempts: number; backoffMs: number } | undefined
   cost: number
   onRateLimited: 'wait' | 'reject'
+  /** The tenant, or undefined for none. */
+  limitKey: string | undefined
+  limitClass: string
 }
 
 const KNOWN = [
@@ -77,6 +89,8 @@ const KNOWN = [
   'retry',
   'cost',
   'onRateLimited',
+  'limitKey',
+  'limitClass',
 ]
 /** At most this many copies of one request, as in "The Tail at Scale": more only adds load. */
 export const MAX_COPIES = 5
@@ -92,6 +106,10 @@ export function checkSubmitOptions(
   checkKnownOptions('submit', options, KNOWN)
   const hedge = options.hedge === undefined ? undefined : checkHedge(options.hedge, defaults.hedgeDelayMs)
   const retry = options.retry === undefined ? undefined : checkRetry(options.retry)
+  const limitKey = options.limitKey === undefined ? undefined : checkLimitKey('limitKey', options.limitKey)
+  if (options.limitClass !== undefined && limitKey === undefined) {
+    throw invalidArgument('limitClass applies to a tenant: give limitKey too')
+  }
   return {
     session: options.session === undefined ? '' : checkSession(options.session),
     timeoutMs:
@@ -111,6 +129,11 @@ export function checkSubmitOptions(
       options.onRateLimited === undefined
         ? 'wait'
         : checkOneOf('onRateLimited', options.onRateLimited, ['wait', 'reject']),
+    limitKey,
+    limitClass:
+      options.limitClass === undefined
+        ? DEFAULT_LIMIT_CLASS
+        : checkLimitClass('limitClass', options.limitClass),
   }
 }
 

@@ -38,6 +38,8 @@ export interface JobEntry {
   race: '' | 'h' | 't' | 's'
   /** How long the producer wants the result kept (ms), or undefined for the worker's default. */
   resultTtlMs: number | undefined
+  /** The tenant (the submit's limitKey) whose jobs in flight this job counts among; '' for none. */
+  tenant: string
 }
 
 /** An entry that fails the checks: why, for the dead letters. */
@@ -100,7 +102,7 @@ function invalidEntry(entryId: string, reason: string): InvalidEntry {
  * readEntry (the header there lists the fields): an entry that fails a check comes back as an
  * {@link InvalidEntry} with the reason, for the dead letters. Fields left out take their
  * defaults: a plain job's entry has no `session`, `attempt` (1), `copy` (= attempt), `race`,
- * `max` or `ttl` (the worker's resultTtlMs).
+ * `max`, `ttl` (the worker's resultTtlMs) or `tenant`.
  */
 export function decodeEntry(entryId: string, fields: string[]): JobEntry | InvalidEntry {
   let id: string | undefined
@@ -114,6 +116,7 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | Inval
   let enqueued: string | undefined
   let race = ''
   let ttl: string | undefined
+  let tenant: string | undefined
   // A switch on the field names, not an object built per entry: this runs once per job.
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1] as string
@@ -151,6 +154,9 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | Inval
       case 'ttl':
         ttl = value
         break
+      case 'tenant':
+        tenant = value
+        break
     }
   }
   if (id === undefined || !isWireId(id)) return invalidEntry(entryId, 'id is missing or not a valid id')
@@ -163,6 +169,7 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | Inval
   }
   if (race !== '' && race !== 'h' && race !== 't' && race !== 's')
     return invalidEntry(entryId, "race is not '', 'h', 't' or 's'")
+  if (tenant !== undefined && !isWireId(tenant)) return invalidEntry(entryId, 'tenant is not a valid id')
   // Left-out fields take their defaults unparsed: most entries leave most fields out.
   const attemptNo = attempt === undefined ? 1 : wholeNumber(attempt, 'attempt', 1)
   if (typeof attemptNo === 'string') return invalidEntry(entryId, attemptNo)
@@ -192,6 +199,7 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | Inval
     enqueued: enqueuedMs,
     race,
     resultTtlMs: ttlMs,
+    tenant: tenant ?? '',
   }
 }
 

@@ -3,7 +3,9 @@ import {
   CHANNEL_RESULTS,
   KEY_AFFINITY,
   KEY_CLAIM,
+  KEY_CLASS_LIMITS,
   KEY_COPIES,
+  KEY_INFLIGHT,
   KEY_LIMITS,
   KEY_OUT,
   KEY_PRODUCER,
@@ -11,6 +13,7 @@ import {
   KEY_QUOTA,
   KEY_RESULT,
   KEY_RESUMED,
+  KEY_TENANT_QUOTA,
   KEY_WORKER,
 } from './wire.js'
 
@@ -56,6 +59,21 @@ export function poolKeys(prefix: string, pool: string): PoolKeys {
     limits: `${base}${KEY_LIMITS}`,
     quota: `${base}${KEY_QUOTA}`,
   }
+}
+
+/** HASH of the limits each tenant of a class gets: rate, cost budget, concurrency. */
+export function classLimitsKey(keys: PoolKeys, limitClass: string): string {
+  return `${keys.base}${KEY_CLASS_LIMITS}${limitClass}`
+}
+
+/** HASH of one tenant's quota state under its class's limits (each limiter's TAT, ms), PX TTL. */
+export function tenantQuotaKey(keys: PoolKeys, limitClass: string, limitKey: string): string {
+  return `${keys.base}${KEY_TENANT_QUOTA}${limitClass}:${limitKey}`
+}
+
+/** ZSET jobId -> deadline (ms, Redis time) of a tenant's jobs queued or running, for its cap. */
+export function inflightKey(keys: PoolKeys, limitKey: string): string {
+  return `${keys.base}${KEY_INFLIGHT}${limitKey}`
 }
 
 /** HASH of a worker: host, pid, concurrency, capacity, state, processed, errors, started. */

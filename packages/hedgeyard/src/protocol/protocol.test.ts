@@ -228,9 +228,9 @@ describe('Lua scripts', () => {
       ]
       const call = dispatchArgs(k, settings, jobs)
       // The pool's 5 keys and the session's; a header of 6 values, then 'p' runs of 5 + 2 per job
-      // and one 'f' record of 11.
+      // and one 'f' record of 13.
       expect(call.keys).toEqual([k.load, k.ready, k.alive, k.limits, k.quota, affinityKey(k, 's1')])
-      expect(call.args.length).toBe(6 + (5 + 4) + 11 + (5 + 2) + (5 + 2))
+      expect(call.args.length).toBe(6 + (5 + 4) + 13 + (5 + 2) + (5 + 2))
       const reply = await callScript(conn, DISPATCH, call.keys, call.args)
       expect(reply).toEqual(['a', 0, 'a', 0, 'a', 0, 'a', 0, 'a', 0])
       const entries = (await c.xrange(queueKey(k, 'a'), '-', '+')).map(([, fields]) => {

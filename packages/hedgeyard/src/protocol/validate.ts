@@ -1,4 +1,5 @@
 import { invalidArgument } from './errors.js'
+import { MAX_CLASS_BYTES, MAX_ID_BYTES, MAX_TIMEOUT_MS } from './wire.js'
 
 const NAME = /^[A-Za-z0-9_.:-]{1,100}$/
 
@@ -10,6 +11,35 @@ export function checkName(field: string, value: unknown): string {
   if (typeof value !== 'string' || !NAME.test(value)) {
     throw invalidArgument(
       `${field} must be 1-100 characters of letters, digits, '_', '.', ':' or '-' (got ${describe(value)})`,
+    )
+  }
+  return value
+}
+
+const LIMIT_KEY = new RegExp(`^[A-Za-z0-9_.:-]{1,${MAX_ID_BYTES}}$`)
+const LIMIT_CLASS = new RegExp(`^[A-Za-z0-9_.-]{1,${MAX_CLASS_BYTES}}$`)
+
+/**
+ * A tenant (an API key's id, a user) becomes part of Redis keys and of job entries: letters,
+ * digits and `_ . : -`, at most 128 bytes, as a job id.
+ */
+export function checkLimitKey(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !LIMIT_KEY.test(value)) {
+    throw invalidArgument(
+      `${field} must be 1-${MAX_ID_BYTES} characters of letters, digits, '_', '.', ':' or '-' (got ${describe(value)})`,
+    )
+  }
+  return value
+}
+
+/**
+ * A limit class: letters, digits and `_ . -`, at most 64 bytes. No `:`, so that the key of a
+ * tenant's quota, `quota:<class>:<tenant>`, names one class and one tenant.
+ */
+export function checkLimitClass(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !LIMIT_CLASS.test(value)) {
+    throw invalidArgument(
+      `${field} must be 1-${MAX_CLASS_BYTES} characters of letters, digits, '_', '.' or '-' (got ${describe(value)})`,
     )
   }
   return value
@@ -49,7 +79,7 @@ export function checkInt(
 }
 
 /** The longest delay a Node.js timer waits (about 24.9 days); a longer one fires after 1 ms. */
-export const MAX_TIMER_MS = 2 ** 31 - 1
+export const MAX_TIMER_MS = MAX_TIMEOUT_MS
 
 /**
  * A duration in ms that a timer waits for, or that sets one (a submit's timeout, a hedge delay, a

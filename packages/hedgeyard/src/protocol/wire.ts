@@ -37,6 +37,19 @@ export const MAX_CHUNKS_LIMIT = 1000000
 /** Most units one job may cost against a pool's cost budget. */
 export const MAX_JOB_COST = 1000000000
 
+/**
+ * Most ms a job's deadline may lie ahead (the longest a Node.js timer waits, about 24.9 days): a
+ * tenant's job in flight whose deadline is further off than this was not written by a dispatch, and
+ * holds no slot.
+ */
+export const MAX_TIMEOUT_MS = 2147483647
+
+/** Most bytes of a limit class's name: letters, digits and `_ . -` (no `:`, which separates it from the tenant in a key). */
+export const MAX_CLASS_BYTES = 64
+
+/** The limit class of a tenant's job that names none. */
+export const DEFAULT_LIMIT_CLASS = 'default'
+
 /** Key parts after the pool's base `<prefix>:{<pool>}:` (see keys.ts for what each holds). */
 export const KEY_WORKER = 'w:'
 export const KEY_QUEUE = 'q:'
@@ -49,5 +62,8 @@ export const KEY_OUT = 'out:'
 export const KEY_RESUMED = 'resumed:'
 export const KEY_LIMITS = 'limits'
 export const KEY_QUOTA = 'quota'
+export const KEY_CLASS_LIMITS = 'limits:'
+export const KEY_TENANT_QUOTA = 'quota:'
+export const KEY_INFLIGHT = 'inflight:'
 export const CHANNEL_RESULTS = 'results:'
 export const CHANNEL_CANCEL = 'cancel:'

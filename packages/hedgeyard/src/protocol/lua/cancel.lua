@@ -18,6 +18,8 @@
             hy:{P}:cancel:<workerId>     channel a read copy's entry id is sent on, then a space
                                          and the message
             hy:{P}:results:<producerId>  channel the job's end is published on
+            hy:{P}:inflight:<tenant>     ZSET a tenant's jobs in flight: the job leaves it when
+                                         it ends here (its tenant read from a copy's entry)
   ARGV[2] job id
   ARGV[3] code of the failure the job ends with (CANCELLED, TIMEOUT, ABORTED, ...)
   ARGV[4] message of that failure
@@ -69,7 +71,7 @@ if hasCopies then
 end
 for i = 7, #ARGV, 2 do pairs_[#pairs_ + 1] = { ARGV[i], ARGV[i + 1] } end
 
-local seen, running, unread, producer = {}, {}, {}, nil
+local seen, running, unread, producer, tenant = {}, {}, {}, nil, nil
 local released, order = {}, {}
 for _, p in ipairs(pairs_) do
   local w, entryId = p[1], p[2]
@@ -80,14 +82,19 @@ for _, p in ipairs(pairs_) do
     if redis.call('TYPE', q)['ok'] == 'stream' then
       local found = redis.call('XRANGE', q, entryId, entryId)[1]
       local fields = found and found[1] == entryId and found[2]
-      local id, entryProducer = nil, nil
+      local id, entryProducer, entryTenant = nil, nil, nil
       if fields then
         for j = 1, #fields, 2 do
-          if fields[j] == 'id' then id = fields[j + 1] elseif fields[j] == 'producer' then entryProducer = fields[j + 1] end
+          local name = fields[j]
+          if name == 'id' then id = fields[j + 1]
+          elseif name == 'producer' then entryProducer = fields[j + 1]
+          elseif name == 'tenant' then entryTenant = fields[j + 1]
+          end
         end
       end
       if id == jobId then
         if producer == nil and isId(entryProducer) then producer = entryProducer end
+        if tenant == nil and isId(entryTenant) then tenant = entryTenant end
         if #redis.call('XPENDING', q, CONSUMER_GROUP, entryId, entryId, 1) > 0 then
           running[#running + 1] = { w, entryId }
         else
@@ -129,6 +136,7 @@ if keep == '' then
   requireCommands('cancel', resKey, { 'SET' })
   requireCommands('cancel', copiesKey, { 'DEL' })
   if outOk then requireCommands('cancel', outKey, { 'XADD', 'PEXPIRE' }) end
+  if tenant then requireCommands('cancel', inflightKeyOf(tenant), { 'ZREM' }) end
 end
 requireCommands('cancel', loadKey, { 'ZADD' })
 
@@ -137,6 +145,8 @@ if keep == '' then
   redis.call('SET', resKey, envelope, 'PX', ttl)
   if outOk then endOut(outKey, envelope, ttl) end
   redis.call('DEL', copiesKey)
+  -- A key of another type is the tenant's own trouble: the slot then frees at the deadline.
+  if tenant then pcall(redis.call, 'ZREM', inflightKeyOf(tenant), jobId) end
 end
 for _, u in ipairs(unread) do redis.call('XDEL', u[1], u[2]) end
 for _, l in ipairs(loads) do

@@ -23,6 +23,8 @@
             hy:{P}:results:<producerId>   channel the results are published on, one message
                                           per producer per call: lines '<jobId> <envelope>'
             hy:{P}:cancel:<sibling>       channel a running losing copy's entryId is sent on
+            hy:{P}:inflight:<tenant>      ZSET a tenant's jobs in flight (lib/tenant.lua): a job
+                                          whose result is elected here leaves it
   ARGV[2] result TTL (ms) of jobs whose entry carries none
   ARGV[3] dead-letter stream cap
   ARGV[4] number of workers m (the KEYS above hold 2m of theirs), then for each worker its id and
@@ -99,7 +101,7 @@ local OUTCOMES = { ok = true, err = true, skip = true, dead = true }
 -- 'LOST', 'DUP', 'dead', 'skip', 'plain' (elected by SET NX when written), 'copy' (a failed copy of
 -- a racing job) or 'wins' (a racing job's winner).
 local jobWorker, jobEntry, jobOutcome, jobEnvelope = {}, {}, {}, {}
-local jobId, jobProducer, jobRace, jobCopy, jobTtl = {}, {}, {}, {}, {}
+local jobId, jobProducer, jobRace, jobCopy, jobTtl, jobTenant = {}, {}, {}, {}, {}, {}
 local jobFields, jobKind, jobCopies, jobInvalid, jobOut = {}, {}, {}, {}, {}
 do
   local o = 6 + 3 * m
@@ -142,7 +144,7 @@ local function release(w, count)
   end
   released[w] = released[w] + count
 end
-local hasDead = false
+local hasDead, hasTenant = false, false
 -- The entries of this call, by worker id: made only when a racing job wins (its siblings that are
 -- in this call are released by it, not by the winner).
 local inBatch = nil
@@ -176,8 +178,9 @@ for i = 1, n do
     -- Seen once: the same entry again in this batch is LOST.
     fieldsOf[entryId] = true
     release(worker.id, 1)
-    local id, producer, race, copy, ttl, invalid = readJob(fields, validProducers)
-    jobId[i], jobProducer[i], jobRace[i], jobCopy[i], jobTtl[i] = id, producer, race, copy, ttl
+    local id, producer, race, copy, ttl, invalid, tenant = readJob(fields, validProducers)
+    jobId[i], jobProducer[i], jobRace[i], jobCopy[i], jobTtl[i], jobTenant[i] = id, producer, race, copy, ttl, tenant
+    if tenant ~= '' then hasTenant = true end
     local outcome = jobOutcome[i]
     if invalid then
       jobKind[i], jobFields[i], jobEnvelope[i], jobInvalid[i] = 'dead', fields, 'invalid entry: ' .. invalid, invalid
@@ -335,6 +338,7 @@ for _, worker in ipairs(workers) do
 end
 requireCommands('complete', resultKeyOf(''), { 'SET', 'DEL' })
 if next(jobOut) ~= nil then requireCommands('complete', outKeyOf(''), { 'XADD', 'PEXPIRE' }) end
+if hasTenant then requireCommands('complete', inflightKeyOf(''), { 'ZREM' }) end
 
 -- 2. Writes.
 local messages, producers = {}, {}
@@ -345,6 +349,19 @@ local function publish(producer, line)
   end
   local msgs = messages[producer]
   msgs[#msgs + 1] = line
+end
+
+-- The jobs that end here, by tenant: they leave its jobs in flight.
+local ended, tenantOrder = {}, {}
+local function endInflight(i)
+  local tenant = jobTenant[i]
+  if tenant == nil or tenant == '' then return end
+  if ended[tenant] == nil then
+    ended[tenant] = {}
+    tenantOrder[#tenantOrder + 1] = tenant
+  end
+  local ids = ended[tenant]
+  ids[#ids + 1] = jobId[i]
 end
 
 local out = {}
@@ -362,6 +379,8 @@ for i = 1, n do
       local e = { id = id, producer = producer, race = jobRace[i], copy = jobCopy[i], ttl = jobTtl[i],
         invalid = jobInvalid[i] }
       deadLetter(worker.id, jobEntry[i], jobFields[i], e, envelope, publish)
+      -- A plain job ends with its dead letter; a racing copy's other copies may still win.
+      if jobRace[i] == '' then endInflight(i) end
       out[i] = 'OK'
     elseif kind == 'skip' then
       out[i] = 'OK'
@@ -370,6 +389,7 @@ for i = 1, n do
       if jobOutcome[i] == 'err' then worker.errors = worker.errors + 1 end
       local ttl = jobTtl[i] or resultTtl
       if kind == 'plain' then
+        endInflight(i)
         -- SET NX elects the first result, across calls and within this one.
         if redis.call('SET', resultKeyOf(id), envelope, 'NX', 'PX', ttl) then
           publish(producer, id .. ' ' .. envelope)
@@ -382,6 +402,7 @@ for i = 1, n do
         publish(producer, id .. ' ' .. envelope)
         out[i] = 'OK'
       elseif kind == 'wins' then
+        endInflight(i)
         redis.call('SET', resultKeyOf(id), envelope, 'PX', ttl)
         redis.call('DEL', jobCopies[i])
         if jobOut[i] then endOut(jobOut[i], envelope, ttl) end
@@ -416,6 +437,9 @@ for _, worker in ipairs(workers) do
   end
 end
 for _, s in ipairs(siblingDeletes) do redis.call('XDEL', s[1], s[2]) end
+-- A tenant's in-flight key of another type (written by someone else) is its own trouble: the
+-- jobs' slots then free at their deadlines.
+for _, tenant in ipairs(tenantOrder) do pcall(redis.call, 'ZREM', inflightKeyOf(tenant), unpack(ended[tenant])) end
 for _, l in ipairs(loads) do
   redis.call('ZADD', loadKey, l[2], l[1])
   if l[3] then redis.call('ZADD', readyKey, l[2], l[1]) elseif l[4] then redis.call('ZREM', readyKey, l[1]) end

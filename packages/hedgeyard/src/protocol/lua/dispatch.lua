@@ -9,7 +9,10 @@
   KEYS[5] -> hy:{P}:quota   HASH the quotas' state (each limiter's TAT, ms), written when a quota is set
   KEYS[6..] for each 'f' record, in order: hy:{P}:aff:<session> (STRING session -> workerId, PX
             affinity TTL) when it has a session, then hy:{P}:copies:<jobId> (HASH workerId ->
-            entryId of each copy) when its race is not ''
+            entryId of each copy) when its race is not '', then, when it has a tenant (limitKey),
+            hy:{P}:limits:<class> (HASH the class's limits, read), hy:{P}:quota:<class>:<tenant>
+            (HASH the tenant's TATs) and hy:{P}:inflight:<tenant> (ZSET jobId -> deadline) of
+            lib/tenant.lua
 
   ARGV[1] base 'hy:{P}:'; keys learned inside (the chosen worker's), same {P} tag:
             hy:{P}:w:<workerId>   HASH (capacity)
@@ -20,13 +23,15 @@
   ARGV[5] result TTL (ms) the job's worker keeps its result for (entry field 'ttl'), or '' to
           leave it to the worker (its resultTtlMs)
   ARGV[6] number of jobs n; then the jobs as records, in order, each of one of two kinds:
-            'f', then 10 fields: jobId, session ('' for none), payload (JSON), timeoutMs, attempt,
+            'f', then 12 fields: jobId, session ('' for none), payload (JSON), timeoutMs, attempt,
               maxAttempts, excluded workers ('' or ids joined by ','),
               race: '' (a plain job), 'h' (copies may race: a failure does not end the job, the
               first success wins), 't' (tied: the first copy to start claims the job) or 's'
               (streamed: copies race to the first chunk, which claims the job),
               copies: how many copies to queue now, each on a different worker (2 for tied),
-              cost: the units the job takes from the pool's cost budget (1 and up)
+              cost: the units the job takes from the pool's cost budget (1 and up),
+              limitKey: the tenant ('' for none; else as an id), limitClass: its class ('' with
+              no tenant; else 1-MAX_CLASS_BYTES letters, digits and _ . -)
             'p', timeoutMs, maxAttempts, cost, k, then k pairs jobId, payload: a run of k plain
               jobs (no session, first attempt, nothing excluded, one copy, race '') that share a
               timeout, an attempt limit and a cost. Two arguments per job instead of nine: each argument
@@ -40,12 +45,18 @@
   stream holds another type leaves the candidates and its job goes to another worker: one broken worker does not stop the pool.
 
   When the pool has quotas (KEYS[4]), each job takes its units before it is placed, and gives them
-  back if no worker takes it; a job over a quota is not placed.
+  back if no worker takes it; a job over a quota is not placed. A tenant's job must also fit its
+  class's limits (lib/tenant.lua): first the tenant's cap on jobs in flight, then the pool's and
+  the tenant's quotas together; a placed job joins the tenant's jobs in flight. Jobs without a
+  tenant read none of it.
 
   Returns a flat array of 2n values: for each job, the chosen workerId or 'SATURATED' (live
   workers, none with room) or 'NO_WORKERS' (no live worker), then 1 when the session's binding was
-  used (an affinity hit) and 0 otherwise; or 'RATE_LIMITED' (over a quota), then the ms to wait
-  before it may go (jobs refused in one call are told to come back one after the other).
+  used (an affinity hit) and 0 otherwise; or 'RATE_LIMITED' (over the pool's quota) or
+  'TENANT_LIMITED' (over its tenant's, and for longer than the pool's), then the ms to wait before
+  it may go (jobs refused in one call are told to come back one after the other); or
+  'TENANT_FULL' (its tenant has as many jobs in flight as its class allows), then that cap; or
+  'BAD_LIMITS' (its class's limits cannot be read), then why, naming the key and field.
 ]]
 --!include lib/wire.lua
 local loadKey, readyKey, aliveKey, limitsKey, quotaKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -82,6 +93,8 @@ local function checkLimits(timeoutMs, maxAttempts)
   if bad == nil and badMax == nil and max > MAX_ATTEMPTS_LIMIT then badMax = 'maxAttempts is above ' .. MAX_ATTEMPTS_LIMIT end
   if (bad or badMax) ~= nil then badArgument('dispatch', bad or badMax) end
 end
+-- The first per-job key of each kind, for the ACL checks below.
+local firstJobKey, firstTenantKey = nil, nil
 do
   local o, jobs, keyCount = 7, 0, 5
   while jobs < n do
@@ -96,9 +109,13 @@ do
       jobs, o = jobs + k, o + 5 + 2 * k
     elseif kind == 'f' then
       local session, attempt, race, copies = ARGV[o + 2], ARGV[o + 5], ARGV[o + 8], tonumber(ARGV[o + 9])
+      local tenant, class = ARGV[o + 11], ARGV[o + 12]
       checkJobId(ARGV[o + 1])
       checkLimits(ARGV[o + 4], ARGV[o + 6])
-      if type(ARGV[o + 3]) ~= 'string' or type(ARGV[o + 7]) ~= 'string' then badArgument('dispatch', 'a job record is cut short') end
+      if type(ARGV[o + 3]) ~= 'string' or type(ARGV[o + 7]) ~= 'string' or type(tenant) ~= 'string'
+          or type(class) ~= 'string' then
+        badArgument('dispatch', 'a job record is cut short')
+      end
       if #session > MAX_SESSION_BYTES or string.find(session, '[%c{}]') then badArgument('dispatch', 'session is not valid') end
       local a, bad = wholeNumber(attempt, 'attempt', 1)
       if bad ~= nil or a > MAX_ATTEMPTS_LIMIT then badArgument('dispatch', 'attempt is not a whole number from 1 to ' .. MAX_ATTEMPTS_LIMIT) end
@@ -109,13 +126,30 @@ do
         keyCount = keyCount + 1
         if KEYS[keyCount] == nil then badArgument('dispatch', 'an affinity key is missing from KEYS') end
         expectType(KEYS[keyCount], 'string')
+        firstJobKey = firstJobKey or KEYS[keyCount]
       end
       if race ~= '' then
         keyCount = keyCount + 1
         if KEYS[keyCount] == nil then badArgument('dispatch', 'a copies key is missing from KEYS') end
         expectType(KEYS[keyCount], 'hash')
+        firstJobKey = firstJobKey or KEYS[keyCount]
       end
-      jobs, o = jobs + 1, o + 11
+      if tenant ~= '' then
+        if not isId(tenant) then badArgument('dispatch', 'limitKey ' .. tostring(tenant) .. ' is not a valid id') end
+        if #class > MAX_CLASS_BYTES or not string.find(class, '^[%w_.%-]+$') then
+          badArgument('dispatch', 'limitClass ' .. class .. ' is not a valid class name')
+        end
+        -- The script writes the tenant's state under these names: they must be the ones it builds.
+        if KEYS[keyCount + 1] ~= classLimitsKeyOf(class) or KEYS[keyCount + 2] ~= tenantQuotaKeyOf(class, tenant)
+            or KEYS[keyCount + 3] ~= inflightKeyOf(tenant) then
+          badArgument('dispatch', 'the keys of tenant ' .. tenant .. ' do not match its limitKey and limitClass')
+        end
+        firstTenantKey = firstTenantKey or keyCount + 1
+        keyCount = keyCount + 3
+      elseif class ~= '' then
+        badArgument('dispatch', 'limitClass is given without a limitKey')
+      end
+      jobs, o = jobs + 1, o + 13
     else
       badArgument('dispatch', 'unknown record kind ' .. tostring(kind) .. ' at argument ' .. o)
     end
@@ -129,13 +163,22 @@ expectType(loadKey, 'zset')
 expectType(limitsKey, 'hash')
 requireCommands('dispatch', loadKey, { 'ZINCRBY', 'ZADD', 'ZREM' })
 requireCommands('dispatch', queueKeyOf(''), { 'XADD' })
-if #KEYS > 5 then requireCommands('dispatch', KEYS[6], { 'SET', 'PEXPIRE', 'HSET' }) end
+if firstJobKey then requireCommands('dispatch', firstJobKey, { 'SET', 'PEXPIRE', 'HSET' }) end
+if firstTenantKey then
+  -- Reads too: lib/tenant.lua takes a failed read of a tenant's key for a key of another type.
+  requireCommands('dispatch', KEYS[firstTenantKey], { 'HGETALL' })
+  requireCommands('dispatch', KEYS[firstTenantKey + 1], { 'HMGET', 'HSET', 'PEXPIRE', 'DEL' })
+  requireCommands('dispatch', KEYS[firstTenantKey + 2],
+    { 'ZREMRANGEBYSCORE', 'ZCARD', 'ZSCORE', 'ZADD', 'ZRANGE', 'PEXPIRE', 'DEL' })
+end
 
 math.randomseed(tonumber(ARGV[3]))
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 --!include lib/quota.lua
+
+--!include lib/tenant.lua
 
 --!include lib/pool.lua
 
@@ -270,6 +313,12 @@ end
 
 local function isPlaced(w) return w ~= 'SATURATED' and w ~= 'NO_WORKERS' end
 
+-- Places the job of the 'f' record at ARGV[o].
+local function placeRecord(o, affKey, copiesKey)
+  return dispatchOne(ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], tonumber(ARGV[o + 4]), ARGV[o + 5], ARGV[o + 6],
+    excludedSet(ARGV[o + 7]), ARGV[o + 8], tonumber(ARGV[o + 9]), affKey, copiesKey, ARGV[o + 11])
+end
+
 local o, keyAt = 7, 5
 while #out < 2 * n do
   local kind = ARGV[o]
@@ -319,24 +368,62 @@ while #out < 2 * n do
     end
     o = first + 2 * k
   else
-    local session, race = ARGV[o + 2], ARGV[o + 8]
+    local session, race, tenant = ARGV[o + 2], ARGV[o + 8], ARGV[o + 11]
     local affKey, copiesKey = nil, nil
     if session ~= '' then keyAt = keyAt + 1; affKey = KEYS[keyAt] end
     if race ~= '' then keyAt = keyAt + 1; copiesKey = KEYS[keyAt] end
     local cost = tonumber(ARGV[o + 10])
-    local wait = quotaTake(cost)
-    if wait > 0 then
-      out[#out + 1] = 'RATE_LIMITED'
-      out[#out + 1] = wait
+    if tenant == '' then
+      local wait = quotaTake(cost)
+      if wait > 0 then
+        out[#out + 1] = 'RATE_LIMITED'
+        out[#out + 1] = wait
+      else
+        local w, hit = placeRecord(o, affKey, copiesKey)
+        out[#out + 1] = w
+        out[#out + 1] = hit
+        if not isPlaced(w) then quotaRefund(cost) end
+      end
     else
-      local w, hit = dispatchOne(ARGV[o + 1], session, ARGV[o + 3], tonumber(ARGV[o + 4]), ARGV[o + 5],
-        ARGV[o + 6], excludedSet(ARGV[o + 7]), race, tonumber(ARGV[o + 9]), affKey, copiesKey)
-      out[#out + 1] = w
-      out[#out + 1] = hit
-      if not isPlaced(w) then quotaRefund(cost) end
+      local classKey, quotaKeyOfTenant, inflightKey = KEYS[keyAt + 1], KEYS[keyAt + 2], KEYS[keyAt + 3]
+      keyAt = keyAt + 3
+      local T = tenancy()
+      local cls = T.classOf(ARGV[o + 12], classKey)
+      if cls.bad then
+        out[#out + 1] = 'BAD_LIMITS'
+        out[#out + 1] = cls.bad
+      else
+        local jobId = ARGV[o + 1]
+        local inflight, hasRoom, needsSlot = nil, true, false
+        if cls.cap then
+          inflight = T.inflightOf(inflightKey)
+          hasRoom, needsSlot = T.inflightRoom(inflight, cls.cap, jobId, ARGV[o + 5] ~= '1')
+        end
+        if not hasRoom then
+          out[#out + 1] = 'TENANT_FULL'
+          out[#out + 1] = cls.cap
+        else
+          local q = T.quotaOf(cls, quotaKeyOfTenant)
+          local wait, isTenants = T.quotaTake(cost, q)
+          if wait > 0 then
+            out[#out + 1] = isTenants and 'TENANT_LIMITED' or 'RATE_LIMITED'
+            out[#out + 1] = wait
+          else
+            local w, hit = placeRecord(o, affKey, copiesKey)
+            out[#out + 1] = w
+            out[#out + 1] = hit
+            if not isPlaced(w) then
+              T.quotaRefund(cost, q)
+            elseif needsSlot then
+              T.inflightAdd(inflight, jobId, string.format('%d', now + tonumber(ARGV[o + 4])))
+            end
+          end
+        end
+      end
     end
-    o = o + 11
+    o = o + 13
   end
 end
 quotaSave()
+if tenants then tenants.save() end
 return out

@@ -31,6 +31,8 @@
             hy:{P}:res:<jobId>[:<copy>]  STRING DEAD_LETTERED (or WORKER_LOST) envelope, PX
             hy:{P}:out:<jobId>           STREAM a streamed job's output: its WORKER_LOST end
             hy:{P}:results:<producerId>  channel the DEAD_LETTERED result is published on
+            hy:{P}:inflight:<tenant>     ZSET a tenant's jobs in flight: a job that ends here
+                                         (dropped, dead-lettered, lost mid-stream) leaves it
   ARGV[2] random seed
   ARGV[3] mode: 'dead' | 'handback' | 'return'
   ARGV[4] most entries to move in this call (the rest wait for the next call)
@@ -75,6 +77,7 @@ requireCommands('rescue', resultChannelOf(''), { 'PUBLISH' })
 requireCommands('rescue', affinityKeyOf(''), { 'SET' })
 requireCommands('rescue', copiesKeyOf(''), { 'HSET', 'HDEL', 'DEL' })
 requireCommands('rescue', outKeyOf(''), { 'XADD', 'PEXPIRE' })
+requireCommands('rescue', inflightKeyOf(''), { 'ZREM' })
 for i = 7, #ARGV do
   if mode == 'return' and i > 7 then
     if not isStreamId(ARGV[i]) then badArgument('rescue', 'entry id ' .. ARGV[i] .. ' is not a stream id') end
@@ -93,6 +96,13 @@ local removed, moved, lettered, dropped = 0, 0, 0, 0
 
 local function publish(producer, line)
   redis.call('PUBLISH', resultChannelOf(producer), line)
+end
+
+-- A job of a tenant that ends here leaves the tenant's jobs in flight (lib/tenant.lua). A key of
+-- another type is the tenant's own trouble: the slot then frees at the job's deadline.
+local function endInflight(e)
+  if e.tenant == '' or e.invalid then return end
+  pcall(redis.call, 'ZREM', inflightKeyOf(e.tenant), e.id)
 end
 
 -- The last entry the worker's group delivered: entries up to it were read (they are deleted on
@@ -133,6 +143,7 @@ local function endsStream(w, entryId, e)
     redis.call('SET', resultKeyOf(e.id), envelope, 'PX', ttl)
     endOut(outKey, envelope, ttl)
     redis.call('DEL', copiesKeyOf(e.id))
+    endInflight(e)
     publish(e.producer, e.id .. ' ' .. envelope)
   end
   return true
@@ -147,11 +158,14 @@ local function moveEntry(w, q, entryId, fields, raise)
     deadLetter(w, entryId, fields, e, 'invalid entry: ' .. e.invalid, publish)
     lettered = lettered + 1
   elseif e.deadline and e.deadline < now then
+    endInflight(e)
     dropped = dropped + 1
   elseif endsStream(w, entryId, e) then
     dropped = dropped + 1
   elseif (raise and e.attempt + 1 or e.attempt) > e.max then
     deadLetter(w, entryId, fields, e, 'worker ' .. w .. ' was lost; ' .. e.max .. ' attempts used', publish)
+    -- A plain job ends with its dead letter; a racing copy's other copies may still win.
+    if e.race == '' then endInflight(e) end
     lettered = lettered + 1
   else
     if raise then e.attempt = e.attempt + 1 end

@@ -1,5 +1,13 @@
 import type { Connection } from '../../redis/connection.js'
-import { affinityKey, copiesKey, type PoolKeys } from '../keys.js'
+import {
+  affinityKey,
+  classLimitsKey,
+  copiesKey,
+  inflightKey,
+  type PoolKeys,
+  tenantQuotaKey,
+} from '../keys.js'
+import { DEFAULT_LIMIT_CLASS } from '../wire.js'
 import { badReply, callScript, replyArray, type ScriptSpec } from './call.js'
 
 /** dispatch.lua: places a batch of jobs on the least-loaded workers (see its header). */
@@ -22,6 +30,10 @@ export interface DispatchItem {
   copies: number
   /** Units the job takes from the pool's cost budget. @defaultValue 1 */
   cost?: number
+  /** The tenant whose class limits apply to the job; none when undefined. */
+  limitKey?: string
+  /** The tenant's class (with limitKey only). */
+  limitClass?: string
 }
 
 /** What a dispatch call carries besides its jobs. */
@@ -38,19 +50,32 @@ export interface DispatchCallSettings {
 export type DispatchOutcome =
   | { status: 'queued'; workerId: string; isAffinityHit: boolean }
   | { status: 'SATURATED' | 'NO_WORKERS' }
-  | { status: 'RATE_LIMITED'; retryAfterMs: number }
+  /** Over the pool's quota, or (`isTenant`) over the quota of the job's tenant. */
+  | { status: 'RATE_LIMITED'; retryAfterMs: number; isTenant: boolean }
+  /** The job's tenant has `cap` jobs in flight, as many as its class allows. */
+  | { status: 'TENANT_FULL'; cap: number }
+  /** The limits of the job's class cannot be read: why, naming the key and field. */
+  | { status: 'BAD_LIMITS'; message: string }
 
-/** A first attempt with no session, exclusion or race, queued once: most jobs of a bulk submit. */
+/**
+ * A first attempt with no session, exclusion, race or tenant, queued once: most jobs of a bulk
+ * submit.
+ */
 function isPlain(item: DispatchItem): boolean {
   return (
-    item.session === '' && item.attempt === 1 && item.exclude === '' && item.race === '' && item.copies === 1
+    item.session === '' &&
+    item.attempt === 1 &&
+    item.exclude === '' &&
+    item.race === '' &&
+    item.copies === 1 &&
+    item.limitKey === undefined
   )
 }
 
 /**
  * KEYS and ARGV of one dispatch call (see the header of dispatch.lua). A run of plain jobs
  * sharing a timeout and an attempt limit becomes one 'p' header and two arguments per job; any
- * other job is an 'f' record of ten fields, with its affinity and copies keys in KEYS. Every
+ * other job is an 'f' record of twelve fields, with its affinity, copies and tenant keys in KEYS. Every
  * argument costs ioredis and Redis some work to encode and parse, so a bulk submit sends about a
  * fifth of what one record per job would.
  */
@@ -74,6 +99,14 @@ export function dispatchArgs(
     if (!isPlain(item)) {
       if (item.session !== '') callKeys.push(affinityKey(keys, item.session))
       if (item.race !== '') callKeys.push(copiesKey(keys, item.jobId))
+      const limitClass = item.limitKey === undefined ? '' : (item.limitClass ?? DEFAULT_LIMIT_CLASS)
+      if (item.limitKey !== undefined) {
+        callKeys.push(
+          classLimitsKey(keys, limitClass),
+          tenantQuotaKey(keys, limitClass, item.limitKey),
+          inflightKey(keys, item.limitKey),
+        )
+      }
       args.push(
         'f',
         item.jobId,
@@ -86,6 +119,8 @@ export function dispatchArgs(
         item.race,
         item.copies,
         item.cost ?? 1,
+        item.limitKey ?? '',
+        limitClass,
       )
       i++
       continue
@@ -117,8 +152,21 @@ export function parseDispatchReply(reply: unknown, count: number): DispatchOutco
   for (let i = 0; i < count; i++) {
     const target = flat[2 * i]
     const hit = flat[2 * i + 1]
-    if (target === 'RATE_LIMITED' && typeof hit === 'number' && Number.isInteger(hit) && hit >= 1) {
-      outcomes[i] = { status: 'RATE_LIMITED', retryAfterMs: hit }
+    if (
+      (target === 'RATE_LIMITED' || target === 'TENANT_LIMITED') &&
+      typeof hit === 'number' &&
+      Number.isInteger(hit) &&
+      hit >= 1
+    ) {
+      outcomes[i] = { status: 'RATE_LIMITED', retryAfterMs: hit, isTenant: target === 'TENANT_LIMITED' }
+      continue
+    }
+    if (target === 'TENANT_FULL' && typeof hit === 'number' && Number.isInteger(hit) && hit >= 1) {
+      outcomes[i] = { status: 'TENANT_FULL', cap: hit }
+      continue
+    }
+    if (target === 'BAD_LIMITS' && typeof hit === 'string') {
+      outcomes[i] = { status: 'BAD_LIMITS', message: hit }
       continue
     }
     if (typeof target !== 'string' || (hit !== 0 && hit !== 1)) {

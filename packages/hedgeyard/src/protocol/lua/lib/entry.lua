@@ -16,6 +16,8 @@
     race      '' plain, 'h' copies race, 't' tied copies, 's' streamed (copies race
               to the first chunk)                                                   ''
     ttl       ms the result is kept                                                  the worker's
+    tenant    the tenant (submit option limitKey) whose jobs in flight it counts
+              among, in hy:{P}:inflight:<tenant> (as id)                             ''
   A field equal to its default is left out: fewer fields is less work for every read.
 ]]
 
@@ -29,7 +31,7 @@ local function readEntry(fields)
   for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
   -- The defaults first; a field that is there is checked (most entries leave most fields out).
   local e = { payload = f.payload, session = f.session or '', race = f.race or '', attempt = 1,
-    max = DEFAULT_MAX_ATTEMPTS, enqueued = 0 }
+    max = DEFAULT_MAX_ATTEMPTS, enqueued = 0, tenant = f.tenant or '' }
   if isId(f.id) then e.id = f.id end
   if isId(f.producer) then e.producer = f.producer end
   local reason
@@ -43,6 +45,8 @@ local function readEntry(fields)
     reason = 'session is longer than ' .. MAX_SESSION_BYTES .. ' bytes'
   elseif e.race ~= '' and e.race ~= 'h' and e.race ~= 't' and e.race ~= 's' then
     reason = "race is not '', 'h', 't' or 's'"
+  elseif f.tenant ~= nil and not isId(f.tenant) then
+    reason = 'tenant is not a valid id'
   end
   if reason == nil and f.attempt ~= nil then e.attempt, reason = wholeNumber(f.attempt, 'attempt', 1) end
   if reason == nil then
@@ -61,18 +65,19 @@ end
 
 -- readJob for a plain job's fields: its id and producer.
 local function readPlainJob(id, producer, validProducers)
-  if not isId(id) then return nil, nil, '', 1, nil, 'id is missing or not a valid id' end
+  if not isId(id) then return nil, nil, '', 1, nil, 'id is missing or not a valid id', '' end
   if validProducers[producer] or isId(producer) then
     validProducers[producer] = true
-    return id, producer, '', 1, nil, nil
+    return id, producer, '', 1, nil, nil, ''
   end
-  return id, nil, '', 1, nil, 'producer is missing or not a valid id'
+  return id, nil, '', 1, nil, 'producer is missing or not a valid id', ''
 end
 
 -- Reads only what complete needs of an entry, with the checks readEntry makes of it, and returns
 -- it as values, not a table (complete reads every entry it is given): the job id, the producer,
--- the race mode, the copy, the ttl (nil for the worker's), and the reason when a check fails (the
--- id and producer are returned when they pass, so that the producer can still be told).
+-- the race mode, the copy, the ttl (nil for the worker's), the reason when a check fails (the
+-- id and producer are returned when they pass, so that the producer can still be told), and the
+-- tenant ('' for none, or when it is not a valid id).
 -- `validProducers` caches the producers already checked in this call: a batch mostly answers one.
 local function readJob(fields, validProducers)
   if #fields == 10 and fields[1] == 'id' and fields[5] == 'producer' and fields[7] == 'deadline'
@@ -80,7 +85,7 @@ local function readJob(fields, validProducers)
     -- The layout writeEntry gives a plain job: nothing else to look for.
     return readPlainJob(fields[2], fields[6], validProducers)
   end
-  local id, producer, race, attempt, copy, ttl
+  local id, producer, race, attempt, copy, ttl, tenant
   for i = 1, #fields, 2 do
     local name = fields[i]
     if name == 'id' then id = fields[i + 1]
@@ -89,6 +94,7 @@ local function readJob(fields, validProducers)
     elseif name == 'attempt' then attempt = fields[i + 1]
     elseif name == 'copy' then copy = fields[i + 1]
     elseif name == 'ttl' then ttl = fields[i + 1]
+    elseif name == 'tenant' then tenant = fields[i + 1]
     end
   end
   race = race or ''
@@ -105,6 +111,8 @@ local function readJob(fields, validProducers)
     reason = 'producer is missing or not a valid id'
   elseif race ~= '' and race ~= 'h' and race ~= 't' and race ~= 's' then
     reason = "race is not '', 'h', 't' or 's'"
+  elseif tenant ~= nil and not isId(tenant) then
+    reason = 'tenant is not a valid id'
   end
   local attemptNo, copyNo, ttlMs = 1, nil, nil
   if reason == nil and attempt ~= nil then attemptNo, reason = wholeNumber(attempt, 'attempt', 1) end
@@ -115,13 +123,16 @@ local function readJob(fields, validProducers)
   if reason == nil and (attemptNo > MAX_ATTEMPTS_LIMIT or copyNo > MAX_ATTEMPTS_LIMIT) then
     reason = 'attempt, copy or max is above ' .. MAX_ATTEMPTS_LIMIT
   end
-  return id, producer, race, copyNo, ttlMs, reason
+  if reason ~= nil or tenant == nil then tenant = '' end
+  return id, producer, race, copyNo, ttlMs, reason, tenant
 end
 
 -- Adds an entry to a stream and returns its id. Every argument is text (as the scripts receive
--- it); deadline and ttl may be '' for none. Fields equal to their defaults are left out.
-local function writeEntry(stream, id, payload, producer, deadline, enqueued, session, attempt, copy, max, race, ttl)
-  if session == '' and attempt == '1' and copy == '1' and max == DEFAULT_MAX_TEXT and race == '' and ttl == '' and deadline ~= '' then
+-- it); deadline and ttl may be '' for none, tenant '' (or nil) for none. Fields equal to their
+-- defaults are left out.
+local function writeEntry(stream, id, payload, producer, deadline, enqueued, session, attempt, copy, max, race, ttl, tenant)
+  if session == '' and attempt == '1' and copy == '1' and max == DEFAULT_MAX_TEXT and race == '' and ttl == ''
+      and deadline ~= '' and (tenant == nil or tenant == '') then
     return redis.call('XADD', stream, '*', 'id', id, 'payload', payload, 'producer', producer,
       'deadline', deadline, 'enqueued', enqueued)
   end
@@ -134,6 +145,7 @@ local function writeEntry(stream, id, payload, producer, deadline, enqueued, ses
   if max ~= DEFAULT_MAX_TEXT then a[#a + 1] = 'max'; a[#a + 1] = max end
   if race ~= '' then a[#a + 1] = 'race'; a[#a + 1] = race end
   if ttl ~= '' then a[#a + 1] = 'ttl'; a[#a + 1] = ttl end
+  if tenant ~= nil and tenant ~= '' then a[#a + 1] = 'tenant'; a[#a + 1] = tenant end
   return redis.call(unpack(a))
 end
 
@@ -141,5 +153,5 @@ end
 local function rewriteEntry(stream, e)
   return writeEntry(stream, e.id, e.payload, e.producer, e.deadline and string.format('%d', e.deadline) or '',
     string.format('%d', e.enqueued), e.session, tostring(e.attempt), tostring(e.copy), tostring(e.max), e.race,
-    e.ttl and string.format('%d', e.ttl) or '')
+    e.ttl and string.format('%d', e.ttl) or '', e.tenant)
 end

@@ -13,3 +13,6 @@ local function copiesKeyOf(jobId) return base .. KEY_COPIES .. jobId end
 local function resultChannelOf(producer) return base .. CHANNEL_RESULTS .. producer end
 local function outKeyOf(jobId) return base .. KEY_OUT .. jobId end
 local function cancelChannelOf(w) return base .. CHANNEL_CANCEL .. w end
+local function classLimitsKeyOf(class) return base .. KEY_CLASS_LIMITS .. class end
+local function tenantQuotaKeyOf(class, tenant) return base .. KEY_TENANT_QUOTA .. class .. ':' .. tenant end
+local function inflightKeyOf(tenant) return base .. KEY_INFLIGHT .. tenant end
