@@ -306,6 +306,21 @@ export class CopyRace {
     this.#deps.counters.rateLimited++
     const retryAfterMs = limited.retryAfterMs as number
     if (attempt > 1) {
+      // A retry waits for its slot as a first copy does: the job still needs it. A hedge is only
+      // worth its delay: one held back is dropped, and the copies out carry on.
+      if (
+        kind === 'retry' &&
+        this.#plan.onRateLimited === 'wait' &&
+        Date.now() + retryAfterMs < this.#plan.deadline
+      ) {
+        this.#isRetryScheduled = true
+        setTimeout(() => {
+          this.#isRetryScheduled = false
+          if (!this.#isDone) this.#extraCopy('retry')
+          else this.#failIfNothingLeft()
+        }, retryAfterMs)
+        return
+      }
       this.#lastError ??= limited
       this.#failIfNothingLeft()
       return
