@@ -283,6 +283,21 @@ describe('the gateway, with the official Gemini SDK, two instances and a worker 
     }
   })
 
+  it("applies the limits of class 'default' to each API key on its own", async () => {
+    const ref = { redis: redisUrl(), pool }
+    await setPoolLimits(ref, { rate: { limit: 1, periodMs: 60_000 } }, { limitClass: 'default' })
+    try {
+      expect((await post(a, '/generate', request('one'))).status).toBe(202)
+      const second = await post(b, '/generate', request('two'))
+      expect(second.status).toBe(429)
+      expect(await second.json()).toMatchObject({
+        error: { message: expect.stringContaining("tenant 'alice'") },
+      })
+    } finally {
+      await clearPoolLimits(ref, { limitClass: 'default' })
+    }
+  })
+
   it('refuses bad input in Google error shape, naming what is wrong', async () => {
     const cases: [string, Response, number, RegExp][] = [
       ['invalid JSON', await post(a, '/generate', '{"contents": ['), 400, /JSON/],

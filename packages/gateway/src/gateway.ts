@@ -161,11 +161,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     submitOptions(req, signal) {
       const session = req.headers['x-session-id']
+      // Each API key is a tenant: the limits of class 'default' (`hedgeyard limits set --key-class
+      // default ...`) apply to each key on its own.
+      const tenant = (req as FastifyRequest & { tenant?: string }).tenant
       return {
         timeoutMs,
         onSaturated: 'reject',
         onRateLimited: 'reject',
         ...(typeof session === 'string' ? { session } : {}),
+        ...(tenant === undefined ? {} : { limitKey: tenant }),
         ...(signal ? { signal } : {}),
       }
     },
