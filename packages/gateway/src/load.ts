@@ -129,10 +129,16 @@ function post(
   })
 }
 
-async function metric(port: number, name: string): Promise<number> {
+/**
+ * One scrape of the gateway's /metrics: a reader of its values by name. (The event-loop delay is
+ * measured between scrapes, so every value of one moment comes from one scrape.)
+ */
+async function scrape(port: number): Promise<(name: string) => number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
-  return line === undefined ? Number.NaN : Number(line.split(' ')[1])
+  return (name) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `))
+    return line === undefined ? Number.NaN : Number(line.split(' ')[1])
+  }
 }
 
 const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`
@@ -198,7 +204,7 @@ export default function (req, ctx) {
   process.stdout.write(`warm-up: ${isQuick ? 2 : 5} s at ${RATE}/s through the gateway\n`)
   await openLoop(RATE, isQuick ? 2 : 5, viaGateway)
   await openLoop(RATE, isQuick ? 1 : 2, direct)
-  const rssWarm = await metric(port, 'process_resident_memory_bytes')
+  const rssWarm = (await scrape(port))('process_resident_memory_bytes')
 
   const gwLat: number[] = []
   const dLat: number[] = []
@@ -224,7 +230,7 @@ export default function (req, ctx) {
       `  slice ${s + 1}: gateway p99 ${ms(gwP99.at(-1) as number)}, direct p99 ${ms(dP99.at(-1) as number)}\n`,
     )
   }
-  const rssEnd = await metric(port, 'process_resident_memory_bytes')
+  const rssEnd = (await scrape(port))('process_resident_memory_bytes')
   gwLat.sort((a, b) => a - b)
   dLat.sort((a, b) => a - b)
   const median = (xs: number[]) =>
@@ -270,11 +276,14 @@ export default function (req, ctx) {
     open.push(req)
   }
   await until(() => firstChunks >= STREAMS, `${STREAMS} streams' first chunks`, 60_000)
-  await new Promise((r) => setTimeout(r, 2_000))
-  const openStreams = await metric(port, 'hedgeyard_gateway_open_streams')
-  const rssStreams = await metric(port, 'process_resident_memory_bytes')
-  const lagP99 = await metric(port, 'nodejs_eventloop_lag_p99_seconds')
-  const lagMean = await metric(port, 'nodejs_eventloop_lag_mean_seconds')
+  // The event-loop delay of the 5 s that follow, with every stream open.
+  await scrape(port)
+  await new Promise((r) => setTimeout(r, 5_000))
+  const held = await scrape(port)
+  const openStreams = held('hedgeyard_gateway_open_streams')
+  const rssStreams = held('process_resident_memory_bytes')
+  const lagP99 = held('nodejs_eventloop_lag_p99_seconds')
+  const lagMean = held('nodejs_eventloop_lag_mean_seconds')
   process.stdout.write(
     `${openStreams} streams open on one gateway: RSS ${mb(rssStreams)}, event-loop delay mean ${ms(lagMean * 1_000)}, p99 ${ms(lagP99 * 1_000)}\n`,
   )
