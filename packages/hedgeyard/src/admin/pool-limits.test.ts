@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { client, redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
+import { client, eventually, redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
 import { type Handler, startWorkers } from '../index.js'
 import { Dispatcher } from '../producer/dispatcher.js'
 import { isHedgeyardError } from '../protocol/errors.js'
@@ -111,6 +111,50 @@ describe('pool quotas', () => {
     await expect(d.submit({}, { cost: 0 })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       message: expect.stringContaining('cost'),
+    })
+  })
+
+  it('corrects the cost budget by what the worker reports a job really cost', async () => {
+    const name = uniquePool('limits-cost')
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool: name,
+      handler: (req, ctx) => {
+        ctx.reportCost((req as { used: number }).used)
+        return 'ok'
+      },
+    })
+    closers.push(() => group.close())
+    await setPoolLimits(
+      { redis: redisUrl(), pool: name },
+      { cost: { limit: 100, periodMs: 3_600_000, burst: 100 } },
+    )
+    const d = dispatcher(name)
+    // Charged 60 at dispatch, it used 10: 90 of the 100 are left once the correction lands.
+    await expect(d.submit({ used: 10 }, { cost: 60, onRateLimited: 'reject' })).resolves.toBe('ok')
+    await eventually(
+      () =>
+        d.submit({ used: 80 }, { cost: 80, onRateLimited: 'reject' }).then(
+          () => true,
+          () => false,
+        ),
+      5_000,
+    )
+    // Charged 5, it used 10: the budget is now spent (10 + 80 + 10), and 5 more do not fit.
+    await expect(d.submit({ used: 10 }, { cost: 5, onRateLimited: 'reject' })).resolves.toBe('ok')
+    await eventually(
+      () =>
+        d.submit({ used: 1 }, { cost: 5, onRateLimited: 'reject' }).then(
+          () => false,
+          (e: { code: string }) => e.code === 'RATE_LIMITED',
+        ),
+      5_000,
+    )
+    // A cost that is not a whole number fails the job, naming reportCost.
+    await clearPoolLimits({ redis: redisUrl(), pool: name })
+    await expect(d.submit({ used: -1 }, { cost: 1 })).rejects.toMatchObject({
+      code: 'HANDLER_ERROR',
+      message: expect.stringContaining('reportCost'),
     })
   })
 

@@ -1,5 +1,7 @@
 import type { JobEntry, RemoteError } from '../protocol/codec.js'
 import type { Outcome } from '../protocol/scripts/complete.js'
+import { checkInt } from '../protocol/validate.js'
+import { MAX_JOB_COST } from '../protocol/wire.js'
 import type { LazyAbort } from './lazy-abort.js'
 
 /** What a handler gets beside the request. */
@@ -14,6 +16,12 @@ export interface JobContext {
   signal: AbortSignal
   /** The job's deadline, in ms since the epoch (Redis time). */
   deadline: number
+  /**
+   * What the job really cost, in the units of the pool's cost budget (the tokens a model call
+   * used, say): the producer then corrects the budget by the difference from the submit's `cost`.
+   * @throws HedgeyardError INVALID_ARGUMENT for a number that is not a whole number from 0.
+   */
+  reportCost(units: number): void
 }
 
 /**
@@ -56,6 +64,7 @@ export function runJob(
     })
   }
   let value: unknown
+  let reported: number | undefined
   try {
     value = handler(req, {
       jobId: entry.jobId,
@@ -66,18 +75,30 @@ export function runJob(
         return abort.signal
       },
       deadline: entry.deadline,
+      reportCost(units: number) {
+        reported = checkInt('reportCost', units, 0, MAX_JOB_COST)
+      },
     })
   } catch (err) {
-    return failure(workerId, entry.copy, remoteError(err))
+    return withCost(failure(workerId, entry.copy, remoteError(err)), reported)
   }
-  if (isAsyncIterator(value)) return onStream(value)
+  if (isAsyncIterator(value)) return onStream(value).then((r) => withCost(r, reported))
   if (isThenable(value)) {
     return Promise.resolve(value).then(
-      (settled) => encodeResult(settled, workerId, entry.copy, maxResultBytes),
-      (err: unknown) => failure(workerId, entry.copy, remoteError(err)),
+      (settled) => withCost(encodeResult(settled, workerId, entry.copy, maxResultBytes), reported),
+      (err: unknown) => withCost(failure(workerId, entry.copy, remoteError(err)), reported),
     )
   }
-  return encodeResult(value, workerId, entry.copy, maxResultBytes)
+  return withCost(encodeResult(value, workerId, entry.copy, maxResultBytes), reported)
+}
+
+/** The envelope with the cost its handler reported (`"cost":n`), when it reported one. */
+function withCost(result: JobResult, units: number | undefined): JobResult {
+  if (units === undefined || result.outcome === 'skip') return result
+  return {
+    outcome: result.outcome,
+    envelope: JSON.stringify({ ...JSON.parse(result.envelope), cost: units }),
+  }
 }
 
 function isAsyncIterator(value: unknown): value is AsyncIterator<unknown, unknown> {

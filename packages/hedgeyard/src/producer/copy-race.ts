@@ -55,6 +55,8 @@ export interface RaceDeps {
   tenants: TenantWaits
   /** Takes a job that ended without an elected result out of its tenant's jobs in flight. */
   releaseSlot: (limitKey: string, jobId: string) => void
+  /** A copy's worker reported what it really cost (ctx.reportCost): the budgets are corrected. */
+  costReported: (plan: RacePlan, units: number) => void
 }
 
 /** Delay before dispatching again after a SATURATED reply, when the caller asked to wait. */
@@ -134,6 +136,9 @@ export class CopyRace {
   /** A result of one copy arrived (pub/sub or recovery). */
   onEnvelope(env: Envelope): void {
     if (this.#isDone) return
+    // A stream's result is read from its end entry, which reports its cost there.
+    if (typeof env.cost === 'number' && !(this.#plan.isStream && env.ok))
+      this.#deps.costReported(this.#plan, env.cost)
     if (!env.ok && env.copy === 0) {
       // The job was ended from outside (cancelled): no copy may win it any more.
       this.#finish()

@@ -3,8 +3,9 @@ import { type Logger, pino } from 'pino'
 import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import { inflightKey, type PoolKeys, poolKeys, resultChannel, resumedKey } from '../protocol/keys.js'
+import { correctCost } from '../protocol/scripts/correct-cost.js'
 import { checkInt, checkKnownOptions, checkMs, checkName, checkNumber } from '../protocol/validate.js'
-import { DEFAULT_MAX_ATTEMPTS } from '../protocol/wire.js'
+import { DEFAULT_LIMIT_CLASS, DEFAULT_MAX_ATTEMPTS } from '../protocol/wire.js'
 import {
   type Connection,
   connectReady,
@@ -276,6 +277,17 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       budget: this.#budget,
       counters: this.#stats,
       tenants,
+      costReported: (plan, units) => {
+        const delta = units - plan.cost
+        if (delta === 0) return
+        const tenant =
+          plan.limitKey === undefined
+            ? undefined
+            : { limitKey: plan.limitKey, limitClass: plan.limitClass ?? DEFAULT_LIMIT_CLASS }
+        correctCost(this.#cmd, this.#keys, delta, tenant).catch((err: unknown) =>
+          this.#logger.debug({ err, jobId: plan.jobId }, 'could not correct the cost budget'),
+        )
+      },
       releaseSlot: (limitKey, jobId) => {
         // Its deadline frees the slot if this fails; the tenant's next request tries either way.
         this.#cmd

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { decodeEnvelope, envelopeError } from '../protocol/codec.js'
+import { decodeEnvelope, type Envelope, envelopeError } from '../protocol/codec.js'
 import { HedgeyardError } from '../protocol/errors.js'
 import { copiesKey, outKey, type PoolKeys, resultKey, resumedKey } from '../protocol/keys.js'
 import { type Connection, redisFailure } from '../redis/connection.js'
@@ -71,6 +71,9 @@ export function startStream<Chunk, Res>(
       deps.results.forget(jobId)
       if (writeEnd && err instanceof HedgeyardError && !NOT_QUEUED.has(err.code))
         writeJobEnd(deps, jobId, err)
+    },
+    onEndEnvelope(env) {
+      if (typeof env.cost === 'number') deps.race.costReported(plan, env.cost)
     },
     timeoutMs,
     isTimeoutFinal: true,
@@ -171,6 +174,8 @@ function writeJobEnd(deps: StreamDeps, jobId: string, err: HedgeyardError): void
 
 interface OpenHooks {
   onFirstChunk(owner: { workerId: string; entryId: string } | undefined): void
+  /** The job's end entry, before the stream ends with it. */
+  onEndEnvelope?(env: Envelope): void
   /** The stream ended; `writeEnd` when the end came from here and should be written for others. */
   onEnd(err: unknown, writeEnd: boolean): void
   timeoutMs: number
@@ -226,6 +231,7 @@ function openStream<Chunk, Res>(
     },
     onEnd(text) {
       const env = decodeEnvelope(text)
+      hooks.onEndEnvelope?.(env)
       if (env.ok) finish(undefined, env.value, false)
       else finish(envelopeError(jobId, env), undefined, false)
     },

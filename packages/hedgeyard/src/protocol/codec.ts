@@ -60,8 +60,8 @@ export interface RemoteError {
 
 /** A result envelope as stored in `res:<jobId>` and published to the producer. */
 export type Envelope =
-  | { ok: true; value?: unknown; workerId: string; copy?: number }
-  | { ok: false; error: RemoteError; workerId: string; copy?: number }
+  | { ok: true; value?: unknown; workerId: string; copy?: number; cost?: number }
+  | { ok: false; error: RemoteError; workerId: string; copy?: number; cost?: number }
 
 /**
  * Whether `s` can be an id that becomes part of a key or a results line, as lib/check.lua's isId:

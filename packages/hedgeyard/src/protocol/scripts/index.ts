@@ -3,6 +3,7 @@ import { CANCEL } from './cancel.js'
 import { CHUNK } from './chunk.js'
 import { CLAIM } from './claim.js'
 import { COMPLETE } from './complete.js'
+import { CORRECT_COST } from './correct-cost.js'
 import { DEREGISTER } from './deregister.js'
 import { DISPATCH } from './dispatch.js'
 import { DRAIN } from './drain.js'
@@ -17,6 +18,7 @@ export const SCRIPT_SPECS: readonly ScriptSpec[] = [
   CHUNK,
   CLAIM,
   COMPLETE,
+  CORRECT_COST,
   DEREGISTER,
   DISPATCH,
   DRAIN,
