@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
 import { GoogleGenAI } from '@google/genai'
 import { type FakeGemini, fakeGeminiText, startFakeGemini } from '@hedgeyard/genai'
-import { clearPoolLimits, getJob, setPoolLimits } from 'hedgeyard'
+import { cancelJob, clearPoolLimits, getJob, setPoolLimits } from 'hedgeyard'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, eventually, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
@@ -239,6 +239,25 @@ describe('the gateway, with the official Gemini SDK, two instances and a worker 
         return s.status === 'failed' ? s : undefined
       }, 5_000)
       expect(state).toMatchObject({ error: { code: 'CANCELLED' } })
+    } finally {
+      sim.configure({ tokensPerSecond: 200 })
+    }
+  })
+
+  it('sends an error that comes after the first event as an error event in the stream', async () => {
+    sim.configure({ tokensPerSecond: 10 })
+    try {
+      const res = await post(a, `/v1beta/models/${MODEL}:streamGenerateContent?alt=sse`, request('cut short'))
+      const seen: unknown[] = []
+      for await (const e of events(res)) {
+        seen.push(e.data)
+        if (seen.length === 1)
+          await cancelJob({ redis: redisUrl(), pool }, (e.lastId as string).split(':')[0] as string)
+      }
+      expect(seen.length).toBeGreaterThanOrEqual(2)
+      expect(seen.at(-1)).toEqual({
+        error: { code: 499, status: 'CANCELLED', message: 'the job was cancelled' },
+      })
     } finally {
       sim.configure({ tokensPerSecond: 200 })
     }
