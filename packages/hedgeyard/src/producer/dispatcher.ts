@@ -432,18 +432,24 @@ export class Dispatcher<Req = unknown, Res = unknown> {
    * @throws HedgeyardError INVALID_ARGUMENT for a bad id, REDIS_* when Redis fails.
    */
   async cancel(jobId: string): Promise<CancelOutcome> {
+    return this.#aboutJob('cancel', jobId, async () => {
+      const end = {
+        code: 'CANCELLED',
+        message: 'the job was cancelled',
+        resultTtlMs: this.#streamDeps.endTtlMs,
+      }
+      return outcomeOf(await endJob(this.#cmd, this.#keys, jobId, end))
+    })
+  }
+
+  /** Checks a job id, connects, runs `read`, and turns a Redis failure into a HedgeyardError. */
+  async #aboutJob<T>(what: string, jobId: string, read: () => Promise<T>): Promise<T> {
     checkName('jobId', jobId)
     await this.#connect()
     try {
-      return outcomeOf(
-        await endJob(this.#cmd, this.#keys, jobId, {
-          code: 'CANCELLED',
-          message: 'the job was cancelled',
-          resultTtlMs: this.#streamDeps.endTtlMs,
-        }),
-      )
+      return await read()
     } catch (err) {
-      throw redisFailure(err, 'cancel')
+      throw redisFailure(err, what)
     }
   }
 
@@ -454,13 +460,9 @@ export class Dispatcher<Req = unknown, Res = unknown> {
    * @throws HedgeyardError INVALID_ARGUMENT for a bad id, REDIS_* when Redis fails.
    */
   async resumes(jobId: string): Promise<number> {
-    checkName('jobId', jobId)
-    await this.#connect()
-    try {
-      return Number((await this.#cmd.get(resumedKey(this.#keys, jobId))) ?? 0)
-    } catch (err) {
-      throw redisFailure(err, 'resumes')
-    }
+    return this.#aboutJob('resumes', jobId, async () =>
+      Number((await this.#cmd.get(resumedKey(this.#keys, jobId))) ?? 0),
+    )
   }
 
   /**
@@ -468,13 +470,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
    * @throws HedgeyardError INVALID_ARGUMENT for a bad id, REDIS_* when Redis fails.
    */
   async getJob(jobId: string): Promise<JobState> {
-    checkName('jobId', jobId)
-    await this.#connect()
-    try {
-      return await readJobState(this.#cmd, this.#keys, jobId)
-    } catch (err) {
-      throw redisFailure(err, 'getJob')
-    }
+    return this.#aboutJob('getJob', jobId, () => readJobState(this.#cmd, this.#keys, jobId))
   }
 
   /** The metrics of every worker of the pool, read from Redis. */
