@@ -6,10 +6,11 @@
  *                                    [--profile <dir>] [--docs-dir <dir>]
  *
  * (`npm run bench` at the root.) Starts its own redis-server, runs the suites (throughput,
- * closed-loop, open-loop, routing, redis-limit, dispatch-cost), prints a table, and, unless
- * `--quick` or `--no-write`, rewrites docs/benchmarks.md with docs/bench/results.json and the
- * SVG charts. `--quick` is the smoke test of `npm test`: every suite with tiny sizes, failing only
- * on errors, never on a timing. `--profile <dir>` writes a V8 CPU profile of every producer and
+ * closed-loop, open-loop, routing, redis-limit, dispatch-cost, streaming), prints a table, and,
+ * unless `--quick` or `--no-write`, rewrites docs/benchmarks.md with docs/bench/results.json and
+ * the SVG charts (a run of some suites keeps the other suites' results of the run before it
+ * there, and says so). `--quick` is the smoke test of `npm test`: every suite with tiny sizes,
+ * failing only on errors, never on a timing. `--profile <dir>` writes a V8 CPU profile of every producer and
  * worker process into `dir` (and writes no doc: profiling slows them down). `--docs-dir` writes
  * the doc, JSON and charts there instead of the repository's docs/ (even with `--quick`).
  */
@@ -26,12 +27,13 @@ import { startRedisServer } from './redis-server.js'
 import { renderCharts } from './report-charts.js'
 import { renderDoc } from './report-doc.js'
 import { consoleSummary } from './report-tables.js'
-import { type BenchResults, SUITE_NAMES, type SuiteName } from './results.js'
+import { type BenchResults, carryOver, SUITE_NAMES, type SuiteName } from './results.js'
 import { profileRunnersInto } from './runner-process.js'
 import { runDispatchCost } from './suite-dispatch-cost.js'
 import { runClosedLoop, runOpenLoop } from './suite-latency.js'
 import { runRedisLimit } from './suite-redis-limit.js'
 import { runRouting } from './suite-routing.js'
+import { runStreaming } from './suite-streaming.js'
 import { runThroughput } from './suite-throughput.js'
 import { checkTargets } from './targets.js'
 
@@ -43,6 +45,7 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const USAGE = `usage: npm run bench -- [options]   (or node packages/bench/dist/main.js [options])
 
   --suites a,b,...   suites to run (default: all): ${SUITE_NAMES.join(', ')}
+                     (writing, the other suites' results of the previous run are kept)
   --reps <n>         repetitions of each measurement (default ${RUN_DEFAULTS.repetitions}; 1 with --quick)
   --quick            smoke test: every suite with tiny sizes; writes no doc unless --docs-dir
   --no-write         print the results only; leave docs/benchmarks.md as it is
@@ -131,7 +134,8 @@ async function main(): Promise<number> {
   const results: BenchResults = {
     startedAt: new Date(started).toISOString(),
     durationSeconds: 0,
-    command: 'npm run bench',
+    command:
+      process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench',
     isQuick: args.isQuick,
     repetitions: args.repetitions,
     machine,
@@ -161,6 +165,9 @@ async function main(): Promise<number> {
     'dispatch-cost': async () => {
       results.dispatchCost = await runDispatchCost(ctx, reps)
     },
+    streaming: async () => {
+      results.streaming = await runStreaming(ctx, reps)
+    },
   }
   try {
     for (const name of SUITE_NAMES.filter((s) => args.suites.includes(s))) {
@@ -184,11 +191,21 @@ async function main(): Promise<number> {
   console.log(`\ntotal time ${results.durationSeconds} s`)
 
   if (args.isWriting) {
+    const jsonPath = join(args.docsDir, 'bench', 'results.json')
+    // The charts of this run's suites only: those of results kept from an earlier run stay as they are.
+    const charts = renderCharts(results)
+    if (args.suites.length < SUITE_NAMES.length) {
+      try {
+        carryOver(results, JSON.parse(readFileSync(jsonPath, 'utf8')) as BenchResults)
+        results.targets = checkTargets(results)
+      } catch {
+        // no previous results: the doc shows this run's suites only
+      }
+    }
     const docs = args.docsDir
     mkdirSync(join(docs, 'bench'), { recursive: true })
-    writeFileSync(join(docs, 'bench', 'results.json'), `${JSON.stringify(results, null, 1)}\n`)
-    for (const [file, svg] of Object.entries(renderCharts(results)))
-      writeFileSync(join(docs, 'bench', file), svg)
+    writeFileSync(jsonPath, `${JSON.stringify(results, null, 1)}\n`)
+    for (const [file, svg] of Object.entries(charts)) writeFileSync(join(docs, 'bench', file), svg)
     const docPath = join(docs, 'benchmarks.md')
     let previous = ''
     try {

@@ -47,6 +47,19 @@ export interface PairSpec {
   producer: { runner: RunnerName; config: object }
 }
 
+/**
+ * What a suite adds to the steps of a run (suite f: Redis memory). Each step runs with the
+ * processes up; what it observes stays with the suite.
+ */
+export interface RunHooks {
+  /** After the warm-up is processed, before the quiet wait, the probe and the baselines. */
+  afterWarmup?(): Promise<void>
+  /** When the measured phase starts; the function it returns is awaited once the worker has reported. */
+  whileMeasuring?(): () => Promise<void>
+  /** After the run's figures are taken, before the producer is stopped. */
+  afterRun?(): Promise<void>
+}
+
 /** CPU time, commands and socket use of one process over the measured phase. */
 export interface ProcessFigures extends RedisTraffic {
   cpuUs: number
@@ -93,12 +106,16 @@ function workerReportOf(done: Done): Report {
 }
 
 /** Runs one measurement of `spec` on fresh Redis data; the processes are stopped whatever happens. */
-export async function measureRun(ctx: BenchContext, spec: PairSpec): Promise<RunMeasurement> {
+export async function measureRun(
+  ctx: BenchContext,
+  spec: PairSpec,
+  hooks: RunHooks = {},
+): Promise<RunMeasurement> {
   await ctx.conn.call('FLUSHALL', 'SYNC')
-  if (!spec.worker) return measureWith(ctx, spec.system, undefined, spec.producer)
+  if (!spec.worker) return measureWith(ctx, spec.system, undefined, spec.producer, hooks)
   const { runner: worker } = await RunnerProcess.start(spec.worker.runner, spec.worker.config)
   try {
-    return await measureWith(ctx, spec.system, worker, spec.producer)
+    return await measureWith(ctx, spec.system, worker, spec.producer, hooks)
   } finally {
     await worker.stop()
   }
@@ -114,11 +131,13 @@ export async function measureWith(
   system: SystemName,
   worker: RunnerProcess | undefined,
   producerSpec: PairSpec['producer'],
+  hooks: RunHooks = {},
 ): Promise<RunMeasurement> {
   const { runner: producer } = await RunnerProcess.start(producerSpec.runner, producerSpec.config)
   try {
     const warm = await producer.request<RunnerMessage & { jobs: number }>({ cmd: 'warmup' }, 'warmed')
     await worker?.request({ cmd: 'report', atLeast: warm.jobs }, 'report')
+    await hooks.afterWarmup?.()
     const loadBefore = await waitForQuiet(0.3, ctx.quietWaitMs)
     const probe = await probeHealth(ctx.conn)
     await worker?.request({ cmd: 'mark' }, 'marked')
@@ -129,10 +148,12 @@ export async function measureWith(
     const ownBefore = process.cpuUsage()
     const wallBefore = process.hrtime.bigint()
 
+    const endWatch = hooks.whileMeasuring?.()
     const done = await producer.request<Done>({ cmd: 'go' }, 'done', 600_000)
     const report = worker
       ? await worker.request<Report>({ cmd: 'report', atLeast: done.jobs }, 'report', 600_000)
       : workerReportOf(done)
+    await endWatch?.()
 
     const redisAfter = await redisCpuSeconds(ctx.conn)
     const redisCommands = await commandStats(ctx.conn)
@@ -142,6 +163,7 @@ export async function measureWith(
     const oursSeconds = (own.user + own.system + done.cpuUs + report.cpuUs + redisCpuUs) / 1e6
     const otherCpuLoad = Math.max(0, (machineBusySeconds() - busyBefore - oursSeconds) / windowSeconds)
     const stolenCpus = (machineStolenSeconds() - stolenBefore) / windowSeconds
+    await hooks.afterRun?.()
 
     const endNs =
       BigInt(done.endNs) > BigInt(report.lastDoneNs) ? BigInt(done.endNs) : BigInt(report.lastDoneNs)

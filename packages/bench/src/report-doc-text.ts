@@ -336,9 +336,18 @@ export function boundsOfMissedTargets(r: BenchResults): string[] {
   if (closed.length > 0) out.push(...latencyBounds(r, closed))
   const open = missed.filter((t) => t.id === 'open-p99')
   if (open.length > 0) out.push(...openLoopBounds(r, open))
-  for (const t of missed.filter((x) => x.id === 'dispatch-1000' || x.id === 'routing-p99')) {
+  const alone = (x: Target) =>
+    x.id === 'dispatch-1000' || x.id === 'routing-p99' || x.id.startsWith('stream-')
+  for (const t of missed.filter(alone)) {
     out.push(`- **${t.label}**: ${t.measured}, goal ${t.goal}: ${t.missedBy}.`, '')
     if (t.id === 'dispatch-1000' && r.dispatchCost) out.push(...dispatchBounds(r.dispatchCost), '')
+  }
+  if (missed.some((t) => t.id.startsWith('stream-'))) {
+    out.push(
+      'For the streaming targets, [f. Streaming](#f-streaming) gives the CPU of each process per chunk,',
+      'the commands each sent and where Redis spent its time.',
+      '',
+    )
   }
   out.push(
     'The issue stays open while a target is missed, until it is met or shown impossible on this',

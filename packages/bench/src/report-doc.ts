@@ -1,9 +1,11 @@
 /**
  * docs/benchmarks.md, written by each full run from its own results: method, machine, tables,
  * charts, the targets and, for each missed one, what bounds it. Sections of the previous doc
- * that this run does not write (another benchmark's, say) are kept at the end as they were.
+ * that this run does not write (another benchmark's, say) are kept as they were, before the
+ * conditions of the runs, which end the doc.
  */
 import { renderDispatchCostSection } from './report-doc-dispatch.js'
+import { renderStreamingSection } from './report-doc-streaming.js'
 import { boundsOfMissedTargets, methodSection } from './report-doc-text.js'
 import {
   affinityTable,
@@ -16,7 +18,7 @@ import {
   targetsTable,
   throughputTable,
 } from './report-tables.js'
-import type { BenchResults } from './results.js'
+import type { BenchResults, CarriedOver } from './results.js'
 import { fmt, markdownTable, type Spread } from './stats.js'
 import { ranRow } from './suite-latency.js'
 import { SYSTEM_LABEL } from './systems.js'
@@ -33,6 +35,7 @@ export const OWN_SECTIONS = [
   'c. Open loop',
   'd. Dispatch cost against pool size',
   'e. Routing quality',
+  'f. Streaming',
   'Missed targets: what bounds them',
   'Conditions of the runs',
 ] as const
@@ -68,6 +71,19 @@ export function renderDoc(r: BenchResults, previous: string): string {
     'health probe whose results are listed at the end.',
     '',
   )
+  if (r.carriedOver && r.carriedOver.length > 0) {
+    const earlier = r.carriedOver.map(
+      (c: CarriedOver) =>
+        `${c.suites.join(', ')} from \`${c.command}\` of ${c.startedAt.slice(0, 10)} at \`${c.machine.commit}\`, on ` +
+        `\`${c.machine.cpuModel}\` (${c.machine.cpuDetails}), kernel ${c.machine.kernel}, Node ${c.machine.node}, Redis ${c.machine.redis}`,
+    )
+    out.push(
+      `This run measured ${r.suites.join(', ')} only. The results of the other suites are those of an earlier`,
+      `run, kept as they were (results.json lists them under \`carriedOver\`): ${earlier.join('; ')}.`,
+      "*Machine and versions* below is this run's; compare figures across suites with that in mind.",
+      '',
+    )
+  }
   if (r.errors.length > 0) {
     out.push(
       `**Suites that failed in this run:** ${r.errors.map((e) => `${e.suite} (${e.message.split('\n')[0]})`).join('; ')}.`,
@@ -136,7 +152,8 @@ export function renderDoc(r: BenchResults, previous: string): string {
     '',
     '- `--quick`: the smoke test that `npm test` runs: every suite with tiny sizes, one repetition, in',
     '  well under a minute; it fails on errors only, never on a timing, and writes nothing.',
-    '- `--suites throughput,closed-loop,open-loop,routing,redis-limit,dispatch-cost`: a subset.',
+    '- `--suites throughput,closed-loop,open-loop,routing,redis-limit,dispatch-cost,streaming`: a subset.',
+    "  Writing into `docs/`, a subset keeps the other suites' results of the previous run there.",
     '- `--reps <n>`: repetitions (default 3). `--no-write`: print only.',
     '- `--profile <dir>`: a V8 CPU profile (`--cpu-prof`) of every producer and worker process, to see',
     '  where Node CPU goes; nothing is written to the docs, since profiling slows the processes down.',
@@ -327,10 +344,12 @@ export function renderDoc(r: BenchResults, previous: string): string {
     )
   }
 
+  if (r.streaming) out.push(...renderStreamingSection(r.streaming), '')
+
   out.push(...boundsOfMissedTargets(r), '')
-  out.push(...conditionsSection(r), '')
   const kept = foreignSections(previous)
   if (kept.length > 0) out.push(...kept.map((k) => k.trimEnd()), '')
+  out.push(...conditionsSection(r), '')
   return `${out
     .join('\n')
     .replace(/\n{3,}/g, '\n\n')
@@ -353,6 +372,7 @@ function conditionsSection(r: BenchResults): string[] {
       [...r.routing.rows.flatMap((x) => x.runs), ...r.routing.affinity.flatMap((x) => x.runs)],
     ])
   }
+  if (r.streaming) suites.push(['f. streaming', r.streaming.rows.flatMap((x) => x.runs)])
   const range = (values: number[], digits: number) => {
     const known = values.filter(Number.isFinite)
     return known.length === 0

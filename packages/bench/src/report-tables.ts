@@ -2,6 +2,7 @@
 import { dispatchCostTables } from './dispatch-tables.js'
 import type { BenchResults } from './results.js'
 import { fmt, markdownTable, type Spread } from './stats.js'
+import { streamingCommandsTable, streamingMemoryTable, streamingTable } from './streaming-tables.js'
 import type { LatencyResult } from './suite-latency.js'
 import type { RedisLimitResult } from './suite-redis-limit.js'
 import { POLICY_LABEL, type RoutingResult } from './suite-routing.js'
@@ -261,5 +262,15 @@ export function consoleSummary(r: BenchResults): string {
   if (r.redisLimit) parts.push('\nRedis limit\n', redisLimitTable(r.redisLimit))
   if (r.dispatchCost)
     parts.push('\nDispatch cost, cost(1000) / cost(8)\n', dispatchCostTables(r.dispatchCost.variants).ratios)
+  if (r.streaming) {
+    parts.push(
+      '\nStreaming\n',
+      streamingTable(r.streaming),
+      '\n',
+      streamingMemoryTable(r.streaming),
+      '\n',
+      streamingCommandsTable(r.streaming),
+    )
+  }
   return parts.join('\n')
 }

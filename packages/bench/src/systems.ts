@@ -6,13 +6,18 @@
  */
 import type { BenchContext, PairSpec, SystemName } from './measure-run.js'
 import type { BullmqProducerConfig } from './runners/bullmq-producer.js'
+import type { BullmqStreamProducerConfig } from './runners/bullmq-stream-producer.js'
+import type { BullmqStreamWorkerConfig } from './runners/bullmq-stream-worker.js'
 import type { BullmqWorkerConfig } from './runners/bullmq-worker.js'
 import type { HedgeyardProducerConfig } from './runners/hedgeyard-producer.js'
+import type { HedgeyardStreamProducerConfig } from './runners/hedgeyard-stream-producer.js'
+import type { HedgeyardStreamWorkerConfig } from './runners/hedgeyard-stream-worker.js'
 import type { HedgeyardWorkerConfig } from './runners/hedgeyard-worker.js'
 import type { WorkSpec } from './runners/job-work.js'
 import type { LocalProducerConfig } from './runners/local-producer.js'
 import type { PlainProducerConfig } from './runners/plain-producer.js'
 import type { PlainWorkerConfig } from './runners/plain-worker.js'
+import type { StreamLoad } from './runners/stream-load.js'
 import type { Workload } from './runners/workload.js'
 
 /** The deployment of each system, as the doc states it. */
@@ -117,6 +122,70 @@ export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): 
     system,
     worker: { runner: 'bullmq-worker', config: worker },
     producer: { runner: 'bullmq-producer', config: producer },
+  }
+}
+
+/** What a streaming run needs (suite f): a pool/queue name, the worker's concurrency, the streams. */
+export interface StreamPairOptions {
+  name: string
+  concurrency: number
+  load: StreamLoad
+  /** Hedgeyard: the workers' result TTL, which each job's output stream is kept for too. */
+  resultTtlMs: number
+}
+
+/**
+ * The streaming processes of `system` (suite f), laid out as in the other suites: one worker
+ * process whose single worker has all the concurrency, one producer process. Hedgeyard streams
+ * with an async generator handler and `dispatcher.stream`; BullMQ with `job.updateProgress` and
+ * the `progress` events of the producer's `QueueEvents`, its closest equivalent.
+ */
+export function streamPairFor(
+  system: 'hedgeyard' | 'bullmq',
+  ctx: BenchContext,
+  o: StreamPairOptions,
+): PairSpec {
+  const d = DEPLOYMENT
+  if (system === 'hedgeyard') {
+    const worker: HedgeyardStreamWorkerConfig = {
+      redis: ctx.redisUrl,
+      pool: o.name,
+      idPrefix: 'bench-worker',
+      count: 1,
+      concurrency: o.concurrency,
+      queueCapacity: d.hedgeyardQueueCapacity,
+      resultTtlMs: o.resultTtlMs,
+    }
+    const producer: HedgeyardStreamProducerConfig = {
+      redis: ctx.redisUrl,
+      pool: o.name,
+      load: o.load,
+      timeoutMs: d.timeoutMs,
+    }
+    return {
+      system,
+      worker: { runner: 'hedgeyard-stream-worker', config: worker },
+      producer: { runner: 'hedgeyard-stream-producer', config: producer },
+    }
+  }
+  const worker: BullmqStreamWorkerConfig = {
+    redis: ctx.redisUrl,
+    queue: o.name,
+    concurrency: o.concurrency,
+    keepCompleted: d.bullmqKeepCompleted,
+    keepFailed: d.bullmqKeepFailed,
+  }
+  const producer: BullmqStreamProducerConfig = {
+    redis: ctx.redisUrl,
+    queue: o.name,
+    load: o.load,
+    bulkChunk: d.bullmqBulkChunk,
+    timeoutMs: d.timeoutMs,
+  }
+  return {
+    system,
+    worker: { runner: 'bullmq-stream-worker', config: worker },
+    producer: { runner: 'bullmq-stream-producer', config: producer },
   }
 }
 

@@ -1,0 +1,179 @@
+/**
+ * Suite f, streaming: 1,000 streams of 50 chunks opened at once by a producer process, each
+ * streamed by a handler on a worker process that yields as fast as it is let (no sleeps: the
+ * figures are the machinery's). Chunks/s, each chunk's latency from its `yield` to its receipt by
+ * the consumer, streams open at once in the producer, CPU per chunk of Redis and of each process,
+ * and Redis memory at the peak and once the TTL of the run's data has passed. BullMQ's closest
+ * equivalent runs beside it: `job.updateProgress(chunk)` per chunk, `QueueEvents` `progress`.
+ */
+import { type LatencySummary, summarize } from './latency.js'
+import {
+  type BenchContext,
+  describeConditions,
+  measureRun,
+  measureSteadily,
+  type RunMeasurement,
+} from './measure-run.js'
+import type { StreamLoad } from './runners/stream-load.js'
+import { type Spread, spread } from './stats.js'
+import { type MemoryFigures, watchMemory } from './stream-memory.js'
+import { SYSTEM_LABEL, streamPairFor, systemOrder } from './systems.js'
+
+export const STREAMING_DEFAULTS = Object.freeze({
+  streams: 1_000,
+  chunks: 50,
+  warmupStreams: 100,
+  /** Worker concurrency: every stream of the run runs at once. */
+  concurrency: 1_000,
+  /** Hedgeyard's result TTL, which each output stream is kept for; short, to see memory come back. */
+  resultTtlMs: 2_000,
+})
+const QUICK = Object.freeze({ streams: 50, chunks: 10, warmupStreams: 10, concurrency: 50, resultTtlMs: 300 })
+
+type Compared = 'hedgeyard' | 'bullmq'
+
+/** One run; CPU and commands per chunk received. */
+export interface StreamingRun {
+  repetition: number
+  streams: number
+  /** Chunks the producer received, and those it expected but never got. */
+  chunks: number
+  missingChunks: number
+  /** Chunks that came out of order or twice. */
+  misordered: number
+  wallMs: number
+  chunksPerSecond: number
+  /** From the handler's yield (or updateProgress call) to the consumer's receipt, us. */
+  latency: LatencySummary
+  /** Streams open at once in the producer process: opened and not ended; mid-stream (a chunk in, not ended). */
+  peakOpen: number
+  peakMidStream: number
+  cpuUsPerChunk: { redis: number; producer: number; worker: number; total: number }
+  clientCommandsPerChunk: { producer: Record<string, number>; worker: Record<string, number> }
+  /** Commands Redis ran per chunk (scripts' inner commands included), and their usec per chunk. */
+  redisCallsPerChunk: Record<string, { calls: number; usec: number }>
+  memory: MemoryFigures
+  probe: RunMeasurement['probe']
+  loadBefore: number
+  otherCpuLoad: number
+  stolenCpus: number
+}
+
+/** Median (min-max) over the runs of one system. */
+export interface StreamingRow {
+  system: Compared
+  chunksPerSecond: Spread
+  p50Us: Spread
+  p99Us: Spread
+  peakOpen: Spread
+  peakMidStream: Spread
+  cpuUsPerChunk: { redis: Spread; producer: Spread; worker: Spread; total: Spread }
+  memory: { baselineBytes: Spread; peakGrowthBytes: Spread; leftAfterTtlBytes: Spread }
+  runs: StreamingRun[]
+}
+
+export interface StreamingResult {
+  settings: StreamLoad & { concurrency: number; resultTtlMs: number; repetitions: number }
+  rows: StreamingRow[]
+}
+
+function perChunk(m: RunMeasurement, memory: MemoryFigures, repetition: number): StreamingRun {
+  const chunks = Number(m.extra.chunks)
+  const per = (counts: Record<string, number>) =>
+    Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / chunks]))
+  const redisCallsPerChunk: StreamingRun['redisCallsPerChunk'] = {}
+  for (const [name, { calls, usec }] of Object.entries(m.redisCommands)) {
+    if (['info', 'config|resetstat', 'ping'].includes(name)) continue
+    redisCallsPerChunk[name] = { calls: calls / chunks, usec: usec / chunks }
+  }
+  const cpu = {
+    redis: m.redisCpuUs / chunks,
+    producer: m.producer.cpuUs / chunks,
+    worker: m.worker.cpuUs / chunks,
+  }
+  return {
+    repetition,
+    streams: m.jobs,
+    chunks,
+    missingChunks: Number(m.extra.missing),
+    misordered: Number(m.extra.misordered),
+    wallMs: m.wallMs,
+    chunksPerSecond: chunks / (m.wallMs / 1_000),
+    latency: summarize(m.latenciesUs ?? []),
+    peakOpen: Number(m.extra.peakOpen),
+    peakMidStream: Number(m.extra.peakMidStream),
+    cpuUsPerChunk: { ...cpu, total: cpu.redis + cpu.producer + cpu.worker },
+    clientCommandsPerChunk: { producer: per(m.producer.commands), worker: per(m.worker.commands) },
+    redisCallsPerChunk,
+    memory,
+    probe: m.probe,
+    loadBefore: m.loadBefore,
+    otherCpuLoad: m.otherCpuLoad,
+    stolenCpus: m.stolenCpus,
+  }
+}
+
+function rowOf(system: Compared, runs: StreamingRun[]): StreamingRow {
+  const s = (pick: (r: StreamingRun) => number) => spread(runs.map(pick))
+  return {
+    system,
+    chunksPerSecond: s((r) => r.chunksPerSecond),
+    p50Us: s((r) => r.latency.p50Us),
+    p99Us: s((r) => r.latency.p99Us),
+    peakOpen: s((r) => r.peakOpen),
+    peakMidStream: s((r) => r.peakMidStream),
+    cpuUsPerChunk: {
+      redis: s((r) => r.cpuUsPerChunk.redis),
+      producer: s((r) => r.cpuUsPerChunk.producer),
+      worker: s((r) => r.cpuUsPerChunk.worker),
+      total: s((r) => r.cpuUsPerChunk.total),
+    },
+    memory: {
+      baselineBytes: s((r) => r.memory.baselineBytes),
+      peakGrowthBytes: s((r) => r.memory.peakBytes - r.memory.baselineBytes),
+      leftAfterTtlBytes: s((r) => r.memory.afterTtlBytes - r.memory.baselineBytes),
+    },
+    runs,
+  }
+}
+
+export async function runStreaming(ctx: BenchContext, repetitions: number): Promise<StreamingResult> {
+  const size = ctx.isQuick ? QUICK : STREAMING_DEFAULTS
+  const load: StreamLoad = { streams: size.streams, chunks: size.chunks, warmupStreams: size.warmupStreams }
+  const runs: Record<Compared, StreamingRun[]> = { hedgeyard: [], bullmq: [] }
+  for (let rep = 1; rep <= repetitions; rep++) {
+    for (const system of systemOrder(rep)) {
+      if (system !== 'hedgeyard' && system !== 'bullmq') continue
+      const spec = streamPairFor(system, ctx, {
+        name: `stream-${rep}`,
+        concurrency: size.concurrency,
+        load,
+        resultTtlMs: size.resultTtlMs,
+      })
+      const label = `streaming rep ${rep} ${SYSTEM_LABEL[system]}`
+      const { m, run } = await measureSteadily(ctx, label, async () => {
+        const memory = watchMemory(ctx.conn, size.resultTtlMs)
+        const measured = await measureRun(ctx, spec, memory.hooks)
+        const one = perChunk(measured, memory.figures(), rep)
+        return { m: measured, run: one, otherCpuLoad: measured.otherCpuLoad }
+      })
+      if (run.missingChunks > 0 || run.misordered > 0) {
+        ctx.log(`${label}: ${run.missingChunks} chunk(s) never came, ${run.misordered} out of order`)
+      }
+      runs[system].push(run)
+      const kib = (b: number) => `${(b / 1024).toFixed(0)} KiB`
+      ctx.log(
+        `streaming rep ${rep}/${repetitions} ${SYSTEM_LABEL[system]}: ${Math.round(run.chunksPerSecond)} chunks/s, ` +
+          `chunk p50 ${(run.latency.p50Us / 1e3).toFixed(1)} ms p99 ${(run.latency.p99Us / 1e3).toFixed(1)} ms, ` +
+          `open ${run.peakOpen} (mid-stream ${run.peakMidStream}), CPU/chunk ${run.cpuUsPerChunk.total.toFixed(1)} us ` +
+          `(Redis ${run.cpuUsPerChunk.redis.toFixed(1)}, producer ${run.cpuUsPerChunk.producer.toFixed(1)}, ` +
+          `worker ${run.cpuUsPerChunk.worker.toFixed(1)}); memory ${kib(run.memory.baselineBytes)} -> peak ` +
+          `${kib(run.memory.peakBytes)} -> after TTL ${kib(run.memory.afterTtlBytes)}; ${describeConditions(m)}`,
+      )
+    }
+  }
+  return {
+    settings: { ...load, concurrency: size.concurrency, resultTtlMs: size.resultTtlMs, repetitions },
+    rows: [rowOf('hedgeyard', runs.hedgeyard), rowOf('bullmq', runs.bullmq)],
+  }
+}
