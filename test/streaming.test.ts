@@ -154,6 +154,29 @@ describe('streaming across processes', () => {
     })
   })
 
+  it('resumes after a chunk in the middle of a write that held several', async () => {
+    const pool = uniquePool('stream-mid')
+    await streamWorker(pool)
+    const d = dispatcher(pool)
+    // Yielded without a pause: the chunks yielded while a write is under way go together.
+    const stream = d.stream({ chunks: 40 })
+    await drain(stream as never)
+    const { chunks } = await drain(dispatcher(pool).resume(stream.jobId, { after: 17 }) as never)
+    expect(chunks.map((c) => c.seq)).toEqual(Array.from({ length: 23 }, (_, i) => i + 18))
+    expect(chunks.map((c) => c.data.i)).toEqual(Array.from({ length: 23 }, (_, i) => i + 18))
+    // The same from a stream written as the chunk script writes it: chunks 1-2, then 3-6 in one entry.
+    const key = outKey(poolKeys('hy', pool), 'handmade-1')
+    await c.xadd(key, '0-2', 'b', '[{"i":1},{"i":2}]', 'n', '2', 'w', 'x-1', 'e', '1-0')
+    await c.xadd(key, '0-6', 'b', '[{"i":3},{"i":4},{"i":5},{"i":6}]', 'n', '4')
+    await c.xadd(key, '0-*', 'end', '{"ok":true,"workerId":"x-1","value":"done"}')
+    const handmade = await drain(d.resume('handmade-1', { after: 4 }) as never)
+    expect(handmade.chunks.map((c) => [c.seq, c.data.i])).toEqual([
+      [5, 5],
+      [6, 6],
+    ])
+    expect(handmade.result).toBe('done')
+  })
+
   it('picks up where it was after its reading connection is killed', async () => {
     const pool = uniquePool('stream-reconnect')
     await streamWorker(pool)
@@ -281,9 +304,12 @@ describe('streaming across processes', () => {
     expect(large.error?.message).toContain('maxChunkBytes is 1000')
     // The handler saw it too: its signal was aborted with the overflow.
     await eventually(() => w.output().includes(`aborted ${big.jobId} attempt 1: chunk 1 takes`))
-    // Nothing past the cap reached Redis: the output stream holds the 5 chunks and the end.
+    // Nothing past the cap reached Redis: the output stream holds the 5 chunks (one entry per
+    // write: chunks yielded while a write was under way go together) and the end.
     await settled(pool)
-    expect(await c.xlen(outKey(poolKeys('hy', pool), manyStream.jobId))).toBe(6)
+    const entries = await c.xrange(outKey(poolKeys('hy', pool), manyStream.jobId), '-', '+')
+    expect(entries.at(-1)?.[0]).toBe('0-6')
+    expect(entries.at(-2)?.[0]).toBe('0-5')
   })
 
   it('rescues a stream whose worker was killed before its first chunk: it starts again elsewhere', async () => {

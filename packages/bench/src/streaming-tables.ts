@@ -71,7 +71,7 @@ export function streamingMemoryTable(s: StreamingResult): string {
 }
 
 /** A count per chunk: `1.00`, or `1/50` when one command serves many chunks. */
-const count = (v: number) => (v >= 0.1 ? v.toFixed(2) : `1/${Math.round(1 / v)}`)
+const count = (v: number) => (v >= 0.1 ? v.toFixed(2) : v > 0 ? `1/${Math.round(1 / v)}` : '0')
 const usec = (v: number) => v.toFixed(2)
 
 /**
@@ -86,7 +86,7 @@ function perChunkList(
   const names = new Set(list.flatMap((c) => Object.keys(c)))
   const items = [...names]
     .map((n) => ({ n, v: median(list.map((c) => c[n] ?? 0)) }))
-    .filter((x) => x.v >= 0.001)
+    .filter((x) => x.v > 0)
     .sort((a, b) => b.v - a.v)
   const total = items.reduce((sum, x) => sum + x.v, 0)
   const top = items

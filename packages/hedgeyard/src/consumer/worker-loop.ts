@@ -396,9 +396,12 @@ export class WorkerLoop {
     const finish = (result: JobResult | undefined) => {
       if (isFinished) return
       isFinished = true
-      // A handler that fails once its deadline aborted it failed because of the deadline: its
-      // caller is told TIMEOUT (as for one abandoned past the grace), not the abort's error.
-      if (isPastDeadline && result?.outcome === 'err') result = abandoned(this.workerId, entry.copy)
+      // A handler that ends once its deadline aborted it ended after its caller was told TIMEOUT
+      // (or is about to be): whatever it returns or throws, its result is TIMEOUT, as for one
+      // abandoned past the grace, so that the caller's recovery read cannot find another answer.
+      if (isPastDeadline && (result?.outcome === 'err' || result?.outcome === 'ok')) {
+        result = abandoned(this.workerId, entry.copy)
+      }
       clearTimeout(timer)
       this.#running.delete(entry.entryId)
       if (result) this.#complete(entry, result)

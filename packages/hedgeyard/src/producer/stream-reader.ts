@@ -7,8 +7,8 @@ export interface OutputSink {
   readonly key: string
   /** Whether the sink wants entries now (a reader that fell behind pauses its stream). */
   wantsMore(): boolean
-  /** A chunk: `seq` from its id `0-<seq>`, `data` its JSON; the first also names its owner. */
-  onChunk(seq: number, data: string, owner: { workerId: string; entryId: string } | undefined): void
+  /** A chunk, parsed: `seq` its number from 1; the stream's first also names its owner. */
+  onChunk(seq: number, value: unknown, owner: { workerId: string; entryId: string } | undefined): void
   /** The end entry: the job's result envelope. */
   onEnd(envelope: string): void
   /** An entry that is not a chunk or an end (written by someone else). */
@@ -168,9 +168,10 @@ export class StreamReader {
         if (list === undefined) break
         for (const open of [...list]) {
           if (!idBefore(open.lastId, id) || !open.sink.wantsMore()) continue
+          const after = seqOf(open.lastId)
           open.lastId = id
           if (fields === null) continue
-          const problem = this.#deliverOne(open.sink, id, fields)
+          const problem = this.#deliverOne(open.sink, id, fields, after)
           if (problem !== undefined) {
             this.remove(open.sink)
             open.sink.onMalformed(problem)
@@ -181,8 +182,13 @@ export class StreamReader {
   }
 
   /** Delivers one entry; returns why it is malformed, if it is. */
-  #deliverOne(sink: OutputSink, id: string, fields: string[]): string | undefined {
+  /**
+   * Delivers one entry: its chunks after seq `after` (an entry holds a write's chunks, and a resume
+   * may start in the middle of one), or the end. Returns why it is malformed, if it is.
+   */
+  #deliverOne(sink: OutputSink, id: string, fields: string[], after: number): string | undefined {
     let data: string | undefined
+    let batch: string | undefined
     let end: string | undefined
     let workerId: string | undefined
     let entryId: string | undefined
@@ -190,6 +196,7 @@ export class StreamReader {
       const name = fields[i]
       const value = fields[i + 1] as string
       if (name === 'd') data = value
+      else if (name === 'b') batch = value
       else if (name === 'end') end = value
       else if (name === 'w') workerId = value
       else if (name === 'e') entryId = value
@@ -200,12 +207,31 @@ export class StreamReader {
       return undefined
     }
     const match = /^0-(\d{1,15})$/.exec(id)
-    if (match === null || data === undefined)
+    if (match === null || (data === undefined && batch === undefined)) {
       return `entry ${id} of ${sink.key} is neither a chunk nor an end`
+    }
+    const last = Number(match[1])
+    let values: unknown[]
+    try {
+      values = batch === undefined ? [JSON.parse(data as string)] : (JSON.parse(batch) as unknown[])
+    } catch {
+      return `entry ${id} of ${sink.key} is not JSON`
+    }
+    if (!Array.isArray(values) || values.length === 0 || values.length > last) {
+      return `entry ${id} of ${sink.key} does not hold its chunks`
+    }
+    const first = last - values.length + 1
     const owner = workerId !== undefined && entryId !== undefined ? { workerId, entryId } : undefined
-    sink.onChunk(Number(match[1]), data, owner)
+    for (let i = 0; i < values.length; i++) {
+      if (first + i > after) sink.onChunk(first + i, values[i], first + i === 1 ? owner : undefined)
+    }
     return undefined
   }
+}
+
+/** The seq an output stream id `0-<seq>` names (0 for anything else). */
+function seqOf(id: string): number {
+  return id.startsWith('0-') ? Number(id.slice(2)) || 0 : 0
 }
 
 /** Whether stream id `a` comes before `b` (ids `<ms>-<seq>`, compared as numbers). */

@@ -215,17 +215,10 @@ function openStream<Chunk, Res>(
   const output: OutputSink = {
     key: outKey(deps.keys, jobId),
     wantsMore: () => sink.wantsMore(),
-    onChunk(seq, data, owner) {
+    onChunk(seq, value, owner) {
       if (!hasChunk) {
         hasChunk = true
         hooks.onFirstChunk(owner)
-      }
-      let value: unknown
-      try {
-        value = JSON.parse(data)
-      } catch {
-        finish(new HedgeyardError('PROTOCOL_ERROR', `chunk ${seq} is not JSON`, { jobId }), undefined, false)
-        return
       }
       sink.push({ seq, data: value })
     },

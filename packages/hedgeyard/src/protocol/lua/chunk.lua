@@ -6,16 +6,19 @@
   then lose). Which job an entry is, and its result TTL, are read from the entry, never taken from
   the caller.
 
-  KEYS[1..] for each chunk i, in order: hy:{P}:q:<worker> (STREAM the copy's entry), then
-            hy:{P}:out:<jobId> (STREAM the job's output: chunk n at id 0-n), then
-            hy:{P}:res:<jobId> (STRING the job's result: the job has ended when it exists)
+  KEYS[1..] for each item i, in order: hy:{P}:q:<worker> (STREAM the copy's entry), then
+            hy:{P}:out:<jobId> (STREAM the job's output: an entry per write, its id 0-<the seq of
+            its last chunk>), then hy:{P}:res:<jobId> (STRING the job's result: the job has ended
+            when it exists)
 
   ARGV[1] base 'hy:{P}:'
   ARGV[2] result TTL (ms) of jobs whose entry carries none: the output stream is kept as long
-  ARGV[3..] for each chunk i, in order: workerId, entryId, seq (1, 2, ...), data (JSON)
+  ARGV[3..] for each item i, in order: workerId, entryId, seq of its first chunk (1, 2, ...), its
+          count of chunks k, and data: the chunk's JSON when k is 1, else the JSON array of the k
+          chunks. It is written as one entry: fields d (one chunk) or b and n (k chunks).
 
-  Every chunk's checks come before the first write; chunks of one job in one call are taken in
-  order. Returns one status per chunk:
+  Every item's checks come before the first write; items of one job in one call are taken in
+  order. Returns one status per item:
     'OK'    appended
     'LATE'  another copy of the job began its stream first: this copy lost the race
     'ENDED' the job has ended (a result, a cancel): nothing more is taken
@@ -25,7 +28,7 @@
 --!include lib/wire.lua
 local base = ARGV[1]
 local resultTtl = ARGV[2]
-local n = (#ARGV - 2) / 4
+local n = (#ARGV - 2) / 5
 
 --!include lib/check.lua
 --!include lib/keys.lua
@@ -33,18 +36,23 @@ local n = (#ARGV - 2) / 4
 
 resultTtl = positiveInteger(resultTtl)
 if resultTtl == nil then badArgument('chunk', 'result TTL is not a positive whole number') end
-if n % 1 ~= 0 or #KEYS ~= 3 * n then badArgument('chunk', 'keys and arguments do not match ' .. #KEYS / 3 .. ' chunks') end
+if n % 1 ~= 0 or #KEYS ~= 3 * n then badArgument('chunk', 'keys and arguments do not match ' .. #KEYS / 3 .. ' items') end
 
 -- 1. Checks: each chunk's entry, the job it names, where its stream stands.
-local status, ttls, owners = {}, {}, {}
+local status, ttls, owners, counts = {}, {}, {}, {}
 -- The next seq each output stream takes, once read in this call (a job's chunks come in order).
 local nextSeq = {}
 for i = 1, n do
-  local w, entryId, seqText = ARGV[3 + 4 * (i - 1)], ARGV[4 + 4 * (i - 1)], ARGV[5 + 4 * (i - 1)]
+  local o = 5 * (i - 1)
+  local w, entryId, seqText = ARGV[3 + o], ARGV[4 + o], ARGV[5 + o]
   local q, outKey, resKey = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
   if not isId(w) or q ~= queueKeyOf(w) then badArgument('chunk', 'chunk ' .. i .. ': worker does not match its key') end
   local seq = wholeNumber(seqText, 'seq', 1)
-  if seq == nil or seq > MAX_CHUNKS_LIMIT then badArgument('chunk', 'chunk ' .. i .. ': seq is not a whole number from 1 to ' .. MAX_CHUNKS_LIMIT) end
+  local count = wholeNumber(ARGV[6 + o], 'count', 1)
+  if seq == nil or count == nil or seq + count - 1 > MAX_CHUNKS_LIMIT or type(ARGV[7 + o]) ~= 'string' then
+    badArgument('chunk', 'item ' .. i .. ': seq and count are not whole numbers within ' .. MAX_CHUNKS_LIMIT .. ' chunks')
+  end
+  counts[i] = count
   local fields = nil
   if isStreamId(entryId) and redis.call('TYPE', q)['ok'] == 'stream' then
     local found = redis.call('XRANGE', q, entryId, entryId)[1]
@@ -85,7 +93,7 @@ for i = 1, n do
       status[i] = 'LOST'
     else
       status[i] = 'OK'
-      nextSeq[outKey] = expected + 1
+      nextSeq[outKey] = expected + count
       local ttlMs = ttl and wholeNumber(ttl, 'ttl', 1)
       ttls[i] = string.format('%d', ttlMs or resultTtl)
       owners[i] = seq == 1
@@ -97,13 +105,18 @@ if n > 0 then requireCommands('chunk', KEYS[2], { 'XADD', 'PEXPIRE' }) end
 -- 2. Writes.
 for i = 1, n do
   if status[i] == 'OK' then
-    local outKey, o = KEYS[3 * i - 1], 4 * (i - 1)
-    local id = '0-' .. ARGV[5 + o]
-    if owners[i] then
-      redis.call('XADD', outKey, id, 'd', ARGV[6 + o], 'w', ARGV[3 + o], 'e', ARGV[4 + o])
+    local outKey, o = KEYS[3 * i - 1], 5 * (i - 1)
+    local count = counts[i]
+    local a = { 'XADD', outKey, '0-' .. string.format('%d', tonumber(ARGV[5 + o]) + count - 1) }
+    if count == 1 then
+      a[#a + 1] = 'd'; a[#a + 1] = ARGV[7 + o]
     else
-      redis.call('XADD', outKey, id, 'd', ARGV[6 + o])
+      a[#a + 1] = 'b'; a[#a + 1] = ARGV[7 + o]; a[#a + 1] = 'n'; a[#a + 1] = ARGV[6 + o]
     end
+    if owners[i] then
+      a[#a + 1] = 'w'; a[#a + 1] = ARGV[3 + o]; a[#a + 1] = 'e'; a[#a + 1] = ARGV[4 + o]
+    end
+    redis.call(unpack(a))
     redis.call('PEXPIRE', outKey, ttls[i])
   end
 end

@@ -1,7 +1,9 @@
 --[[
   lib/out.lua: a streamed job's output stream hy:{P}:out:<jobId>, shared by chunk, claim,
-  complete, rescue and cancel. Chunk n is entry 0-n with field d (its JSON); the first chunk also
-  carries w and e, the worker and the entry id of the copy that owns the stream (it emitted first).
+  complete, rescue and cancel. Each write of chunks is one entry, its id 0-<the seq of its last
+  chunk>: field d (one chunk's JSON), or b (the JSON array of several) and n (how many); the first
+  entry also carries w and e, the worker and the entry id of the copy that owns the stream (it
+  emitted first).
   The stream ends with one entry of field `end`, the job's result envelope, at the next id (0-*).
   Needs lib/wire.lua and lib/check.lua before it.
 ]]
@@ -13,9 +15,10 @@ local function outUsable(outKey)
   return t == 'stream' or t == 'none', t == 'stream'
 end
 
--- The worker and entry id that own a stream (from its first chunk), or nil when it has none.
+-- The worker and entry id that own a stream (from its first entry, which holds chunk 1 and maybe
+-- more), or nil when it has none.
 local function outOwner(outKey)
-  local first = redis.call('XRANGE', outKey, '0-1', '0-1')[1]
+  local first = redis.call('XRANGE', outKey, '-', '+', 'COUNT', 1)[1]
   if first == nil then return nil, nil end
   local w, e
   local fields = first[2]
