@@ -377,28 +377,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     const payload = this.#encode(req)
     this.#stats.submitted++
     this.#pending++
-    const hedge = checked.hedge && {
-      delayMs: checked.hedge.delayMs === 'auto' ? this.#autoDelayMs() : checked.hedge.delayMs,
-      maxCopies: checked.hedge.maxAttempts,
-      isTied: false,
-    }
-    const plan: RacePlan = {
-      jobId: nextId(),
-      session: checked.session,
-      payload,
-      deadline: Date.now() + checked.timeoutMs,
-      maxAttempts: checked.maxAttempts,
-      onSaturated: checked.onSaturated,
-      cost: checked.cost,
-      onRateLimited: checked.onRateLimited,
-    }
-    if (checked.limitKey !== undefined) {
-      plan.limitKey = checked.limitKey
-      plan.limitClass = checked.limitClass
-    }
-    if (hedge) plan.hedge = hedge
-    if (checked.retry)
-      plan.retry = { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs }
+    const plan = this.#racePlan(nextId(), checked, payload, Date.now() + checked.timeoutMs)
     let ready = this.#connect()
     try {
       this.#shedIfThrottled()
@@ -541,11 +520,6 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     const startedAt = Date.now()
     const deadline = startedAt + checked.timeoutMs
     const jobId = nextId()
-    const hedge = checked.hedge && {
-      delayMs: checked.hedge.delayMs === 'auto' ? this.#autoDelayMs() : checked.hedge.delayMs,
-      maxCopies: checked.hedge.maxAttempts,
-      isTied: checked.hedge.mode === 'tied',
-    }
     let isSettled = false
     const settle = (err: unknown, value?: unknown) => {
       if (isSettled) return
@@ -557,23 +531,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       if (err === undefined) this.#latency.record(Date.now() - startedAt)
       this.#settled(err, value, resolve, reject)
     }
-    const plan: RacePlan = {
-      jobId,
-      session: checked.session,
-      payload,
-      deadline,
-      maxAttempts: checked.maxAttempts,
-      onSaturated: checked.onSaturated,
-      cost: checked.cost,
-      onRateLimited: checked.onRateLimited,
-    }
-    if (checked.limitKey !== undefined) {
-      plan.limitKey = checked.limitKey
-      plan.limitClass = checked.limitClass
-    }
-    if (hedge) plan.hedge = hedge
-    if (checked.retry)
-      plan.retry = { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs }
+    const plan = this.#racePlan(jobId, checked, payload, deadline)
     const race = new CopyRace(this.#raceDeps, plan, settle)
     // Before TIMEOUT, one read of the job's result: a worker may have stored it without its
     // PUBLISH reaching us (a refused PUBLISH, a lost message); the result wins if it is there.
@@ -603,6 +561,34 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
     this.#results.expect(jobId, race, race.isRacing ? () => race.attemptsSent : undefined)
     race.start()
+  }
+
+  /** How one submit's or stream's copies are run, from its checked options. */
+  #racePlan(jobId: string, checked: CheckedSubmit, payload: string, deadline: number): RacePlan {
+    const plan: RacePlan = {
+      jobId,
+      session: checked.session,
+      payload,
+      deadline,
+      maxAttempts: checked.maxAttempts,
+      onSaturated: checked.onSaturated,
+      cost: checked.cost,
+      onRateLimited: checked.onRateLimited,
+    }
+    if (checked.limitKey !== undefined) {
+      plan.limitKey = checked.limitKey
+      plan.limitClass = checked.limitClass
+    }
+    if (checked.hedge) {
+      plan.hedge = {
+        delayMs: checked.hedge.delayMs === 'auto' ? this.#autoDelayMs() : checked.hedge.delayMs,
+        maxCopies: checked.hedge.maxAttempts,
+        isTied: checked.hedge.mode === 'tied',
+      }
+    }
+    if (checked.retry)
+      plan.retry = { maxCopies: checked.retry.maxAttempts, backoffMs: checked.retry.backoffMs }
+    return plan
   }
 
   /** The current `'auto'` hedge delay: a high percentile of recent latencies, or the fallback. */
