@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { type FakeGeminiBehaviour, mergeBehaviour } from './options.js'
 import { KeyQuota } from './quota.js'
 import { RequestStats } from './stats.js'
@@ -38,7 +39,8 @@ export class SimulatorState {
   readonly quota = new KeyQuota()
   readonly stats = new RequestStats()
   /** Aborted when the server closes: each answer under way stops. */
-  readonly closing = new AbortController()
+  /** Aborted when the server closes; every request in flight listens to it (as many as come at once). */
+  readonly closing = unlimitedListeners(new AbortController())
   #outage: { untilMs: number; status: number } | undefined
   #burst: { count: number; status: number; retryAfterMs: number } | undefined
   readonly #random: () => number
@@ -114,4 +116,10 @@ function checkStatus(status: unknown): number {
   if (status === undefined) return 503
   checkInt('status', status, 400, 599)
   return status as number
+}
+
+/** A controller whose signal takes any number of listeners: one per request in flight, not a leak. */
+function unlimitedListeners(ctrl: AbortController): AbortController {
+  setMaxListeners(0, ctrl.signal)
+  return ctrl
 }
