@@ -85,6 +85,22 @@ describe('the redis option', () => {
     )
   })
 
+  it('refuses a database index the server does not have, instead of using database 0', async () => {
+    const url = `${redisUrl().replace(/\/\d*$/, '')}/99`
+    const pool = uniquePool('db99')
+    const d = new Dispatcher({ redis: url, pool })
+    const err = (await d.submit(1).catch((e: unknown) => e)) as HedgeyardError
+    await d.close()
+    expect(err.code).toBe('INVALID_ARGUMENT')
+    expect(err.message).toContain('names database 99')
+    await expect(startWorkers({ redis: url, pool, handler })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('database 99'),
+    })
+    // Nothing was registered in database 0 instead.
+    expect(await inspectPool({ redis: redisUrl(), pool })).toEqual([])
+  })
+
   it('accepts a client without keyPrefix as a template', async () => {
     const template = new Redis(redisUrl(), { lazyConnect: true })
     clients.push(template)

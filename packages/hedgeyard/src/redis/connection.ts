@@ -130,7 +130,7 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
     }
     const onReady = () => {
       cleanup()
-      resolve()
+      checkDatabase(conn).then(resolve, reject)
     }
     const timer = setTimeout(() => {
       cleanup()
@@ -149,4 +149,28 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
     conn.on('ready', onReady)
     conn.on('error', onError)
   })
+}
+
+/**
+ * Whether the connection is on the database its URL names: a SELECT the server refuses (an index
+ * past its `databases`) leaves ioredis on database 0, where another pool's keys may be.
+ * @throws HedgeyardError INVALID_ARGUMENT naming the database, after closing the connection.
+ */
+async function checkDatabase(conn: Redis): Promise<void> {
+  const wanted = conn.options.db ?? 0
+  if (wanted === 0) return
+  let info: string
+  try {
+    info = String(await conn.client('INFO'))
+  } catch {
+    // CLIENT INFO refused (an ACL, a server before 6.2): nothing to compare with.
+    return
+  }
+  const db = Number(/(?:^| )db=(\d+)/.exec(info)?.[1])
+  if (db === wanted) return
+  conn.disconnect()
+  throw new HedgeyardError(
+    'INVALID_ARGUMENT',
+    `the Redis URL names database ${wanted}, but the server refused to select it (its 'databases' setting is lower): the connection would have used database ${Number.isNaN(db) ? 0 : db}`,
+  )
 }
