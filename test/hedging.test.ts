@@ -231,6 +231,36 @@ describe('hedging in one process', () => {
     expect(d.stats().retriesSent).toBe(1)
   })
 
+  it('says so when the hedging budget refused a retry the submit had attempts left for', async () => {
+    const pool = uniquePool('retry-budget')
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      count: 3,
+      breaker: false,
+      handler: () => {
+        throw Object.assign(new Error('upstream unavailable'), { retryable: true })
+      },
+    })
+    closers.push(() => group.close())
+    // One extra copy in the budget, and no more earned: the second retry is refused.
+    const d = dispatcher(pool, { budgetBurst: 1, budgetRatio: 0 })
+    const err = (await d
+      .submit(1, { retry: { maxAttempts: 3, backoffMs: 0 } })
+      .catch((e: unknown) => e)) as HedgeyardError
+    expect(err.code).toBe('HANDLER_ERROR')
+    expect(err.isRetryDenied).toBe(true)
+    expect(err.message).toContain('no retry: the hedging budget')
+    expect(d.stats()).toMatchObject({ retriesSent: 1, hedgesDenied: 1 })
+    // With room in the budget the same failure says nothing of it.
+    const roomy = dispatcher(pool, { budgetBurst: 10 })
+    const plain = (await roomy
+      .submit(1, { retry: { maxAttempts: 2, backoffMs: 0 } })
+      .catch((e: unknown) => e)) as HedgeyardError
+    expect(plain.isRetryDenied).toBe(false)
+    expect(plain.message).not.toContain('budget')
+  })
+
   it("'auto' uses a high percentile of recent latencies once there are enough samples", async () => {
     const pool = uniquePool('auto')
     const group = await startWorkers({

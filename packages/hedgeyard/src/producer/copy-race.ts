@@ -1,5 +1,5 @@
 import { type Envelope, envelopeError } from '../protocol/codec.js'
-import type { HedgeyardError } from '../protocol/errors.js'
+import { HedgeyardError } from '../protocol/errors.js'
 import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch.js'
 import type { DispatchBatcher } from './dispatch-batcher.js'
 import type { HedgeBudget } from './hedge-budget.js'
@@ -84,6 +84,8 @@ export class CopyRace {
   #timer: NodeJS.Timeout | undefined
   #lastError: HedgeyardError | undefined
   #hasQueued = false
+  /** A retry the job still had attempts for was refused by the hedging budget. */
+  #wasRetryDenied = false
   /** Copies whose dispatch reply has not come back: until it has, where they went is unknown. */
   #inDispatch = 0
   /** A hedge came due while a copy's dispatch reply was out: it goes when the reply comes. */
@@ -207,7 +209,7 @@ export class CopyRace {
     // Every copy failed and none is out: no result was elected, so no script took the job out of
     // its tenant's jobs in flight.
     this.#leaveTenant(this.#hasQueued)
-    this.#settle(this.#lastError)
+    this.#settle(this.#wasRetryDenied ? budgetRefused(this.#lastError) : this.#lastError)
   }
 
   /**
@@ -240,6 +242,7 @@ export class CopyRace {
     const c = this.#deps.counters
     if (!this.#deps.budget.take()) {
       c.hedgesDenied++
+      if (kind === 'retry') this.#wasRetryDenied = true
       this.#failIfNothingLeft()
       return
     }
@@ -425,4 +428,25 @@ export class CopyRace {
     this.#finish()
     this.#settle(refused)
   }
+}
+
+/**
+ * The last error, saying that the retries left were refused by the hedging budget: the caller
+ * asked for more attempts than it got, and should know why.
+ */
+function budgetRefused(err: HedgeyardError | undefined): HedgeyardError | undefined {
+  if (err === undefined) return err
+  return new HedgeyardError(
+    err.code,
+    `${err.message} (no retry: the hedging budget, hedging.budgetRatio and budgetBurst, was spent)`,
+    {
+      cause: err,
+      ...(err.remoteName === undefined ? {} : { remoteName: err.remoteName }),
+      ...(err.workerId === undefined ? {} : { workerId: err.workerId }),
+      ...(err.jobId === undefined ? {} : { jobId: err.jobId }),
+      ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
+      isRetryable: err.isRetryable,
+      isRetryDenied: true,
+    },
+  )
 }

@@ -23,7 +23,10 @@ export interface HedgeOptions {
 
 /** Retries of one submit: a copy that fails with a retryable error is sent again to another worker. */
 export interface RetryOptions {
-  /** Copies in all, the first included (1 to 5). @defaultValue 3 */
+  /**
+   * Copies in all, the first included (1 to 5), at most: each retry spends the dispatcher's hedging
+   * budget, and one it refuses is not sent (the error then has `isRetryDenied` set). @defaultValue 3
+   */
   maxAttempts?: number
   /** Wait before each retry. @defaultValue 100 */
   backoffMs?: number

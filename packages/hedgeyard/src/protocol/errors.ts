@@ -49,6 +49,8 @@ export interface HedgeyardErrorDetails {
   redisPrefix?: string
   /** For `RATE_LIMITED`: how long to wait before the pool's quota lets the request go. */
   retryAfterMs?: number
+  /** A retry the submit had attempts left for was refused by the hedging budget. */
+  isRetryDenied?: boolean
 }
 
 /** The one error class of Hedgeyard: callers match on `code`. */
@@ -63,6 +65,8 @@ export class HedgeyardError extends Error {
   readonly redisPrefix: string | undefined
   /** For `RATE_LIMITED`: how long to wait before the pool's quota lets the request go. */
   readonly retryAfterMs: number | undefined
+  /** A retry the submit had attempts left for was refused by the hedging budget. */
+  readonly isRetryDenied: boolean
 
   constructor(code: ErrorCode, message: string, details: HedgeyardErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
@@ -73,6 +77,7 @@ export class HedgeyardError extends Error {
     this.jobId = details.jobId
     this.redisPrefix = details.redisPrefix
     this.retryAfterMs = details.retryAfterMs
+    this.isRetryDenied = details.isRetryDenied ?? false
   }
 }
 
