@@ -231,6 +231,38 @@ describe('hedging in one process', () => {
     expect(d.stats().retriesSent).toBe(1)
   })
 
+  it("sends a hedge to another process rather than to the slow worker's sibling", async () => {
+    const pool = uniquePool('other-process')
+    const keys = poolKeys('hy', pool)
+    const handler = async (_req: unknown, ctx: { workerId: string; signal: AbortSignal }) => {
+      if (ctx.workerId.startsWith('slow-')) {
+        await new Promise((resolve) => {
+          const t = setTimeout(resolve, 2_000)
+          ctx.signal.addEventListener('abort', () => {
+            clearTimeout(t)
+            resolve(undefined)
+          })
+        })
+      }
+      return ctx.workerId
+    }
+    // Two workers in the slow process, one in the fast one (a group's ids are <idPrefix>-<n>).
+    const slow = await startWorkers({ redis: redisUrl(), pool, handler, idPrefix: 'slow', count: 2 })
+    closers.push(() => slow.close())
+    const d = dispatcher(pool)
+    await d.submit('warm', { session: 'chat' })
+    const bound = (await c.get(affinityKey(keys, 'chat'))) as string
+    const fast = await startWorkers({ redis: redisUrl(), pool, handler, idPrefix: 'fast', count: 1 })
+    closers.push(() => fast.close())
+    const winners: string[] = []
+    for (let i = 0; i < 6; i++) {
+      winners.push(await d.submit(i, { session: 'chat', hedge: { delayMs: 50 } }))
+      expect(await c.get(affinityKey(keys, 'chat'))).toBe(bound)
+    }
+    // The bound slow worker's sibling had as much room, but shares its process.
+    expect(winners).toEqual(Array(6).fill('fast-1'))
+  })
+
   it('says so when the hedging budget refused a retry the submit had attempts left for', async () => {
     const pool = uniquePool('retry-budget')
     const group = await startWorkers({

@@ -77,25 +77,39 @@ end
 
 -- With exclusions (hedge copies, a rescued worker), look at a window as wide as the exclusions
 -- plus a margin: the exclusions are few, so this stays O(log N).
+-- The process a worker belongs to: its id without the `-<n>` a worker group adds (`<idPrefix>-<n>`).
+local function processOf(w)
+  return string.match(w, '^(.*)%-%d+$') or w
+end
+
 local function pickExcluding(excluded)
   local count = 0
-  for _ in pairs(excluded) do count = count + 1 end
+  local excludedProcesses = {}
+  for w in pairs(excluded) do
+    count = count + 1
+    excludedProcesses[processOf(w)] = true
+  end
   local window = redis.call('ZRANGE', readyKey, 0, count + 15, 'WITHSCORES')
-  local best, bestScore, ties = nil, nil, 0
+  -- The least loaded of another process than the excluded workers' (a copy on a slow worker's
+  -- sibling shares its process's trouble), else the least loaded of any; random among ties.
+  local best, bestScore, ties = {}, {}, { 0, 0 }
   for i = 1, #window, 2 do
     local w, score = window[i], tonumber(window[i + 1])
     if not excluded[w] then
       if not isAlive(w) then
         redis.call('ZREM', readyKey, w)
-      elseif bestScore == nil or score < bestScore then
-        best, bestScore, ties = w, score, 1
-      elseif score == bestScore then
-        ties = ties + 1
-        if math.random(1, ties) == 1 then best = w end
+      else
+        local k = excludedProcesses[processOf(w)] and 2 or 1
+        if bestScore[k] == nil or score < bestScore[k] then
+          best[k], bestScore[k], ties[k] = w, score, 1
+        elseif score == bestScore[k] then
+          ties[k] = ties[k] + 1
+          if math.random(1, ties[k]) == 1 then best[k] = w end
+        end
       end
     end
   end
-  return best
+  return best[1] or best[2]
 end
 
 -- The least-loaded live, active worker with room that is not excluded, or nil.
