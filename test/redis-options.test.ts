@@ -85,6 +85,27 @@ describe('the redis option', () => {
     )
   })
 
+  it('refuses a Redis URL it could not connect with at once, and says where and why it could not connect', async () => {
+    for (const url of [
+      'http://127.0.0.1:6379',
+      'not a url',
+      'redis://:secret-pw@/0',
+      'redis://127.0.0.1:6379/x',
+    ]) {
+      const err = thrown(() => new Dispatcher({ redis: url, pool: 'p' }))
+      expect(err.code).toBe('INVALID_ARGUMENT')
+      expect(err.message).toMatch(/^redis must be a URL redis:\/\/\[user:password@\]host/)
+      expect(err.message).not.toContain('secret-pw')
+    }
+    const d = new Dispatcher({ redis: 'redis://127.0.0.1:1/0', pool: 'p', connectTimeoutMs: 300 })
+    const err = (await d.submit(1).catch((e: unknown) => e)) as HedgeyardError
+    await d.close()
+    expect(err.code).toBe('REDIS_UNAVAILABLE')
+    expect(err.message).toMatch(
+      /^Redis at redis:\/\/127\.0\.0\.1:1\/0 did not become ready within 300 ms \(last error: .*ECONNREFUSED/,
+    )
+  })
+
   it('refuses a database index the server does not have, instead of using database 0', async () => {
     const url = `${redisUrl().replace(/\/\d*$/, '')}/99`
     const pool = uniquePool('db99')

@@ -68,7 +68,7 @@ export function createConnection(input: RedisInput, role: ConnectionRole, name: 
  * @throws HedgeyardError INVALID_ARGUMENT
  */
 export function checkRedisInput(input: unknown): asserts input is RedisInput {
-  if (typeof input === 'string') return
+  if (typeof input === 'string') return checkRedisUrl(input)
   if (typeof input !== 'object' || input === null || typeof (input as Redis).duplicate !== 'function') {
     throw invalidArgument(`redis must be a URL or an ioredis client (got ${describeInput(input)})`)
   }
@@ -80,6 +80,42 @@ export function checkRedisInput(input: unknown): asserts input is RedisInput {
   }
   const keyPrefix = (input as Redis).options?.keyPrefix
   if (keyPrefix) throw keyPrefixRefused(keyPrefix)
+}
+
+/**
+ * A Redis URL ioredis would take but not connect with (another scheme, no host) fails at once,
+ * not after the readiness timeout.
+ * @throws HedgeyardError INVALID_ARGUMENT
+ */
+function checkRedisUrl(url: string): void {
+  let parsed: URL | undefined
+  try {
+    parsed = new URL(url)
+  } catch {
+    parsed = undefined
+  }
+  const db = parsed?.pathname.replace(/^\//, '') ?? ''
+  if (
+    parsed === undefined ||
+    (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') ||
+    parsed.hostname === '' ||
+    (db !== '' && !/^\d+$/.test(db))
+  ) {
+    throw invalidArgument(
+      `redis must be a URL redis://[user:password@]host[:port][/db] (rediss:// for TLS) (got '${maskUrl(url)}')`,
+    )
+  }
+}
+
+/** A Redis URL with its password masked, for messages and logs. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password !== '') u.password = '****'
+    return u.toString()
+  } catch {
+    return url.replace(/:[^:@/]*@/, ':****@')
+  }
 }
 
 function keyPrefixRefused(keyPrefix: string): HedgeyardError {
@@ -135,10 +171,16 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
     const timer = setTimeout(() => {
       cleanup()
       const last = lastError === undefined ? '' : ` (last error: ${describeError(lastError)})`
+      const o = conn.options
+      const where = `${o.tls ? 'rediss' : 'redis'}://${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`
       reject(
-        new HedgeyardError('REDIS_UNAVAILABLE', `Redis did not become ready within ${timeoutMs} ms${last}`, {
-          cause: lastError,
-        }),
+        new HedgeyardError(
+          'REDIS_UNAVAILABLE',
+          `Redis at ${where} did not become ready within ${timeoutMs} ms${last}`,
+          {
+            cause: lastError,
+          },
+        ),
       )
     }, timeoutMs)
     const cleanup = () => {
