@@ -182,6 +182,30 @@ describe('hedgeyard CLI', () => {
     )
   })
 
+  it('inspect exits 3 when no worker is alive, and drain refuses a worker whose lease ended', async () => {
+    const pool = uniquePool('abandoned')
+    const empty = await cli(['inspect', '--redis', redisUrl(), '--pool', pool])
+    expect(empty.code).toBe(3)
+    expect(empty.stdout).toContain('has no registered workers')
+    const w = await spawnWorker({
+      pool,
+      handler: 'echo.js',
+      idPrefix: 'gone',
+      extraArgs: ['--lease-ms', '300'],
+    })
+    expect((await cli(['inspect', '--redis', redisUrl(), '--pool', pool])).code).toBe(0)
+    await w.stop('SIGKILL')
+    await new Promise((r) => setTimeout(r, 500))
+    const dead = await cli(['inspect', '--redis', redisUrl(), '--pool', pool, '--json'])
+    expect(dead.code).toBe(3)
+    expect(JSON.parse(dead.stdout).workers).toMatchObject([{ workerId: 'gone-1', alive: false }])
+    const drain = await cli(['drain', '--redis', redisUrl(), '--pool', pool, 'gone-1', 'nobody-1'])
+    expect(drain.code).toBe(1)
+    expect(drain.stdout).toBe('')
+    expect(drain.stderr).toContain('worker gone-1 is not alive (its lease ended)')
+    expect(drain.stderr).toContain("no such worker in pool '")
+  })
+
   it('worker refuses a module without a handler, naming what it found', async () => {
     const out = await cli([
       'worker',

@@ -3,6 +3,9 @@ import { inspectPool, inspectProducers } from 'hedgeyard'
 import { type CommonOptions, withCommonOptions } from '../options.js'
 import { table } from '../output.js'
 
+/** `hedgeyard inspect`'s exit code when no worker of the pool is alive (none registered, or every lease ended). */
+export const NO_LIVE_WORKER = 3
+
 /** `hedgeyard inspect`: the pool's workers and producers with their metrics, as tables or JSON. */
 export function inspectCommand(program: Command): void {
   withCommonOptions(
@@ -12,6 +15,8 @@ export function inspectCommand(program: Command): void {
     .action(async (opts: CommonOptions & { json?: boolean }) => {
       const ref = { redis: opts.redis, pool: opts.pool, prefix: opts.prefix }
       const [workers, producers] = await Promise.all([inspectPool(ref), inspectProducers(ref)])
+      // The exit code is a health check: 0 while a worker is alive, NO_LIVE_WORKER otherwise.
+      if (!workers.some((w) => w.alive)) process.exitCode = NO_LIVE_WORKER
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ pool: opts.pool, workers, producers }, null, 2)}\n`)
         return
