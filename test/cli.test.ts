@@ -206,6 +206,32 @@ describe('hedgeyard CLI', () => {
     expect(drain.stderr).toContain("no such worker in pool '")
   })
 
+  it('worker logs a failed job at warn with its id and error, never its payload', async () => {
+    const pool = uniquePool('joblog')
+    const w = await spawnWorker({ pool, handler: 'echo.js' })
+    running.push(w)
+    const failed = await cli([
+      'submit',
+      '--redis',
+      redisUrl(),
+      '--pool',
+      pool,
+      '{"fail":"model overloaded","secret":"s3cr3t-payload"}',
+    ])
+    expect(failed.code).toBe(1)
+    const line = w
+      .output()
+      .split('\n')
+      .find((l) => l.includes('"msg":"job failed"'))
+    expect(JSON.parse(line as string)).toMatchObject({
+      level: 40,
+      jobId: expect.any(String),
+      attempt: 1,
+      error: { code: 'HANDLER_ERROR', name: 'RangeError', message: 'model overloaded' },
+    })
+    expect(w.output()).not.toContain('s3cr3t-payload')
+  })
+
   it('worker refuses a module without a handler, naming what it found', async () => {
     const out = await cli([
       'worker',

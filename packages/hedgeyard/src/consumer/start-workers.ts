@@ -385,7 +385,7 @@ class Group {
       }
       const { removed, moved, lettered, dropped } = await this.#rescue({ mode: 'dead' }, RESCUE_BUDGET)
       if (removed || moved || lettered || dropped) {
-        this.#logger.warn({ removed, moved, lettered, dropped }, 'rescued the jobs of dead workers')
+        this.#logger.info({ removed, moved, lettered, dropped }, 'rescued the jobs of dead workers')
       }
     } catch (err) {
       this.#logger.warn({ err }, 'heartbeat failed; the lease runs out unless the next one succeeds')

@@ -434,12 +434,38 @@ export class WorkerLoop {
   }
 
   #complete(entry: JobEntry, result: JobResult): void {
+    // What happened to the job, never its payload: a failure at warn (a cooldown at info too), each
+    // job at debug.
+    if (result.outcome === 'err') this.#logFailure(entry, result.envelope)
+    else if (this.#logger.isLevelEnabled('debug')) {
+      this.#logger.debug({ jobId: entry.jobId, attempt: entry.attempt, outcome: result.outcome }, 'job done')
+    }
     this.#s.completer.complete({
       workerId: this.workerId,
       entryId: entry.entryId,
       outcome: result.outcome,
       envelope: result.envelope,
     })
+  }
+
+  #logFailure(entry: JobEntry, envelope: string): void {
+    let error: {
+      code?: string
+      name?: string
+      message?: string
+      retryable?: boolean
+      retryAfterMs?: number
+    } = {}
+    try {
+      error = (JSON.parse(envelope) as { error?: typeof error }).error ?? {}
+    } catch {
+      // an envelope this worker made is JSON; nothing to add otherwise
+    }
+    const { retryAfterMs, ...rest } = error
+    this.#logger.warn({ jobId: entry.jobId, attempt: entry.attempt, error: rest }, 'job failed')
+    if (retryAfterMs !== undefined) {
+      this.#logger.info({ jobId: entry.jobId, retryAfterMs }, 'upstream rate limit: cooling down')
+    }
   }
 
   #waitForRoom(): Promise<void> {
