@@ -256,7 +256,8 @@ describe('hedging in one process', () => {
     closers.push(() => fast.close())
     const winners: string[] = []
     for (let i = 0; i < 6; i++) {
-      winners.push(await d.submit(i, { session: 'chat', hedge: { delayMs: 50 } }))
+      // This handler answers with the worker id, not the Reply the shared dispatcher is typed with.
+      winners.push((await d.submit(i, { session: 'chat', hedge: { delayMs: 50 } })) as unknown as string)
       expect(await c.get(affinityKey(keys, 'chat'))).toBe(bound)
     }
     // The bound slow worker's sibling had as much room, but shares its process.
