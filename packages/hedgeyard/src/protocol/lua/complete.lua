@@ -280,27 +280,24 @@ local function redisNow()
   return nowMs
 end
 
--- Each worker's breaker after this call's outcomes, in their order.
-for _, worker in ipairs(workers) do
-  if worker.events then
-    local info = redis.call('HMGET', worker.hash, 'breaker_failures', 'breaker_cooloff', 'fails', 'breaker')
-    local threshold, coolOff = tonumber(info[1]) or 0, tonumber(info[2]) or 0
-    if threshold >= 1 and coolOff >= 1 then
-      local fails, was = tonumber(info[3]) or 0, info[4] or 'closed'
-      if was ~= 'open' and was ~= 'half' then was = 'closed' end
-      local state, startFails = was, fails
-      for _, isSuccess in ipairs(worker.events) do
-        if isSuccess then
-          fails = 0
-          if state == 'half' then state = 'closed' end
-        else
-          fails = fails + 1
-          if state == 'half' or (state == 'closed' and fails >= threshold) then state = 'open' end
-        end
-      end
-      worker.breaker = { state = state, was = was, fails = fails, changed = fails ~= startFails, coolOff = coolOff }
+-- A worker's breaker after this call's outcomes, in their order, from its hash's breaker_failures,
+-- breaker_cooloff, fails and breaker (info[5], info[6], info[7], info[4] of the read below).
+local function stepBreaker(worker, info)
+  local threshold, coolOff = tonumber(info[5]) or 0, tonumber(info[6]) or 0
+  if threshold < 1 or coolOff < 1 then return end
+  local fails, was = tonumber(info[7]) or 0, info[4] or 'closed'
+  if was ~= 'open' and was ~= 'half' then was = 'closed' end
+  local state, startFails = was, fails
+  for _, isSuccess in ipairs(worker.events) do
+    if isSuccess then
+      fails = 0
+      if state == 'half' then state = 'closed' end
+    else
+      fails = fails + 1
+      if state == 'half' or (state == 'closed' and fails >= threshold) then state = 'open' end
     end
   end
+  worker.breaker = { state = state, was = was, fails = fails, changed = fails ~= startFails, coolOff = coolOff }
 end
 
 -- The new load of every worker whose load changes, and whether it is a dispatch candidate then
@@ -311,7 +308,10 @@ for _, w in ipairs(order) do
   if load < 0 then load = 0 end
   local info = { false, false, false, false }
   if workerById[w] then
-    info = redis.call('HMGET', workerById[w].hash, 'state', 'capacity', 'cooling_until', 'breaker')
+    -- One read of the worker's hash serves its room, its cooldown and its breaker.
+    info = redis.call('HMGET', workerById[w].hash, 'state', 'capacity', 'cooling_until', 'breaker',
+      'breaker_failures', 'breaker_cooloff', 'fails')
+    if workerById[w].events then stepBreaker(workerById[w], info) end
   elseif redis.call('TYPE', workerKeyOf(w))['ok'] == 'hash' then
     -- A sibling's worker: its hash of another type is its own trouble, not this call's.
     info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity', 'cooling_until', 'breaker')
