@@ -90,19 +90,19 @@ describe('respecting the upstream: 3 producer processes, 6 workers, a model with
     expect(freeStats.totals.rateLimited).toBeGreaterThan(0)
     expect(Math.max(...freeStats.perSecond.map((s) => s.requests))).toBeGreaterThan(55)
 
-    // The model's 50, less the burst: a job starts a little after its dispatch, and on a busy host
-    // starts bunch up, so the model's own sliding second can still refuse a few.
-    await setPoolLimits(ref, { rate: { limit: 48, periodMs: 1_000, burst: 2 } })
+    // A little under the model's 50: a job starts a little after its dispatch, and on a busy host
+    // starts bunch up, so the model's own sliding second can still refuse a few (retried).
+    await setPoolLimits(ref, { rate: { limit: 46, periodMs: 1_000, burst: 2 } })
     try {
       sim.reset()
       // Retried on another worker: a 429 the model still gives cools its worker and is not the caller's.
-      const held = await producers(pool, 3, 120, 30, 3)
+      const held = await producers(pool, 3, 120, 30, 5)
       const heldStats = sim.stats()
       expect(held.map((o) => o.errors)).toEqual([{}, {}, {}])
       expect(held.reduce((s, o) => s + o.ok, 0)).toBe(360)
       expect(errorsOf(held)).toBe(0)
       expect(heldStats.totals.rateLimited).toBeLessThan(freeStats.totals.rateLimited / 4)
-      expect(Math.max(...heldStats.perSecond.map((s) => s.requests))).toBeLessThanOrEqual(48 + 2)
+      expect(Math.max(...heldStats.perSecond.map((s) => s.requests))).toBeLessThanOrEqual(46 + 2)
       // The producers waited for their slots instead of failing.
       expect(held.reduce((s, o) => s + o.stats.rateLimited, 0)).toBeGreaterThan(0)
       // Without the quota, some callers saw the model's 429 (or the cooldowns it caused).
