@@ -1,7 +1,7 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import { Dispatcher, poolKeys } from 'hedgeyard'
-import { affinityKey } from 'hedgeyard/internal'
+import { affinityKey, resultKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { CLI, client, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
@@ -230,6 +230,37 @@ describe('hedgeyard CLI', () => {
       error: { code: 'HANDLER_ERROR', name: 'RangeError', message: 'model overloaded' },
     })
     expect(w.output()).not.toContain('s3cr3t-payload')
+  })
+
+  it('prints its version, reads a request from stdin, prints a stored result, and takes every worker option', async () => {
+    expect((await cli(['--version'])).stdout).toBe('0.1.0\n')
+    const pool = uniquePool('cli-result')
+    const keys = poolKeys('hy', pool)
+    running.push(
+      await spawnWorker({
+        pool,
+        handler: 'echo.js',
+        extraArgs: ['--result-ttl-ms', '5000', '--block-ms', '200'],
+      }),
+    )
+    const child = spawn(process.execPath, [CLI, 'submit', '--redis', redisUrl(), '--pool', pool, '-'])
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+    })
+    child.stdin.end('{"prompt":"from stdin"}')
+    await new Promise((r) => child.on('exit', r))
+    const reply = JSON.parse(out) as { echo: unknown; jobId: string }
+    expect(reply.echo).toEqual({ prompt: 'from stdin' })
+    // The worker's --result-ttl-ms reached its results.
+    const ttl = await c.pttl(resultKey(keys, reply.jobId))
+    expect(ttl).toBeGreaterThan(0)
+    expect(ttl).toBeLessThanOrEqual(5_000)
+    const stored = await cli(['result', '--redis', redisUrl(), '--pool', pool, reply.jobId])
+    expect(JSON.parse(stored.stdout)).toEqual(reply)
+    const unknown = await cli(['result', '--redis', redisUrl(), '--pool', pool, 'no-such-job'])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain('error NOT_FOUND')
   })
 
   it('worker refuses a module without a handler, naming what it found', async () => {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { cancelCommand } from './commands/cancel.js'
 import { deadCommand } from './commands/dead.js'
@@ -8,13 +9,19 @@ import { fakeGeminiCommand } from './commands/fake-gemini.js'
 import { gatewayCommand } from './commands/gateway.js'
 import { inspectCommand } from './commands/inspect.js'
 import { limitsCommand } from './commands/limits.js'
+import { resultCommand } from './commands/result.js'
 import { resumeCommand } from './commands/resume.js'
 import { submitCommand } from './commands/submit.js'
 import { workerCommand } from './commands/worker.js'
 import { failWith } from './output.js'
 
+const version = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+).version
+
 const program = new Command()
   .name('hedgeyard')
+  .version(version, '--version', 'print the version')
   .description('Distributed request dispatcher on Redis: workers, submits, inspection, demo')
   .showHelpAfterError()
 workerCommand(program)
@@ -25,6 +32,7 @@ cancelCommand(program)
 gatewayCommand(program)
 limitsCommand(program)
 resumeCommand(program)
+resultCommand(program)
 deadCommand(program)
 demoCommand(program)
 fakeGeminiCommand(program)

@@ -21,7 +21,7 @@ function hedgeDelayOption(value: string): number | 'auto' {
 /** `hedgeyard submit '<json>'`: sends one request and prints its result as JSON. */
 export function submitCommand(program: Command): void {
   withCommonOptions(program.command('submit').description('send one request and print its result as JSON'))
-    .argument('<json>', 'the request, as JSON')
+    .argument('<json>', "the request, as JSON; '-' reads it from standard input")
     .option('--session <id>', 'session for affinity')
     .option('--timeout <ms>', 'time limit', intOption('--timeout'))
     .option('--wait', 'when every worker is full, wait for room instead of failing with SATURATED')
@@ -38,8 +38,10 @@ export function submitCommand(program: Command): void {
     )
     .action(async (json: string, opts: SubmitCliOptions) => {
       let req: unknown
+      // '-' reads the request from standard input (a large or generated request).
+      const text = json === '-' ? await readStdin() : json
       try {
-        req = JSON.parse(json)
+        req = JSON.parse(text)
       } catch (err) {
         fail('INVALID_ARGUMENT', `the request is not valid JSON: ${(err as Error).message}`)
       }
@@ -80,4 +82,10 @@ function hedgeOf(opts: SubmitCliOptions): { hedge?: HedgeOptions } {
 export async function printStream(stream: JobStream): Promise<void> {
   for await (const chunk of stream) process.stdout.write(`${JSON.stringify(chunk)}\n`)
   process.stdout.write(`${JSON.stringify({ result: await stream.result }) ?? 'null'}\n`)
+}
+
+async function readStdin(): Promise<string> {
+  const parts: Buffer[] = []
+  for await (const part of process.stdin) parts.push(part as Buffer)
+  return Buffer.concat(parts).toString('utf8')
 }

@@ -11,6 +11,12 @@ interface WorkerCliOptions extends CommonOptions {
   queueCapacity?: number
   prefetch?: number
   leaseMs?: number
+  blockMs?: number
+  drainTimeoutMs?: number
+  resultTtlMs?: number
+  maxResultBytes?: number
+  maxPayloadBytes?: number
+  deadLetterCap?: number
   breakerFailures?: number
   breakerCoolOffMs?: number
   maxChunks?: number
@@ -56,6 +62,28 @@ export function workerCommand(program: Command): void {
       'how long an open breaker keeps its worker out before a probe job (default 5000)',
       intOption('--breaker-cool-off-ms'),
     )
+    .option('--block-ms <ms>', 'BLOCK of each read of a worker (default 5000)', intOption('--block-ms'))
+    .option(
+      '--drain-timeout-ms <ms>',
+      'how long a drain waits for running jobs before aborting them (default 30000)',
+      intOption('--drain-timeout-ms'),
+    )
+    .option(
+      '--result-ttl-ms <ms>',
+      'how long a result is kept in Redis (default 60000)',
+      intOption('--result-ttl-ms'),
+    )
+    .option(
+      '--max-result-bytes <n>',
+      'largest result, as JSON; a larger one fails with RESULT_TOO_LARGE (default 1048576)',
+      intOption('--max-result-bytes'),
+    )
+    .option(
+      '--max-payload-bytes <n>',
+      'largest request a worker runs, as JSON; a larger entry is dead-lettered (default 1048576)',
+      intOption('--max-payload-bytes'),
+    )
+    .option('--dead-letter-cap <n>', 'most dead letters kept (default 10000)', intOption('--dead-letter-cap'))
     .option(
       '--max-chunks <n>',
       'most chunks one streamed job may emit (default 10000)',
@@ -108,6 +136,12 @@ export function workerCommand(program: Command): void {
         ...(opts.prefetch === undefined ? {} : { prefetch: opts.prefetch }),
         ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
         ...(opts.maxChunks === undefined ? {} : { maxChunks: opts.maxChunks }),
+        ...(opts.blockMs === undefined ? {} : { blockMs: opts.blockMs }),
+        ...(opts.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: opts.drainTimeoutMs }),
+        ...(opts.resultTtlMs === undefined ? {} : { resultTtlMs: opts.resultTtlMs }),
+        ...(opts.maxResultBytes === undefined ? {} : { maxResultBytes: opts.maxResultBytes }),
+        ...(opts.maxPayloadBytes === undefined ? {} : { maxPayloadBytes: opts.maxPayloadBytes }),
+        ...(opts.deadLetterCap === undefined ? {} : { deadLetterCap: opts.deadLetterCap }),
         ...breakerOf(opts),
         ...(opts.maxChunkBytes === undefined ? {} : { maxChunkBytes: opts.maxChunkBytes }),
         ...(opts.idPrefix === undefined ? {} : { idPrefix: opts.idPrefix }),
