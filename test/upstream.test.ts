@@ -102,7 +102,9 @@ describe('respecting the upstream: 3 producer processes, 6 workers, a model with
       expect(held.reduce((s, o) => s + o.ok, 0)).toBe(360)
       expect(errorsOf(held)).toBe(0)
       expect(heldStats.totals.rateLimited).toBeLessThan(freeStats.totals.rateLimited / 4)
-      expect(Math.max(...heldStats.perSecond.map((s) => s.requests))).toBeLessThanOrEqual(46 + 2)
+      // The pool dispatches at most 46 + 2 in a second; the model counts arrivals, which lag their
+      // dispatch by a few ms, unevenly: its busiest second stays within its own 50.
+      expect(Math.max(...heldStats.perSecond.map((s) => s.requests))).toBeLessThanOrEqual(50)
       // The producers waited for their slots instead of failing.
       expect(held.reduce((s, o) => s + o.stats.rateLimited, 0)).toBeGreaterThan(0)
       // Without the quota, some callers saw the model's 429 (or the cooldowns it caused).
