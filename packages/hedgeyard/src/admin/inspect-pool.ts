@@ -33,6 +33,10 @@ export async function inspectPool(ref: PoolRef): Promise<WorkerMetrics[]> {
 export interface ProducerStats extends DispatcherStats {
   producerId: string
   reportedAt: number
+  /** Median time of its last (up to 1,000) successful submits, in ms; undefined before the first. */
+  latencyP50Ms: number | undefined
+  /** Their 99th percentile, in ms; undefined before the first. */
+  latencyP99Ms: number | undefined
 }
 
 /** The counters a dispatcher reports, by name: one list for reading them back. */
@@ -43,6 +47,8 @@ const COUNTERS: readonly (keyof DispatcherStats)[] = [
   'affinityHits',
   'affinityMisses',
   'saturated',
+  'rateLimited',
+  'throttled',
   'hedgesSent',
   'hedgesWon',
   'hedgesCancelled',
@@ -57,12 +63,22 @@ const COUNTERS: readonly (keyof DispatcherStats)[] = [
  */
 export async function inspectProducers(ref: PoolRef): Promise<ProducerStats[]> {
   const keys = refKeys(ref)
-  return withConnection(ref.redis, 'inspect', async (conn) => {
-    const all = await readProducerStats(conn, keys)
-    return Object.entries(all).map(([producerId, fields]) => {
-      const stats = { producerId, reportedAt: Number(fields.reportedAt ?? 0) } as ProducerStats
-      for (const name of COUNTERS) stats[name] = Number(fields[name] ?? 0)
-      return stats
-    })
+  return withConnection(ref.redis, 'inspect', async (conn) =>
+    toProducerStats(await readProducerStats(conn, keys)),
+  )
+}
+
+/** Typed producer reports from their HASH fields (a field that is not a number reads as 0). */
+export function toProducerStats(all: Record<string, Record<string, string>>): ProducerStats[] {
+  const ms = (v: string | undefined) => {
+    const n = Number(v ?? -1)
+    return Number.isFinite(n) && n >= 0 ? n : undefined
+  }
+  return Object.entries(all).map(([producerId, fields]) => {
+    const stats = { producerId, reportedAt: Number(fields.reportedAt ?? 0) || 0 } as ProducerStats
+    for (const name of COUNTERS) stats[name] = Number(fields[name] ?? 0) || 0
+    stats.latencyP50Ms = ms(fields.latencyP50Ms)
+    stats.latencyP99Ms = ms(fields.latencyP99Ms)
+    return stats
   })
 }

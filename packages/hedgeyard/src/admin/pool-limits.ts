@@ -115,7 +115,11 @@ export async function setPoolLimits(
  */
 export async function getPoolLimits(ref: PoolRef, options: PoolLimitsOptions = {}): Promise<PoolLimits> {
   const { key } = limitsKeyOf(ref, options)
-  const raw = await withConnection(ref.redis, 'limits', (conn) => conn.hgetall(key))
+  return parseLimits(await withConnection(ref.redis, 'limits', (conn) => conn.hgetall(key)))
+}
+
+/** Limits from the fields of a limits HASH; a field that is not a number comes back as NaN. */
+export function parseLimits(raw: Record<string, string>): PoolLimits {
   const out: PoolLimits = {}
   for (const name of FIELDS) {
     if (raw[name] === undefined && raw[`${name}_period`] === undefined) continue

@@ -320,10 +320,15 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     this.#reporter.unref()
   }
 
-  /** Writes the counters to Redis for `hedgeyard inspect`; a failure only skips one report. */
+  /**
+   * Writes the counters, and the p50 and p99 of the last successful submits, to Redis for
+   * `hedgeyard inspect` and `top`; a failure only skips one report.
+   */
   async #report(): Promise<void> {
     if (this.#ready === undefined || this.#cmd.status !== 'ready') return
-    await reportStats(this.#cmd, this.#keys, this.producerId, this.stats()).catch((err: unknown) => {
+    const latency = this.#latency.quantiles()
+    const report = { ...this.stats(), latencyP50Ms: latency?.p50 ?? -1, latencyP99Ms: latency?.p99 ?? -1 }
+    await reportStats(this.#cmd, this.#keys, this.producerId, report).catch((err: unknown) => {
       this.#logger.debug({ err }, 'could not report counters')
     })
   }

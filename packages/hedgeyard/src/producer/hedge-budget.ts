@@ -63,6 +63,14 @@ export class LatencyTracker {
     return this.#count
   }
 
+  /** The 50th and 99th percentiles of the samples held (one sort), or undefined when there are none. */
+  quantiles(): { p50: number; p99: number } | undefined {
+    if (this.#count === 0) return undefined
+    const sorted = this.#samples.slice(0, this.#count).sort()
+    const at = (q: number) => sorted[Math.min(this.#count - 1, Math.ceil(q * this.#count) - 1)] ?? 0
+    return { p50: at(0.5), p99: at(0.99) }
+  }
+
   /** The percentile of the samples held, or undefined when there are none. */
   value(): number | undefined {
     if (this.#count === 0) return undefined

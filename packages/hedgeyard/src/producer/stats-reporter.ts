@@ -36,9 +36,13 @@ export async function readProducerStats(
 ): Promise<Record<string, Record<string, string>>> {
   const ids = await conn.zrangebyscore(keys.producers, Date.now() - STATS_TTL_MS, '+inf')
   const out: Record<string, Record<string, string>> = {}
-  for (const id of ids) {
-    const fields = await conn.hgetall(producerKey(keys, id))
-    if (Object.keys(fields).length > 0) out[id] = fields
-  }
+  if (ids.length === 0) return out
+  const pipeline = conn.pipeline()
+  for (const id of ids) pipeline.hgetall(producerKey(keys, id))
+  const replies = (await pipeline.exec()) ?? []
+  ids.forEach((id, i) => {
+    const fields = replies[i]?.[1] as Record<string, string> | undefined
+    if (fields !== undefined && Object.keys(fields).length > 0) out[id] = fields
+  })
   return out
 }
