@@ -28,6 +28,21 @@ if [ "$want_redis" = 1 ] && [ -z "$configured" ] && ! command -v redis-server >/
   # The package starts a system service on 6379; Hedgeyard's tests and demo start their own.
 fi
 
+# The tests also drive `hedgeyard top` in a terminal (tmux) and the dashboard in a browser (chromium).
+if [ "${1:-} ${2:-}" = "--redis-for test" ]; then
+  missing=""
+  command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+  [ -x /usr/bin/chromium ] || missing="$missing chromium"
+  if [ -n "$missing" ]; then
+    echo "bootstrap: installing$missing with apt-get" >&2
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq >/dev/null
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  fi
+fi
+
 if [ ! -d node_modules/.pnpm ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
   echo "bootstrap: installing packages" >&2
   pnpm install --frozen-lockfile --reporter=silent
