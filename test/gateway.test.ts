@@ -283,6 +283,9 @@ describe('the gateway, with the official Gemini SDK, two instances and a worker 
     expect(metrics).toMatch(
       /^hedgeyard_gateway_requests_total\{route="\/v1beta\/models\/\*",code="401"\} \d+$/m,
     )
+    // The library's own metrics (submits, hedges, retries...) are on the same page.
+    expect(metrics).toMatch(/^# TYPE hedgeyard_submits_total counter$/m)
+    expect(metrics).toMatch(/^# TYPE hedgeyard_hedges_denied_total counter$/m)
   })
 
   it('answers 429 with Retry-After over the pool quota', async () => {

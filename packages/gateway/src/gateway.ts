@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { Dispatcher, HedgeyardError, type SubmitOptions } from 'hedgeyard'
+import { prometheusMetrics } from 'hedgeyard/prometheus'
 import { type Logger, pino } from 'pino'
 import { type ApiKeys, loadApiKeys } from './api-keys.js'
 import { failure, googleError, type HttpFailure, httpFailureOf } from './google-error.js'
@@ -95,6 +96,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     component: 'gateway',
     pool: options.pool,
   })
+  const metrics = createMetrics()
   const dispatcher = new Dispatcher({
     redis: options.redis,
     pool: options.pool,
@@ -102,8 +104,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     resultTtlMs: jobTtlMs,
     timeoutMs,
     logger,
+    // The library's submit, hedge and retry metrics on the gateway's own /metrics.
+    metrics: prometheusMetrics({ registry: metrics.registry }),
   })
-  const metrics = createMetrics()
   const app = Fastify({ bodyLimit: maxBodyBytes, logger: false })
   // JSON only: any other content type is 415.
   app.removeContentTypeParser('text/plain')

@@ -1,7 +1,10 @@
 import { type Command, Option } from 'commander'
 import { type BreakerOptions, type Handler, startWorkers, type WorkerGroup } from 'hedgeyard'
+import { prometheusMetrics } from 'hedgeyard/prometheus'
+import { collectDefaultMetrics, Registry } from 'prom-client'
 import { importHandlerModule } from '../handler-module.js'
 import { createLogger } from '../logger.js'
+import { serveMetrics } from '../metrics-server.js'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 
 interface WorkerCliOptions extends CommonOptions {
@@ -22,6 +25,8 @@ interface WorkerCliOptions extends CommonOptions {
   maxChunks?: number
   maxChunkBytes?: number
   idPrefix?: string
+  metricsPort?: number
+  metricsHost: string
 }
 
 /**
@@ -97,6 +102,15 @@ export function workerCommand(program: Command): void {
     .addOption(
       new Option('--id-prefix <id>', 'worker ids are <id>-1, <id>-2, ...; reuse it to resume pending jobs'),
     )
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus metrics at http://<metrics-host>:<port>/metrics (env HEDGEYARD_METRICS_PORT)',
+      intOption('--metrics-port'),
+      process.env.HEDGEYARD_METRICS_PORT === undefined
+        ? undefined
+        : intOption('HEDGEYARD_METRICS_PORT')(process.env.HEDGEYARD_METRICS_PORT),
+    )
+    .option('--metrics-host <host>', 'address the metrics endpoint listens on', '0.0.0.0')
     .action(async (opts: WorkerCliOptions) => {
       const logger = createLogger()
       // The signal handlers come first: a SIGTERM while the handler module loads or the workers
@@ -124,7 +138,9 @@ export function workerCommand(program: Command): void {
       process.on('SIGTERM', () => stop('SIGTERM'))
       process.on('SIGINT', () => stop('SIGINT'))
       const handler = await loadHandler(opts.handler)
+      const metrics = await startMetrics(opts, logger)
       group = await startWorkers({
+        ...(metrics === undefined ? {} : { metrics }),
         redis: opts.redis,
         pool: opts.pool,
         prefix: opts.prefix,
@@ -158,6 +174,17 @@ export function workerCommand(program: Command): void {
         }
       })
     })
+}
+
+/** With --metrics-port: the process's metrics and the workers', served at /metrics. */
+async function startMetrics(opts: WorkerCliOptions, logger: ReturnType<typeof createLogger>) {
+  if (opts.metricsPort === undefined) return undefined
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const metrics = prometheusMetrics({ registry })
+  await serveMetrics(registry, opts.metricsPort, opts.metricsHost, logger)
+  logger.info({ url: `http://${opts.metricsHost}:${opts.metricsPort}/metrics` }, 'serving metrics')
+  return metrics
 }
 
 /** The breaker the flags ask for: none for --breaker-failures 0, the defaults when neither is given. */

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
+import { checkSink, type MetricsSink, notify } from '../observe/metrics-sink.js'
 import type { JobEntry } from '../protocol/codec.js'
 import { invalidArgument } from '../protocol/errors.js'
 import { cancelChannel, type PoolKeys, poolKeys } from '../protocol/keys.js'
@@ -80,6 +81,11 @@ export interface WorkerOptions<Req, Res> {
    * failure opens it again. `false` for none. @defaultValue { failures: 5, coolOffMs: 5000 }
    */
   breaker?: BreakerOptions | false
+  /**
+   * Where to report each job's outcome, run time and queue wait, the workers' load, rescues and
+   * dead letters (e.g. `prometheusMetrics()` from `hedgeyard/prometheus`); none by default.
+   */
+  metrics?: MetricsSink
 }
 
 /** A worker's breaker (see {@link WorkerOptions.breaker}). */
@@ -129,6 +135,7 @@ const KNOWN_OPTIONS = [
   'logger',
   'idPrefix',
   'breaker',
+  'metrics',
   ...Object.keys(WORKER_DEFAULTS),
 ]
 
@@ -164,7 +171,10 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     maxChunks: checkInt('maxChunks', o.maxChunks, 1, MAX_CHUNKS_LIMIT),
     maxChunkBytes: checkInt('maxChunkBytes', o.maxChunkBytes, 1, 512 * 1024 * 1024),
     ...checkBreaker(options.breaker),
+    metrics: checkSink(options.metrics),
+    pool,
   }
+  const metrics = settings.metrics
   const prefix = checkName('prefix', o.prefix)
   const idPrefix = checkName(
     'idPrefix',
@@ -216,6 +226,8 @@ export async function startWorkers<Req = unknown, Res = unknown>(
         claim: (workerId, entries) => group.claim(workerId, entries),
         stream,
         logger,
+        metrics,
+        pool,
       }),
   )
   const sub = createConnection(options.redis, 'subscriber', `hy:cancels:${idPrefix}`)
@@ -233,6 +245,18 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     { workerIds, concurrency: settings.concurrency, queueCapacity: settings.queueCapacity },
     'workers started',
   )
+  if (metrics !== undefined) {
+    const capacity = settings.concurrency + settings.queueCapacity
+    notify(metrics, 'workersStarted', pool, idPrefix, () =>
+      loops.map((loop) => ({
+        workerId: loop.workerId,
+        inflight: loop.inflight,
+        capacity,
+        concurrency: settings.concurrency,
+      })),
+    )
+    void group.done.then(() => notify(metrics, 'workersStopped', pool, idPrefix))
+  }
   return { workerIds, close: () => group.close(), done: group.done }
 }
 
@@ -260,6 +284,8 @@ interface GroupSettings {
   drainTimeoutMs: number
   resultTtlMs: number
   deadLetterCap: number
+  metrics: MetricsSink | undefined
+  pool: string
 }
 
 /** Entries one rescue call moves at most; a larger backlog is moved over several heartbeats. */
@@ -387,6 +413,7 @@ class Group {
       if (removed || moved || lettered || dropped) {
         this.#logger.info({ removed, moved, lettered, dropped }, 'rescued the jobs of dead workers')
       }
+      if (moved || lettered) notify(this.#settings.metrics, 'rescued', this.#settings.pool, moved, lettered)
     } catch (err) {
       this.#logger.warn({ err }, 'heartbeat failed; the lease runs out unless the next one succeeds')
     } finally {

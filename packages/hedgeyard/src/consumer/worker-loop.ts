@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { type MetricsSink, notify } from '../observe/metrics-sink.js'
 import { decodeEntry, type JobEntry } from '../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
 import type { ClaimVerdict } from '../protocol/scripts/claim.js'
@@ -32,6 +33,9 @@ export interface LoopShared {
   /** How streamed jobs write their chunks, and their limits. */
   stream: StreamLimits
   logger: Logger
+  /** Told of each job's outcome, run time and queue wait; none when undefined. */
+  metrics: MetricsSink | undefined
+  pool: string
 }
 
 type StreamReply = [string, [string, string[]][]][] | null
@@ -279,6 +283,7 @@ export class WorkerLoop {
           // One bad entry goes to the dead letters with its reason; the others run.
           this.#logger.error({ entryId, reason }, 'entry cannot run; moving it to the dead letters')
           this.#s.completer.complete({ workerId: this.workerId, entryId, outcome: 'dead', envelope: reason })
+          notify(this.#s.metrics, 'deadLettered', this.#s.pool, 1)
         }
       }
     }
@@ -383,12 +388,13 @@ export class WorkerLoop {
       return
     }
     const ctrl = new LazyAbort()
+    const startedAt = this.#s.metrics === undefined ? 0 : Date.now()
     const run = runJob(this.#s.handler, entry, this.workerId, ctrl, this.#s.maxResultBytes, (it) =>
       runStream(it, entry, this.workerId, ctrl, this.#s.stream),
     )
     if (!(run instanceof Promise)) {
       // The handler returned at once: no slot was held across a turn, so no timer or bookkeeping.
-      this.#complete(entry, run)
+      this.#complete(entry, run, startedAt)
       return
     }
     let isFinished = false
@@ -404,7 +410,7 @@ export class WorkerLoop {
       }
       clearTimeout(timer)
       this.#running.delete(entry.entryId)
-      if (result) this.#complete(entry, result)
+      if (result) this.#complete(entry, result, startedAt)
       this.#fill()
       this.#wake()
     }
@@ -433,13 +439,15 @@ export class WorkerLoop {
     void run.then(finish)
   }
 
-  #complete(entry: JobEntry, result: JobResult): void {
+  /** Stores a job's result; `startedAt` (ms, this host) is when its handler started, if it ran. */
+  #complete(entry: JobEntry, result: JobResult, startedAt?: number): void {
     // What happened to the job, never its payload: a failure at warn (a cooldown at info too), each
     // job at debug.
-    if (result.outcome === 'err') this.#logFailure(entry, result.envelope)
-    else if (this.#logger.isLevelEnabled('debug')) {
+    const code = result.outcome === 'err' ? this.#logFailure(entry, result.envelope) : undefined
+    if (result.outcome !== 'err' && this.#logger.isLevelEnabled('debug')) {
       this.#logger.debug({ jobId: entry.jobId, attempt: entry.attempt, outcome: result.outcome }, 'job done')
     }
+    if (this.#s.metrics !== undefined) this.#observe(entry, result, code, startedAt)
     this.#s.completer.complete({
       workerId: this.workerId,
       entryId: entry.entryId,
@@ -448,7 +456,36 @@ export class WorkerLoop {
     })
   }
 
-  #logFailure(entry: JobEntry, envelope: string): void {
+  /** Tells the metrics sink how the job went, how long it ran and how long it waited in the queue. */
+  #observe(
+    entry: JobEntry,
+    result: JobResult,
+    code: string | undefined,
+    startedAt: number | undefined,
+  ): void {
+    const now = Date.now()
+    const outcome =
+      result.outcome === 'ok' ? 'ok' : result.outcome === 'err' ? (code ?? 'HANDLER_ERROR') : 'skipped'
+    // A stream entry's id starts with the Redis time (ms) it was added at: its dispatch.
+    const queuedAt = Number(entry.entryId.slice(0, entry.entryId.indexOf('-')))
+    const ranFrom = startedAt ?? now
+    const queueSeconds =
+      startedAt !== undefined && Number.isFinite(queuedAt) && queuedAt > 0
+        ? Math.max(0, ranFrom + (this.#s.redisNow() - now) - queuedAt) / 1000
+        : undefined
+    notify(
+      this.#s.metrics,
+      'jobFinished',
+      this.#s.pool,
+      this.workerId,
+      outcome,
+      (now - ranFrom) / 1000,
+      queueSeconds,
+    )
+  }
+
+  /** Logs a failed job (never its payload) and returns its error code. */
+  #logFailure(entry: JobEntry, envelope: string): string | undefined {
     let error: {
       code?: string
       name?: string
@@ -466,6 +503,7 @@ export class WorkerLoop {
     if (retryAfterMs !== undefined) {
       this.#logger.info({ jobId: entry.jobId, retryAfterMs }, 'upstream rate limit: cooling down')
     }
+    return typeof error.code === 'string' ? error.code : undefined
   }
 
   #waitForRoom(): Promise<void> {

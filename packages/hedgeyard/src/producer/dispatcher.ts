@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
+import { checkSink, type MetricsSink, notify, outcomeLabel } from '../observe/metrics-sink.js'
 import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import { inflightKey, type PoolKeys, poolKeys, resultChannel, resumedKey } from '../protocol/keys.js'
@@ -62,6 +63,11 @@ export interface DispatcherOptions {
   throttle?: ThrottleOptions | false
   /** A pino logger; silent by default. Payloads are never logged. */
   logger?: Logger
+  /**
+   * Where to report submits, their durations and the counters (e.g. `prometheusMetrics()` from
+   * `hedgeyard/prometheus`); none by default.
+   */
+  metrics?: MetricsSink
 }
 
 /** Options of {@link Dispatcher.resume}. */
@@ -168,6 +174,7 @@ const KNOWN_OPTIONS = [
   'logger',
   'resultTtlMs',
   'throttle',
+  'metrics',
   ...Object.keys(DISPATCHER_DEFAULTS),
 ]
 const nextId = jobIdFactory()
@@ -182,7 +189,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   readonly pool: string
   readonly producerId: string
   readonly #options: Required<
-    Omit<DispatcherOptions, 'redis' | 'pool' | 'logger' | 'hedging' | 'resultTtlMs' | 'throttle'>
+    Omit<DispatcherOptions, 'redis' | 'pool' | 'logger' | 'hedging' | 'resultTtlMs' | 'throttle' | 'metrics'>
   > & {
     resultTtlMs: number | undefined
     hedging: Required<HedgingOptions>
@@ -192,6 +199,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   readonly #latency: LatencyTracker
   readonly #keys: PoolKeys
   readonly #logger: Logger
+  readonly #metrics: MetricsSink | undefined
   readonly #cmd: Connection
   readonly #sub: Connection
   readonly #batcher: DispatchBatcher
@@ -228,6 +236,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     checkKnownOptions('Dispatcher', options, KNOWN_OPTIONS)
     if (options.redis === undefined) throw invalidArgument('redis is required: a URL or an ioredis client')
     this.pool = checkName('pool', options.pool)
+    this.#metrics = checkSink(options.metrics)
     const merged = { ...DISPATCHER_DEFAULTS, ...stripUndefined(options) }
     this.#options = {
       prefix: checkName('prefix', merged.prefix),
@@ -318,6 +327,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     }
     this.#reporter = setInterval(() => void this.#report(), STATS_REPORT_MS)
     this.#reporter.unref()
+    notify(this.#metrics, 'producerOpened', this.pool, this.producerId, () => this.stats())
   }
 
   /**
@@ -482,6 +492,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     if (this.#ready !== undefined) await this.#report()
     this.#cmd.disconnect()
     this.#sub.disconnect()
+    notify(this.#metrics, 'producerClosed', this.pool, this.producerId, this.stats())
   }
 
   /** @throws HedgeyardError THROTTLED when the adaptive throttle sheds this request. */
@@ -501,8 +512,14 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     value: unknown,
     resolve: (value: Res) => void,
     reject: (err: unknown) => void,
+    startedAt?: number,
   ): void {
-    this.#throttle?.record(Date.now(), !isOverload(err))
+    const now = Date.now()
+    this.#throttle?.record(now, !isOverload(err))
+    if (this.#metrics !== undefined) {
+      const seconds = startedAt === undefined ? undefined : (now - startedAt) / 1000
+      notify(this.#metrics, 'submitSettled', this.pool, outcomeLabel(err), seconds)
+    }
     if (err === undefined) {
       this.#stats.succeeded++
       resolve(value as Res)
@@ -534,7 +551,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       if (signal && onAbort) signal.removeEventListener('abort', onAbort)
       this.#results.forget(jobId)
       if (err === undefined) this.#latency.record(Date.now() - startedAt)
-      this.#settled(err, value, resolve, reject)
+      this.#settled(err, value, resolve, reject, startedAt)
     }
     const plan = this.#racePlan(jobId, checked, payload, deadline)
     const race = new CopyRace(this.#raceDeps, plan, settle)
