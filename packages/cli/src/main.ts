@@ -9,6 +9,7 @@ import { fakeGeminiCommand } from './commands/fake-gemini.js'
 import { gatewayCommand } from './commands/gateway.js'
 import { inspectCommand } from './commands/inspect.js'
 import { limitsCommand } from './commands/limits.js'
+import { poolCommand } from './commands/pool.js'
 import { resultCommand } from './commands/result.js'
 import { resumeCommand } from './commands/resume.js'
 import { submitCommand } from './commands/submit.js'
@@ -31,6 +32,7 @@ drainCommand(program)
 cancelCommand(program)
 gatewayCommand(program)
 limitsCommand(program)
+poolCommand(program)
 resumeCommand(program)
 resultCommand(program)
 deadCommand(program)

@@ -8,6 +8,9 @@
                      run stay theirs), attempt unchanged.
     mode 'return':   one draining worker's entries it read ahead but did not start (ARGV[9..]),
                      attempt unchanged; an id no longer in its stream is skipped.
+    mode 'forget':   as 'dead' (`hedgeyard pool forget-dead`), and also the workers in `load`
+                     that have no lease at all; when no worker of the pool is alive, an entry
+                     goes to the dead letters (its reason says so) instead of waiting for one.
   A job past its deadline is dropped (its caller already has TIMEOUT); a streamed job's copy whose
   job's output stream has begun cannot start over: the copy that owns the stream ends the job
   with WORKER_LOST (its caller has chunks of it already), any other copy of it is dropped; a job whose attempts would
@@ -34,7 +37,7 @@
             hy:{P}:inflight:<tenant>     ZSET a tenant's jobs in flight: a job that ends here
                                          (dropped, dead-lettered, lost mid-stream) leaves it
   ARGV[2] random seed
-  ARGV[3] mode: 'dead' | 'handback' | 'return'
+  ARGV[3] mode: 'dead' | 'handback' | 'return' | 'forget'
   ARGV[4] most entries to move in this call (the rest wait for the next call)
   ARGV[5] dead-letter stream cap
   ARGV[6] result TTL (ms)
@@ -59,7 +62,7 @@ local budget, deadCap, resultTtl = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 --!include lib/dead.lua
 --!include lib/out.lua
 
-if mode ~= 'dead' and mode ~= 'handback' and mode ~= 'return' then badArgument('rescue', 'unknown mode ' .. tostring(mode)) end
+if mode ~= 'dead' and mode ~= 'handback' and mode ~= 'return' and mode ~= 'forget' then badArgument('rescue', 'unknown mode ' .. tostring(mode)) end
 if tonumber(ARGV[2]) == nil then badArgument('rescue', 'seed is not a number') end
 if budget == nil or budget < 1 then badArgument('rescue', 'budget is not a positive number') end
 if positiveInteger(deadCap) == nil then badArgument('rescue', 'dead-letter cap is not a positive whole number') end
@@ -93,6 +96,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 --!include lib/pool.lua
 
 local removed, moved, lettered, dropped = 0, 0, 0, 0
+
+-- Whether no worker of the pool is alive: read once, as nothing in this call makes one alive.
+local noneAlive = nil
+local function isNoneAlive()
+  if noneAlive == nil then noneAlive = noWorkerStatus() == 'NO_WORKERS' end
+  return noneAlive
+end
 
 local function publish(producer, line)
   redis.call('PUBLISH', resultChannelOf(producer), line)
@@ -177,7 +187,7 @@ local function moveEntry(w, q, entryId, fields, raise)
     local movedId, target
     while movedId == nil do
       target = pick(excluded)
-      if target == nil then return false end
+      if target == nil then break end
       local ok, id = pcall(rewriteEntry, queueKeyOf(target), e)
       if ok then
         movedId = id
@@ -190,9 +200,19 @@ local function moveEntry(w, q, entryId, fields, raise)
         excluded[target] = true
       end
     end
-    if copiesKey and redis.call('HDEL', copiesKey, w) == 1 then redis.call('HSET', copiesKey, target, movedId) end
-    if affKey and redis.call('GET', affKey) == w then redis.call('SET', affKey, target, 'KEEPTTL') end
-    moved = moved + 1
+    if movedId ~= nil then
+      if copiesKey and redis.call('HDEL', copiesKey, w) == 1 then redis.call('HSET', copiesKey, target, movedId) end
+      if affKey and redis.call('GET', affKey) == w then redis.call('SET', affKey, target, 'KEEPTTL') end
+      moved = moved + 1
+    elseif mode == 'forget' and isNoneAlive() then
+      -- Nobody is left to run it, and nobody would rescue it later: its caller hears now.
+      deadLetter(w, entryId, fields, e, 'worker ' .. w .. ' was lost and no worker of the pool is alive', publish)
+      if e.race == '' then endInflight(e) end
+      lettered = lettered + 1
+    else
+      -- No live worker has room: the entry waits for the next call.
+      return false
+    end
   end
   redis.call('XACK', q, CONSUMER_GROUP, entryId)
   redis.call('XDEL', q, entryId)
@@ -224,8 +244,30 @@ local function forget(w, q)
   removed = removed + 1
 end
 
-if mode == 'dead' then
+-- Up to `limit` workers of `load` without a lease in `alive` (a registration left half removed,
+-- or an `alive` deleted by hand): nothing renews them, so only mode 'forget' looks for them.
+local function leaseless(limit)
+  local found = {}
+  local members = redis.call('ZRANGE', loadKey, 0, -1)
+  for i = 1, #members, 500 do
+    local chunk = {}
+    for j = i, math.min(i + 499, #members) do chunk[#chunk + 1] = members[j] end
+    local leases = redis.call('ZMSCORE', aliveKey, unpack(chunk))
+    for j = 1, #chunk do
+      if not leases[j] then
+        found[#found + 1] = chunk[j]
+        if #found >= limit then return found end
+      end
+    end
+  end
+  return found
+end
+
+if mode == 'dead' or mode == 'forget' then
   local dead = redis.call('ZRANGEBYSCORE', aliveKey, '-inf', '(' .. now, 'LIMIT', 0, 8)
+  if mode == 'forget' and #dead < 8 then
+    for _, w in ipairs(leaseless(8 - #dead)) do dead[#dead + 1] = w end
+  end
   for _, w in ipairs(dead) do
     redis.call('ZREM', readyKey, w)
     local q = queueKeyOf(w)

@@ -19,6 +19,7 @@ export type RescueMode =
   | { mode: 'dead' }
   | { mode: 'handback'; workerIds: readonly string[] }
   | { mode: 'return'; workerId: string; entryIds: readonly string[] }
+  | { mode: 'forget' }
 
 /** What one rescue call did. `handled` counts the given entry ids dealt with (mode 'return'). */
 export interface RescueResult {
