@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { type MetricsSink, notify } from '../observe/metrics-sink.js'
+import { endProcessSpan, type ProcessTrace, startProcessSpan, withProcessSpan } from '../observe/tracing.js'
 import { decodeEntry, type JobEntry } from '../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
 import type { ClaimVerdict } from '../protocol/scripts/claim.js'
@@ -52,6 +53,11 @@ export const WATCHDOG_MARGIN_MS = 3_000
 const COMPLETION_WAIT_MS = 5_000
 /** How long a handler may run on after its deadline (its signal aborted) before its slot is freed. */
 const ABANDON_GRACE_MS = 1_000
+
+/** A job's outcome for metrics and spans: 'ok', its error code, or 'skipped'. */
+function outcomeOf(result: JobResult, code: string | undefined): string {
+  return result.outcome === 'ok' ? 'ok' : result.outcome === 'err' ? (code ?? 'HANDLER_ERROR') : 'skipped'
+}
 
 function abandoned(workerId: string, copy: number): JobResult {
   return failure(workerId, copy, {
@@ -389,12 +395,15 @@ export class WorkerLoop {
     }
     const ctrl = new LazyAbort()
     const startedAt = this.#s.metrics === undefined ? 0 : Date.now()
-    const run = runJob(this.#s.handler, entry, this.workerId, ctrl, this.#s.maxResultBytes, (it) =>
-      runStream(it, entry, this.workerId, ctrl, this.#s.stream),
-    )
+    const tracing = startProcessSpan(this.#s.pool, entry, this.workerId)
+    const go = () =>
+      runJob(this.#s.handler, entry, this.workerId, ctrl, this.#s.maxResultBytes, (it) =>
+        runStream(it, entry, this.workerId, ctrl, this.#s.stream),
+      )
+    const run = tracing === undefined ? go() : withProcessSpan(tracing, go)
     if (!(run instanceof Promise)) {
       // The handler returned at once: no slot was held across a turn, so no timer or bookkeeping.
-      this.#complete(entry, run, startedAt)
+      this.#complete(entry, run, startedAt, tracing)
       return
     }
     let isFinished = false
@@ -410,7 +419,8 @@ export class WorkerLoop {
       }
       clearTimeout(timer)
       this.#running.delete(entry.entryId)
-      if (result) this.#complete(entry, result, startedAt)
+      if (result) this.#complete(entry, result, startedAt, tracing)
+      else if (tracing !== undefined) endProcessSpan(tracing, 'interrupted')
       this.#fill()
       this.#wake()
     }
@@ -439,8 +449,11 @@ export class WorkerLoop {
     void run.then(finish)
   }
 
-  /** Stores a job's result; `startedAt` (ms, this host) is when its handler started, if it ran. */
-  #complete(entry: JobEntry, result: JobResult, startedAt?: number): void {
+  /**
+   * Stores a job's result; `startedAt` (ms, this host) is when its handler started, if it ran, and
+   * `tracing` its span, ended here with the outcome.
+   */
+  #complete(entry: JobEntry, result: JobResult, startedAt?: number, tracing?: ProcessTrace): void {
     // What happened to the job, never its payload: a failure at warn (a cooldown at info too), each
     // job at debug.
     const code = result.outcome === 'err' ? this.#logFailure(entry, result.envelope) : undefined
@@ -448,6 +461,7 @@ export class WorkerLoop {
       this.#logger.debug({ jobId: entry.jobId, attempt: entry.attempt, outcome: result.outcome }, 'job done')
     }
     if (this.#s.metrics !== undefined) this.#observe(entry, result, code, startedAt)
+    if (tracing !== undefined) endProcessSpan(tracing, outcomeOf(result, code))
     this.#s.completer.complete({
       workerId: this.workerId,
       entryId: entry.entryId,
@@ -464,8 +478,7 @@ export class WorkerLoop {
     startedAt: number | undefined,
   ): void {
     const now = Date.now()
-    const outcome =
-      result.outcome === 'ok' ? 'ok' : result.outcome === 'err' ? (code ?? 'HANDLER_ERROR') : 'skipped'
+    const outcome = outcomeOf(result, code)
     // A stream entry's id starts with the Redis time (ms) it was added at: its dispatch.
     const queuedAt = Number(entry.entryId.slice(0, entry.entryId.indexOf('-')))
     const ranFrom = startedAt ?? now

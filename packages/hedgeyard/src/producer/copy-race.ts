@@ -1,3 +1,4 @@
+import type { SubmitTrace } from '../observe/tracing.js'
 import { type Envelope, envelopeError } from '../protocol/codec.js'
 import { HedgeyardError } from '../protocol/errors.js'
 import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch.js'
@@ -29,6 +30,8 @@ export interface RacePlan {
   /** The tenant whose class limits apply (submit option limitKey), and its class. */
   limitKey?: string
   limitClass?: string
+  /** Its spans, when an OpenTelemetry SDK is registered: each copy carries its span's context. */
+  trace?: SubmitTrace
 }
 
 /** Counters a race updates, owned by the dispatcher. */
@@ -289,6 +292,7 @@ export class CopyRace {
       item.limitKey = plan.limitKey
       if (plan.limitClass !== undefined) item.limitClass = plan.limitClass
     }
+    if (plan.trace !== undefined) item.traceparent = plan.trace.copy(attempt, kind)
     this.#deps.batcher.send(item, (err, outcome) => {
       this.#inDispatch--
       if (outcome !== undefined) {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
 import { checkSink, type MetricsSink, notify, outcomeLabel } from '../observe/metrics-sink.js'
+import { SubmitTrace } from '../observe/tracing.js'
 import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import { inflightKey, type PoolKeys, poolKeys, resultChannel, resumedKey } from '../protocol/keys.js'
@@ -393,6 +394,8 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     this.#stats.submitted++
     this.#pending++
     const plan = this.#racePlan(nextId(), checked, payload, Date.now() + checked.timeoutMs)
+    const tracing = SubmitTrace.start(this.pool, plan.jobId)
+    if (tracing !== undefined) plan.trace = tracing
     let ready = this.#connect()
     try {
       this.#shedIfThrottled()
@@ -551,9 +554,12 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       if (signal && onAbort) signal.removeEventListener('abort', onAbort)
       this.#results.forget(jobId)
       if (err === undefined) this.#latency.record(Date.now() - startedAt)
+      tracing?.end(err === undefined ? undefined : outcomeLabel(err), (err as Error | undefined)?.message)
       this.#settled(err, value, resolve, reject, startedAt)
     }
     const plan = this.#racePlan(jobId, checked, payload, deadline)
+    const tracing = SubmitTrace.start(this.pool, jobId)
+    if (tracing !== undefined) plan.trace = tracing
     const race = new CopyRace(this.#raceDeps, plan, settle)
     // Before TIMEOUT, one read of the job's result: a worker may have stored it without its
     // PUBLISH reaching us (a refused PUBLISH, a lost message); the result wins if it is there.

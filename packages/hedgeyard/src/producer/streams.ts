@@ -1,4 +1,5 @@
 import type { Logger } from 'pino'
+import { outcomeLabel } from '../observe/metrics-sink.js'
 import { decodeEnvelope, type Envelope, envelopeError } from '../protocol/codec.js'
 import { HedgeyardError } from '../protocol/errors.js'
 import { copiesKey, outKey, type PoolKeys, resultKey, resumedKey } from '../protocol/keys.js'
@@ -67,6 +68,7 @@ export function startStream<Chunk, Res>(
       }
     },
     onEnd(err, writeEnd) {
+      plan.trace?.end(err === undefined ? undefined : outcomeLabel(err), (err as Error | undefined)?.message)
       race?.stop()
       deps.results.forget(jobId)
       if (writeEnd && err instanceof HedgeyardError && !NOT_QUEUED.has(err.code))

@@ -40,6 +40,8 @@ export interface JobEntry {
   resultTtlMs: number | undefined
   /** The tenant (the submit's limitKey) whose jobs in flight this job counts among; '' for none. */
   tenant: string
+  /** The W3C traceparent of the copy's span; undefined when there is none or it is not well formed. */
+  traceparent: string | undefined
 }
 
 /** An entry that fails the checks: why, for the dead letters. */
@@ -97,6 +99,9 @@ function invalidEntry(entryId: string, reason: string): InvalidEntry {
   return { entryId, invalid: reason }
 }
 
+/** The shape of a W3C traceparent (version 00). */
+const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+
 /**
  * Decodes the flat field list of a stream entry with the checks and defaults of lib/entry.lua's
  * readEntry (the header there lists the fields): an entry that fails a check comes back as an
@@ -117,6 +122,7 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | Inval
   let race = ''
   let ttl: string | undefined
   let tenant: string | undefined
+  let trace: string | undefined
   // A switch on the field names, not an object built per entry: this runs once per job.
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1] as string
@@ -156,6 +162,9 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | Inval
         break
       case 'tenant':
         tenant = value
+        break
+      case 'trace':
+        trace = value
         break
     }
   }
@@ -200,6 +209,8 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | Inval
     race,
     resultTtlMs: ttlMs,
     tenant: tenant ?? '',
+    // A malformed trace context only loses the job its parent span: it never stops the job.
+    traceparent: trace !== undefined && TRACEPARENT.test(trace) ? trace : undefined,
   }
 }
 

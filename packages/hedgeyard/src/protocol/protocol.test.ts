@@ -212,6 +212,36 @@ describe('Lua scripts', () => {
     }
   })
 
+  it("dispatch writes a copy's trace context in its entry, and refuses one that is not a traceparent before any write", async () => {
+    const pool = uniquePool('trace')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-trace')
+    const traceparent = `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`
+    try {
+      await conn.connect()
+      const good = dispatchArgs(k, settings, [{ ...PLAIN_JOB, jobId: 'j1', payload: '1', traceparent }])
+      expect(await callScript(conn, DISPATCH, good.keys, good.args)).toEqual(['a', 0])
+      const [entry] = await entriesOf(queueKey(k, 'a'))
+      expect(entry?.traceparent).toBe(traceparent)
+      const bad = dispatchArgs(k, settings, [
+        { ...PLAIN_JOB, jobId: 'j2', payload: '2', traceparent: '00-xyz' },
+      ])
+      await expect(callScript(conn, DISPATCH, bad.keys, bad.args)).rejects.toThrow(
+        /trace is not a W3C traceparent/,
+      )
+      expect(await c.xlen(queueKey(k, 'a'))).toBe(1)
+      // Written by someone else, a malformed trace is dropped by the decoder; the job still runs.
+      const decoded = decodeEntry('1-1', ['id', 'j3', 'payload', '3', 'producer', 'p', 'trace', 'nonsense'])
+      expect(decoded).toMatchObject({ jobId: 'j3', traceparent: undefined })
+      expect('invalid' in decoded).toBe(false)
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
   it('dispatch keeps the order of a batch that mixes runs of plain jobs with other jobs', async () => {
     const pool = uniquePool('records')
     const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
@@ -228,9 +258,9 @@ describe('Lua scripts', () => {
       ]
       const call = dispatchArgs(k, settings, jobs)
       // The pool's 5 keys and the session's; a header of 6 values, then 'p' runs of 5 + 2 per job
-      // and one 'f' record of 13.
+      // and one 'f' record of 14.
       expect(call.keys).toEqual([k.load, k.ready, k.alive, k.limits, k.quota, affinityKey(k, 's1')])
-      expect(call.args.length).toBe(6 + (5 + 4) + 13 + (5 + 2) + (5 + 2))
+      expect(call.args.length).toBe(6 + (5 + 4) + 14 + (5 + 2) + (5 + 2))
       const reply = await callScript(conn, DISPATCH, call.keys, call.args)
       expect(reply).toEqual(['a', 0, 'a', 0, 'a', 0, 'a', 0, 'a', 0])
       const entries = (await c.xrange(queueKey(k, 'a'), '-', '+')).map(([, fields]) => {

@@ -23,7 +23,7 @@
   ARGV[5] result TTL (ms) the job's worker keeps its result for (entry field 'ttl'), or '' to
           leave it to the worker (its resultTtlMs)
   ARGV[6] number of jobs n; then the jobs as records, in order, each of one of two kinds:
-            'f', then 12 fields: jobId, session ('' for none), payload (JSON), timeoutMs, attempt,
+            'f', then 13 fields: jobId, session ('' for none), payload (JSON), timeoutMs, attempt,
               maxAttempts, excluded workers ('' or ids joined by ','),
               race: '' (a plain job), 'h' (copies may race: a failure does not end the job, the
               first success wins), 't' (tied: the first copy to start claims the job) or 's'
@@ -31,7 +31,8 @@
               copies: how many copies to queue now, each on a different worker (2 for tied),
               cost: the units the job takes from the pool's cost budget (1 and up),
               limitKey: the tenant ('' for none; else as an id), limitClass: its class ('' with
-              no tenant; else 1-MAX_CLASS_BYTES letters, digits and _ . -)
+              no tenant; else 1-MAX_CLASS_BYTES letters, digits and _ . -),
+              trace: the copy's W3C traceparent ('' for none; else 00-<32 hex>-<16 hex>-<2 hex>)
             'p', timeoutMs, maxAttempts, cost, k, then k pairs jobId, payload: a run of k plain
               jobs (no session, first attempt, nothing excluded, one copy, race '') that share a
               timeout, an attempt limit and a cost. Two arguments per job instead of nine: each argument
@@ -113,8 +114,11 @@ do
       checkJobId(ARGV[o + 1])
       checkLimits(ARGV[o + 4], ARGV[o + 6])
       if type(ARGV[o + 3]) ~= 'string' or type(ARGV[o + 7]) ~= 'string' or type(tenant) ~= 'string'
-          or type(class) ~= 'string' then
+          or type(class) ~= 'string' or type(ARGV[o + 13]) ~= 'string' then
         badArgument('dispatch', 'a job record is cut short')
+      end
+      if ARGV[o + 13] ~= '' and not isTraceparent(ARGV[o + 13]) then
+        badArgument('dispatch', 'trace is not a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)')
       end
       if #session > MAX_SESSION_BYTES or string.find(session, '[%c{}]') then badArgument('dispatch', 'session is not valid') end
       local a, bad = wholeNumber(attempt, 'attempt', 1)
@@ -149,7 +153,7 @@ do
       elseif class ~= '' then
         badArgument('dispatch', 'limitClass is given without a limitKey')
       end
-      jobs, o = jobs + 1, o + 13
+      jobs, o = jobs + 1, o + 14
     else
       badArgument('dispatch', 'unknown record kind ' .. tostring(kind) .. ' at argument ' .. o)
     end
@@ -316,7 +320,7 @@ local function isPlaced(w) return w ~= 'SATURATED' and w ~= 'NO_WORKERS' end
 -- Places the job of the 'f' record at ARGV[o].
 local function placeRecord(o, affKey, copiesKey)
   return dispatchOne(ARGV[o + 1], ARGV[o + 2], ARGV[o + 3], tonumber(ARGV[o + 4]), ARGV[o + 5], ARGV[o + 6],
-    excludedSet(ARGV[o + 7]), ARGV[o + 8], tonumber(ARGV[o + 9]), affKey, copiesKey, ARGV[o + 11])
+    excludedSet(ARGV[o + 7]), ARGV[o + 8], tonumber(ARGV[o + 9]), affKey, copiesKey, ARGV[o + 11], ARGV[o + 13])
 end
 
 local o, keyAt = 7, 5
@@ -421,7 +425,7 @@ while #out < 2 * n do
         end
       end
     end
-    o = o + 13
+    o = o + 14
   end
 end
 quotaSave()

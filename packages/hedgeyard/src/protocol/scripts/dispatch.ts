@@ -34,6 +34,8 @@ export interface DispatchItem {
   limitKey?: string
   /** The tenant's class (with limitKey only). */
   limitClass?: string
+  /** The W3C traceparent of the copy's span (with an OpenTelemetry SDK only). */
+  traceparent?: string
 }
 
 /** What a dispatch call carries besides its jobs. */
@@ -68,14 +70,15 @@ function isPlain(item: DispatchItem): boolean {
     item.exclude === '' &&
     item.race === '' &&
     item.copies === 1 &&
-    item.limitKey === undefined
+    item.limitKey === undefined &&
+    item.traceparent === undefined
   )
 }
 
 /**
  * KEYS and ARGV of one dispatch call (see the header of dispatch.lua). A run of plain jobs
  * sharing a timeout and an attempt limit becomes one 'p' header and two arguments per job; any
- * other job is an 'f' record of twelve fields, with its affinity, copies and tenant keys in KEYS. Every
+ * other job is an 'f' record of thirteen fields, with its affinity, copies and tenant keys in KEYS. Every
  * argument costs ioredis and Redis some work to encode and parse, so a bulk submit sends about a
  * fifth of what one record per job would.
  */
@@ -121,6 +124,7 @@ export function dispatchArgs(
         item.cost ?? 1,
         item.limitKey ?? '',
         limitClass,
+        item.traceparent ?? '',
       )
       i++
       continue

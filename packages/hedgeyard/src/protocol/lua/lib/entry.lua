@@ -18,10 +18,19 @@
     ttl       ms the result is kept                                                  the worker's
     tenant    the tenant (submit option limitKey) whose jobs in flight it counts
               among, in hy:{P}:inflight:<tenant> (as id)                             ''
+    trace     the W3C traceparent of the copy's span (OpenTelemetry), kept by
+              rescue; one that is not well formed is ignored, never fatal            none
   A field equal to its default is left out: fewer fields is less work for every read.
 ]]
 
 local DEFAULT_MAX_TEXT = tostring(DEFAULT_MAX_ATTEMPTS)
+
+-- Whether a value is a W3C traceparent of version 00: 00-<32 hex>-<16 hex>-<2 hex>, lower case
+-- (the decoder in codec.ts checks the same shape).
+local function isTraceparent(v)
+  return #v == 55 and string.find(v, '^00%-[0-9a-f]+%-[0-9a-f]+%-[0-9a-f][0-9a-f]$') ~= nil
+    and string.sub(v, 36, 36) == '-'
+end
 
 -- Reads the flat field list of an entry into a table with the defaults applied. An entry that
 -- fails a check comes back with `invalid` set to the reason; its `id` and `producer` are kept
@@ -59,6 +68,7 @@ local function readEntry(fields)
   if reason == nil and (e.attempt > MAX_ATTEMPTS_LIMIT or e.max > MAX_ATTEMPTS_LIMIT or e.copy > MAX_ATTEMPTS_LIMIT) then
     reason = 'attempt, copy or max is above ' .. MAX_ATTEMPTS_LIMIT
   end
+  if f.trace ~= nil and isTraceparent(f.trace) then e.trace = f.trace end
   e.invalid = reason
   return e
 end
@@ -130,9 +140,9 @@ end
 -- Adds an entry to a stream and returns its id. Every argument is text (as the scripts receive
 -- it); deadline and ttl may be '' for none, tenant '' (or nil) for none. Fields equal to their
 -- defaults are left out.
-local function writeEntry(stream, id, payload, producer, deadline, enqueued, session, attempt, copy, max, race, ttl, tenant)
+local function writeEntry(stream, id, payload, producer, deadline, enqueued, session, attempt, copy, max, race, ttl, tenant, trace)
   if session == '' and attempt == '1' and copy == '1' and max == DEFAULT_MAX_TEXT and race == '' and ttl == ''
-      and deadline ~= '' and (tenant == nil or tenant == '') then
+      and deadline ~= '' and (tenant == nil or tenant == '') and (trace == nil or trace == '') then
     return redis.call('XADD', stream, '*', 'id', id, 'payload', payload, 'producer', producer,
       'deadline', deadline, 'enqueued', enqueued)
   end
@@ -146,6 +156,7 @@ local function writeEntry(stream, id, payload, producer, deadline, enqueued, ses
   if race ~= '' then a[#a + 1] = 'race'; a[#a + 1] = race end
   if ttl ~= '' then a[#a + 1] = 'ttl'; a[#a + 1] = ttl end
   if tenant ~= nil and tenant ~= '' then a[#a + 1] = 'tenant'; a[#a + 1] = tenant end
+  if trace ~= nil and trace ~= '' then a[#a + 1] = 'trace'; a[#a + 1] = trace end
   return redis.call(unpack(a))
 end
 
@@ -153,5 +164,5 @@ end
 local function rewriteEntry(stream, e)
   return writeEntry(stream, e.id, e.payload, e.producer, e.deadline and string.format('%d', e.deadline) or '',
     string.format('%d', e.enqueued), e.session, tostring(e.attempt), tostring(e.copy), tostring(e.max), e.race,
-    e.ttl and string.format('%d', e.ttl) or '', e.tenant)
+    e.ttl and string.format('%d', e.ttl) or '', e.tenant, e.trace)
 end

@@ -36,14 +36,15 @@ end
 -- racing job. Returns the entry id, or nil when the stream holds another type (the worker is then
 -- taken out of the candidates, and nothing was written for the copy). The stream's type is read
 -- once per worker per call, before its first entry; the user's right to XADD was checked first.
--- `tenant` (nil for none) is the job's limitKey, written in the entry.
-local function addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race, copiesKey, tenant)
+-- `tenant` (nil for none) is the job's limitKey, written in the entry; `trace` ('' or nil for
+-- none) the copy's traceparent.
+local function addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race, copiesKey, tenant, trace)
   if isBroken(target) then
     redis.call('ZREM', readyKey, target)
     return nil
   end
   local entryId = writeEntry(queueKeyOf(target), jobId, payload, producer, deadlineText(timeoutMs),
-    nowText, session, attempt, attempt, maxAttempts, race, resultTtl, tenant)
+    nowText, session, attempt, attempt, maxAttempts, race, resultTtl, tenant, trace)
   if copiesKey then
     redis.call('HSET', copiesKey, target, entryId)
     redis.call('PEXPIRE', copiesKey, timeoutMs + 60000)
@@ -53,7 +54,7 @@ end
 
 -- Places one job (and its copies); returns the first copy's worker, or 'SATURATED' or
 -- 'NO_WORKERS', then 1 for an affinity hit, else 0.
-local function dispatchOne(jobId, session, payload, timeoutMs, attempt, maxAttempts, excluded, race, copies, affKey, copiesKey, tenant)
+local function dispatchOne(jobId, session, payload, timeoutMs, attempt, maxAttempts, excluded, race, copies, affKey, copiesKey, tenant, trace)
   local bound = nil
   if affKey then
     bound = redis.call('GET', affKey)
@@ -69,7 +70,7 @@ local function dispatchOne(jobId, session, payload, timeoutMs, attempt, maxAttem
     local target = nextTarget or pick(avoid)
     nextTarget = nil
     if target == nil then break end
-    if addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race, copiesKey, tenant) then
+    if addEntry(target, jobId, session, payload, timeoutMs, attempt, maxAttempts, race, copiesKey, tenant, trace) then
       reserve(target)
       queued = queued + 1
       chosen = chosen or target
