@@ -13,6 +13,7 @@ import { poolCommand } from './commands/pool.js'
 import { resultCommand } from './commands/result.js'
 import { resumeCommand } from './commands/resume.js'
 import { submitCommand } from './commands/submit.js'
+import { topCommand } from './commands/top.js'
 import { workerCommand } from './commands/worker.js'
 import { failWith } from './output.js'
 
@@ -28,6 +29,7 @@ const program = new Command()
 workerCommand(program)
 submitCommand(program)
 inspectCommand(program)
+topCommand(program)
 drainCommand(program)
 cancelCommand(program)
 gatewayCommand(program)
