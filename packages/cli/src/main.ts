@@ -5,6 +5,7 @@ import { cancelCommand } from './commands/cancel.js'
 import { deadCommand } from './commands/dead.js'
 import { demoCommand } from './commands/demo.js'
 import { drainCommand } from './commands/drain.js'
+import { exporterCommand } from './commands/exporter.js'
 import { fakeGeminiCommand } from './commands/fake-gemini.js'
 import { gatewayCommand } from './commands/gateway.js'
 import { inspectCommand } from './commands/inspect.js'
@@ -30,6 +31,7 @@ workerCommand(program)
 submitCommand(program)
 inspectCommand(program)
 topCommand(program)
+exporterCommand(program)
 drainCommand(program)
 cancelCommand(program)
 gatewayCommand(program)

@@ -1,0 +1,118 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Command } from 'commander'
+import { openPoolView, type PoolView } from 'hedgeyard'
+import { createPoolMetrics } from '../exporter/pool-metrics.js'
+import { createLogger } from '../logger.js'
+import { DEFAULT_REDIS_URL, intOption } from '../options.js'
+import { fail } from '../output.js'
+
+interface ExporterOptions {
+  redis: string
+  pool: string[]
+  prefix: string
+  port?: number
+  host: string
+}
+
+/**
+ * `hedgeyard exporter`: serves `GET /metrics` (the pools' state read from Redis at each scrape, in
+ * the Prometheus text format) and `GET /healthz`; SIGTERM stops it.
+ */
+export function exporterCommand(program: Command): void {
+  program
+    .command('exporter')
+    .description('serve Prometheus metrics of one or more pools, read from Redis at each scrape')
+    .option(
+      '--redis <url>',
+      'Redis URL (env HEDGEYARD_REDIS_URL)',
+      process.env.HEDGEYARD_REDIS_URL ?? DEFAULT_REDIS_URL,
+    )
+    .option(
+      '--pool <name>',
+      'a pool to export; repeat it for more (default: default)',
+      (name: string, pools: string[]) => [...pools, name],
+      [] as string[],
+    )
+    .option('--prefix <prefix>', 'key prefix', 'hy')
+    .option(
+      '--port <n>',
+      'port to listen on; 0 picks a free one (env HEDGEYARD_EXPORTER_PORT)',
+      intOption('--port'),
+      process.env.HEDGEYARD_EXPORTER_PORT === undefined
+        ? undefined
+        : Number(process.env.HEDGEYARD_EXPORTER_PORT),
+    )
+    .option(
+      '--host <address>',
+      'address to listen on, 0.0.0.0 for every interface (env HEDGEYARD_EXPORTER_HOST)',
+      process.env.HEDGEYARD_EXPORTER_HOST ?? '127.0.0.1',
+    )
+    .action(async (opts: ExporterOptions) => {
+      if (opts.port === undefined)
+        fail('INVALID_ARGUMENT', '--port is required (or env HEDGEYARD_EXPORTER_PORT)')
+      const pools = [...new Set(opts.pool.length > 0 ? opts.pool : ['default'])]
+      const logger = createLogger().child({ component: 'exporter' })
+      const views: { pool: string; view: PoolView }[] = []
+      try {
+        for (const pool of pools) {
+          views.push({
+            pool,
+            view: await openPoolView({ redis: opts.redis, pool, prefix: opts.prefix }, 'exporter'),
+          })
+        }
+      } catch (err) {
+        for (const { view } of views) view.close()
+        throw err
+      }
+      const metrics = createPoolMetrics(views, {
+        onPoolStatus: (pool, err) =>
+          err === undefined
+            ? logger.info({ pool }, 'pool readable again')
+            : logger.warn({ pool, err }, 'cannot read pool; hedgeyard_pool_up is 0 until it can'),
+      })
+      const server = createServer((req, res) => {
+        const path = (req.url ?? '/').split('?')[0]
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n')
+          return
+        }
+        if (path === '/healthz') {
+          res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
+          return
+        }
+        if (path !== '/metrics') {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n')
+          return
+        }
+        metrics.scrape().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': metrics.registry.contentType })
+            res.end(req.method === 'HEAD' ? undefined : text)
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'scrape failed')
+            res.writeHead(500, { 'content-type': 'text/plain' }).end('scrape failed\n')
+          },
+        )
+      })
+      let isStopping = false
+      const stop = (signal: string) => {
+        if (isStopping) process.exit(1)
+        isStopping = true
+        logger.info({ signal }, 'exporter stopping')
+        for (const { view } of views) view.close()
+        server.close(() => process.exit(0))
+        server.closeAllConnections()
+      }
+      process.on('SIGTERM', () => stop('SIGTERM'))
+      process.on('SIGINT', () => stop('SIGINT'))
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(opts.port, opts.host, () => resolve())
+      })
+      const { address, port } = server.address() as AddressInfo
+      const host = address.includes(':') ? `[${address}]` : address
+      logger.info({ pools, url: `http://${host}:${port}/metrics` }, 'exporter listening')
+    })
+}

@@ -1,0 +1,283 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import {
+  Dispatcher,
+  drainWorkers,
+  inspectPool,
+  poolKeys,
+  setPoolLimits,
+  startWorkers,
+  type WorkerGroup,
+} from 'hedgeyard'
+import { queueKey } from 'hedgeyard/internal'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { CLI, cleanupPool, client, eventually, gate, redisUrl, uniquePool } from './harness/helpers.js'
+import { type PromFamily, parsePromText } from './harness/prom-text.js'
+import { startProxy } from './harness/proxy.js'
+
+const c = client()
+const cleanups: (() => Promise<unknown>)[] = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+})
+afterAll(() => c.disconnect())
+
+/** Starts `hedgeyard exporter` on a free port and resolves with its base URL once it listens. */
+async function startExporter(
+  args: string[],
+): Promise<{ url: string; child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [CLI, 'exporter', '--port', '0', ...args], {
+    env: { ...process.env, HEDGEYARD_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (d) => {
+    output += d
+  })
+  child.stderr?.on('data', (d) => {
+    output += d
+  })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  cleanups.push(async () => {
+    if (child.exitCode === null) child.kill('SIGTERM')
+    await exited
+  })
+  const url = await eventually(() => {
+    if (child.exitCode !== null) throw new Error(`exporter exited:\n${output}`)
+    return /"url":"(http:\/\/[^"]+)\/metrics"/.exec(output)?.[1]
+  }, 15_000)
+  return { url: url as string, child, output: () => output }
+}
+
+async function scrape(url: string): Promise<Map<string, PromFamily>> {
+  const res = await fetch(`${url}/metrics`)
+  expect(res.status).toBe(200)
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
+  return parsePromText(await res.text())
+}
+
+/** The value of the one sample of `name` whose labels include `labels`; undefined when there is none. */
+function sampleValue(
+  families: Map<string, PromFamily>,
+  name: string,
+  labels: Record<string, string>,
+): number | undefined {
+  const matches = (families.get(name)?.samples ?? []).filter((s) =>
+    Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  )
+  if (matches.length > 1)
+    throw new Error(`${matches.length} samples of ${name} match ${JSON.stringify(labels)}`)
+  return matches[0]?.value
+}
+
+describe('hedgeyard exporter', () => {
+  it("answers /metrics with the pools' state as Prometheus reads it, fresh at each scrape", async () => {
+    const pool = uniquePool('exp')
+    const empty = uniquePool('exp-empty')
+    const ref = { redis: redisUrl(), pool }
+    const release = gate()
+    const handler = async (req: { hold?: boolean; fail?: boolean } | null, ctx: { workerId: string }) => {
+      if (ctx.workerId.startsWith('exp-cool')) {
+        throw Object.assign(new Error('quota exceeded'), { status: 429, retryAfterMs: 120_000 })
+      }
+      if (req?.hold) await release.wait
+      if (req?.fail) throw new Error('failed on purpose')
+      return 'ok'
+    }
+    const groups: WorkerGroup[] = []
+    const start = async (idPrefix: string, count: number) => {
+      const group = await startWorkers({
+        redis: redisUrl(),
+        pool,
+        handler,
+        idPrefix,
+        count,
+        concurrency: 3,
+        queueCapacity: 5,
+      })
+      groups.push(group)
+      return group
+    }
+    const d = new Dispatcher({ redis: redisUrl(), pool, maxAttempts: 1 })
+    const jobs: Promise<unknown>[] = []
+    cleanups.push(async () => {
+      release.open()
+      await Promise.allSettled(jobs)
+      await d.close()
+      await Promise.all(groups.map((g) => g.close()))
+      await cleanupPool(c, pool)
+    })
+    const worker = async (id: string) => (await inspectPool(ref)).find((w) => w.workerId === id)
+
+    // A draining worker holding a job, a cooling worker, and two that run jobs, some failing.
+    await start('exp-drain', 1)
+    jobs.push(d.submit({ hold: true }, { timeoutMs: 60_000 }).catch((err) => err))
+    await eventually(async () => (await worker('exp-drain-1'))?.inflight === 1)
+    await drainWorkers(ref, ['exp-drain-1'])
+    await start('exp-cool', 1)
+    jobs.push(d.submit({}, { timeoutMs: 10_000 }).catch((err) => err))
+    await eventually(async () => ((await worker('exp-cool-1'))?.coolingMs ?? 0) > 0)
+    const runners = await start('exp-run', 2)
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => d.submit({ fail: i % 4 === 0 }, { timeoutMs: 10_000 })),
+    )
+    expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(3)
+    // A hostile entry in a worker's stream: the worker moves it to the dead letters.
+    await c.xadd(queueKey(poolKeys('hy', pool), 'exp-run-1'), '*', 'junk', 'not a job')
+    await eventually(async () => (await c.xlen(poolKeys('hy', pool).dead)) === 1)
+    await setPoolLimits(ref, { rate: { limit: 100, periodMs: 1_000, burst: 10 } })
+    // A producer reports its stats when it closes.
+    const producer = new Dispatcher({ redis: redisUrl(), pool })
+    await producer.submit({}, { timeoutMs: 10_000 })
+    await producer.close()
+
+    const exporter = await startExporter(['--redis', redisUrl(), '--pool', pool, '--pool', empty])
+    const m = await scrape(exporter.url)
+    const truth = await inspectPool(ref)
+
+    // Names, types and labels: base units, counters end in _total, no job, session or producer ids.
+    const ours = [...m.keys()].filter((name) => name.startsWith('hedgeyard_'))
+    expect(ours.sort()).toEqual(
+      [
+        'hedgeyard_dead_letters',
+        'hedgeyard_exporter_scrape_duration_seconds',
+        'hedgeyard_pool_quota_burst',
+        'hedgeyard_pool_quota_limit',
+        'hedgeyard_pool_quota_period_seconds',
+        'hedgeyard_pool_up',
+        'hedgeyard_producers_reporting',
+        'hedgeyard_worker_alive',
+        'hedgeyard_worker_breaker_open',
+        'hedgeyard_worker_capacity',
+        'hedgeyard_worker_concurrency',
+        'hedgeyard_worker_cooldown_seconds',
+        'hedgeyard_worker_errors_total',
+        'hedgeyard_worker_inflight',
+        'hedgeyard_worker_processed_total',
+        'hedgeyard_worker_queued',
+        'hedgeyard_worker_state',
+        'hedgeyard_workers_alive',
+        'hedgeyard_workers_registered',
+      ].sort(),
+    )
+    for (const name of ours) {
+      const f = m.get(name) as PromFamily
+      expect(f.type, name).toBe(name.endsWith('_total') ? 'counter' : 'gauge')
+      expect(f.help, name).not.toBe('')
+      for (const s of f.samples) {
+        const expected = name.startsWith('hedgeyard_worker_')
+          ? name === 'hedgeyard_worker_state'
+            ? ['pool', 'state', 'worker']
+            : ['pool', 'worker']
+          : name.startsWith('hedgeyard_pool_quota_')
+            ? ['limiter', 'pool']
+            : name.startsWith('hedgeyard_exporter_')
+              ? []
+              : ['pool']
+        expect(Object.keys(s.labels).sort(), `${name} ${JSON.stringify(s.labels)}`).toEqual(expected)
+      }
+    }
+    // The exporter process's own metrics come too.
+    expect(m.get('process_cpu_seconds_total')?.type).toBe('counter')
+
+    // Values: what the pool holds.
+    const both = { pool }
+    expect(sampleValue(m, 'hedgeyard_pool_up', both)).toBe(1)
+    expect(sampleValue(m, 'hedgeyard_pool_up', { pool: empty })).toBe(1)
+    expect(sampleValue(m, 'hedgeyard_workers_registered', both)).toBe(4)
+    expect(sampleValue(m, 'hedgeyard_workers_alive', both)).toBe(4)
+    expect(sampleValue(m, 'hedgeyard_workers_registered', { pool: empty })).toBe(0)
+    expect(sampleValue(m, 'hedgeyard_dead_letters', both)).toBe(1)
+    expect(sampleValue(m, 'hedgeyard_producers_reporting', both)).toBeGreaterThanOrEqual(1)
+    expect(sampleValue(m, 'hedgeyard_pool_quota_limit', { pool, limiter: 'rate' })).toBe(100)
+    expect(sampleValue(m, 'hedgeyard_pool_quota_period_seconds', { pool, limiter: 'rate' })).toBe(1)
+    expect(sampleValue(m, 'hedgeyard_pool_quota_burst', { pool, limiter: 'rate' })).toBe(10)
+    expect(sampleValue(m, 'hedgeyard_pool_quota_limit', { pool, limiter: 'cost' })).toBeUndefined()
+    const state = (workerId: string) =>
+      (m.get('hedgeyard_worker_state')?.samples ?? [])
+        .filter((s) => s.labels.worker === workerId && s.value === 1)
+        .map((s) => s.labels.state)
+    expect(state('exp-drain-1')).toEqual(['draining'])
+    expect(state('exp-cool-1')).toEqual(['cooling'])
+    expect(state('exp-run-1')).toEqual(['active'])
+    expect(
+      m.get('hedgeyard_worker_state')?.samples.filter((s) => s.labels.worker === 'exp-run-2'),
+    ).toHaveLength(4)
+    expect(sampleValue(m, 'hedgeyard_worker_inflight', { pool, worker: 'exp-drain-1' })).toBe(1)
+    expect(
+      sampleValue(m, 'hedgeyard_worker_cooldown_seconds', { pool, worker: 'exp-cool-1' }),
+    ).toBeGreaterThan(60)
+    expect(sampleValue(m, 'hedgeyard_worker_cooldown_seconds', { pool, worker: 'exp-run-1' })).toBe(0)
+    for (const w of truth) {
+      const labels = { pool, worker: w.workerId }
+      expect(sampleValue(m, 'hedgeyard_worker_alive', labels)).toBe(1)
+      expect(sampleValue(m, 'hedgeyard_worker_capacity', labels)).toBe(8)
+      expect(sampleValue(m, 'hedgeyard_worker_concurrency', labels)).toBe(3)
+      expect(sampleValue(m, 'hedgeyard_worker_breaker_open', labels)).toBe(0)
+      expect(sampleValue(m, 'hedgeyard_worker_queued', labels)).toBe(0)
+      expect(sampleValue(m, 'hedgeyard_worker_processed_total', labels), w.workerId).toBe(w.processed)
+      expect(sampleValue(m, 'hedgeyard_worker_errors_total', labels), w.workerId).toBe(w.errors)
+    }
+    const processed = (m.get('hedgeyard_worker_processed_total')?.samples ?? []).reduce(
+      (n, s) => n + s.value,
+      0,
+    )
+    const errors = (m.get('hedgeyard_worker_errors_total')?.samples ?? []).reduce((n, s) => n + s.value, 0)
+    // 12 jobs and the producer's one on the runners, the 429 on the cooling worker.
+    expect(processed).toBe(14)
+    expect(errors).toBe(4)
+    expect(sampleValue(m, 'hedgeyard_exporter_scrape_duration_seconds', {})).toBeGreaterThan(0)
+
+    // Fresh at each scrape: workers that leave take their series with them.
+    await runners.close()
+    const after = await scrape(exporter.url)
+    expect(sampleValue(after, 'hedgeyard_workers_registered', both)).toBe(2)
+    expect(
+      after
+        .get('hedgeyard_worker_inflight')
+        ?.samples.map((s) => s.labels.worker)
+        .sort(),
+    ).toEqual(['exp-cool-1', 'exp-drain-1'])
+
+    const health = await fetch(`${exporter.url}/healthz`)
+    expect([health.status, await health.text()]).toEqual([200, 'ok\n'])
+    expect((await fetch(`${exporter.url}/nothing`)).status).toBe(404)
+    expect((await fetch(`${exporter.url}/metrics`, { method: 'POST' })).status).toBe(405)
+  })
+
+  it('reports a pool it cannot read as hedgeyard_pool_up 0, and recovers', async () => {
+    const pool = uniquePool('exp-cut')
+    const group = await startWorkers({ redis: redisUrl(), pool, handler: () => 'ok', idPrefix: 'cut' })
+    const proxy = await startProxy(redisUrl())
+    cleanups.push(async () => {
+      await proxy.close()
+      await group.close()
+      await cleanupPool(c, pool)
+    })
+    const exporter = await startExporter(['--redis', proxy.url, '--pool', pool])
+    expect(sampleValue(await scrape(exporter.url), 'hedgeyard_pool_up', { pool })).toBe(1)
+    proxy.cut()
+    const down = await scrape(exporter.url)
+    expect(sampleValue(down, 'hedgeyard_pool_up', { pool })).toBe(0)
+    // Nothing it cannot vouch for: no worker series while the pool cannot be read.
+    expect(down.get('hedgeyard_worker_inflight')?.samples ?? []).toEqual([])
+    expect(exporter.output()).toContain('cannot read pool')
+    proxy.restore()
+    await eventually(
+      async () => sampleValue(await scrape(exporter.url), 'hedgeyard_pool_up', { pool }) === 1,
+      15_000,
+    )
+    expect(sampleValue(await scrape(exporter.url), 'hedgeyard_workers_alive', { pool })).toBe(1)
+  })
+
+  it('refuses to start without a port, naming the option', async () => {
+    const code = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      execFile(process.execPath, [CLI, 'exporter', '--pool', 'x'], (err, _stdout, stderr) =>
+        resolve({ code: (err as { code?: number } | null)?.code ?? 0, stderr }),
+      ),
+    )
+    expect(code).toEqual({
+      code: 1,
+      stderr: 'error INVALID_ARGUMENT: --port is required (or env HEDGEYARD_EXPORTER_PORT)\n',
+    })
+  })
+})
