@@ -2,6 +2,7 @@
  * `hedgeyard/internal`: the wire protocol's building blocks, for the project's own benchmarks and
  * tests that call scripts directly. Not a stable API: it changes with the protocol.
  */
+export { activeTracer } from './observe/tracing.js'
 export { decodeEntry, type InvalidEntry, type JobEntry } from './protocol/codec.js'
 export {
   affinityKey,
