@@ -7,7 +7,7 @@ import {
   uniquePool,
 } from '../../../../test/harness/helpers.js'
 import { isHedgeyardError } from '../protocol/errors.js'
-import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey } from '../protocol/keys.js'
+import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, workerKey } from '../protocol/keys.js'
 import { createConnection } from '../redis/connection.js'
 import { expireLease, fakeWorkers, queueLengths } from '../test-support/fake-pool.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
@@ -38,7 +38,7 @@ async function submitUnanswered(d: Dispatcher, req: unknown, session?: string): 
 async function useFakes(
   pool: string,
   loads: Record<string, number>,
-  options?: { capacity?: number; leaseMs?: number },
+  options?: Parameters<typeof fakeWorkers>[3],
 ) {
   const conn = await fakeWorkers(redisUrl(), pool, loads, options)
   opened.push({ close: () => conn.disconnect() })
@@ -262,6 +262,16 @@ describe('batches', () => {
     await cleanupPool(c, pool)
   })
 
+  it('places a batch by utilisation: 16 jobs split 14 / 2 between concurrency 8 and 1', async () => {
+    const pool = uniquePool('batchutil')
+    await useFakes(pool, { big: 0, small: 0 }, { concurrency: { big: 8, small: 1 } })
+    expect(await submitBatch(pool, 16)).toEqual(Array(16).fill('queued'))
+    // 16 jobs of 1 s: both done in 2 s, where 8 / 8 leaves the small worker busy for 8 s.
+    expect(await queueLengths(c, pool, ['big', 'small'])).toEqual({ big: 14, small: 2 })
+    for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
+    await cleanupPool(c, pool)
+  })
+
   it('spreads a batch over tied idle workers at random, one job each', async () => {
     const ids = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8']
     const hits: Record<string, number> = {}
@@ -332,5 +342,98 @@ describe('batches', () => {
     }
     // The second job is random over the five workers at load 1: d or e in 2 rounds of 5.
     expect(beyond).toBeGreaterThan(0)
+  })
+})
+
+describe('placement by utilisation', () => {
+  it('sends each job to a free slot first, then to the least queued work per slot', async () => {
+    const pool = uniquePool('util')
+    const keys = poolKeys('hy', pool)
+    await useFakes(pool, { big: 0, small: 0 }, { concurrency: { big: 8, small: 1 } })
+    const d = dispatcher(pool)
+    for (let i = 0; i < 16; i++) await submitUnanswered(d, i)
+    // Counting jobs would split them 8 / 8; by jobs per slot the big worker takes 14.
+    expect(await queueLengths(c, pool, ['big', 'small'])).toEqual({ big: 14, small: 2 })
+    // `ready` holds each worker's jobs per slot, readable as they are.
+    expect(await c.zscore(keys.ready, 'big')).toBe('1.75')
+    expect(await c.zscore(keys.ready, 'small')).toBe('2')
+    expect(await c.zscore(keys.load, 'big')).toBe('14')
+    await cleanupPool(c, pool)
+  })
+
+  it('scores a worker whose hash holds no valid concurrency as concurrency 1, without failing', async () => {
+    const keys = (pool: string) => poolKeys('hy', pool)
+    for (const bad of ['nan', 'inf', '-3', '0', '1e3', '', '9'.repeat(20)]) {
+      const pool = uniquePool('badconc')
+      await useFakes(pool, { w: 0 }, { concurrency: { w: 8 } })
+      await c.hset(workerKey(keys(pool), 'w'), 'concurrency', bad)
+      const d = dispatcher(pool)
+      await submitUnanswered(d, 1)
+      await submitUnanswered(d, 2)
+      expect(await c.zscore(keys(pool).ready, 'w')).toBe('2')
+      await cleanupPool(c, pool)
+    }
+  })
+})
+
+describe('copies of a job', () => {
+  /** Queues one retry copy of a job, excluding `exclude`; resolves with the worker it went to. */
+  async function retryCopy(pool: string, jobId: string, exclude: string): Promise<string> {
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-copy')
+    opened.push({ close: () => conn.disconnect() })
+    await conn.connect()
+    const batcher = new DispatchBatcher(conn, poolKeys('hy', pool), 'test-producer', 30_000, undefined)
+    const outcome = await batcher.dispatch({
+      jobId,
+      session: '',
+      payload: '1',
+      timeoutMs: 60_000,
+      attempt: 2,
+      maxAttempts: 3,
+      exclude,
+      race: 'h',
+      copies: 1,
+    })
+    if (outcome.status !== 'queued') throw new Error(`not queued: ${outcome.status}`)
+    return outcome.workerId
+  }
+
+  it('go to another host first, then to another process, then to a sibling of the slow worker', async () => {
+    const pool = uniquePool('hosts')
+    const keys = poolKeys('hy', pool)
+    // slow-1 and slow-2 share a process on h1; near-1 is another process on h1; far-1 is on h2,
+    // busier than the others.
+    await useFakes(
+      pool,
+      { 'slow-1': 0, 'slow-2': 0, 'near-1': 0, 'far-1': 3 },
+      { host: { 'slow-1': 'h1', 'slow-2': 'h1', 'near-1': 'h1', 'far-1': 'h2' } },
+    )
+    const targets: string[] = []
+    for (let i = 0; i < 6; i++) targets.push(await retryCopy(pool, `job-${i}`, 'slow-1'))
+    expect(targets).toEqual(Array(6).fill('far-1'))
+    // Without another host, another process.
+    await c.zrem(keys.ready, 'far-1')
+    expect(await retryCopy(pool, 'job-near', 'slow-1')).toBe('near-1')
+    // Without another process, the sibling: a copy that can run somewhere beats none.
+    await c.zrem(keys.ready, 'near-1')
+    expect(await retryCopy(pool, 'job-sibling', 'slow-1')).toBe('slow-2')
+    await cleanupPool(c, pool)
+  })
+
+  it('take a worker whose host is unknown as one of the same host', async () => {
+    const pool = uniquePool('nohost')
+    await useFakes(
+      pool,
+      { 'slow-1': 0, 'near-1': 0, 'far-1': 0 },
+      { host: { 'slow-1': 'h1', 'near-1': 'h1', 'far-1': 'h2' } },
+    )
+    await c.hdel(workerKey(poolKeys('hy', pool), 'far-1'), 'host')
+    const targets = new Set<string>()
+    for (let i = 0; i < 20; i++) {
+      targets.add(await retryCopy(pool, `job-${i}`, 'slow-1'))
+    }
+    // near-1 and far-1 rank alike: both take copies as their loads rise in turn.
+    expect([...targets].sort()).toEqual(['far-1', 'near-1'])
+    await cleanupPool(c, pool)
   })
 })

@@ -6,24 +6,31 @@ import { type Connection, createConnection } from '../redis/connection.js'
 /**
  * Registers workers that never consume, with the register script, and gives each the load it is
  * asked for by queueing that many entries (so the invariant load == XLEN holds). Dispatch tests
- * use it to set up exact loads and see where the next job lands.
+ * use it to set up exact loads and see where the next job lands. Each worker has concurrency 1
+ * unless told otherwise, so its score in `ready` (load / concurrency) is its load.
  */
 export async function fakeWorkers(
   url: string,
   pool: string,
   loads: Record<string, number>,
-  options: { capacity?: number; leaseMs?: number } = {},
+  options: {
+    capacity?: number
+    leaseMs?: number
+    concurrency?: Record<string, number>
+    host?: Record<string, string>
+  } = {},
 ): Promise<Connection> {
   const conn = createConnection(url, 'command', 'hy:test')
   await conn.connect()
   const k = poolKeys('hy', pool)
   const capacity = options.capacity ?? 100
   for (const [id, load] of Object.entries(loads)) {
+    const concurrency = options.concurrency?.[id] ?? 1
     const registration = {
       leaseMs: options.leaseMs ?? 60_000,
-      host: 'test',
+      host: options.host?.[id] ?? 'test',
       pid: 1,
-      concurrency: capacity,
+      concurrency,
       capacity,
     }
     await registerWorkers(conn, k, registration, [id])
@@ -32,7 +39,7 @@ export async function fakeWorkers(
     }
     await conn.zincrby(k.load, load, id)
     if (load >= capacity) await conn.zrem(k.ready, id)
-    else await conn.zadd(k.ready, load, id)
+    else await conn.zadd(k.ready, load / concurrency, id)
   }
   return conn
 }

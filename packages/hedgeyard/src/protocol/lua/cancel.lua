@@ -7,14 +7,16 @@
   of a hedged stream won), only the other copies are stopped.
 
   KEYS[1] -> hy:{P}:load            ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready           ZSET workerId -> load (dispatch candidates)
+  KEYS[2] -> hy:{P}:ready           ZSET workerId -> utilisation (load / concurrency,
+                                     lib/ready.lua) of the dispatch candidates
   KEYS[3] -> hy:{P}:res:<jobId>     STRING the job's result: it has ended when it exists
   KEYS[4] -> hy:{P}:copies:<jobId>  HASH workerId -> entryId of each copy (racing and streamed jobs)
   KEYS[5] -> hy:{P}:out:<jobId>     STREAM the job's output (streamed jobs)
 
   ARGV[1] base 'hy:{P}:'; keys learned inside, same {P} tag:
             hy:{P}:q:<workerId>          STREAM a copy's entry is read from (and an unread one deleted)
-            hy:{P}:w:<workerId>          HASH state, capacity (whether a freed worker is a candidate)
+            hy:{P}:w:<workerId>          HASH state, capacity (whether a freed worker is a candidate),
+                                         concurrency (its score)
             hy:{P}:cancel:<workerId>     channel a read copy's entry id is sent on, then a space
                                          and the message
             hy:{P}:results:<producerId>  channel the job's end is published on
@@ -41,6 +43,7 @@ local loadKey, readyKey, resKey, copiesKey, outKey = KEYS[1], KEYS[2], KEYS[3], 
 local base, jobId, code, message, ttl, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
 --!include lib/check.lua
+--!include lib/ready.lua
 --!include lib/keys.lua
 --!include lib/out.lua
 
@@ -116,16 +119,16 @@ local loads = {}
 for _, w in ipairs(order) do
   local load = tonumber(redis.call('ZSCORE', loadKey, w) or '0') - released[w]
   if load < 0 then load = 0 end
-  local info = { false, false, false }
+  local info = { false, false, false, false }
   if redis.call('TYPE', workerKeyOf(w))['ok'] == 'hash' then
-    info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity', 'cooling_until')
+    info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity', 'cooling_until', 'concurrency')
   end
   local capacity = tonumber(info[2])
   -- A worker cooling down (complete.lua) stays out of the candidates until heartbeat puts it back.
   local isCooling = info[3] ~= false and (tonumber(info[3]) or 0) > now
   local isReady = not isCooling and (redis.call('ZSCORE', readyKey, w) ~= false
     or (info[1] == 'active' and capacity ~= nil and load < capacity))
-  loads[#loads + 1] = { w, load, isReady }
+  loads[#loads + 1] = { w, load, isReady, readyScore(load, concurrencyOf(info[4])) }
 end
 local envelope = nil
 local outOk = false
@@ -151,7 +154,7 @@ end
 for _, u in ipairs(unread) do redis.call('XDEL', u[1], u[2]) end
 for _, l in ipairs(loads) do
   redis.call('ZADD', loadKey, l[2], l[1])
-  if l[3] then redis.call('ZADD', readyKey, l[2], l[1]) end
+  if l[3] then redis.call('ZADD', readyKey, l[4], l[1]) end
 end
 -- Messages last: everything above is stored whatever becomes of them.
 for _, r in ipairs(running) do redis.call('PUBLISH', cancelChannelOf(r[1]), r[2] .. ' ' .. message) end

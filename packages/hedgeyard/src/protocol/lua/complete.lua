@@ -6,12 +6,13 @@
   as the jobs they are.
 
   KEYS[1] -> hy:{P}:load            ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready           ZSET workerId -> load (dispatch candidates)
+  KEYS[2] -> hy:{P}:ready           ZSET workerId -> utilisation (load / concurrency,
+                                     lib/ready.lua) of the dispatch candidates
   KEYS[3] -> hy:{P}:dead            STREAM dead letters, capped with MAXLEN ~
   KEYS[4..] for each worker i of the call, in order: hy:{P}:q:<worker i> (STREAM its entries,
             acknowledged and deleted), then hy:{P}:w:<worker i> (HASH state, capacity,
-            processed, errors, cooling_until, breaker_failures, breaker_cooloff, fails,
-            breaker, breaker_until)
+            concurrency, processed, errors, cooling_until, breaker_failures, breaker_cooloff,
+            fails, breaker, breaker_until)
 
   ARGV[1] base 'hy:{P}:'; keys learned inside from the entries, same {P} tag:
             hy:{P}:res:<jobId>            STRING result envelope, SET NX PX: the winner
@@ -66,6 +67,7 @@ local base, resultTtl, deadCap = ARGV[1], ARGV[2], ARGV[3]
 local m = tonumber(ARGV[4])
 
 --!include lib/check.lua
+--!include lib/ready.lua
 --!include lib/keys.lua
 --!include lib/entry.lua
 --!include lib/dead.lua
@@ -310,11 +312,13 @@ for _, w in ipairs(order) do
   if workerById[w] then
     -- One read of the worker's hash serves its room, its cooldown and its breaker.
     info = redis.call('HMGET', workerById[w].hash, 'state', 'capacity', 'cooling_until', 'breaker',
-      'breaker_failures', 'breaker_cooloff', 'fails')
+      'breaker_failures', 'breaker_cooloff', 'fails', 'concurrency')
     if workerById[w].events then stepBreaker(workerById[w], info) end
   elseif redis.call('TYPE', workerKeyOf(w))['ok'] == 'hash' then
     -- A sibling's worker: its hash of another type is its own trouble, not this call's.
-    info = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity', 'cooling_until', 'breaker')
+    local sibling = redis.call('HMGET', workerKeyOf(w), 'state', 'capacity', 'cooling_until', 'breaker',
+      'concurrency')
+    info = { sibling[1], sibling[2], sibling[3], sibling[4], false, false, false, sibling[5] }
   end
   local capacity = tonumber(info[2])
   local breaker = info[4]
@@ -324,7 +328,7 @@ for _, w in ipairs(order) do
     or (info[3] ~= false and (tonumber(info[3]) or 0) > redisNow())
   local isReady = not isOut and ((breaker ~= 'half' and redis.call('ZSCORE', readyKey, w) ~= false)
     or (info[1] == 'active' and capacity ~= nil and load < capacity))
-  loads[#loads + 1] = { w, load, isReady, isOut }
+  loads[#loads + 1] = { w, load, isReady, isOut, readyScore(load, concurrencyOf(info[8])) }
 end
 
 requireCommands('complete', loadKey, { 'ZADD' })
@@ -442,7 +446,7 @@ for _, s in ipairs(siblingDeletes) do redis.call('XDEL', s[1], s[2]) end
 for _, tenant in ipairs(tenantOrder) do pcall(redis.call, 'ZREM', inflightKeyOf(tenant), unpack(ended[tenant])) end
 for _, l in ipairs(loads) do
   redis.call('ZADD', loadKey, l[2], l[1])
-  if l[3] then redis.call('ZADD', readyKey, l[2], l[1]) elseif l[4] then redis.call('ZREM', readyKey, l[1]) end
+  if l[3] then redis.call('ZADD', readyKey, l[5], l[1]) elseif l[4] then redis.call('ZREM', readyKey, l[1]) end
 end
 -- Messages last: everything above is stored whatever becomes of them. A PUBLISH refused (an ACL
 -- without the channel) fails the call here, with the results stored and the entries acknowledged;

@@ -2,7 +2,7 @@
   deregister: remove workers whose streams are empty from the pool, with all their keys.
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> load
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (dispatch candidates)
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline
   KEYS[4..] for each worker i, in order: hy:{P}:w:<workerId> (HASH), then hy:{P}:q:<workerId>
             (STREAM)

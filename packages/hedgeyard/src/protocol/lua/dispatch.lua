@@ -1,9 +1,11 @@
 --[[
-  dispatch: pick the least-loaded live worker with room for each job of a batch, reserve it and
-  queue the job on its stream, all in one step.
+  dispatch: pick the least utilised live worker with room for each job of a batch (a free slot
+  first, then the least queued work per slot), reserve it and queue the job on its stream, all in
+  one step.
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load (queued + running)
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> load, only active workers below capacity
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua), only
+            active workers below capacity
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:limits  HASH the pool's quotas (lib/quota.lua), read
   KEYS[5] -> hy:{P}:quota   HASH the quotas' state (each limiter's TAT, ms), written when a quota is set
@@ -15,7 +17,8 @@
             lib/tenant.lua
 
   ARGV[1] base 'hy:{P}:'; keys learned inside (the chosen worker's), same {P} tag:
-            hy:{P}:w:<workerId>   HASH (capacity)
+            hy:{P}:w:<workerId>   HASH (capacity, breaker, concurrency; host of a hedge or
+                                  retry copy's candidates and excluded workers)
             hy:{P}:q:<workerId>   STREAM the job is added to
   ARGV[2] affinity TTL (ms)
   ARGV[3] random seed (ties are broken at random; the seed comes from the caller)
@@ -190,14 +193,47 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local out = {}
 
--- Places a run of k plain jobs as k single picks would (least-loaded, random among ties, never
+-- A binary heap of { score, random key, worker }, the lowest score first and, among equal scores,
+-- the lowest key: a random key drawn for each entry breaks ties at random.
+local function heapBefore(a, b)
+  return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2])
+end
+local function heapPush(h, e)
+  local i = #h + 1
+  h[i] = e
+  while i > 1 do
+    local p = math.floor(i / 2)
+    if not heapBefore(h[i], h[p]) then break end
+    h[i], h[p] = h[p], h[i]
+    i = p
+  end
+end
+local function heapPop(h)
+  local top, size = h[1], #h
+  h[1] = h[size]
+  h[size] = nil
+  size = size - 1
+  local i = 1
+  while true do
+    local l, least = 2 * i, i
+    if l <= size and heapBefore(h[l], h[least]) then least = l end
+    if l + 1 <= size and heapBefore(h[l + 1], h[least]) then least = l + 1 end
+    if least == i then break end
+    h[i], h[least] = h[least], h[i]
+    i = least
+  end
+  return top
+end
+
+-- Places a run of k plain jobs as k single picks would (least utilised, random among ties, never
 -- past capacity), with a few commands per worker instead of five per job. Each pass reads the
--- r + 1 least-loaded workers of `ready` (r jobs left) and writes each chosen worker's load once:
---   * When the lowest load is below that of the last one read, no unseen worker can tie with the
---     window's lower loads: it fills them level by level in memory (every worker at the lowest
---     load gets one job, in random order, or a random subset of them gets the last jobs; then the
---     next level) up to that load, then reads again for the jobs left.
---   * Otherwise more than r workers share the lowest load: r distinct ones among all of them get
+-- r + 1 least utilised workers of `ready` (r jobs left) and writes each chosen worker's load once:
+--   * When the lowest score is below that of the last one read (the limit), no unseen worker can
+--     tie with the window's lower scores: it fills the workers below the limit in memory, each job
+--     to the lowest utilisation (a heap; random among ties), a worker's score rising by 1 /
+--     its concurrency per job, until the lowest reaches the limit; then reads again for the jobs
+--     left.
+--   * Otherwise more than r workers share the lowest score: r distinct ones among all of them get
 --     one job each, at random (by rank, without reading the whole level when it is large).
 -- Each job is written as it is placed, by `emit(w)` (its entry first, so a worker whose stream
 -- refuses it gets no load for it); the loads follow once per pass. Returns, when no live worker
@@ -215,7 +251,8 @@ local function placeRun(k, emit)
     end
     local limit = math.huge
     if #ws > r then limit = scores[r + 1] end
-    local added, order = {}, {}
+    -- loads: each chosen worker's load before this pass, when this pass read it.
+    local added, order, loads = {}, {}, {}
     local function give(w)
       if not emit(w) then return false end
       placed = placed + 1
@@ -228,37 +265,34 @@ local function placeRun(k, emit)
     end
 
     if scores[1] < limit then
+      local below = {}
+      for i = 1, math.min(r, #ws) do
+        if scores[i] < limit then below[#below + 1] = i end
+      end
+      local live = {}
       checkAlive(ws)
-      local level, nextIdx, current = scores[1], 1, {}
-      while level < limit and placed < k do
-        while nextIdx <= r and nextIdx <= #ws and scores[nextIdx] <= level do
-          local w = ws[nextIdx]
-          nextIdx = nextIdx + 1
-          if isAlive(w) then current[#current + 1] = w else redis.call('ZREM', readyKey, w) end
+      for _, i in ipairs(below) do
+        if isAlive(ws[i]) then live[#live + 1] = i else redis.call('ZREM', readyKey, ws[i]) end
+      end
+      if #live > 0 then
+        local heap, names = {}, {}
+        for j, i in ipairs(live) do
+          names[j] = ws[i]
+          heapPush(heap, { scores[i], math.random(), ws[i] })
         end
-        if #current == 0 then
-          if nextIdx > r or nextIdx > #ws then break end
-          level = scores[nextIdx]
-        else
-          local take = math.min(#current, k - placed)
-          -- The first `take` of a random order of the tied workers get a job (partial Fisher-Yates).
-          for i = 1, take do
-            local j = math.random(i, #current)
-            current[i], current[j] = current[j], current[i]
-            give(current[i])
+        local held = redis.call('ZMSCORE', loadKey, unpack(names))
+        for j, w in ipairs(names) do loads[w] = tonumber(held[j]) or 0 end
+        while placed < k and #heap > 0 do
+          local w = heapPop(heap)[3]
+          if give(w) then
+            local load = loads[w] + added[w]
+            local score = readyScore(load, infoOf(w).concurrency)
+            if score < limit and not isFull(w, load) then heapPush(heap, { score, math.random(), w }) end
           end
-          local nextLevel = {}
-          for i = 1, take do
-            local w = current[i]
-            if streamOk[w] ~= false and not isFull(w, level + 1) then nextLevel[#nextLevel + 1] = w end
-          end
-          for i = take + 1, #current do nextLevel[#nextLevel + 1] = current[i] end
-          current = nextLevel
-          level = level + 1
         end
       end
     else
-      -- More than r workers tie at the lowest load: ranks 0 .. ties - 1 of `ready`.
+      -- More than r workers tie at the lowest score: ranks 0 .. ties - 1 of `ready`.
       local ties = redis.call('ZCOUNT', readyKey, scores[1], scores[1])
       local chosen = {}
       if ties <= 4 * r then
@@ -289,25 +323,28 @@ local function placeRun(k, emit)
           break
         end
       end
+      if #order > 0 then
+        local held = redis.call('ZMSCORE', loadKey, unpack(order))
+        for i, w in ipairs(order) do loads[w] = tonumber(held[i]) or 0 end
+      end
     end
-    -- The chosen workers' loads are read with one ZMSCORE and written with one ZADD (the script
-    -- runs alone, so this is a ZINCRBY of each in two commands instead of one per worker); then
-    -- `ready` follows with one ZADD and one ZREM. A pass that met only dead workers chose none.
+    -- The chosen workers' loads were read with one ZMSCORE and are written with one ZADD (the
+    -- script runs alone, so this is a ZINCRBY of each in two commands instead of one per worker);
+    -- then `ready` follows with one ZADD and one ZREM. A pass that met only dead workers chose none.
     if #order > 0 then
-      local before = redis.call('ZMSCORE', loadKey, unpack(order))
-      local loads, stay, full = {}, {}, {}
-      for i, w in ipairs(order) do
-        local load = (tonumber(before[i]) or 0) + added[w]
-        loads[#loads + 1] = load
-        loads[#loads + 1] = w
+      local newLoads, stay, full = {}, {}, {}
+      for _, w in ipairs(order) do
+        local load = loads[w] + added[w]
+        newLoads[#newLoads + 1] = load
+        newLoads[#newLoads + 1] = w
         if isFull(w, load) then
           full[#full + 1] = w
         else
-          stay[#stay + 1] = load
+          stay[#stay + 1] = readyScore(load, infoOf(w).concurrency)
           stay[#stay + 1] = w
         end
       end
-      redis.call('ZADD', loadKey, unpack(loads))
+      redis.call('ZADD', loadKey, unpack(newLoads))
       if #stay > 0 then redis.call('ZADD', readyKey, unpack(stay)) end
       if #full > 0 then redis.call('ZREM', readyKey, unpack(full)) end
     end

@@ -16,11 +16,12 @@
   that is not a stream (it holds no dead letter).
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> load (dispatch candidates)
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua),
+                                 the dispatch candidates
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:dead    STREAM dead letters (only its type is checked)
   KEYS[5..] for each worker i, in order: hy:{P}:w:<workerId> (HASH state, capacity,
-            cooling_until), then
+            concurrency, cooling_until, breaker, breaker_until), then
             hy:{P}:q:<workerId> (STREAM its jobs)
 
   ARGV[1] lease (ms)
@@ -36,6 +37,7 @@ local loadKey, readyKey, aliveKey, deadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local leaseMs = tonumber(ARGV[1])
 local n = #ARGV - 1
 --!include lib/check.lua
+--!include lib/ready.lua
 
 if leaseMs == nil or leaseMs < 1 then badArgument('heartbeat', 'lease is not a positive number') end
 if #KEYS ~= 4 + 2 * n then badArgument('heartbeat', #KEYS .. ' keys given for ' .. n .. ' workers') end
@@ -58,7 +60,8 @@ for i = 1, n do
   elseif hashType ~= 'hash' or (qType ~= 'stream' and qType ~= 'none') then
     state.status = 'BROKEN'
   else
-    local info = redis.call('HMGET', hash, 'state', 'capacity', 'cooling_until', 'breaker', 'breaker_until')
+    local info = redis.call('HMGET', hash, 'state', 'capacity', 'cooling_until', 'breaker', 'breaker_until',
+      'concurrency')
     state.breaker = info[4]
     state.breakerUntil = tonumber(info[5]) or 0
     state.status = info[1] == 'draining' and 'DRAINING' or 'OK'
@@ -66,6 +69,7 @@ for i = 1, n do
     state.capacity = tonumber(info[2])
     state.coolingUntil = info[3] ~= false and (tonumber(info[3]) or 0) or nil
     state.load = qType == 'stream' and redis.call('XLEN', q) or 0
+    state.concurrency = concurrencyOf(info[6])
   end
   workers[i] = state
 end
@@ -92,7 +96,7 @@ for i, state in ipairs(workers) do
     if state.breaker == 'half' and room ~= nil then room = math.min(room, 1) end
     if state.breaker == 'open' then room = 0 end
     if state.isActive and room ~= nil and state.load < room and not isCooling then
-      redis.call('ZADD', readyKey, state.load, w)
+      redis.call('ZADD', readyKey, readyScore(state.load, state.concurrency), w)
     else
       redis.call('ZREM', readyKey, w)
     end

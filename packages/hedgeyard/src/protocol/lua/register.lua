@@ -2,7 +2,8 @@
   register: add (or re-add, after a restart with the same id) workers to the pool.
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> load (dispatch candidates)
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua),
+                                 the dispatch candidates
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4..] for each worker i, in order: hy:{P}:w:<workerId> (HASH host, pid, concurrency,
             capacity, state, processed, errors, started, breaker_failures, breaker_cooloff;
@@ -24,11 +25,15 @@ local loadKey, readyKey, aliveKey = KEYS[1], KEYS[2], KEYS[3]
 local leaseMs, capacity = tonumber(ARGV[1]), tonumber(ARGV[5])
 local n = #ARGV - 7
 --!include lib/check.lua
+--!include lib/ready.lua
 
 if leaseMs == nil or leaseMs < 1 then badArgument('register', 'lease is not a positive number') end
-if capacity == nil or capacity < 1 or tonumber(ARGV[4]) == nil then
-  badArgument('register', 'concurrency and capacity must be positive numbers')
+-- The concurrency is written in each hash, where placement reads it back (lib/ready.lua).
+local concurrency = tonumber(ARGV[4])
+if concurrency == nil or concurrencyOf(ARGV[4]) ~= concurrency then
+  badArgument('register', 'concurrency is not a whole number from 1 to 999999999')
 end
+if capacity == nil or capacity < 1 then badArgument('register', 'capacity is not a positive number') end
 if positiveInteger(ARGV[6]) == nil and ARGV[6] ~= '0' then badArgument('register', 'breaker failures is not a whole number') end
 if positiveInteger(ARGV[7]) == nil then badArgument('register', 'breaker cool-off is not a positive whole number') end
 if #KEYS ~= 3 + 2 * n then badArgument('register', #KEYS .. ' keys given for ' .. n .. ' workers') end
@@ -80,7 +85,7 @@ for i = 1, n do
   redis.call('ZADD', loadKey, load, w)
   redis.call('ZADD', aliveKey, now + leaseMs, w)
   if load < capacity then
-    redis.call('ZADD', readyKey, load, w)
+    redis.call('ZADD', readyKey, readyScore(load, concurrency), w)
   else
     redis.call('ZREM', readyKey, w)
   end

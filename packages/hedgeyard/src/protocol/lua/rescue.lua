@@ -21,14 +21,16 @@
   Safe to run from many workers at once: each run is atomic and the next finds nothing left.
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> load (dispatch candidates)
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua),
+                                 the dispatch candidates
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:dead    STREAM dead letters, capped with MAXLEN ~
 
   ARGV[1] base 'hy:{P}:'; keys learned inside (the workers found dead, the live workers jobs move
   to, the jobs read from entries), same {P} tag:
             hy:{P}:q:<workerId>          STREAM entries are moved from and to
-            hy:{P}:w:<workerId>          HASH (capacity); removed with a dead worker
+            hy:{P}:w:<workerId>          HASH (capacity, breaker, concurrency, host); removed with
+                                         a dead worker
             hy:{P}:aff:<session>         STRING rebound to the new worker when it named the old
             hy:{P}:copies:<jobId>        HASH the moved copy's new place (racing jobs)
             hy:{P}:res:<jobId>[:<copy>]  STRING DEAD_LETTERED (or WORKER_LOST) envelope, PX

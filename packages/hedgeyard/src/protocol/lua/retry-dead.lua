@@ -4,12 +4,13 @@
   second retry finds it gone).
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> load (dispatch candidates)
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua),
+                                 the dispatch candidates
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:dead    STREAM dead letters
 
   ARGV[1] base 'hy:{P}:'; keys learned inside, same {P} tag:
-            hy:{P}:w:<workerId>    HASH (capacity) of the chosen worker
+            hy:{P}:w:<workerId>    HASH (capacity, breaker, concurrency) of the chosen worker
             hy:{P}:q:<workerId>    STREAM the new job is added to
             hy:{P}:aff:<session>   STRING the letter's session, bound as a dispatch binds it
   ARGV[2] random seed

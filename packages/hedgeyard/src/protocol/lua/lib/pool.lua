@@ -1,12 +1,14 @@
 --[[
   lib/pool.lua: worker choice and reservation, shared by the scripts that place jobs (dispatch,
-  rescue). Included at build time where a script says `--!include lib/pool.lua`, after
+  rescue, retry-dead). Included at build time where a script says `--!include lib/pool.lua`, after
   lib/wire.lua and lib/keys.lua; the including script defines `loadKey`, `readyKey`, `aliveKey`,
-  `base` and `now` (ms, Redis time) first.
+  `base` and `now` (ms, Redis time) first. A worker's score in `ready` is its utilisation
+  (lib/ready.lua): the lowest is a free slot, then the least queued work per slot.
 ]]
+--!include lib/ready.lua
 
--- Leases and capacities do not change during one call: each is read once per worker per call.
-local aliveCache, capacityCache = {}, {}
+-- Leases and worker hashes do not change during one call: each is read once per worker per call.
+local aliveCache, infoCache = {}, {}
 
 -- Whether every lease in `alive` still runs: nil until asked, then read once per call. Every
 -- member of `ready` has a lease in `alive` (register and heartbeat write the lease with it; the
@@ -57,7 +59,7 @@ local function excludedSet(list)
   return set
 end
 
--- Least-loaded candidate: the lowest score of `ready`, a random one among equal scores. Ranks
+-- Least utilised candidate: the lowest score of `ready`, a random one among equal scores. Ranks
 -- make this O(log N). A candidate whose lease expired is dropped from `ready` (its heartbeat
 -- puts it back), so each dead worker costs one extra step once, not on every dispatch.
 local function pickAny()
@@ -75,31 +77,67 @@ local function pickAny()
   end
 end
 
--- With exclusions (hedge copies, a rescued worker), look at a window as wide as the exclusions
--- plus a margin: the exclusions are few, so this stays O(log N).
+-- What placement reads of a worker's hash, once per call: `capacity`, its room (queue +
+-- concurrency; at most 1 with a half-open breaker, 0 with an open one, false when the hash has
+-- none, is not a hash, or its capacity is not a number: such a worker takes one job and leaves
+-- the candidates), `concurrency` (lib/ready.lua) and `host` (false when it has none).
+local function infoOf(w)
+  local info = infoCache[w]
+  if info == nil then
+    local ok, fields = pcall(redis.call, 'HMGET', workerKeyOf(w), 'capacity', 'breaker', 'concurrency', 'host')
+    if not ok then fields = { false, false, false, false } end
+    local capacity = tonumber(fields[1]) or false
+    -- A half-open breaker lets one probe job in; an open one none (complete.lua, heartbeat.lua).
+    if capacity and fields[2] == 'half' then capacity = math.min(capacity, 1) end
+    if capacity and fields[2] == 'open' then capacity = 0 end
+    local host = fields[4]
+    if type(host) ~= 'string' or host == '' then host = false end
+    info = { capacity = capacity, concurrency = concurrencyOf(fields[3]), host = host }
+    infoCache[w] = info
+  end
+  return info
+end
+
 -- The process a worker belongs to: its id without the `-<n>` a worker group adds (`<idPrefix>-<n>`).
 local function processOf(w)
   return string.match(w, '^(.*)%-%d+$') or w
 end
 
+-- With exclusions (hedge and retry copies, a rescued worker), look at a window as wide as the
+-- exclusions plus a margin: the exclusions are few, so this stays O(log N). A copy on an excluded
+-- worker's sibling shares its process's trouble, and one on the same host its machine's, so the
+-- window's candidates rank in three tiers: on another host than every excluded worker's (when
+-- their hosts are known), then in another process, then a sibling. The least utilised of the best
+-- tier wins, at random among ties; the window is read in order of score, so the scan stops at
+-- the first score above the best of the first tier.
 local function pickExcluding(excluded)
   local count = 0
-  local excludedProcesses = {}
+  local excludedProcesses, excludedHosts, hasHosts = {}, {}, false
   for w in pairs(excluded) do
     count = count + 1
     excludedProcesses[processOf(w)] = true
+    local host = infoOf(w).host
+    if host then
+      excludedHosts[host] = true
+      hasHosts = true
+    end
   end
   local window = redis.call('ZRANGE', readyKey, 0, count + 15, 'WITHSCORES')
-  -- The least loaded of another process than the excluded workers' (a copy on a slow worker's
-  -- sibling shares its process's trouble), else the least loaded of any; random among ties.
-  local best, bestScore, ties = {}, {}, { 0, 0 }
+  local best, bestScore, ties = {}, {}, { 0, 0, 0 }
   for i = 1, #window, 2 do
     local w, score = window[i], tonumber(window[i + 1])
+    if bestScore[1] ~= nil and score > bestScore[1] then break end
     if not excluded[w] then
       if not isAlive(w) then
         redis.call('ZREM', readyKey, w)
       else
-        local k = excludedProcesses[processOf(w)] and 2 or 1
+        local k = 2
+        if excludedProcesses[processOf(w)] then
+          k = 3
+        elseif hasHosts then
+          local host = infoOf(w).host
+          if host and not excludedHosts[host] then k = 1 end
+        end
         if bestScore[k] == nil or score < bestScore[k] then
           best[k], bestScore[k], ties[k] = w, score, 1
         elseif score == bestScore[k] then
@@ -109,10 +147,10 @@ local function pickExcluding(excluded)
       end
     end
   end
-  return best[1] or best[2]
+  return best[1] or best[2] or best[3]
 end
 
--- The least-loaded live, active worker with room that is not excluded, or nil.
+-- The least utilised live, active worker with room that is not excluded, or nil.
 local function pick(excluded)
   if excluded then return pickExcluding(excluded) end
   return pickAny()
@@ -124,34 +162,19 @@ local function noWorkerStatus()
   return 'NO_WORKERS'
 end
 
--- A worker's capacity (queue + concurrency), or nil when its hash has none (or is not a hash, or
--- its capacity is not a number: such a worker takes one job and leaves the candidates).
-local function capacityOf(w)
-  local capacity = capacityCache[w]
-  if capacity == nil then
-    local ok, info = pcall(redis.call, 'HMGET', workerKeyOf(w), 'capacity', 'breaker')
-    capacity = ok and tonumber(info[1]) or false
-    -- A half-open breaker lets one probe job in; an open one none (complete.lua, heartbeat.lua).
-    if capacity and info[2] == 'half' then capacity = math.min(capacity, 1) end
-    if capacity and info[2] == 'open' then capacity = 0 end
-    capacityCache[w] = capacity
-  end
-  if capacity == false then return nil end
-  return capacity
-end
-
 -- Whether w has no room left at `load` (a worker without a capacity takes no more than one).
 local function isFull(w, load)
-  local capacity = capacityOf(w)
-  return capacity == nil or load >= capacity
+  local capacity = infoOf(w).capacity
+  return capacity == false or load >= capacity
 end
 
--- Reserves a slot of w (+1 load); a worker that reaches its capacity stops being a candidate.
+-- Reserves a slot of w (+1 load); a worker that reaches its capacity stops being a candidate,
+-- any other gets its new utilisation in `ready`.
 local function reserve(w)
   local load = tonumber(redis.call('ZINCRBY', loadKey, 1, w))
   if isFull(w, load) then
     redis.call('ZREM', readyKey, w)
   else
-    redis.call('ZADD', readyKey, load, w)
+    redis.call('ZADD', readyKey, readyScore(load, infoOf(w).concurrency), w)
   end
 end
