@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import { cancelCommand } from './commands/cancel.js'
+import { dashboardCommand } from './commands/dashboard.js'
 import { deadCommand } from './commands/dead.js'
 import { demoCommand } from './commands/demo.js'
 import { drainCommand } from './commands/drain.js'
@@ -35,6 +36,7 @@ exporterCommand(program)
 drainCommand(program)
 cancelCommand(program)
 gatewayCommand(program)
+dashboardCommand(program)
 limitsCommand(program)
 poolCommand(program)
 resumeCommand(program)
