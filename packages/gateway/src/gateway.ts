@@ -3,6 +3,7 @@ import { Dispatcher, HedgeyardError, type SubmitOptions } from 'hedgeyard'
 import { prometheusMetrics } from 'hedgeyard/prometheus'
 import { type Logger, pino } from 'pino'
 import { type ApiKeys, loadApiKeys } from './api-keys.js'
+import { dashboardCookieKey, dashboardKeyHint, mountDashboard } from './dashboard-mount.js'
 import { failure, googleError, type HttpFailure, httpFailureOf } from './google-error.js'
 import { createMetrics, type GatewayMetrics } from './metrics.js'
 import { GATEWAY_DEFAULTS, type GatewayOptions, isLoopback, maskUrl } from './options.js'
@@ -42,14 +43,17 @@ export function sendFailure(reply: FastifyReply, f: HttpFailure): FastifyReply {
   return reply.code(f.httpCode).send(googleError(f))
 }
 
-/** The API key a request presents: `x-goog-api-key` (the Gemini SDK's), `Authorization: Bearer`, or `?key=`. */
+/**
+ * The API key a request presents: `x-goog-api-key` (the Gemini SDK's), `Authorization: Bearer`,
+ * `?key=`, or under /dashboard the dashboard's cookie.
+ */
 function presentedKey(req: FastifyRequest): string | undefined {
   const header = req.headers['x-goog-api-key']
   if (typeof header === 'string') return header
   const auth = req.headers.authorization
   if (typeof auth === 'string' && auth.startsWith('Bearer ')) return auth.slice(7).trim()
   const query = (req.query as Record<string, unknown> | undefined)?.key
-  return typeof query === 'string' ? query : undefined
+  return typeof query === 'string' ? query : dashboardCookieKey(req)
 }
 
 function checkInt(name: string, value: number, min: number, max: number): number {
@@ -123,7 +127,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           401,
           hasKey
             ? 'the API key is not valid'
-            : 'an API key is required (x-goog-api-key or Authorization: Bearer)',
+            : (dashboardKeyHint(req.url) ??
+                'an API key is required (x-goog-api-key or Authorization: Bearer)'),
         ),
       )
     }
@@ -180,6 +185,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   opsRoutes(app, ctx)
   seedRoutes(app, ctx)
   geminiRoutes(app, ctx)
+  if (o.dashboard)
+    mountDashboard(app, { redis: options.redis, pool: options.pool, prefix: o.prefix, keys, logger })
 
   const config = {
     redis: typeof options.redis === 'string' ? maskUrl(options.redis) : '(an ioredis client)',
@@ -197,6 +204,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     timeoutMs,
     maxBodyBytes,
     disconnectGraceMs,
+    dashboard: o.dashboard ? '/dashboard' : 'off',
   }
   return {
     app,

@@ -30,6 +30,8 @@ export interface GatewayOptions {
    * (with Last-Event-ID, to any instance) before it cancels the job. @defaultValue 5000
    */
   disconnectGraceMs?: number
+  /** Serve the pool's live dashboard under /dashboard, behind the API keys. @defaultValue true */
+  dashboard?: boolean
   /** A pino logger; the gateway logs each request at debug (its route, code and time), never bodies or keys. */
   logger?: Logger
 }
@@ -44,6 +46,7 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   timeoutMs: 120_000,
   maxBodyBytes: 1_048_576,
   disconnectGraceMs: 5_000,
+  dashboard: true,
 })
 
 /** Whether an address only accepts connections from this host. */

@@ -11,6 +11,7 @@ interface GatewayCliOptions extends CommonOptions {
   timeoutMs?: number
   maxBodyBytes?: number
   disconnectGraceMs?: number
+  dashboard: boolean
 }
 
 /** `hedgeyard gateway`: the HTTP front door of a pool; SIGTERM stops it gracefully. */
@@ -53,6 +54,7 @@ export function gatewayCommand(program: Command): void {
       'how long a stream whose client left waits for it to come back before cancelling its job (default 5000)',
       intOption('--disconnect-grace-ms'),
     )
+    .option('--no-dashboard', "do not serve the pool's live dashboard under /dashboard")
     .action(async (opts: GatewayCliOptions) => {
       const { createGateway } = await import('@hedgeyard/gateway')
       const logger = createLogger()
@@ -70,6 +72,7 @@ export function gatewayCommand(program: Command): void {
         ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }),
         ...(opts.maxBodyBytes === undefined ? {} : { maxBodyBytes: opts.maxBodyBytes }),
         ...(opts.disconnectGraceMs === undefined ? {} : { disconnectGraceMs: opts.disconnectGraceMs }),
+        ...(opts.dashboard ? {} : { dashboard: false }),
       })
       let isStopping = false
       const stop = (signal: string) => {
