@@ -25,6 +25,7 @@ interface WorkerCliOptions extends CommonOptions {
   maxChunks?: number
   maxChunkBytes?: number
   idPrefix?: string
+  host?: string
   metricsPort?: number
   metricsHost: string
 }
@@ -102,6 +103,12 @@ export function workerCommand(program: Command): void {
     .addOption(
       new Option('--id-prefix <id>', 'worker ids are <id>-1, <id>-2, ...; reuse it to resume pending jobs'),
     )
+    .addOption(
+      new Option(
+        '--host <name>',
+        "the machine these workers run on (default: the OS host name); hedges prefer another host's workers",
+      ).env('HEDGEYARD_HOST'),
+    )
     .option(
       '--metrics-port <port>',
       'serve Prometheus metrics at http://<metrics-host>:<port>/metrics (env HEDGEYARD_METRICS_PORT)',
@@ -161,6 +168,7 @@ export function workerCommand(program: Command): void {
         ...breakerOf(opts),
         ...(opts.maxChunkBytes === undefined ? {} : { maxChunkBytes: opts.maxChunkBytes }),
         ...(opts.idPrefix === undefined ? {} : { idPrefix: opts.idPrefix }),
+        ...(opts.host === undefined ? {} : { host: opts.host }),
       })
       if (isStopping) {
         void drain(group)

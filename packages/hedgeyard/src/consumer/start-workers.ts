@@ -55,6 +55,13 @@ export interface WorkerOptions<Req, Res> {
   leaseMs?: number
   /** Worker ids are `<idPrefix>-<n>`; a worker restarted with the same id resumes its pending jobs. @defaultValue `<host>-<pid>` */
   idPrefix?: string
+  /**
+   * The machine these workers run on, as each worker's hash records it: a hedge, retry or rescued
+   * copy goes to a worker on another host than the slow copy's when one has room, else to another
+   * process. Set it where the OS host name is not the machine's (in a container, say, the node's
+   * name): letters, digits and `_ . : -`. @defaultValue `os.hostname()`
+   */
+  host?: string
   /** BLOCK of each read, in ms. @defaultValue 5000 */
   blockMs?: number
   /** Largest result, as JSON in UTF-8; a larger one fails with RESULT_TOO_LARGE. @defaultValue 1048576 */
@@ -134,6 +141,7 @@ const KNOWN_OPTIONS = [
   'handler',
   'logger',
   'idPrefix',
+  'host',
   'breaker',
   'metrics',
   ...Object.keys(WORKER_DEFAULTS),
@@ -176,9 +184,10 @@ export async function startWorkers<Req = unknown, Res = unknown>(
   }
   const metrics = settings.metrics
   const prefix = checkName('prefix', o.prefix)
+  const host = options.host === undefined ? hostname() : checkName('host', options.host)
   const idPrefix = checkName(
     'idPrefix',
-    options.idPrefix ?? `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`,
+    options.idPrefix ?? `${host.replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}`,
   )
   const keys = poolKeys(prefix, pool)
   const logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'worker', pool })
@@ -191,7 +200,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     cmd.disconnect()
     throw err
   }
-  const group = new Group(cmd, keys, settings, logger, () => {
+  const group = new Group(cmd, keys, { ...settings, host }, logger, () => {
     completer.close()
     chunks.close()
   })
@@ -276,6 +285,7 @@ function checkBreaker(b: BreakerOptions | false | undefined): {
 }
 
 interface GroupSettings {
+  host: string
   breakerFailures: number
   breakerCoolOffMs: number
   concurrency: number
@@ -336,7 +346,7 @@ class Group {
       this.#keys,
       {
         leaseMs,
-        host: hostname(),
+        host: this.#settings.host,
         pid: process.pid,
         concurrency,
         capacity: concurrency + queueCapacity,
