@@ -1,19 +1,24 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Command } from 'commander'
-import { openPoolView, type PoolView } from 'hedgeyard'
+import { isHedgeyardError, openPoolView, type PoolView } from 'hedgeyard'
 import { createPoolMetrics } from '../exporter/pool-metrics.js'
 import { createLogger } from '../logger.js'
 import { DEFAULT_REDIS_URL, intOption } from '../options.js'
-import { fail } from '../output.js'
 
 interface ExporterOptions {
   redis: string
   pool: string[]
   prefix: string
-  port?: number
+  port: number
   host: string
 }
+
+/**
+ * Defaults of `hedgeyard exporter`: the port next to the worker's `--metrics-port` of the docs
+ * (9464), and every interface, as the worker's metrics endpoint: Prometheus scrapes from elsewhere.
+ */
+export const EXPORTER_DEFAULTS = Object.freeze({ port: 9465, host: '0.0.0.0' })
 
 /**
  * `hedgeyard exporter`: serves `GET /metrics` (the pools' state read from Redis at each scrape, in
@@ -40,31 +45,30 @@ export function exporterCommand(program: Command): void {
       'port to listen on; 0 picks a free one (env HEDGEYARD_EXPORTER_PORT)',
       intOption('--port'),
       process.env.HEDGEYARD_EXPORTER_PORT === undefined
-        ? undefined
-        : Number(process.env.HEDGEYARD_EXPORTER_PORT),
+        ? EXPORTER_DEFAULTS.port
+        : intOption('HEDGEYARD_EXPORTER_PORT')(process.env.HEDGEYARD_EXPORTER_PORT),
     )
     .option(
       '--host <address>',
-      'address to listen on, 0.0.0.0 for every interface (env HEDGEYARD_EXPORTER_HOST)',
-      process.env.HEDGEYARD_EXPORTER_HOST ?? '127.0.0.1',
+      'address to listen on; 127.0.0.1 for this host only (env HEDGEYARD_EXPORTER_HOST)',
+      process.env.HEDGEYARD_EXPORTER_HOST ?? EXPORTER_DEFAULTS.host,
     )
     .action(async (opts: ExporterOptions) => {
-      if (opts.port === undefined)
-        fail('INVALID_ARGUMENT', '--port is required (or env HEDGEYARD_EXPORTER_PORT)')
       const pools = [...new Set(opts.pool.length > 0 ? opts.pool : ['default'])]
       const logger = createLogger().child({ component: 'exporter' })
-      const views: { pool: string; view: PoolView }[] = []
-      try {
-        for (const pool of pools) {
-          views.push({
-            pool,
-            view: await openPoolView({ redis: opts.redis, pool, prefix: opts.prefix }, 'exporter'),
-          })
-        }
-      } catch (err) {
-        for (const { view } of views) view.close()
-        throw err
+      // All at once, so a bad pool name is reported as such even when Redis is unreachable too.
+      const opened = await Promise.allSettled(
+        pools.map((pool) => openPoolView({ redis: opts.redis, pool, prefix: opts.prefix }, 'exporter')),
+      )
+      const failures = opened.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []))
+      if (failures.length > 0) {
+        for (const r of opened) if (r.status === 'fulfilled') r.value.close()
+        throw failures.find((err) => isHedgeyardError(err) && err.code === 'INVALID_ARGUMENT') ?? failures[0]
       }
+      const views: { pool: string; view: PoolView }[] = opened.map((r, i) => ({
+        pool: pools[i] as string,
+        view: (r as PromiseFulfilledResult<PoolView>).value,
+      }))
       const metrics = createPoolMetrics(views, {
         onPoolStatus: (pool, err) =>
           err === undefined
