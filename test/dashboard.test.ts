@@ -109,14 +109,31 @@ describe('the dashboard in a browser', () => {
     const leaveMs = await shows(page, row('dash-b-1', 'left'), Date.now())
     await expect(page.locator(`${row('dash-b-1')} .badge`).textContent()).resolves.toBe('left the pool')
 
-    // Drain asks first: Cancel sends nothing; Drain drains that worker, which leaves the pool.
+    // Drain asks first, from the keyboard too: the focused button keeps its focus across updates,
+    // Enter opens the confirmation, Escape and Cancel send nothing.
+    const drainSmall = page.locator(`${row('dash-small-1')} button`)
+    await drainSmall.focus()
+    const updated = await page.locator('#updated').textContent()
+    await eventually(async () => (await page.locator('#updated').textContent()) !== updated, 5_000)
+    await page.keyboard.press('Enter')
+    await page.locator('#confirm[open]').waitFor()
+    await page.keyboard.press('Escape')
+    await page.locator('#confirm:not([open])').waitFor({ state: 'attached' })
     await page.locator(`${row('dash-small-1')} button`).click()
     await page.locator('#confirm').getByRole('button', { name: 'Cancel' }).click()
     expect(drainCalls).toEqual([])
     await page.locator(`${row('dash-small-1')} button`).click()
     await expect(page.locator('#confirm-title').textContent()).resolves.toBe('Drain dash-small-1?')
-    await page.locator('#confirm-ok').click()
-    expect(JSON.parse(drainCalls[0] ?? '{}')).toEqual({ workerId: 'dash-small-1' })
+    const [drainReply] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/drain')),
+      page.locator('#confirm-ok').click(),
+    ])
+    expect([drainReply.status(), drainReply.request().postDataJSON()]).toEqual([
+      200,
+      { workerId: 'dash-small-1' },
+    ])
+    // Escape and Cancel sent nothing: this is the only call.
+    expect(drainCalls).toHaveLength(1)
     await eventually(() => small.child.exitCode === 0, 15_000)
     expect(await c.zscore(poolKeys('hy', pool).load, 'dash-small-1')).toBeNull()
     await shows(page, row('dash-small-1', 'left'), Date.now())
