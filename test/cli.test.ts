@@ -304,7 +304,7 @@ describe('hedgeyard CLI, hedging', () => {
     const text = await cli(['inspect', '--pool', pool], env)
     expect(text.stdout).toMatch(/2 producers \(last report within 30 s\)/)
     expect(text.stdout).toMatch(
-      /producer\s+submitted\s+failed\s+hedges\s+won\s+cancelled\s+denied\s+retries\s+auto delay ms/,
+      /producer\s+submitted\s+ok\s+failed\s+saturated\s+rate limited\s+throttled\s+affinity hits\s+misses\s+hedges\s+won\s+cancelled\s+denied\s+retries\s+auto delay ms\s+p50 ms\s+p99 ms/,
     )
     const badPrefetch = await cli(['worker', '--pool', pool, '--handler', 'x.js', '--prefetch', 'many'], env)
     expect(badPrefetch.stderr).toMatch(/--prefetch/)

@@ -42,6 +42,7 @@ export function inspectCommand(program: Command): void {
           w.concurrency,
           w.processed,
           w.errors,
+          w.consecutiveFailures,
         ])
         const headers = [
           'worker',
@@ -55,31 +56,50 @@ export function inspectCommand(program: Command): void {
           'concurrency',
           'processed',
           'errors',
+          'fails in a row',
         ]
         process.stdout.write(`pool '${opts.pool}': ${workers.length} workers\n${table(headers, rows)}\n`)
       }
       if (producers.length > 0) {
+        // Every counter --json has (reportedAt is the window's filter, not a counter).
+        const ms = (v: number | undefined) => (v === undefined ? '-' : Math.round(v))
         const rows = producers.map((p) => [
           p.producerId,
           p.submitted,
+          p.succeeded,
           p.failed,
+          p.saturated,
+          p.rateLimited,
+          p.throttled,
+          p.affinityHits,
+          p.affinityMisses,
           p.hedgesSent,
           p.hedgesWon,
           p.hedgesCancelled,
           p.hedgesDenied,
           p.retriesSent,
           p.autoDelayMs,
+          ms(p.latencyP50Ms),
+          ms(p.latencyP99Ms),
         ])
         const headers = [
           'producer',
           'submitted',
+          'ok',
           'failed',
+          'saturated',
+          'rate limited',
+          'throttled',
+          'affinity hits',
+          'misses',
           'hedges',
           'won',
           'cancelled',
           'denied',
           'retries',
           'auto delay ms',
+          'p50 ms',
+          'p99 ms',
         ]
         process.stdout.write(
           `\n${producers.length} producers (last report within 30 s)\n${table(headers, rows)}\n`,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { Dispatcher, type HedgeOptions, type JobStream } from 'hedgeyard'
+import { Dispatcher, type HedgeOptions, type JobStream, type RetryOptions } from 'hedgeyard'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 import { fail } from '../output.js'
 
@@ -10,6 +10,9 @@ interface SubmitCliOptions extends CommonOptions {
   hedgeDelay?: number | 'auto'
   hedgeMax?: number
   tied?: boolean
+  retry?: number
+  retryBackoffMs?: number
+  maxAttempts?: number
   stream?: boolean
 }
 
@@ -27,11 +30,26 @@ export function submitCommand(program: Command): void {
     .option('--wait', 'when every worker is full, wait for room instead of failing with SATURATED')
     .option(
       '--hedge-delay <ms|auto>',
-      'hedge: send a copy to another worker after this delay',
+      "hedge: send a copy to another worker after this delay; 'auto': a high percentile of this producer's recent latencies (a one-shot submit has none: 50 ms)",
       hedgeDelayOption,
     )
     .option('--hedge-max <n>', 'hedge: copies in all, the first included (2-5)', intOption('--hedge-max'))
     .option('--tied', 'hedge: queue two tied copies at once; the first to start runs')
+    .option(
+      '--retry <n>',
+      'retry: send a copy that failed with a retryable error to another worker; copies in all, the first included (1-5)',
+      intOption('--retry'),
+    )
+    .option(
+      '--retry-backoff-ms <ms>',
+      'retry: wait before each retry (default 100)',
+      intOption('--retry-backoff-ms'),
+    )
+    .option(
+      '--max-attempts <n>',
+      'workers that may be lost holding the job before it goes to the dead letters (default 3)',
+      intOption('--max-attempts'),
+    )
     .option(
       '--stream',
       'stream: print the job id, then each chunk as a line {"seq":n,"data":...} as it comes, then the result',
@@ -50,7 +68,9 @@ export function submitCommand(program: Command): void {
         ...(opts.session === undefined ? {} : { session: opts.session }),
         ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
         ...(opts.wait ? { onSaturated: 'wait' as const } : {}),
+        ...(opts.maxAttempts === undefined ? {} : { maxAttempts: opts.maxAttempts }),
         ...hedgeOf(opts),
+        ...retryOf(opts),
       }
       try {
         if (opts.stream) {
@@ -74,6 +94,16 @@ function hedgeOf(opts: SubmitCliOptions): { hedge?: HedgeOptions } {
       ...(opts.hedgeDelay === undefined ? {} : { delayMs: opts.hedgeDelay }),
       ...(opts.hedgeMax === undefined ? {} : { maxAttempts: opts.hedgeMax }),
       ...(opts.tied ? { mode: 'tied' as const } : {}),
+    },
+  }
+}
+
+function retryOf(opts: SubmitCliOptions): { retry?: RetryOptions } {
+  if (opts.retry === undefined && opts.retryBackoffMs === undefined) return {}
+  return {
+    retry: {
+      ...(opts.retry === undefined ? {} : { maxAttempts: opts.retry }),
+      ...(opts.retryBackoffMs === undefined ? {} : { backoffMs: opts.retryBackoffMs }),
     },
   }
 }

@@ -1,8 +1,10 @@
-import { invalidArgument } from '../protocol/errors.js'
+import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
+import type { PoolKeys } from '../protocol/keys.js'
 import { retryDeadLetterIds } from '../protocol/scripts/retry-dead.js'
 import { checkInt, checkMs } from '../protocol/validate.js'
 import { DEFAULT_MAX_ATTEMPTS } from '../protocol/wire.js'
+import type { Connection } from '../redis/connection.js'
 import { type PoolRef, refKeys } from './inspect-pool.js'
 import { withConnection } from './with-connection.js'
 
@@ -55,8 +57,9 @@ export async function listDeadLetters(ref: PoolRef & { count?: number }): Promis
  * changes nothing then) nor dispatched twice by two retries at once. Their results are kept under
  * `res:<newJobId>` for the result TTL. Resolves with each retried letter and the job id it got;
  * letters no worker had room for stay.
- * @throws HedgeyardError INVALID_ARGUMENT for bad options, REDIS_UNAVAILABLE (and the other
- * REDIS_* codes) when Redis fails: no letter has moved then.
+ * @throws HedgeyardError INVALID_ARGUMENT for bad options, NOT_FOUND when a given id is not in the
+ * dead letters (nothing is retried then), REDIS_UNAVAILABLE (and the other REDIS_* codes) when
+ * Redis fails: no letter has moved then.
  */
 export async function retryDeadLetters(
   ref: PoolRef & { deadIds?: string[]; all?: boolean; timeoutMs?: number; affinityTtlMs?: number },
@@ -65,14 +68,11 @@ export async function retryDeadLetters(
   if (!ref.all && (ref.deadIds === undefined || ref.deadIds.length === 0)) {
     throw invalidArgument('retry needs deadIds, or all: true')
   }
-  for (const id of ref.deadIds ?? []) {
-    if (typeof id !== 'string' || !/^\d+-\d+$/.test(id)) {
-      throw invalidArgument(`deadIds must be stream ids such as 1700000000000-0 (got ${JSON.stringify(id)})`)
-    }
-  }
+  checkDeadIds(ref.deadIds)
   const timeoutMs = checkMs('timeoutMs', ref.timeoutMs ?? 60_000, 1)
   const affinityTtlMs = checkInt('affinityTtlMs', ref.affinityTtlMs ?? 30_000, 1)
   return withConnection(ref.redis, 'dead-retry', async (conn) => {
+    if (!ref.all) await requireLetters(conn, keys, ref.pool, ref.deadIds ?? [])
     const deadIds = ref.all
       ? ((await conn.xrange(keys.dead, '-', '+')) as [string, string[]][]).map(([id]) => id)
       : (ref.deadIds ?? [])
@@ -93,7 +93,44 @@ export async function retryDeadLetters(
 /** Letters one retry call moves: bounds how long one call holds Redis. */
 const RETRY_BATCH = 100
 
-/** Deletes the given dead letters, or all of them; resolves with how many were deleted. */
+/** Fails unless each id is a stream id. */
+function checkDeadIds(deadIds: unknown[] | undefined): void {
+  for (const id of deadIds ?? []) {
+    if (typeof id !== 'string' || !/^\d+-\d+$/.test(id)) {
+      throw invalidArgument(`deadIds must be stream ids such as 1700000000000-0 (got ${JSON.stringify(id)})`)
+    }
+  }
+}
+
+/**
+ * Fails with NOT_FOUND, naming them, when some of the ids are not in the dead letters: a mistyped
+ * id must not pass for a letter that was dealt with.
+ */
+async function requireLetters(
+  conn: Connection,
+  keys: PoolKeys,
+  pool: string,
+  deadIds: string[],
+): Promise<void> {
+  const pipeline = conn.pipeline()
+  for (const id of deadIds) pipeline.xrange(keys.dead, id, id)
+  const replies = (await pipeline.exec()) ?? []
+  const missing = deadIds.filter((_, i) => {
+    const [err, found] = replies[i] ?? [null, []]
+    if (err) throw err
+    return !Array.isArray(found) || found.length === 0
+  })
+  if (missing.length > 0) {
+    throw new HedgeyardError('NOT_FOUND', `no such dead letter in pool '${pool}': ${missing.join(', ')}`)
+  }
+}
+
+/**
+ * Deletes the given dead letters, or all of them; resolves with how many were deleted.
+ * @throws HedgeyardError INVALID_ARGUMENT for bad options, NOT_FOUND when a given id is not in the
+ * dead letters (nothing is deleted then), REDIS_UNAVAILABLE (and the other REDIS_* codes) when
+ * Redis fails.
+ */
 export async function purgeDeadLetters(
   ref: PoolRef & { deadIds?: string[]; all?: boolean },
 ): Promise<number> {
@@ -101,11 +138,13 @@ export async function purgeDeadLetters(
   if (!ref.all && (ref.deadIds === undefined || ref.deadIds.length === 0)) {
     throw invalidArgument('purge needs deadIds, or all: true')
   }
+  checkDeadIds(ref.deadIds)
   return withConnection(ref.redis, 'dead-purge', async (conn) => {
     if (ref.all) {
       const replies = await conn.multi().xlen(keys.dead).del(keys.dead).exec()
       return Number(replies?.[0]?.[1] ?? 0)
     }
+    await requireLetters(conn, keys, ref.pool, ref.deadIds ?? [])
     return conn.xdel(keys.dead, ...(ref.deadIds ?? []))
   })
 }
