@@ -10,6 +10,7 @@ import {
 } from 'hedgeyard'
 import { queueKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { startExporter } from './harness/exporter.js'
 import { CLI, cleanupPool, client, eventually, gate, redisUrl, uniquePool } from './harness/helpers.js'
 import { type PromFamily, parsePromText } from './harness/prom-text.js'
 import { startProxy } from './harness/proxy.js'
@@ -20,33 +21,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
 })
 afterAll(() => c.disconnect())
-
-/** Starts `hedgeyard exporter` on a free port and resolves with its base URL once it listens. */
-async function startExporter(
-  args: string[],
-): Promise<{ url: string; child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [CLI, 'exporter', '--port', '0', '--host', '127.0.0.1', ...args], {
-    env: { ...process.env, HEDGEYARD_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  child.stdout?.on('data', (d) => {
-    output += d
-  })
-  child.stderr?.on('data', (d) => {
-    output += d
-  })
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  cleanups.push(async () => {
-    if (child.exitCode === null) child.kill('SIGTERM')
-    await exited
-  })
-  const url = await eventually(() => {
-    if (child.exitCode !== null) throw new Error(`exporter exited:\n${output}`)
-    return /"url":"(http:\/\/[^"]+)\/metrics"/.exec(output)?.[1]
-  }, 15_000)
-  return { url: url as string, child, output: () => output }
-}
 
 async function scrape(url: string): Promise<Map<string, PromFamily>> {
   const res = await fetch(`${url}/metrics`)
@@ -130,7 +104,7 @@ describe('hedgeyard exporter', () => {
     await producer.submit({}, { timeoutMs: 10_000 })
     await producer.close()
 
-    const exporter = await startExporter(['--redis', redisUrl(), '--pool', pool, '--pool', empty])
+    const exporter = await startExporter(['--redis', redisUrl(), '--pool', pool, '--pool', empty], cleanups)
     const m = await scrape(exporter.url)
     const truth = await inspectPool(ref)
 
@@ -253,7 +227,7 @@ describe('hedgeyard exporter', () => {
       await group.close()
       await cleanupPool(c, pool)
     })
-    const exporter = await startExporter(['--redis', proxy.url, '--pool', pool])
+    const exporter = await startExporter(['--redis', proxy.url, '--pool', pool], cleanups)
     expect(sampleValue(await scrape(exporter.url), 'hedgeyard_pool_up', { pool })).toBe(1)
     proxy.cut()
     const down = await scrape(exporter.url)

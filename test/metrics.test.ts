@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import { Dispatcher } from 'hedgeyard'
 import { afterEach, describe, expect, it } from 'vitest'
 import { CLI, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
-import { parseExposition, samplesOf, sumOf } from './harness/prometheus-text.js'
+import { parsePromText, samplesOf, sumOf } from './harness/prom-text.js'
 
 const closers: (() => Promise<unknown>)[] = []
 afterEach(async () => {
@@ -42,11 +42,11 @@ describe('hedgeyard worker --metrics-port', () => {
     const res = await fetch(`http://127.0.0.1:${port}/metrics`)
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
-    const e = parseExposition(await res.text())
+    const e = parsePromText(await res.text())
     expect(sumOf(e, 'hedgeyard_jobs_total', { pool, outcome: 'ok' })).toBe(10)
     expect(sumOf(e, 'hedgeyard_job_duration_seconds_count', { pool })).toBe(10)
     expect(sumOf(e, 'hedgeyard_queue_wait_seconds_count', { pool })).toBe(10)
-    expect(e.types.get('hedgeyard_queue_wait_seconds')).toBe('histogram')
+    expect(e.get('hedgeyard_queue_wait_seconds')?.type).toBe('histogram')
     const concurrency = samplesOf(e, 'hedgeyard_worker_concurrency', { pool })
     expect(concurrency).toHaveLength(2)
     expect(concurrency.every((s) => s.value === 4)).toBe(true)

@@ -80,3 +80,23 @@ function parseLabels(text: string, fail: (why: string) => never): Record<string,
   }
   return labels
 }
+
+/** Every sample named `name` (a histogram's `_bucket` too) whose labels include `labels`. */
+export function samplesOf(
+  families: Map<string, PromFamily>,
+  name: string,
+  labels: Record<string, string> = {},
+): PromSample[] {
+  return [...families.values()]
+    .flatMap((f) => f.samples)
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+}
+
+/** The sum of the values of those samples. */
+export function sumOf(
+  families: Map<string, PromFamily>,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  return samplesOf(families, name, labels).reduce((n, s) => n + s.value, 0)
+}

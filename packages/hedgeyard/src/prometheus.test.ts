@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { redisUrl, uniquePool } from '../../../test/harness/helpers.js'
-import { parseExposition, samplesOf, sumOf } from '../../../test/harness/prometheus-text.js'
+import { parsePromText, samplesOf, sumOf } from '../../../test/harness/prom-text.js'
 import { startWorkers } from './consumer/start-workers.js'
 import { Dispatcher } from './producer/dispatcher.js'
 import { prometheusMetrics } from './prometheus.js'
@@ -35,14 +35,14 @@ describe('prometheusMetrics', () => {
     )
     expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(3)
 
-    const e = parseExposition(await metrics.registry.metrics())
-    expect(e.types.get('hedgeyard_submits_total')).toBe('counter')
+    const e = parsePromText(await metrics.registry.metrics())
+    expect(e.get('hedgeyard_submits_total')?.type).toBe('counter')
     expect(sumOf(e, 'hedgeyard_submits_total', { pool, outcome: 'ok' })).toBe(9)
     expect(sumOf(e, 'hedgeyard_submits_total', { pool, outcome: 'HANDLER_ERROR' })).toBe(3)
     expect(sumOf(e, 'hedgeyard_jobs_total', { pool, outcome: 'ok' })).toBe(9)
     expect(sumOf(e, 'hedgeyard_jobs_total', { pool, outcome: 'HANDLER_ERROR' })).toBe(3)
     // Each job ran about 30 ms: all 12 in the job histogram, none under 10 ms, all under 1 s.
-    expect(e.types.get('hedgeyard_job_duration_seconds')).toBe('histogram')
+    expect(e.get('hedgeyard_job_duration_seconds')?.type).toBe('histogram')
     expect(sumOf(e, 'hedgeyard_job_duration_seconds_count', { pool })).toBe(12)
     expect(sumOf(e, 'hedgeyard_job_duration_seconds_bucket', { pool, le: '0.01' })).toBe(0)
     expect(sumOf(e, 'hedgeyard_job_duration_seconds_bucket', { pool, le: '1' })).toBe(12)
@@ -55,7 +55,8 @@ describe('prometheusMetrics', () => {
     expect(capacity.every((s) => s.value === 8)).toBe(true)
     expect(sumOf(e, 'hedgeyard_worker_inflight', { pool })).toBe(0)
     // No job or session ids among the labels.
-    for (const s of e.samples) expect(Object.keys(s.labels).filter((k) => /job|session/.test(k))).toEqual([])
+    for (const s of [...e.values()].flatMap((f) => f.samples))
+      expect(Object.keys(s.labels).filter((k) => /job|session/.test(k))).toEqual([])
   })
 
   it('keeps a closed producer in the totals, and drops stopped workers from the gauges', async () => {
@@ -72,12 +73,12 @@ describe('prometheusMetrics', () => {
     await Promise.all(
       Array.from({ length: 5 }, () => d.submit(null, { hedge: { delayMs: 10, maxAttempts: 2 } })),
     )
-    const before = parseExposition(await metrics.registry.metrics())
+    const before = parsePromText(await metrics.registry.metrics())
     const sent = sumOf(before, 'hedgeyard_hedges_sent_total', { pool })
     expect(sent).toBeGreaterThan(0)
     await d.close()
     await group.close()
-    const after = parseExposition(await metrics.registry.metrics())
+    const after = parsePromText(await metrics.registry.metrics())
     expect(sumOf(after, 'hedgeyard_hedges_sent_total', { pool })).toBe(sent)
     expect(sumOf(after, 'hedgeyard_submits_total', { pool, outcome: 'ok' })).toBe(5)
     expect(samplesOf(after, 'hedgeyard_worker_capacity', { pool })).toEqual([])

@@ -190,8 +190,10 @@ async function startMetrics(opts: WorkerCliOptions, logger: ReturnType<typeof cr
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const metrics = prometheusMetrics({ registry })
-  await serveMetrics(registry, opts.metricsPort, opts.metricsHost, logger)
-  logger.info({ url: `http://${opts.metricsHost}:${opts.metricsPort}/metrics` }, 'serving metrics')
+  const server = await serveMetrics(registry, opts.metricsPort, opts.metricsHost, logger)
+  // The port it got (with --metrics-port 0, a free one).
+  const { port } = server.address() as { port: number }
+  logger.info({ url: `http://${opts.metricsHost}:${port}/metrics` }, 'serving metrics')
   return metrics
 }
 
