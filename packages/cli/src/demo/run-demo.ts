@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { freePort, type RedisServer, startRedisServer } from '@hedgeyard/redis-server'
 import { clearPoolLimits, inspectProducers, type PoolRef, setPoolLimits } from 'hedgeyard'
 import { newTally, runChatSessions } from './chat-sessions.js'
 import { ChildProcesses } from './child-processes.js'
-import { type EmbeddedRedis, freePort, startEmbeddedRedis } from './embedded-redis.js'
 import { Progress } from './progress.js'
 import {
   CHUNK_WORDS,
@@ -38,8 +38,8 @@ const workersOf = (line: Record<string, unknown>) =>
 export async function runDemo(s: DemoScenario): Promise<void> {
   const children = new ChildProcesses(MAIN)
   const abort = new AbortController()
-  let redis: EmbeddedRedis | undefined
-  let redisStarting: Promise<EmbeddedRedis> | undefined
+  let redis: RedisServer | undefined
+  let redisStarting: Promise<RedisServer> | undefined
   let ref: PoolRef | undefined
   let limitsSetting: Promise<unknown> | undefined
   let progress: Progress | undefined
@@ -95,13 +95,14 @@ export async function runDemo(s: DemoScenario): Promise<void> {
     const apiKey = `demo-${randomBytes(16).toString('hex')}`
     const modelKey = `model-${randomBytes(16).toString('hex')}`
     if (s.redis === undefined) {
-      redisStarting = startEmbeddedRedis()
+      // Its own process group: a Ctrl-C on the terminal reaches the demo, which stops Redis last.
+      redisStarting = startRedisServer({ isDetached: true, whenMissing: 'or set HEDGEYARD_REDIS_URL' })
       redis = await redisStarting
       say(`started redis-server at ${redis.url} (pid ${redis.pid})`)
     } else {
       say('using the configured Redis (--redis or HEDGEYARD_REDIS_URL)')
     }
-    const redisUrl = s.redis ?? (redis as EmbeddedRedis).url
+    const redisUrl = s.redis ?? (redis as RedisServer).url
     ref = { redis: redisUrl, pool: s.pool, prefix: s.prefix }
     limitsSetting =
       s.poolQuotaRps > 0
