@@ -99,6 +99,8 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     await abandonStart(cmd, loops)
     throw redisFailure(err, 'registering workers')
   }
+  // Started in this order on the same period, each rescue goes out right after the heartbeat
+  // that renews this process's own leases.
   heartbeat.start()
   recoverer.start()
   for (const loop of loops) {
