@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { targetsTable } from '../packages/bench/dist/report-tables.js'
-import { BOUNCE_FLOOR, DISPATCH_FLOOR, LOCAL_FLOOR, type Target } from '../packages/bench/dist/targets.js'
+import { tableBlocks } from '../packages/bench/dist/tables-file.js'
+import { BOUNCE_FLOOR, DISPATCH_FLOOR, LOCAL_FLOOR } from '../packages/bench/dist/targets.js'
 
 const run = promisify(execFile)
 const BENCH = fileURLToPath(new URL('../packages/bench/dist/main.js', import.meta.url))
@@ -40,13 +40,17 @@ describe('npm run bench command line', () => {
     expect(suite.stderr).toMatch(/unknown suite\(s\) nope: pick from throughput, /)
     const reps = await bench(['--reps', '0'])
     expect(reps.code).toBe(2)
-    expect(reps.stderr).toContain('--reps must be a positive integer (got 0)')
+    expect(reps.stderr).toContain('--reps must be an integer >= 1 (got 0)')
   })
 })
 
 describe('latency suites', () => {
-  it('run the plain-commands baseline and the floors beside Hedgeyard and BullMQ, and report them in the doc and the targets', async () => {
+  it('run the plain-commands baseline and the floors beside Hedgeyard and BullMQ, and write their tables into the doc and nothing else', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hy-bench-'))
+    // A hand-written doc: its prose stays, the block of each table it marks is replaced.
+    const prose =
+      '# Benchmarks\n\nWritten by hand.\n\n<!-- table:closed-loop -->\nold\n<!-- /table -->\n\nThe end.\n'
+    writeFileSync(join(dir, 'benchmarks.md'), prose)
     try {
       const { code, stderr } = await bench([
         '--quick',
@@ -99,15 +103,46 @@ describe('latency suites', () => {
         expect(floorOf(id)?.value, id).toBeGreaterThan(0)
       // Every run says how much CPU the hypervisor took from the machine (/proc/stat on Linux).
       for (const r of floor?.runs ?? []) expect(r.stolenCpus).toBeGreaterThanOrEqual(0)
+      const tables = tableBlocks(readFileSync(join(dir, 'bench', 'tables.md'), 'utf8'))
+      for (const name of ['closed-loop', 'open-loop']) {
+        expect(tables.get(name), name).toMatch(/^\| plain commands +\|/m)
+        expect(tables.get(name), name).toMatch(/^\| bare round trip \(PUBLISH\) +\|/m)
+      }
+      expect(tables.get('open-loop')).toMatch(/^\| no dispatch \(one process\) +\|/m)
+      expect(tables.get('conditions')).toMatch(/\| b\. closed loop +\| 4 +\|/)
       const doc = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
-      expect(doc.match(/^\| plain commands +\|/gm)).toHaveLength(2)
-      expect(doc).toContain('- **Plain commands** (the latency suites only)')
-      expect(doc.match(/^\| no dispatch \(one process\) +\|/gm)).toHaveLength(1)
-      expect(doc.match(/^\| bare round trip \(PUBLISH\) +\|/gm)).toHaveLength(2)
-      expect(doc).toContain('- **No dispatch** (the open loop only)')
-      expect(doc).toContain('- **Bare round trip** (the latency suites only)')
-      expect(doc).toContain('- **The floor, no dispatch at all** in the same run')
-      expect(doc).toMatch(/\| suite .*\| stolen by the hypervisor, CPUs \|/)
+      expect(doc).toBe(prose.replace('old', tables.get('closed-loop') ?? 'missing'))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('throughput suite', () => {
+  it('counts the commands each process sends in a run of its own, and the system calls of every run', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hy-bench-'))
+    try {
+      const { code, stderr } = await bench(['--quick', '--suites', 'throughput', '--docs-dir', dir])
+      expect(code, stderr).toBe(0)
+      const results = JSON.parse(readFileSync(join(dir, 'bench', 'results.json'), 'utf8')) as {
+        throughput: {
+          rows: {
+            system: string
+            commandsPerJob: { producer: Record<string, number>; worker: Record<string, number> }
+            runs: { syscallsPerJob: { producer: { writes: number }; worker: { reads: number } } }[]
+          }[]
+        }
+      }
+      for (const row of results.throughput.rows) {
+        // Both send their jobs with a script (Hedgeyard's dispatch, BullMQ's addJob), one per job or per batch.
+        expect(row.commandsPerJob.producer.evalsha, row.system).toBeGreaterThan(0)
+        expect(row.commandsPerJob.producer.evalsha, row.system).toBeLessThanOrEqual(1.01)
+        expect(Object.keys(row.commandsPerJob.worker).length, row.system).toBeGreaterThan(0)
+        for (const run of row.runs) {
+          expect(run.syscallsPerJob.producer.writes, row.system).toBeGreaterThan(0)
+          expect(run.syscallsPerJob.worker.reads, row.system).toBeGreaterThan(0)
+        }
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
@@ -139,56 +174,10 @@ describe('dispatch cost suite', () => {
       expect(target?.label).not.toContain('floor')
       expect(target?.floor?.name).toBe(DISPATCH_FLOOR)
       expect(target?.floor?.value).toBeGreaterThan(0)
-      const doc = readFileSync(join(dir, 'benchmarks.md'), 'utf8')
-      expect(doc).toContain('- **The floor** (`batch 64, floor`, not judged)')
-      expect(doc).toMatch(/^\| batch 64, floor +\| 1000 +\|/m)
+      const tables = tableBlocks(readFileSync(join(dir, 'bench', 'tables.md'), 'utf8'))
+      expect(tables.get('dispatch-cost')).toMatch(/^\| batch 64, floor +\| 1000 +\|/m)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
-  })
-})
-
-describe('targets table', () => {
-  const target = (isMet: boolean, plainMet: boolean, floorMet?: boolean): Target => ({
-    id: 'closed-p99',
-    label: 'closed loop p99 against BullMQ',
-    goal: '<= 0.5x',
-    measured: isMet ? '0.45x' : '0.70x',
-    value: isMet ? 0.45 : 0.7,
-    isMet,
-    ...(isMet ? {} : { missedBy: '39% over' }),
-    plain: { measured: plainMet ? '0.40x' : '0.53x', value: plainMet ? 0.4 : 0.53, isMet: plainMet },
-    ...(floorMet === undefined
-      ? {}
-      : {
-          floor: {
-            name: LOCAL_FLOOR,
-            measured: floorMet ? '6.1 ms' : '7.6 ms',
-            value: floorMet ? 6.1 : 7.6,
-            kind: 'latency' as const,
-            isMet: floorMet,
-          },
-        }),
-  })
-
-  it('says a missed latency bar is missed by the plain-commands baseline too, only when it is', () => {
-    expect(targetsTable([target(false, false)])).toContain(
-      '**no**: 39% over; plain commands, no library: 0.53x, over the bar too',
-    )
-    const reachable = targetsTable([target(false, true)])
-    expect(reachable).toContain('**no**: 39% over')
-    expect(reachable).not.toContain('over the bar too')
-    const met = targetsTable([target(true, false)])
-    expect(met).toMatch(/\| yes +\|/)
-    expect(met).not.toContain('over the bar too')
-  })
-
-  it("puts a missed bar below the machine's floor only when the floor with no dispatch misses it too", () => {
-    expect(targetsTable([target(false, false, false)])).toContain(
-      "no dispatch at all (one process, no Redis): 7.6 ms, over the bar in every run too: below this machine's floor",
-    )
-    expect(targetsTable([target(false, false, true)])).not.toContain("below this machine's floor")
-    expect(targetsTable([target(true, true, false)])).not.toContain("below this machine's floor")
-    expect(targetsTable([target(false, false)])).not.toContain('no dispatch')
   })
 })

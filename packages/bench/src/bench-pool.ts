@@ -1,6 +1,7 @@
 import { type PoolKeys, poolKeys } from 'hedgeyard'
 import { queueKey, registerWorkers } from 'hedgeyard/internal'
 import type { BenchConnection } from './library-scripts.js'
+import { seededRandom } from './stats.js'
 
 /** A pool of registered workers that never consume: dispatch sees exactly what real workers show it. */
 export interface BenchPool {
@@ -23,18 +24,6 @@ export const BENCH_POOL_DEFAULTS = Object.freeze({
   /** Workers per register call. */
   registerChunk: 100,
 })
-
-/** A small deterministic PRNG (mulberry32), so every run sets up the same loads. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
 
 /**
  * Registers `size` workers in pool `pool` with the library's register script. Each worker first

@@ -1,9 +1,9 @@
-import { type BenchPool, checkPool, createBenchPool, jobPayload, seededRandom } from './bench-pool.js'
-import { type DispatchJob, dispatchArgs } from './dispatch-args.js'
+import { type BenchPool, checkPool, createBenchPool, jobPayload } from './bench-pool.js'
 import { type HealthProbe, probeHealth } from './health-probe.js'
-import type { BenchConnection, LibraryScripts } from './library-scripts.js'
+import { type BenchConnection, type DispatchJob, dispatchArgs } from './library-scripts.js'
 import { machineBusySeconds, machineStolenSeconds, waitForQuiet } from './machine-load.js'
 import { commandUsec, redisCpuSeconds } from './redis-info.js'
+import { seededRandom } from './stats.js'
 
 /**
  * What is dispatched: jobs per script call, and whether every job carries a session. A floor
@@ -83,14 +83,12 @@ interface Call {
 /** The script calls of a run, built before timing so the clock sees the round trips, not the setup. */
 function buildCalls(
   pool: BenchPool,
-  scripts: LibraryScripts,
   variant: Variant,
   settings: RoundSettings,
   jobs: number,
   firstJob: number,
   seed: number,
 ): Call[] {
-  const k = pool.keys
   const random = seededRandom(seed)
   const calls: Call[] = []
   for (let start = 0; start < jobs; start += variant.batch) {
@@ -102,19 +100,14 @@ function buildCalls(
       batch.push({ jobId: jobId(job), session, payload: jobPayload(job), excluded: '' })
     }
     // What the library's DispatchBatcher sends for these jobs.
-    const args = dispatchArgs(
-      scripts,
-      k,
-      {
-        producerId: PRODUCER_ID,
-        seed: Math.floor(random() * 2 ** 31),
-        affinityTtlMs: settings.affinityTtlMs,
-        resultTtlMs: undefined,
-        timeoutMs: JOB_TIMEOUT_MS,
-      },
-      batch,
-    )
-    calls.push({ args, jobs: n })
+    const seed = Math.floor(random() * 2 ** 31)
+    const call = {
+      producerId: PRODUCER_ID,
+      seed,
+      affinityTtlMs: settings.affinityTtlMs,
+      timeoutMs: JOB_TIMEOUT_MS,
+    }
+    calls.push({ args: dispatchArgs(pool.keys, call, batch), jobs: n })
   }
   return calls
 }
@@ -166,7 +159,6 @@ interface Totals {
  */
 export async function measureRound(
   conn: BenchConnection,
-  scripts: LibraryScripts,
   variant: Variant,
   sizes: readonly number[],
   repetition: number,
@@ -188,14 +180,12 @@ export async function measureRound(
     const pool = await createBenchPool(conn, `bench-${size}`, size, size)
     pools.push(pool)
     const seed = size * 1_000 + repetition
-    const warmup = buildCalls(pool, scripts, variant, settings, settings.warmupJobs, 0, seed)
+    const warmup = buildCalls(pool, variant, settings, settings.warmupJobs, 0, seed)
     note((await sendCalls(conn, warmup, settings.inFlight, isFloor).catch(fail)).problems)
     const perSize: Call[][] = []
     for (let done = 0; done < settings.jobs; done += settings.blockJobs) {
       const n = Math.min(settings.blockJobs, settings.jobs - done)
-      perSize.push(
-        buildCalls(pool, scripts, variant, settings, n, settings.warmupJobs + done, seed + 1 + done),
-      )
+      perSize.push(buildCalls(pool, variant, settings, n, settings.warmupJobs + done, seed + 1 + done))
     }
     blocks.push(perSize)
   }

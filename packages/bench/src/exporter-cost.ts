@@ -10,21 +10,18 @@
  * queued and finished-job counters. The exporter is the CLI of this checkout in its own process,
  * scraped over HTTP as Prometheus would; its CPU is its own `process_cpu_seconds_total`.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { startRedisServer } from '@hedgeyard/redis-server'
 import { CONSUMER_GROUP, queueKey, workerKey } from 'hedgeyard/internal'
 import { createBenchPool } from './bench-pool.js'
-import { connectWithScripts, loadLibraryScripts } from './library-scripts.js'
+import { numberOption, runMain, startCli } from './cli.js'
+import { percentile } from './latency.js'
+import { connectWithScripts } from './library-scripts.js'
 import { redisCpuSeconds } from './redis-info.js'
-import { startRedisServer } from './redis-server.js'
 import { markdownTable } from './stats.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
-// The CLI of this checkout: bench is private and lives beside it.
-const CLI = join(here, '../../cli/dist/main.js')
 const POOL = 'exporter-cost'
 
 const RUN_DEFAULTS = Object.freeze({ workers: 1_000, scrapes: 20, warmupScrapes: 3 })
@@ -36,48 +33,17 @@ function sample(text: string, name: string): number {
   return Number(m[1])
 }
 
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number
-}
+const sort = (values: number[]) => [...values].sort((a, b) => a - b)
 
-async function startExporter(redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'exporter', '--redis', redisUrl, '--pool', POOL, '--port', '0'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  )
-  let output = ''
-  child.stdout?.on('data', (d) => {
-    output += d
-  })
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1]
-    if (url) return { url, child }
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill()
-      throw new Error(`the exporter did not start:\n${output}`)
-    }
-    await new Promise((r) => setTimeout(r, 50))
-  }
-}
-
-async function main(): Promise<void> {
+async function main(): Promise<undefined> {
   const { values } = parseArgs({
     options: { workers: { type: 'string' }, scrapes: { type: 'string' }, json: { type: 'string' } },
   })
-  const workers = Number(values.workers ?? RUN_DEFAULTS.workers)
-  const scrapes = Number(values.scrapes ?? RUN_DEFAULTS.scrapes)
-  if (!Number.isInteger(workers) || workers < 1)
-    throw new Error(`--workers must be a positive integer (got ${values.workers})`)
-  if (!Number.isInteger(scrapes) || scrapes < 2)
-    throw new Error(`--scrapes must be an integer of at least 2 (got ${values.scrapes})`)
+  const workers = numberOption('workers', values.workers, RUN_DEFAULTS.workers)
+  const scrapes = numberOption('scrapes', values.scrapes, RUN_DEFAULTS.scrapes, { min: 2 })
 
   const server = await startRedisServer()
-  const conn = await connectWithScripts(server.url, await loadLibraryScripts())
+  const conn = await connectWithScripts(server.url)
   let exporter: ChildProcess | undefined
   try {
     const pool = await createBenchPool(conn, POOL, workers, 42)
@@ -90,11 +56,15 @@ async function main(): Promise<void> {
     })
     await busy.exec()
 
-    const started = await startExporter(server.url)
+    const started = await startCli(
+      ['exporter', '--redis', server.url, '--pool', POOL, '--port', '0'],
+      /"url":"(http:\/\/[^"]+)"/,
+    )
     exporter = started.child
+    const url = started.match[1]
     const scrape = async () => {
       const t0 = performance.now()
-      const res = await fetch(`${started.url}`)
+      const res = await fetch(`${url}`)
       const text = await res.text()
       if (res.status !== 200) throw new Error(`scrape answered ${res.status}: ${text}`)
       return { text, wallMs: performance.now() - t0 }
@@ -123,8 +93,8 @@ async function main(): Promise<void> {
       scrapes,
       series,
       bytes: Buffer.byteLength(last.text),
-      wallMs: { median: percentile(wall, 50), p99: percentile(wall, 99) },
-      scrapeDurationMs: { median: percentile(inside, 50), p99: percentile(inside, 99) },
+      wallMs: { median: percentile(sort(wall), 0.5), p99: percentile(sort(wall), 0.99) },
+      scrapeDurationMs: { median: percentile(sort(inside), 0.5), p99: percentile(sort(inside), 0.99) },
       nodeCpuMsPerScrape: nodeCpuMs,
       redisCpuMsPerScrape: redisCpuMs,
       redisVersion: server.version,
@@ -153,7 +123,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-  process.exit(1)
-})
+runMain(main)

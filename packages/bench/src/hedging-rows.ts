@@ -3,17 +3,111 @@ import {
   Dispatcher,
   type DispatcherStats,
   type HedgingOptions,
+  isHedgeyardError,
   type PoolKeys,
   type SubmitOptions,
 } from 'hedgeyard'
 import type { Redis } from 'ioredis'
 import { type HealthProbe, probeHealth } from './health-probe.js'
-import type { Fleet } from './hedging-fleet.js'
-import { percentile, poissonOffsets, runClosedLoop, runOpenLoop } from './hedging-load.js'
 import type { RowName, RowResult } from './hedging-report.js'
-import type { BenchRequest } from './hedging-worker.js'
+import { percentile } from './latency.js'
 import { machineBusySeconds, waitForQuiet } from './machine-load.js'
 import { redisCpuSeconds } from './redis-info.js'
+import { type RunnerMessage, RunnerProcess } from './runner-process.js'
+import type { HedgingRequest, HedgingWorkerConfig, HedgingWorkerReport } from './runners/hedging-worker.js'
+import { openLoop, poissonOffsetsMs } from './runners/workload.js'
+
+/** The worker processes of the benchmark, each running runners/hedging-worker.js. */
+export interface Fleet {
+  /** The counters of every process, added up. */
+  report(): Promise<HedgingWorkerReport>
+  /** Drains every worker and waits for the processes to exit. */
+  close(): Promise<void>
+}
+
+/** Starts `processes` worker processes and waits until all are registered. */
+export async function startFleet(
+  processes: number,
+  config: Omit<HedgingWorkerConfig, 'idPrefix'>,
+): Promise<Fleet> {
+  const started = await Promise.allSettled(
+    Array.from({ length: processes }, (_, p) =>
+      RunnerProcess.start('hedging-worker', { ...config, idPrefix: `hedge-p${p + 1}` }),
+    ),
+  )
+  const runners = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.runner] : []))
+  const failed = started.find((s) => s.status === 'rejected')
+  if (failed) {
+    await Promise.all(runners.map((r) => r.stop()))
+    throw failed.reason
+  }
+  return {
+    async report() {
+      const reports = await Promise.all(
+        runners.map(
+          (r) => r.request({ cmd: 'report' }, 'report') as Promise<RunnerMessage & HedgingWorkerReport>,
+        ),
+      )
+      const sum = { runs: 0, busyMs: 0, aborted: 0, abortedBusyMs: 0, cpuMs: 0 }
+      for (const r of reports) for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += r[k]
+      return sum
+    },
+    close: async () => void (await Promise.all(runners.map((r) => r.stop()))),
+  }
+}
+
+/** What one open-loop run measured. */
+interface LoadRun {
+  /** Latency of each successful request (ms), from its scheduled send time to its result. */
+  latenciesMs: number[]
+  /** Failed requests by error code. */
+  errors: Record<string, number>
+  /** Wall time from the first scheduled send to the last result (ms). */
+  durationMs: number
+  /** How late the sender got behind its schedule at worst (ms). */
+  maxSendLagMs: number
+}
+
+/**
+ * Open loop (see runners/workload.ts): request `i` is sent at its scheduled time whatever the
+ * earlier ones are doing, its latency counted from that time; a failure is counted by its code.
+ */
+async function runOpenLoop(
+  submit: (index: number) => Promise<unknown>,
+  offsetsMs: number[],
+): Promise<LoadRun> {
+  const errors: Record<string, number> = {}
+  const ok = new Array<boolean>(offsetsMs.length).fill(false)
+  const t0 = performance.now()
+  const run = await openLoop(offsetsMs, (i) =>
+    submit(i).then(
+      () => {
+        ok[i] = true
+      },
+      (err: unknown) => {
+        const code = isHedgeyardError(err) ? err.code : err instanceof Error ? err.name : 'unknown'
+        errors[code] = (errors[code] ?? 0) + 1
+      },
+    ),
+  )
+  return {
+    latenciesMs: run.latenciesUs.filter((_, i) => ok[i]).map((us) => us / 1_000),
+    errors,
+    durationMs: performance.now() - t0,
+    maxSendLagMs: Math.max(0, ...run.sendLagUs) / 1_000,
+  }
+}
+
+/** Closed loop: `inFlight` requests at a time until `count` have settled; returns the failures. */
+async function runClosedLoop(submit: (index: number) => Promise<unknown>, count: number, inFlight: number) {
+  let next = 0
+  let failed = 0
+  const lane = async () => {
+    while (next < count) await submit(next++).catch(() => failed++)
+  }
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane))
+  return failed
+}
 
 /** What every row shares: the private Redis, the pool and its worker processes. */
 export interface Bench {
@@ -104,8 +198,8 @@ async function snapshot(b: Bench, d: Dispatcher): Promise<Snapshot> {
   }
 }
 
-function dispatcher(b: Bench, hedging: HedgingOptions): Dispatcher<BenchRequest, number> {
-  return new Dispatcher<BenchRequest, number>({ redis: b.url, pool: b.pool, hedging })
+function dispatcher(b: Bench, hedging: HedgingOptions): Dispatcher<HedgingRequest, number> {
+  return new Dispatcher<HedgingRequest, number>({ redis: b.url, pool: b.pool, hedging })
 }
 
 /** Mean handler time over a closed loop of plain submits: what capacity is computed from. */
@@ -129,14 +223,14 @@ async function runRow(b: Bench, spec: RowSpec, load: LoadSettings): Promise<RowR
   // Every row of one load gets the same arrivals and the same service times per request index.
   const loadKey = Math.round(load.utilisation * 1_000)
   const serviceSeed = load.seed * 1_000_003 + loadKey
-  const arrivals = poissonOffsets(load.requests, load.ratePerSec, serviceSeed)
+  const arrivals = poissonOffsetsMs(load.requests, load.ratePerSec, serviceSeed)
   const submit = (seed: number) => (i: number) => d.submit({ s: seed, i }, spec.submit)
   try {
     await waitForQuiet(load.quietLoad, load.quietWaitMs)
     // The warm-up draws other service times and arrivals; 'auto' learns its delay from it.
     const warmup = await runOpenLoop(
       submit(serviceSeed + 7_919),
-      poissonOffsets(load.warmupRequests, load.ratePerSec, serviceSeed + 7_919),
+      poissonOffsetsMs(load.warmupRequests, load.ratePerSec, serviceSeed + 7_919),
     )
     await waitIdle(b)
     const probe: HealthProbe = await probeHealth(b.conn)
@@ -198,24 +292,15 @@ async function runRow(b: Bench, spec: RowSpec, load: LoadSettings): Promise<RowR
 export async function runLoad(b: Bench, load: LoadSettings): Promise<RowResult[]> {
   const maxAttempts = load.hedgeMaxAttempts
   const show = (r: RowResult) => {
-    console.log(
-      `  ${r.row.padEnd(13)} p50 ${r.p50Ms.toFixed(1)} p95 ${r.p95Ms.toFixed(1)} p99 ${r.p99Ms.toFixed(1)} ` +
-        `p99.9 ${r.p999Ms.toFixed(1)} ms; ${r.copiesQueued - r.requests} extra copies, ${r.runs} runs ` +
-        `(${r.abortedRuns} aborted), hedges sent ${r.hedgesSent} won ${r.hedgesWon} cancelled ` +
-        `${r.hedgesCancelled} denied ${r.hedgesDenied}; send lag <= ${r.maxSendLagMs.toFixed(1)} ms; ` +
-        `probe ${r.probe.cpuLoopMs} ms; CPU: bench ${r.ownCpuLoad.toFixed(2)}, other ${r.otherCpuLoad.toFixed(2)}; ` +
-        `CPU us/request: producer ${r.cpuUsPerRequest.producer.toFixed(0)}, workers ` +
-        `${r.cpuUsPerRequest.workers.toFixed(0)}, Redis ${r.cpuUsPerRequest.redis.toFixed(0)}`,
-    )
+    const { row, p50Ms, p99Ms, p999Ms, hedgesSent, otherCpuLoad } = r
+    console.log(`  ${JSON.stringify({ row, p50Ms, p99Ms, p999Ms, hedgesSent, otherCpuLoad })}`)
     return r
   }
   const measure = async (spec: RowSpec) => {
     let r = show(await runRow(b, spec, load))
     while (r.otherCpuLoad > load.maxOtherLoad && load.reruns.left > 0) {
       load.reruns.left--
-      console.log(
-        `  (other processes kept ${r.otherCpuLoad.toFixed(2)} CPU busy during ${spec.row}: measuring it again)`,
-      )
+      console.log(`  (other processes took ${r.otherCpuLoad.toFixed(2)} CPU: measuring ${spec.row} again)`)
       const again = show(await runRow(b, spec, load))
       // Chosen by how disturbed the machine was, never by the latencies.
       if (again.otherCpuLoad <= r.otherCpuLoad) r = again

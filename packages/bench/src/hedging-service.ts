@@ -4,6 +4,7 @@
  * slowness a property of the request instead (every copy of a slow request is slow), to show
  * when hedging cannot help.
  */
+import { seededRandom } from './stats.js'
 
 /** Shape of the service-time distribution. */
 export interface ServiceTime {
@@ -41,18 +42,6 @@ function mix32(h: number): number {
   return x >>> 0
 }
 
-/** A small deterministic PRNG (mulberry32) started from a well-mixed key. */
-function generator(key: number): () => number {
-  let a = key >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
-  }
-}
-
 /**
  * The service time of one call (ms), a pure function of (seed, request index, attempt): every
  * call draws its own numbers, so slowness is independent per call (a hedge copy, attempt 2, has
@@ -60,14 +49,14 @@ function generator(key: number): () => number {
  * table (common random numbers: rows differ by what hedging did, not by luck of the draw).
  */
 export function serviceTimeMs(dist: ServiceTime, seed: number, index: number, attempt: number): number {
-  const random = generator(mix32(mix32(mix32(seed) ^ index) ^ Math.imul(attempt, 0x9e3779b1)))
+  const random = seededRandom(mix32(mix32(mix32(seed) ^ index) ^ Math.imul(attempt, 0x9e3779b1)))
   // Box-Muller; 1 - u keeps the logarithm's argument in (0, 1].
   const z = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
   const base = dist.medianMs * Math.exp(dist.sigma * z)
   let isSlow = random() < dist.slowShare
   let factor = dist.slowMin + random() * (dist.slowMax - dist.slowMin)
   if (dist.isCorrelated) {
-    const perRequest = generator(mix32(mix32(mix32(seed) ^ index) ^ 0x51ed270b))
+    const perRequest = seededRandom(mix32(mix32(mix32(seed) ^ index) ^ 0x51ed270b))
     isSlow = perRequest() < dist.slowShare
     factor = dist.slowMin + perRequest() * (dist.slowMax - dist.slowMin)
   }

@@ -1,71 +1,76 @@
+/**
+ * The library's dispatch script as its build embeds it, and its encoder of dispatch calls, from
+ * `hedgeyard/internal` (the entry the library keeps for its own tests and benchmarks): the
+ * benchmarks that call the script directly (the dispatch cost, the routing policies, the Redis
+ * limit) measure what ships, called with the arguments the library sends.
+ */
 import { createHash } from 'node:crypto'
 import type { PoolKeys } from 'hedgeyard'
 import {
   type Connection,
   createConnection,
-  type DispatchCallSettings,
-  type DispatchItem,
-  dispatchArgs,
+  dispatchArgs as encodeDispatch,
   LUA_SCRIPTS,
 } from 'hedgeyard/internal'
 import { DISPATCH_FLOOR_LUA } from './dispatch-floor.js'
 
-/** One embedded script of the library, as its build generated it. */
-export interface LibraryScript {
-  lua: string
-  /** SHA1 of the script text: the name `SCRIPT LOAD` gives it, recorded with every result. */
-  sha1: string
-}
+/** The dispatch script's text, as `SCRIPT LOAD` takes it. */
+export const DISPATCH_LUA = LUA_SCRIPTS.dispatch.lua
+/** Its SHA1, the name `EVALSHA` calls it by, recorded with every result. */
+export const DISPATCH_SHA1 = createHash('sha1').update(DISPATCH_LUA).digest('hex')
 
-/**
- * The library's encoder of a dispatch call, flattened as a script call takes it: the number of
- * keys, the KEYS, then ARGV, as its DispatchBatcher sends them.
- */
-export type DispatchCallArgs = (
-  keys: PoolKeys,
-  settings: DispatchCallSettings,
-  items: readonly DispatchItem[],
-) => (string | number)[]
-
-/** The scripts the benchmarks call, and how the library encodes a dispatch call. */
-export interface LibraryScripts {
-  dispatch: LibraryScript
-  register: LibraryScript
-  dispatchCallArgs: DispatchCallArgs
-}
-
-/**
- * A connection made by the library's own factory (the scripts defined, EVALSHA reloaded after
- * NOSCRIPT), with suite d's floor (dispatch-floor.ts) defined too; it takes the dispatch
- * script's arguments.
- */
+/** A command connection made by the library's own factory, with suite d's floor script defined too. */
 export type BenchConnection = Connection & {
   dispatchFloor(...numKeysKeysAndArgs: (string | number)[]): Promise<unknown>
 }
 
-function script(name: keyof typeof LUA_SCRIPTS): LibraryScript {
-  const lua = LUA_SCRIPTS[name].lua
-  return { lua, sha1: createHash('sha1').update(lua).digest('hex') }
+/** One job of a dispatch call: a first attempt, one copy. */
+export interface DispatchJob {
+  jobId: string
+  session: string
+  payload: string
+  /** Worker ids the job must not go to, joined by ','; '' for none. */
+  excluded: string
 }
 
-/**
- * The scripts exactly as the built library embeds them (`LUA_SCRIPTS` of `hedgeyard/internal`),
- * and the encoder of its dispatch calls: the benchmark measures what ships, called with the
- * arguments the library sends.
- */
-export async function loadLibraryScripts(): Promise<LibraryScripts> {
-  return {
-    dispatch: script('dispatch'),
-    register: script('register'),
-    dispatchCallArgs: (keys, settings, items) => {
-      const call = dispatchArgs(keys, settings, items)
-      return [call.keys.length, ...call.keys, ...call.args]
-    },
-  }
+/** What a dispatch call carries besides its jobs, as a Dispatcher without `resultTtlMs` sends it. */
+export interface DispatchCall {
+  producerId: string
+  seed: number
+  affinityTtlMs: number
+  timeoutMs: number
 }
 
-/** A command connection made as the library makes its own, with the floor script defined too. */
-export async function connectWithScripts(url: string, _scripts: LibraryScripts): Promise<BenchConnection> {
+/** Attempts a job may use before it is dead-lettered: the Dispatcher's default. */
+const MAX_ATTEMPTS = 3
+
+/** The number of keys, the KEYS, then ARGV of a dispatch call carrying `jobs`. */
+export function dispatchArgs(
+  keys: PoolKeys,
+  call: DispatchCall,
+  jobs: readonly DispatchJob[],
+): (string | number)[] {
+  const { producerId, seed, affinityTtlMs, timeoutMs } = call
+  const encoded = encodeDispatch(
+    keys,
+    { producerId, seed, affinityTtlMs, resultTtlMs: undefined },
+    jobs.map((job) => ({
+      jobId: job.jobId,
+      session: job.session,
+      payload: job.payload,
+      timeoutMs,
+      attempt: 1,
+      maxAttempts: MAX_ATTEMPTS,
+      exclude: job.excluded,
+      race: '',
+      copies: 1,
+    })),
+  )
+  return [encoded.keys.length, ...encoded.keys, ...encoded.args]
+}
+
+/** A command connection made as the library makes its own (scripts defined, EVALSHA), connected. */
+export async function connectWithScripts(url: string): Promise<BenchConnection> {
   const conn = createConnection(url, 'command', 'hy:bench') as BenchConnection
   conn.defineCommand('dispatchFloor', { lua: DISPATCH_FLOOR_LUA })
   await conn.connect()

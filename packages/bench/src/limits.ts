@@ -7,18 +7,17 @@
  *
  *   node packages/bench/dist/limits.js [--quick] [--no-write]
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { type SecondCounts, startFakeGemini } from '@hedgeyard/genai'
+import { startRedisServer } from '@hedgeyard/redis-server'
 import { clearPoolLimits, inspectPool, setPoolLimits } from 'hedgeyard'
-import { startRedisServer } from './redis-server.js'
+import { startCli } from './cli.js'
 
-const HERE = dirname(fileURLToPath(import.meta.url))
-const ROOT = join(HERE, '../../..')
-const CLI = join(ROOT, 'packages/cli/dist/main.js')
-const PRODUCER = join(HERE, 'runners/quota-producer.js')
+const DOCS = new URL('../../../docs/bench/', import.meta.url)
+const PRODUCER = fileURLToPath(new URL('./runners/quota-producer.js', import.meta.url))
 const args = process.argv.slice(2)
 const isQuick = args.includes('--quick')
 const shouldWrite = !args.includes('--no-write') && !isQuick
@@ -28,53 +27,19 @@ const RATE = 30
 const MODEL_QUOTA = 50
 const POOL_QUOTA = { limit: 48, periodMs: 1_000, burst: 2 }
 
-const children: ChildProcess[] = []
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL')
-})
-
 interface ProducerOutcome {
   ok: number
   errors: Record<string, number>
 }
 
-function run(argv: string[], env: Record<string, string> = {}): { child: ChildProcess; out: () => string } {
-  const child = spawn(process.execPath, argv, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  let out = ''
-  child.stdout?.on('data', (d) => {
-    out += d
-  })
-  child.stderr?.on('data', (d) => {
-    out += d
-  })
-  return { child, out: () => out }
-}
-
-async function producers(redis: string, pool: string, retries: number): Promise<ProducerOutcome[]> {
+/** The 3 producer processes of a phase, each offering RATE requests a second for SECONDS. */
+function producers(redis: string, pool: string, retries: number): Promise<ProducerOutcome[]> {
   return Promise.all(
-    [0, 1, 2].map(
-      (i) =>
-        new Promise<ProducerOutcome>((resolve, reject) => {
-          const p = run([
-            PRODUCER,
-            redis,
-            pool,
-            `p${i}`,
-            String(SECONDS * RATE),
-            String(RATE),
-            String(retries),
-          ])
-          p.child.on('exit', (code) =>
-            code === 0
-              ? resolve(JSON.parse(p.out()) as ProducerOutcome)
-              : reject(new Error(`producer: ${p.out()}`)),
-          )
-        }),
-    ),
+    [0, 1, 2].map(async (i) => {
+      const args = [PRODUCER, redis, pool, `p${i}`, String(SECONDS * RATE), String(RATE), String(retries)]
+      const { stdout } = await promisify(execFile)(process.execPath, args)
+      return JSON.parse(stdout) as ProducerOutcome
+    }),
   )
 }
 
@@ -124,36 +89,13 @@ async function main(): Promise<void> {
   })
   const pool = 'limits'
   const ref = { redis: redis.url, pool }
+  const env = { GENAI_BASE_URL: sim.url, GEMINI_API_KEY: 'project-key-0123456789' }
+  const workers = []
   for (let i = 0; i < 3; i++) {
-    const w = run(
-      [
-        CLI,
-        'worker',
-        '--redis',
-        redis.url,
-        '--pool',
-        pool,
-        '--handler',
-        '@hedgeyard/genai',
-        '--id-prefix',
-        `w${i}`,
-        '--count',
-        '2',
-        '--concurrency',
-        '16',
-        '--lease-ms',
-        '1500',
-        '--breaker-failures',
-        '3',
-        '--breaker-cool-off-ms',
-        '300',
-      ],
-      { GENAI_BASE_URL: sim.url, GEMINI_API_KEY: 'project-key-0123456789' },
-    )
-    for (let t = 0; !w.out().includes('workers started'); t++) {
-      if (t > 300) throw new Error(`worker did not start: ${w.out()}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    const args = ['worker', '--redis', redis.url, '--pool', pool, '--handler', '@hedgeyard/genai']
+    args.push('--id-prefix', `w${i}`, '--count', '2', '--concurrency', '16', '--lease-ms', '1500')
+    args.push('--breaker-failures', '3', '--breaker-cool-off-ms', '300')
+    workers.push((await startCli(args, /workers started/, env)).child)
   }
   const offered = 3 * RATE
   process.stdout.write(
@@ -216,9 +158,9 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`)
   if (shouldWrite) {
-    writeFileSync(join(ROOT, 'docs/bench/limits.json'), `${JSON.stringify(figures, null, 2)}\n`)
+    writeFileSync(new URL('limits.json', DOCS), `${JSON.stringify(figures, null, 2)}\n`)
     writeFileSync(
-      join(ROOT, 'docs/bench/limits.svg'),
+      new URL('limits.svg', DOCS),
       svg(
         [
           { label: 'without a pool quota', color: '#d62728', points: freeSeries },
@@ -233,6 +175,7 @@ async function main(): Promise<void> {
     )
     process.stdout.write('wrote docs/bench/limits.svg and docs/bench/limits.json\n')
   }
+  for (const w of workers) w.kill('SIGTERM')
   await sim.close()
   await redis.stop()
   process.exit(0)

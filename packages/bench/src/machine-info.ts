@@ -1,9 +1,8 @@
-/** The machine and the versions a benchmark ran with, printed first and written into the doc. */
+/** The machine and the versions a benchmark ran with, printed first and written with the results. */
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { availableParallelism, release, totalmem } from 'node:os'
-import { fileURLToPath } from 'node:url'
 
 export interface MachineInfo {
   cpus: number
@@ -22,7 +21,8 @@ export interface MachineInfo {
   commit: string
 }
 
-function cpuInfo(): { model: string; details: string } {
+/** The CPU's model name, and family/model, MHz and whether it runs under a hypervisor (/proc/cpuinfo). */
+export function cpuInfo(): { model: string; details: string } {
   try {
     const text = readFileSync('/proc/cpuinfo', 'utf8')
     const field = (name: string) =>
@@ -52,13 +52,11 @@ function packageVersion(name: string): string {
   }
 }
 
+/** The version of the library in this checkout (read from the repository, not through the package). */
 function hedgeyardVersion(): string {
   try {
-    const entry = fileURLToPath(import.meta.resolve('hedgeyard'))
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', `file://${entry}`), 'utf8')) as {
-      version: string
-    }
-    return pkg.version
+    const pkg = readFileSync(new URL('../../hedgeyard/package.json', import.meta.url), 'utf8')
+    return (JSON.parse(pkg) as { version: string }).version
   } catch {
     return 'unknown'
   }

@@ -60,18 +60,13 @@ export interface RunHooks {
   afterRun?(): Promise<void>
 }
 
-/** CPU time, commands and socket use of one process over the measured phase. */
+/** CPU time, commands and system calls of one process over the measured phase. */
 export interface ProcessFigures extends RedisTraffic {
   cpuUs: number
 }
 
-/** What one run measured. */
-export interface RunMeasurement {
-  system: SystemName
-  jobs: number
-  /** From the first send to the last job done (at the producer, or at the worker if later). */
-  wallMs: number
-  jobsPerSecond: number
+/** The state of the machine around a run, kept with each run's figures. */
+export interface RunConditions {
   probe: HealthProbe
   /** CPUs busy on the machine just before the run (NaN when not sampled). */
   loadBefore: number
@@ -79,6 +74,19 @@ export interface RunMeasurement {
   otherCpuLoad: number
   /** CPUs the hypervisor took from this VM during the run (/proc/stat `steal`; NaN when unknown). */
   stolenCpus: number
+}
+
+export function conditionsOf(m: RunConditions): RunConditions {
+  return { probe: m.probe, loadBefore: m.loadBefore, otherCpuLoad: m.otherCpuLoad, stolenCpus: m.stolenCpus }
+}
+
+/** What one run measured. */
+export interface RunMeasurement extends RunConditions {
+  system: SystemName
+  jobs: number
+  /** From the first send to the last job done (at the producer, or at the worker if later). */
+  wallMs: number
+  jobsPerSecond: number
   redisCpuUs: number
   producer: ProcessFigures
   worker: ProcessFigures & {
@@ -175,8 +183,8 @@ export async function measureWith(
       endNs: _e,
       cpuUs,
       commands,
-      socketWrites,
-      socketReads,
+      writes,
+      reads,
       latenciesUs,
       sendLagUs,
       overheadUs,
@@ -193,12 +201,12 @@ export async function measureWith(
       otherCpuLoad,
       stolenCpus,
       redisCpuUs,
-      producer: { cpuUs, commands, socketWrites, socketReads },
+      producer: { cpuUs, commands, writes, reads },
       worker: {
         cpuUs: report.cpuUs,
         commands: report.commands,
-        socketWrites: report.socketWrites,
-        socketReads: report.socketReads,
+        writes: report.writes,
+        reads: report.reads,
         perWorker: report.perWorker,
         busyMsPerWorker: report.busyMsPerWorker,
         workMs: report.workMs,
@@ -212,6 +220,42 @@ export async function measureWith(
   } finally {
     await producer.stop()
   }
+}
+
+/** Write and read system calls per job of each process (mostly on its sockets to Redis). */
+export interface SyscallsPerJob {
+  producer: { writes: number; reads: number }
+  worker: { writes: number; reads: number }
+}
+
+export function syscallsPerJob(m: RunMeasurement, jobs = m.jobs): SyscallsPerJob {
+  const per = (p: ProcessFigures) => ({ writes: p.writes / jobs, reads: p.reads / jobs })
+  return { producer: per(m.producer), worker: per(m.worker) }
+}
+
+/** Commands sent per job by each process (a counted run), and those Redis ran (INFO commandstats). */
+export interface CommandsPerJob {
+  producer: Record<string, number>
+  worker: Record<string, number>
+}
+
+export function commandsPerJob(m: RunMeasurement, jobs = m.jobs): CommandsPerJob {
+  const per = (counts: Record<string, number>) =>
+    Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / jobs]))
+  return { producer: per(m.producer.commands), worker: per(m.worker.commands) }
+}
+
+/** Calls and usec per job of each command Redis ran over the run (INFO commandstats), probes left out. */
+export function redisCallsPerJob(
+  m: RunMeasurement,
+  jobs = m.jobs,
+): Record<string, { calls: number; usec: number }> {
+  const out: Record<string, { calls: number; usec: number }> = {}
+  for (const [name, { calls, usec }] of Object.entries(m.redisCommands)) {
+    if (!['info', 'config|resetstat', 'ping'].includes(name))
+      out[name] = { calls: calls / jobs, usec: usec / jobs }
+  }
+  return out
 }
 
 /** Other processes keeping more CPUs busy than this during a run disturb it. */
@@ -243,11 +287,7 @@ export async function measureSteadily<T extends { otherCpuLoad: number }>(
 }
 
 /** One line about a run's conditions, printed before its figures. */
-export function describeConditions(m: {
-  probe: HealthProbe
-  loadBefore: number
-  otherCpuLoad: number
-}): string {
+export function describeConditions(m: RunConditions): string {
   const before = Number.isNaN(m.loadBefore) ? '' : `, load before ${m.loadBefore.toFixed(2)} CPU`
   return (
     `probe: cpu loop ${m.probe.cpuLoopMs.toFixed(1)} ms, ping ${m.probe.pingUs.toFixed(0)} us${before}, ` +

@@ -4,13 +4,13 @@
  *
  *   node packages/bench/dist/memory.js [--jobs N] [--quick] [--json file]
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { startRedisServer } from '@hedgeyard/redis-server'
 import { DISPATCHER_DEFAULTS, Dispatcher, poolKeys } from 'hedgeyard'
 import { Redis } from 'ioredis'
-import { startRedisServer } from './redis-server.js'
+import { startCli } from './cli.js'
 
 const args = process.argv.slice(2)
 const isQuick = args.includes('--quick')
@@ -21,9 +21,7 @@ const flag = (name: string) => {
 const JOBS = Number(flag('--jobs') ?? (isQuick ? 2_000 : 100_000))
 const TTL_MS = isQuick ? 500 : 3_000
 const WORKER_PROCESSES = 2
-const here = dirname(fileURLToPath(import.meta.url))
-// The CLI of this checkout: bench is private and lives beside it.
-const cli = join(here, '../../cli/dist/main.js')
+const HANDLER = fileURLToPath(new URL('./memory-handler.js', import.meta.url))
 
 async function usedMemory(c: Redis): Promise<number> {
   await c.call('MEMORY', 'PURGE').catch(() => {})
@@ -40,31 +38,10 @@ async function main(): Promise<void> {
   try {
     const before = await usedMemory(c)
     for (let i = 0; i < WORKER_PROCESSES; i++) {
-      const child = spawn(
-        process.execPath,
-        [
-          cli,
-          'worker',
-          '--redis',
-          server.url,
-          '--pool',
-          pool,
-          '--handler',
-          join(here, 'memory-handler.js'),
-          '--count',
-          '2',
-          '--concurrency',
-          '16',
-          '--queue-capacity',
-          '5000',
-          '--id-prefix',
-          `mem${i}`,
-        ],
-        { stdio: 'ignore', env: { ...process.env, HEDGEYARD_LOG_LEVEL: 'warn' } },
-      )
-      workers.push(child)
+      const args = ['worker', '--redis', server.url, '--pool', pool, '--handler', HANDLER, '--count', '2']
+      args.push('--concurrency', '16', '--queue-capacity', '5000', '--id-prefix', `mem${i}`)
+      workers.push((await startCli(args, /workers started/, { HEDGEYARD_LOG_LEVEL: 'info' })).child)
     }
-    while ((await c.zcard(keys.alive)) < WORKER_PROCESSES * 2) await new Promise((r) => setTimeout(r, 50))
     const d = new Dispatcher({ redis: server.url, pool, resultTtlMs: TTL_MS, affinityTtlMs: TTL_MS })
     const startedAt = Date.now()
     let next = 0

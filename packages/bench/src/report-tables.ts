@@ -1,8 +1,6 @@
-/** The result tables, in Markdown: printed by the run and written into docs/benchmarks.md. */
-import { dispatchCostTables } from './dispatch-tables.js'
+/** The result tables, in Markdown: printed by the run and written to docs/bench/tables.md. */
 import type { BenchResults } from './results.js'
-import { fmt, markdownTable, type Spread } from './stats.js'
-import { streamingCommandsTable, streamingMemoryTable, streamingTable } from './streaming-tables.js'
+import { fmt, markdownTable, type Spread, spread } from './stats.js'
 import type { LatencyResult } from './suite-latency.js'
 import type { RedisLimitResult } from './suite-redis-limit.js'
 import { POLICY_LABEL, type RoutingResult } from './suite-routing.js'
@@ -13,26 +11,51 @@ import { limitRatios, type Target } from './targets.js'
 const ms = (s: Spread) => fmt(s, 2, 1 / 1_000)
 
 /** A share as `12.5% (11.0-14.0%)`. */
-function pct(s: Spread, digits: number): string {
+export function pct(s: Spread, digits: number): string {
   if (!Number.isFinite(s.median)) return '-'
   const v = (x: number) => (x * 100).toFixed(digits)
   return s.min === s.max ? `${v(s.median)}%` : `${v(s.median)}% (${v(s.min)}-${v(s.max)}%)`
 }
 
+const median = (values: readonly number[]) => spread(values).median
+
+/** A count per job: `1.00`, or `1/256` when one command serves many jobs. */
+export function perJobCount(v: number): string {
+  if (!Number.isFinite(v)) return '-'
+  if (v <= 0) return '0'
+  return v >= 0.1 ? v.toFixed(2) : `1/${Math.round(1 / v)}`
+}
+
+/** `2.00: evalsha 1.00, xreadgroup 1.00`: the total, then the largest items (`top` of them). */
+export function countList(counts: Readonly<Record<string, number>>, top = 6, show = perJobCount): string {
+  const items = Object.entries(counts)
+    .filter(([, v]) => v >= 0.001)
+    .sort((a, b) => b[1] - a[1])
+  const total = items.reduce((s, [, v]) => s + v, 0)
+  return `${show(total)}: ${items
+    .slice(0, top)
+    .map(([n, v]) => `${n.toLowerCase()} ${show(v)}`)
+    .join(', ')}`
+}
+
+/** Medians over runs of per-run records (a missing name counts 0). */
+export function medianRecord(list: readonly Readonly<Record<string, number>>[]): Record<string, number> {
+  const names = new Set(list.flatMap((x) => Object.keys(x)))
+  return Object.fromEntries([...names].map((n) => [n, median(list.map((x) => x[n] ?? 0))]))
+}
+
 export function targetsTable(targets: readonly Target[]): string {
   return markdownTable(
-    ['target', 'goal', 'measured', 'met'],
+    ['target', 'goal', 'measured', 'met', 'plain commands, no library', 'floor (see Method)'],
     targets.map((t) => [
       t.label,
       t.goal,
       t.measured,
-      (t.isMet ? 'yes' : `**no**: ${t.missedBy ?? ''}`) +
-        (!t.isMet && t.plain && !t.plain.isMet
-          ? `; plain commands, no library: ${t.plain.measured}, over the bar too`
-          : '') +
-        (!t.isMet && t.floor && !t.floor.isMet
-          ? `; ${t.floor.name}: ${t.floor.measured}, over the bar in every run too${t.floor.kind === 'latency' ? ": below this machine's floor" : ''}`
-          : ''),
+      t.isMet ? 'yes' : `**no**: ${t.missedBy ?? ''}`,
+      t.plain ? `${t.plain.measured}${t.plain.isMet ? '' : ', over the bar too'}` : '-',
+      t.floor
+        ? `${t.floor.name}: ${t.floor.measured}${t.floor.isMet ? '' : ', over the bar in every run'}`
+        : '-',
     ]),
   )
 }
@@ -52,38 +75,7 @@ export function throughputTable(t: ThroughputResult): string {
   )
 }
 
-/** Median over the runs of a row of a per-job figure. */
-function medianOf(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  if (sorted.length === 0) return 0
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-}
-
-/** A count per job: `1.00`, or `1/256` when one command serves many jobs. */
-export function perJobCount(v: number): string {
-  if (v <= 0) return '0'
-  return v >= 0.1 ? v.toFixed(2) : `1/${Math.round(1 / v)}`
-}
-
-function commandsText(perJob: readonly Record<string, number>[]): string {
-  const names = new Set(perJob.flatMap((c) => Object.keys(c)))
-  const items = [...names]
-    .map((n) => ({ n, v: medianOf(perJob.map((c) => c[n] ?? 0)) }))
-    .filter((x) => x.v >= 0.001)
-    .sort((a, b) => b.v - a.v)
-  const total = items.reduce((s, x) => s + x.v, 0)
-  return `${perJobCount(total)}: ${items.map((x) => `${x.n.toLowerCase()} ${perJobCount(x.v)}`).join(', ')}`
-}
-
-/** Socket writes / reads per job of one process, medians of the runs. */
-export function socketText(io: readonly { writes: number; reads: number }[]): string {
-  return `${perJobCount(medianOf(io.map((x) => x.writes)))} / ${perJobCount(medianOf(io.map((x) => x.reads)))}`
-}
-
-/** Commands per job: sent by each process, and run by Redis (inside scripts included). */
+/** Commands per job: sent by each process (its counted run), system calls, and run by Redis. */
 export function commandsTable(t: ThroughputResult): string {
   return markdownTable(
     [
@@ -91,28 +83,26 @@ export function commandsTable(t: ThroughputResult): string {
       'concurrency',
       'producer sends per job',
       'worker sends per job',
-      'socket writes / reads per job: producer; worker',
+      'write / read syscalls per job: producer; worker',
       'Redis runs per job (top)',
     ],
     t.rows.map((r: ThroughputRow) => {
-      const redis = r.runs.map((run) =>
-        Object.fromEntries(Object.entries(run.redisCallsPerJob).map(([k, v]) => [k, v.calls])),
+      const io = (p: 'producer' | 'worker') => {
+        const of = (k: 'writes' | 'reads') => perJobCount(median(r.runs.map((x) => x.syscallsPerJob[p][k])))
+        return `${of('writes')} / ${of('reads')}`
+      }
+      const redis = medianRecord(
+        r.runs.map((x) =>
+          Object.fromEntries(Object.entries(x.redisCallsPerJob).map(([k, v]) => [k, v.calls])),
+        ),
       )
-      const names = new Set(redis.flatMap((c) => Object.keys(c)))
-      const top = [...names]
-        .map((n) => ({ n, v: medianOf(redis.map((c) => c[n] ?? 0)) }))
-        .sort((a, b) => b.v - a.v)
-      const total = top.reduce((s, x) => s + x.v, 0)
       return [
         SYSTEM_LABEL[r.system],
         String(r.concurrency),
-        commandsText(r.runs.map((run) => run.clientCommandsPerJob.producer)),
-        commandsText(r.runs.map((run) => run.clientCommandsPerJob.worker)),
-        `${socketText(r.runs.map((run) => run.socketIoPerJob.producer))}; ${socketText(r.runs.map((run) => run.socketIoPerJob.worker))}`,
-        `${total.toFixed(1)}: ${top
-          .slice(0, 6)
-          .map((x) => `${x.n} ${x.v.toFixed(2)}`)
-          .join(', ')}`,
+        countList(r.commandsPerJob.producer),
+        countList(r.commandsPerJob.worker),
+        `${io('producer')}; ${io('worker')}`,
+        countList(redis, 6, (v) => v.toFixed(2)),
       ]
     }),
   )
@@ -123,7 +113,7 @@ export function redisTimeTable(t: ThroughputResult, concurrency: number): string
   const rows = t.rows.filter((r) => r.concurrency === concurrency)
   const names = new Set(rows.flatMap((r) => r.runs.flatMap((run) => Object.keys(run.redisCallsPerJob))))
   const usec = (r: ThroughputRow, n: string) =>
-    medianOf(r.runs.map((run) => run.redisCallsPerJob[n]?.usec ?? 0))
+    median(r.runs.map((run) => run.redisCallsPerJob[n]?.usec ?? 0))
   const ordered = [...names].sort(
     (a, b) => Math.max(...rows.map((r) => usec(r, b))) - Math.max(...rows.map((r) => usec(r, a))),
   )
@@ -134,44 +124,65 @@ export function redisTimeTable(t: ThroughputResult, concurrency: number): string
 }
 
 export function latencyTable(l: LatencyResult): string {
-  const isOpen = l.kind === 'open-loop'
+  if (l.kind === 'closed-loop') {
+    return markdownTable(
+      ['system', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms', 'CPU us/job'],
+      l.rows.map((r) => [
+        SYSTEM_LABEL[r.system],
+        ms(r.p50Us),
+        ms(r.p90Us),
+        ms(r.p99Us),
+        ms(r.maxUs),
+        ms(r.meanUs),
+        fmt(r.cpuUsPerJob, 0),
+      ]),
+    )
+  }
   return markdownTable(
-    isOpen
-      ? [
-          'system',
-          'achieved jobs/s',
-          'p50 ms',
-          'p90 ms',
-          'p99 ms',
-          'max ms',
-          'send lag p99 ms',
-          'minus handler: p50 / p99 ms',
-          'CPU us/job',
-        ]
-      : ['system', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms', 'CPU us/job'],
-    l.rows.map((r) =>
-      isOpen
-        ? [
-            SYSTEM_LABEL[r.system],
-            fmt(r.jobsPerSecond, 0),
-            ms(r.p50Us),
-            ms(r.p90Us),
-            ms(r.p99Us),
-            ms(r.maxUs),
-            r.sendLagP99Us ? ms(r.sendLagP99Us) : '-',
-            r.overheadP50Us && r.overheadP99Us ? `${ms(r.overheadP50Us)} / ${ms(r.overheadP99Us)}` : '-',
-            fmt(r.cpuUsPerJob, 0),
-          ]
-        : [
-            SYSTEM_LABEL[r.system],
-            ms(r.p50Us),
-            ms(r.p90Us),
-            ms(r.p99Us),
-            ms(r.maxUs),
-            ms(r.meanUs),
-            fmt(r.cpuUsPerJob, 0),
-          ],
-    ),
+    [
+      'system',
+      'achieved jobs/s',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'max ms',
+      'send lag p99 ms',
+      "handler's sleep p99 ms",
+      'minus handler: p50 / p99 ms',
+      'CPU us/job',
+    ],
+    l.rows.map((r) => [
+      SYSTEM_LABEL[r.system],
+      fmt(r.jobsPerSecond, 0),
+      ms(r.p50Us),
+      ms(r.p90Us),
+      ms(r.p99Us),
+      ms(r.maxUs),
+      r.sendLagP99Us ? ms(r.sendLagP99Us) : '-',
+      r.handlerP99Ms ? fmt(r.handlerP99Ms, 2) : '-',
+      r.overheadP50Us && r.overheadP99Us ? `${ms(r.overheadP50Us)} / ${ms(r.overheadP99Us)}` : '-',
+      fmt(r.cpuUsPerJob, 0),
+    ]),
+  )
+}
+
+/** The pool of suite e as measured: the rates and service times the run computed. */
+export function routingSettingsTable(r: RoutingResult): string {
+  const s = r.settings
+  return markdownTable(
+    ['', ''],
+    [
+      [
+        'mean service time (timer lateness included), ms',
+        `${s.serviceMs.fast.toFixed(1)}; slow worker ${s.serviceMs.slow.toFixed(1)}`,
+      ],
+      [
+        'arrivals (70% of capacity), per second',
+        `${s.ratePerSecond}; affinity pool (equal workers) ${s.affinityRatePerSecond}`,
+      ],
+      ["the slow worker's share of the capacity", `${(s.slowCapacityShare * 100).toFixed(1)}%`],
+      ['jobs per run (after warm-up)', `${s.jobs.toLocaleString('en')} (${s.warmupJobs})`],
+    ],
   )
 }
 
@@ -212,13 +223,8 @@ export function redisLimitTable(l: RedisLimitResult): string {
     fmt(r.redisUsPerJob, 2),
   ])
   for (const p of l.plainJobLimit) {
-    rows.push([
-      '**one job: XADD + XREADGROUP + XACK + SET + PUBLISH**',
-      String(p.pipeline),
-      '-',
-      `**${fmt(p.jobsPerSecond, 0)}**`,
-      fmt(p.redisUsPerJob, 2),
-    ])
+    const name = '**one job: XADD + XREADGROUP + XACK + SET + PUBLISH**'
+    rows.push([name, String(p.pipeline), '-', `**${fmt(p.jobsPerSecond, 0)}**`, fmt(p.redisUsPerJob, 2)])
   }
   return markdownTable(
     ['redis-benchmark, 50 clients', '-P', 'requests/s', 'jobs/s', 'Redis CPU us/job'],
@@ -237,40 +243,99 @@ export function limitRatioTable(r: BenchResults): string {
   )
 }
 
-/** What the run prints at the end: the targets, then the main figures. */
-export function consoleSummary(r: BenchResults): string {
-  const parts: string[] = []
-  if (r.targets.length > 0)
-    parts.push(
-      'Targets (ratios from this run: median, and range of per-repetition ratios)\n',
-      targetsTable(r.targets),
-    )
-  if (r.throughput) {
-    parts.push('\nThroughput (median and min-max over runs)\n', throughputTable(r.throughput))
-    parts.push('\nCommands per job\n', commandsTable(r.throughput))
-    for (const c of r.throughput.settings.concurrencies) {
-      parts.push(
-        `\nRedis time per job by command (INFO commandstats usec), concurrency ${c}\n`,
-        redisTimeTable(r.throughput, c),
-      )
-    }
-  }
-  if (r.throughput && r.redisLimit) parts.push('\nAgainst the Redis limit\n', limitRatioTable(r))
-  if (r.closedLoop) parts.push('\nClosed loop\n', latencyTable(r.closedLoop))
-  if (r.openLoop) parts.push('\nOpen loop\n', latencyTable(r.openLoop))
-  if (r.routing) parts.push('\nRouting quality\n', routingTable(r.routing), '\n', affinityTable(r.routing))
-  if (r.redisLimit) parts.push('\nRedis limit\n', redisLimitTable(r.redisLimit))
+/** The run, and the earlier runs whose results it kept for the suites it did not run. */
+export function runTable(r: BenchResults): string {
+  const runs = [
+    { suites: r.suites, command: r.command, startedAt: r.startedAt, machine: r.machine },
+    ...(r.carriedOver ?? []),
+  ]
+  return markdownTable(
+    ['suites', 'measured by', 'on', 'at', 'machine'],
+    runs.map((x) => [
+      x.suites.join(', '),
+      `\`${x.command}\``,
+      x.startedAt.slice(0, 10),
+      `\`${x.machine.commit}\``,
+      `${x.machine.cpus} CPUs \`${x.machine.cpuModel}\`, Node ${x.machine.node}, Redis ${x.machine.redis}`,
+    ]),
+  )
+}
+
+export function machineTable(r: BenchResults): string {
+  const m = r.machine
+  return markdownTable(
+    ['', ''],
+    [
+      ['CPUs', `${m.cpus} (\`nproc\`)`],
+      ['CPU model', `\`${m.cpuModel}\` (${m.cpuDetails})`],
+      ['memory', `${m.memoryGiB} GiB`],
+      ['kernel', m.kernel],
+      ['Node', m.node],
+      ['Redis', `${m.redis} (redis-benchmark ${m.redisBenchmark})`],
+      ['BullMQ', m.bullmq],
+      ['ioredis', m.ioredis],
+      ['Hedgeyard', `${m.hedgeyard} at \`${m.commit}\``],
+      ['dispatch script', `SHA1 \`${r.dispatchScriptSha1.slice(0, 12)}\``],
+      [
+        'repetitions; runs measured again (most allowed)',
+        `${r.repetitions}; ${r.retries.used} (${r.retries.max})`,
+      ],
+      ['duration', `${Math.round(r.durationSeconds)} s`],
+    ],
+  )
+}
+
+/** The probe and the machine load of each run, summed up per suite. */
+export function conditionsTable(r: BenchResults): string {
+  type Run = { probe: { cpuLoopMs: number; pingUs: number }; otherCpuLoad: number; stolenCpus?: number }
+  const suites: [string, Run[]][] = []
+  if (r.throughput) suites.push(['a. throughput', r.throughput.rows.flatMap((x) => x.runs)])
+  if (r.closedLoop) suites.push(['b. closed loop', r.closedLoop.rows.flatMap((x) => x.runs)])
+  if (r.openLoop) suites.push(['c. open loop', r.openLoop.rows.flatMap((x) => x.runs)])
   if (r.dispatchCost)
-    parts.push('\nDispatch cost, cost(1000) / cost(8)\n', dispatchCostTables(r.dispatchCost.variants).ratios)
-  if (r.streaming) {
-    parts.push(
-      '\nStreaming\n',
-      streamingTable(r.streaming),
-      '\n',
-      streamingMemoryTable(r.streaming),
-      '\n',
-      streamingCommandsTable(r.streaming),
-    )
+    suites.push(['d. dispatch cost', r.dispatchCost.measurements.filter((m) => m.size === 8)])
+  if (r.routing) {
+    suites.push([
+      'e. routing',
+      [...r.routing.rows.flatMap((x) => x.runs), ...r.routing.affinity.flatMap((x) => x.runs)],
+    ])
   }
-  return parts.join('\n')
+  if (r.streaming) suites.push(['f. streaming', r.streaming.rows.flatMap((x) => x.runs)])
+  const range = (values: number[], digits: number) => {
+    const known = values.filter(Number.isFinite)
+    if (known.length === 0) return '-'
+    return `${Math.min(...known).toFixed(digits)}-${Math.max(...known).toFixed(digits)}`
+  }
+  return markdownTable(
+    [
+      'suite',
+      'runs',
+      'CPU loop ms',
+      'PING us',
+      'other processes, CPUs',
+      'runs with others > 0.25 CPU',
+      'stolen by the hypervisor, CPUs',
+    ],
+    suites.map(([name, runs]) => [
+      name,
+      String(runs.length),
+      range(
+        runs.map((x) => x.probe.cpuLoopMs),
+        1,
+      ),
+      range(
+        runs.map((x) => x.probe.pingUs),
+        0,
+      ),
+      range(
+        runs.map((x) => x.otherCpuLoad),
+        2,
+      ),
+      String(runs.filter((x) => x.otherCpuLoad > 0.25).length),
+      range(
+        runs.map((x) => x.stolenCpus ?? Number.NaN),
+        2,
+      ),
+    ]),
+  )
 }

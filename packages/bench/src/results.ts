@@ -1,4 +1,4 @@
-/** Everything one benchmark run produced: what docs/bench/results.json holds and the doc is made of. */
+/** Everything one benchmark run produced: what docs/bench/results.json holds and the tables are made of. */
 import type { MachineInfo } from './machine-info.js'
 import type { DispatchCostResult } from './suite-dispatch-cost.js'
 import type { LatencyResult } from './suite-latency.js'

@@ -17,10 +17,7 @@ export type RunnerName =
   | 'plain-worker'
   | 'plain-producer'
   | 'local-producer'
-  | 'hedgeyard-stream-worker'
-  | 'hedgeyard-stream-producer'
-  | 'bullmq-stream-worker'
-  | 'bullmq-stream-producer'
+  | 'hedging-worker'
 
 /** A message from a runner: its `type` and whatever it carries. */
 export type RunnerMessage = { type: string } & Record<string, unknown>

@@ -1,4 +1,5 @@
-/** Suite f's tables, in Markdown: printed by the run and written into docs/benchmarks.md. */
+/** Suite f's tables, in Markdown (see report-tables.ts). */
+import { countList, medianRecord } from './report-tables.js'
 import { fmt, markdownTable, type Spread, spread } from './stats.js'
 import type { StreamingResult, StreamingRow, StreamingRun } from './suite-streaming.js'
 import { SYSTEM_LABEL } from './systems.js'
@@ -9,10 +10,6 @@ function kib(s: Spread): string {
   if (!Number.isFinite(s.median)) return '-'
   const v = (x: number) => (x / 1_024).toFixed(0)
   return s.min === s.max ? v(s.median) : `${v(s.median)} (${v(s.min)} to ${v(s.max)})`
-}
-
-function median(values: readonly number[]): number {
-  return spread(values).median
 }
 
 /** Rate, latency per chunk, streams open at once and CPU per chunk. */
@@ -70,36 +67,14 @@ export function streamingMemoryTable(s: StreamingResult): string {
   )
 }
 
-/** A count per chunk: `1.00`, or `1/50` when one command serves many chunks. */
-const count = (v: number) => (v >= 0.1 ? v.toFixed(2) : v > 0 ? `1/${Math.round(1 / v)}` : '0')
-const usec = (v: number) => v.toFixed(2)
-
-/**
- * `12.3: a 10.0, b 2.3`: the total, then the largest items; per chunk, medians of the runs. No
- * total for Redis's time: `evalsha` includes the commands its scripts run, listed again.
- */
-function perChunkList(
-  list: readonly Record<string, number>[],
-  show: (v: number) => string,
-  hasTotal = true,
-): string {
-  const names = new Set(list.flatMap((c) => Object.keys(c)))
-  const items = [...names]
-    .map((n) => ({ n, v: median(list.map((c) => c[n] ?? 0)) }))
-    .filter((x) => x.v > 0)
-    .sort((a, b) => b.v - a.v)
-  const total = items.reduce((sum, x) => sum + x.v, 0)
-  const top = items
-    .slice(0, 5)
-    .map((x) => `${x.n.toLowerCase()} ${show(x.v)}`)
-    .join(', ')
-  return hasTotal ? `${show(total)}: ${top}` : top
-}
-
 /** Commands each process sent per chunk, and where Redis spent its time per chunk. */
 export function streamingCommandsTable(s: StreamingResult): string {
   const redisUs = (runs: readonly StreamingRun[]) =>
-    runs.map((run) => Object.fromEntries(Object.entries(run.redisCallsPerChunk).map(([k, v]) => [k, v.usec])))
+    medianRecord(
+      runs.map((run) =>
+        Object.fromEntries(Object.entries(run.redisCallsPerChunk).map(([k, v]) => [k, v.usec])),
+      ),
+    )
   return markdownTable(
     [
       'system',
@@ -109,15 +84,9 @@ export function streamingCommandsTable(s: StreamingResult): string {
     ],
     s.rows.map((r) => [
       SYSTEM_LABEL[r.system],
-      perChunkList(
-        r.runs.map((x) => x.clientCommandsPerChunk.producer),
-        count,
-      ),
-      perChunkList(
-        r.runs.map((x) => x.clientCommandsPerChunk.worker),
-        count,
-      ),
-      perChunkList(redisUs(r.runs), usec, false),
+      countList(r.commandsPerChunk.producer, 5),
+      countList(r.commandsPerChunk.worker, 5),
+      countList(redisUs(r.runs), 5, (v) => v.toFixed(2)).replace(/^[^:]*: /, ''),
     ]),
   )
 }

@@ -10,11 +10,15 @@
 import { cdfPoints, type LatencySummary, summarize } from './latency.js'
 import {
   type BenchContext,
+  conditionsOf,
   describeConditions,
   measureRun,
   measureSteadily,
+  type RunConditions,
   type RunMeasurement,
+  type SyscallsPerJob,
   type SystemName,
+  syscallsPerJob,
 } from './measure-run.js'
 import type { Workload } from './runners/workload.js'
 import { type Spread, spread } from './stats.js'
@@ -30,7 +34,7 @@ export const OPEN_LOOP_DEFAULTS = Object.freeze({
 })
 
 /** One run of a latency suite. */
-export interface LatencyRun {
+export interface LatencyRun extends RunConditions {
   repetition: number
   jobs: number
   /** Jobs per second over the run (open loop: the rate achieved). */
@@ -43,15 +47,7 @@ export interface LatencyRun {
   /** Open loop: how long the handler's sleep really took on the worker (ms). */
   handlerMs?: { p50: number; p99: number; max: number }
   cpuUsPerJob: { redis: number; producer: number; worker: number }
-  /** Commands sent per job, by process and command name. */
-  clientCommandsPerJob: { producer: Record<string, number>; worker: Record<string, number> }
-  /** Writes to and reads from the sockets to Redis per job, by process. */
-  socketIoPerJob: { producer: { writes: number; reads: number }; worker: { writes: number; reads: number } }
-  probe: RunMeasurement['probe']
-  loadBefore: number
-  otherCpuLoad: number
-  /** CPUs the hypervisor took from this VM during the run (NaN when unknown). */
-  stolenCpus: number
+  syscallsPerJob: SyscallsPerJob
 }
 
 /** Median (min-max) over the runs of one system, and the CDF of all its runs' latencies together. */
@@ -79,10 +75,6 @@ export interface LatencyResult {
   kind: 'closed-loop' | 'open-loop'
   settings: Record<string, number>
   rows: LatencyRow[]
-}
-
-function perJob(counts: Record<string, number>, jobs: number): Record<string, number> {
-  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / jobs]))
 }
 
 /** One latency suite: its workload, the systems it runs and how often. */
@@ -128,18 +120,8 @@ async function runLatencySuite(ctx: BenchContext, plan: LatencyPlan): Promise<La
           producer: m.producer.cpuUs / m.jobs,
           worker: m.worker.cpuUs / m.jobs,
         },
-        clientCommandsPerJob: {
-          producer: perJob(m.producer.commands, m.jobs),
-          worker: perJob(m.worker.commands, m.jobs),
-        },
-        socketIoPerJob: {
-          producer: { writes: m.producer.socketWrites / m.jobs, reads: m.producer.socketReads / m.jobs },
-          worker: { writes: m.worker.socketWrites / m.jobs, reads: m.worker.socketReads / m.jobs },
-        },
-        probe: m.probe,
-        loadBefore: m.loadBefore,
-        otherCpuLoad: m.otherCpuLoad,
-        stolenCpus: m.stolenCpus,
+        syscallsPerJob: syscallsPerJob(m),
+        ...conditionsOf(m),
       }
       runs.set(system, [...(runs.get(system) ?? []), run])
       samples.set(system, [...(samples.get(system) ?? []), ...latencies])

@@ -10,9 +10,8 @@ import { promisify } from 'node:util'
 import type { PoolKeys } from 'hedgeyard'
 import { Redis } from 'ioredis'
 import { createBenchPool, jobPayload } from './bench-pool.js'
-import { dispatchArgs } from './dispatch-args.js'
 import { probeHealth } from './health-probe.js'
-import { connectWithScripts, loadLibraryScripts } from './library-scripts.js'
+import { connectWithScripts, DISPATCH_LUA, DISPATCH_SHA1, dispatchArgs } from './library-scripts.js'
 import type { BenchContext } from './measure-run.js'
 import { redisCpuSeconds } from './redis-info.js'
 import { type Spread, spread } from './stats.js'
@@ -70,28 +69,17 @@ export async function runRedisLimit(
   port: number,
 ): Promise<RedisLimitResult> {
   const o = ctx.isQuick ? { ...REDIS_LIMIT_DEFAULTS, ...QUICK } : REDIS_LIMIT_DEFAULTS
-  const scripts = await loadLibraryScripts()
   const envelope = '{"ok":true,"workerId":"bench-host-4242-1","attempt":1,"value":null}'
   const payload = jobPayload(0)
   const dispatchCommand = (batch: number, keys: PoolKeys) => {
-    const args = dispatchArgs(
-      scripts,
-      keys,
-      {
-        producerId: 'bench-producer',
-        seed: 12_345,
-        affinityTtlMs: 30_000,
-        resultTtlMs: undefined,
-        timeoutMs: 30_000,
-      },
-      Array.from({ length: batch }, (_, i) => ({
-        jobId: `job-${i}-__rand_int__`,
-        session: '',
-        payload,
-        excluded: '',
-      })),
-    )
-    return ['EVALSHA', scripts.dispatch.sha1, ...args.map(String)]
+    const call = { producerId: 'bench-producer', seed: 12_345, affinityTtlMs: 30_000, timeoutMs: 30_000 }
+    const jobs = Array.from({ length: batch }, (_, i) => ({
+      jobId: `job-${i}-__rand_int__`,
+      session: '',
+      payload,
+      excluded: '',
+    }))
+    return ['EVALSHA', DISPATCH_SHA1, ...dispatchArgs(keys, call, jobs).map(String)]
   }
 
   const bench = async (
@@ -102,22 +90,23 @@ export async function runRedisLimit(
     command: string[],
   ) => {
     const before = await redisCpuSeconds(ctx.conn)
-    const { stdout } = await run(
-      'redis-benchmark',
-      [
-        '-h',
-        '127.0.0.1',
-        '-p',
-        String(port),
-        '-c',
-        String(o.clients),
-        '-n',
-        String(requests),
-        '-P',
-        String(pipeline),
-      ].concat(['-r', '1000000', '--csv', ...command]),
-      { maxBuffer: 16 * 1024 * 1024 },
-    )
+    const args = [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      port,
+      '-c',
+      o.clients,
+      '-n',
+      requests,
+      '-P',
+      pipeline,
+      '-r',
+      1_000_000,
+    ]
+    const { stdout } = await run('redis-benchmark', [...args.map(String), '--csv', ...command], {
+      maxBuffer: 16 * 1024 * 1024,
+    })
     const after = await redisCpuSeconds(ctx.conn)
     return {
       name,
@@ -131,11 +120,11 @@ export async function runRedisLimit(
   const all: LimitMeasurement[] = []
   for (let rep = 1; rep <= repetitions; rep++) {
     await ctx.conn.call('FLUSHALL', 'SYNC')
-    const conn = await connectWithScripts(ctx.redisUrl, scripts)
+    const conn = await connectWithScripts(ctx.redisUrl)
     const subscriber = new Redis(ctx.redisUrl)
     subscriber.on('error', () => {})
     try {
-      await conn.script('LOAD', scripts.dispatch.lua)
+      await conn.script('LOAD', DISPATCH_LUA)
       const pool = await createBenchPool(conn, 'limit', 8, 8)
       await subscriber.subscribe('limit:results')
       const probe = await probeHealth(ctx.conn)
@@ -143,36 +132,17 @@ export async function runRedisLimit(
         `redis limit rep ${rep}/${repetitions}: probe: cpu loop ${probe.cpuLoopMs} ms, ping ${probe.pingUs} us`,
       )
       const found: LimitMeasurement[] = []
-      for (const pipeline of [1, 16]) {
-        found.push(
-          await bench(
-            'dispatch script, 1 job per call',
-            pipeline,
-            1,
-            o.requests,
-            dispatchCommand(1, pool.keys),
-          ),
-        )
-      }
-      found.push(
-        await bench(
-          `dispatch script, ${o.batch} jobs per call`,
-          1,
-          o.batch,
-          o.batchRequests,
-          dispatchCommand(o.batch, pool.keys),
-        ),
-      )
+      const lone = dispatchCommand(1, pool.keys)
+      for (const pipeline of [1, 16])
+        found.push(await bench('dispatch script, 1 job per call', pipeline, 1, o.requests, lone))
+      const batch = dispatchCommand(o.batch, pool.keys)
+      found.push(await bench(`dispatch script, ${o.batch} jobs per call`, 1, o.batch, o.batchRequests, batch))
       for (const pipeline of [1, 16]) {
         await conn.del('limit:s')
         await conn.xgroup('CREATE', 'limit:s', 'g', '0', 'MKSTREAM')
         // The five fields of a plain job's entry, as the dispatch script writes them.
-        const fields = ['id', 'job-__rand_int__', 'payload', payload, 'producer', 'bench-producer'].concat([
-          'deadline',
-          '1900000000000',
-          'enqueued',
-          '1800000000000',
-        ])
+        const fields = ['id', 'job-__rand_int__', 'payload', payload, 'producer', 'bench-producer']
+        fields.push('deadline', '1900000000000', 'enqueued', '1800000000000')
         const commands: Record<(typeof PLAIN)[number], string[]> = {
           XADD: ['XADD', 'limit:s', '*', ...fields],
           // Reads each entry the XADD run queued once (as many requests as entries).
@@ -237,7 +207,7 @@ export async function runRedisLimit(
       batch: o.batch,
       repetitions,
     },
-    dispatchScriptSha1: scripts.dispatch.sha1,
+    dispatchScriptSha1: DISPATCH_SHA1,
     rows,
     plainJobLimit,
   }

@@ -9,15 +9,20 @@
 import { type LatencySummary, summarize } from './latency.js'
 import {
   type BenchContext,
+  type CommandsPerJob,
+  commandsPerJob,
+  conditionsOf,
   describeConditions,
   measureRun,
   measureSteadily,
+  type RunConditions,
   type RunMeasurement,
+  redisCallsPerJob,
 } from './measure-run.js'
-import type { StreamLoad } from './runners/stream-load.js'
+import type { StreamLoad } from './runners/workload.js'
 import { type Spread, spread } from './stats.js'
 import { type MemoryFigures, watchMemory } from './stream-memory.js'
-import { SYSTEM_LABEL, streamPairFor, systemOrder } from './systems.js'
+import { type PairOptions, pairFor, SYSTEM_LABEL, systemOrder } from './systems.js'
 
 export const STREAMING_DEFAULTS = Object.freeze({
   streams: 1_000,
@@ -33,7 +38,7 @@ const QUICK = Object.freeze({ streams: 50, chunks: 10, warmupStreams: 10, concur
 type Compared = 'hedgeyard' | 'bullmq'
 
 /** One run; CPU and commands per chunk received. */
-export interface StreamingRun {
+export interface StreamingRun extends RunConditions {
   repetition: number
   streams: number
   /** Chunks the producer received, and those it expected but never got. */
@@ -49,14 +54,9 @@ export interface StreamingRun {
   peakOpen: number
   peakMidStream: number
   cpuUsPerChunk: { redis: number; producer: number; worker: number; total: number }
-  clientCommandsPerChunk: { producer: Record<string, number>; worker: Record<string, number> }
   /** Commands Redis ran per chunk (scripts' inner commands included), and their usec per chunk. */
   redisCallsPerChunk: Record<string, { calls: number; usec: number }>
   memory: MemoryFigures
-  probe: RunMeasurement['probe']
-  loadBefore: number
-  otherCpuLoad: number
-  stolenCpus: number
 }
 
 /** Median (min-max) over the runs of one system. */
@@ -69,23 +69,18 @@ export interface StreamingRow {
   peakMidStream: Spread
   cpuUsPerChunk: { redis: Spread; producer: Spread; worker: Spread; total: Spread }
   memory: { baselineBytes: Spread; peakGrowthBytes: Spread; leftAfterTtlBytes: Spread }
+  /** Commands each process sent per chunk, in the counted run. */
+  commandsPerChunk: CommandsPerJob
   runs: StreamingRun[]
 }
 
 export interface StreamingResult {
-  settings: StreamLoad & { concurrency: number; resultTtlMs: number; repetitions: number }
+  settings: Omit<StreamLoad, 'kind'> & { concurrency: number; resultTtlMs: number; repetitions: number }
   rows: StreamingRow[]
 }
 
 function perChunk(m: RunMeasurement, memory: MemoryFigures, repetition: number): StreamingRun {
   const chunks = Number(m.extra.chunks)
-  const per = (counts: Record<string, number>) =>
-    Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / chunks]))
-  const redisCallsPerChunk: StreamingRun['redisCallsPerChunk'] = {}
-  for (const [name, { calls, usec }] of Object.entries(m.redisCommands)) {
-    if (['info', 'config|resetstat', 'ping'].includes(name)) continue
-    redisCallsPerChunk[name] = { calls: calls / chunks, usec: usec / chunks }
-  }
   const cpu = {
     redis: m.redisCpuUs / chunks,
     producer: m.producer.cpuUs / chunks,
@@ -103,17 +98,13 @@ function perChunk(m: RunMeasurement, memory: MemoryFigures, repetition: number):
     peakOpen: Number(m.extra.peakOpen),
     peakMidStream: Number(m.extra.peakMidStream),
     cpuUsPerChunk: { ...cpu, total: cpu.redis + cpu.producer + cpu.worker },
-    clientCommandsPerChunk: { producer: per(m.producer.commands), worker: per(m.worker.commands) },
-    redisCallsPerChunk,
+    redisCallsPerChunk: redisCallsPerJob(m, chunks),
     memory,
-    probe: m.probe,
-    loadBefore: m.loadBefore,
-    otherCpuLoad: m.otherCpuLoad,
-    stolenCpus: m.stolenCpus,
+    ...conditionsOf(m),
   }
 }
 
-function rowOf(system: Compared, runs: StreamingRun[]): StreamingRow {
+function rowOf(system: Compared, runs: StreamingRun[], commandsPerChunk: CommandsPerJob): StreamingRow {
   const s = (pick: (r: StreamingRun) => number) => spread(runs.map(pick))
   return {
     system,
@@ -133,23 +124,31 @@ function rowOf(system: Compared, runs: StreamingRun[]): StreamingRow {
       peakGrowthBytes: s((r) => r.memory.peakBytes - r.memory.baselineBytes),
       leftAfterTtlBytes: s((r) => r.memory.afterTtlBytes - r.memory.baselineBytes),
     },
+    commandsPerChunk,
     runs,
   }
 }
 
 export async function runStreaming(ctx: BenchContext, repetitions: number): Promise<StreamingResult> {
   const size = ctx.isQuick ? QUICK : STREAMING_DEFAULTS
-  const load: StreamLoad = { streams: size.streams, chunks: size.chunks, warmupStreams: size.warmupStreams }
+  const load: StreamLoad = {
+    kind: 'streams',
+    streams: size.streams,
+    chunks: size.chunks,
+    warmupStreams: size.warmupStreams,
+  }
+  const options = (name: string): PairOptions => ({
+    name,
+    concurrency: size.concurrency,
+    work: { kind: 'stream' },
+    workload: load,
+    resultTtlMs: size.resultTtlMs,
+  })
   const runs: Record<Compared, StreamingRun[]> = { hedgeyard: [], bullmq: [] }
   for (let rep = 1; rep <= repetitions; rep++) {
     for (const system of systemOrder(rep)) {
       if (system !== 'hedgeyard' && system !== 'bullmq') continue
-      const spec = streamPairFor(system, ctx, {
-        name: `stream-${rep}`,
-        concurrency: size.concurrency,
-        load,
-        resultTtlMs: size.resultTtlMs,
-      })
+      const spec = pairFor(system, ctx, options(`stream-${rep}`))
       const label = `streaming rep ${rep} ${SYSTEM_LABEL[system]}`
       const { m, run } = await measureSteadily(ctx, label, async () => {
         const memory = watchMemory(ctx.conn, size.resultTtlMs)
@@ -172,8 +171,24 @@ export async function runStreaming(ctx: BenchContext, repetitions: number): Prom
       )
     }
   }
+  const rows: StreamingRow[] = []
+  for (const system of ['hedgeyard', 'bullmq'] as const) {
+    // The commands each process sends, counted in a run of their own (counting costs CPU).
+    const counted = await measureRun(
+      ctx,
+      pairFor(system, ctx, { ...options('stream-count'), countCommands: true }),
+    )
+    rows.push(rowOf(system, runs[system], commandsPerJob(counted, Number(counted.extra.chunks))))
+  }
   return {
-    settings: { ...load, concurrency: size.concurrency, resultTtlMs: size.resultTtlMs, repetitions },
-    rows: [rowOf('hedgeyard', runs.hedgeyard), rowOf('bullmq', runs.bullmq)],
+    settings: {
+      streams: load.streams,
+      chunks: load.chunks,
+      warmupStreams: load.warmupStreams,
+      concurrency: size.concurrency,
+      resultTtlMs: size.resultTtlMs,
+      repetitions,
+    },
+    rows,
   }
 }

@@ -1,23 +1,32 @@
 /**
  * Suite a, throughput: 20,000 no-op jobs submitted in bulk, total concurrency 50 and then 1;
- * jobs/s and CPU per job (Redis from INFO cpu, Node from each process's process.cpuUsage), with
- * the commands each process sent and the commands Redis ran (INFO commandstats) per job.
+ * jobs/s and CPU per job (Redis from INFO cpu, Node from each process's process.cpuUsage), the
+ * system calls of each process and the commands Redis ran (INFO commandstats) per job. The
+ * commands each process sends are counted in one more run of each system, apart from the timed
+ * ones (counting costs the processes CPU).
  */
 import {
   type BenchContext,
+  type CommandsPerJob,
+  commandsPerJob,
+  conditionsOf,
   describeConditions,
   measureRun,
   measureSteadily,
+  type RunConditions,
   type RunMeasurement,
+  redisCallsPerJob,
+  type SyscallsPerJob,
+  syscallsPerJob,
 } from './measure-run.js'
 import { type Spread, spread } from './stats.js'
-import { pairFor, SYSTEM_LABEL, systemOrder } from './systems.js'
+import { type PairOptions, pairFor, SYSTEM_LABEL, systemOrder } from './systems.js'
 
 export const THROUGHPUT_DEFAULTS = Object.freeze({ jobs: 20_000, warmupJobs: 1_000, concurrencies: [50, 1] })
 const QUICK = Object.freeze({ jobs: 500, warmupJobs: 100 })
 
 /** One run, per job. */
-export interface ThroughputRun {
+export interface ThroughputRun extends RunConditions {
   repetition: number
   jobs: number
   wallMs: number
@@ -26,17 +35,9 @@ export interface ThroughputRun {
   producerUsPerJob: number
   workerUsPerJob: number
   totalUsPerJob: number
-  /** Commands sent per job, by process and command name. */
-  clientCommandsPerJob: { producer: Record<string, number>; worker: Record<string, number> }
-  /** Writes to and reads from the sockets to Redis per job, by process. */
-  socketIoPerJob: { producer: { writes: number; reads: number }; worker: { writes: number; reads: number } }
+  syscallsPerJob: SyscallsPerJob
   /** Commands Redis ran per job (scripts' inner commands included), and their usec per job. */
   redisCallsPerJob: Record<string, { calls: number; usec: number }>
-  probe: RunMeasurement['probe']
-  loadBefore: number
-  otherCpuLoad: number
-  /** CPUs the hypervisor took from this VM during the run (NaN when unknown). */
-  stolenCpus: number
 }
 
 /** Median (min-max) over the runs of one system at one concurrency. */
@@ -48,6 +49,8 @@ export interface ThroughputRow {
   producerUsPerJob: Spread
   workerUsPerJob: Spread
   totalUsPerJob: Spread
+  /** Commands each process sent per job, in the counted run. */
+  commandsPerJob: CommandsPerJob
   runs: ThroughputRun[]
 }
 
@@ -57,13 +60,6 @@ export interface ThroughputResult {
 }
 
 function perJob(m: RunMeasurement, repetition: number): ThroughputRun {
-  const per = (counts: Record<string, number>) =>
-    Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / m.jobs]))
-  const redisCallsPerJob: ThroughputRun['redisCallsPerJob'] = {}
-  for (const [name, { calls, usec }] of Object.entries(m.redisCommands)) {
-    if (['info', 'config|resetstat', 'ping'].includes(name)) continue
-    redisCallsPerJob[name] = { calls: calls / m.jobs, usec: usec / m.jobs }
-  }
   const redisUsPerJob = m.redisCpuUs / m.jobs
   const producerUsPerJob = m.producer.cpuUs / m.jobs
   const workerUsPerJob = m.worker.cpuUs / m.jobs
@@ -76,42 +72,31 @@ function perJob(m: RunMeasurement, repetition: number): ThroughputRun {
     producerUsPerJob,
     workerUsPerJob,
     totalUsPerJob: redisUsPerJob + producerUsPerJob + workerUsPerJob,
-    clientCommandsPerJob: { producer: per(m.producer.commands), worker: per(m.worker.commands) },
-    socketIoPerJob: {
-      producer: { writes: m.producer.socketWrites / m.jobs, reads: m.producer.socketReads / m.jobs },
-      worker: { writes: m.worker.socketWrites / m.jobs, reads: m.worker.socketReads / m.jobs },
-    },
-    redisCallsPerJob,
-    probe: m.probe,
-    loadBefore: m.loadBefore,
-    otherCpuLoad: m.otherCpuLoad,
-    stolenCpus: m.stolenCpus,
+    syscallsPerJob: syscallsPerJob(m),
+    redisCallsPerJob: redisCallsPerJob(m),
+    ...conditionsOf(m),
   }
 }
 
 export async function runThroughput(ctx: BenchContext, repetitions: number): Promise<ThroughputResult> {
   const size = ctx.isQuick ? QUICK : THROUGHPUT_DEFAULTS
+  const options = (concurrency: number, name: string): PairOptions => ({
+    name,
+    concurrency,
+    work: { kind: 'noop' },
+    workload: { kind: 'bulk', jobs: size.jobs, warmupJobs: size.warmupJobs },
+  })
   const runs = new Map<string, ThroughputRun[]>()
   for (let rep = 1; rep <= repetitions; rep++) {
     for (const concurrency of THROUGHPUT_DEFAULTS.concurrencies) {
       for (const system of systemOrder(rep)) {
-        const spec = pairFor(system, ctx, {
-          name: `tp-${concurrency}-${rep}`,
-          concurrency,
-          work: { kind: 'noop' },
-          workload: { kind: 'bulk', jobs: size.jobs, warmupJobs: size.warmupJobs },
-        })
-        const m = await measureSteadily(
-          ctx,
-          `throughput rep ${rep} ${SYSTEM_LABEL[system]} c=${concurrency}`,
-          () => measureRun(ctx, spec),
-        )
+        const label = `throughput rep ${rep}/${repetitions} ${SYSTEM_LABEL[system]} c=${concurrency}`
+        const spec = pairFor(system, ctx, options(concurrency, `tp-${concurrency}-${rep}`))
+        const m = await measureSteadily(ctx, label, () => measureRun(ctx, spec))
         const run = perJob(m, rep)
-        const key = `${system}/${concurrency}`
-        runs.set(key, [...(runs.get(key) ?? []), run])
+        runs.set(`${system}/${concurrency}`, [...(runs.get(`${system}/${concurrency}`) ?? []), run])
         ctx.log(
-          `throughput rep ${rep}/${repetitions} ${SYSTEM_LABEL[system]} c=${concurrency}: ` +
-            `${Math.round(run.jobsPerSecond)} jobs/s, CPU/job ${run.totalUsPerJob.toFixed(1)} us ` +
+          `${label}: ${Math.round(run.jobsPerSecond)} jobs/s, CPU/job ${run.totalUsPerJob.toFixed(1)} us ` +
             `(Redis ${run.redisUsPerJob.toFixed(1)}, producer ${run.producerUsPerJob.toFixed(1)}, ` +
             `worker ${run.workerUsPerJob.toFixed(1)}); ${describeConditions(m)}`,
         )
@@ -121,6 +106,11 @@ export async function runThroughput(ctx: BenchContext, repetitions: number): Pro
   const rows: ThroughputRow[] = []
   for (const concurrency of THROUGHPUT_DEFAULTS.concurrencies) {
     for (const system of ['hedgeyard', 'bullmq'] as const) {
+      const counted = pairFor(system, ctx, {
+        ...options(concurrency, `tp-${concurrency}-count`),
+        countCommands: true,
+      })
+      const commands = commandsPerJob(await measureRun(ctx, counted))
       const list = runs.get(`${system}/${concurrency}`) ?? []
       const s = (pick: (r: ThroughputRun) => number) => spread(list.map(pick))
       rows.push({
@@ -131,12 +121,10 @@ export async function runThroughput(ctx: BenchContext, repetitions: number): Pro
         producerUsPerJob: s((r) => r.producerUsPerJob),
         workerUsPerJob: s((r) => r.workerUsPerJob),
         totalUsPerJob: s((r) => r.totalUsPerJob),
+        commandsPerJob: commands,
         runs: list,
       })
     }
   }
-  return {
-    settings: { ...size, concurrencies: THROUGHPUT_DEFAULTS.concurrencies, repetitions },
-    rows,
-  }
+  return { settings: { ...size, concurrencies: THROUGHPUT_DEFAULTS.concurrencies, repetitions }, rows }
 }

@@ -6,186 +6,99 @@
  */
 import type { BenchContext, PairSpec, SystemName } from './measure-run.js'
 import type { BullmqProducerConfig } from './runners/bullmq-producer.js'
-import type { BullmqStreamProducerConfig } from './runners/bullmq-stream-producer.js'
-import type { BullmqStreamWorkerConfig } from './runners/bullmq-stream-worker.js'
 import type { BullmqWorkerConfig } from './runners/bullmq-worker.js'
 import type { HedgeyardProducerConfig } from './runners/hedgeyard-producer.js'
-import type { HedgeyardStreamProducerConfig } from './runners/hedgeyard-stream-producer.js'
-import type { HedgeyardStreamWorkerConfig } from './runners/hedgeyard-stream-worker.js'
 import type { HedgeyardWorkerConfig } from './runners/hedgeyard-worker.js'
 import type { WorkSpec } from './runners/job-work.js'
 import type { LocalProducerConfig } from './runners/local-producer.js'
 import type { PlainProducerConfig } from './runners/plain-producer.js'
 import type { PlainWorkerConfig } from './runners/plain-worker.js'
-import type { StreamLoad } from './runners/stream-load.js'
 import type { Workload } from './runners/workload.js'
 
-/** The deployment of each system, as the doc states it. */
+/** The deployment of each system, as docs/benchmarks.md states it. */
 export const DEPLOYMENT = Object.freeze({
   /** Hedgeyard: one worker (one stream) with all the concurrency, and a queue no run can fill. */
   hedgeyardQueueCapacity: 100_000,
-  /**
-   * Hedgeyard: jobs the worker reads ahead of its free slots (`prefetch`), the setting its docs
-   * give for short jobs: the default, 0, reads only as many as there are free slots.
-   */
+  /** Hedgeyard: jobs read ahead of free slots (`prefetch`), the setting its docs give for short jobs. */
   hedgeyardPrefetch: 50,
   /** BullMQ: addBulk chunk size. */
   bullmqBulkChunk: 1_000,
-  /** BullMQ: finished jobs the worker keeps (0: removed as they finish, as for throughput). */
+  /** BullMQ: finished jobs the worker keeps (0: removed as they finish). */
   bullmqKeepCompleted: 0,
   bullmqKeepFailed: 5_000,
-  /**
-   * BullMQ: how a producer waits for results. One listener of QueueEvents' `completed` events,
-   * rather than `job.waitUntilFinished` per job, which adds an `isFinished` script call per job
-   * and needs the worker to keep completed jobs; the listener is the cheaper of BullMQ's two ways.
-   */
-  bullmqWaitMode: 'events' as const,
   timeoutMs: 120_000,
 })
 
-/** What a comparison run needs: a name for its pool/queue, the worker's concurrency and work, the load. */
+/** What a run needs: a name for its pool/queue, the worker's concurrency and work, the load. */
 export interface PairOptions {
   name: string
   concurrency: number
   work: WorkSpec
+  /** Suite f's streams (`kind: 'streams'`) go with `work: { kind: 'stream' }`. */
   workload: Workload
+  /** Hedgeyard: the workers' result TTL, which each job's output stream is kept for too. */
+  resultTtlMs?: number
+  /** Each process counts the commands it sends (a counted run: see runners/runner-io.ts). */
+  countCommands?: boolean
 }
 
 /** The producer and worker processes of `system` for one run. */
 export function pairFor(system: SystemName, ctx: BenchContext, o: PairOptions): PairSpec {
   const d = DEPLOYMENT
-  if (system === 'hedgeyard') {
-    const worker: HedgeyardWorkerConfig = {
-      redis: ctx.redisUrl,
-      pool: o.name,
-      idPrefix: 'bench-worker',
-      count: 1,
-      concurrency: o.concurrency,
-      queueCapacity: d.hedgeyardQueueCapacity,
-      prefetch: d.hedgeyardPrefetch,
-      work: o.work,
-    }
-    const producer: HedgeyardProducerConfig = {
-      redis: ctx.redisUrl,
-      pool: o.name,
-      workload: o.workload,
-      timeoutMs: d.timeoutMs,
-    }
-    return {
-      system,
-      worker: { runner: 'hedgeyard-worker', config: worker },
-      producer: { runner: 'hedgeyard-producer', config: producer },
-    }
-  }
+  const { concurrency, work, workload } = o
+  const base = { redis: ctx.redisUrl, ...(o.countCommands === true ? { countCommands: true } : {}) }
   if (system === 'local') {
-    const producer: LocalProducerConfig = { workload: o.workload, concurrency: o.concurrency, work: o.work }
+    const producer: LocalProducerConfig = { workload, concurrency, work }
     return { system, producer: { runner: 'local-producer', config: producer } }
   }
   if (system === 'plain' || system === 'pubsub') {
-    const transport = system === 'plain' ? 'stream' : 'pubsub'
-    const worker: PlainWorkerConfig = {
-      redis: ctx.redisUrl,
-      stream: o.name,
-      transport,
-      concurrency: o.concurrency,
-      work: o.work,
-    }
-    const producer: PlainProducerConfig = {
-      redis: ctx.redisUrl,
-      stream: o.name,
-      transport,
-      workload: o.workload,
-    }
+    const plain = { ...base, stream: o.name, transport: system === 'plain' ? 'stream' : 'pubsub' } as const
+    const worker: PlainWorkerConfig = { ...plain, concurrency, work }
+    const producer: PlainProducerConfig = { ...plain, workload }
     return {
       system,
       worker: { runner: 'plain-worker', config: worker },
       producer: { runner: 'plain-producer', config: producer },
     }
   }
+  if (system === 'hedgeyard') {
+    const worker: HedgeyardWorkerConfig = {
+      ...base,
+      pool: o.name,
+      idPrefix: 'bench-worker',
+      count: 1,
+      concurrency,
+      queueCapacity: d.hedgeyardQueueCapacity,
+      ...(work.kind === 'stream' ? {} : { prefetch: d.hedgeyardPrefetch }),
+      ...(o.resultTtlMs === undefined ? {} : { resultTtlMs: o.resultTtlMs }),
+      work,
+    }
+    const producer: HedgeyardProducerConfig = { ...base, pool: o.name, workload, timeoutMs: d.timeoutMs }
+    return {
+      system,
+      worker: { runner: 'hedgeyard-worker', config: worker },
+      producer: { runner: 'hedgeyard-producer', config: producer },
+    }
+  }
   const worker: BullmqWorkerConfig = {
-    redis: ctx.redisUrl,
+    ...base,
     queue: o.name,
-    concurrency: o.concurrency,
+    concurrency,
     keepCompleted: d.bullmqKeepCompleted,
     keepFailed: d.bullmqKeepFailed,
-    work: o.work,
+    work,
   }
   const producer: BullmqProducerConfig = {
-    redis: ctx.redisUrl,
+    ...base,
     queue: o.name,
-    workload: o.workload,
+    workload,
     bulkChunk: d.bullmqBulkChunk,
     timeoutMs: d.timeoutMs,
-    waitMode: d.bullmqWaitMode,
   }
   return {
     system,
     worker: { runner: 'bullmq-worker', config: worker },
     producer: { runner: 'bullmq-producer', config: producer },
-  }
-}
-
-/** What a streaming run needs (suite f): a pool/queue name, the worker's concurrency, the streams. */
-export interface StreamPairOptions {
-  name: string
-  concurrency: number
-  load: StreamLoad
-  /** Hedgeyard: the workers' result TTL, which each job's output stream is kept for too. */
-  resultTtlMs: number
-}
-
-/**
- * The streaming processes of `system` (suite f), laid out as in the other suites: one worker
- * process whose single worker has all the concurrency, one producer process. Hedgeyard streams
- * with an async generator handler and `dispatcher.stream`; BullMQ with `job.updateProgress` and
- * the `progress` events of the producer's `QueueEvents`, its closest equivalent.
- */
-export function streamPairFor(
-  system: 'hedgeyard' | 'bullmq',
-  ctx: BenchContext,
-  o: StreamPairOptions,
-): PairSpec {
-  const d = DEPLOYMENT
-  if (system === 'hedgeyard') {
-    const worker: HedgeyardStreamWorkerConfig = {
-      redis: ctx.redisUrl,
-      pool: o.name,
-      idPrefix: 'bench-worker',
-      count: 1,
-      concurrency: o.concurrency,
-      queueCapacity: d.hedgeyardQueueCapacity,
-      resultTtlMs: o.resultTtlMs,
-    }
-    const producer: HedgeyardStreamProducerConfig = {
-      redis: ctx.redisUrl,
-      pool: o.name,
-      load: o.load,
-      timeoutMs: d.timeoutMs,
-    }
-    return {
-      system,
-      worker: { runner: 'hedgeyard-stream-worker', config: worker },
-      producer: { runner: 'hedgeyard-stream-producer', config: producer },
-    }
-  }
-  const worker: BullmqStreamWorkerConfig = {
-    redis: ctx.redisUrl,
-    queue: o.name,
-    concurrency: o.concurrency,
-    keepCompleted: d.bullmqKeepCompleted,
-    keepFailed: d.bullmqKeepFailed,
-  }
-  const producer: BullmqStreamProducerConfig = {
-    redis: ctx.redisUrl,
-    queue: o.name,
-    load: o.load,
-    bulkChunk: d.bullmqBulkChunk,
-    timeoutMs: d.timeoutMs,
-  }
-  return {
-    system,
-    worker: { runner: 'bullmq-stream-worker', config: worker },
-    producer: { runner: 'bullmq-stream-producer', config: producer },
   }
 }
 
@@ -198,10 +111,7 @@ const COMPARED: readonly SystemName[] = ['hedgeyard', 'bullmq']
  */
 export const LATENCY_SYSTEMS: readonly SystemName[] = [...COMPARED, 'plain', 'pubsub']
 
-/**
- * The open loop adds its floor: the same load generator and job body in one process, with no
- * Redis and no dispatch (what this machine's timers give a request before any dispatcher).
- */
+/** The open loop adds its floor: the same load generator and job body in one process, no Redis. */
 export const OPEN_LOOP_SYSTEMS: readonly SystemName[] = [...LATENCY_SYSTEMS, 'local']
 
 /**

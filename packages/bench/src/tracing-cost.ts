@@ -9,6 +9,8 @@
  *
  *   node packages/bench/dist/tracing-cost.js [--quick]
  */
+
+import { startRedisServer } from '@hedgeyard/redis-server'
 import { context, trace } from '@opentelemetry/api'
 import {
   AlwaysOffSampler,
@@ -20,7 +22,6 @@ import {
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
 import { Dispatcher, startWorkers } from 'hedgeyard'
 import { activeTracer } from 'hedgeyard/internal'
-import { startRedisServer } from './redis-server.js'
 import { fmt, markdownTable, spread } from './stats.js'
 
 const isQuick = process.argv.includes('--quick')

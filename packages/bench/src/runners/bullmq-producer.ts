@@ -1,17 +1,20 @@
 /**
  * A BullMQ producer process: a `Queue`, plus a `QueueEvents` when it waits for results. It uses
- * BullMQ's own ways for each case: `addBulk` in chunks of 1,000 for a bulk, and `queue.add` then
- * either one listener of the QueueEvents `completed` and `failed` events (see systems.ts) or
- * `job.waitUntilFinished(queueEvents)` (which needs the worker to keep completed jobs) to wait
- * for a result.
+ * BullMQ's own ways for each case: `addBulk` in chunks for a bulk, and `queue.add` then one
+ * listener of the QueueEvents `completed` and `failed` events, which settles the waiting jobs by
+ * id, to wait for a result (cheaper than `job.waitUntilFinished` per job, which adds an
+ * `isFinished` call per job and needs the worker to keep completed jobs). Suite f's streams,
+ * BullMQ's closest equivalent: the jobs added with `addBulk`, their chunks the `progress` events of
+ * the QueueEvents, their end its `completed` event.
  *
  *   node dist/runners/bullmq-producer.js '<json BullmqProducerConfig>'
  *
  * Same messages as hedgeyard-producer.ts.
  */
 import { Queue, QueueEvents } from 'bullmq'
-import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
-import { type ProducerClient, serveProducer, type Workload } from './workload.js'
+import type { StreamChunkData } from './job-work.js'
+import { countTraffic, emit, fail, readConfig } from './runner-io.js'
+import { type ProducerClient, type StreamTally, serveProducer, type Workload } from './workload.js'
 
 /** What the parent passes as the first argument (JSON). */
 export interface BullmqProducerConfig {
@@ -21,45 +24,86 @@ export interface BullmqProducerConfig {
   /** Jobs per addBulk call. */
   bulkChunk: number
   timeoutMs: number
-  /**
-   * How to wait for a result: `job.waitUntilFinished(queueEvents)` per job, or one listener of the
-   * QueueEvents `completed` and `failed` events that settles the waiting jobs by id.
-   */
-  waitMode: 'waitUntilFinished' | 'events'
+  countCommands?: boolean
+}
+
+type Outcome = { value?: unknown; error?: Error }
+
+/** Phases of streams through one QueueEvents: chunks by its `progress` events, ends by `completed`. */
+function streamFollower(events: QueueEvents, timeoutMs: number) {
+  // The phase under way: which job id is which stream, and what to call when the last one ends.
+  let phase: { tally: StreamTally; streamOf: Map<string, number>; left: number; done: () => void } | undefined
+  events.on('progress', ({ jobId, data }) => {
+    const n = phase?.streamOf.get(jobId)
+    if (n !== undefined) phase?.tally.chunk(n, data as unknown as StreamChunkData)
+  })
+  events.on('completed', ({ jobId }) => {
+    const p = phase
+    const n = p?.streamOf.get(jobId)
+    if (p === undefined || n === undefined) return
+    p.streamOf.delete(jobId)
+    p.tally.ended(n)
+    if (--p.left === 0) p.done()
+  })
+  events.on('failed', ({ jobId, failedReason }) => {
+    if (phase?.streamOf.has(jobId)) fail(new Error(`job ${jobId} failed: ${failedReason}`))
+  })
+  /** Follows streams `first`.. whose jobs get the ids `firstId`..; resolves once all ended. */
+  return async (
+    first: number,
+    count: number,
+    firstId: number,
+    tally: StreamTally,
+    add: () => Promise<void>,
+  ) => {
+    const streamOf = new Map<string, number>()
+    for (let i = 0; i < count; i++) {
+      streamOf.set(String(firstId + i), first + i)
+      tally.opened(first + i)
+    }
+    let timer: NodeJS.Timeout | undefined
+    const ended = new Promise<void>((resolve, reject) => {
+      phase = { tally, streamOf, left: count, done: resolve }
+      timer = setTimeout(() => reject(new Error(`streams not ended within ${timeoutMs} ms`)), timeoutMs)
+    })
+    try {
+      await add()
+      await ended
+    } finally {
+      clearTimeout(timer)
+      phase = undefined
+    }
+  }
 }
 
 /** Waits for results through one listener of a QueueEvents' `completed` and `failed` events. */
-function eventWaiter(events: QueueEvents) {
-  const waiting = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
-  const early = new Map<string, { value?: unknown; error?: Error }>()
-  const settle = (jobId: string, outcome: { value?: unknown; error?: Error }) => {
+function eventWaiter(events: QueueEvents): (jobId: string) => Promise<unknown> {
+  const waiting = new Map<string, (outcome: Outcome) => void>()
+  const early = new Map<string, Outcome>()
+  const settle = (jobId: string, outcome: Outcome) => {
     const w = waiting.get(jobId)
-    if (w === undefined) {
-      early.set(jobId, outcome)
-      return
-    }
     waiting.delete(jobId)
-    if (outcome.error) w.reject(outcome.error)
-    else w.resolve(outcome.value)
+    if (w) w(outcome)
+    else early.set(jobId, outcome)
   }
   events.on('completed', ({ jobId, returnvalue }) => {
     const value = typeof returnvalue === 'string' ? (JSON.parse(returnvalue) as unknown) : returnvalue
     settle(jobId, { value })
   })
   events.on('failed', ({ jobId, failedReason }) => settle(jobId, { error: new Error(failedReason) }))
-  return (jobId: string): Promise<unknown> => {
+  const toPromise = (o: Outcome) => (o.error ? Promise.reject(o.error) : Promise.resolve(o.value))
+  return (jobId) => {
     const done = early.get(jobId)
-    if (done) {
-      early.delete(jobId)
-      return done.error ? Promise.reject(done.error) : Promise.resolve(done.value)
-    }
-    return new Promise((resolve, reject) => waiting.set(jobId, { resolve, reject }))
+    early.delete(jobId)
+    return done
+      ? toPromise(done)
+      : new Promise<Outcome>((resolve) => waiting.set(jobId, resolve)).then(toPromise)
   }
 }
 
 async function main(): Promise<void> {
   const config = readConfig<BullmqProducerConfig>()
-  const traffic = countRedisTraffic(config.redis)
+  const traffic = countTraffic(config.countCommands === true)
   const url = new URL(config.redis)
   const connection = { host: url.hostname, port: Number(url.port) }
   const queue = new Queue(config.queue, { connection })
@@ -67,27 +111,34 @@ async function main(): Promise<void> {
     config.workload.kind === 'bulk'
       ? undefined
       : new QueueEvents(config.queue, { connection: { ...connection, maxRetriesPerRequest: null } })
-  const waitFor = events && config.waitMode === 'events' ? eventWaiter(events) : undefined
+  const isStreams = config.workload.kind === 'streams'
+  const waitFor = events && !isStreams ? eventWaiter(events) : undefined
+  const follow = events && isStreams ? streamFollower(events, config.timeoutMs) : undefined
+  const addBulk = async (first: number, count: number, data: (n: number) => object) => {
+    for (let start = 0; start < count; start += config.bulkChunk) {
+      const size = Math.min(config.bulkChunk, count - start)
+      await queue.addBulk(
+        Array.from({ length: size }, (_, i) => ({ name: 'job', data: data(first + start + i) })),
+      )
+    }
+  }
   const client: ProducerClient = {
     async submitAndWait(n) {
       const job = await queue.add('job', { n })
-      if (waitFor) return waitFor(job.id as string)
-      return job.waitUntilFinished(events as QueueEvents, config.timeoutMs)
+      if (waitFor === undefined) throw new Error('bullmq-producer: a bulk workload waits for no result')
+      return waitFor(job.id as string)
     },
-    async submitBulk(first, count) {
-      for (let start = 0; start < count; start += config.bulkChunk) {
-        const size = Math.min(config.bulkChunk, count - start)
-        await queue.addBulk(
-          Array.from({ length: size }, (_, i) => ({ name: 'job', data: { n: first + start + i } })),
-        )
-      }
+    submitBulk: (first, count) => addBulk(first, count, (n) => ({ n })),
+    async openStreams(first, count, chunks, tally) {
+      // Events may come before addBulk answers: BullMQ numbers the jobs of a queue 1, 2, ... and
+      // job 1 is the one added at start, so stream n is job n + 2.
+      await follow?.(first, count, first + 2, tally, () => addBulk(first, count, (n) => ({ n, chunks })))
     },
   }
-  // waitUntilFinished adds a 'closing' listener per waiting job: many wait at once in the open loop.
-  queue.setMaxListeners(0)
-  events?.setMaxListeners(0)
   await queue.waitUntilReady()
   if (events) await events.waitUntilReady()
+  // The first add connects (and numbers job 1); the warm-up must not pay for the connection.
+  if (isStreams) await queue.add('job', { n: -1, chunks: 0 })
   emit({ type: 'ready' })
 
   serveProducer({

@@ -1,7 +1,8 @@
 /**
  * A BullMQ consumer process: one `Worker` with the given concurrency, set up as BullMQ's docs
  * recommend (a connection with `maxRetriesPerRequest: null`, finished jobs removed by the worker:
- * `removeOnComplete: { count }` and `removeOnFail: { count }`).
+ * `removeOnComplete: { count }` and `removeOnFail: { count }`). With the `stream` work (suite f),
+ * BullMQ's closest equivalent of a stream: `await job.updateProgress(chunk)` per chunk.
  *
  *   node dist/runners/bullmq-worker.js '<json BullmqWorkerConfig>'
  *
@@ -9,9 +10,9 @@
  * event, which BullMQ emits once the job is stored as completed.
  */
 import { performance } from 'node:perf_hooks'
-import { Worker } from 'bullmq'
-import { jobWork, type WorkSpec } from './job-work.js'
-import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
+import { type Job, Worker } from 'bullmq'
+import { isTimed, jobWork, monotonicUs, type StreamRequest, type WorkSpec } from './job-work.js'
+import { countTraffic, emit, fail, readConfig } from './runner-io.js'
 import { serveWorker, WorkerTally } from './worker-report.js'
 
 /** What the parent passes as the first argument (JSON). */
@@ -19,44 +20,45 @@ export interface BullmqWorkerConfig {
   redis: string
   queue: string
   concurrency: number
-  /** Completed jobs BullMQ keeps: 0 removes them as they finish; waitUntilFinished needs a few. */
+  /** Finished jobs BullMQ keeps: 0 removes them as they finish. */
   keepCompleted: number
   keepFailed: number
   work: WorkSpec
+  countCommands?: boolean
 }
 
 async function main(): Promise<void> {
   const config = readConfig<BullmqWorkerConfig>()
-  const tally = new WorkerTally(countRedisTraffic(config.redis))
+  const tally = new WorkerTally(countTraffic(config.countCommands === true))
   const work = jobWork(config.work, 1)
+  const timed = isTimed(config.work)
   const url = new URL(config.redis)
   let failed = 0
-  const isTimed = config.work.kind !== 'noop'
 
-  const worker: Worker = new Worker(
-    config.queue,
-    async () => {
-      const startedMs = isTimed ? performance.now() : 0
-      await work()
-      if (!isTimed) return null
-      const elapsed = performance.now() - startedMs
-      tally.worked(worker.id, elapsed)
-      return elapsed
-    },
-    {
-      connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null },
-      concurrency: config.concurrency,
-      removeOnComplete: { count: config.keepCompleted },
-      removeOnFail: { count: config.keepFailed },
-    },
-  )
+  const processor = async (job: Job) => {
+    if (config.work.kind === 'stream') {
+      const { chunks } = job.data as StreamRequest
+      for (let i = 1; i <= chunks; i++) await job.updateProgress({ i, t: monotonicUs() })
+      return { chunks }
+    }
+    const startedMs = performance.now()
+    await work()
+    if (!timed) return null
+    const elapsed = performance.now() - startedMs
+    tally.worked(worker.id, elapsed)
+    return elapsed
+  }
+  const worker: Worker = new Worker(config.queue, processor, {
+    connection: { host: url.hostname, port: Number(url.port), maxRetriesPerRequest: null },
+    concurrency: config.concurrency,
+    removeOnComplete: { count: config.keepCompleted },
+    removeOnFail: { count: config.keepFailed },
+  })
   worker.on('completed', () => tally.done(worker.id))
   worker.on('failed', () => {
     failed++
   })
-  worker.on('error', (err) => {
-    process.stderr.write(`bullmq-worker: ${err.message}\n`)
-  })
+  worker.on('error', (err) => process.stderr.write(`bullmq-worker: ${err.message}\n`))
   await worker.waitUntilReady()
   emit({ type: 'ready', workerIds: [worker.id] })
 

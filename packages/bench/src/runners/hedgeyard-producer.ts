@@ -1,14 +1,17 @@
 /**
- * A Hedgeyard producer process: one `Dispatcher`, running a {@link Workload}.
+ * A Hedgeyard producer process: one `Dispatcher`, running a {@link Workload}. Bulk submits use
+ * `onSaturated: 'wait'`; suite f's streams are opened at once with `dispatcher.stream(req)`, each
+ * read with `for await`, then its `result` awaited.
  *
  *   node dist/runners/hedgeyard-producer.js '<json HedgeyardProducerConfig>'
  *
  * Messages: `ready` once connected; `warmup` runs the warm-up phase (`warmed`); `go` runs the
  * measured phase and answers `done` with its timings, latencies, CPU time and the commands it
- * sent; `stop` closes the dispatcher and exits. Bulk submits use `onSaturated: 'wait'`.
+ * sent; `stop` closes the dispatcher and exits.
  */
 import { Dispatcher } from 'hedgeyard'
-import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
+import type { StreamChunkData } from './job-work.js'
+import { countTraffic, emit, fail, readConfig } from './runner-io.js'
 import { type ProducerClient, serveProducer, type Workload } from './workload.js'
 
 /** What the parent passes as the first argument (JSON). */
@@ -17,27 +20,33 @@ export interface HedgeyardProducerConfig {
   pool: string
   workload: Workload
   timeoutMs: number
+  countCommands?: boolean
 }
 
 async function main(): Promise<void> {
   const config = readConfig<HedgeyardProducerConfig>()
-  const traffic = countRedisTraffic(config.redis)
-  const dispatcher = new Dispatcher<{ n: number }, unknown>({
-    redis: config.redis,
-    pool: config.pool,
-    timeoutMs: config.timeoutMs,
-  })
-  const bulkOptions = { onSaturated: 'wait' } as const
+  const traffic = countTraffic(config.countCommands === true)
+  const dispatcher = new Dispatcher({ redis: config.redis, pool: config.pool, timeoutMs: config.timeoutMs })
   const client: ProducerClient = {
     submitAndWait: (n) => dispatcher.submit({ n }),
     async submitBulk(first, count) {
       const all = new Array<Promise<unknown>>(count)
-      for (let i = 0; i < count; i++) all[i] = dispatcher.submit({ n: first + i }, bulkOptions)
+      for (let i = 0; i < count; i++) all[i] = dispatcher.submit({ n: first + i }, { onSaturated: 'wait' })
       await Promise.all(all)
+    },
+    async openStreams(first, count, chunks, tally) {
+      const follow = async (n: number) => {
+        const stream = dispatcher.stream<StreamChunkData>({ n, chunks })
+        tally.opened(n)
+        for await (const { data } of stream) tally.chunk(n, data)
+        await stream.result
+        tally.ended(n)
+      }
+      await Promise.all(Array.from({ length: count }, (_, i) => follow(first + i)))
     },
   }
   // The first submit connects; the warm-up must not pay for that.
-  await dispatcher.submit({ n: -1 })
+  await dispatcher.submit({ n: -1, chunks: 0 })
   emit({ type: 'ready' })
 
   serveProducer({

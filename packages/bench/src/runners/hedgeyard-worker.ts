@@ -1,6 +1,8 @@
 /**
  * A Hedgeyard consumer process, as deployed: `startWorkers` (the code path of `hedgeyard
- * worker`) with `count` workers, each with its own stream, concurrency and queue capacity.
+ * worker`) with `count` workers, each with its own stream, concurrency and queue capacity. With
+ * the `stream` work (suite f) the handler is an async generator that yields `req.chunks` chunks
+ * as fast as it is let, each stamped with the time of its `yield`.
  *
  *   node dist/runners/hedgeyard-worker.js '<json HedgeyardWorkerConfig>'
  *
@@ -10,8 +12,15 @@
  */
 import { performance } from 'node:perf_hooks'
 import { type JobContext, startWorkers } from 'hedgeyard'
-import { jobWork, type WorkSpec } from './job-work.js'
-import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
+import {
+  isTimed,
+  jobWork,
+  monotonicUs,
+  type StreamChunkData,
+  type StreamRequest,
+  type WorkSpec,
+} from './job-work.js'
+import { countTraffic, emit, fail, readConfig } from './runner-io.js'
 import { serveWorker, WorkerTally } from './worker-report.js'
 
 /** What the parent passes as the first argument (JSON). */
@@ -24,32 +33,36 @@ export interface HedgeyardWorkerConfig {
   queueCapacity: number
   /** Jobs read ahead of free slots; the library's default when absent. */
   prefetch?: number
+  /** How long results (and a stream's chunks) are kept; the library's default when absent. */
+  resultTtlMs?: number
   work: WorkSpec
+  countCommands?: boolean
 }
 
 async function main(): Promise<void> {
   const config = readConfig<HedgeyardWorkerConfig>()
-  const tally = new WorkerTally(countRedisTraffic(config.redis))
+  const tally = new WorkerTally(countTraffic(config.countCommands === true))
   const works = new Map<string, () => Promise<void> | undefined>()
   for (let i = 1; i <= config.count; i++) works.set(`${config.idPrefix}-${i}`, jobWork(config.work, i))
-  const isTimed = config.work.kind !== 'noop'
+  const timed = isTimed(config.work)
 
   // A timed job returns how long its body took (ms), so the producer can tell it from the rest.
   const done = (workerId: string, startedMs: number): number | null => {
-    let elapsed: number | null = null
-    if (isTimed) {
-      elapsed = performance.now() - startedMs
-      tally.worked(workerId, elapsed)
-    }
+    const elapsed = timed ? performance.now() - startedMs : null
+    if (elapsed !== null) tally.worked(workerId, elapsed)
     tally.done(workerId)
     return elapsed
   }
   const handler = (_req: unknown, ctx: JobContext) => {
-    const work = works.get(ctx.workerId)
-    const startedMs = isTimed ? performance.now() : 0
-    const pending = work?.()
+    const startedMs = timed ? performance.now() : 0
+    const pending = works.get(ctx.workerId)?.()
     if (pending === undefined) return done(ctx.workerId, startedMs)
     return pending.then(() => done(ctx.workerId, startedMs))
+  }
+  async function* streamHandler(req: StreamRequest, ctx: JobContext): AsyncGenerator<StreamChunkData> {
+    for (let i = 1; i <= req.chunks; i++) yield { i, t: monotonicUs() }
+    tally.done(ctx.workerId)
+    return { chunks: req.chunks }
   }
 
   const group = await startWorkers({
@@ -60,7 +73,8 @@ async function main(): Promise<void> {
     concurrency: config.concurrency,
     queueCapacity: config.queueCapacity,
     ...(config.prefetch === undefined ? {} : { prefetch: config.prefetch }),
-    handler,
+    ...(config.resultTtlMs === undefined ? {} : { resultTtlMs: config.resultTtlMs }),
+    handler: config.work.kind === 'stream' ? streamHandler : handler,
   })
   emit({ type: 'ready', workerIds: [...group.workerIds] })
 

@@ -26,7 +26,7 @@ export interface LocalProducerConfig {
 /** The id the tally counts this process's jobs under. */
 export const LOCAL_WORKER_ID = 'local'
 
-const noTraffic = { take: () => ({ commands: {}, socketWrites: 0, socketReads: 0 }) }
+const noTraffic = { take: () => ({ commands: {}, writes: 0, reads: 0 }) }
 
 async function main(): Promise<void> {
   const config = readConfig<LocalProducerConfig>()

@@ -10,7 +10,7 @@
  */
 import { Redis } from 'ioredis'
 import { type PlainTransport, plainJobChannel, plainResultChannel } from './plain-keys.js'
-import { countRedisTraffic, emit, fail, readConfig } from './runner-io.js'
+import { countTraffic, emit, fail, readConfig } from './runner-io.js'
 import { type ProducerClient, serveProducer, type Workload } from './workload.js'
 
 /** What the parent passes as the first argument (JSON). */
@@ -19,11 +19,12 @@ export interface PlainProducerConfig {
   stream: string
   transport: PlainTransport
   workload: Workload
+  countCommands?: boolean
 }
 
 async function main(): Promise<void> {
   const config = readConfig<PlainProducerConfig>()
-  const traffic = countRedisTraffic(config.redis)
+  const traffic = countTraffic(config.countCommands === true)
   const conn = new Redis(config.redis)
   const sub = new Redis(config.redis)
   const waiting = new Map<number, (value: number | null) => void>()

@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import { jobWork, type WorkSpec } from './job-work.js'
 import { type PlainTransport, plainJobChannel, plainResultChannel } from './plain-keys.js'
-import { countRedisTraffic, emit, fail, readConfig, Waiter } from './runner-io.js'
+import { countTraffic, emit, fail, readConfig, Waiter } from './runner-io.js'
 import { serveWorker, WorkerTally } from './worker-report.js'
 
 /** What the parent passes as the first argument (JSON). */
@@ -27,6 +27,7 @@ export interface PlainWorkerConfig {
   transport: PlainTransport
   concurrency: number
   work: WorkSpec
+  countCommands?: boolean
 }
 
 const PLAIN_GROUP = 'g'
@@ -34,7 +35,7 @@ const CONSUMER = 'plain-worker'
 
 async function main(): Promise<void> {
   const config = readConfig<PlainWorkerConfig>()
-  const tally = new WorkerTally(countRedisTraffic(config.redis))
+  const tally = new WorkerTally(countTraffic(config.countCommands === true))
   const reader = new Redis(config.redis, { maxRetriesPerRequest: null })
   const writer = new Redis(config.redis)
   const channel = plainResultChannel(config.stream)

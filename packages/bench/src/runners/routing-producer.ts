@@ -20,11 +20,10 @@
 import { Dispatcher, type DispatcherStats, poolKeys } from 'hedgeyard'
 import { resultChannel } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
-import { seededRandom } from '../bench-pool.js'
-import { type DispatchJob, dispatchArgs } from '../dispatch-args.js'
-import { connectWithScripts, loadLibraryScripts } from '../library-scripts.js'
-import { countRedisTraffic, cpuSinceUs, emit, fail, nowNs, readConfig, serveCommands } from './runner-io.js'
-import { openLoop } from './workload.js'
+import { connectWithScripts, type DispatchJob, dispatchArgs } from '../library-scripts.js'
+import { seededRandom } from '../stats.js'
+import { countTraffic, cpuSinceUs, emit, fail, nowNs, readConfig, serveCommands } from './runner-io.js'
+import { openLoop, poissonOffsetsMs } from './workload.js'
 
 /** How jobs are routed. */
 export type RoutingPolicy = 'least-loaded' | 'round-robin' | 'random' | 'dispatcher'
@@ -50,6 +49,7 @@ export interface RoutingProducerConfig {
   seed: number
   timeoutMs: number
   sessions?: SessionMix
+  countCommands?: boolean
 }
 
 interface Router {
@@ -64,8 +64,7 @@ async function scriptRouter(
   config: RoutingProducerConfig,
   choose: (() => string) | undefined,
 ): Promise<Router> {
-  const scripts = await loadLibraryScripts()
-  const conn = await connectWithScripts(config.redis, scripts)
+  const conn = await connectWithScripts(config.redis)
   const sub = new Redis(config.redis, { lazyConnect: true })
   sub.on('error', () => {})
   const keys = poolKeys('hy', config.pool)
@@ -90,18 +89,13 @@ async function scriptRouter(
   const flush = () => {
     const jobs = batch
     batch = []
-    const args = dispatchArgs(
-      scripts,
-      keys,
-      {
-        producerId,
-        seed: Math.floor(random() * 2 ** 31),
-        affinityTtlMs: 30_000,
-        resultTtlMs: undefined,
-        timeoutMs: config.timeoutMs,
-      },
-      jobs,
-    )
+    const call = {
+      producerId,
+      seed: Math.floor(random() * 2 ** 31),
+      affinityTtlMs: 30_000,
+      timeoutMs: config.timeoutMs,
+    }
+    const args = dispatchArgs(keys, call, jobs)
     conn.dispatch(...args).then(
       (reply) => {
         const out = reply as string[]
@@ -166,19 +160,6 @@ async function createRouter(config: RoutingProducerConfig): Promise<Router> {
   }
 }
 
-/** Seeded Poisson arrivals: `jobs` offsets (ms) with exponential gaps of mean 1000 / rate. */
-function poissonOffsetsMs(jobs: number, ratePerSecond: number, seed: number): number[] {
-  const random = seededRandom(seed)
-  const meanGapMs = 1_000 / ratePerSecond
-  const out = new Array<number>(jobs)
-  let t = 0
-  for (let i = 0; i < jobs; i++) {
-    out[i] = t
-    t += -meanGapMs * Math.log(1 - random())
-  }
-  return out
-}
-
 /** Seeded session names of a mix; '' for every job when there is no mix. */
 function sessionPicker(mix: SessionMix | undefined, seed: number): () => string {
   if (mix === undefined) return () => ''
@@ -191,7 +172,7 @@ function sessionPicker(mix: SessionMix | undefined, seed: number): () => string 
 
 async function main(): Promise<void> {
   const config = readConfig<RoutingProducerConfig>()
-  const traffic = countRedisTraffic(config.redis)
+  const traffic = countTraffic(config.countCommands === true)
   const router = await createRouter(config)
   const nextSession = sessionPicker(config.sessions, config.seed)
   const seen = new Set<string>()

@@ -3,9 +3,9 @@
  * commands as JSON lines on stdin, and answers with JSON lines on stdout (nothing else may write
  * there). It exits when its stdin closes, so a runner never outlives the benchmark that spawned it.
  */
-import { Socket } from 'node:net'
+import { subscribe } from 'node:diagnostics_channel'
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
-import { Redis } from 'ioredis'
 
 /** A command from the parent. `atLeast`: answer `report` once that many jobs were processed. */
 export interface RunnerCommand {
@@ -58,56 +58,52 @@ export function fail(err: unknown): never {
   process.exit(1)
 }
 
-/** What a process sent to Redis and how often it touched its sockets to Redis. */
+/** What a process sent to Redis over a phase. */
 export interface RedisTraffic {
-  /** Commands sent, by name. */
+  /** Commands sent, by name: only in a counted run (see {@link countTraffic}), {} otherwise. */
   commands: Record<string, number>
-  /** write() calls on sockets to Redis: one per command, or per pipeline flush. */
-  socketWrites: number
-  /** Chunks read from sockets to Redis: about one per wake-up that brought replies. */
-  socketReads: number
+  /** write() and read() system calls of this process (/proc/self/io; NaN elsewhere): nearly all on its sockets to Redis. */
+  writes: number
+  reads: number
+}
+
+function syscalls(): { writes: number; reads: number } {
+  try {
+    const io = readFileSync('/proc/self/io', 'utf8')
+    const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)`, 'm').exec(io)?.[1] ?? Number.NaN)
+    return { writes: field('syscw'), reads: field('syscr') }
+  } catch {
+    return { writes: Number.NaN, reads: Number.NaN }
+  }
 }
 
 /**
- * Counts the commands every ioredis connection of this process sends, by name (pipelined and
- * auto-pipelined commands included: ioredis hands each of them to `Redis#sendCommand`), and the
- * writes and reads on sockets to the Redis at `redisUrl`. A counter increment each, the same
- * for Hedgeyard and BullMQ (both use this ioredis).
+ * The traffic of this process since the last `take()`. The kernel counts the system calls, at no
+ * cost to the process. Commands are counted only when `isCountingCommands`: on ioredis's
+ * `ioredis:command` tracing channel, which costs a few microseconds per command (the same for
+ * every system: Hedgeyard and BullMQ both use this ioredis), so a suite counts them in a run of
+ * its own, apart from the runs it times.
  */
-export function countRedisTraffic(redisUrl: string): { take(): RedisTraffic } {
-  const port = Number(new URL(redisUrl).port)
+export function countTraffic(isCountingCommands: boolean): { take(): RedisTraffic } {
   let counts = new Map<string, number>()
-  let socketWrites = 0
-  let socketReads = 0
-  const proto = Redis.prototype as unknown as {
-    sendCommand: (command: { name: string }, ...rest: unknown[]) => unknown
+  if (isCountingCommands) {
+    // The start event of the tracing channel 'ioredis:command': one per command written.
+    subscribe('tracing:ioredis:command:start', (message) => {
+      const { command } = message as { command: string }
+      counts.set(command, (counts.get(command) ?? 0) + 1)
+    })
   }
-  const original = proto.sendCommand
-  proto.sendCommand = function (this: unknown, command: { name: string }, ...rest: unknown[]) {
-    counts.set(command.name, (counts.get(command.name) ?? 0) + 1)
-    return original.call(this, command, ...rest)
-  }
-  const socket = Socket.prototype as unknown as {
-    write: (...args: unknown[]) => boolean
-    push: (...args: unknown[]) => boolean
-    remotePort?: number
-  }
-  const write = socket.write
-  socket.write = function (this: Socket, ...args: unknown[]) {
-    if (this.remotePort === port) socketWrites++
-    return write.apply(this, args)
-  }
-  const push = socket.push
-  socket.push = function (this: Socket, ...args: unknown[]) {
-    if (args[0] !== null && this.remotePort === port) socketReads++
-    return push.apply(this, args)
-  }
+  let last = syscalls()
   return {
     take() {
-      const out = { commands: Object.fromEntries(counts), socketWrites, socketReads }
+      const now = syscalls()
+      const out = {
+        commands: Object.fromEntries(counts),
+        writes: now.writes - last.writes,
+        reads: now.reads - last.reads,
+      }
       counts = new Map()
-      socketWrites = 0
-      socketReads = 0
+      last = syscalls()
       return out
     },
   }

@@ -1,11 +1,14 @@
 /**
  * The producer workloads, shared by the producer runners of every system (Hedgeyard, BullMQ, the
  * baselines and floors) so all send the same jobs in the same way: a bulk of no-op jobs,
- * sequential submit-and-await, and an open loop
- * at a fixed rate whose latencies count from each request's scheduled send time (a late send
- * is charged to the system, as a user would see it: no coordinated omission).
+ * sequential submit-and-await, an open loop at a fixed rate whose latencies count from each
+ * request's scheduled send time (a late send is charged to the system, as a user would see it: no
+ * coordinated omission), and suite f's streams, opened at once, each chunk timed from its send on
+ * the worker (the chunk carries that time) to its receipt here.
  */
 import { performance } from 'node:perf_hooks'
+import { seededRandom } from '../stats.js'
+import { monotonicUs, type StreamChunkData } from './job-work.js'
 import { cpuSinceUs, emit, nowNs, type RedisTraffic, serveCommands } from './runner-io.js'
 
 /** What a producer runner does when told `go` (and, smaller, when told `warmup`). */
@@ -13,6 +16,61 @@ export type Workload =
   | { kind: 'bulk'; jobs: number; warmupJobs: number }
   | { kind: 'sequential'; jobs: number; warmupJobs: number }
   | { kind: 'open'; ratePerSecond: number; durationMs: number; warmupMs: number }
+  | StreamLoad
+
+/** Suite f: `streams` streams of `chunks` chunks opened at once (after `warmupStreams`). */
+export interface StreamLoad {
+  kind: 'streams'
+  streams: number
+  chunks: number
+  warmupStreams: number
+}
+
+/**
+ * The counters of one phase of streams: chunk latencies, chunks per stream, and how many streams
+ * were open at once (opened and not ended) and mid-stream at once (a chunk received, not ended).
+ */
+export class StreamTally {
+  readonly latenciesUs: number[] = []
+  #open = 0
+  #midStream = 0
+  #received = new Map<number, number>()
+  peakOpen = 0
+  peakMidStream = 0
+  /** Chunks that came out of order or twice (by their `i`). */
+  misordered = 0
+
+  opened(n: number): void {
+    this.#received.set(n, 0)
+    this.peakOpen = Math.max(this.peakOpen, ++this.#open)
+  }
+
+  chunk(n: number, data: StreamChunkData): void {
+    this.latenciesUs.push(monotonicUs() - data.t)
+    const before = this.#received.get(n) ?? 0
+    if (before === 0) this.peakMidStream = Math.max(this.peakMidStream, ++this.#midStream)
+    if (data.i !== before + 1) this.misordered++
+    this.#received.set(n, before + 1)
+  }
+
+  ended(n: number): void {
+    this.#open--
+    if ((this.#received.get(n) ?? 0) > 0) this.#midStream--
+  }
+
+  /** What the phase reports: chunks received, the expected ones that never came, the peaks. */
+  figures(chunksPerStream: number) {
+    const chunks = [...this.#received.values()].reduce((a, b) => a + b, 0)
+    const { peakOpen, peakMidStream, misordered } = this
+    return {
+      chunks,
+      missing: this.#received.size * chunksPerStream - chunks,
+      peakOpen,
+      peakMidStream,
+      misordered,
+    }
+  }
+}
 
 /** How a producer runner sends jobs. */
 export interface ProducerClient {
@@ -23,6 +81,8 @@ export interface ProducerClient {
    * back; BullMQ when every job is queued (the worker reports when they are done).
    */
   submitBulk(first: number, count: number): Promise<void>
+  /** Suite f: opens streams `first`..`first + count - 1`, reports to `tally`, resolves once all ended. */
+  openStreams?(first: number, count: number, chunks: number, tally: StreamTally): Promise<void>
 }
 
 /** What one phase measured. */
@@ -39,6 +99,8 @@ export interface PhaseResult {
    * the worker returns as the job's result: what the system added around the handler.
    */
   overheadUs?: number[]
+  /** Streams: chunks received and missing, peaks of streams open (see StreamTally). */
+  chunks?: number
 }
 
 /** Runs the warm-up (smaller) or the measured phase of a workload. */
@@ -50,6 +112,15 @@ export async function runPhase(
 ): Promise<PhaseResult> {
   const isWarmup = phase === 'warmup'
   switch (workload.kind) {
+    case 'streams': {
+      const streams = isWarmup ? workload.warmupStreams : workload.streams
+      const tally = new StreamTally()
+      if (!client.openStreams) throw new Error('this producer opens no streams')
+      const startNs = nowNs()
+      await client.openStreams(firstJob, streams, workload.chunks, tally)
+      const { latenciesUs } = tally
+      return { jobs: streams, startNs, endNs: nowNs(), latenciesUs, ...tally.figures(workload.chunks) }
+    }
     case 'bulk': {
       const jobs = isWarmup ? workload.warmupJobs : workload.jobs
       const startNs = nowNs()
@@ -90,6 +161,18 @@ export async function runPhase(
       }
     }
   }
+}
+
+/** Seeded Poisson arrivals: `jobs` offsets (ms) with exponential gaps of mean 1000 / rate. */
+export function poissonOffsetsMs(jobs: number, ratePerSecond: number, seed: number): number[] {
+  const random = seededRandom(seed)
+  const out = new Array<number>(jobs)
+  let t = 0
+  for (let i = 0; i < jobs; i++) {
+    out[i] = t
+    t += (-1_000 / ratePerSecond) * Math.log(1 - random())
+  }
+  return out
 }
 
 /**
