@@ -12,7 +12,7 @@ import { type HealthProbe, probeHealth } from './health-probe.js'
 import type { RowName, RowResult } from './hedging-report.js'
 import { percentile } from './latency.js'
 import { machineBusySeconds, waitForQuiet } from './machine-load.js'
-import { redisCpuSeconds } from './redis-info.js'
+import { commandStats, redisCpuSeconds } from './redis-info.js'
 import { type RunnerMessage, RunnerProcess } from './runner-process.js'
 import type { HedgingRequest, HedgingWorkerConfig, HedgingWorkerReport } from './runners/hedging-worker.js'
 import { openLoop, poissonOffsetsMs } from './runners/workload.js'
@@ -164,10 +164,7 @@ interface Snapshot {
 }
 
 /** Calls of XADD since Redis started (`INFO commandstats` counts the calls scripts make too). */
-async function xaddCalls(conn: Redis): Promise<number> {
-  const info = await conn.info('commandstats')
-  return Number(/cmdstat_xadd:calls=(\d+)/.exec(info)?.[1] ?? 0)
-}
+const xaddCalls = async (conn: Redis) => (await commandStats(conn)).xadd?.calls ?? 0
 
 /** Waits until no worker holds a job (queued or running): every copy has finished or been removed. */
 async function waitIdle(b: Bench, timeoutMs = 20_000): Promise<void> {

@@ -14,6 +14,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { Redis } from 'ioredis'
@@ -72,7 +73,7 @@ function parse() {
     repetitions: numberOption('reps', values.reps, values.quick ? 1 : RUN_DEFAULTS.repetitions),
     isWriting:
       docsDir !== undefined || (!values.quick && !values['no-write'] && values.profile === undefined),
-    docsDir: docsDir ?? new URL('../../../docs', import.meta.url).pathname,
+    docsDir: docsDir ?? fileURLToPath(new URL('../../../docs', import.meta.url)),
     profileDir: values.profile,
   }
 }
