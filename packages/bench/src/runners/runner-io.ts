@@ -103,7 +103,7 @@ export function countTraffic(isCountingCommands: boolean): { take(): RedisTraffi
         reads: now.reads - last.reads,
       }
       counts = new Map()
-      last = syscalls()
+      last = now
       return out
     },
   }

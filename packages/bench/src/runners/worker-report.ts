@@ -1,3 +1,4 @@
+import { percentile } from '../latency.js'
 import { cpuSinceUs, emit, nowNs, type RedisTraffic, serveCommands, Waiter } from './runner-io.js'
 
 /** What a worker process reports: counters since the last mark. */
@@ -17,11 +18,14 @@ export interface WorkerReport extends RedisTraffic {
 }
 
 /** p50, p99 and max of the job bodies' durations. */
-export function workPercentiles(samples: number[]): WorkerReport['workMs'] {
+function workPercentiles(samples: number[]): WorkerReport['workMs'] {
   if (samples.length === 0) return null
   const sorted = [...samples].sort((a, b) => a - b)
-  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number
-  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] as number }
+  return {
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted[sorted.length - 1] as number,
+  }
 }
 
 /**
