@@ -140,9 +140,7 @@ describe('worker logs at HEDGEYARD_LOG_LEVEL=debug', () => {
     }
   })
 
-  // Issue 19, item 8: each job's line should carry its duration. worker-loop.ts logs 'job done'
-  // without one; drop `.fails` once it adds `durationMs`.
-  it.fails('the debug line of a job says how long it ran', async () => {
+  it('the debug line of a job says how long it ran', async () => {
     const pool = uniquePool('worker-logs-duration')
     const w = await debugWorker(pool, 'timed')
     const d = new Dispatcher({ redis: redisUrl(), pool })

@@ -10,17 +10,31 @@ export function outcomeOf(result: JobResult, code: string | undefined): string {
 
 /**
  * Logs how a job ended, never its payload: a failure at warn (an upstream's rate limit at info
- * too), any other end at debug. Returns a failed job's error code.
+ * too), any other end at debug, each with how long its handler ran. Returns a failed job's error code.
  */
-export function logJob(logger: Logger, entry: JobEntry, result: JobResult): string | undefined {
-  if (result.outcome === 'err') return logFailure(logger, entry, result.envelope)
+export function logJob(
+  logger: Logger,
+  entry: JobEntry,
+  result: JobResult,
+  startedAt: number | undefined,
+): string | undefined {
+  const durationMs = startedAt === undefined ? undefined : Date.now() - startedAt
+  if (result.outcome === 'err') return logFailure(logger, entry, result.envelope, durationMs)
   if (logger.isLevelEnabled('debug')) {
-    logger.debug({ jobId: entry.jobId, attempt: entry.attempt, outcome: result.outcome }, 'job done')
+    logger.debug(
+      { jobId: entry.jobId, attempt: entry.attempt, outcome: result.outcome, durationMs },
+      'job done',
+    )
   }
   return undefined
 }
 
-function logFailure(logger: Logger, entry: JobEntry, envelope: string): string | undefined {
+function logFailure(
+  logger: Logger,
+  entry: JobEntry,
+  envelope: string,
+  durationMs: number | undefined,
+): string | undefined {
   let error: {
     code?: string
     name?: string
@@ -34,7 +48,7 @@ function logFailure(logger: Logger, entry: JobEntry, envelope: string): string |
     // an envelope this worker made is JSON; nothing to add otherwise
   }
   const { retryAfterMs, ...rest } = error
-  logger.warn({ jobId: entry.jobId, attempt: entry.attempt, error: rest }, 'job failed')
+  logger.warn({ jobId: entry.jobId, attempt: entry.attempt, durationMs, error: rest }, 'job failed')
   if (retryAfterMs !== undefined) {
     logger.info({ jobId: entry.jobId, retryAfterMs }, 'upstream rate limit: cooling down')
   }

@@ -209,7 +209,8 @@ export class JobSlots {
       return
     }
     const ctrl = new LazyAbort()
-    const startedAt = this.#s.metrics === undefined ? 0 : Date.now()
+    // When the handler started: for each job's log line at debug, a failure's at warn, and metrics.
+    const startedAt = Date.now()
     const tracing = startProcessSpan(this.#s.pool, entry, this.#workerId)
     const go = () =>
       runJob(this.#s.handler, entry, this.#workerId, ctrl, this.#s.stream.maxResultBytes, (it) =>
@@ -240,7 +241,7 @@ export class JobSlots {
    * `tracing` its span, ended here with the outcome.
    */
   #complete(entry: JobEntry, result: JobResult, startedAt?: number, tracing?: ProcessTrace): void {
-    const code = logJob(this.#logger, entry, result)
+    const code = logJob(this.#logger, entry, result, startedAt)
     const metrics = this.#s.metrics
     if (metrics !== undefined) {
       observeJob(metrics, {
