@@ -1,3 +1,6 @@
+/** How far below a whole token the bucket may be, from rounding alone, and still give one. */
+const TOKEN_EPSILON = 1e-9
+
 /**
  * A token bucket that keeps hedging from melting a loaded pool: every submit earns `ratio` of a
  * token, every extra copy (hedge or retry) spends one, and the bucket holds at most `burst`.
@@ -26,7 +29,9 @@ export class HedgeBudget {
 
   /** Spends a token for an extra copy; false when the budget is spent. */
   take(): boolean {
-    if (this.#tokens < 1) return false
+    // Ten earnings of 0.1 add up to 0.9999999999999999 in floating point: a token that is whole
+    // but for rounding counts as whole.
+    if (this.#tokens < 1 - TOKEN_EPSILON) return false
     this.#tokens -= 1
     return true
   }
