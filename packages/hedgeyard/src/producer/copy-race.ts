@@ -51,7 +51,8 @@ export interface RaceCounters {
 /** What a race needs from its dispatcher. */
 export interface RaceDeps {
   pool: string
-  batcher: DispatchBatcher
+  /** Sends each copy (the dispatcher's DispatchBatcher: one dispatch call per event-loop turn). */
+  batcher: Pick<DispatchBatcher, 'send'>
   budget: HedgeBudget
   counters: RaceCounters
   /** Requests of tenants at their cap, parked until a slot may be free. */
