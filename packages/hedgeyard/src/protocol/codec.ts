@@ -214,19 +214,37 @@ export function decodeEntry(entryId: string, fields: string[]): JobEntry | Inval
   }
 }
 
-/** Parses a result envelope; a malformed one becomes a PROTOCOL_ERROR failure. */
+/**
+ * Parses a result envelope. Any client of Redis can write one, so the fields a producer reads are
+ * checked: a workerId, copy or cost of another type is dropped, and a text that is not an
+ * envelope (not JSON, no boolean `ok`, a failure without an error of string code, name and
+ * message) becomes a PROTOCOL_ERROR failure.
+ */
 export function decodeEnvelope(text: string): Envelope {
+  let env: Record<string, unknown> | undefined
   try {
-    const env = JSON.parse(text) as Envelope
-    if (typeof env === 'object' && env !== null && typeof env.ok === 'boolean') return env
+    const parsed: unknown = JSON.parse(text)
+    if (typeof parsed === 'object' && parsed !== null) env = parsed as Record<string, unknown>
   } catch {
-    // fall through
+    // not JSON
   }
-  return {
-    ok: false,
-    workerId: '',
-    error: { code: 'PROTOCOL_ERROR', name: 'HedgeyardError', message: 'malformed result envelope' },
+  if (env === undefined || typeof env.ok !== 'boolean' || (!env.ok && !isRemoteError(env.error))) {
+    return {
+      ok: false,
+      workerId: '',
+      error: { code: 'PROTOCOL_ERROR', name: 'HedgeyardError', message: 'malformed result envelope' },
+    }
   }
+  if (typeof env.workerId !== 'string') env.workerId = ''
+  if (env.copy !== undefined && !Number.isInteger(env.copy)) delete env.copy
+  if (env.cost !== undefined && typeof env.cost !== 'number') delete env.cost
+  return env as Envelope
+}
+
+function isRemoteError(error: unknown): error is RemoteError {
+  if (typeof error !== 'object' || error === null) return false
+  const { code, name, message } = error as Record<string, unknown>
+  return typeof code === 'string' && typeof name === 'string' && typeof message === 'string'
 }
 
 /** Turns a failed envelope into the error the caller receives. */
