@@ -78,6 +78,13 @@ const REPLIES: [reply: string, code: ErrorCode, prefix: string | undefined][] = 
     'NOPERM',
   ],
   ['ERR dispatch: worker id is not a valid id', 'PROTOCOL_ERROR', 'ERR'],
+  // A transaction whose EXEC was refused is classified by the refusal Redis names; its prefix stays.
+  [
+    "EXECABORT Transaction discarded because of: NOPERM this user has no permissions to run the 'exec' command",
+    'REDIS_NOPERM',
+    'EXECABORT',
+  ],
+  ['EXECABORT Transaction discarded because of previous errors.', 'PROTOCOL_ERROR', 'EXECABORT'],
   // A reply without an upper-case first word has no prefix.
   ['dispatch: unknown record kind x at argument 7', 'PROTOCOL_ERROR', undefined],
   // A prefix is a whole first word: BUSYGROUP is not BUSY, nor OOMKILLED OOM.
@@ -100,6 +107,17 @@ describe('classifyRedisError', () => {
     const err = new ReplyError(reply)
     expect(replyPrefix(err)).toBe(prefix)
     expect(classifyRedisError(err)).toEqual(prefix === undefined ? { code } : { code, redisPrefix: prefix })
+  })
+
+  it('classifies a transaction discarded for a command refused as it was queued by that refusal', () => {
+    // ioredis keeps the replies of the refused commands in `previousErrors`.
+    const discarded = Object.assign(
+      new ReplyError('EXECABORT Transaction discarded because of previous errors.'),
+      {
+        previousErrors: [new ReplyError("OOM command not allowed when used memory > 'maxmemory'.")],
+      },
+    )
+    expect(classifyRedisError(discarded)).toEqual({ code: 'REDIS_OOM', redisPrefix: 'EXECABORT' })
   })
 
   it('reads the prefix of the reply only, never words further on in the message', () => {

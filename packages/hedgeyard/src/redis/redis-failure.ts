@@ -6,8 +6,9 @@ import { type ErrorCode, HedgeyardError } from '../protocol/errors.js'
  * error raised by a command inside a script (`OOM command not allowed ... script: <sha>, on
  * @user_script:1.`), so a script's failure is classified like the command's; Hedgeyard's scripts
  * give their own refusals a prefix too (`WRONGTYPE <key> holds ...`, `NOPERM <script>: ...`,
- * `ERR <script>: ...`). Prefixes not listed here (`ERR`, `NOSCRIPT`, `NOGROUP`, `EXECABORT`,
- * `MISCONF`...) and replies without one are PROTOCOL_ERROR.
+ * `ERR <script>: ...`). A transaction Redis discarded (`EXECABORT`) is classified by the refusal
+ * it names. Prefixes not listed here (`ERR`, `NOSCRIPT`, `NOGROUP`, `MISCONF`...) and replies
+ * without one are PROTOCOL_ERROR.
  */
 const PREFIX_CODES: Readonly<Record<string, ErrorCode>> = Object.freeze({
   NOAUTH: 'REDIS_AUTH',
@@ -115,8 +116,11 @@ export interface RedisFailureKind {
  * an error that is not a reply or whose first word is not an upper-case prefix.
  */
 export function replyPrefix(err: unknown): string | undefined {
-  if (!isReplyError(err)) return undefined
-  const message = err.message
+  return isReplyError(err) ? firstWord(err.message) : undefined
+}
+
+/** The first word of a reply's text when it is an upper-case prefix (`OOM`, `NOPERM`, `ERR`...). */
+function firstWord(message: string): string | undefined {
   const space = message.indexOf(' ')
   const word = space < 0 ? message : message.slice(0, space)
   return word !== '' && word === word.toUpperCase() && word !== word.toLowerCase() ? word : undefined
@@ -132,7 +136,8 @@ export function classifyRedisError(err: unknown): RedisFailureKind {
   if (isReplyError(err)) {
     const redisPrefix = replyPrefix(err)
     if (redisPrefix === undefined) return { code: 'PROTOCOL_ERROR' }
-    return { code: PREFIX_CODES[redisPrefix] ?? 'PROTOCOL_ERROR', redisPrefix }
+    const prefix = redisPrefix === 'EXECABORT' ? (discardedBecauseOf(err) ?? redisPrefix) : redisPrefix
+    return { code: PREFIX_CODES[prefix] ?? 'PROTOCOL_ERROR', redisPrefix }
   }
   if (!(err instanceof Error)) return { code: 'PROTOCOL_ERROR' }
   const code = (err as { code?: unknown }).code
@@ -146,6 +151,25 @@ export function classifyRedisError(err: unknown): RedisFailureKind {
   if (ABORT_CLASSES.has(err.name)) return { code: 'REDIS_UNAVAILABLE' }
   if (CLIENT_CONNECTION_MESSAGES.has(err.message)) return { code: 'REDIS_UNAVAILABLE' }
   return { code: 'PROTOCOL_ERROR' }
+}
+
+const DISCARDED = 'EXECABORT Transaction discarded because of: '
+
+/**
+ * The prefix of the refusal that made Redis discard a transaction. Redis names it when it refused
+ * EXEC itself (`EXECABORT Transaction discarded because of: NOPERM ...`); when it refused a command
+ * as it was queued (an ACL, OOM), EXEC says `... because of previous errors.` and ioredis keeps
+ * that command's reply in `previousErrors`.
+ */
+function discardedBecauseOf(err: Error): string | undefined {
+  if (err.message.startsWith(DISCARDED)) return firstWord(err.message.slice(DISCARDED.length))
+  const previous = (err as { previousErrors?: unknown }).previousErrors
+  if (!Array.isArray(previous)) return undefined
+  for (const e of previous) {
+    const prefix = replyPrefix(e)
+    if (prefix !== undefined) return prefix
+  }
+  return undefined
 }
 
 /**
