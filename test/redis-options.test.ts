@@ -81,7 +81,7 @@ describe('the redis option', () => {
     const err = thrown(() => new Dispatcher({ redis: options, pool: 'p' }))
     expect(err.code).toBe('INVALID_ARGUMENT')
     expect(err.message).toBe(
-      'redis must be a URL or an ioredis client (got a plain object: pass new Redis(options))',
+      'redis must be a URL, an object { url, username?, password?, tls? } or an ioredis client (got a plain object without url)',
     )
   })
 

@@ -1,12 +1,17 @@
 import { Redis, type RedisOptions } from 'ioredis'
 import { type ErrorCode, HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { LUA_SCRIPTS, type ScriptName } from '../protocol/lua/scripts.generated.js'
+import { endpointConnection, isRedisEndpoint, type RedisEndpoint } from './redis-endpoint.js'
 import { classifyRedisError, describeError, failureDetails } from './redis-failure.js'
 
+export type { RedisEndpoint, RedisTlsFiles } from './redis-endpoint.js'
 export { redisFailure } from './redis-failure.js'
 
-/** Where Redis is: a URL (`redis://host:port/db`) or an ioredis client used as a template. */
-export type RedisInput = string | Redis
+/**
+ * Where Redis is: a URL (`redis://host:port/db`), a URL with credentials and TLS files given apart
+ * ({@link RedisEndpoint}), or an ioredis client used as a template.
+ */
+export type RedisInput = string | RedisEndpoint | Redis
 
 /**
  * What a connection is for. `command` fails fast when Redis is unreachable (no offline queue);
@@ -44,16 +49,20 @@ export function createConnection(input: RedisInput, role: ConnectionRole, name: 
     connectionName: name,
     retryStrategy: (times) => Math.min(50 * times, 1000),
   }
+  const endpoint = isRedisEndpoint(input) ? endpointConnection(input) : undefined
   const conn = (typeof input === 'string'
     ? new Redis(input, options as never)
-    : input.duplicate(options as never)) as unknown as Connection
+    : endpoint !== undefined
+      ? new Redis(endpoint.url, { ...options, ...endpoint.options } as never)
+      : (input as Redis).duplicate(options as never)) as unknown as Connection
   // A URL can set it too (`?keyPrefix=`): checked on what the connection ended up with.
   if (conn.options.keyPrefix) {
     conn.disconnect()
     throw keyPrefixRefused(conn.options.keyPrefix)
   }
   // Errors surface through the commands that fail; without a listener ioredis would print them.
-  conn.on('error', () => {})
+  // ioredis emits a refused AUTH here before it rejects the commands waiting on it with it.
+  conn.on('error', maskCredentials)
   for (const [scriptName, script] of Object.entries(LUA_SCRIPTS)) {
     // No numberOfKeys: every call passes its own (protocol/scripts/call.ts).
     conn.defineCommand(scriptName, { lua: script.lua })
@@ -68,9 +77,12 @@ export function createConnection(input: RedisInput, role: ConnectionRole, name: 
  * @throws HedgeyardError INVALID_ARGUMENT
  */
 export function checkRedisInput(input: unknown): asserts input is RedisInput {
-  if (typeof input === 'string') return checkRedisUrl(input)
+  if (typeof input === 'string') return checkRedisUrl(input, 'redis')
+  if (isRedisEndpoint(input)) return checkRedisUrl(input.url, 'redis.url')
   if (typeof input !== 'object' || input === null || typeof (input as Redis).duplicate !== 'function') {
-    throw invalidArgument(`redis must be a URL or an ioredis client (got ${describeInput(input)})`)
+    throw invalidArgument(
+      `redis must be a URL, an object { url, username?, password?, tls? } or an ioredis client (got ${describeInput(input)})`,
+    )
   }
   // `isCluster` rather than instanceof: the client may come from another copy of ioredis.
   if ((input as { isCluster?: unknown }).isCluster === true) {
@@ -87,7 +99,8 @@ export function checkRedisInput(input: unknown): asserts input is RedisInput {
  * not after the readiness timeout.
  * @throws HedgeyardError INVALID_ARGUMENT
  */
-function checkRedisUrl(url: string): void {
+function checkRedisUrl(url: unknown, field: string): void {
+  if (typeof url !== 'string') throw invalidArgument(`${field} must be a URL (got ${typeof url})`)
   let parsed: URL | undefined
   try {
     parsed = new URL(url)
@@ -102,7 +115,7 @@ function checkRedisUrl(url: string): void {
     (db !== '' && !/^\d+$/.test(db))
   ) {
     throw invalidArgument(
-      `redis must be a URL redis://[user:password@]host[:port][/db] (rediss:// for TLS) (got '${maskUrl(url)}')`,
+      `${field} must be a URL redis://[user:password@]host[:port][/db] (rediss:// for TLS) (got '${maskUrl(url)}')`,
     )
   }
 }
@@ -128,7 +141,7 @@ function describeInput(input: unknown): string {
   if (input === null) return 'null'
   if (typeof input !== 'object') return typeof input
   const className = input.constructor?.name
-  if (className === undefined || className === 'Object') return 'a plain object: pass new Redis(options)'
+  if (className === undefined || className === 'Object') return 'a plain object without url'
   return `an object of class ${className}`
 }
 
@@ -191,6 +204,21 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
     conn.on('ready', onReady)
     conn.on('error', onError)
   })
+}
+
+/**
+ * A refused AUTH keeps its arguments in the error's `command`, the password among them, and the
+ * error becomes the `cause` of what the caller gets (and may log or print): they are masked.
+ */
+function maskCredentials(err: unknown): void {
+  const command = (err as { command?: { name?: unknown; args?: unknown } } | null)?.command
+  if (
+    typeof command?.name === 'string' &&
+    /^(auth|hello)$/i.test(command.name) &&
+    Array.isArray(command.args)
+  ) {
+    command.args = command.args.map(() => '****')
+  }
 }
 
 /**
