@@ -189,7 +189,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     mountDashboard(app, { redis: options.redis, pool: options.pool, prefix: o.prefix, keys, logger })
 
   const config = {
-    redis: typeof options.redis === 'string' ? maskUrl(options.redis) : '(an ioredis client)',
+    redis:
+      typeof options.redis === 'string'
+        ? maskUrl(options.redis)
+        : 'url' in options.redis
+          ? maskUrl(options.redis.url)
+          : '(an ioredis client)',
     pool: options.pool,
     prefix: o.prefix,
     host: o.host,

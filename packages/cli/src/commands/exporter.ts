@@ -4,10 +4,10 @@ import type { Command } from 'commander'
 import { isHedgeyardError, openPoolView, type PoolView } from 'hedgeyard'
 import { createPoolMetrics } from '../exporter/pool-metrics.js'
 import { createLogger } from '../logger.js'
-import { DEFAULT_REDIS_URL, intOption } from '../options.js'
+import { type CommonOptions, intOption, withRedisOptions } from '../options.js'
 
 interface ExporterOptions {
-  redis: string
+  redis: CommonOptions['redis']
   pool: string[]
   prefix: string
   port: number
@@ -25,14 +25,11 @@ export const EXPORTER_DEFAULTS = Object.freeze({ port: 9465, host: '0.0.0.0' })
  * the Prometheus text format) and `GET /healthz`; SIGTERM stops it.
  */
 export function exporterCommand(program: Command): void {
-  program
-    .command('exporter')
-    .description('serve Prometheus metrics of one or more pools, read from Redis at each scrape')
-    .option(
-      '--redis <url>',
-      'Redis URL (env HEDGEYARD_REDIS_URL)',
-      process.env.HEDGEYARD_REDIS_URL ?? DEFAULT_REDIS_URL,
-    )
+  withRedisOptions(
+    program
+      .command('exporter')
+      .description('serve Prometheus metrics of one or more pools, read from Redis at each scrape'),
+  )
     .option(
       '--pool <name>',
       'a pool to export; repeat it for more (default: default)',
