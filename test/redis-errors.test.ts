@@ -169,7 +169,7 @@ describe('Redis error replies reach callers as codes', () => {
     await admin.acl('SETUSER', 'no-channels', 'on', '>pw', '~*', 'resetchannels', '+@all')
     await admin.acl('SETUSER', 'no-select', 'on', '>pw', '~*', '&*', '+@all', '-select')
     await admin.acl('SETUSER', 'hedgeyard', 'on', '>pw', '~hy:*', '&hy:*', '+@all')
-    // The user docs/errors.md suggests can do everything.
+    // A user with every command on the prefix's keys and channels can do everything.
     await workers(userUrl(redis, 'hedgeyard', 'pw'), pool)
     expect(await dispatcher(userUrl(redis, 'hedgeyard', 'pw'), pool).submit(7)).toBe(7)
 
