@@ -9,7 +9,7 @@ import {
 import { isHedgeyardError } from '../protocol/errors.js'
 import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, workerKey } from '../protocol/keys.js'
 import { createConnection } from '../redis/connection.js'
-import { expireLease, fakeWorkers, queueLengths } from '../test-support/fake-pool.js'
+import { expireLease, fakeWorkers, queueLengths, READY_SCALE } from '../test-support/fake-pool.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
 import { Dispatcher } from './dispatcher.js'
 
@@ -305,7 +305,7 @@ describe('batches', () => {
       for (const id of ids) if ((lengths[id] ?? 0) > 0) hits.add(id)
       for (const { load, xlen } of await loadAndLengths(c, pool)) expect(load).toBe(xlen)
       // `ready` keeps every worker, at its new load.
-      expect(await c.zcount(keys.ready, 1, 1)).toBe(4)
+      expect(await c.zcount(keys.ready, READY_SCALE, READY_SCALE)).toBe(4)
       await cleanupPool(c, pool)
     }
     // 20 jobs over 40 workers: always the same four would give 4 distinct workers.
@@ -354,9 +354,9 @@ describe('placement by utilisation', () => {
     for (let i = 0; i < 16; i++) await submitUnanswered(d, i)
     // Counting jobs would split them 8 / 8; by jobs per slot the big worker takes 14.
     expect(await queueLengths(c, pool, ['big', 'small'])).toEqual({ big: 14, small: 2 })
-    // `ready` holds each worker's jobs per slot, readable as they are.
-    expect(await c.zscore(keys.ready, 'big')).toBe('1.75')
-    expect(await c.zscore(keys.ready, 'small')).toBe('2')
+    // `ready` holds each worker's jobs per slot, in millionths.
+    expect(await c.zscore(keys.ready, 'big')).toBe('1750000')
+    expect(await c.zscore(keys.ready, 'small')).toBe('2000000')
     expect(await c.zscore(keys.load, 'big')).toBe('14')
     await cleanupPool(c, pool)
   })
@@ -370,7 +370,7 @@ describe('placement by utilisation', () => {
       const d = dispatcher(pool)
       await submitUnanswered(d, 1)
       await submitUnanswered(d, 2)
-      expect(await c.zscore(keys(pool).ready, 'w')).toBe('2')
+      expect(await c.zscore(keys(pool).ready, 'w')).toBe('2000000')
       await cleanupPool(c, pool)
     }
   })

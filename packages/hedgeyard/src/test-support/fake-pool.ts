@@ -3,11 +3,15 @@ import { poolKeys, queueKey } from '../protocol/keys.js'
 import { registerWorkers } from '../protocol/scripts/register.js'
 import { type Connection, createConnection } from '../redis/connection.js'
 
+/** A worker's score in `ready` is its jobs held per slot times this (lib/ready.lua). */
+export const READY_SCALE = 1_000_000
+
 /**
  * Registers workers that never consume, with the register script, and gives each the load it is
  * asked for by queueing that many entries (so the invariant load == XLEN holds). Dispatch tests
  * use it to set up exact loads and see where the next job lands. Each worker has concurrency 1
- * unless told otherwise, so its score in `ready` (load / concurrency) is its load.
+ * unless told otherwise; its score in `ready` is its load over its concurrency in millionths, as
+ * the scripts write it (lib/ready.lua).
  */
 export async function fakeWorkers(
   url: string,
@@ -39,7 +43,7 @@ export async function fakeWorkers(
     }
     await conn.zincrby(k.load, load, id)
     if (load >= capacity) await conn.zrem(k.ready, id)
-    else await conn.zadd(k.ready, load / concurrency, id)
+    else await conn.zadd(k.ready, Math.floor((load * READY_SCALE) / concurrency), id)
   }
   return conn
 }

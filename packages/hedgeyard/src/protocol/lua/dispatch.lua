@@ -193,36 +193,20 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local out = {}
 
--- A binary heap of { score, random key, worker }, the lowest score first and, among equal scores,
--- the lowest key: a random key drawn for each entry breaks ties at random.
-local function heapBefore(a, b)
-  return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2])
-end
-local function heapPush(h, e)
-  local i = #h + 1
-  h[i] = e
-  while i > 1 do
-    local p = math.floor(i / 2)
-    if not heapBefore(h[i], h[p]) then break end
-    h[i], h[p] = h[p], h[i]
-    i = p
-  end
-end
-local function heapPop(h)
-  local top, size = h[1], #h
-  h[1] = h[size]
-  h[size] = nil
-  size = size - 1
-  local i = 1
+-- A binary heap of workers in three arrays (score, random key, worker id, by slot; no table per
+-- entry): the lowest score on top and, among equal scores, the lowest key, so a key drawn at
+-- random for each entry breaks ties at random. Moves the entry at slot i down to its place.
+local function siftDown(hs, hk, hw, size, i)
+  local s, k, w = hs[i], hk[i], hw[i]
   while true do
-    local l, least = 2 * i, i
-    if l <= size and heapBefore(h[l], h[least]) then least = l end
-    if l + 1 <= size and heapBefore(h[l + 1], h[least]) then least = l + 1 end
-    if least == i then break end
-    h[i], h[least] = h[least], h[i]
-    i = least
+    local c = 2 * i
+    if c > size then break end
+    if c < size and (hs[c + 1] < hs[c] or (hs[c + 1] == hs[c] and hk[c + 1] < hk[c])) then c = c + 1 end
+    if hs[c] > s or (hs[c] == s and hk[c] > k) then break end
+    hs[i], hk[i], hw[i] = hs[c], hk[c], hw[c]
+    i = c
   end
-  return top
+  hs[i], hk[i], hw[i] = s, k, w
 end
 
 -- Places a run of k plain jobs as k single picks would (least utilised, random among ties, never
@@ -230,9 +214,9 @@ end
 -- r + 1 least utilised workers of `ready` (r jobs left) and writes each chosen worker's load once:
 --   * When the lowest score is below that of the last one read (the limit), no unseen worker can
 --     tie with the window's lower scores: it fills the workers below the limit in memory, each job
---     to the lowest utilisation (a heap; random among ties), a worker's score rising by 1 /
---     its concurrency per job, until the lowest reaches the limit; then reads again for the jobs
---     left.
+--     to the lowest utilisation (a heap; random among ties), a worker's score rising by one job
+--     over its concurrency per job, until the lowest reaches the limit; then reads again for the
+--     jobs left.
 --   * Otherwise more than r workers share the lowest score: r distinct ones among all of them get
 --     one job each, at random (by rank, without reading the whole level when it is large).
 -- Each job is written as it is placed, by `emit(w)` (its entry first, so a worker whose stream
@@ -275,20 +259,31 @@ local function placeRun(k, emit)
         if isAlive(ws[i]) then live[#live + 1] = i else redis.call('ZREM', readyKey, ws[i]) end
       end
       if #live > 0 then
-        local heap, names = {}, {}
+        local hs, hk, hw, size = {}, {}, {}, #live
         for j, i in ipairs(live) do
-          names[j] = ws[i]
-          heapPush(heap, { scores[i], math.random(), ws[i] })
+          hs[j], hk[j], hw[j] = scores[i], math.random(), ws[i]
         end
-        local held = redis.call('ZMSCORE', loadKey, unpack(names))
-        for j, w in ipairs(names) do loads[w] = tonumber(held[j]) or 0 end
-        while placed < k and #heap > 0 do
-          local w = heapPop(heap)[3]
+        for j = math.floor(size / 2), 1, -1 do siftDown(hs, hk, hw, size, j) end
+        local held = redis.call('ZMSCORE', loadKey, unpack(hw))
+        for j, w in ipairs(hw) do loads[w] = tonumber(held[j]) or 0 end
+        -- The top worker takes the next job and sinks to its new score, or leaves the heap when
+        -- it is full, its stream refused the job, or its score reached the limit.
+        while placed < k and size > 0 do
+          local w = hw[1]
+          local score = limit
           if give(w) then
+            local info = infoOf(w)
             local load = loads[w] + added[w]
-            local score = readyScore(load, infoOf(w).concurrency)
-            if score < limit and not isFull(w, load) then heapPush(heap, { score, math.random(), w }) end
+            if info.capacity and load < info.capacity then score = readyScore(load, info.concurrency) end
           end
+          if score < limit then
+            hs[1], hk[1] = score, math.random()
+          else
+            hs[1], hk[1], hw[1] = hs[size], hk[size], hw[size]
+            hs[size], hk[size], hw[size] = nil, nil, nil
+            size = size - 1
+          end
+          if size > 1 then siftDown(hs, hk, hw, size, 1) end
         end
       end
     else
