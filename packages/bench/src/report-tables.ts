@@ -214,6 +214,25 @@ export function affinityTable(r: RoutingResult): string {
   )
 }
 
+/** The mixed pool's batch (empty when the results predate it). */
+export function mixedTable(r: RoutingResult): string {
+  const m = r.mixed
+  if (m === undefined) return ''
+  const s = m.settings
+  return markdownTable(
+    ['pool', 'batch', 'makespan s', 'least possible s', 'jobs on the big worker'],
+    [
+      [
+        `concurrency ${s.bigConcurrency} + concurrency ${s.smallConcurrency}`,
+        `${s.jobs} jobs of ${s.jobMs / 1_000} s at once`,
+        fmt(m.makespanMs, 2, 1 / 1_000),
+        (m.idealMs / 1_000).toFixed(2),
+        pct(m.bigShare, 0),
+      ],
+    ],
+  )
+}
+
 export function redisLimitTable(l: RedisLimitResult): string {
   const rows = l.rows.map((r) => [
     r.name,

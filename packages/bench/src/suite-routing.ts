@@ -9,8 +9,14 @@
  * session, 3 hot sessions take 30% of the requests and 500 others share the rest. Hit rate
  * (Dispatcher.stats()) against the best possible (every request but a session's first), and the
  * spread of load (max / mean jobs per worker) against the same load without sessions.
+ *
+ * Then a mixed pool: one worker process of concurrency 8 and one of concurrency 1, and a batch of
+ * 16 jobs of 1 s submitted at once through the Dispatcher. Placed by jobs held, they split 8 / 8
+ * and the small worker runs until 8 s; placed by utilisation, the big worker takes 14 and the
+ * batch ends at 2 s. The makespan (first submit to last result) and the split are reported.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Dispatcher, openPoolView } from 'hedgeyard'
 import { cdfPoints, type LatencySummary, summarize } from './latency.js'
 import {
   type BenchContext,
@@ -39,6 +45,14 @@ export const ROUTING_DEFAULTS = Object.freeze({
   sessions: Object.freeze({ cold: 500, hot: 3, hotShare: 0.3 }),
 })
 const QUICK = Object.freeze({ jobs: 150, warmupJobs: 30 })
+
+export const MIXED_DEFAULTS = Object.freeze({
+  bigConcurrency: 8,
+  smallConcurrency: 1,
+  jobs: 16,
+  jobMs: 1_000,
+})
+const MIXED_QUICK = Object.freeze({ jobMs: 200 })
 
 const POLICIES: readonly RoutingPolicy[] = ['least-loaded', 'round-robin', 'random', 'dispatcher']
 /** The label of each policy in the doc. */
@@ -103,6 +117,25 @@ export interface AffinityRow {
   runs: AffinityRun[]
 }
 
+/** One batch on the mixed pool. */
+export interface MixedRun {
+  repetition: number
+  makespanMs: number
+  /** Jobs each worker ran (its `processed` counter). */
+  perWorker: Record<string, number>
+}
+
+/** The mixed pool's batch over the repetitions. */
+export interface MixedRow {
+  settings: { bigConcurrency: number; smallConcurrency: number; jobs: number; jobMs: number }
+  /** The least makespan possible: the batch split in proportion to the slots, in whole jobs. */
+  idealMs: number
+  makespanMs: Spread
+  /** Share of the batch the big worker ran. */
+  bigShare: Spread
+  runs: MixedRun[]
+}
+
 export interface RoutingResult {
   settings: {
     workers: number
@@ -121,6 +154,8 @@ export interface RoutingResult {
   }
   rows: RoutingRow[]
   affinity: AffinityRow[]
+  /** Absent from results written before the mixed pool was measured. */
+  mixed?: MixedRow
 }
 
 /** Mean lateness of a timer (ms): a sleep of d ms lasts about d + this, which the rate accounts for. */
@@ -175,6 +210,8 @@ export async function runRouting(ctx: BenchContext, repetitions: number): Promis
   const runs = new Map<RoutingPolicy, RoutingRun[]>()
   const samples = new Map<RoutingPolicy, number[]>()
   const affinityRuns: AffinityRun[] = []
+  const mixed = ctx.isQuick ? { ...MIXED_DEFAULTS, ...MIXED_QUICK } : MIXED_DEFAULTS
+  const mixedRuns: MixedRun[] = []
   for (let rep = 1; rep <= repetitions; rep++) {
     const pool = `routing-${rep}`
     await ctx.conn.call('FLUSHALL', 'SYNC')
@@ -234,6 +271,7 @@ export async function runRouting(ctx: BenchContext, repetitions: number): Promis
       await worker.stop()
     }
     affinityRuns.push(...(await runAffinity(ctx, rep, repetitions, o, equalRate, { ...work, slowCount: 0 })))
+    mixedRuns.push(await runMixed(ctx, rep, repetitions, mixed))
   }
 
   const rows = POLICIES.map((policy): RoutingRow => {
@@ -280,6 +318,73 @@ export async function runRouting(ctx: BenchContext, repetitions: number): Promis
     },
     rows,
     affinity,
+    mixed: {
+      settings: { ...mixed },
+      idealMs: idealMakespanMs(mixed),
+      makespanMs: spread(mixedRuns.map((r) => r.makespanMs)),
+      bigShare: spread(mixedRuns.map((r) => (r.perWorker['big-1'] ?? 0) / mixed.jobs)),
+      runs: mixedRuns,
+    },
+  }
+}
+
+/** The least makespan of the batch: the fewest rounds of jobMs any split of whole jobs needs. */
+function idealMakespanMs(m: MixedRow['settings']): number {
+  let best = Number.POSITIVE_INFINITY
+  for (let big = 0; big <= m.jobs; big++) {
+    const rounds = Math.max(Math.ceil(big / m.bigConcurrency), Math.ceil((m.jobs - big) / m.smallConcurrency))
+    best = Math.min(best, rounds)
+  }
+  return best * m.jobMs
+}
+
+/** One batch of jobs submitted at once to a worker of concurrency 8 and one of concurrency 1. */
+async function runMixed(
+  ctx: BenchContext,
+  rep: number,
+  repetitions: number,
+  m: MixedRow['settings'],
+): Promise<MixedRun> {
+  const pool = `mixed-${rep}`
+  await ctx.conn.call('FLUSHALL', 'SYNC')
+  const start = (idPrefix: string, concurrency: number) =>
+    RunnerProcess.start<{ type: string; workerIds: string[] }>('hedgeyard-worker', {
+      redis: ctx.redisUrl,
+      pool,
+      idPrefix,
+      count: 1,
+      concurrency,
+      queueCapacity: m.jobs,
+      work: { kind: 'sleep', ms: m.jobMs },
+    } satisfies HedgeyardWorkerConfig)
+  const big = await start('big', m.bigConcurrency)
+  try {
+    const small = await start('small', m.smallConcurrency)
+    try {
+      const d = new Dispatcher({ redis: ctx.redisUrl, pool })
+      const view = await openPoolView({ redis: ctx.redisUrl, pool }, 'bench-mixed')
+      try {
+        const t0 = performance.now()
+        await Promise.all(Array.from({ length: m.jobs }, (_, i) => d.submit(i, { timeoutMs: 60_000 })))
+        const makespanMs = performance.now() - t0
+        const perWorker = Object.fromEntries(
+          (await view.snapshot()).workers.map((w) => [w.workerId, w.processed]),
+        )
+        ctx.log(
+          `mixed pool rep ${rep}/${repetitions}: ${m.jobs} jobs of ${m.jobMs} ms on concurrency ${m.bigConcurrency} + ` +
+            `${m.smallConcurrency}: makespan ${(makespanMs / 1_000).toFixed(2)} s (ideal ${(idealMakespanMs(m) / 1_000).toFixed(2)} s), ` +
+            `jobs per worker ${JSON.stringify(perWorker)}`,
+        )
+        return { repetition: rep, makespanMs, perWorker }
+      } finally {
+        view.close()
+        await d.close()
+      }
+    } finally {
+      await small.runner.stop()
+    }
+  } finally {
+    await big.runner.stop()
   }
 }
 
