@@ -29,7 +29,7 @@ export function perJobCount(v: number): string {
 /** `2.00: evalsha 1.00, xreadgroup 1.00`: the total, then the largest items (`top` of them). */
 export function countList(counts: Readonly<Record<string, number>>, top = 6, show = perJobCount): string {
   const items = Object.entries(counts)
-    .filter(([, v]) => v >= 0.001)
+    .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1])
   const total = items.reduce((s, [, v]) => s + v, 0)
   return `${show(total)}: ${items
