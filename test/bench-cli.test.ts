@@ -181,3 +181,13 @@ describe('dispatch cost suite', () => {
     }
   })
 })
+
+describe('docs/benchmarks.md', () => {
+  it('shows every table of the last run as the run wrote it', () => {
+    const docs = fileURLToPath(new URL('../docs/', import.meta.url))
+    const written = tableBlocks(readFileSync(join(docs, 'bench', 'tables.md'), 'utf8'))
+    const shown = tableBlocks(readFileSync(join(docs, 'benchmarks.md'), 'utf8'))
+    expect([...shown.keys()].sort()).toEqual([...written.keys()].sort())
+    for (const [name, table] of written) expect(shown.get(name), name).toBe(table)
+  })
+})
