@@ -16,6 +16,7 @@ import {
   latencyTable,
   limitRatioTable,
   machineTable,
+  mixedTable,
   redisLimitTable,
   redisTimeTable,
   routingSettingsTable,
@@ -54,6 +55,7 @@ export function renderTables(r: BenchResults): Map<string, string> {
     out.set('routing-settings', routingSettingsTable(r.routing))
     out.set('routing', routingTable(r.routing))
     out.set('affinity', affinityTable(r.routing))
+    if (r.routing.mixed) out.set('mixed-pool', mixedTable(r.routing))
   }
   if (r.streaming) {
     out.set('streaming', streamingTable(r.streaming))
