@@ -203,3 +203,30 @@ describe('hedgeyard inspect', () => {
     }
   })
 })
+
+describe('hedgeyard worker', () => {
+  it('takes every option from an environment variable as well as a flag, and names a bad one', async () => {
+    const pool = uniquePool('cli-env')
+    const worker = await spawnWorker({
+      pool,
+      handler: 'echo.js',
+      // spawnWorker passes --count 1 and --concurrency 8 as flags: a flag wins over its variable.
+      env: {
+        HEDGEYARD_CONCURRENCY: '2',
+        HEDGEYARD_QUEUE_CAPACITY: '5',
+        HEDGEYARD_ID_PREFIX: 'from-env',
+        HEDGEYARD_DRAIN_TIMEOUT_MS: '1000',
+      },
+    })
+    running.push(worker)
+    const [w] = await inspectPool({ redis: redisUrl(), pool })
+    expect(w).toMatchObject({ workerId: 'from-env-1', concurrency: 8, capacity: 13 })
+    const bad = await run(process.execPath, [CLI, 'worker', '--handler', 'x.js'], {
+      env: { ...process.env, HEDGEYARD_DRAIN_TIMEOUT_MS: 'soon' },
+    }).catch((err: { code: number; stderr: string }) => err)
+    expect(bad).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/HEDGEYARD_DRAIN_TIMEOUT_MS.*soon|soon.*HEDGEYARD_DRAIN_TIMEOUT_MS/),
+    })
+  })
+})

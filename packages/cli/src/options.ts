@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs'
-import type { Command } from 'commander'
+import { type Command, InvalidArgumentError } from 'commander'
 import type { DispatcherOptions } from 'hedgeyard'
 import { fail } from './output.js'
 
@@ -108,7 +108,8 @@ export function intOption(name: string): (value: string) => number {
   return (value: string) => {
     const n = Number(value)
     if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) {
-      throw new Error(`${name} must be a non-negative integer (got '${value}')`)
+      // Commander's own error: it says where the value came from (a flag, or an environment variable).
+      throw new InvalidArgumentError(`${name} must be a non-negative integer (got '${value}')`)
     }
     return n
   }
