@@ -3,16 +3,16 @@ import type { Envelope } from '../protocol/codec.js'
 import { HedgeyardError } from '../protocol/errors.js'
 import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch.js'
 import { CopyRace, type RaceCounters, type RaceDeps, type RacePlan } from './copy-race.js'
-import type { DispatchCallback } from './dispatch-batcher.js'
+import type { DispatchListener } from './dispatch-batcher.js'
 import { HedgeBudget } from './hedge-budget.js'
 import { TenantWaits } from './tenant-waits.js'
 
 /** Our dispatch batcher's part a race uses: it keeps each copy for the test to answer. */
 class FakeBatcher {
-  readonly sent: { item: DispatchItem; done: DispatchCallback }[] = []
+  readonly sent: { item: DispatchItem; listener: DispatchListener }[] = []
 
-  send(item: DispatchItem, done: DispatchCallback): void {
-    this.sent.push({ item, done })
+  send(item: DispatchItem, listener: DispatchListener): void {
+    this.sent.push({ item, listener })
   }
 
   get items(): DispatchItem[] {
@@ -31,7 +31,7 @@ class FakeBatcher {
   answer(i: number, err: unknown, outcome?: DispatchOutcome): void {
     const copy = this.sent[i]
     if (copy === undefined) throw new Error(`copy ${i} was not sent`)
-    copy.done(err, outcome)
+    copy.listener.dispatched(err, outcome)
   }
 }
 

@@ -34,6 +34,14 @@ export interface RacePlan {
   trace?: SubmitTrace
 }
 
+/** What a cost correction needs of a job: what it was charged, and its tenant. */
+export interface CostedJob {
+  jobId: string
+  cost: number
+  limitKey?: string | undefined
+  limitClass?: string | undefined
+}
+
 /** Counters a race updates, owned by the dispatcher. */
 export interface RaceCounters {
   affinityHits: number
@@ -60,7 +68,7 @@ export interface RaceDeps {
   /** Takes a job that ended without an elected result out of its tenant's jobs in flight. */
   releaseSlot: (limitKey: string, jobId: string) => void
   /** A copy's worker reported what it really cost (ctx.reportCost): the budgets are corrected. */
-  costReported: (plan: RacePlan, units: number) => void
+  costReported: (job: CostedJob, units: number) => void
 }
 
 /** Delay before dispatching again after a SATURATED reply, when the caller asked to wait. */
@@ -130,6 +138,17 @@ export class CopyRace {
 
   start(): void {
     this.#send(0)
+  }
+
+  /**
+   * Takes over a job whose one copy was sent without a race (a plain submit, see plain-submit.ts)
+   * and refused: from here on the race waits, backs off and sends again, as if it had sent that
+   * copy itself.
+   */
+  takeOver(refusal: Refusal): void {
+    this.#sent = 1
+    this.#outstanding = 1
+    this.#onDispatched(refusal, 1, 0)
   }
 
   /** Ends the race without settling it (the caller timed out or aborted). */
@@ -294,18 +313,20 @@ export class CopyRace {
       if (plan.limitClass !== undefined) item.limitClass = plan.limitClass
     }
     if (plan.trace !== undefined) item.traceparent = plan.trace.copy(attempt, kind)
-    this.#deps.batcher.send(item, (err, outcome) => {
-      this.#inDispatch--
-      if (outcome !== undefined) {
-        this.#onDispatched(outcome, attempt, round, kind)
-        this.#sendDueHedge()
-        return
-      }
-      this.#outstanding--
-      if (attempt === 1) {
-        this.#finish()
-        this.#settle(err)
-      } else this.#failIfNothingLeft()
+    this.#deps.batcher.send(item, {
+      dispatched: (err, outcome) => {
+        this.#inDispatch--
+        if (outcome !== undefined) {
+          this.#onDispatched(outcome, attempt, round, kind)
+          this.#sendDueHedge()
+          return
+        }
+        this.#outstanding--
+        if (attempt === 1) {
+          this.#finish()
+          this.#settle(err)
+        } else this.#failIfNothingLeft()
+      },
     })
     this.#scheduleHedge()
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Deadlines } from './deadlines.js'
+import { type Deadline, Deadlines } from './deadlines.js'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -17,7 +17,7 @@ describe('Deadlines', () => {
     expect(q.size).toBe(0)
   })
 
-  it('rearms for a deadline earlier than the one it waits for, and compacts cancelled ones', async () => {
+  it('rearms for a deadline earlier than the one it waits for; a cancelled one leaves at once', async () => {
     const q = new Deadlines()
     const fired: string[] = []
     q.add(Date.now() + 10_000, () => fired.push('late'))
@@ -29,5 +29,36 @@ describe('Deadlines', () => {
     q.add(Date.now() + 5, () => fired.push('soon'))
     await sleep(40)
     expect(fired).toEqual(['soon'])
+  })
+
+  it('keeps its order when deadlines are cancelled from the middle, in any order', async () => {
+    const q = new Deadlines()
+    const fired: number[] = []
+    const now = Date.now()
+    const handles = Array.from({ length: 64 }, (_, i) =>
+      q.add(now + 5 + ((i * 37) % 64), () => fired.push(i)),
+    )
+    const kept = handles.map((_, i) => i).filter((i) => i % 3 !== 0)
+    for (let i = 63; i >= 0; i--) if (i % 3 === 0) q.cancel(handles[i] as Deadline)
+    expect(q.size).toBe(kept.length)
+    await sleep(120)
+    expect(fired).toEqual([...kept].sort((a, b) => ((a * 37) % 64) - ((b * 37) % 64)))
+  })
+
+  it('queues objects that carry their own fields, and holds the process only while one is due', () => {
+    const q = new Deadlines({ isHoldingProcess: true })
+    const d: Deadline = { at: Date.now() + 60_000, heapIndex: -1, fire() {} }
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+    const before = timers()
+    q.insert(d)
+    expect(d.heapIndex).toBe(0)
+    expect(timers()).toBe(before + 1)
+    q.cancel(d)
+    expect(d.heapIndex).toBe(-1)
+    // Still armed, but unreferenced: it no longer keeps the process alive.
+    expect(timers()).toBe(before)
+    q.insert(d)
+    expect(timers()).toBe(before + 1)
+    q.cancel(d)
   })
 })

@@ -1,39 +1,69 @@
-/** A deadline in a {@link Deadlines} queue; `cancel` it when its stream ends first. */
+/**
+ * A deadline in a {@link Deadlines} queue. A submit is its own deadline (it carries these fields),
+ * so queueing it allocates nothing; `add` makes one for a callback.
+ */
 export interface Deadline {
-  readonly at: number
-  isCancelled: boolean
-  readonly fire: () => void
+  /** When it is due: ms since the epoch, this host's clock. */
+  at: number
+  /** Its slot in the heap, -1 while it is not queued (not yet, fired or cancelled). */
+  heapIndex: number
+  fire(): void
+}
+
+/** Options of a {@link Deadlines} queue. */
+export interface DeadlinesOptions {
+  /**
+   * Whether a queued deadline keeps the process alive, as a pending `setTimeout` does: a submit's
+   * does (its caller awaits it), a stream's does not. @defaultValue false
+   */
+  isHoldingProcess?: boolean
 }
 
 /**
- * Every open stream's deadline in one min-heap with one timer, armed for the earliest: a producer
- * with a thousand open streams holds one timer, not a thousand. A cancelled deadline stays in the
- * heap until it comes up (or the heap is compacted once most of it is cancelled).
+ * Deadlines in one min-heap with one timer, armed for the earliest: a producer with a thousand
+ * jobs in flight holds one timer, not a thousand, and a deadline that is cancelled leaves the heap
+ * at once (its slot is in the deadline). The timer is not re-armed when the earliest deadline is
+ * cancelled, which is what nearly every deadline is: it fires at the old time, finds nothing due
+ * and is armed again for the earliest then, so that a burst of jobs that finish in time costs no
+ * timer at all.
  */
 export class Deadlines {
   readonly #heap: Deadline[] = []
+  readonly #isHoldingProcess: boolean
   #timer: NodeJS.Timeout | undefined
   #armedAt = Number.POSITIVE_INFINITY
-  #cancelled = 0
+  readonly #runBound = () => this.#run()
+
+  constructor(options: DeadlinesOptions = {}) {
+    this.#isHoldingProcess = options.isHoldingProcess === true
+  }
 
   /** Calls `fire` at `at` (ms since the epoch, this host's clock) unless cancelled first. */
   add(at: number, fire: () => void): Deadline {
-    const d: Deadline = { at, isCancelled: false, fire }
-    this.#push(d)
-    if (at < this.#armedAt) this.#arm()
+    const d: Deadline = { at, heapIndex: -1, fire }
+    this.insert(d)
     return d
   }
 
+  /** Queues a deadline the caller made: its `fire` is called at its `at` unless cancelled first. */
+  insert(d: Deadline): void {
+    this.#push(d)
+    if (d.at < this.#armedAt) this.#arm()
+    else if (this.#isHoldingProcess && this.#heap.length === 1) this.#timer?.ref()
+  }
+
+  /** Takes a deadline out of the queue; one that fired or is not queued is left alone. */
   cancel(d: Deadline): void {
-    if (d.isCancelled) return
-    d.isCancelled = true
-    this.#cancelled++
-    if (this.#cancelled > 64 && this.#cancelled * 2 > this.#heap.length) this.#compact()
+    const i = d.heapIndex
+    if (i < 0 || this.#heap[i] !== d) return
+    this.#removeAt(i)
+    // The timer stays armed (see the class comment), but an empty queue holds nothing up.
+    if (this.#heap.length === 0) this.#timer?.unref()
   }
 
   /** Deadlines still to come. */
   get size(): number {
-    return this.#heap.length - this.#cancelled
+    return this.#heap.length
   }
 
   #arm(): void {
@@ -45,60 +75,73 @@ export class Deadlines {
       return
     }
     this.#armedAt = first.at
-    this.#timer = setTimeout(() => this.#run(), Math.max(0, first.at - Date.now()))
-    this.#timer.unref()
+    this.#timer = setTimeout(this.#runBound, Math.max(0, first.at - Date.now()))
+    if (!this.#isHoldingProcess) this.#timer.unref()
   }
 
   #run(): void {
     const now = Date.now()
-    for (;;) {
-      const first = this.#heap[0]
-      if (first === undefined || first.at > now) break
-      this.#pop()
-      if (first.isCancelled) this.#cancelled--
-      else {
-        first.isCancelled = true
+    try {
+      for (;;) {
+        const first = this.#heap[0]
+        if (first === undefined || first.at > now) break
+        this.#removeAt(0)
         first.fire()
       }
+    } finally {
+      this.#arm()
     }
-    this.#arm()
   }
 
-  #compact(): void {
-    const live = this.#heap.filter((d) => !d.isCancelled)
-    this.#heap.length = 0
-    this.#cancelled = 0
-    for (const d of live) this.#push(d)
-    this.#arm()
+  #removeAt(i: number): void {
+    const h = this.#heap
+    const removed = h[i] as Deadline
+    removed.heapIndex = -1
+    const last = h.pop() as Deadline
+    if (last === removed) return
+    h[i] = last
+    last.heapIndex = i
+    if (i > 0 && (h[(i - 1) >> 1] as Deadline).at > last.at) this.#siftUp(i)
+    else this.#siftDown(i)
   }
 
   #push(d: Deadline): void {
+    this.#heap.push(d)
+    this.#siftUp(this.#heap.length - 1)
+  }
+
+  #siftUp(from: number): void {
     const h = this.#heap
-    h.push(d)
-    let i = h.length - 1
+    const d = h[from] as Deadline
+    let i = from
     while (i > 0) {
       const parent = (i - 1) >> 1
-      if ((h[parent] as Deadline).at <= d.at) break
-      h[i] = h[parent] as Deadline
+      const p = h[parent] as Deadline
+      if (p.at <= d.at) break
+      h[i] = p
+      p.heapIndex = i
       i = parent
     }
     h[i] = d
+    d.heapIndex = i
   }
 
-  #pop(): void {
+  #siftDown(from: number): void {
     const h = this.#heap
-    const last = h.pop() as Deadline
-    if (h.length === 0) return
-    let i = 0
+    const d = h[from] as Deadline
+    let i = from
     for (;;) {
       const l = 2 * i + 1
       if (l >= h.length) break
       const r = l + 1
       const c = r < h.length && (h[r] as Deadline).at < (h[l] as Deadline).at ? r : l
-      if ((h[c] as Deadline).at >= last.at) break
-      h[i] = h[c] as Deadline
+      const child = h[c] as Deadline
+      if (child.at >= d.at) break
+      h[i] = child
+      child.heapIndex = i
       i = c
     }
-    h[i] = last
+    h[i] = d
+    d.heapIndex = i
   }
 }

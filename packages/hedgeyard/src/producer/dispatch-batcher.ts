@@ -10,8 +10,13 @@ import {
 } from '../protocol/scripts/dispatch.js'
 import type { Connection } from '../redis/connection.js'
 
-/** Told what became of a job: the outcome, or the failure of the call that carried it. */
-export type DispatchCallback = (err: unknown, outcome?: DispatchOutcome) => void
+/**
+ * Told what became of a job: the outcome, or the failure of the call that carried it. An object
+ * rather than a callback, so that a job can be its own listener and a submit makes no closure.
+ */
+export interface DispatchListener {
+  dispatched(err: unknown, outcome: DispatchOutcome | undefined): void
+}
 
 /** Jobs per script call: bounds how long one call holds Redis. */
 const MAX_BATCH = 256
@@ -26,7 +31,7 @@ export class DispatchBatcher {
   readonly #keys: PoolKeys
   readonly #settings: DispatchCallSettings
   #items: DispatchItem[] = []
-  #callbacks: DispatchCallback[] = []
+  #listeners: DispatchListener[] = []
   #isScheduled = false
 
   constructor(
@@ -44,16 +49,16 @@ export class DispatchBatcher {
   /** Queues a job for the dispatch call of this turn. */
   dispatch(item: DispatchItem): Promise<DispatchOutcome> {
     return new Promise((resolve, reject) => {
-      this.send(item, (err, outcome) =>
-        err === undefined ? resolve(outcome as DispatchOutcome) : reject(err),
-      )
+      this.send(item, {
+        dispatched: (err, outcome) => (err === undefined ? resolve(outcome as DispatchOutcome) : reject(err)),
+      })
     })
   }
 
-  /** The same as {@link dispatch} with a callback: no promise per job on the hot path. */
-  send(item: DispatchItem, done: DispatchCallback): void {
+  /** The same as {@link dispatch} with a listener: no promise per job on the hot path. */
+  send(item: DispatchItem, listener: DispatchListener): void {
     this.#items.push(item)
-    this.#callbacks.push(done)
+    this.#listeners.push(listener)
     if (!this.#isScheduled) {
       this.#isScheduled = true
       setImmediate(this.#flushBound)
@@ -65,15 +70,19 @@ export class DispatchBatcher {
   #flush(): void {
     this.#isScheduled = false
     const items = this.#items
-    const callbacks = this.#callbacks
+    const listeners = this.#listeners
     this.#items = []
-    this.#callbacks = []
+    this.#listeners = []
+    if (items.length <= MAX_BATCH) {
+      this.#call(items, listeners)
+      return
+    }
     for (let start = 0; start < items.length; start += MAX_BATCH) {
-      this.#call(items.slice(start, start + MAX_BATCH), callbacks.slice(start, start + MAX_BATCH))
+      this.#call(items.slice(start, start + MAX_BATCH), listeners.slice(start, start + MAX_BATCH))
     }
   }
 
-  #call(items: DispatchItem[], callbacks: DispatchCallback[]): void {
+  #call(items: DispatchItem[], listeners: DispatchListener[]): void {
     this.#settings.seed = Math.floor(Math.random() * 2 ** 31)
     const call = dispatchArgs(this.#keys, this.#settings, items)
     callScript(this.#conn, DISPATCH, call.keys, call.args).then(
@@ -82,13 +91,14 @@ export class DispatchBatcher {
         try {
           outcomes = parseDispatchReply(reply, items.length)
         } catch (err) {
-          for (const done of callbacks) done(err)
+          for (const listener of listeners) listener.dispatched(err, undefined)
           return
         }
-        for (let i = 0; i < callbacks.length; i++) (callbacks[i] as DispatchCallback)(undefined, outcomes[i])
+        for (let i = 0; i < listeners.length; i++)
+          (listeners[i] as DispatchListener).dispatched(undefined, outcomes[i])
       },
       (err: unknown) => {
-        for (const done of callbacks) done(err)
+        for (const listener of listeners) listener.dispatched(err, undefined)
       },
     )
   }

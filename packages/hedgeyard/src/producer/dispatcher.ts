@@ -23,6 +23,13 @@ import { CANCEL_RESULT_TTL_MS, type CancelOutcome, endJob, outcomeOf } from './e
 import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
 import { type JobState, readJobState } from './job-state.js'
 import type { JobStream } from './job-stream.js'
+import {
+  isPlainSubmit,
+  type PlainDeps,
+  PlainSubmit,
+  plainSubmitPromise,
+  RECOVERY_WAIT_MS,
+} from './plain-submit.js'
 import { ResultListener } from './result-listener.js'
 import { reportStats, STATS_REPORT_MS } from './stats-reporter.js'
 import { StreamReader } from './stream-reader.js'
@@ -83,9 +90,6 @@ export interface ResumeOptions {
 
 /** BLOCK of the one read that follows every open stream of a dispatcher. */
 const STREAM_BLOCK_MS = 5_000
-
-/** How long a timed-out submit waits for its one read of the job's result. */
-const RECOVERY_WAIT_MS = 1_000
 
 /** Defaults of {@link DispatcherOptions}. */
 export const DISPATCHER_DEFAULTS = Object.freeze({
@@ -206,7 +210,12 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   readonly #batcher: DispatchBatcher
   readonly #results: ResultListener
   readonly #raceDeps: RaceDeps
+  readonly #plainDeps: PlainDeps
+  /** Every submit's deadline, on one timer. */
+  readonly #deadlines = new Deadlines({ isHoldingProcess: true })
   readonly #submitDefaults: { timeoutMs: number; maxAttempts: number; hedgeDelayMs: 'auto' }
+  /** The checked options of a submit that gives none. */
+  readonly #defaultSubmit: CheckedSubmit
   #pending = 0
   #idleWaiters: (() => void)[] = []
   #isConnected = false
@@ -255,6 +264,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       maxAttempts: this.#options.maxAttempts,
       hedgeDelayMs: 'auto',
     }
+    this.#defaultSubmit = Object.freeze(checkSubmitOptions(NO_OPTIONS, this.#submitDefaults))
     this.#throttle = checkThrottle(options.throttle)
     this.#budget = new HedgeBudget(this.#options.hedging.budgetRatio, this.#options.hedging.budgetBurst)
     this.#latency = new LatencyTracker(this.#options.hedging.percentile)
@@ -306,6 +316,17 @@ export class Dispatcher<Req = unknown, Res = unknown> {
           .finally(() => tenants.freed(limitKey))
       },
     }
+    this.#plainDeps = {
+      pool: this.pool,
+      batcher: this.#batcher,
+      results: this.#results,
+      deadlines: this.#deadlines,
+      race: this.#raceDeps,
+      settled: (job, err, value) => {
+        if (err === undefined) this.#latency.record(Date.now() - (job.startedAt as number))
+        this.#settled(err, value, job.resolve, job.reject, job.startedAt)
+      },
+    }
     this.#streamDeps = {
       keys: this.#keys,
       cmd: this.#cmd,
@@ -355,7 +376,8 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     let payload: string
     try {
       if (this.#isClosed) throw new HedgeyardError('CLOSED', 'the dispatcher is closed')
-      checked = checkSubmitOptions(options, this.#submitDefaults)
+      checked =
+        options === NO_OPTIONS ? this.#defaultSubmit : checkSubmitOptions(options, this.#submitDefaults)
       payload = this.#encode(req)
       if (options.signal?.aborted) throw aborted(options.signal)
       this.#shedIfThrottled()
@@ -365,6 +387,17 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     }
     this.#budget.earn()
     this.#pending++
+    if (isPlainSubmit(checked, options.signal)) {
+      const job = new PlainSubmit(this.#plainDeps, checked, payload)
+      const promise = plainSubmitPromise<Res>(job)
+      if (this.#isConnected) job.start(nextId())
+      else
+        this.#connect().then(
+          () => job.start(nextId()),
+          (err: unknown) => this.#settled(err, undefined, job.resolve, job.reject),
+        )
+      return promise
+    }
     return new Promise<Res>((resolve, reject) => {
       const run = () => this.#start(checked, payload, options.signal, resolve, reject)
       if (this.#isConnected) run()
@@ -549,7 +582,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     const settle = (err: unknown, value?: unknown) => {
       if (isSettled) return
       isSettled = true
-      clearTimeout(timer)
+      this.#deadlines.cancel(deadlineEntry)
       race.stop()
       if (signal && onAbort) signal.removeEventListener('abort', onAbort)
       this.#results.forget(jobId)
@@ -561,15 +594,13 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     const tracing = SubmitTrace.start(this.pool, jobId)
     if (tracing !== undefined) plan.trace = tracing
     const race = new CopyRace(this.#raceDeps, plan, settle)
-    // Before TIMEOUT, one read of the job's result: a worker may have stored it without its
-    // PUBLISH reaching us (a refused PUBLISH, a lost message); the result wins if it is there.
-    // A read that does not answer within RECOVERY_WAIT_MS does not hold the TIMEOUT back.
-    const timer = setTimeout(() => {
+    // Before TIMEOUT, one read of the job's result, as a plain submit's (PlainSubmit.fire).
+    const deadlineEntry = this.#deadlines.add(deadline, () => {
       const timedOut = () =>
         settle(new HedgeyardError('TIMEOUT', `no result within ${checked.timeoutMs} ms`, { jobId }))
       setTimeout(timedOut, RECOVERY_WAIT_MS).unref()
       this.#results.recoverJobs([jobId]).then(timedOut, timedOut)
-    }, checked.timeoutMs)
+    })
     let onAbort: (() => void) | undefined
     if (signal) {
       onAbort = () => {

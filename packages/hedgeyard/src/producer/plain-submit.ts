@@ -1,0 +1,189 @@
+import { outcomeLabel } from '../observe/metrics-sink.js'
+import { SubmitTrace } from '../observe/tracing.js'
+import { type Envelope, envelopeError } from '../protocol/codec.js'
+import { HedgeyardError } from '../protocol/errors.js'
+import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch.js'
+import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
+import type { Deadline, Deadlines } from './deadlines.js'
+import type { DispatchBatcher, DispatchListener } from './dispatch-batcher.js'
+import type { Refusal } from './refusals.js'
+import type { ResultHandler, ResultListener } from './result-listener.js'
+import type { CheckedSubmit } from './submit-options.js'
+
+/** How long a timed-out submit waits for its one read of the job's result. */
+export const RECOVERY_WAIT_MS = 1_000
+
+/** What plain submits need from their dispatcher: one object per dispatcher. */
+export interface PlainDeps {
+  pool: string
+  batcher: DispatchBatcher
+  results: ResultListener
+  /** The submits' deadlines, on one timer that keeps the process alive while one is due. */
+  deadlines: Deadlines
+  race: RaceDeps
+  /** The submit settled: the dispatcher's latency, throttle, metrics and counters, then its caller. */
+  settled(job: PlainSubmit, err: unknown, value: unknown): void
+}
+
+/**
+ * Whether a submit is plain: one copy, to any worker, that nothing but its result, its deadline
+ * or a refusal can end (no hedge, retry, session, tenant or abort signal). Most submits are.
+ */
+export function isPlainSubmit(checked: CheckedSubmit, signal: AbortSignal | undefined): boolean {
+  return (
+    checked.hedge === undefined &&
+    checked.retry === undefined &&
+    checked.session === '' &&
+    checked.limitKey === undefined &&
+    signal === undefined
+  )
+}
+
+/** The submit whose promise is being made: see {@link plainSubmitPromise}. */
+let adopting: PlainSubmit | undefined
+
+function adopt(resolve: (value: unknown) => void, reject: (err: unknown) => void): void {
+  const job = adopting as PlainSubmit
+  job.resolve = resolve
+  job.reject = reject
+}
+
+/**
+ * The promise of a plain submit, whose resolving functions the job keeps. The executor is one
+ * function for every submit (it runs synchronously, so a module variable hands it the job): an
+ * executor per submit would be one more closure per job.
+ */
+export function plainSubmitPromise<T>(job: PlainSubmit): Promise<T> {
+  adopting = job
+  const promise = new Promise<T>(
+    adopt as (resolve: (value: T) => void, reject: (err: unknown) => void) => void,
+  )
+  adopting = undefined
+  return promise
+}
+
+/**
+ * One plain submit, from its dispatch to its result, as one object and no closure: it is the
+ * dispatch item of its one copy, its own deadline, the handler of its result and the listener of
+ * its dispatch reply. What the common case does not need is made only when it happens: a copy the
+ * pool refuses (full, over its quota) is handed to a {@link CopyRace}, which owns the waits and
+ * backoffs of every other submit; a timeout makes the recovery read's closures.
+ */
+export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, DispatchListener {
+  jobId = ''
+  readonly session = ''
+  readonly payload: string
+  readonly timeoutMs: number
+  readonly attempt = 1
+  readonly maxAttempts: number
+  readonly exclude = ''
+  readonly race = ''
+  readonly copies = 1
+  readonly cost: number
+  traceparent?: string
+  /** Its deadline, once started: ms since the epoch. */
+  at = 0
+  heapIndex = -1
+  /** When it was started (connected, given its id), ms since the epoch; undefined before. */
+  startedAt: number | undefined
+  resolve: (value: unknown) => void = noop
+  reject: (err: unknown) => void = noop
+  readonly #deps: PlainDeps
+  readonly #onSaturated: 'reject' | 'wait'
+  readonly #onRateLimited: 'wait' | 'reject'
+  #trace: SubmitTrace | undefined
+  /** The race that took the job over after a refusal. */
+  #copyRace: CopyRace | undefined
+  #isSettled = false
+
+  constructor(deps: PlainDeps, checked: CheckedSubmit, payload: string) {
+    this.#deps = deps
+    this.payload = payload
+    this.timeoutMs = checked.timeoutMs
+    this.maxAttempts = checked.maxAttempts
+    this.cost = checked.cost
+    this.#onSaturated = checked.onSaturated
+    this.#onRateLimited = checked.onRateLimited
+  }
+
+  /** Sends the job, listening for its result first: a fast worker can answer before the dispatch reply. */
+  start(jobId: string): void {
+    const now = Date.now()
+    this.jobId = jobId
+    this.startedAt = now
+    this.at = now + this.timeoutMs
+    const trace = SubmitTrace.start(this.#deps.pool, jobId)
+    if (trace !== undefined) {
+      this.#trace = trace
+      this.traceparent = trace.copy(1, undefined)
+    }
+    this.#deps.deadlines.insert(this)
+    this.#deps.results.expect(jobId, this)
+    this.#deps.batcher.send(this, this)
+  }
+
+  /** Its dispatch reply: queued (nothing to do until the result), refused, or the call failed. */
+  dispatched(err: unknown, outcome: DispatchOutcome | undefined): void {
+    if (outcome === undefined) this.settle(err)
+    else if (outcome.status !== 'queued') this.#handOver(outcome)
+  }
+
+  /** Its result, over pub/sub or read back. */
+  onEnvelope(env: Envelope): void {
+    if (this.#copyRace !== undefined) {
+      this.#copyRace.onEnvelope(env)
+      return
+    }
+    if (this.#isSettled) return
+    if (typeof env.cost === 'number') this.#deps.race.costReported(this, env.cost)
+    if (env.ok) this.settle(undefined, env.value)
+    else this.settle(envelopeError(this.jobId, env))
+  }
+
+  /**
+   * Its deadline passed. Before TIMEOUT, one read of the job's result: a worker may have stored it
+   * without its PUBLISH reaching us (a refused PUBLISH, a lost message); the result wins if it is
+   * there. A read that does not answer within RECOVERY_WAIT_MS does not hold the TIMEOUT back.
+   */
+  fire(): void {
+    const timedOut = () =>
+      this.settle(
+        new HedgeyardError('TIMEOUT', `no result within ${this.timeoutMs} ms`, { jobId: this.jobId }),
+      )
+    setTimeout(timedOut, RECOVERY_WAIT_MS).unref()
+    this.#deps.results.recoverJobs([this.jobId]).then(timedOut, timedOut)
+  }
+
+  /** Settles the submit once; later calls do nothing. */
+  settle(err: unknown, value?: unknown): void {
+    if (this.#isSettled) return
+    this.#isSettled = true
+    this.#deps.deadlines.cancel(this)
+    this.#copyRace?.stop()
+    this.#deps.results.forget(this.jobId)
+    this.#trace?.end(err === undefined ? undefined : outcomeLabel(err), (err as Error | undefined)?.message)
+    this.#deps.settled(this, err, value)
+  }
+
+  /** A refused copy: a race takes the job over, to wait and send again or to fail it. */
+  #handOver(refusal: Refusal): void {
+    const plan: RacePlan = {
+      jobId: this.jobId,
+      session: '',
+      payload: this.payload,
+      deadline: this.at,
+      maxAttempts: this.maxAttempts,
+      onSaturated: this.#onSaturated,
+      cost: this.cost,
+      onRateLimited: this.#onRateLimited,
+    }
+    if (this.#trace !== undefined) plan.trace = this.#trace
+    const race = new CopyRace(this.#deps.race, plan, (err, value) => this.settle(err, value))
+    this.#copyRace = race
+    // Settled already (it timed out before the reply): the race only counts the refusal.
+    if (this.#isSettled) race.stop()
+    race.takeOver(refusal)
+  }
+}
+
+function noop(): void {}
