@@ -71,52 +71,61 @@ export function plainSubmitPromise<T>(job: PlainSubmit): Promise<T> {
  */
 export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, DispatchListener {
   jobId = ''
-  readonly session = ''
   readonly payload: string
-  readonly timeoutMs: number
-  readonly attempt = 1
-  readonly maxAttempts: number
-  readonly exclude = ''
-  readonly race = ''
-  readonly copies = 1
-  readonly cost: number
-  traceparent?: string
   /** Its deadline, once started: ms since the epoch. */
   at = 0
   heapIndex = -1
-  /** When it was started (connected, given its id), ms since the epoch; undefined before. */
-  startedAt: number | undefined
   resolve: (value: unknown) => void = noop
   reject: (err: unknown) => void = noop
   readonly #deps: PlainDeps
-  readonly #onSaturated: 'reject' | 'wait'
-  readonly #onRateLimited: 'wait' | 'reject'
+  /** Its options: for a submit without any, the dispatcher's one object of defaults. */
+  readonly #checked: CheckedSubmit
   #trace: SubmitTrace | undefined
   /** The race that took the job over after a refusal. */
   #copyRace: CopyRace | undefined
   #isSettled = false
+  // The item fields every plain job has alike are on the prototype (below), and the others are
+  // read from its options: a submit is a few fields, not a copy of its options.
+  declare readonly session: ''
+  declare readonly attempt: 1
+  declare readonly exclude: ''
+  declare readonly race: ''
+  declare readonly copies: 1
 
   constructor(deps: PlainDeps, checked: CheckedSubmit, payload: string) {
     this.#deps = deps
+    this.#checked = checked
     this.payload = payload
-    this.timeoutMs = checked.timeoutMs
-    this.maxAttempts = checked.maxAttempts
-    this.cost = checked.cost
-    this.#onSaturated = checked.onSaturated
-    this.#onRateLimited = checked.onRateLimited
+  }
+
+  get timeoutMs(): number {
+    return this.#checked.timeoutMs
+  }
+
+  get maxAttempts(): number {
+    return this.#checked.maxAttempts
+  }
+
+  get cost(): number {
+    return this.#checked.cost
+  }
+
+  /** The traceparent its copy carries, when an OpenTelemetry SDK is registered. */
+  get traceparent(): string | undefined {
+    return this.#trace?.traceparent
+  }
+
+  /** When it was started (connected, given its id), ms since the epoch; undefined before. */
+  get startedAt(): number | undefined {
+    return this.at === 0 ? undefined : this.at - this.#checked.timeoutMs
   }
 
   /** Sends the job, listening for its result first: a fast worker can answer before the dispatch reply. */
   start(jobId: string): void {
-    const now = Date.now()
     this.jobId = jobId
-    this.startedAt = now
-    this.at = now + this.timeoutMs
-    const trace = SubmitTrace.start(this.#deps.pool, jobId)
-    if (trace !== undefined) {
-      this.#trace = trace
-      this.traceparent = trace.copy(1, undefined)
-    }
+    this.at = Date.now() + this.#checked.timeoutMs
+    // The first copy carries the submit's own span: its traceparent is the trace's.
+    this.#trace = SubmitTrace.start(this.#deps.pool, jobId)
     this.#deps.deadlines.insert(this)
     this.#deps.results.expect(jobId, this)
     this.#deps.batcher.send(this, this)
@@ -173,9 +182,9 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
       payload: this.payload,
       deadline: this.at,
       maxAttempts: this.maxAttempts,
-      onSaturated: this.#onSaturated,
+      onSaturated: this.#checked.onSaturated,
       cost: this.cost,
-      onRateLimited: this.#onRateLimited,
+      onRateLimited: this.#checked.onRateLimited,
     }
     if (this.#trace !== undefined) plan.trace = this.#trace
     const race = new CopyRace(this.#deps.race, plan, (err, value) => this.settle(err, value))
@@ -185,5 +194,7 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
     race.takeOver(refusal)
   }
 }
+
+Object.assign(PlainSubmit.prototype, { session: '', attempt: 1, exclude: '', race: '', copies: 1 })
 
 function noop(): void {}

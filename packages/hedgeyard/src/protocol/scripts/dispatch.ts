@@ -35,7 +35,7 @@ export interface DispatchItem {
   /** The tenant's class (with limitKey only). */
   limitClass?: string
   /** The W3C traceparent of the copy's span (with an OpenTelemetry SDK only). */
-  traceparent?: string
+  traceparent?: string | undefined
 }
 
 /** What a dispatch call carries besides its jobs. */
