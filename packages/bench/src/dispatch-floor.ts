@@ -13,12 +13,12 @@
  * ratio down.
  *
  * It takes one run of plain jobs ('p' record, see the dispatch script's header) and answers as
- * the dispatch script does: the worker of each job, then 0.
+ * the dispatch script does: one string, the worker of each job joined by ','.
  */
 export const DISPATCH_FLOOR_LUA = `
 local loadKey = KEYS[1]
 local base, producer, n = ARGV[1], ARGV[4], tonumber(ARGV[6])
-if ARGV[7] ~= 'p' or tonumber(ARGV[11]) ~= n then
+if ARGV[7] ~= 'p' or tonumber(ARGV[11]) ~= n or ARGV[13] == nil then
   return redis.error_reply('dispatch floor: takes one run of plain jobs')
 end
 local t = redis.call('TIME')
@@ -31,15 +31,17 @@ for i = 1, #window, 2 do
   loads[#loads + 1] = tonumber(window[i + 1])
   added[#added + 1] = 0
 end
-local out, o = {}, 12
+local ids, payloads, at, pt = ARGV[12], ARGV[13], 1, 1
+local out = {}
 for j = 1, n do
+  local comma = string.find(ids, ',', at, true) or #ids + 1
+  local newline = string.find(payloads, '\\n', pt, true) or #payloads + 1
   local i = (j - 1) % #ws + 1
   added[i] = added[i] + 1
-  redis.call('XADD', base .. 'q:' .. ws[i], '*', 'id', ARGV[o], 'payload', ARGV[o + 1],
-    'producer', producer, 'deadline', deadline, 'enqueued', now)
-  out[#out + 1] = ws[i]
-  out[#out + 1] = 0
-  o = o + 2
+  redis.call('XADD', base .. 'q:' .. ws[i], '*', 'id', string.sub(ids, at, comma - 1),
+    'payload', string.sub(payloads, pt, newline - 1), 'producer', producer, 'deadline', deadline, 'enqueued', now)
+  out[j] = ws[i]
+  at, pt = comma + 1, newline + 1
 end
 local args = {}
 for i = 1, #ws do
@@ -47,5 +49,5 @@ for i = 1, #ws do
   args[#args + 1] = ws[i]
 end
 redis.call('ZADD', loadKey, unpack(args))
-return out
+return { table.concat(out, ',') }
 `

@@ -1,3 +1,4 @@
+import { parseDispatchReply } from 'hedgeyard/internal'
 import { type BenchPool, checkPool, createBenchPool, jobPayload } from './bench-pool.js'
 import { type HealthProbe, probeHealth } from './health-probe.js'
 import { type BenchConnection, type DispatchJob, dispatchArgs } from './library-scripts.js'
@@ -74,10 +75,11 @@ function jobId(n: number): string {
   return `01JBENCH${n.toString(36).toUpperCase().padStart(18, '0')}`
 }
 
-/** One dispatch call: its arguments and how many jobs it carries. */
+/** One dispatch call: its arguments, how many jobs it carries, and its records (for its reply). */
 interface Call {
   args: (string | number)[]
   jobs: number
+  records: number[]
 }
 
 /** The script calls of a run, built before timing so the clock sees the round trips, not the setup. */
@@ -107,7 +109,7 @@ function buildCalls(
       affinityTtlMs: settings.affinityTtlMs,
       timeoutMs: JOB_TIMEOUT_MS,
     }
-    calls.push({ args: dispatchArgs(pool.keys, call, batch), jobs: n })
+    calls.push({ ...dispatchArgs(pool.keys, call, batch), jobs: n })
   }
   return calls
 }
@@ -128,13 +130,14 @@ async function sendCalls(
   }
   const lane = async (): Promise<void> => {
     for (let call = calls[next++]; call !== undefined; call = calls[next++]) {
-      const reply = (await script(...call.args)) as unknown[]
-      if (reply.length !== 2 * call.jobs)
-        note(`dispatch answered ${reply.length} values for ${call.jobs} jobs`)
-      for (let i = 0; i < reply.length; i += 2) {
-        const target = String(reply[i])
-        if (target === 'SATURATED' || target === 'NO_WORKERS') note(`dispatch answered ${target}`)
-        hits += Number(reply[i + 1])
+      const reply = await script(...call.args)
+      try {
+        for (const outcome of parseDispatchReply(reply, call.records, call.jobs)) {
+          if (outcome.status !== 'queued') note(`dispatch answered ${outcome.status}`)
+          else if (outcome.isAffinityHit) hits++
+        }
+      } catch (err) {
+        note((err as Error).message)
       }
     }
   }

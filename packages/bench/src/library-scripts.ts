@@ -44,12 +44,15 @@ export interface DispatchCall {
 /** Attempts a job may use before it is dead-lettered: the Dispatcher's default. */
 const MAX_ATTEMPTS = 3
 
-/** The number of keys, the KEYS, then ARGV of a dispatch call carrying `jobs`. */
+/**
+ * The number of keys, the KEYS, then ARGV of a dispatch call carrying `jobs`, and the records its
+ * reply is read by (`parseDispatchReply` of `hedgeyard/internal`).
+ */
 export function dispatchArgs(
   keys: PoolKeys,
   call: DispatchCall,
   jobs: readonly DispatchJob[],
-): (string | number)[] {
+): { args: (string | number)[]; records: number[] } {
   const { producerId, seed, affinityTtlMs, timeoutMs } = call
   const encoded = encodeDispatch(
     keys,
@@ -66,7 +69,7 @@ export function dispatchArgs(
       copies: 1,
     })),
   )
-  return [encoded.keys.length, ...encoded.keys, ...encoded.args]
+  return { args: [encoded.keys.length, ...encoded.keys, ...encoded.args], records: encoded.records }
 }
 
 /** A command connection made as the library makes its own (scripts defined, EVALSHA), connected. */

@@ -79,7 +79,7 @@ export async function runRedisLimit(
       payload,
       excluded: '',
     }))
-    return ['EVALSHA', DISPATCH_SHA1, ...dispatchArgs(keys, call, jobs).map(String)]
+    return ['EVALSHA', DISPATCH_SHA1, ...dispatchArgs(keys, call, jobs).args.map(String)]
   }
 
   const bench = async (

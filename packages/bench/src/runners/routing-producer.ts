@@ -18,7 +18,7 @@
  */
 
 import { Dispatcher, type DispatcherStats, poolKeys } from 'hedgeyard'
-import { resultChannel } from 'hedgeyard/internal'
+import { parseDispatchReply, resultChannel } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { connectWithScripts, type DispatchJob, dispatchArgs } from '../library-scripts.js'
 import { seededRandom } from '../stats.js'
@@ -95,16 +95,22 @@ async function scriptRouter(
       affinityTtlMs: 30_000,
       timeoutMs: config.timeoutMs,
     }
-    const args = dispatchArgs(keys, call, jobs)
+    const { args, records } = dispatchArgs(keys, call, jobs)
     conn.dispatch(...args).then(
       (reply) => {
-        const out = reply as string[]
+        let outcomes: ReturnType<typeof parseDispatchReply>
+        try {
+          outcomes = parseDispatchReply(reply, records, jobs.length)
+        } catch (err) {
+          for (const job of jobs) waiting.get(job.jobId)?.reject(err as Error)
+          return
+        }
         jobs.forEach((job, i) => {
-          const target = String(out[i * 2])
-          if (target === 'SATURATED' || target === 'NO_WORKERS') {
-            waiting.get(job.jobId)?.reject(new Error(`dispatch answered ${target}`))
+          const outcome = outcomes[i]
+          if (outcome?.status !== 'queued') {
+            waiting.get(job.jobId)?.reject(new Error(`dispatch answered ${outcome?.status}`))
             waiting.delete(job.jobId)
-          } else assigned.set(target, (assigned.get(target) ?? 0) + 1)
+          } else assigned.set(outcome.workerId, (assigned.get(outcome.workerId) ?? 0) + 1)
         })
       },
       (err: unknown) => {

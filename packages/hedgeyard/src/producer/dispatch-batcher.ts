@@ -89,7 +89,7 @@ export class DispatchBatcher {
       (reply) => {
         let outcomes: DispatchOutcome[]
         try {
-          outcomes = parseDispatchReply(reply, items.length)
+          outcomes = parseDispatchReply(reply, call.records, items.length)
         } catch (err) {
           for (const listener of listeners) listener.dispatched(err, undefined)
           return

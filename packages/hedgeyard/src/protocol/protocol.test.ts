@@ -18,7 +18,13 @@ import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, resultKey, workerKey }
 import { LUA_SCRIPTS } from './lua/scripts.generated.js'
 import { callScript } from './scripts/call.js'
 import { type Completion, completeJobs } from './scripts/complete.js'
-import { DISPATCH, type DispatchItem, dispatchArgs, dispatchJobs } from './scripts/dispatch.js'
+import {
+  DISPATCH,
+  type DispatchItem,
+  dispatchArgs,
+  dispatchJobs,
+  parseDispatchReply,
+} from './scripts/dispatch.js'
 import { heartbeat } from './scripts/heartbeat.js'
 import { SCRIPT_SPECS } from './scripts/index.js'
 import { rescueJobs } from './scripts/rescue.js'
@@ -242,6 +248,61 @@ describe('Lua scripts', () => {
     }
   })
 
+  it('dispatch refuses a run whose ids or payloads do not match its count, before any write', async () => {
+    const pool = uniquePool('runs')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-runs')
+    try {
+      await conn.connect()
+      const jobs = [
+        { ...PLAIN_JOB, jobId: 'j1', payload: '1' },
+        { ...PLAIN_JOB, jobId: 'j2', payload: '2' },
+      ]
+      const call = dispatchArgs(k, settings, jobs)
+      const at = call.args.indexOf('p', 6)
+      const withArgs = (ids: string, payloads: string) => {
+        const args = [...call.args]
+        args[at + 5] = ids
+        args[at + 6] = payloads
+        return callScript(conn, DISPATCH, call.keys, args)
+      }
+      await expect(withArgs('j1', '1\n2')).rejects.toThrow(/fewer jobs than its count/)
+      await expect(withArgs('j1,j2', '1')).rejects.toThrow(/fewer jobs than its count/)
+      await expect(withArgs('j1,j2', '1\n2\n3')).rejects.toThrow(/more jobs than its count/)
+      await expect(withArgs('j1,j2,j3', '1\n2')).rejects.toThrow(/not a valid id/)
+      await expect(callScript(conn, DISPATCH, call.keys, call.args.slice(0, at + 6))).rejects.toThrow(
+        /cut short/,
+      )
+      expect(await c.xlen(queueKey(k, 'a'))).toBe(0)
+      // A payload with a line break (not one JSON.stringify writes) goes in a record of its own.
+      const odd = dispatchArgs(k, settings, [...jobs, { ...PLAIN_JOB, jobId: 'j3', payload: '"a\nb"' }])
+      expect(odd.records).toEqual([2, 0])
+      expect(await callScript(conn, DISPATCH, odd.keys, odd.args)).toEqual(['a,a', 'a', 0])
+      expect((await entriesOf(queueKey(k, 'a'))).map((e) => e.payload)).toEqual(['1', '2', '"a\nb"'])
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
+  it('a reply is read run by run: the jobs a run placed on one worker share its outcome', () => {
+    const outcomes = parseDispatchReply(['w1,w2,w1,SATURATED,RATE_LIMITED 40', 'w3', 1], [5, 0], 6)
+    expect(outcomes).toEqual([
+      { status: 'queued', workerId: 'w1', isAffinityHit: false },
+      { status: 'queued', workerId: 'w2', isAffinityHit: false },
+      { status: 'queued', workerId: 'w1', isAffinityHit: false },
+      { status: 'SATURATED' },
+      { status: 'RATE_LIMITED', retryAfterMs: 40, isTenant: false },
+      { status: 'queued', workerId: 'w3', isAffinityHit: true },
+    ])
+    expect(outcomes[2]).toBe(outcomes[0])
+    for (const bad of [['w1'], ['w1,w2,w3'], ['w1,,w2'], ['w1,RATE_LIMITED x'], [3]]) {
+      expect(() => parseDispatchReply(bad, [2], 2)).toThrow(/dispatch replied/)
+    }
+  })
+
   it('dispatch keeps the order of a batch that mixes runs of plain jobs with other jobs', async () => {
     const pool = uniquePool('records')
     const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
@@ -257,12 +318,15 @@ describe('Lua scripts', () => {
         { ...PLAIN_JOB, jobId: 'j5', payload: '5', timeoutMs: 7000, maxAttempts: 5 },
       ]
       const call = dispatchArgs(k, settings, jobs)
-      // The pool's 5 keys and the session's; a header of 6 values, then 'p' runs of 5 + 2 per job
-      // and one 'f' record of 14.
+      // The pool's 5 keys and the session's; a header of 6 values, then 'p' runs of 7 (their ids
+      // and their payloads joined) and one 'f' record of 14.
       expect(call.keys).toEqual([k.load, k.ready, k.alive, k.limits, k.quota, affinityKey(k, 's1')])
-      expect(call.args.length).toBe(6 + (5 + 4) + 14 + (5 + 2) + (5 + 2))
+      expect(call.args.slice(6, 13)).toEqual(['p', 5000, DEFAULT_MAX_ATTEMPTS, 1, 2, 'j1,j2', '1\n2'])
+      expect(call.args.length).toBe(6 + 7 + 14 + 7 + 7)
+      expect(call.records).toEqual([2, 0, 1, 1])
       const reply = await callScript(conn, DISPATCH, call.keys, call.args)
-      expect(reply).toEqual(['a', 0, 'a', 0, 'a', 0, 'a', 0, 'a', 0])
+      // A run answers with one string, its jobs' workers joined; a record with a worker and a hit.
+      expect(reply).toEqual(['a,a', 'a', 0, 'a', 'a'])
       const entries = (await c.xrange(queueKey(k, 'a'), '-', '+')).map(([, fields]) => {
         const f: Record<string, string> = {}
         for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string

@@ -36,11 +36,13 @@
               limitKey: the tenant ('' for none; else as an id), limitClass: its class ('' with
               no tenant; else 1-MAX_CLASS_BYTES letters, digits and _ . -),
               trace: the copy's W3C traceparent ('' for none; else 00-<32 hex>-<16 hex>-<2 hex>)
-            'p', timeoutMs, maxAttempts, cost, k, then k pairs jobId, payload: a run of k plain
-              jobs (no session, first attempt, nothing excluded, one copy, race '') that share a
-              timeout, an attempt limit and a cost. Two arguments per job instead of nine: each argument
-              costs the caller and Redis some work to write and parse, and bulk submits are
-              almost all plain jobs.
+            'p', timeoutMs, maxAttempts, cost, k, ids, payloads: a run of k plain jobs (no
+              session, first attempt, nothing excluded, one copy, race '') that share a timeout,
+              an attempt limit and a cost; ids holds their job ids joined by ',', payloads their
+              payloads joined by '\n' (JSON has no raw line break; a payload with one goes in an
+              'f' record). Seven arguments per run instead of thirteen per job: each argument
+              costs the caller and Redis some work to write and parse, and bulk submits are almost
+              all plain jobs.
 
   Entries are written by lib/entry.lua (fields equal to their defaults left out).
 
@@ -54,13 +56,16 @@
   the tenant's quotas together; a placed job joins the tenant's jobs in flight. Jobs without a
   tenant read none of it.
 
-  Returns a flat array of 2n values: for each job, the chosen workerId or 'SATURATED' (live
-  workers, none with room) or 'NO_WORKERS' (no live worker), then 1 when the session's binding was
-  used (an affinity hit) and 0 otherwise; or 'RATE_LIMITED' (over the pool's quota) or
-  'TENANT_LIMITED' (over its tenant's, and for longer than the pool's), then the ms to wait before
-  it may go (jobs refused in one call are told to come back one after the other); or
+  Returns a flat array, record by record. For an 'f' record, two values: the chosen workerId or
+  'SATURATED' (live workers, none with room) or 'NO_WORKERS' (no live worker), then 1 when the
+  session's binding was used (an affinity hit) and 0 otherwise; or 'RATE_LIMITED' (over the pool's
+  quota) or 'TENANT_LIMITED' (over its tenant's, and for longer than the pool's), then the ms to
+  wait before it may go (jobs refused in one call are told to come back one after the other); or
   'TENANT_FULL' (its tenant has as many jobs in flight as its class allows), then that cap; or
-  'BAD_LIMITS' (its class's limits cannot be read), then why, naming the key and field.
+  'BAD_LIMITS' (its class's limits cannot be read), then why, naming the key and field. For a 'p'
+  run, one string: its k outcomes in order, joined by ',', each the chosen workerId (a plain job
+  has no session: no affinity hit), 'SATURATED', 'NO_WORKERS' or 'RATE_LIMITED <ms>'. One value per
+  run rather than two per job: each costs Redis and the caller's client some work to write and read.
 ]]
 --!include lib/wire.lua
 local loadKey, readyKey, aliveKey, limitsKey, quotaKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -91,6 +96,25 @@ local function checkCost(cost)
   if bad == nil and c > MAX_JOB_COST then bad = 'cost is above ' .. MAX_JOB_COST end
   if bad ~= nil then badArgument('dispatch', bad) end
 end
+-- The k job ids and the k payloads of a 'p' run, split from its two arguments.
+local function splitRun(idText, payloadText, k)
+  if type(idText) ~= 'string' or type(payloadText) ~= 'string' then
+    badArgument('dispatch', 'a run of jobs is cut short')
+  end
+  local ids, payloads, i, p = {}, {}, 1, 1
+  for j = 1, k - 1 do
+    local comma = string.find(idText, ',', i, true)
+    local newline = string.find(payloadText, '\n', p, true)
+    if comma == nil or newline == nil then badArgument('dispatch', 'a run holds fewer jobs than its count') end
+    ids[j] = string.sub(idText, i, comma - 1)
+    payloads[j] = string.sub(payloadText, p, newline - 1)
+    i, p = comma + 1, newline + 1
+  end
+  ids[k] = string.sub(idText, i)
+  payloads[k] = string.sub(payloadText, p)
+  if string.find(payloads[k], '\n', 1, true) then badArgument('dispatch', 'a run holds more jobs than its count') end
+  return ids, payloads
+end
 local function checkLimits(timeoutMs, maxAttempts)
   local _, bad = wholeNumber(timeoutMs, 'timeoutMs', 1)
   local max, badMax = wholeNumber(maxAttempts, 'maxAttempts', 1)
@@ -99,6 +123,8 @@ local function checkLimits(timeoutMs, maxAttempts)
 end
 -- The first per-job key of each kind, for the ACL checks below.
 local firstJobKey, firstTenantKey = nil, nil
+-- The ids and payloads of each 'p' run, by the index of its record in ARGV: split once, here.
+local runs = {}
 do
   local o, jobs, keyCount = 7, 0, 5
   while jobs < n do
@@ -108,9 +134,10 @@ do
       if k == nil or k < 1 then badArgument('dispatch', 'run length is not a positive number') end
       checkLimits(ARGV[o + 1], ARGV[o + 2])
       checkCost(ARGV[o + 3])
-      for i = 1, k do checkJobId(ARGV[o + 3 + 2 * i]) end
-      if ARGV[o + 4 + 2 * k] == nil then badArgument('dispatch', 'a run of jobs is cut short') end
-      jobs, o = jobs + k, o + 5 + 2 * k
+      local ids, payloads = splitRun(ARGV[o + 5], ARGV[o + 6], k)
+      for i = 1, k do checkJobId(ids[i]) end
+      runs[o] = { ids, payloads }
+      jobs, o = jobs + k, o + 7
     elseif kind == 'f' then
       local session, attempt, race, copies = ARGV[o + 2], ARGV[o + 5], ARGV[o + 8], tonumber(ARGV[o + 9])
       local tenant, class = ARGV[o + 11], ARGV[o + 12]
@@ -355,12 +382,13 @@ local function placeRecord(o, affKey, copiesKey)
     excludedSet(ARGV[o + 7]), ARGV[o + 8], tonumber(ARGV[o + 9]), affKey, copiesKey, ARGV[o + 11], ARGV[o + 13])
 end
 
-local o, keyAt = 7, 5
-while #out < 2 * n do
+local o, keyAt, done = 7, 5, 0
+while done < n do
   local kind = ARGV[o]
   if kind == 'p' then
     local timeoutMs, maxAttempts, cost, k = tonumber(ARGV[o + 1]), ARGV[o + 2], tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4])
-    o = o + 5
+    local ids, payloads = runs[o][1], runs[o][2]
+    o = o + 7
     -- The first `admitted` jobs of the run fit the quotas; the others wait (all of them: the run's
     -- jobs cost the same, so once one is refused, so is each after it).
     local admitted, waits = k, {}
@@ -372,13 +400,12 @@ while #out < 2 * n do
       end
     end
     -- Writes the next job of the run to w; false when w's stream refused it.
-    local first, emitted = o, 0
+    local outcomes, emitted = {}, 0
     local function emit(w)
-      local at = first + 2 * emitted
-      if not addEntry(w, ARGV[at], '', ARGV[at + 1], timeoutMs, '1', maxAttempts, '', nil) then return false end
-      emitted = emitted + 1
-      out[#out + 1] = w
-      out[#out + 1] = 0
+      local j = emitted + 1
+      if not addEntry(w, ids[j], '', payloads[j], timeoutMs, '1', maxAttempts, '', nil) then return false end
+      emitted = j
+      outcomes[j] = w
       return true
     end
     -- A lone job takes the single pick: for one job the pass's tables cost more than they save.
@@ -386,23 +413,18 @@ while #out < 2 * n do
     local none = nil
     if admitted > 1 then none = placeRun(admitted, emit) end
     for i = emitted + 1, admitted do
-      local at = first + 2 * (i - 1)
       if none then
-        out[#out + 1] = none
-        out[#out + 1] = 0
+        outcomes[i] = none
         quotaRefund(cost)
       else
-        local w, hit = dispatchOne(ARGV[at], '', ARGV[at + 1], timeoutMs, '1', maxAttempts, nil, '', 1, nil, nil)
-        out[#out + 1] = w
-        out[#out + 1] = hit
+        local w = dispatchOne(ids[i], '', payloads[i], timeoutMs, '1', maxAttempts, nil, '', 1, nil, nil)
+        outcomes[i] = w
         if not isPlaced(w) then quotaRefund(cost) end
       end
     end
-    for _, wait in ipairs(waits) do
-      out[#out + 1] = 'RATE_LIMITED'
-      out[#out + 1] = wait
-    end
-    o = first + 2 * k
+    for _, wait in ipairs(waits) do outcomes[#outcomes + 1] = 'RATE_LIMITED ' .. string.format('%d', wait) end
+    out[#out + 1] = table.concat(outcomes, ',')
+    done = done + k
   else
     local session, race, tenant = ARGV[o + 2], ARGV[o + 8], ARGV[o + 11]
     local affKey, copiesKey = nil, nil
@@ -458,6 +480,7 @@ while #out < 2 * n do
       end
     end
     o = o + 14
+    done = done + 1
   end
 end
 quotaSave()

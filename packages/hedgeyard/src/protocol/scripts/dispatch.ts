@@ -48,7 +48,10 @@ export interface DispatchCallSettings {
   seed: number
 }
 
-/** What the dispatch script decided for one job. */
+/**
+ * What the dispatch script decided for one job. Jobs may share one outcome object (the jobs of
+ * a run placed on the same worker do): it is read, never changed.
+ */
 export type DispatchOutcome =
   | { status: 'queued'; workerId: string; isAffinityHit: boolean }
   | { status: 'SATURATED' | 'NO_WORKERS' }
@@ -60,8 +63,8 @@ export type DispatchOutcome =
   | { status: 'BAD_LIMITS'; message: string }
 
 /**
- * A first attempt with no session, exclusion, race or tenant, queued once: most jobs of a bulk
- * submit.
+ * A first attempt with no session, exclusion, race or tenant, queued once, whose payload has no
+ * line break (JSON has none): most jobs of a bulk submit.
  */
 function isPlain(item: DispatchItem): boolean {
   return (
@@ -71,22 +74,39 @@ function isPlain(item: DispatchItem): boolean {
     item.race === '' &&
     item.copies === 1 &&
     item.limitKey === undefined &&
-    item.traceparent === undefined
+    item.traceparent === undefined &&
+    !item.payload.includes('\n')
   )
 }
 
+/** One dispatch call: its KEYS and ARGV, and what its reply holds for each record. */
+export interface DispatchCall {
+  keys: string[]
+  args: (string | number)[]
+  /**
+   * For each record, in order: the number of jobs of a 'p' run (its reply is one string), or 0
+   * for an 'f' record (one job, two values): what {@link parseDispatchReply} reads the reply by.
+   */
+  records: number[]
+}
+
+/** The ids and payloads of the run being encoded: one pair of arrays reused, joined per run. */
+const runIds: string[] = []
+const runPayloads: string[] = []
+
 /**
  * KEYS and ARGV of one dispatch call (see the header of dispatch.lua). A run of plain jobs
- * sharing a timeout and an attempt limit becomes one 'p' header and two arguments per job; any
- * other job is an 'f' record of thirteen fields, with its affinity, copies and tenant keys in KEYS. Every
- * argument costs ioredis and Redis some work to encode and parse, so a bulk submit sends about a
- * fifth of what one record per job would.
+ * sharing a timeout, an attempt limit and a cost becomes one 'p' record of seven arguments, its
+ * ids and its payloads joined into one argument each; any other job is an 'f' record of fourteen,
+ * with its affinity, copies and tenant keys in KEYS. Every argument costs ioredis (a few strings
+ * to write it, and more to read each value of the reply) and Redis some work, so a bulk submit
+ * sends a few arguments per call rather than two or more per job.
  */
 export function dispatchArgs(
   keys: PoolKeys,
   settings: DispatchCallSettings,
   items: readonly DispatchItem[],
-): { keys: string[]; args: (string | number)[] } {
+): DispatchCall {
   const callKeys = [keys.load, keys.ready, keys.alive, keys.limits, keys.quota]
   const args: (string | number)[] = [
     keys.base,
@@ -96,10 +116,12 @@ export function dispatchArgs(
     settings.resultTtlMs ?? '',
     items.length,
   ]
+  const records: number[] = []
   let i = 0
   while (i < items.length) {
     const item = items[i] as DispatchItem
     if (!isPlain(item)) {
+      records.push(0)
       if (item.session !== '') callKeys.push(affinityKey(keys, item.session))
       if (item.race !== '') callKeys.push(copiesKey(keys, item.jobId))
       const limitClass = item.limitKey === undefined ? '' : (item.limitClass ?? DEFAULT_LIMIT_CLASS)
@@ -129,11 +151,8 @@ export function dispatchArgs(
       i++
       continue
     }
-    const countAt = args.length + 4
     const cost = item.cost ?? 1
-    args.push('p', item.timeoutMs, item.maxAttempts, cost, 0)
-    let k = 0
-    for (; i < items.length; i++, k++) {
+    for (; i < items.length; i++) {
       const next = items[i] as DispatchItem
       if (
         !isPlain(next) ||
@@ -142,46 +161,121 @@ export function dispatchArgs(
         (next.cost ?? 1) !== cost
       )
         break
-      args.push(next.jobId, next.payload)
+      runIds.push(next.jobId)
+      runPayloads.push(next.payload)
     }
-    args[countAt] = k
+    records.push(runIds.length)
+    args.push(
+      'p',
+      item.timeoutMs,
+      item.maxAttempts,
+      cost,
+      runIds.length,
+      runIds.join(','),
+      runPayloads.join('\n'),
+    )
+    runIds.length = 0
+    runPayloads.length = 0
   }
-  return { keys: callKeys, args }
+  return { keys: callKeys, args, records }
 }
 
-/** Reads the script's reply: one outcome per job, in order. */
-export function parseDispatchReply(reply: unknown, count: number): DispatchOutcome[] {
-  const flat = replyArray(DISPATCH, reply, 2 * count)
+const SATURATED: DispatchOutcome = Object.freeze({ status: 'SATURATED' })
+const NO_WORKERS: DispatchOutcome = Object.freeze({ status: 'NO_WORKERS' })
+const RATE_LIMITED_PREFIX = 'RATE_LIMITED '
+
+/**
+ * Reads the script's reply to a call of `count` jobs in the given records (from
+ * {@link dispatchArgs}): one outcome per job, in order.
+ */
+export function parseDispatchReply(
+  reply: unknown,
+  records: readonly number[],
+  count: number,
+): DispatchOutcome[] {
+  let length = 0
+  for (const k of records) length += k > 0 ? 1 : 2
+  const values = replyArray(DISPATCH, reply, length)
   const outcomes: DispatchOutcome[] = new Array(count)
-  for (let i = 0; i < count; i++) {
-    const target = flat[2 * i]
-    const hit = flat[2 * i + 1]
-    if (
-      (target === 'RATE_LIMITED' || target === 'TENANT_LIMITED') &&
-      typeof hit === 'number' &&
-      Number.isInteger(hit) &&
-      hit >= 1
-    ) {
-      outcomes[i] = { status: 'RATE_LIMITED', retryAfterMs: hit, isTenant: target === 'TENANT_LIMITED' }
+  let at = 0
+  let job = 0
+  for (const k of records) {
+    if (k > 0) {
+      job = parseRun(values[at++], k, outcomes, job)
       continue
     }
-    if (target === 'TENANT_FULL' && typeof hit === 'number' && Number.isInteger(hit) && hit >= 1) {
-      outcomes[i] = { status: 'TENANT_FULL', cap: hit }
-      continue
-    }
-    if (target === 'BAD_LIMITS' && typeof hit === 'string') {
-      outcomes[i] = { status: 'BAD_LIMITS', message: hit }
-      continue
-    }
-    if (typeof target !== 'string' || (hit !== 0 && hit !== 1)) {
-      throw badReply(DISPATCH, `job ${i + 1} as ${String(target)} ${String(hit)}`)
-    }
-    outcomes[i] =
-      target === 'SATURATED' || target === 'NO_WORKERS'
-        ? { status: target }
-        : { status: 'queued', workerId: target, isAffinityHit: hit === 1 }
+    const target = values[at++]
+    const hit = values[at++]
+    outcomes[job] = parseRecordOutcome(target, hit, job + 1)
+    job++
   }
   return outcomes
+}
+
+/**
+ * The outcomes of a 'p' run (one string, its outcomes joined by ','), written from `outcomes[job]`
+ * on; returns the index after them. The jobs placed on one worker share one outcome object, so a
+ * run costs an object per worker it reached, not per job.
+ */
+function parseRun(value: unknown, k: number, outcomes: DispatchOutcome[], job: number): number {
+  if (typeof value !== 'string') throw badReply(DISPATCH, `${String(value)} for a run of ${k} jobs`)
+  const recent: Extract<DispatchOutcome, { status: 'queued' }>[] = []
+  let start = 0
+  for (let j = 0; j < k; j++) {
+    let end = value.indexOf(',', start)
+    if (end < 0) end = value.length
+    if (end === start || (j === k - 1) !== (end === value.length)) {
+      throw badReply(DISPATCH, `a run of ${k} jobs as ${JSON.stringify(value.slice(0, 80))}`)
+    }
+    let outcome: DispatchOutcome | undefined
+    for (const q of recent) {
+      if (q.workerId.length === end - start && value.startsWith(q.workerId, start)) {
+        outcome = q
+        break
+      }
+    }
+    if (outcome === undefined) {
+      const target = value.slice(start, end)
+      if (target === 'SATURATED') outcome = SATURATED
+      else if (target === 'NO_WORKERS') outcome = NO_WORKERS
+      else if (target.startsWith(RATE_LIMITED_PREFIX)) {
+        const ms = Number(target.slice(RATE_LIMITED_PREFIX.length))
+        if (!Number.isInteger(ms) || ms < 1) throw badReply(DISPATCH, `job ${job + 1} as ${target}`)
+        outcome = { status: 'RATE_LIMITED', retryAfterMs: ms, isTenant: false }
+      } else {
+        const queued = { status: 'queued' as const, workerId: target, isAffinityHit: false }
+        // A few workers a run reached: a run of 256 jobs over a handful of workers makes a handful.
+        if (recent.length === 8) recent.shift()
+        recent.push(queued)
+        outcome = queued
+      }
+    }
+    outcomes[job++] = outcome
+    start = end + 1
+  }
+  return job
+}
+
+/** The outcome of job number `job` (from 1) of an 'f' record: its two values. */
+function parseRecordOutcome(target: unknown, hit: unknown, job: number): DispatchOutcome {
+  if (
+    (target === 'RATE_LIMITED' || target === 'TENANT_LIMITED') &&
+    typeof hit === 'number' &&
+    Number.isInteger(hit) &&
+    hit >= 1
+  ) {
+    return { status: 'RATE_LIMITED', retryAfterMs: hit, isTenant: target === 'TENANT_LIMITED' }
+  }
+  if (target === 'TENANT_FULL' && typeof hit === 'number' && Number.isInteger(hit) && hit >= 1) {
+    return { status: 'TENANT_FULL', cap: hit }
+  }
+  if (target === 'BAD_LIMITS' && typeof hit === 'string') return { status: 'BAD_LIMITS', message: hit }
+  if (typeof target !== 'string' || (hit !== 0 && hit !== 1)) {
+    throw badReply(DISPATCH, `job ${job} as ${String(target)} ${String(hit)}`)
+  }
+  if (target === 'SATURATED') return SATURATED
+  if (target === 'NO_WORKERS') return NO_WORKERS
+  return { status: 'queued', workerId: target, isAffinityHit: hit === 1 }
 }
 
 /**
@@ -196,5 +290,9 @@ export async function dispatchJobs(
   items: readonly DispatchItem[],
 ): Promise<DispatchOutcome[]> {
   const call = dispatchArgs(keys, settings, items)
-  return parseDispatchReply(await callScript(conn, DISPATCH, call.keys, call.args), items.length)
+  return parseDispatchReply(
+    await callScript(conn, DISPATCH, call.keys, call.args),
+    call.records,
+    items.length,
+  )
 }
