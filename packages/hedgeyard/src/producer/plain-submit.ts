@@ -137,6 +137,14 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
     else if (outcome.status !== 'queued') this.#handOver(outcome)
   }
 
+  /** Its result as a plain success, its value alone (see ResultListener). */
+  onValue(value: unknown): void {
+    // A race that took the job over reads envelopes; a success's other fields are nothing to a
+    // race of one copy at a time.
+    if (this.#copyRace !== undefined) this.#copyRace.onEnvelope({ ok: true, value, workerId: '' })
+    else this.settle(undefined, value)
+  }
+
   /** Its result, over pub/sub or read back. */
   onEnvelope(env: Envelope): void {
     if (this.#copyRace !== undefined) {

@@ -1,12 +1,22 @@
 import type { Logger } from 'pino'
 import { decodeEnvelope, type Envelope } from '../protocol/codec.js'
 import { copyResultKey, type PoolKeys, resultKey } from '../protocol/keys.js'
+import { NOT_PLAIN_SUCCESS, successValueAt } from '../protocol/success-envelope.js'
 import { type Connection, connectReady, redisFailure } from '../redis/connection.js'
+import { WaitingJobs } from './waiting-jobs.js'
 
 /** Receives the envelope of a job's result. */
 export interface ResultHandler {
   onEnvelope(envelope: Envelope): void
+  /**
+   * A success as a worker writes it, with no cost reported: only its value, which is all a plain
+   * job needs (the envelope is then not decoded). Without it, every result is an envelope.
+   */
+  onValue?(value: unknown): void
 }
+
+const NEWLINE = 0x0a
+const SPACE = 0x20
 
 const RECOVER_CHUNK = 500
 
@@ -20,8 +30,9 @@ export class ResultListener {
   readonly #cmd: Connection
   readonly #keys: PoolKeys
   readonly #channel: string
+  readonly #channelBytes: Buffer
   readonly #logger: Logger
-  readonly #waiting = new Map<string, ResultHandler>()
+  readonly #waiting = new WaitingJobs<ResultHandler>()
   /** For racing jobs only: how many copies were sent (each failed copy has its own result key). */
   readonly #copiesSent = new Map<string, () => number>()
   #hasSubscribedOnce = false
@@ -31,9 +42,12 @@ export class ResultListener {
     this.#cmd = cmd
     this.#keys = keys
     this.#channel = channel
+    this.#channelBytes = Buffer.from(channel)
     this.#logger = logger
-    sub.on('message', (channel: string, message: string) => {
-      if (channel === this.#channel) this.#onMessage(message)
+    // The message's bytes, not its text: a line is looked up by its id's bytes, and most results
+    // are read by parsing their value alone, so the message is never made a string.
+    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      if (channel.equals(this.#channelBytes)) this.#onMessage(message)
     })
     sub.on('ready', () => {
       // ioredis resubscribes by itself after a reconnect; subscribing again resolves once the
@@ -80,7 +94,7 @@ export class ResultListener {
 
   /** Re-reads the result key of every waiting job and delivers what is there. */
   recover(): Promise<number> {
-    return this.recoverJobs([...this.#waiting.keys()])
+    return this.recoverJobs(this.#waiting.ids())
   }
 
   /**
@@ -90,7 +104,7 @@ export class ResultListener {
   async recoverJobs(jobIds: readonly string[]): Promise<number> {
     const reads: { jobId: string; key: string }[] = []
     for (const jobId of jobIds) {
-      if (!this.#waiting.has(jobId)) continue
+      if (this.#waiting.get(jobId) === undefined) continue
       // Failed copies first, so that a success read in the same pass is delivered last and wins.
       for (let k = 1; k <= (this.#copiesSent.get(jobId)?.() ?? 0); k++)
         reads.push({ jobId, key: copyResultKey(this.#keys, jobId, k) })
@@ -112,16 +126,34 @@ export class ResultListener {
   }
 
   /** A message holds one line `<jobId> <envelope>` per result of one complete call. */
-  #onMessage(message: string): void {
+  #onMessage(message: Buffer): void {
     let start = 0
     while (start < message.length) {
-      let end = message.indexOf('\n', start)
+      let end = message.indexOf(NEWLINE, start)
       if (end < 0) end = message.length
-      const space = message.indexOf(' ', start)
-      if (space > start && space < end)
-        this.#deliver(message.slice(start, space), message.slice(space + 1, end))
+      let space = start
+      while (space < end && message[space] !== SPACE) space++
+      if (space > start && space < end) this.#deliverLine(message, start, space, end)
       start = end + 1
     }
+  }
+
+  /** The line's job, if it waits: its value alone when it takes one and the line allows, else its envelope. */
+  #deliverLine(message: Buffer, start: number, space: number, end: number): void {
+    const slot = this.#waiting.slotOfBytes(message, start, space)
+    if (slot < 0) return
+    const handler = this.#waiting.valueAt(slot)
+    if (this.#copiesSent.size === 0 || !this.#copiesSent.has(this.#waiting.idAt(slot))) {
+      this.#waiting.deleteAt(slot)
+    }
+    if (handler.onValue !== undefined) {
+      const value = successValueAt(message, space + 1, end)
+      if (value !== NOT_PLAIN_SUCCESS) {
+        handler.onValue(value)
+        return
+      }
+    }
+    handler.onEnvelope(decodeEnvelope(message.toString('utf8', space + 1, end)))
   }
 
   #deliver(jobId: string, text: string): void {
