@@ -27,9 +27,14 @@ export class AdaptiveThrottle {
     this.#minRequests = minRequests
   }
 
-  /** A new request: whether to refuse it here (a refused request counts as one not accepted). */
-  shouldShed(now: number, random: number = Math.random()): boolean {
-    const shed = random < this.rejectProbability(now)
+  /**
+   * A new request: whether to refuse it here (a refused request counts as one not accepted).
+   * `random` is drawn only when a request may be refused (it is in [0, 1)).
+   */
+  shouldShed(now: number, random?: number): boolean {
+    const p = this.rejectProbability(now)
+    if (p === 0) return false
+    const shed = (random ?? Math.random()) < p
     if (shed) this.record(now, false)
     return shed
   }

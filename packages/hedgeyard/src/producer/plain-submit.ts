@@ -142,7 +142,7 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
     // A race that took the job over reads envelopes; a success's other fields are nothing to a
     // race of one copy at a time.
     if (this.#copyRace !== undefined) this.#copyRace.onEnvelope({ ok: true, value, workerId: '' })
-    else this.settle(undefined, value)
+    else this.#settle(undefined, value, false)
   }
 
   /** Its result, over pub/sub or read back. */
@@ -153,8 +153,8 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
     }
     if (this.#isSettled) return
     if (typeof env.cost === 'number') this.#deps.race.costReported(this, env.cost)
-    if (env.ok) this.settle(undefined, env.value)
-    else this.settle(envelopeError(this.jobId, env))
+    if (env.ok) this.#settle(undefined, env.value, false)
+    else this.#settle(envelopeError(this.jobId, env), undefined, false)
   }
 
   /**
@@ -173,11 +173,19 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
 
   /** Settles the submit once; later calls do nothing. */
   settle(err: unknown, value?: unknown): void {
+    this.#settle(err, value, true)
+  }
+
+  /**
+   * Settles the submit once; `isWaiting` is false when its result was heard, for the listener
+   * stops waiting for a plain job when it hands it its result.
+   */
+  #settle(err: unknown, value: unknown, isWaiting: boolean): void {
     if (this.#isSettled) return
     this.#isSettled = true
     this.#deps.deadlines.cancel(this)
     this.#copyRace?.stop()
-    this.#deps.results.forget(this.jobId)
+    if (isWaiting) this.#deps.results.forget(this.jobId)
     this.#trace?.end(err === undefined ? undefined : outcomeLabel(err), (err as Error | undefined)?.message)
     this.#deps.settled(this, err, value)
   }
