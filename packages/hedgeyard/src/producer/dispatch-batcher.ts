@@ -32,6 +32,7 @@ export class DispatchBatcher {
   readonly #settings: DispatchCallSettings
   #items: DispatchItem[] = []
   #listeners: DispatchListener[] = []
+  #count = 0
   #isScheduled = false
 
   constructor(
@@ -57,8 +58,9 @@ export class DispatchBatcher {
 
   /** The same as {@link dispatch} with a listener: no promise per job on the hot path. */
   send(item: DispatchItem, listener: DispatchListener): void {
-    this.#items.push(item)
-    this.#listeners.push(listener)
+    const i = this.#count++
+    this.#items[i] = item
+    this.#listeners[i] = listener
     if (!this.#isScheduled) {
       this.#isScheduled = true
       setImmediate(this.#flushBound)
@@ -69,10 +71,18 @@ export class DispatchBatcher {
 
   #flush(): void {
     this.#isScheduled = false
+    const count = this.#count
     const items = this.#items
     const listeners = this.#listeners
-    this.#items = []
-    this.#listeners = []
+    if (items.length > count) {
+      items.length = count
+      listeners.length = count
+    }
+    // The next turn's batch is usually the size of this one: arrays of that size, filled by index,
+    // are made once per turn instead of growing a few times each.
+    this.#items = new Array(count)
+    this.#listeners = new Array(count)
+    this.#count = 0
     if (items.length <= MAX_BATCH) {
       this.#call(items, listeners)
       return

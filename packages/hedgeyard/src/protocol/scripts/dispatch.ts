@@ -90,10 +90,6 @@ export interface DispatchCall {
   records: number[]
 }
 
-/** The ids and payloads of the run being encoded: one pair of arrays reused, joined per run. */
-const runIds: string[] = []
-const runPayloads: string[] = []
-
 /**
  * KEYS and ARGV of one dispatch call (see the header of dispatch.lua). A run of plain jobs
  * sharing a timeout, an attempt limit and a cost becomes one 'p' record of seven arguments, its
@@ -152,8 +148,9 @@ export function dispatchArgs(
       continue
     }
     const cost = item.cost ?? 1
-    for (; i < items.length; i++) {
-      const next = items[i] as DispatchItem
+    let end = i + 1
+    for (; end < items.length; end++) {
+      const next = items[end] as DispatchItem
       if (
         !isPlain(next) ||
         next.timeoutMs !== item.timeoutMs ||
@@ -161,21 +158,18 @@ export function dispatchArgs(
         (next.cost ?? 1) !== cost
       )
         break
-      runIds.push(next.jobId)
-      runPayloads.push(next.payload)
     }
-    records.push(runIds.length)
-    args.push(
-      'p',
-      item.timeoutMs,
-      item.maxAttempts,
-      cost,
-      runIds.length,
-      runIds.join(','),
-      runPayloads.join('\n'),
-    )
-    runIds.length = 0
-    runPayloads.length = 0
+    // Arrays of the run's exact length, joined once each: no array grows, no string is concatenated.
+    const k = end - i
+    const ids = new Array<string>(k)
+    const payloads = new Array<string>(k)
+    for (let j = 0; j < k; j++, i++) {
+      const next = items[i] as DispatchItem
+      ids[j] = next.jobId
+      payloads[j] = next.payload
+    }
+    records.push(k)
+    args.push('p', item.timeoutMs, item.maxAttempts, cost, k, ids.join(','), payloads.join('\n'))
   }
   return { keys: callKeys, args, records }
 }
