@@ -323,8 +323,10 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       deadlines: this.#deadlines,
       race: this.#raceDeps,
       settled: (job, err, value) => {
-        if (err === undefined) this.#latency.record(Date.now() - (job.startedAt as number))
-        this.#settled(err, value, job.resolve, job.reject, job.startedAt)
+        const now = Date.now()
+        const elapsedMs = now - (job.startedAt as number)
+        if (err === undefined) this.#latency.record(elapsedMs)
+        this.#settled(err, value, job.resolve, job.reject, now, elapsedMs)
       },
     }
     this.#streamDeps = {
@@ -548,12 +550,12 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     value: unknown,
     resolve: (value: Res) => void,
     reject: (err: unknown) => void,
-    startedAt?: number,
+    now = Date.now(),
+    elapsedMs?: number,
   ): void {
-    const now = Date.now()
     this.#throttle?.record(now, !isOverload(err))
     if (this.#metrics !== undefined) {
-      const seconds = startedAt === undefined ? undefined : (now - startedAt) / 1000
+      const seconds = elapsedMs === undefined ? undefined : elapsedMs / 1000
       notify(this.#metrics, 'submitSettled', this.pool, outcomeLabel(err), seconds)
     }
     if (err === undefined) {
@@ -586,9 +588,10 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       race.stop()
       if (signal && onAbort) signal.removeEventListener('abort', onAbort)
       this.#results.forget(jobId)
-      if (err === undefined) this.#latency.record(Date.now() - startedAt)
+      const now = Date.now()
+      if (err === undefined) this.#latency.record(now - startedAt)
       tracing?.end(err === undefined ? undefined : outcomeLabel(err), (err as Error | undefined)?.message)
-      this.#settled(err, value, resolve, reject, startedAt)
+      this.#settled(err, value, resolve, reject, now, now - startedAt)
     }
     const plan = this.#racePlan(jobId, checked, payload, deadline)
     const tracing = SubmitTrace.start(this.pool, jobId)

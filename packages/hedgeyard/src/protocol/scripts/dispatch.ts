@@ -222,7 +222,8 @@ function parseRun(value: unknown, k: number, outcomes: DispatchOutcome[], job: n
       throw badReply(DISPATCH, `a run of ${k} jobs as ${JSON.stringify(value.slice(0, 80))}`)
     }
     let outcome: DispatchOutcome | undefined
-    for (const q of recent) {
+    for (let r = 0; r < recent.length; r++) {
+      const q = recent[r] as Extract<DispatchOutcome, { status: 'queued' }>
       if (q.workerId.length === end - start && value.startsWith(q.workerId, start)) {
         outcome = q
         break
