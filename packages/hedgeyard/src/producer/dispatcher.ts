@@ -389,19 +389,30 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     }
     this.#budget.earn()
     this.#pending++
-    if (isPlainSubmit(checked, options.signal)) {
-      const job = new PlainSubmit(this.#plainDeps, checked, payload)
-      const promise = plainSubmitPromise<Res>(job)
-      if (this.#isConnected) job.start(nextId())
-      else
-        this.#connect().then(
-          () => job.start(nextId()),
-          (err: unknown) => this.#settled(err, undefined, job.resolve, job.reject),
-        )
-      return promise
-    }
+    // Each path in a method of its own: a closure here over the locals would give every submit
+    // a context object to hold them.
+    if (isPlainSubmit(checked, options.signal)) return this.#submitPlain(checked, payload)
+    return this.#submitRacing(checked, payload, options.signal)
+  }
+
+  #submitPlain(checked: CheckedSubmit, payload: string): Promise<Res> {
+    const job = new PlainSubmit(this.#plainDeps, checked, payload)
+    const promise = plainSubmitPromise<Res>(job)
+    if (this.#isConnected) job.start(nextId())
+    else this.#startWhenConnected(job)
+    return promise
+  }
+
+  #startWhenConnected(job: PlainSubmit): void {
+    this.#connect().then(
+      () => job.start(nextId()),
+      (err: unknown) => this.#settled(err, undefined, job.resolve, job.reject),
+    )
+  }
+
+  #submitRacing(checked: CheckedSubmit, payload: string, signal: AbortSignal | undefined): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
-      const run = () => this.#start(checked, payload, options.signal, resolve, reject)
+      const run = () => this.#start(checked, payload, signal, resolve, reject)
       if (this.#isConnected) run()
       else this.#connect().then(run, (err: unknown) => this.#settled(err, undefined, resolve, reject))
     })
