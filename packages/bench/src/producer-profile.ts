@@ -45,7 +45,10 @@ async function runWorker(url: string): Promise<void> {
     handler: () => null,
   })
   process.stdout.write('ready\n')
-  process.on('SIGTERM', () => void group.close().then(() => process.exit(0)))
+  // Stopped by SIGTERM, or when its parent is gone (its stdin closes).
+  const stop = () => void group.close().then(() => process.exit(0))
+  process.on('SIGTERM', stop)
+  process.stdin.on('end', stop).resume()
 }
 
 async function main(): Promise<void> {
@@ -63,7 +66,7 @@ async function main(): Promise<void> {
   const server = values.redis === undefined ? await startRedisServer() : undefined
   const url = values.redis ?? (server?.url as string)
   const worker = spawn(process.execPath, [import.meta.filename, '--worker', url], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   })
   await new Promise<void>((ready) => worker.stdout.once('data', () => ready()))
   const library = values.library === undefined ? 'hedgeyard' : `${resolve(values.library)}/index.js`
