@@ -1,19 +1,12 @@
 import { execFile } from 'node:child_process'
-import {
-  Dispatcher,
-  drainWorkers,
-  inspectPool,
-  poolKeys,
-  setPoolLimits,
-  startWorkers,
-  type WorkerGroup,
-} from 'hedgeyard'
+import { Dispatcher, drainWorkers, inspectPool, poolKeys, setPoolLimits, startWorkers } from 'hedgeyard'
 import { queueKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { startExporter } from './harness/exporter.js'
-import { CLI, cleanupPool, client, eventually, gate, redisUrl, uniquePool } from './harness/helpers.js'
+import { CLI, cleanupPool, client, eventually, redisUrl, uniquePool } from './harness/helpers.js'
 import { type PromFamily, parsePromText } from './harness/prom-text.js'
 import { startProxy } from './harness/proxy.js'
+import { watchedPool } from './harness/watched-pool.js'
 
 const c = client()
 const cleanups: (() => Promise<unknown>)[] = []
@@ -48,39 +41,18 @@ describe('hedgeyard exporter', () => {
     const pool = uniquePool('exp')
     const empty = uniquePool('exp-empty')
     const ref = { redis: redisUrl(), pool }
-    const release = gate()
-    const handler = async (req: { hold?: boolean; fail?: boolean } | null, ctx: { workerId: string }) => {
-      if (ctx.workerId.startsWith('exp-cool')) {
-        throw Object.assign(new Error('quota exceeded'), { status: 429, retryAfterMs: 120_000 })
-      }
-      if (req?.hold) await release.wait
-      if (req?.fail) throw new Error('failed on purpose')
-      return 'ok'
-    }
-    const groups: WorkerGroup[] = []
-    const start = async (idPrefix: string, count: number) => {
-      const group = await startWorkers({
-        redis: redisUrl(),
-        pool,
-        handler,
-        idPrefix,
-        count,
-        concurrency: 3,
-        queueCapacity: 5,
-      })
-      groups.push(group)
-      return group
-    }
-    const d = new Dispatcher({ redis: redisUrl(), pool, maxAttempts: 1 })
-    const jobs: Promise<unknown>[] = []
-    cleanups.push(async () => {
-      release.open()
-      await Promise.allSettled(jobs)
-      await d.close()
-      await Promise.all(groups.map((g) => g.close()))
-      await cleanupPool(c, pool)
+    const {
+      start,
+      dispatcher: d,
+      jobs,
+      worker,
+    } = watchedPool({
+      pool,
+      coolPrefix: 'exp-cool',
+      concurrency: 3,
+      queueCapacity: 5,
+      cleanups,
     })
-    const worker = async (id: string) => (await inspectPool(ref)).find((w) => w.workerId === id)
 
     // A draining worker holding a job, a cooling worker, and two that run jobs, some failing.
     await start('exp-drain', 1)

@@ -3,20 +3,20 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { Dispatcher, drainWorkers, inspectPool, startWorkers, type WorkerGroup } from 'hedgeyard'
+import { Dispatcher, drainWorkers, startWorkers } from 'hedgeyard'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
   cleanupPool,
   client,
   eventually,
-  gate,
   redisUrl,
   spawnWorker,
   uniquePool,
   type WorkerProcess,
 } from './harness/helpers.js'
 import { openTerminal, type Terminal } from './harness/tmux.js'
+import { watchedPool } from './harness/watched-pool.js'
 
 const run = promisify(execFile)
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '../artifacts')
@@ -54,40 +54,15 @@ describe('hedgeyard top', () => {
   it('shows workers by load in 80x24 as they come, drain, cool down and leave; q quits with 0', async () => {
     const pool = uniquePool('top')
     const ref = { redis: redisUrl(), pool }
-    const release = gate()
     // top-cool-* answers like an upstream out of quota (429, retry in 2 min): it cools down.
     // `hold` jobs wait for the test to release them, so a worker can be caught running one.
-    const handler = async (req: { hold?: boolean } | null, ctx: { workerId: string }) => {
-      if (ctx.workerId.startsWith('top-cool')) {
-        throw Object.assign(new Error('quota exceeded'), { status: 429, retryAfterMs: 120_000 })
-      }
-      if (req?.hold) await release.wait
-      return { ok: true }
-    }
-    const groups: WorkerGroup[] = []
-    const start = async (idPrefix: string, count: number) => {
-      const group = await startWorkers({
-        redis: redisUrl(),
-        pool,
-        handler,
-        idPrefix,
-        count,
-        concurrency: 2,
-        queueCapacity: 8,
-      })
-      groups.push(group)
-      return group
-    }
-    const d = new Dispatcher({ redis: redisUrl(), pool, maxAttempts: 1 })
-    const jobs: Promise<unknown>[] = []
-    cleanups.push(async () => {
-      release.open()
-      await Promise.allSettled(jobs)
-      await d.close()
-      await Promise.all(groups.map((g) => g.close()))
-      await cleanupPool(c, pool)
-    })
-    const metrics = async (workerId: string) => (await inspectPool(ref)).find((w) => w.workerId === workerId)
+    const {
+      start,
+      dispatcher: d,
+      jobs,
+      worker: metrics,
+      release,
+    } = watchedPool({ pool, coolPrefix: 'top-cool', concurrency: 2, queueCapacity: 8, cleanups })
 
     // One job held on the worker that will drain, so it stays draining until the job ends.
     await start('top-drain', 1)
@@ -139,7 +114,7 @@ describe('hedgeyard top', () => {
     // A worker process killed outright: gone once its lease ends and a live worker rescues it.
     await other.stop('SIGKILL')
     // Workers that close leave once their jobs end; so does the draining one.
-    release.open()
+    release()
     await busy.close()
     screen = await screenWhen(
       term,
