@@ -212,11 +212,12 @@ export class JobSlots {
     // When the handler started: for each job's log line at debug, a failure's at warn, and metrics.
     const startedAt = Date.now()
     const tracing = startProcessSpan(this.#s.pool, entry, this.#workerId)
-    const go = () =>
-      runJob(this.#s.handler, entry, this.#workerId, ctrl, this.#s.stream.maxResultBytes, (it) =>
-        runStream(it, entry, this.#workerId, ctrl, this.#s.stream),
-      )
-    const run = tracing === undefined ? go() : withProcessSpan(tracing, go)
+    // No closure unless a span needs one: the handler runs in its span's context.
+    const s = this.#s
+    const run =
+      tracing === undefined
+        ? runJob(s.handler, entry, this.#workerId, ctrl, s.stream, runStream)
+        : withProcessSpan(tracing, () => runJob(s.handler, entry, this.#workerId, ctrl, s.stream, runStream))
     if (!(run instanceof Promise)) {
       // The handler returned at once: no slot was held across a turn, so no timer or bookkeeping.
       this.#complete(entry, run, startedAt, tracing)

@@ -3,6 +3,7 @@ import type { Outcome } from '../protocol/scripts/complete.js'
 import { checkInt } from '../protocol/validate.js'
 import { MAX_JOB_COST } from '../protocol/wire.js'
 import type { LazyAbort } from './lazy-abort.js'
+import type { StreamLimits } from './stream-job.js'
 
 /** What a handler gets beside the request. */
 export interface JobContext {
@@ -40,18 +41,29 @@ export interface JobResult {
   envelope: string
 }
 
+/** Runs a streaming handler's iterator to its result (stream-job's runStream). */
+export type StreamRunner = (
+  it: AsyncIterator<unknown, unknown>,
+  entry: JobEntry,
+  workerId: string,
+  abort: LazyAbort,
+  limits: StreamLimits,
+) => Promise<JobResult>
+
 /**
  * Runs the handler on one entry and encodes the result envelope; never throws. A handler that
  * returns a plain value (not a promise) gets its result back in the same call, without a
  * promise or a microtask: short synchronous jobs are the common case the worker must make cheap.
+ * The stream runner is passed in, not a closure over the job, so that a job that does not stream
+ * makes none.
  */
 export function runJob(
   handler: Handler,
   entry: JobEntry,
   workerId: string,
   abort: LazyAbort,
-  maxResultBytes: number,
-  onStream: (it: AsyncIterator<unknown, unknown>) => Promise<JobResult>,
+  limits: StreamLimits,
+  onStream: StreamRunner,
 ): JobResult | Promise<JobResult> {
   let req: unknown
   try {
@@ -82,7 +94,10 @@ export function runJob(
   } catch (err) {
     return withCost(failure(workerId, entry.copy, remoteError(err)), reported)
   }
-  if (isAsyncIterator(value)) return onStream(value).then((r) => withCost(r, reported))
+  if (isAsyncIterator(value)) {
+    return onStream(value, entry, workerId, abort, limits).then((r) => withCost(r, reported))
+  }
+  const maxResultBytes = limits.maxResultBytes
   if (isThenable(value)) {
     return Promise.resolve(value).then(
       (settled) => withCost(encodeResult(settled, workerId, entry.copy, maxResultBytes), reported),
