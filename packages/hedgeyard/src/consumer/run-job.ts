@@ -76,35 +76,62 @@ export function runJob(
     })
   }
   let value: unknown
-  let reported: number | undefined
+  const ctx = new HandlerContext(entry, workerId, abort)
   try {
-    value = handler(req, {
-      jobId: entry.jobId,
-      workerId,
-      session: entry.session === '' ? undefined : entry.session,
-      attempt: entry.attempt,
-      get signal() {
-        return abort.signal
-      },
-      deadline: entry.deadline,
-      reportCost(units: number) {
-        reported = checkInt('reportCost', units, 0, MAX_JOB_COST)
-      },
-    })
+    value = handler(req, ctx)
   } catch (err) {
-    return withCost(failure(workerId, entry.copy, remoteError(err)), reported)
+    return withCost(failure(workerId, entry.copy, remoteError(err)), ctx.reportedUnits)
   }
   if (isAsyncIterator(value)) {
-    return onStream(value, entry, workerId, abort, limits).then((r) => withCost(r, reported))
+    return onStream(value, entry, workerId, abort, limits).then((r) => withCost(r, ctx.reportedUnits))
   }
   const maxResultBytes = limits.maxResultBytes
   if (isThenable(value)) {
     return Promise.resolve(value).then(
-      (settled) => withCost(encodeResult(settled, workerId, entry.copy, maxResultBytes), reported),
-      (err: unknown) => withCost(failure(workerId, entry.copy, remoteError(err)), reported),
+      (settled) => withCost(encodeResult(settled, workerId, entry.copy, maxResultBytes), ctx.reportedUnits),
+      (err: unknown) => withCost(failure(workerId, entry.copy, remoteError(err)), ctx.reportedUnits),
     )
   }
-  return withCost(encodeResult(value, workerId, entry.copy, maxResultBytes), reported)
+  return withCost(encodeResult(value, workerId, entry.copy, maxResultBytes), ctx.reportedUnits)
+}
+
+/**
+ * A job's context, one object per job: its signal and reportCost are accessors of the class, not a
+ * getter and a closure made for every job. Read as a property (destructured, say) reportCost is a
+ * function bound to its job, made only then.
+ */
+class HandlerContext implements JobContext {
+  readonly jobId: string
+  readonly workerId: string
+  readonly session: string | undefined
+  readonly attempt: number
+  readonly deadline: number
+  readonly #abort: LazyAbort
+  #reported: number | undefined = undefined
+
+  constructor(entry: JobEntry, workerId: string, abort: LazyAbort) {
+    this.jobId = entry.jobId
+    this.workerId = workerId
+    this.session = entry.session === '' ? undefined : entry.session
+    this.attempt = entry.attempt
+    this.deadline = entry.deadline
+    this.#abort = abort
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal
+  }
+
+  get reportCost(): (units: number) => void {
+    return (units) => {
+      this.#reported = checkInt('reportCost', units, 0, MAX_JOB_COST)
+    }
+  }
+
+  /** The cost its handler reported, if it did. */
+  get reportedUnits(): number | undefined {
+    return this.#reported
+  }
 }
 
 /** The envelope with the cost its handler reported (`"cost":n`), when it reported one. */
