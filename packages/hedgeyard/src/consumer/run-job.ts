@@ -160,6 +160,20 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   )
 }
 
+/** The head of the last success envelope made, for the worker and copy it was made for. */
+let lastHead = { workerId: '', copy: 0, text: '' }
+
+/**
+ * `{"ok":true,"workerId":..,"copy":..` of a success envelope: made again only when the worker or
+ * the copy changes, which in a process that runs one worker's first copies is seldom.
+ */
+function envelopeHead(workerId: string, copy: number): string {
+  if (lastHead.workerId !== workerId || lastHead.copy !== copy) {
+    lastHead = { workerId, copy, text: `{"ok":true,"workerId":${JSON.stringify(workerId)},"copy":${copy}` }
+  }
+  return lastHead.text
+}
+
 /** The success envelope `{"ok":true,"workerId":..,"copy":..,"value":..}`, or a failure if it cannot be made. */
 export function encodeResult(
   value: unknown,
@@ -172,7 +186,7 @@ export function encodeResult(
     // Built by hand around the value's JSON: the same text JSON.stringify gives for the whole
     // envelope object, without making that object for every job.
     const json = JSON.stringify(value)
-    const head = `{"ok":true,"workerId":${JSON.stringify(workerId)},"copy":${copy}`
+    const head = envelopeHead(workerId, copy)
     envelope = json === undefined ? `${head}}` : `${head},"value":${json}}`
   } catch (err) {
     return failure(workerId, copy, {
