@@ -49,11 +49,21 @@ export function completeArgs(
   const workers: { id: string; first: string; last: string }[] = []
   const groups = new Map<string, Completion[]>()
   let w: { id: string; first: string; last: string } | undefined
+  let prev: Completion | undefined
+  let prevGroup: Completion[] = []
   for (const c of jobs) {
-    const key = `${c.outcome} ${c.workerId}`
-    const group = groups.get(key)
-    if (group === undefined) groups.set(key, [c])
-    else group.push(c)
+    // A batch is mostly runs of one worker's jobs with one outcome: the group's key is made only
+    // when the run changes.
+    if (prev === undefined || prev.outcome !== c.outcome || prev.workerId !== c.workerId) {
+      const key = `${c.outcome} ${c.workerId}`
+      const group = groups.get(key)
+      if (group === undefined) {
+        prevGroup = []
+        groups.set(key, prevGroup)
+      } else prevGroup = group
+    }
+    prevGroup.push(c)
+    prev = c
     // A batch is mostly one worker's: look it up only when the worker changes.
     if (w === undefined || w.id !== c.workerId) w = workers.find((x) => x.id === c.workerId)
     if (w === undefined) {
