@@ -5,7 +5,11 @@ import { MAX_JOB_COST } from '../protocol/wire.js'
 import type { LazyAbort } from './lazy-abort.js'
 import type { StreamLimits } from './stream-job.js'
 
-/** What a handler gets beside the request. */
+/**
+ * What a handler gets beside the request. It is an object of a class: read or destructure its
+ * fields (`const { signal, reportCost } = ctx` works); a spread (`{ ...ctx }`) copies only the plain
+ * fields, not `signal` and `reportCost`.
+ */
 export interface JobContext {
   jobId: string
   workerId: string
