@@ -1,6 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
+  aclLog,
+  aclLogEntries,
+  allowedCommands,
+  createRoleUser,
+  documentedRules,
+  ROLE_PASSWORD,
+  ROLES,
+  type Role,
+  roleUrl,
+} from '@hedgeyard/testing/acl-roles'
+import { CLI, eventually, uniquePool } from '@hedgeyard/testing/helpers'
+import { type LocalRedis, startLocalRedis } from '@hedgeyard/testing/redis-server'
+import {
   cancelJob,
   clearPoolLimits,
   Dispatcher,
@@ -33,19 +46,6 @@ import {
 } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import {
-  aclLog,
-  aclLogEntries,
-  allowedCommands,
-  createRoleUser,
-  documentedRules,
-  ROLE_PASSWORD,
-  ROLES,
-  type Role,
-  roleUrl,
-} from './harness/acl-roles.js'
-import { CLI, eventually, uniquePool } from './harness/helpers.js'
-import { type LocalRedis, startLocalRedis } from './harness/redis-server.js'
 
 // docs/security.md gives one ACL user per role. These tests create the users from its lines, on a
 // redis-server of their own (ACL users are server-wide), and check that each role does all it does

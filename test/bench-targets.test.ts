@@ -1,3 +1,4 @@
+import { redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { describe, expect, it } from 'vitest'
 import { RunnerProcess } from '../packages/bench/dist/runner-process.js'
 import { spread } from '../packages/bench/dist/stats.js'
@@ -6,7 +7,6 @@ import { worstDispatchVariant } from '../packages/bench/dist/suite-dispatch-cost
 import type { LatencyResult, LatencyRow } from '../packages/bench/dist/suite-latency.js'
 import { systemOrder } from '../packages/bench/dist/systems.js'
 import { checkTargets, LOCAL_FLOOR } from '../packages/bench/dist/targets.js'
-import { redisUrl, uniquePool } from './harness/helpers.js'
 
 /** A dispatch-cost variant whose Redis CPU per job is `small` with 8 workers and `big` with 1,000, in every round. */
 function variant(name: string, isFloor: boolean, small: number, big: number): DispatchVariantRow {

@@ -1,9 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { poolKeys } from 'hedgeyard'
-import { workerKey } from 'hedgeyard/internal'
-import { Redis } from 'ioredis'
-import { afterAll, describe, expect, it } from 'vitest'
 import {
   eventually,
   FIXTURES,
@@ -11,8 +7,12 @@ import {
   poolKeysInRedis,
   spawnWorker,
   type WorkerProcess,
-} from './harness/helpers.js'
-import { startLocalRedis } from './harness/redis-server.js'
+} from '@hedgeyard/testing/helpers'
+import { startLocalRedis } from '@hedgeyard/testing/redis-server'
+import { poolKeys } from 'hedgeyard'
+import { workerKey } from 'hedgeyard/internal'
+import { Redis } from 'ioredis'
+import { afterAll, describe, expect, it } from 'vitest'
 
 const LEASE_MS = 1_000
 const WORKERS = 4

@@ -1,8 +1,15 @@
 import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
+import {
+  CLI,
+  eventually,
+  redisUrl,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from '@hedgeyard/testing/helpers'
 import { Dispatcher, inspectPool } from 'hedgeyard'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CLI, eventually, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
 // The CLI can do what the library can (issue 19, item 9): submit's retries and attempt limit, dead
 // letters named by id, and every counter of `inspect --json` in plain `inspect`.

@@ -1,9 +1,16 @@
 import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
+import {
+  CLI,
+  client,
+  redisUrl,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from '@hedgeyard/testing/helpers'
 import { Dispatcher, poolKeys } from 'hedgeyard'
 import { affinityKey, resultKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { CLI, client, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
 const run = promisify(execFile)
 const c = client()

@@ -1,11 +1,11 @@
 import { execFile, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { createRoleUser, ROLE_PASSWORD, roleUrl } from '@hedgeyard/testing/acl-roles'
+import { CLI, eventually, FIXTURES, uniquePool } from '@hedgeyard/testing/helpers'
+import { type LocalRedis, startLocalRedis } from '@hedgeyard/testing/redis-server'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { createRoleUser, ROLE_PASSWORD, roleUrl } from './harness/acl-roles.js'
-import { CLI, eventually, FIXTURES, uniquePool } from './harness/helpers.js'
-import { type LocalRedis, startLocalRedis } from './harness/redis-server.js'
 
 // The ACL users of docs/security.md on a redis-server of the test's own, from the command line: the
 // password in the URL or from HEDGEYARD_REDIS_PASSWORD, and in nothing hedgeyard prints. The

@@ -1,8 +1,5 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
-import { Dispatcher, poolKeys } from 'hedgeyard'
-import { affinityKey, CONSUMER_GROUP, queueKey, resultKey } from 'hedgeyard/internal'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
   client,
@@ -15,7 +12,10 @@ import {
   spawnWorker,
   uniquePool,
   type WorkerProcess,
-} from './harness/helpers.js'
+} from '@hedgeyard/testing/helpers'
+import { Dispatcher, poolKeys } from 'hedgeyard'
+import { affinityKey, CONSUMER_GROUP, queueKey, resultKey } from 'hedgeyard/internal'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const c = client()
 const running: WorkerProcess[] = []

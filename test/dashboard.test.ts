@@ -2,9 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Dispatcher, getJob, isHedgeyardError, poolKeys, setPoolLimits } from 'hedgeyard'
-import { type Browser, chromium, type Page } from 'playwright-core'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   CLI,
   client,
@@ -13,7 +10,10 @@ import {
   spawnWorker,
   uniquePool,
   type WorkerProcess,
-} from './harness/helpers.js'
+} from '@hedgeyard/testing/helpers'
+import { Dispatcher, getJob, isHedgeyardError, poolKeys, setPoolLimits } from 'hedgeyard'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '../artifacts')
 const KEY = 'ops-key-0123456789abcdef'

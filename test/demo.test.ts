@@ -1,9 +1,17 @@
 import { execFile, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
+import {
+  CLI,
+  client,
+  eventually,
+  isKeyOf,
+  poolKeysInRedis,
+  redisUrl,
+  uniquePool,
+} from '@hedgeyard/testing/helpers'
 import { getPoolLimits, poolKeys } from 'hedgeyard'
 import { queueKey, workerKey } from 'hedgeyard/internal'
 import { describe, expect, it } from 'vitest'
-import { CLI, client, eventually, isKeyOf, poolKeysInRedis, redisUrl, uniquePool } from './harness/helpers.js'
 
 const run = promisify(execFile)
 

@@ -41,8 +41,8 @@ import {
 import { hostname, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { CLI, redisUrl } from '@hedgeyard/testing/helpers'
 import { afterAll, describe, it } from 'vitest'
-import { CLI, redisUrl } from './harness/helpers.js'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 const DOCS = ['README.md', 'docs/redis-keys.md']

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process'
+import { startExporter } from '@hedgeyard/testing/exporter'
+import { CLI, cleanupPool, client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
+import { type PromFamily, parsePromText } from '@hedgeyard/testing/prom-text'
+import { startProxy } from '@hedgeyard/testing/proxy'
+import { watchedPool } from '@hedgeyard/testing/watched-pool'
 import { Dispatcher, drainWorkers, inspectPool, poolKeys, setPoolLimits, startWorkers } from 'hedgeyard'
 import { queueKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { startExporter } from './harness/exporter.js'
-import { CLI, cleanupPool, client, eventually, redisUrl, uniquePool } from './harness/helpers.js'
-import { type PromFamily, parsePromText } from './harness/prom-text.js'
-import { startProxy } from './harness/proxy.js'
-import { watchedPool } from './harness/watched-pool.js'
 
 const c = client()
 const cleanups: (() => Promise<unknown>)[] = []

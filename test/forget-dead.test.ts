@@ -1,8 +1,5 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { Dispatcher, inspectPool, poolKeys } from 'hedgeyard'
-import { queueKey, workerKey } from 'hedgeyard/internal'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
   client,
@@ -13,7 +10,10 @@ import {
   spawnWorker,
   uniquePool,
   type WorkerProcess,
-} from './harness/helpers.js'
+} from '@hedgeyard/testing/helpers'
+import { Dispatcher, inspectPool, poolKeys } from 'hedgeyard'
+import { queueKey, workerKey } from 'hedgeyard/internal'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 const c = client()

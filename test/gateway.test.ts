@@ -2,9 +2,16 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
 import { GoogleGenAI } from '@google/genai'
 import { type FakeGemini, fakeGeminiText, startFakeGemini } from '@hedgeyard/genai'
+import {
+  CLI,
+  eventually,
+  redisUrl,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from '@hedgeyard/testing/helpers'
 import { cancelJob, clearPoolLimits, getJob, setPoolLimits } from 'hedgeyard'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, eventually, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
 const KEY = 'alice-key-0123456789abcdef'
 const MODEL = 'gemini-2.5-flash'

@@ -10,9 +10,16 @@ import {
   startFakeGemini,
   UpstreamError,
 } from '@hedgeyard/genai'
+import {
+  CLI,
+  eventually,
+  redisUrl,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from '@hedgeyard/testing/helpers'
 import { Dispatcher, isHedgeyardError, type StreamChunk } from 'hedgeyard'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, eventually, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
 /** A quick model: 24 words in chunks of 4, first token after 5 ms, the rest at 2,000 words/s. */
 const QUICK: FakeGeminiOptions = {

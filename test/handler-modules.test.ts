@@ -3,8 +3,15 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import {
+  CLI,
+  FIXTURES,
+  redisUrl,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from '@hedgeyard/testing/helpers'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { CLI, FIXTURES, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
 const run = promisify(execFile)
 const running: WorkerProcess[] = []

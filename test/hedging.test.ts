@@ -1,6 +1,3 @@
-import { Dispatcher, type HedgeyardError, isHedgeyardError, poolKeys, startWorkers } from 'hedgeyard'
-import { affinityKey, CONSUMER_GROUP, queueKey } from 'hedgeyard/internal'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   client,
   eventually,
@@ -11,7 +8,10 @@ import {
   spawnWorker,
   uniquePool,
   type WorkerProcess,
-} from './harness/helpers.js'
+} from '@hedgeyard/testing/helpers'
+import { Dispatcher, type HedgeyardError, isHedgeyardError, poolKeys, startWorkers } from 'hedgeyard'
+import { affinityKey, CONSUMER_GROUP, queueKey } from 'hedgeyard/internal'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const c = client()
 const running: WorkerProcess[] = []

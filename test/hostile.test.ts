@@ -1,4 +1,13 @@
 import {
+  cleanupPool,
+  client,
+  eventually,
+  loadAndLengths,
+  redisUrl,
+  uniquePool,
+} from '@hedgeyard/testing/helpers'
+import { type LocalRedis, startLocalRedis } from '@hedgeyard/testing/redis-server'
+import {
   Dispatcher,
   isHedgeyardError,
   poolKeys,
@@ -16,8 +25,6 @@ import {
   workerKey,
 } from 'hedgeyard/internal'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { cleanupPool, client, eventually, loadAndLengths, redisUrl, uniquePool } from './harness/helpers.js'
-import { type LocalRedis, startLocalRedis } from './harness/redis-server.js'
 
 // Anything that can reach Redis can write to a pool's keys. These tests write what a buggy or
 // hostile client could, with plain Redis commands, and check that the pool goes on serving.

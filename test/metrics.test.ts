@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process'
 import { createServer } from 'node:net'
 import { promisify } from 'node:util'
+import { CLI, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from '@hedgeyard/testing/helpers'
+import { parsePromText, samplesOf, sumOf } from '@hedgeyard/testing/prom-text'
 import { Dispatcher } from 'hedgeyard'
 import { afterEach, describe, expect, it } from 'vitest'
-import { CLI, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
-import { parsePromText, samplesOf, sumOf } from './harness/prom-text.js'
 
 const closers: (() => Promise<unknown>)[] = []
 afterEach(async () => {

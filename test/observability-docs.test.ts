@@ -1,9 +1,16 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { startExporter } from '@hedgeyard/testing/exporter'
+import {
+  eventually,
+  redisUrl,
+  root,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from '@hedgeyard/testing/helpers'
+import { parsePromText } from '@hedgeyard/testing/prom-text'
 import { afterEach, describe, expect, it } from 'vitest'
-import { startExporter } from './harness/exporter.js'
-import { eventually, redisUrl, root, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
-import { parsePromText } from './harness/prom-text.js'
 
 const cleanups: (() => Promise<unknown>)[] = []
 afterEach(async () => {

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createServer as createTlsServer } from 'node:tls'
 import { promisify } from 'node:util'
+import { CLI, eventually, FIXTURES, uniquePool } from '@hedgeyard/testing/helpers'
+import { freePort, type LocalRedis, startLocalRedis } from '@hedgeyard/testing/redis-server'
 import {
   Dispatcher,
   type ErrorCode,
@@ -16,8 +18,6 @@ import {
 import { affinityKey, queueKey } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, eventually, FIXTURES, uniquePool } from './harness/helpers.js'
-import { freePort, type LocalRedis, startLocalRedis } from './harness/redis-server.js'
 
 // Every server here is the test's own: the tests change maxmemory, ACL users, passwords and
 // replication, which the shared server of the other tests must not see.

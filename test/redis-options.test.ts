@@ -1,7 +1,7 @@
+import { redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { Dispatcher, type HedgeyardError, inspectPool, isHedgeyardError, startWorkers } from 'hedgeyard'
 import { Cluster, Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
-import { redisUrl, uniquePool } from './harness/helpers.js'
 
 // A `redis` option that connects and then times out on every submit is refused when it is given,
 // by the dispatcher's constructor, startWorkers and the operator functions alike.

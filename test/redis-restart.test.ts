@@ -1,9 +1,9 @@
+import { eventually, loadAndLengths } from '@hedgeyard/testing/helpers'
+import { startLocalRedis } from '@hedgeyard/testing/redis-server'
 import { Dispatcher, isHedgeyardError, poolKeys, startWorkers } from 'hedgeyard'
 import { queueKey } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
-import { eventually, loadAndLengths } from './harness/helpers.js'
-import { startLocalRedis } from './harness/redis-server.js'
 
 const cleanups: (() => Promise<unknown> | unknown)[] = []
 afterAll(async () => {

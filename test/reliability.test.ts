@@ -1,15 +1,5 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { Dispatcher, isHedgeyardError, poolKeys, startWorkers } from 'hedgeyard'
-import {
-  CONSUMER_GROUP,
-  decodeEntry,
-  type JobEntry,
-  queueKey,
-  resultKey,
-  workerKey,
-} from 'hedgeyard/internal'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
   client,
@@ -21,7 +11,17 @@ import {
   spawnWorker,
   uniquePool,
   type WorkerProcess,
-} from './harness/helpers.js'
+} from '@hedgeyard/testing/helpers'
+import { Dispatcher, isHedgeyardError, poolKeys, startWorkers } from 'hedgeyard'
+import {
+  CONSUMER_GROUP,
+  decodeEntry,
+  type JobEntry,
+  queueKey,
+  resultKey,
+  workerKey,
+} from 'hedgeyard/internal'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 const c = client()

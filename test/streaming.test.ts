@@ -1,9 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Dispatcher, type HedgeyardError, isHedgeyardError, poolKeys, type StreamChunk } from 'hedgeyard'
-import { affinityKey, outKey } from 'hedgeyard/internal'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
   client,
@@ -14,7 +11,10 @@ import {
   spawnWorker,
   uniquePool,
   type WorkerProcess,
-} from './harness/helpers.js'
+} from '@hedgeyard/testing/helpers'
+import { Dispatcher, type HedgeyardError, isHedgeyardError, poolKeys, type StreamChunk } from 'hedgeyard'
+import { affinityKey, outKey } from 'hedgeyard/internal'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 const c = client()

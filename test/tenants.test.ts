@@ -1,7 +1,7 @@
+import { client, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from '@hedgeyard/testing/helpers'
 import { Dispatcher, poolKeys, setPoolLimits } from 'hedgeyard'
 import { inflightKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { client, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
 const c = client()
 const running: WorkerProcess[] = []

@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
+import { CLI, spawnWorker, uniquePool, type WorkerProcess } from '@hedgeyard/testing/helpers'
+import { freePort, type LocalRedis, startLocalRedis } from '@hedgeyard/testing/redis-server'
+import { makeTestCerts, type TestCerts } from '@hedgeyard/testing/tls-certs'
 import {
   Dispatcher,
   type HedgeyardError,
@@ -9,9 +12,6 @@ import {
   type WorkerGroup,
 } from 'hedgeyard'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { CLI, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
-import { freePort, type LocalRedis, startLocalRedis } from './harness/redis-server.js'
-import { makeTestCerts, type TestCerts } from './harness/tls-certs.js'
 
 // A redis-server of the test's own with a TLS port that asks clients for a certificate
 // (tls-auth-clients yes), and certificates made with openssl for the run.

@@ -3,8 +3,6 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { Dispatcher, drainWorkers, startWorkers } from 'hedgeyard'
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
   cleanupPool,
@@ -14,9 +12,11 @@ import {
   spawnWorker,
   uniquePool,
   type WorkerProcess,
-} from './harness/helpers.js'
-import { openTerminal, type Terminal } from './harness/tmux.js'
-import { watchedPool } from './harness/watched-pool.js'
+} from '@hedgeyard/testing/helpers'
+import { openTerminal, type Terminal } from '@hedgeyard/testing/tmux'
+import { watchedPool } from '@hedgeyard/testing/watched-pool'
+import { Dispatcher, drainWorkers, startWorkers } from 'hedgeyard'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), '../artifacts')

@@ -2,12 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { client, eventually, FIXTURES, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { context, SpanKind, trace } from '@opentelemetry/api'
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
 import { Dispatcher, startWorkers } from 'hedgeyard'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { client, eventually, FIXTURES, redisUrl, uniquePool } from './harness/helpers.js'
 
 /** A span as the worker process wrote it (see fixtures/traced-worker.js). */
 interface FileSpan {

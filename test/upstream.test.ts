@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { type FakeGemini, startFakeGemini } from '@hedgeyard/genai'
+import { redisUrl, spawnWorker, uniquePool, type WorkerProcess } from '@hedgeyard/testing/helpers'
 import { clearPoolLimits, inspectPool, setPoolLimits } from 'hedgeyard'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { redisUrl, spawnWorker, uniquePool, type WorkerProcess } from './harness/helpers.js'
 
 /** The limits benchmark's producer process (packages/bench), the same in both. */
 const PRODUCER = join(import.meta.dirname, '../packages/bench/dist/runners/quota-producer.js')

@@ -1,8 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Dispatcher } from 'hedgeyard'
-import { afterEach, describe, expect, it } from 'vitest'
 import {
   CLI,
   eventually,
@@ -11,7 +9,9 @@ import {
   spawnWorker,
   uniquePool,
   type WorkerProcess,
-} from './harness/helpers.js'
+} from '@hedgeyard/testing/helpers'
+import { Dispatcher } from 'hedgeyard'
+import { afterEach, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
 const children: ChildProcess[] = []

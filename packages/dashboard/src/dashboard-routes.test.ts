@@ -1,9 +1,9 @@
 import { request } from 'node:http'
+import { client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { poolKeys, startWorkers } from 'hedgeyard'
 import { createConnection, registerWorkers } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { client, eventually, redisUrl, uniquePool } from '../../../test/harness/helpers.js'
 import { dashboardRoutes } from './dashboard-routes.js'
 
 const c = client()

@@ -14,6 +14,7 @@ export type { Handler, JobContext } from './consumer/run-job.js'
 export type { BreakerOptions, WorkerGroup, WorkerOptions } from './consumer/start-workers.js'
 export { startWorkers, WORKER_DEFAULTS } from './consumer/start-workers.js'
 export type { MetricsSink, WorkerGauge } from './observe/metrics-sink.js'
+export type { WorkerMetrics } from './observe/worker-metrics.js'
 export type {
   DispatcherOptions,
   DispatcherStats,
@@ -25,7 +26,6 @@ export type { CancelOutcome } from './producer/end-job.js'
 export type { JobState } from './producer/job-state.js'
 export type { JobStream, StreamChunk } from './producer/job-stream.js'
 export type { HedgeOptions, RetryOptions, SubmitOptions } from './producer/submit-options.js'
-export type { WorkerMetrics } from './producer/worker-metrics.js'
 export type { ErrorCode } from './protocol/errors.js'
 export { ERROR_CODES, HedgeyardError, isHedgeyardError } from './protocol/errors.js'
 export type { PoolKeys } from './protocol/keys.js'

@@ -1,6 +1,6 @@
+import { redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
+import { parsePromText, samplesOf, sumOf } from '@hedgeyard/testing/prom-text'
 import { afterEach, describe, expect, it } from 'vitest'
-import { redisUrl, uniquePool } from '../../../test/harness/helpers.js'
-import { parsePromText, samplesOf, sumOf } from '../../../test/harness/prom-text.js'
 import { startWorkers } from './consumer/start-workers.js'
 import { Dispatcher } from './producer/dispatcher.js'
 import { prometheusMetrics } from './prometheus.js'

@@ -1,5 +1,5 @@
+import { redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { describe, expect, it } from 'vitest'
-import { redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
 import { retryDeadLetters } from './dead-letters.js'
 
 describe('retryDeadLetters', () => {

@@ -1,6 +1,6 @@
+import { readProducerStats } from '../observe/stats-reporter.js'
+import { readWorkerMetrics, type WorkerMetrics } from '../observe/worker-metrics.js'
 import type { DispatcherStats } from '../producer/dispatcher.js'
-import { readProducerStats } from '../producer/stats-reporter.js'
-import { readWorkerMetrics, type WorkerMetrics } from '../producer/worker-metrics.js'
 import { poolKeys } from '../protocol/keys.js'
 import { checkName } from '../protocol/validate.js'
 import type { RedisInput } from '../redis/connection.js'

@@ -1,5 +1,5 @@
+import { client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { client, eventually, redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
 import { type Handler, startWorkers } from '../index.js'
 import { Dispatcher } from '../producer/dispatcher.js'
 import { isHedgeyardError } from '../protocol/errors.js'

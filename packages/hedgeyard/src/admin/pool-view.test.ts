@@ -1,5 +1,5 @@
+import { client, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { client, redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
 import { startWorkers } from '../consumer/start-workers.js'
 import { Dispatcher } from '../producer/dispatcher.js'
 import { poolKeys } from '../protocol/keys.js'

@@ -1,5 +1,5 @@
-import { readProducerStats } from '../producer/stats-reporter.js'
-import { readWorkerMetrics, type WorkerMetrics } from '../producer/worker-metrics.js'
+import { readProducerStats } from '../observe/stats-reporter.js'
+import { readWorkerMetrics, type WorkerMetrics } from '../observe/worker-metrics.js'
 import { type Connection, connectReady, createConnection, redisFailure } from '../redis/connection.js'
 import { type PoolRef, type ProducerStats, refKeys, toProducerStats } from './inspect-pool.js'
 import { type PoolLimits, parseLimits } from './pool-limits.js'

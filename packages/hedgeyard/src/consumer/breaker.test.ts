@@ -1,5 +1,5 @@
+import { client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { client, eventually, redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
 import { inspectPool } from '../admin/inspect-pool.js'
 import { startWorkers } from '../index.js'
 import { Dispatcher } from '../producer/dispatcher.js'

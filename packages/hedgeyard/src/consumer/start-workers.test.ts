@@ -1,5 +1,4 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { afterAll, describe, expect, it } from 'vitest'
 import {
   cleanupPool,
   client,
@@ -7,7 +6,8 @@ import {
   poolKeysInRedis,
   redisUrl,
   uniquePool,
-} from '../../../../test/harness/helpers.js'
+} from '@hedgeyard/testing/helpers'
+import { afterAll, describe, expect, it } from 'vitest'
 import { isHedgeyardError } from '../protocol/errors.js'
 import { poolKeys, workerKey } from '../protocol/keys.js'
 import { startWorkers } from './start-workers.js'

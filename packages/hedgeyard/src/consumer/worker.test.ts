@@ -1,4 +1,3 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   cleanupPool,
   client,
@@ -7,7 +6,8 @@ import {
   loadAndLengths,
   redisUrl,
   uniquePool,
-} from '../../../../test/harness/helpers.js'
+} from '@hedgeyard/testing/helpers'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Dispatcher } from '../producer/dispatcher.js'
 import { CONSUMER_GROUP, poolKeys, queueKey, resultKey } from '../protocol/keys.js'
 import { startWorkers } from './start-workers.js'

@@ -1,15 +1,9 @@
+import { expireLease, fakeWorkers, queueLengths, READY_SCALE } from '@hedgeyard/testing/fake-pool'
+import { cleanupPool, client, loadAndLengths, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import {
-  cleanupPool,
-  client,
-  loadAndLengths,
-  redisUrl,
-  uniquePool,
-} from '../../../../test/harness/helpers.js'
 import { isHedgeyardError } from '../protocol/errors.js'
 import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, workerKey } from '../protocol/keys.js'
 import { createConnection } from '../redis/connection.js'
-import { expireLease, fakeWorkers, queueLengths, READY_SCALE } from '../test-support/fake-pool.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
 import { Dispatcher } from './dispatcher.js'
 

@@ -1,7 +1,9 @@
 import { hostname } from 'node:os'
 import { type Logger, pino } from 'pino'
 import { checkSink, type MetricsSink, notify, outcomeLabel } from '../observe/metrics-sink.js'
+import { reportStats, STATS_REPORT_MS } from '../observe/stats-reporter.js'
 import { SubmitTrace } from '../observe/tracing.js'
+import { readWorkerMetrics, type WorkerMetrics } from '../observe/worker-metrics.js'
 import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import { inflightKey, type PoolKeys, poolKeys, resultChannel, resumedKey } from '../protocol/keys.js'
@@ -31,12 +33,10 @@ import {
   RECOVERY_WAIT_MS,
 } from './plain-submit.js'
 import { ResultListener } from './result-listener.js'
-import { reportStats, STATS_REPORT_MS } from './stats-reporter.js'
 import { StreamReader } from './stream-reader.js'
 import { resumeStream, type StreamDeps, startStream } from './streams.js'
 import { type CheckedSubmit, checkSubmitOptions, type SubmitOptions } from './submit-options.js'
 import { TenantWaits } from './tenant-waits.js'
-import { readWorkerMetrics, type WorkerMetrics } from './worker-metrics.js'
 
 /** Options of a {@link Dispatcher}. */
 export interface DispatcherOptions {

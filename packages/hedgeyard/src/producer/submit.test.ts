@@ -1,4 +1,3 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import {
   client,
   eventually,
@@ -7,8 +6,9 @@ import {
   poolKeysInRedis,
   redisUrl,
   uniquePool,
-} from '../../../../test/harness/helpers.js'
-import { startProxy } from '../../../../test/harness/proxy.js'
+} from '@hedgeyard/testing/helpers'
+import { startProxy } from '@hedgeyard/testing/proxy'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { type Handler, startWorkers, type WorkerGroup } from '../index.js'
 import { HedgeyardError, isHedgeyardError } from '../protocol/errors.js'
 import { poolKeys, resultKey } from '../protocol/keys.js'

@@ -1,5 +1,6 @@
+import { fakeWorkers } from '@hedgeyard/testing/fake-pool'
+import { client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { client, eventually, redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
 import { clearPoolLimits, getPoolLimits, setPoolLimits } from '../admin/pool-limits.js'
 import { type Handler, startWorkers } from '../index.js'
 import { isHedgeyardError } from '../protocol/errors.js'
@@ -13,7 +14,6 @@ import {
 } from '../protocol/keys.js'
 import { type DispatchItem, dispatchJobs } from '../protocol/scripts/dispatch.js'
 import { rescueJobs } from '../protocol/scripts/rescue.js'
-import { fakeWorkers } from '../test-support/fake-pool.js'
 import { Dispatcher } from './dispatcher.js'
 
 const c = client()

@@ -1,5 +1,5 @@
+import { redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterEach, describe, expect, it } from 'vitest'
-import { redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
 import { startWorkers } from '../index.js'
 import { isHedgeyardError } from '../protocol/errors.js'
 import { Dispatcher } from './dispatcher.js'

@@ -1,17 +1,11 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { fakeWorkers } from '@hedgeyard/testing/fake-pool'
+import { cleanupPool, client, loadAndLengths, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, describe, expect, it } from 'vitest'
-import {
-  cleanupPool,
-  client,
-  loadAndLengths,
-  redisUrl,
-  uniquePool,
-} from '../../../../test/harness/helpers.js'
 import { DISPATCHER_DEFAULTS } from '../producer/dispatcher.js'
 import { createConnection } from '../redis/connection.js'
-import { fakeWorkers } from '../test-support/fake-pool.js'
 import { decodeEntry, type JobEntry } from './codec.js'
 import { ERROR_CODES } from './errors.js'
 import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, resultKey, workerKey } from './keys.js'

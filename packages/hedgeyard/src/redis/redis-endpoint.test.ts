@@ -1,5 +1,5 @@
+import { makeTestCerts } from '@hedgeyard/testing/tls-certs'
 import { afterAll, describe, expect, it } from 'vitest'
-import { makeTestCerts } from '../../../../test/harness/tls-certs.js'
 import { HedgeyardError } from '../protocol/errors.js'
 import { checkRedisInput } from './connection.js'
 import { endpointConnection, type RedisEndpoint } from './redis-endpoint.js'

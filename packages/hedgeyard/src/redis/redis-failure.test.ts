@@ -1,7 +1,7 @@
 import { createServer, type Socket } from 'node:net'
+import { freePort } from '@hedgeyard/testing/redis-server'
 import { Redis, ReplyError } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { freePort } from '../../../../test/harness/redis-server.js'
 import { type ErrorCode, HedgeyardError } from '../protocol/errors.js'
 import { classifyRedisError, redisFailure, replyPrefix } from './redis-failure.js'
 

@@ -8,7 +8,7 @@
 
   KEYS[1] -> hy:{P}:load            ZSET workerId -> load
   KEYS[2] -> hy:{P}:ready           ZSET workerId -> utilisation (load / concurrency,
-                                     lib/ready.lua) of the dispatch candidates
+                                     placement/ready.lua) of the dispatch candidates
   KEYS[3] -> hy:{P}:res:<jobId>     STRING the job's result: it has ended when it exists
   KEYS[4] -> hy:{P}:copies:<jobId>  HASH workerId -> entryId of each copy (racing and streamed jobs)
   KEYS[5] -> hy:{P}:out:<jobId>     STREAM the job's output (streamed jobs)
@@ -43,7 +43,7 @@ local loadKey, readyKey, resKey, copiesKey, outKey = KEYS[1], KEYS[2], KEYS[3], 
 local base, jobId, code, message, ttl, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
 --!include lib/check.lua
---!include lib/ready.lua
+--!include ../../placement/ready.lua
 --!include lib/keys.lua
 --!include lib/out.lua
 

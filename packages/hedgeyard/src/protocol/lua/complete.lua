@@ -7,7 +7,7 @@
 
   KEYS[1] -> hy:{P}:load            ZSET workerId -> load
   KEYS[2] -> hy:{P}:ready           ZSET workerId -> utilisation (load / concurrency,
-                                     lib/ready.lua) of the dispatch candidates
+                                     placement/ready.lua) of the dispatch candidates
   KEYS[3] -> hy:{P}:dead            STREAM dead letters, capped with MAXLEN ~
   KEYS[4..] for each worker i of the call, in order: hy:{P}:q:<worker i> (STREAM its entries,
             acknowledged and deleted), then hy:{P}:w:<worker i> (HASH state, capacity,
@@ -67,7 +67,7 @@ local base, resultTtl, deadCap = ARGV[1], ARGV[2], ARGV[3]
 local m = tonumber(ARGV[4])
 
 --!include lib/check.lua
---!include lib/ready.lua
+--!include ../../placement/ready.lua
 --!include lib/keys.lua
 --!include lib/entry.lua
 --!include lib/dead.lua

@@ -4,7 +4,7 @@
   one step.
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load (queued + running)
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua), only
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, placement/ready.lua), only
             active workers below capacity
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:limits  HASH the pool's quotas (lib/quota.lua), read
@@ -214,9 +214,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 --!include lib/tenant.lua
 
---!include lib/pool.lua
+--!include ../../placement/pool.lua
 
---!include lib/place.lua
+--!include ../../placement/place.lua
 
 local out = {}
 

@@ -1,7 +1,7 @@
 --[[
   drain: stop dispatching to workers; they finish what they hold and then deregister.
 
-  KEYS[1] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua),
+  KEYS[1] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, placement/ready.lua),
                                  the dispatch candidates
   KEYS[2..] for each worker i, in order: hy:{P}:w:<workerId> (HASH state)
 

@@ -16,7 +16,7 @@
   that is not a stream (it holds no dead letter).
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua),
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, placement/ready.lua),
                                  the dispatch candidates
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:dead    STREAM dead letters (only its type is checked)
@@ -37,7 +37,7 @@ local loadKey, readyKey, aliveKey, deadKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local leaseMs = tonumber(ARGV[1])
 local n = #ARGV - 1
 --!include lib/check.lua
---!include lib/ready.lua
+--!include ../../placement/ready.lua
 
 if leaseMs == nil or leaseMs < 1 then badArgument('heartbeat', 'lease is not a positive number') end
 if #KEYS ~= 4 + 2 * n then badArgument('heartbeat', #KEYS .. ' keys given for ' .. n .. ' workers') end

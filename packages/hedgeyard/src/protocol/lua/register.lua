@@ -2,7 +2,7 @@
   register: add (or re-add, after a restart with the same id) workers to the pool.
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua),
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, placement/ready.lua),
                                  the dispatch candidates
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4..] for each worker i, in order: hy:{P}:w:<workerId> (HASH host, pid, concurrency,
@@ -25,10 +25,10 @@ local loadKey, readyKey, aliveKey = KEYS[1], KEYS[2], KEYS[3]
 local leaseMs, capacity = tonumber(ARGV[1]), tonumber(ARGV[5])
 local n = #ARGV - 7
 --!include lib/check.lua
---!include lib/ready.lua
+--!include ../../placement/ready.lua
 
 if leaseMs == nil or leaseMs < 1 then badArgument('register', 'lease is not a positive number') end
--- The concurrency is written in each hash, where placement reads it back (lib/ready.lua).
+-- The concurrency is written in each hash, where placement reads it back (placement/ready.lua).
 local concurrency = tonumber(ARGV[4])
 if concurrency == nil or concurrencyOf(ARGV[4]) ~= concurrency then
   badArgument('register', 'concurrency is not a whole number from 1 to 999999999')

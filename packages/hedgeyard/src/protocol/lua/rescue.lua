@@ -21,7 +21,7 @@
   Safe to run from many workers at once: each run is atomic and the next finds nothing left.
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua),
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, placement/ready.lua),
                                  the dispatch candidates
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:dead    STREAM dead letters, capped with MAXLEN ~
@@ -95,7 +95,7 @@ math.randomseed(tonumber(ARGV[2]))
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
---!include lib/pool.lua
+--!include ../../placement/pool.lua
 
 local removed, moved, lettered, dropped = 0, 0, 0, 0
 

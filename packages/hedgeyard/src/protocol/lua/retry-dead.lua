@@ -4,7 +4,7 @@
   second retry finds it gone).
 
   KEYS[1] -> hy:{P}:load    ZSET workerId -> load
-  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, lib/ready.lua),
+  KEYS[2] -> hy:{P}:ready   ZSET workerId -> utilisation (load / concurrency, placement/ready.lua),
                                  the dispatch candidates
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:dead    STREAM dead letters
@@ -58,8 +58,8 @@ math.randomseed(tonumber(ARGV[2]))
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
---!include lib/pool.lua
---!include lib/place.lua
+--!include ../../placement/pool.lua
+--!include ../../placement/place.lua
 
 local out = {}
 for i = 6, #ARGV, 2 do

@@ -1,5 +1,5 @@
 --[[
-  lib/ready.lua: a worker's score in `ready`, its utilisation: the jobs it holds (queued and
+  placement/ready.lua: a worker's score in `ready`, its utilisation: the jobs it holds (queued and
   running, its score in `load`) over its concurrency, in millionths (READY_SCALE). Below 1,000,000
   the worker has a free slot; from there on, the score is 1,000,000 plus its queued jobs per slot
   in millionths. So the lowest score is a worker with a free slot first, then the least queued
@@ -11,7 +11,7 @@
   the same score (the division is correctly rounded, then floored), so workers of different sizes
   tie exactly and ties are broken at random as before; fractions closer than a millionth may tie
   too, which moves nothing a caller can see. Shared by every script that writes a score in
-  `ready`: register, heartbeat, complete, cancel and, through lib/pool.lua, dispatch, rescue and
+  `ready`: register, heartbeat, complete, cancel and, through placement/pool.lua, dispatch, rescue and
   retry-dead.
 ]]
 

@@ -1,6 +1,6 @@
+import { client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, describe, expect, it } from 'vitest'
-import { client, eventually, redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
-import { cancelChannel, poolKeys } from '../protocol/keys.js'
+import { cancelChannel, poolKeys } from '../../protocol/keys.js'
 import { CancelSubscriber, parseCancel, WON_ELSEWHERE } from './cancel-subscriber.js'
 
 const c = client()

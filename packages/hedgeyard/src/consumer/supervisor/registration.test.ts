@@ -1,8 +1,8 @@
+import { cleanupPool, client, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, describe, expect, it } from 'vitest'
-import { cleanupPool, client, redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
-import { poolKeys, queueKey, workerKey } from '../protocol/keys.js'
-import { drainWorkerKeys } from '../protocol/scripts/drain.js'
-import { connectReady, createConnection } from '../redis/connection.js'
+import { poolKeys, queueKey, workerKey } from '../../protocol/keys.js'
+import { drainWorkerKeys } from '../../protocol/scripts/drain.js'
+import { connectReady, createConnection } from '../../redis/connection.js'
 import { Registration } from './registration.js'
 
 const c = client()

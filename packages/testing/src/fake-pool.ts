@@ -1,9 +1,8 @@
+import { poolKeys } from 'hedgeyard'
+import { type Connection, createConnection, queueKey, registerWorkers } from 'hedgeyard/internal'
 import type { Redis } from 'ioredis'
-import { poolKeys, queueKey } from '../protocol/keys.js'
-import { registerWorkers } from '../protocol/scripts/register.js'
-import { type Connection, createConnection } from '../redis/connection.js'
 
-/** A worker's score in `ready` is its jobs held per slot times this (lib/ready.lua). */
+/** A worker's score in `ready` is its jobs held per slot times this (placement/ready.lua). */
 export const READY_SCALE = 1_000_000
 
 /**
@@ -11,7 +10,7 @@ export const READY_SCALE = 1_000_000
  * asked for by queueing that many entries (so the invariant load == XLEN holds). Dispatch tests
  * use it to set up exact loads and see where the next job lands. Each worker has concurrency 1
  * unless told otherwise; its score in `ready` is its load over its concurrency in millionths, as
- * the scripts write it (lib/ready.lua).
+ * the scripts write it (placement/ready.lua).
  */
 export async function fakeWorkers(
   url: string,

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino'
-import { type MetricsSink, notify } from '../observe/metrics-sink.js'
-import type { PoolKeys } from '../protocol/keys.js'
-import { type RescueSettings, rescueJobs } from '../protocol/scripts/rescue.js'
-import type { Connection } from '../redis/connection.js'
+import { type MetricsSink, notify } from '../../observe/metrics-sink.js'
+import type { PoolKeys } from '../../protocol/keys.js'
+import { type RescueSettings, rescueJobs } from '../../protocol/scripts/rescue.js'
+import type { Connection } from '../../redis/connection.js'
 
 /** Entries one rescue call moves at most; a larger backlog is moved over several calls. */
 export const RESCUE_BUDGET = 500

@@ -1,9 +1,9 @@
+import { cleanupPool, client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { pino } from 'pino'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { cleanupPool, client, eventually, redisUrl, uniquePool } from '../../../../test/harness/helpers.js'
-import { poolKeys, workerKey } from '../protocol/keys.js'
-import { drainWorkerKeys } from '../protocol/scripts/drain.js'
-import { connectReady, createConnection } from '../redis/connection.js'
+import { poolKeys, workerKey } from '../../protocol/keys.js'
+import { drainWorkerKeys } from '../../protocol/scripts/drain.js'
+import { connectReady, createConnection } from '../../redis/connection.js'
 import { Heartbeat, type HeartbeatRoster } from './heartbeat.js'
 import { Registration } from './registration.js'
 

@@ -1,8 +1,8 @@
-import type { PoolKeys } from '../protocol/keys.js'
-import { deregisterWorkers } from '../protocol/scripts/deregister.js'
-import { type HeartbeatStatus, heartbeat } from '../protocol/scripts/heartbeat.js'
-import { registerWorkers, type WorkerRegistration } from '../protocol/scripts/register.js'
-import type { Connection } from '../redis/connection.js'
+import type { PoolKeys } from '../../protocol/keys.js'
+import { deregisterWorkers } from '../../protocol/scripts/deregister.js'
+import { type HeartbeatStatus, heartbeat } from '../../protocol/scripts/heartbeat.js'
+import { registerWorkers, type WorkerRegistration } from '../../protocol/scripts/register.js'
+import type { Connection } from '../../redis/connection.js'
 import { RedisClock } from './redis-clock.js'
 
 /**

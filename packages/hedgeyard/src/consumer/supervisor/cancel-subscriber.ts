@@ -1,5 +1,5 @@
-import { cancelChannel, type PoolKeys } from '../protocol/keys.js'
-import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
+import { cancelChannel, type PoolKeys } from '../../protocol/keys.js'
+import { type Connection, connectReady, createConnection, type RedisInput } from '../../redis/connection.js'
 
 /** Told to stop a copy: the worker holding it, its entry, and why. */
 export type CancelHandler = (workerId: string, entryId: string, reason: string) => void

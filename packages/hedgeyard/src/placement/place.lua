@@ -1,7 +1,7 @@
 --[[
-  lib/place.lua: queueing a job on the least utilised worker with room (its session's worker when
+  placement/place.lua: queueing a job on the least utilised worker with room (its session's worker when
   bound), shared by dispatch and retry-dead. Needs lib/wire.lua, lib/check.lua, lib/keys.lua,
-  lib/entry.lua and lib/pool.lua, and `producer`, `resultTtl` ('' or ms), `affinityTtl` and `now`
+  lib/entry.lua and placement/pool.lua, and `producer`, `resultTtl` ('' or ms), `affinityTtl` and `now`
   defined by the including script.
 ]]
 

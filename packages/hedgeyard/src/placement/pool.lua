@@ -1,11 +1,11 @@
 --[[
-  lib/pool.lua: worker choice and reservation, shared by the scripts that place jobs (dispatch,
-  rescue, retry-dead). Included at build time where a script says `--!include lib/pool.lua`, after
-  lib/wire.lua and lib/keys.lua; the including script defines `loadKey`, `readyKey`, `aliveKey`,
+  placement/pool.lua: worker choice and reservation, shared by the scripts that place jobs
+  (dispatch, rescue, retry-dead). Included at build time where a script says
+  `--!include ../../placement/pool.lua`, after lib/wire.lua and lib/keys.lua; the including script defines `loadKey`, `readyKey`, `aliveKey`,
   `base` and `now` (ms, Redis time) first. A worker's score in `ready` is its utilisation
-  (lib/ready.lua): the lowest is a free slot, then the least queued work per slot.
+  (placement/ready.lua): the lowest is a free slot, then the least queued work per slot.
 ]]
---!include lib/ready.lua
+--!include ready.lua
 
 -- Leases and worker hashes do not change during one call: each is read once per worker per call.
 local aliveCache, infoCache = {}, {}
@@ -80,7 +80,7 @@ end
 -- What placement reads of a worker's hash, once per call: `capacity`, its room (queue +
 -- concurrency; at most 1 with a half-open breaker, 0 with an open one, false when the hash has
 -- none, is not a hash, or its capacity is not a number: such a worker takes one job and leaves
--- the candidates), `concurrency` (lib/ready.lua) and `host` (false when it has none).
+-- the candidates), `concurrency` (placement/ready.lua) and `host` (false when it has none).
 local function infoOf(w)
   local info = infoCache[w]
   if info == nil then

@@ -6,7 +6,7 @@ import { queueKey } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { inject } from 'vitest'
 
-export const root = join(dirname(fileURLToPath(import.meta.url)), '../..')
+export const root = join(dirname(fileURLToPath(import.meta.url)), '../../..')
 /** The built CLI entry point, as `hedgeyard` runs it. */
 export const CLI = join(root, 'packages/cli/dist/main.js')
 /** Handler modules for worker processes. */
