@@ -5,7 +5,7 @@ import type { JobEntry } from '../protocol/codec.js'
 import type { ClaimVerdict } from '../protocol/scripts/claim.js'
 import type { RejectedEntry } from './entry-reader.js'
 import { logJob, observeJob, outcomeOf } from './job-report.js'
-import { LazyAbort } from './lazy-abort.js'
+import { abortError, LazyAbort } from './lazy-abort.js'
 import { failure, type JobResult, runJob } from './run-job.js'
 import { type JobOwner, RunningJob } from './running-job.js'
 import { runStream } from './stream-job.js'
@@ -120,7 +120,7 @@ export class JobSlots {
       if (i >= 0) this.#complete(this.#backlog.splice(i, 1)[0] as JobEntry, SKIP)
       return
     }
-    job.ctrl.abort(new Error(`cancelled: ${reason}`))
+    job.ctrl.abort(abortError(`cancelled: ${reason}`))
     job.finish(SKIP)
   }
 
@@ -133,7 +133,7 @@ export class JobSlots {
   stop(reason: string): void {
     this.#isStopped = true
     for (const job of [...this.#running.values()]) {
-      job.ctrl.abort(new Error(reason))
+      job.ctrl.abort(abortError(reason))
       job.finish(undefined)
     }
     this.wake()

@@ -23,3 +23,12 @@ export class LazyAbort {
     this.#ctrl?.abort(reason)
   }
 }
+
+/**
+ * The reason a running job's signal is aborted with (deadline, cancel, another copy won, the worker
+ * stopping): a DOMException named AbortError, as `@hedgeyard/race` aborts its losing attempts and
+ * as `fetch` rejects when its signal aborts, so a handler checks `err.name === 'AbortError'` alike.
+ */
+export function abortError(message: string): DOMException {
+  return new DOMException(message, 'AbortError')
+}

@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import type { ProcessTrace } from '../observe/tracing.js'
 import type { JobEntry } from '../protocol/codec.js'
 import { MAX_TIMER_MS } from '../protocol/validate.js'
-import type { LazyAbort } from './lazy-abort.js'
+import { abortError, type LazyAbort } from './lazy-abort.js'
 import { failure, type JobResult } from './run-job.js'
 
 /** How long a handler may run on after its deadline (its signal aborted) before its slot is freed. */
@@ -88,7 +88,7 @@ export class RunningJob {
 
   #onDeadline(): void {
     this.#isPastDeadline = true
-    this.ctrl.abort(new Error('deadline exceeded'))
+    this.ctrl.abort(abortError('deadline exceeded'))
     this.#timer = setTimeout(() => {
       this.#owner.logger.warn(
         { jobId: this.entry.jobId },

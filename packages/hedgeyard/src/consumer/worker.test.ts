@@ -8,6 +8,7 @@ import {
   uniquePool,
 } from '@hedgeyard/testing/helpers'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { cancelJob } from '../admin/cancel-job.js'
 import { Dispatcher } from '../producer/dispatcher.js'
 import { CONSUMER_GROUP, poolKeys, queueKey, resultKey } from '../protocol/keys.js'
 import { startWorkers } from './start-workers.js'
@@ -183,6 +184,41 @@ describe('worker loop', () => {
       const envelope = JSON.parse((await c.get(resultKey(keys, jobId))) as string)
       expect(envelope).toMatchObject({ ok: true, value: { aborted: false } })
     }
+    await cleanupPool(c, pool)
+  })
+
+  it("aborts a handler's signal with an AbortError naming why: its deadline, a cancel", async () => {
+    const pool = uniquePool('abortreason')
+    const reasons: { name: string; message: string }[] = []
+    const started: string[] = []
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool,
+      idPrefix: `${pool}-w`,
+      handler: (_req, ctx) =>
+        new Promise((_resolve, reject) => {
+          started.push(ctx.jobId)
+          ctx.signal.addEventListener('abort', () => {
+            const r = ctx.signal.reason as Error
+            reasons.push({ name: r.name, message: r.message })
+            reject(r)
+          })
+        }),
+    })
+    closers.push(() => group.close())
+    const d = new Dispatcher({ redis: redisUrl(), pool })
+    closers.push(() => d.close())
+    await expect(d.submit('slow', { timeoutMs: 300 })).rejects.toMatchObject({ code: 'TIMEOUT' })
+    await eventually(async () => reasons.length === 1)
+    const cancelled = d.submit('cancelled', { timeoutMs: 10_000 })
+    await eventually(async () => started.length === 2)
+    await cancelJob({ redis: redisUrl(), pool }, started[1] as string)
+    await expect(cancelled).rejects.toMatchObject({ code: 'CANCELLED' })
+    await eventually(async () => reasons.length === 2)
+    // As @hedgeyard/race aborts its losing attempts, and as fetch rejects: one check for all.
+    expect(reasons[0]).toEqual({ name: 'AbortError', message: 'deadline exceeded' })
+    expect(reasons[1]?.name).toBe('AbortError')
+    expect(reasons[1]?.message).toMatch(/^cancelled: /)
     await cleanupPool(c, pool)
   })
 })

@@ -237,8 +237,34 @@ describe('CopyRace, retried', () => {
     expect(counters.retriesSent).toBe(1)
     r.onEnvelope(failed('w2', 2, false))
     expect(settled[0]?.err).toMatchObject({ code: 'HANDLER_ERROR', message: 'Error: failed on w2' })
+    // Every copy's failure, in copy order, as @hedgeyard/race's hedge gives its AggregateError's.
+    const errors = (settled[0]?.err as HedgeyardError).errors
+    expect(errors?.map((e) => [e.code, e.message, e.workerId])).toEqual([
+      ['HANDLER_ERROR', 'Error: failed on w1', 'w1'],
+      ['HANDLER_ERROR', 'Error: failed on w2', 'w2'],
+    ])
     await elapse(1_000)
     expect(batcher.sent).toHaveLength(2)
+  })
+
+  it('gives each failed copy in copy order when the hedge fails before the first copy', async () => {
+    const { r, batcher, settled } = race({ hedge: HEDGE })
+    batcher.queued(0, 'w1')
+    await elapse(100)
+    batcher.queued(1, 'w2')
+    r.onEnvelope(failed('w2', 2, false))
+    expect(settled).toEqual([])
+    r.onEnvelope(failed('w1', 1, false))
+    const err = settled[0]?.err as HedgeyardError
+    expect(err.message).toBe('Error: failed on w1')
+    expect(err.errors?.map((e) => e.workerId)).toEqual(['w1', 'w2'])
+  })
+
+  it('a plain job that fails carries no list of copies', () => {
+    const { r, batcher, settled } = race()
+    batcher.queued(0, 'w1')
+    r.onEnvelope(failed('w1', 1, false))
+    expect((settled[0]?.err as HedgeyardError).errors).toBeUndefined()
   })
 
   it('settles with the last error once every copy failed, saying when the budget refused a retry', () => {

@@ -95,6 +95,8 @@ export class CopyRace {
   #isRetryScheduled = false
   #timer: NodeJS.Timeout | undefined
   #lastError: HedgeyardError | undefined
+  /** Each failed copy's error, at its copy number less one. */
+  #copyErrors: HedgeyardError[] | undefined
   #hasQueued = false
   /** A retry the job still had attempts for was refused by the hedging budget. */
   #wasRetryDenied = false
@@ -193,6 +195,8 @@ export class CopyRace {
     this.#failed.add(copy)
     this.#outstanding--
     this.#lastError = error
+    this.#copyErrors ??= []
+    this.#copyErrors[copy - 1] = error
     if (error.isRetryable && this.#sent < this.#maxCopies()) {
       const { hedge, retry } = this.#plan
       if (hedge || !retry || retry.backoffMs === 0) this.#extraCopy('retry')
@@ -232,7 +236,13 @@ export class CopyRace {
     // Every copy failed and none is out: no result was elected, so no script took the job out of
     // its tenant's jobs in flight.
     this.#leaveTenant(this.#hasQueued)
-    this.#settle(this.#wasRetryDenied ? budgetRefused(this.#lastError) : this.#lastError)
+    const errors = this.#copyErrors?.filter((e) => e !== undefined)
+    this.#settle(
+      lastWith(this.#lastError, {
+        ...(this.#wasRetryDenied ? { isRetryDenied: true } : {}),
+        ...(errors === undefined ? {} : { errors }),
+      }),
+    )
   }
 
   /**
@@ -457,22 +467,31 @@ export class CopyRace {
 }
 
 /**
- * The last error, saying that the retries left were refused by the hedging budget: the caller
- * asked for more attempts than it got, and should know why.
+ * The error a race ends with when no copy succeeded: the last one, with every copy's failure
+ * (`errors`), and saying when the retries left were refused by the hedging budget (the caller
+ * asked for more attempts than it got, and should know why).
  */
-function budgetRefused(err: HedgeyardError | undefined): HedgeyardError | undefined {
-  if (err === undefined) return err
+function lastWith(
+  err: HedgeyardError | undefined,
+  extra: { isRetryDenied?: true; errors?: HedgeyardError[] },
+): HedgeyardError | undefined {
+  if (err === undefined || (extra.isRetryDenied === undefined && extra.errors === undefined)) return err
+  const denied = extra.isRetryDenied === true
   return new HedgeyardError(
     err.code,
-    `${err.message} (no retry: the hedging budget, hedging.budgetRatio and budgetBurst, was spent)`,
+    denied
+      ? `${err.message} (no retry: the hedging budget, hedging.budgetRatio and budgetBurst, was spent)`
+      : err.message,
     {
-      cause: err,
+      cause: denied ? err : err.cause,
       ...(err.remoteName === undefined ? {} : { remoteName: err.remoteName }),
       ...(err.workerId === undefined ? {} : { workerId: err.workerId }),
       ...(err.jobId === undefined ? {} : { jobId: err.jobId }),
+      ...(err.redisPrefix === undefined ? {} : { redisPrefix: err.redisPrefix }),
       ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
+      ...(extra.errors === undefined ? {} : { errors: extra.errors }),
       isRetryable: err.isRetryable,
-      isRetryDenied: true,
+      isRetryDenied: denied || err.isRetryDenied,
     },
   )
 }

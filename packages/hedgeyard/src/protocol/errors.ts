@@ -51,6 +51,8 @@ export interface HedgeyardErrorDetails {
   retryAfterMs?: number
   /** A retry the submit had attempts left for was refused by the hedging budget. */
   isRetryDenied?: boolean
+  /** Each copy's failure, in copy order, when every copy of a hedged or retried job failed. */
+  errors?: readonly HedgeyardError[]
 }
 
 /** The one error class of Hedgeyard: callers match on `code`. */
@@ -67,6 +69,12 @@ export class HedgeyardError extends Error {
   readonly retryAfterMs: number | undefined
   /** A retry the submit had attempts left for was refused by the hedging budget. */
   readonly isRetryDenied: boolean
+  /**
+   * When every copy of a hedged, retried or streamed job failed: each copy's failure, in copy
+   * order (as `AggregateError#errors` of `@hedgeyard/race`'s `hedge`); the error itself is the
+   * last one's code and message. Undefined otherwise.
+   */
+  readonly errors: readonly HedgeyardError[] | undefined
 
   constructor(code: ErrorCode, message: string, details: HedgeyardErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
@@ -78,6 +86,7 @@ export class HedgeyardError extends Error {
     this.redisPrefix = details.redisPrefix
     this.retryAfterMs = details.retryAfterMs
     this.isRetryDenied = details.isRetryDenied ?? false
+    this.errors = details.errors
   }
 }
 
