@@ -107,6 +107,8 @@ export class CopyRace {
   /** Parked while its tenant is at its cap (onSaturated 'wait'); woken to try again. */
   readonly #waiter: TenantWaiter = { wake: () => this.#wake() }
   #hasLeftTenant = false
+  /** The refusal the first copy is waiting out (a 'wait' for room or for the quota). */
+  #waitedOut: HedgeyardError | undefined
 
   constructor(deps: RaceDeps, plan: RacePlan, settle: (err: unknown, value?: unknown) => void) {
     this.#deps = deps
@@ -131,6 +133,16 @@ export class CopyRace {
   begin(): void {
     this.#isDone = true
     clearTimeout(this.#timer)
+  }
+
+  /**
+   * The refusal the job is waiting out while no copy of it was ever queued: what it fails with at
+   * its deadline (SATURATED, NO_WORKERS, RATE_LIMITED), not TIMEOUT, for it never reached a worker.
+   * A copy sent again and still in dispatch at the deadline does not change that: it carries the
+   * same deadline, so no worker runs it.
+   */
+  get refusalWaitedOut(): HedgeyardError | undefined {
+    return this.#hasQueued ? undefined : this.#waitedOut
   }
 
   /** Attempt numbers sent so far, for reading failed copies' results after a reconnect. */
@@ -370,6 +382,7 @@ export class CopyRace {
       return
     }
     if (this.#plan.onRateLimited === 'wait' && Date.now() + retryAfterMs < this.#plan.deadline) {
+      this.#waitedOut = limited
       clearTimeout(this.#timer)
       this.#timer = setTimeout(() => {
         if (this.#isDone) return
@@ -434,6 +447,7 @@ export class CopyRace {
     }
     if (outcome.status === 'TENANT_FULL' && plan.onSaturated === 'wait') {
       // Parked until its tenant may have room (tenant-waits.ts), or SATURATED at its deadline.
+      this.#waitedOut = refused
       clearTimeout(this.#timer)
       this.#timer = setTimeout(
         () => {
@@ -453,6 +467,7 @@ export class CopyRace {
     }
     const delayMs = saturationBackoffMs(round)
     if (this.#plan.onSaturated === 'wait' && Date.now() + delayMs < this.#plan.deadline) {
+      this.#waitedOut = refused
       clearTimeout(this.#timer)
       this.#timer = setTimeout(() => {
         if (this.#isDone) return

@@ -145,6 +145,20 @@ describe('capacity', () => {
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(100)
     await cleanupPool(c, pool)
   })
+
+  it("with onSaturated 'wait' fails with SATURATED, not TIMEOUT, when its deadline passes while it waits", async () => {
+    const pool = uniquePool('waitstall')
+    await useFakes(pool, { a: 1 }, { capacity: 1 })
+    const d = dispatcher(pool)
+    const err = d.submit(1, { timeoutMs: 300, onSaturated: 'wait' }).catch((e: unknown) => e)
+    while (d.stats().saturated === 0) await new Promise((r) => setTimeout(r, 1))
+    // The process stalls past the deadline (a long GC, a loaded host): the next try and the
+    // deadline come due together. The job never reached a worker, so the pool's refusal is the answer.
+    const until = Date.now() + 400
+    while (Date.now() < until) {}
+    expect(isHedgeyardError(await err, 'SATURATED')).toBe(true)
+    await cleanupPool(c, pool)
+  })
 })
 
 describe('session affinity', () => {

@@ -610,6 +610,11 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     const race = new CopyRace(this.#raceDeps, plan, settle)
     // Before TIMEOUT, one read of the job's result, as a plain submit's (PlainSubmit.fire).
     const deadlineEntry = this.#deadlines.add(deadline, () => {
+      const refused = race.refusalWaitedOut
+      if (refused !== undefined) {
+        settle(refused)
+        return
+      }
       const timedOut = () =>
         settle(new HedgeyardError('TIMEOUT', `no result within ${checked.timeoutMs} ms`, { jobId }))
       setTimeout(timedOut, RECOVERY_WAIT_MS).unref()

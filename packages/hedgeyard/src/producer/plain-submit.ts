@@ -161,8 +161,14 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
    * Its deadline passed. Before TIMEOUT, one read of the job's result: a worker may have stored it
    * without its PUBLISH reaching us (a refused PUBLISH, a lost message); the result wins if it is
    * there. A read that does not answer within RECOVERY_WAIT_MS does not hold the TIMEOUT back.
+   * A job still waiting out a refusal (it never reached a worker) fails with that refusal instead.
    */
   fire(): void {
+    const refused = this.#copyRace?.refusalWaitedOut
+    if (refused !== undefined) {
+      this.settle(refused)
+      return
+    }
     const timedOut = () =>
       this.settle(
         new HedgeyardError('TIMEOUT', `no result within ${this.timeoutMs} ms`, { jobId: this.jobId }),
