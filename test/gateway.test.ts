@@ -312,6 +312,19 @@ describe('the gateway, with the official Gemini SDK, two instances and a worker 
     }
   })
 
+  it("answers the model's 400 as a 400 that says what the model refused, through the SDK too", async () => {
+    // The gateway lets the role through; the model API refuses it.
+    const body = { contents: [{ role: 'system', parts: [{ text: 'be brief' }] }] }
+    const res = await post(a, `/v1beta/models/${MODEL}:generateContent`, body)
+    expect(res.status).toBe(400)
+    const answer = (await res.json()) as { error: { status: string; message: string } }
+    expect(answer.error.status).toBe('INVALID_ARGUMENT')
+    expect(answer.error.message).toMatch(/role/)
+    await expect(
+      sdk(b).models.generateContent({ model: MODEL, contents: [{ role: 'system', parts: [{ text: 'x' }] }] }),
+    ).rejects.toMatchObject({ status: 400 })
+  })
+
   it("applies the limits of class 'default' to each API key on its own", async () => {
     const ref = { redis: redisUrl(), pool }
     await setPoolLimits(ref, { rate: { limit: 1, periodMs: 60_000 } }, { limitClass: 'default' })

@@ -80,4 +80,14 @@ describe('HTTP statuses of Hedgeyard errors', () => {
     })
     expect(httpFailureOf(new HedgeyardError('REDIS_UNAVAILABLE', 'r'))).toMatchObject({ httpCode: 503 })
   })
+
+  it("passes the model's 400, 404 and 413 on to the client, and makes its 401 or 403 a 500", () => {
+    const modelSaid = (remoteStatus: number) =>
+      httpFailureOf(new HedgeyardError('HANDLER_ERROR', `UpstreamError: ${remoteStatus}`, { remoteStatus }))
+    expect(modelSaid(400)).toMatchObject({ httpCode: 400, status: 'INVALID_ARGUMENT' })
+    expect(modelSaid(404)).toMatchObject({ httpCode: 404, status: 'NOT_FOUND' })
+    expect(modelSaid(413)).toMatchObject({ httpCode: 413 })
+    // The workers' own key was refused: not the client's to fix.
+    expect(modelSaid(403)).toMatchObject({ httpCode: 500 })
+  })
 })

@@ -29,6 +29,9 @@ const STATUS_OF_HTTP: Record<number, string> = {
   504: 'DEADLINE_EXCEEDED',
 }
 
+/** The model's answers that are about the client's request, passed on as they are. */
+const CLIENT_STATUSES: ReadonlySet<number> = new Set([400, 404, 413])
+
 /** Google's status name for an HTTP code. */
 export function statusOf(httpCode: number): string {
   return STATUS_OF_HTTP[httpCode] ?? (httpCode >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT')
@@ -80,8 +83,12 @@ export function httpFailureOf(err: unknown): HttpFailure {
     case 'ABORTED':
       return failure(499, err.message)
     case 'HANDLER_ERROR':
-      // The model refused the request as malformed: the client's to fix.
+      // The model refused the request as malformed, or named something that does not exist, or
+      // found it too large: the client's to fix. (Its 401 or 403 is about the workers' own key.)
       if (err.remoteName === 'TypeError') return failure(400, err.message)
+      if (err.remoteStatus !== undefined && CLIENT_STATUSES.has(err.remoteStatus)) {
+        return failure(err.remoteStatus, err.message)
+      }
       return err.isRetryable ? failure(503, err.message, 1) : failure(500, err.message)
     default:
       return err.code.startsWith('REDIS_') ? failure(503, err.message, 1) : failure(500, err.message)

@@ -1,4 +1,4 @@
-import type { JobEntry, RemoteError } from '../protocol/codec.js'
+import { isHttpStatus, type JobEntry, type RemoteError } from '../protocol/codec.js'
 import type { Outcome } from '../protocol/scripts/complete.js'
 import { checkInt } from '../protocol/validate.js'
 import { MAX_JOB_COST } from '../protocol/wire.js'
@@ -236,12 +236,14 @@ export function remoteError(err: unknown): RemoteError {
   if (err instanceof Error) {
     const retryable = (err as { retryable?: unknown }).retryable === true
     const retryAfterMs = coolDownOf(err)
+    const status = (err as { status?: unknown }).status
     return {
       code: 'HANDLER_ERROR',
       name: err.name,
       message: err.message,
       ...(retryable ? { retryable } : {}),
       ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(isHttpStatus(status) ? { status } : {}),
     }
   }
   let message: string

@@ -500,6 +500,7 @@ function lastWith(
     {
       cause: denied ? err : err.cause,
       ...(err.remoteName === undefined ? {} : { remoteName: err.remoteName }),
+      ...(err.remoteStatus === undefined ? {} : { remoteStatus: err.remoteStatus }),
       ...(err.workerId === undefined ? {} : { workerId: err.workerId }),
       ...(err.jobId === undefined ? {} : { jobId: err.jobId }),
       ...(err.redisPrefix === undefined ? {} : { redisPrefix: err.redisPrefix }),

@@ -170,6 +170,17 @@ describe('decodeEnvelope', () => {
     const env = decodeEnvelope('{"ok":true,"value":1,"workerId":7,"copy":"2","cost":"9"}')
     expect(env).toEqual({ ok: true, value: 1, workerId: '' })
   })
+
+  it("passes a handler error's HTTP status on, and drops one that is not an HTTP code", () => {
+    const text = (status: unknown) =>
+      JSON.stringify({ ok: false, workerId: 'w', error: { code: 'E', name: 'Error', message: 'm', status } })
+    const statusOf = (status: unknown) => {
+      const env = decodeEnvelope(text(status)) as Extract<Envelope, { ok: false }>
+      return envelopeError('job-1', env).remoteStatus
+    }
+    expect(statusOf(400)).toBe(400)
+    for (const bad of [99, 600, 400.5, '400', null, true]) expect(statusOf(bad)).toBeUndefined()
+  })
 })
 
 describe('envelopeError', () => {

@@ -58,6 +58,8 @@ export interface RemoteError {
   retryable?: boolean
   /** The upstream asked to wait this long (a 429): the worker cools down, the caller gets RATE_LIMITED. */
   retryAfterMs?: number
+  /** The `status` of the handler's error when it is an HTTP code (the upstream's 400, say). */
+  status?: number
 }
 
 /** A result envelope as stored in `res:<jobId>` and published to the producer. */
@@ -238,7 +240,16 @@ export function decodeEnvelope(text: string): Envelope {
   if (typeof env.workerId !== 'string') env.workerId = ''
   if (env.copy !== undefined && !Number.isInteger(env.copy)) delete env.copy
   if (env.cost !== undefined && typeof env.cost !== 'number') delete env.cost
+  if (!env.ok) {
+    const error = env.error as RemoteError
+    if (error.status !== undefined && !isHttpStatus(error.status)) delete error.status
+  }
   return env as Envelope
+}
+
+/** An HTTP status code: an integer from 100 to 599. */
+export function isHttpStatus(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 100 && value <= 599
 }
 
 function isRemoteError(error: unknown): error is RemoteError {
@@ -260,6 +271,7 @@ export function envelopeError(jobId: string, env: Extract<Envelope, { ok: false 
   if (code === 'HANDLER_ERROR' && retryAfterMs !== undefined) code = 'RATE_LIMITED'
   return new HedgeyardError(code, message, {
     remoteName: error.name,
+    ...(error.status === undefined ? {} : { remoteStatus: error.status }),
     workerId,
     isRetryable: error.retryable === true || retryAfterMs !== undefined,
     ...(retryAfterMs === undefined ? {} : { retryAfterMs }),

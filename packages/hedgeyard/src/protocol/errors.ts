@@ -39,6 +39,8 @@ export interface HedgeyardErrorDetails {
   cause?: unknown
   /** For `HANDLER_ERROR`: the `name` of the error the handler threw. */
   remoteName?: string
+  /** For `HANDLER_ERROR`: the `status` of the error the handler threw, when it was an HTTP code. */
+  remoteStatus?: number
   /** For `HANDLER_ERROR`: the worker that ran the handler. */
   workerId?: string
   /** For `HANDLER_ERROR`: whether the handler marked the failure as retryable. */
@@ -60,6 +62,11 @@ export class HedgeyardError extends Error {
   override readonly name = 'HedgeyardError'
   readonly code: ErrorCode
   readonly remoteName: string | undefined
+  /**
+   * For `HANDLER_ERROR`: the `status` of the error the handler threw, when it was an HTTP code
+   * (an integer from 100 to 599), such as the 400 of a model API that refused the request.
+   */
+  readonly remoteStatus: number | undefined
   readonly workerId: string | undefined
   readonly isRetryable: boolean
   readonly jobId: string | undefined
@@ -80,6 +87,7 @@ export class HedgeyardError extends Error {
     super(message, details.cause === undefined ? undefined : { cause: details.cause })
     this.code = code
     this.remoteName = details.remoteName
+    this.remoteStatus = details.remoteStatus
     this.workerId = details.workerId
     this.isRetryable = details.isRetryable ?? false
     this.jobId = details.jobId
