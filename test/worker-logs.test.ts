@@ -124,7 +124,7 @@ describe('worker logs at HEDGEYARD_LOG_LEVEL=debug', () => {
         expect.objectContaining({
           level: 40,
           workerId: 'logged-1',
-          error: { code: 'HANDLER_ERROR', name: 'Error', message: '429 Too Many Requests' },
+          error: { code: 'HANDLER_ERROR', name: 'Error', message: '429 Too Many Requests', status: 429 },
         }),
       ])
       expect(find('upstream rate limit: cooling down')).toMatchObject({
