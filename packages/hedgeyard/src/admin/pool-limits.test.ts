@@ -158,6 +158,40 @@ describe('pool quotas', () => {
     })
   })
 
+  it('charges nothing for a submit refused with NO_WORKERS or SATURATED', async () => {
+    const name = uniquePool('limits-refused')
+    const ref = { redis: redisUrl(), pool: name }
+    // Two requests a minute: a refused submit that took a unit would leave the last one none.
+    await setPoolLimits(ref, { rate: { limit: 2, periodMs: 60_000, burst: 2 } })
+    const d = dispatcher(name)
+    const reject = { onRateLimited: 'reject', onSaturated: 'reject' } as const
+    for (let i = 0; i < 3; i++)
+      await expect(d.submit({}, reject)).rejects.toMatchObject({ code: 'NO_WORKERS' })
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const group = await startWorkers({
+      redis: redisUrl(),
+      pool: name,
+      handler: async (p: { hold?: boolean }) => {
+        if (p.hold) await held
+        return 'ok'
+      },
+      concurrency: 1,
+      queueCapacity: 0,
+    })
+    closers.push(() => group.close())
+    const first = d.submit({ hold: true }, reject)
+    await eventually(async () => (await c.zscore(poolKeys('hy', name).load, `${group.workerIds[0]}`)) === '1')
+    for (let i = 0; i < 3; i++)
+      await expect(d.submit({}, reject)).rejects.toMatchObject({ code: 'SATURATED' })
+    release()
+    await expect(first).resolves.toBe('ok')
+    await expect(d.submit({}, reject)).resolves.toBe('ok')
+    await expect(d.submit({}, reject)).rejects.toMatchObject({ code: 'RATE_LIMITED' })
+  })
+
   it('is stored with the pool, read back, and cleared', async () => {
     const name = uniquePool('limits-store')
     const ref = { redis: redisUrl(), pool: name }
@@ -176,7 +210,12 @@ describe('pool quotas', () => {
       message: expect.stringContaining('limits.rate.limit'),
     })
     await expect(setPoolLimits(ref, {})).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
+    // A limiter left out of a set is removed; clear removes the quota's state too.
+    await setPoolLimits(ref, { rate: { limit: 5, periodMs: 1_000 } })
+    expect(await getPoolLimits(ref)).toEqual({ rate: { limit: 5, periodMs: 1_000, burst: 1 } })
+    await c.hset(poolKeys('hy', name).quota, 'rate', '1')
     expect(await clearPoolLimits(ref)).toBe(true)
+    expect(await c.exists(poolKeys('hy', name).quota)).toBe(0)
     expect(await getPoolLimits(ref)).toEqual({})
     expect(await clearPoolLimits(ref)).toBe(false)
   })
