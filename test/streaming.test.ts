@@ -256,6 +256,65 @@ describe('streaming across processes', () => {
     await settled(pool)
   })
 
+  it('hedgeyard submit --stream prints each chunk as a JSON line, then the result; resume --after follows the job from another process', async () => {
+    const pool = uniquePool('stream-cli')
+    await streamWorker(pool)
+    const args = ['--redis', redisUrl(), '--pool', pool]
+    const whole = await run(process.execPath, [CLI, 'submit', ...args, '--stream', '{"chunks":3}'])
+    const lines = whole.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    expect(lines.slice(0, 3).map((l) => l.seq)).toEqual([1, 2, 3])
+    expect(lines[3]).toEqual({ result: expect.objectContaining({ chunks: 3 }) })
+    const jobId = /^job (\S+)$/m.exec(whole.stderr)?.[1] as string
+    const resumed = await run(process.execPath, [CLI, 'resume', ...args, '--after', '1', jobId])
+    const again = resumed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+    expect(again.map((l) => l.seq ?? 'end')).toEqual([2, 3, 'end'])
+    expect(again[2]).toEqual(lines[3])
+  })
+
+  it('ends the job of a caller that leaves, aborts or runs out of time, for every reader; a handler failing after chunks ends it with HANDLER_ERROR', async () => {
+    const pool = uniquePool('stream-ends')
+    const w = await streamWorker(pool)
+    const d = dispatcher(pool)
+    const other = dispatcher(pool)
+    // A handler that throws after two chunks: the caller gets them, then its error.
+    const failing = await drain(d.stream({ chunks: 5, failAt: 3 }) as never)
+    expect(failing.chunks.map((c) => c.seq)).toEqual([1, 2])
+    expect(failing.error).toMatchObject({ code: 'HANDLER_ERROR' })
+    // Leaving the loop after the first chunk cancels the job on its worker.
+    const left = d.stream({ chunks: 100, everyMs: 100 })
+    for await (const _ of left) break
+    await expect(left.result).rejects.toMatchObject({ code: 'CANCELLED' })
+    await eventually(() => w.output().includes(`aborted ${left.jobId} attempt 1`))
+    expect(await other.getJob(left.jobId)).toMatchObject({ status: 'failed', error: { code: 'CANCELLED' } })
+    // Aborting the signal: ABORTED, for this reader and in Redis.
+    const ctrl = new AbortController()
+    const aborted = d.stream({ chunks: 100, everyMs: 100 }, { signal: ctrl.signal })
+    const reading = drain(aborted as never)
+    await eventually(async () => (await c.xlen(outKey(poolKeys('hy', pool), aborted.jobId))) > 0)
+    ctrl.abort()
+    expect((await reading).error).toMatchObject({ code: 'ABORTED' })
+    await eventually(() => w.output().includes(`aborted ${aborted.jobId} attempt 1`))
+    expect(await other.getJob(aborted.jobId)).toMatchObject({ status: 'failed', error: { code: 'ABORTED' } })
+    // Past its timeoutMs the stream ends with TIMEOUT, for a reader in another dispatcher too.
+    const slow = d.stream({ chunks: 100, everyMs: 200 }, { timeoutMs: 1_500 })
+    await slow.queued
+    const [own, follower] = await Promise.all([
+      drain(slow as never),
+      drain(other.resume(slow.jobId) as never),
+    ])
+    expect(own.error).toMatchObject({ code: 'TIMEOUT' })
+    expect(follower.error).toMatchObject({ code: 'TIMEOUT' })
+    expect(follower.chunks.map((c) => c.seq)).toEqual(own.chunks.map((c) => c.seq))
+    await eventually(() => w.output().includes(`aborted ${slow.jobId} attempt 1`))
+    await settled(pool)
+  })
+
   it('cancels queued copies out of their stream with their load, and a plain submit too', async () => {
     const pool = uniquePool('stream-cancel-queued')
     await streamWorker(pool, { concurrency: 1 })
