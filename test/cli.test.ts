@@ -189,6 +189,15 @@ describe('hedgeyard CLI', () => {
     )
   })
 
+  it('dashboard refuses an address other than loopback without --insecure-no-auth', async () => {
+    const open = await cli(['dashboard', '--redis', redisUrl(), '--pool', 'p', '--host', '0.0.0.0'])
+    expect(open.code).toBe(1)
+    expect(open.stderr).toMatch(
+      /^error INVALID_ARGUMENT: refusing to serve the dashboard on 0\.0\.0\.0 without authentication/,
+    )
+    expect(open.stdout).toBe('')
+  })
+
   it('inspect exits 3 when no worker is alive, and drain refuses a worker whose lease ended', async () => {
     const pool = uniquePool('abandoned')
     const empty = await cli(['inspect', '--redis', redisUrl(), '--pool', pool])

@@ -2,7 +2,7 @@ import { request } from 'node:http'
 import { client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { poolKeys, startWorkers } from 'hedgeyard'
-import { createConnection, registerWorkers } from 'hedgeyard/internal'
+import { createConnection, registerWorkers, workerKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { dashboardRoutes } from './dashboard-routes.js'
 
@@ -151,6 +151,31 @@ describe('dashboard routes', () => {
     })
     await group.done
     expect(await c.zscore(poolKeys('hy', pool).load, 'dd-1')).toBeNull()
+  })
+
+  it('takes JSON bodies only: what a form on another site can post drains nothing', async () => {
+    const pool = uniquePool('dash-form')
+    const url = await serve(pool)
+    const group = await startWorkers({ redis: redisUrl(), pool, idPrefix: 'df', handler: async () => 'ok' })
+    // The three content types an HTML form can send.
+    const forms: [string, string][] = [
+      ['application/x-www-form-urlencoded', 'workerId=df-1'],
+      [
+        'multipart/form-data; boundary=x',
+        '--x\r\ncontent-disposition: form-data; name="workerId"\r\n\r\ndf-1\r\n--x--\r\n',
+      ],
+      ['text/plain', '{"workerId":"df-1"}'],
+    ]
+    for (const [type, body] of forms) {
+      const res = await fetch(`${url}/api/drain`, { method: 'POST', headers: { 'content-type': type }, body })
+      expect({ type, status: res.status }).toEqual({
+        type,
+        status: expect.toSatisfy((s: number) => s >= 400),
+      })
+      expect(await res.json()).toMatchObject({ error: { code: 'INVALID_ARGUMENT' } })
+    }
+    expect(await c.hget(workerKey(poolKeys('hy', pool), 'df-1'), 'state')).toBe('active')
+    await group.close()
   })
 
   it('polls once for every page, stops while none watches, and closes with pages open', async () => {
