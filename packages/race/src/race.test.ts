@@ -149,6 +149,18 @@ describe('race: launching', () => {
     expect(await collect(race([], task, { stepMs: 10 }))).toEqual([])
     expect(task).not.toHaveBeenCalled()
   })
+
+  it('runs a fresh race for each for await over the same race value', async () => {
+    const task = vi.fn(async (arg: string) => arg)
+    const twice = race(['a', 'b'], task, { stepMs: 0 })
+    const first = (await collect(twice)).map((o) => o.arg)
+    const second = (await collect(twice)).map((o) => o.arg)
+    expect([first.sort(), second.sort()]).toEqual([
+      ['a', 'b'],
+      ['a', 'b'],
+    ])
+    expect(task).toHaveBeenCalledTimes(4)
+  })
 })
 
 describe('race: no burst after a slow consumer', () => {
