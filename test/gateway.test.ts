@@ -251,6 +251,26 @@ describe('the gateway, with the official Gemini SDK, two instances and a worker 
     }
   })
 
+  it('cancels the job of a generateContent caller that goes away, without waiting', async () => {
+    // One word a second: an answer left running would keep the model busy for 24 s.
+    sim.configure({ tokensPerSecond: 1 })
+    try {
+      const ctrl = new AbortController()
+      const answer = fetch(`${a.url}/v1beta/models/${MODEL}:generateContent`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-goog-api-key': KEY },
+        body: JSON.stringify(request('leave at once')),
+        signal: ctrl.signal,
+      }).catch((err: unknown) => err)
+      await eventually(() => sim.stats().inflight === 1, 10_000)
+      ctrl.abort()
+      await answer
+      await eventually(() => sim.stats().inflight === 0, 10_000)
+    } finally {
+      sim.configure({ tokensPerSecond: 200 })
+    }
+  })
+
   it('sends an error that comes after the first event as an error event in the stream', async () => {
     sim.configure({ tokensPerSecond: 10 })
     try {
