@@ -75,6 +75,29 @@ describe('pool quotas', () => {
     expect(rec.starts).toHaveLength(4)
   })
 
+  it('tells the requests one call refuses to come back one after the other, a period share apart', async () => {
+    const name = await pool(recorder().handler)
+    // Ten a minute: one every 6 s.
+    await setPoolLimits({ redis: redisUrl(), pool: name }, { rate: { limit: 10, periodMs: 60_000 } })
+    const d = dispatcher(name)
+    // Submits of one event-loop turn go in one dispatch call.
+    const outcomes = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        d.submit({ i }, { onRateLimited: 'reject' }).catch((err: unknown) => err),
+      ),
+    )
+    expect(outcomes.filter((o) => o === 'ok')).toHaveLength(1)
+    const waits = outcomes
+      .filter((o) => o !== 'ok')
+      .map((err) => (err as { retryAfterMs: number }).retryAfterMs)
+      .sort((a, b) => a - b)
+    expect(waits).toHaveLength(3)
+    for (const [i, wait] of waits.entries()) {
+      expect(wait).toBeGreaterThan((i + 1) * 6_000 - 1_000)
+      expect(wait).toBeLessThanOrEqual((i + 1) * 6_000)
+    }
+  })
+
   it("with 'wait', runs every request, never faster than the quota over any second", async () => {
     const rec = recorder()
     const name = await pool(rec.handler)
