@@ -114,6 +114,27 @@ describe('streaming across processes', () => {
     expect(await other.getJob('no-such-job')).toEqual({ status: 'unknown' })
   })
 
+  it('throws at once for bad options, tied hedging, a payload too large or a closed dispatcher', async () => {
+    const pool = uniquePool('stream-refused')
+    const d = new Dispatcher({ redis: redisUrl(), pool, maxPayloadBytes: 100 })
+    const thrown = (f: () => unknown) => {
+      try {
+        f()
+      } catch (err) {
+        return err
+      }
+      return 'returned'
+    }
+    expect(thrown(() => d.stream({}, { timeoutMs: -1 }))).toMatchObject({ code: 'INVALID_ARGUMENT' })
+    expect(thrown(() => d.stream({}, { hedge: { mode: 'tied' } }))).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining("hedge.mode 'tied' is not for streams"),
+    })
+    expect(thrown(() => d.stream({ big: 'x'.repeat(200) }))).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' })
+    await d.close()
+    expect(thrown(() => d.stream({}))).toMatchObject({ code: 'CLOSED' })
+  })
+
   it('a plain submit to a streaming handler gets its return value', async () => {
     const pool = uniquePool('stream-submit')
     await streamWorker(pool)
