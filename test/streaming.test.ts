@@ -433,4 +433,29 @@ describe('streaming across processes', () => {
     expect(seqs.length).toBeLessThan(10)
     await settled(pool)
   })
+
+  it('ends a stream with WORKER_LOST when its worker restarts with the same id after the first chunk', async () => {
+    const pool = uniquePool('stream-restart')
+    const worker = await streamWorker(pool, { idPrefix: 'again' })
+    const d = dispatcher(pool)
+    const stream = d.stream({ chunks: 50, everyMs: 200 }, { timeoutMs: 20_000 })
+    const seqs: number[] = []
+    let error: unknown
+    try {
+      for await (const chunk of stream) {
+        seqs.push(chunk.seq)
+        if (chunk.seq === 2) {
+          await worker.stop('SIGKILL')
+          // The same id: it finds the entry it had read, whose stream it cannot continue.
+          await streamWorker(pool, { idPrefix: 'again' })
+        }
+      }
+    } catch (err) {
+      error = err
+    }
+    expect(error).toMatchObject({ code: 'WORKER_LOST' })
+    expect(seqs.slice(0, 2)).toEqual([1, 2])
+    expect(seqs.length).toBeLessThan(10)
+    await settled(pool)
+  })
 })
