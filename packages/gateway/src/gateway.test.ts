@@ -38,6 +38,21 @@ describe('gateway options', () => {
   })
 })
 
+describe('health', () => {
+  it('answers /healthz while it runs, and /readyz 503 with Retry-After while the pool has no live worker', async () => {
+    const g = createGateway({ redis: redisUrl(), pool: `no-workers-${process.pid}` })
+    try {
+      expect((await g.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' })
+      const ready = await g.app.inject({ method: 'GET', url: '/readyz' })
+      expect(ready.statusCode).toBe(503)
+      expect(ready.headers['retry-after']).toBe('1')
+      expect(ready.json()).toMatchObject({ error: { code: 503, status: 'UNAVAILABLE' } })
+    } finally {
+      await g.close()
+    }
+  })
+})
+
 describe('API keys', () => {
   it('reads tenants and keys from a file and a list, and finds the tenant of a key', () => {
     const file = join(tmpdir(), `keys-${process.pid}.txt`)
