@@ -4,6 +4,7 @@ import { type Handler, startWorkers } from '../index.js'
 import { Dispatcher } from '../producer/dispatcher.js'
 import { isHedgeyardError } from '../protocol/errors.js'
 import { poolKeys } from '../protocol/keys.js'
+import { listDeadLetters, retryDeadLetters } from './dead-letters.js'
 import { clearPoolLimits, getPoolLimits, setPoolLimits } from './pool-limits.js'
 
 const c = client()
@@ -213,6 +214,24 @@ describe('pool quotas', () => {
     await expect(first).resolves.toBe('ok')
     await expect(d.submit({}, reject)).resolves.toBe('ok')
     await expect(d.submit({}, reject)).rejects.toMatchObject({ code: 'RATE_LIMITED' })
+  })
+
+  it('charges nothing for a dead letter retried, which runs while the quota is spent', async () => {
+    const name = uniquePool('limits-dead')
+    const ref = { redis: redisUrl(), pool: name }
+    // A worker that takes small payloads only: a larger one becomes a dead letter.
+    const group = await startWorkers({ ...ref, handler: () => 'ok', maxPayloadBytes: 20 })
+    closers.push(() => group.close())
+    const d = dispatcher(name)
+    await setPoolLimits(ref, { rate: { limit: 1, periodMs: 60_000 } })
+    await expect(d.submit({ pad: 'x'.repeat(50) })).rejects.toMatchObject({ code: 'DEAD_LETTERED' })
+    await expect(d.submit({}, { onRateLimited: 'reject' })).rejects.toMatchObject({ code: 'RATE_LIMITED' })
+    const state = await c.hgetall(poolKeys('hy', name).quota)
+    const [letter] = await listDeadLetters(ref)
+    const retried = await retryDeadLetters({ ...ref, deadIds: [letter?.deadId as string] })
+    expect(retried).toHaveLength(1)
+    expect(retried[0]?.workerId).toBe(group.workerIds[0])
+    expect(await c.hgetall(poolKeys('hy', name).quota)).toEqual(state)
   })
 
   it('is stored with the pool, read back, and cleared', async () => {
