@@ -23,12 +23,16 @@ interface GatewayProcess {
 }
 
 /** Starts `hedgeyard gateway` on a free port and waits for its URL. */
-async function spawnGateway(pool: string, extra: string[] = []): Promise<GatewayProcess> {
+async function spawnGateway(
+  pool: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+): Promise<GatewayProcess> {
   const child = spawn(
     process.execPath,
     [CLI, 'gateway', '--redis', redisUrl(), '--pool', pool, '--port', '0', ...extra],
     {
-      env: { ...process.env, HEDGEYARD_API_KEYS: `alice:${KEY}`, HEDGEYARD_LOG_LEVEL: 'info' },
+      env: { ...process.env, HEDGEYARD_API_KEYS: `alice:${KEY}`, HEDGEYARD_LOG_LEVEL: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   )
@@ -313,6 +317,28 @@ describe('the gateway, with the official Gemini SDK, two instances and a worker 
     // The library's own metrics (submits, hedges, retries...) are on the same page.
     expect(metrics).toMatch(/^# TYPE hedgeyard_submits_total counter$/m)
     expect(metrics).toMatch(/^# TYPE hedgeyard_hedges_denied_total counter$/m)
+  })
+
+  it('never logs an API key, given in a header or in the address, at debug level either', async () => {
+    const g = await spawnGateway(pool, [], { HEDGEYARD_LOG_LEVEL: 'debug' })
+    try {
+      expect((await post(g, `/v1beta/models/${MODEL}:generateContent`, request('logged'))).status).toBe(200)
+      expect((await fetch(`${g.url}/jobs/no-such-job?key=${KEY}`)).status).toBe(404)
+      const wrong = 'wrong-key-0123456789abcdef'
+      expect((await fetch(`${g.url}/workers?key=${wrong}`)).status).toBe(401)
+      await eventually(
+        () =>
+          g
+            .output()
+            .split('\n')
+            .filter((l) => l.includes('"msg":"request"')).length >= 3,
+      )
+      expect(g.output()).toContain('"route":"/jobs/:id"')
+      expect(g.output()).not.toContain(KEY)
+      expect(g.output()).not.toContain(wrong)
+    } finally {
+      g.child.kill('SIGTERM')
+    }
   })
 
   it('answers 429 with Retry-After over the pool quota', async () => {
