@@ -30,13 +30,20 @@ function dispatcher(pool: string, hedging: Record<string, number> = {}): Dispatc
   return d
 }
 
-async function speedWorker(pool: string, idPrefix: string, speedMs: number, concurrency = 4) {
+async function speedWorker(
+  pool: string,
+  idPrefix: string,
+  speedMs: number,
+  concurrency = 4,
+  leaseMs?: number,
+) {
   const w = await spawnWorker({
     pool,
     handler: 'speed.js',
     idPrefix,
     concurrency,
     env: { SPEED_MS: String(speedMs) },
+    ...(leaseMs === undefined ? {} : { extraArgs: ['--lease-ms', String(leaseMs)] }),
   })
   running.push(w)
   return w
@@ -114,6 +121,45 @@ describe('hedged submits across worker processes', () => {
     expect(err.message).toMatch(/failed on [abc]-1/)
     const processed = (await d.workerMetrics()).map((m) => m.errors)
     expect(processed).toEqual([1, 1, 1])
+    await settled(pool)
+  })
+})
+
+describe('racing copies whose worker dies', () => {
+  it('runs a tied copy on the worker rescue moves it to when the worker that claimed it died', async () => {
+    const pool = uniquePool('tieddead')
+    const keys = poolKeys('hy', pool)
+    // Alone in the pool, the doomed worker gets the only copy of the tied job, claims it and runs it.
+    const doomed = await speedWorker(pool, 'doomed', 60_000, 4, 1_000)
+    const d = dispatcher(pool)
+    const job = d.submit({}, { hedge: { mode: 'tied' }, timeoutMs: 30_000 })
+    await eventually(async () => (await c.xpending(queueKey(keys, 'doomed-1'), CONSUMER_GROUP))[0] === 1)
+    await eventually(async () => (await poolKeysInRedis(c, pool)).some((k) => k.includes(':claim:')))
+    await speedWorker(pool, 'heir', 20, 4, 1_000)
+    await doomed.stop('SIGKILL')
+    // Rescue moves the copy to the live worker, whose claim takes over the dead worker's.
+    expect(await job).toEqual({ workerId: 'heir-1', attempt: 2 })
+    await settled(pool)
+  })
+
+  it('lets another copy win after one copy of a hedged job was dead-lettered', async () => {
+    const pool = uniquePool('hedgedead')
+    const keys = poolKeys('hy', pool)
+    const doomed = await speedWorker(pool, 'doomed', 60_000, 4, 1_000)
+    const d = dispatcher(pool)
+    // Bind the session to the doomed worker while it is the only one, so that copy 1 goes there.
+    const warm = d.submit({ warm: true }, { session: 'chat', timeoutMs: 30_000 }).catch(() => undefined)
+    await eventually(async () => (await c.get(affinityKey(keys, 'chat'))) === 'doomed-1')
+    await speedWorker(pool, 'steady', 6_000, 4, 1_000)
+    const job = d.submit({}, { session: 'chat', hedge: { delayMs: 100 }, maxAttempts: 1, timeoutMs: 30_000 })
+    // Both copies run: copy 1 on the doomed worker, the hedge on the steady one.
+    await eventually(async () => (await c.xpending(queueKey(keys, 'doomed-1'), CONSUMER_GROUP))[0] === 2)
+    await eventually(async () => (await c.xpending(queueKey(keys, 'steady-1'), CONSUMER_GROUP))[0] === 1)
+    await doomed.stop('SIGKILL')
+    // Rescue dead-letters copy 1 (its one attempt was used); that answers for copy 1 only.
+    expect(await job).toEqual({ workerId: 'steady-1', attempt: 2 })
+    expect(await c.xlen(keys.dead)).toBe(1)
+    await warm
     await settled(pool)
   })
 })

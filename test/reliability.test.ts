@@ -151,6 +151,28 @@ describe('rescue of dead workers', () => {
     expect(processed).toBe('1')
   })
 
+  it('a worker started after every worker of the pool died rescues their jobs onto itself', async () => {
+    const pool = uniquePool('allgone')
+    const keys = poolKeys('hy', pool)
+    const victim = await worker(pool, 'victim', { concurrency: 1 })
+    const d = dispatcher(pool)
+    // One job running on the pool's only worker, two waiting behind it.
+    const jobs = [0, 1, 2].map((n) => d.submit({ n, delayMs: n === 0 ? 2_000 : 10 }, { timeoutMs: 30_000 }))
+    await eventually(async () => (await c.xpending(queueKey(keys, 'victim-1'), CONSUMER_GROUP))[0] === 1)
+    await victim.stop('SIGKILL')
+    // No live process is left to run rescue: the jobs wait in the dead worker's stream.
+    await eventually(async () => Number(await c.zscore(keys.alive, 'victim-1')) < Date.now(), 10_000)
+    expect(await c.xlen(queueKey(keys, 'victim-1'))).toBe(3)
+    await worker(pool, 'fresh')
+    const results = await Promise.all(jobs)
+    expect(results.map((r) => [r.workerId, r.attempt])).toEqual([
+      ['fresh-1', 2],
+      ['fresh-1', 1],
+      ['fresh-1', 1],
+    ])
+    expect(await c.exists(workerKey(keys, 'victim-1'))).toBe(0)
+  })
+
   it('does not take a long job from a worker that is alive', async () => {
     const pool = uniquePool('long')
     const keys = poolKeys('hy', pool)

@@ -162,6 +162,60 @@ describe('submit and results', () => {
     expect(String(abortedWith)).toMatch(/deadline/)
   })
 
+  it("an aborted signal rejects with ABORTED and stops the job: queued, it leaves its worker's stream; running, its signal aborts", async () => {
+    const pool = uniquePool('abort')
+    const keys = poolKeys('hy', pool)
+    const started: unknown[] = []
+    const stoppedWith: unknown[] = []
+    await workers(
+      pool,
+      async (req, ctx) => {
+        started.push(req)
+        await new Promise((resolve) => {
+          const t = setTimeout(resolve, 20_000)
+          ctx.signal.addEventListener('abort', () => {
+            stoppedWith.push(ctx.signal.reason)
+            clearTimeout(t)
+            resolve(undefined)
+          })
+        })
+        return req
+      },
+      { concurrency: 1 },
+    )
+    const d = dispatcher(pool)
+    const runningCaller = new AbortController()
+    const queuedCaller = new AbortController()
+    const running = d
+      .submit('running', { signal: runningCaller.signal, timeoutMs: 30_000 })
+      .catch((e: unknown) => e)
+    await eventually(() => started.length === 1)
+    const queued = d
+      .submit('queued', { signal: queuedCaller.signal, timeoutMs: 30_000 })
+      .catch((e: unknown) => e)
+    await eventually(async () => (await loadAndLengths(c, pool))[0]?.xlen === 2)
+    const reason = new Error('the caller left')
+    queuedCaller.abort(reason)
+    const queuedErr = (await queued) as HedgeyardError
+    expect(queuedErr.code).toBe('ABORTED')
+    expect(queuedErr.cause).toBe(reason)
+    // The queued copy left the stream with its load; the running job goes on.
+    await eventually(async () => {
+      const [w] = await loadAndLengths(c, pool)
+      return w?.xlen === 1 && w.load === 1
+    })
+    expect(stoppedWith).toEqual([])
+    runningCaller.abort()
+    expect(isHedgeyardError(await running, 'ABORTED')).toBe(true)
+    await eventually(() => stoppedWith.length === 1)
+    await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0))
+    expect(started).toEqual(['running'])
+    // Each job's result is the abort, for anyone who reads it later.
+    const results = (await poolKeysInRedis(c, pool)).filter((k) => isKeyOf(k, keys, resultKey))
+    expect(results).toHaveLength(2)
+    for (const key of results) expect(await c.get(key)).toContain('"code":"ABORTED"')
+  })
+
   it('recovers after SCRIPT FLUSH (NOSCRIPT) without the caller noticing', async () => {
     const pool = uniquePool('noscript')
     await workers(pool, echo)
