@@ -5,6 +5,11 @@ export interface CuttableProxy {
   url: string
   /** Drops every connection and refuses new ones until `restore`. */
   cut(): void
+  /**
+   * From now on, what Redis sends is thrown away while commands still reach it: the replies of the
+   * commands sent meanwhile are lost, as when a connection drops after a command ran. Until `restore`.
+   */
+  dropReplies(): void
   restore(): void
   close(): Promise<void>
 }
@@ -14,6 +19,7 @@ export async function startProxy(target: string): Promise<CuttableProxy> {
   const { hostname, port } = new URL(target)
   const sockets = new Set<Socket>()
   let isCut = false
+  let isDroppingReplies = false
   const server: Server = createServer((inbound) => {
     if (isCut) {
       inbound.destroy()
@@ -23,7 +29,9 @@ export async function startProxy(target: string): Promise<CuttableProxy> {
     sockets.add(inbound)
     sockets.add(outbound)
     inbound.pipe(outbound)
-    outbound.pipe(inbound)
+    outbound.on('data', (chunk: Buffer) => {
+      if (!isDroppingReplies) inbound.write(chunk)
+    })
     const close = () => {
       inbound.destroy()
       outbound.destroy()
@@ -45,8 +53,12 @@ export async function startProxy(target: string): Promise<CuttableProxy> {
       for (const s of sockets) s.destroy()
       sockets.clear()
     },
+    dropReplies() {
+      isDroppingReplies = true
+    },
     restore() {
       isCut = false
+      isDroppingReplies = false
     },
     close() {
       for (const s of sockets) s.destroy()

@@ -77,6 +77,7 @@ function race(plan: Partial<RacePlan> = {}, budget = new HedgeBudget(0.1, 10)) {
     onSaturated: 'reject',
     cost: 1,
     onRateLimited: 'wait',
+    onRedisUnavailable: 'wait',
     ...plan,
   }
   const r: CopyRace = new CopyRace(deps, full, (err, value) => {

@@ -4,7 +4,7 @@ import { HedgeyardError } from '../protocol/errors.js'
 import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch.js'
 import type { DispatchBatcher } from './dispatch-batcher.js'
 import type { HedgeBudget } from './hedge-budget.js'
-import { type Refusal, refusalError } from './refusals.js'
+import { type Refusal, redisWaitedOut, refusalError } from './refusals.js'
 import type { TenantWaiter, TenantWaits } from './tenant-waits.js'
 
 /** How one submit's copies are run: a plain job has one copy and no timers. */
@@ -19,6 +19,8 @@ export interface RacePlan {
   /** Units each copy takes from the pool's cost budget. */
   cost: number
   onRateLimited: 'wait' | 'reject'
+  /** While Redis cannot be reached: hold the copies until it answers again, or fail. */
+  onRedisUnavailable: 'wait' | 'reject'
   /** Hedged: after `delayMs` without a result another copy goes to another worker, up to `maxCopies`. */
   hedge?: { delayMs: number; maxCopies: number; isTied: boolean }
   /** Retried: a copy that fails with a retryable error is followed by another, up to `maxCopies`. */
@@ -336,6 +338,14 @@ export class CopyRace {
     }
     if (plan.trace !== undefined) item.traceparent = plan.trace.copy(attempt, kind)
     this.#deps.batcher.send(item, {
+      waitsForRedis: (err) => {
+        const leftMs = plan.deadline - Date.now()
+        if (this.#isDone || plan.onRedisUnavailable === 'reject' || leftMs <= 0) return false
+        // Sent again with what is left of its time, as after any other wait.
+        item.timeoutMs = leftMs
+        if (attempt === 1 && !this.#hasQueued) this.#waitedOut = redisWaitedOut(err, plan.jobId)
+        return true
+      },
       dispatched: (err, outcome) => {
         this.#inDispatch--
         if (outcome !== undefined) {

@@ -8,7 +8,14 @@ import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import { inflightKey, type PoolKeys, poolKeys, resultChannel, resumedKey } from '../protocol/keys.js'
 import { correctCost } from '../protocol/scripts/correct-cost.js'
-import { checkInt, checkKnownOptions, checkMs, checkName, checkNumber } from '../protocol/validate.js'
+import {
+  checkInt,
+  checkKnownOptions,
+  checkMs,
+  checkName,
+  checkNumber,
+  checkOneOf,
+} from '../protocol/validate.js'
 import { DEFAULT_LIMIT_CLASS, DEFAULT_MAX_ATTEMPTS } from '../protocol/wire.js'
 import {
   type Connection,
@@ -35,7 +42,13 @@ import {
 import { ResultListener } from './result-listener.js'
 import { StreamReader } from './stream-reader.js'
 import { resumeStream, type StreamDeps, startStream } from './streams.js'
-import { type CheckedSubmit, checkSubmitOptions, type SubmitOptions } from './submit-options.js'
+import {
+  type CheckedSubmit,
+  checkSubmitOptions,
+  REDIS_UNAVAILABLE_CHOICES,
+  type SubmitDefaults,
+  type SubmitOptions,
+} from './submit-options.js'
 import { TenantWaits } from './tenant-waits.js'
 
 /** Options of a {@link Dispatcher}. */
@@ -61,6 +74,11 @@ export interface DispatcherOptions {
   connectTimeoutMs?: number
   /** Default of {@link SubmitOptions.maxAttempts}. @defaultValue 3 */
   maxAttempts?: number
+  /**
+   * Default of {@link SubmitOptions.onRedisUnavailable}: while Redis cannot be reached, submits wait
+   * for it (up to their timeout) or fail at once with REDIS_UNAVAILABLE. @defaultValue 'wait'
+   */
+  onRedisUnavailable?: 'wait' | 'reject'
   /** Hedging and retries: their budget and the `'auto'` delay. */
   hedging?: HedgingOptions
   /**
@@ -99,6 +117,7 @@ export const DISPATCHER_DEFAULTS = Object.freeze({
   maxPayloadBytes: 1_048_576,
   connectTimeoutMs: 5_000,
   maxAttempts: DEFAULT_MAX_ATTEMPTS,
+  onRedisUnavailable: 'wait' as 'wait' | 'reject',
   hedging: Object.freeze({
     budgetRatio: 0.1,
     budgetBurst: 10,
@@ -213,7 +232,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   readonly #plainDeps: PlainDeps
   /** Every submit's deadline, on one timer. */
   readonly #deadlines = new Deadlines({ isHoldingProcess: true })
-  readonly #submitDefaults: { timeoutMs: number; maxAttempts: number; hedgeDelayMs: 'auto' }
+  readonly #submitDefaults: SubmitDefaults
   /** The checked options of a submit that gives none. */
   readonly #defaultSubmit: CheckedSubmit
   #pending = 0
@@ -257,12 +276,18 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       maxPayloadBytes: checkInt('maxPayloadBytes', merged.maxPayloadBytes, 1, 512 * 1024 * 1024),
       connectTimeoutMs: checkMs('connectTimeoutMs', merged.connectTimeoutMs, 1),
       maxAttempts: checkInt('maxAttempts', merged.maxAttempts, 1, 100),
+      onRedisUnavailable: checkOneOf(
+        'onRedisUnavailable',
+        merged.onRedisUnavailable,
+        REDIS_UNAVAILABLE_CHOICES,
+      ),
       hedging: checkHedging(options.hedging ?? {}),
     }
     this.#submitDefaults = {
       timeoutMs: this.#options.timeoutMs,
       maxAttempts: this.#options.maxAttempts,
       hedgeDelayMs: 'auto',
+      onRedisUnavailable: this.#options.onRedisUnavailable,
     }
     this.#defaultSubmit = Object.freeze(checkSubmitOptions(NO_OPTIONS, this.#submitDefaults))
     this.#throttle = checkThrottle(options.throttle)
@@ -282,6 +307,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       this.producerId,
       this.#options.affinityTtlMs,
       this.#options.resultTtlMs,
+      this.#logger,
     )
     this.#results = new ResultListener(
       this.#sub,
@@ -652,6 +678,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       onSaturated: checked.onSaturated,
       cost: checked.cost,
       onRateLimited: checked.onRateLimited,
+      onRedisUnavailable: checked.onRedisUnavailable,
     }
     if (checked.limitKey !== undefined) {
       plan.limitKey = checked.limitKey

@@ -6,7 +6,7 @@ import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch
 import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
 import type { Deadline, Deadlines } from './deadlines.js'
 import type { DispatchBatcher, DispatchListener } from './dispatch-batcher.js'
-import type { Refusal } from './refusals.js'
+import { type Refusal, redisWaitedOut } from './refusals.js'
 import type { ResultHandler, ResultListener } from './result-listener.js'
 import type { CheckedSubmit } from './submit-options.js'
 
@@ -84,6 +84,11 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
   /** The race that took the job over after a refusal. */
   #copyRace: CopyRace | undefined
   #isSettled = false
+  /**
+   * While its job waits for Redis: what it fails with at its deadline if it still does; and, once
+   * it is sent again, the time it has left (its timeoutMs then). Undefined in the common case.
+   */
+  #redisWait: { err: HedgeyardError; leftMs: number } | undefined
   // The item fields every plain job has alike are on the prototype (below), and the others are
   // read from its options: a submit is a few fields, not a copy of its options.
   declare readonly session: ''
@@ -99,7 +104,7 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
   }
 
   get timeoutMs(): number {
-    return this.#checked.timeoutMs
+    return this.#redisWait === undefined ? this.#checked.timeoutMs : this.#redisWait.leftMs
   }
 
   get maxAttempts(): number {
@@ -133,8 +138,21 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
 
   /** Its dispatch reply: queued (nothing to do until the result), refused, or the call failed. */
   dispatched(err: unknown, outcome: DispatchOutcome | undefined): void {
-    if (outcome === undefined) this.settle(err)
-    else if (outcome.status !== 'queued') this.#handOver(outcome)
+    if (outcome === undefined) {
+      this.settle(err)
+      return
+    }
+    // It reached Redis: from here on its deadline is a plain TIMEOUT (or a refusal's).
+    this.#redisWait = undefined
+    if (outcome.status !== 'queued') this.#handOver(outcome)
+  }
+
+  /** Redis cannot be reached: with onRedisUnavailable 'wait', the job waits, up to its deadline (see DispatchListener). */
+  waitsForRedis(err: HedgeyardError): boolean {
+    const leftMs = this.at - Date.now()
+    if (this.#isSettled || this.#checked.onRedisUnavailable === 'reject' || leftMs <= 0) return false
+    this.#redisWait = { err: this.#redisWait?.err ?? redisWaitedOut(err, this.jobId), leftMs }
+    return true
   }
 
   /** Its result as a plain success, its value alone (see ResultListener). */
@@ -164,14 +182,16 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
    * A job still waiting out a refusal (it never reached a worker) fails with that refusal instead.
    */
   fire(): void {
-    const refused = this.#copyRace?.refusalWaitedOut
+    const refused = this.#copyRace?.refusalWaitedOut ?? this.#redisWait?.err
     if (refused !== undefined) {
       this.settle(refused)
       return
     }
     const timedOut = () =>
       this.settle(
-        new HedgeyardError('TIMEOUT', `no result within ${this.timeoutMs} ms`, { jobId: this.jobId }),
+        new HedgeyardError('TIMEOUT', `no result within ${this.#checked.timeoutMs} ms`, {
+          jobId: this.jobId,
+        }),
       )
     setTimeout(timedOut, RECOVERY_WAIT_MS).unref()
     this.#deps.results.recoverJobs([this.jobId]).then(timedOut, timedOut)
@@ -207,6 +227,7 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
       onSaturated: this.#checked.onSaturated,
       cost: this.cost,
       onRateLimited: this.#checked.onRateLimited,
+      onRedisUnavailable: this.#checked.onRedisUnavailable,
     }
     if (this.#trace !== undefined) plan.trace = this.#trace
     const race = new CopyRace(this.#deps.race, plan, (err, value) => this.settle(err, value))

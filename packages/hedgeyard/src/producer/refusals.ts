@@ -44,3 +44,16 @@ export function refusalError(outcome: Refusal, job: RefusedJob): HedgeyardError 
       return new HedgeyardError('PROTOCOL_ERROR', outcome.message, { jobId })
   }
 }
+
+/**
+ * The error of a submit still waiting for Redis at its deadline (onRedisUnavailable 'wait'): its
+ * job never reached a worker, or its dispatch ran but the reply was lost and Redis did not come
+ * back in time to say so. REDIS_UNAVAILABLE rather than TIMEOUT: Redis, not the pool, was missing.
+ */
+export function redisWaitedOut(cause: unknown, jobId: string): HedgeyardError {
+  return new HedgeyardError(
+    'REDIS_UNAVAILABLE',
+    "Redis could not be reached before the submit's deadline: the job was not queued (or its dispatch's reply was lost and Redis did not answer again in time)",
+    { jobId, cause },
+  )
+}

@@ -3,7 +3,12 @@ import { isHedgeyardError } from '../protocol/errors.js'
 import { DEFAULT_LIMIT_CLASS, MAX_JOB_COST } from '../protocol/wire.js'
 import { checkSubmitOptions, MAX_COPIES, type SubmitOptions } from './submit-options.js'
 
-const DEFAULTS = { timeoutMs: 30_000, maxAttempts: 3, hedgeDelayMs: 'auto' as const }
+const DEFAULTS = {
+  timeoutMs: 30_000,
+  maxAttempts: 3,
+  hedgeDelayMs: 'auto' as const,
+  onRedisUnavailable: 'wait' as const,
+}
 
 /** The message of the INVALID_ARGUMENT error the options get. */
 function refusal(options: unknown): string {
@@ -27,6 +32,7 @@ describe('checkSubmitOptions', () => {
       retry: undefined,
       cost: 1,
       onRateLimited: 'wait',
+      onRedisUnavailable: 'wait',
       limitKey: undefined,
       limitClass: DEFAULT_LIMIT_CLASS,
     })
@@ -41,6 +47,7 @@ describe('checkSubmitOptions', () => {
         maxAttempts: 7,
         cost: 250,
         onRateLimited: 'reject',
+        onRedisUnavailable: 'reject',
         limitKey: 'org:1',
         limitClass: 'pro',
         signal: new AbortController().signal,
@@ -54,6 +61,7 @@ describe('checkSubmitOptions', () => {
       maxAttempts: 7,
       cost: 250,
       onRateLimited: 'reject',
+      onRedisUnavailable: 'reject',
       limitKey: 'org:1',
       limitClass: 'pro',
     })
@@ -98,8 +106,24 @@ describe('checkSubmitOptions', () => {
     expect(refusal({ cost: MAX_JOB_COST + 1 })).toMatch(/^cost/)
     expect(refusal({ onSaturated: 'queue' })).toMatch(/^onSaturated must be one of 'reject', 'wait'/)
     expect(refusal({ onRateLimited: 'drop' })).toMatch(/^onRateLimited must be one of 'wait', 'reject'/)
+    expect(refusal({ onRedisUnavailable: 'retry' })).toBe(
+      "onRedisUnavailable must be one of 'wait', 'reject' (got \"retry\")",
+    )
+    expect(refusal({ onRedisUnavailable: true })).toMatch(
+      /^onRedisUnavailable must be one of 'wait', 'reject'/,
+    )
     expect(refusal({ session: '' })).toMatch(/^session must be/)
     expect(refusal({ limitKey: 'a b' })).toMatch(/^limitKey must be/)
+  })
+
+  it("takes the dispatcher's onRedisUnavailable when the submit gives none", () => {
+    expect(checkSubmitOptions({}, { ...DEFAULTS, onRedisUnavailable: 'reject' }).onRedisUnavailable).toBe(
+      'reject',
+    )
+    expect(
+      checkSubmitOptions({ onRedisUnavailable: 'wait' }, { ...DEFAULTS, onRedisUnavailable: 'reject' })
+        .onRedisUnavailable,
+    ).toBe('wait')
   })
 
   it('refuses a limitClass without the limitKey it applies to', () => {

@@ -59,6 +59,14 @@ export interface SubmitOptions {
    */
   onRateLimited?: 'wait' | 'reject'
   /**
+   * While Redis cannot be reached (restarting, failing over): wait for it to answer again, up to the
+   * timeout, and then dispatch; or fail at once with REDIS_UNAVAILABLE. A job whose dispatch reply
+   * was lost with the connection is looked up by its id before it is sent again: never queued
+   * twice. One still waiting at its deadline fails with REDIS_UNAVAILABLE. @defaultValue the
+   * dispatcher's onRedisUnavailable, 'wait'
+   */
+  onRedisUnavailable?: 'wait' | 'reject'
+  /**
    * The tenant this request counts against (an API key's id, a user): its class's limits apply to
    * it, on top of the pool's. Letters, digits and `_ . : -`, at most 128 bytes.
    */
@@ -77,6 +85,7 @@ export interface CheckedSubmit {
   retry: { maxAttempts: number; backoffMs: number } | undefined
   cost: number
   onRateLimited: 'wait' | 'reject'
+  onRedisUnavailable: 'wait' | 'reject'
   /** The tenant, or undefined for none. */
   limitKey: string | undefined
   limitClass: string
@@ -92,9 +101,21 @@ const KNOWN = [
   'retry',
   'cost',
   'onRateLimited',
+  'onRedisUnavailable',
   'limitKey',
   'limitClass',
 ]
+/** The values of onRedisUnavailable. */
+export const REDIS_UNAVAILABLE_CHOICES = ['wait', 'reject'] as const
+
+/** The submit options a dispatcher gives a submit that does not set them. */
+export interface SubmitDefaults {
+  timeoutMs: number
+  maxAttempts: number
+  hedgeDelayMs: number | 'auto'
+  onRedisUnavailable: 'wait' | 'reject'
+}
+
 /** At most this many copies of one request, as in "The Tail at Scale": more only adds load. */
 export const MAX_COPIES = 5
 
@@ -102,10 +123,7 @@ export const MAX_COPIES = 5
  * Validates the options of one submit.
  * @throws HedgeyardError INVALID_ARGUMENT naming the option and what is allowed.
  */
-export function checkSubmitOptions(
-  options: SubmitOptions,
-  defaults: { timeoutMs: number; maxAttempts: number; hedgeDelayMs: number | 'auto' },
-): CheckedSubmit {
+export function checkSubmitOptions(options: SubmitOptions, defaults: SubmitDefaults): CheckedSubmit {
   checkKnownOptions('submit', options, KNOWN)
   const hedge = options.hedge === undefined ? undefined : checkHedge(options.hedge, defaults.hedgeDelayMs)
   const retry = options.retry === undefined ? undefined : checkRetry(options.retry)
@@ -132,6 +150,10 @@ export function checkSubmitOptions(
       options.onRateLimited === undefined
         ? 'wait'
         : checkOneOf('onRateLimited', options.onRateLimited, ['wait', 'reject']),
+    onRedisUnavailable:
+      options.onRedisUnavailable === undefined
+        ? defaults.onRedisUnavailable
+        : checkOneOf('onRedisUnavailable', options.onRedisUnavailable, REDIS_UNAVAILABLE_CHOICES),
     limitKey,
     limitClass:
       options.limitClass === undefined

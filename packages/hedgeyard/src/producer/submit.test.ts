@@ -252,7 +252,7 @@ describe('submit and results', () => {
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(850)
   })
 
-  it('fails fast with REDIS_UNAVAILABLE while Redis is unreachable', async () => {
+  it("with onRedisUnavailable 'reject', fails fast with REDIS_UNAVAILABLE while Redis is unreachable", async () => {
     const pool = uniquePool('down')
     await workers(pool, echo)
     const proxy = await startProxy(redisUrl())
@@ -262,13 +262,47 @@ describe('submit and results', () => {
     proxy.cut()
     await new Promise((r) => setTimeout(r, 50))
     const startedAt = Date.now()
-    const err = await d.submit(2, { timeoutMs: 5_000 }).catch((e: unknown) => e)
+    const err = await d.submit(2, { timeoutMs: 5_000, onRedisUnavailable: 'reject' }).catch((e: unknown) => e)
     expect(isHedgeyardError(err, 'REDIS_UNAVAILABLE')).toBe(true)
     expect(Date.now() - startedAt).toBeLessThan(2_000)
     proxy.restore()
     await eventually(
       async () => ((await d.submit(3).catch(() => undefined)) as { req?: number } | undefined)?.req === 3,
     )
+  })
+
+  it('by default, a submit made while Redis is unreachable waits for it and is then dispatched', async () => {
+    const pool = uniquePool('wait-redis')
+    await workers(pool, echo)
+    const proxy = await startProxy(redisUrl())
+    closers.push(() => proxy.close())
+    const d = dispatcher(pool, proxy.url)
+    await d.submit(1)
+    proxy.cut()
+    await new Promise((r) => setTimeout(r, 50))
+    // Racing submits (a session, a hedge) wait as plain ones do.
+    const submits = [
+      d.submit(2, { timeoutMs: 30_000 }),
+      d.submit(3, { timeoutMs: 30_000, session: 's' }),
+      d.submit(4, { timeoutMs: 30_000, hedge: { delayMs: 10_000 } }),
+    ]
+    const early = await Promise.race([
+      Promise.allSettled(submits),
+      new Promise((r) => setTimeout(() => r('waiting'), 1_000)),
+    ])
+    expect(early).toBe('waiting')
+    proxy.restore()
+    const results = (await Promise.all(submits)) as { req: number }[]
+    expect(results.map((r) => r.req)).toEqual([2, 3, 4])
+    // One still waiting at its deadline fails with REDIS_UNAVAILABLE: it never reached a worker.
+    proxy.cut()
+    await new Promise((r) => setTimeout(r, 50))
+    const late = await d.submit(5, { timeoutMs: 500 }).catch((e: unknown) => e)
+    expect(isHedgeyardError(late, 'REDIS_UNAVAILABLE')).toBe(true)
+    expect((late as Error).message).toMatch(/before the submit's deadline/)
+    const lateRace = await d.submit(6, { timeoutMs: 500, session: 's' }).catch((e: unknown) => e)
+    expect(isHedgeyardError(lateRace, 'REDIS_UNAVAILABLE')).toBe(true)
+    proxy.restore()
   })
 })
 

@@ -13,6 +13,7 @@ import {
   KEY_QUOTA,
   KEY_RESULT,
   KEY_RESUMED,
+  KEY_SENT,
   KEY_TENANT_QUOTA,
   KEY_WORKER,
 } from './wire.js'
@@ -132,6 +133,15 @@ export function resumedKey(keys: PoolKeys, jobId: string): string {
 /** HASH of a producer's counters (submits, hedges, ...), expiring when it stops reporting. */
 export function producerKey(keys: PoolKeys, producerId: string): string {
   return `${keys.base}${KEY_PRODUCER}${producerId}`
+}
+
+/**
+ * HASH of a producer's dispatch receipts: field `<call number mod RECEIPT_SLOTS>` -> `<call number>
+ * <the call's reply as JSON>`, written by each dispatch call, PX TTL. A producer whose connection
+ * dropped before a reply came reads it to learn whether the call ran, rather than send it again.
+ */
+export function sentKey(keys: PoolKeys, producerId: string): string {
+  return `${keys.base}${KEY_SENT}${producerId}`
 }
 
 /** Pub/sub channel on which a producer receives its results: lines `<jobId> <envelope>`. */

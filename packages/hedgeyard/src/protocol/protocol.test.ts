@@ -8,7 +8,7 @@ import { DISPATCHER_DEFAULTS } from '../producer/dispatcher.js'
 import { createConnection } from '../redis/connection.js'
 import { decodeEntry, type JobEntry } from './codec.js'
 import { ERROR_CODES } from './errors.js'
-import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, resultKey, workerKey } from './keys.js'
+import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, resultKey, sentKey, workerKey } from './keys.js'
 import { LUA_SCRIPTS } from './lua/scripts.generated.js'
 import { callScript } from './scripts/call.js'
 import { type Completion, completeJobs } from './scripts/complete.js'
@@ -18,11 +18,12 @@ import {
   dispatchArgs,
   dispatchJobs,
   parseDispatchReply,
+  readDispatchReceipt,
 } from './scripts/dispatch.js'
 import { heartbeat } from './scripts/heartbeat.js'
 import { SCRIPT_SPECS } from './scripts/index.js'
 import { rescueJobs } from './scripts/rescue.js'
-import { DEFAULT_MAX_ATTEMPTS } from './wire.js'
+import { DEFAULT_MAX_ATTEMPTS, RECEIPT_SLOTS } from './wire.js'
 
 const c = client()
 afterAll(() => c.disconnect())
@@ -281,6 +282,64 @@ describe('Lua scripts', () => {
     }
   })
 
+  it("dispatch leaves a receipt of each call, which tells a lost reply's call that ran from one that did not", async () => {
+    const pool = uniquePool('receipts')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-receipts')
+    try {
+      await conn.connect()
+      const jobs = [
+        { ...PLAIN_JOB, jobId: 'j1', payload: '1' },
+        { ...PLAIN_JOB, jobId: 'j2', payload: '2', session: 's1' },
+      ]
+      const call = dispatchArgs(k, { ...settings, callNumber: RECEIPT_SLOTS + 3, receiptTtlMs: 90_000 }, jobs)
+      const reply = await callScript(conn, DISPATCH, call.keys, call.args)
+      expect(reply).toEqual(['a', 'a', 0])
+      // The call that ran reads back as its reply; the call before it, and the one 64 calls before
+      // (same slot), as not run.
+      expect(await readDispatchReceipt(conn, k, 'p', RECEIPT_SLOTS + 3)).toEqual(reply)
+      expect(
+        parseDispatchReply(await readDispatchReceipt(conn, k, 'p', RECEIPT_SLOTS + 3), call.records, 2),
+      ).toEqual([
+        { status: 'queued', workerId: 'a', isAffinityHit: false },
+        { status: 'queued', workerId: 'a', isAffinityHit: false },
+      ])
+      expect(await readDispatchReceipt(conn, k, 'p', RECEIPT_SLOTS + 2)).toBeUndefined()
+      expect(await readDispatchReceipt(conn, k, 'p', 3)).toBeUndefined()
+      expect(await readDispatchReceipt(conn, k, 'other', RECEIPT_SLOTS + 3)).toBeUndefined()
+      const ttl = await c.pttl(sentKey(k, 'p'))
+      expect(ttl).toBeGreaterThan(60_000)
+      expect(ttl).toBeLessThanOrEqual(90_000)
+
+      // Bad receipt arguments fail the call before any write: no entry, no receipt.
+      const before = await c.xlen(queueKey(k, 'a'))
+      const withArg = (at: number, value: string) => {
+        const args = [...call.args]
+        args[at] = value
+        return callScript(conn, DISPATCH, call.keys, args)
+      }
+      await expect(withArg(5, 'x')).rejects.toThrow(/call number is not a whole number/)
+      await expect(withArg(6, '0')).rejects.toThrow(/receipt TTL is not a positive whole number/)
+      const elsewhere = [...call.keys]
+      elsewhere[5] = sentKey(k, 'other')
+      await expect(callScript(conn, DISPATCH, elsewhere, call.args)).rejects.toThrow(
+        /receipt key does not match the producer id/,
+      )
+      await c.set(sentKey(k, 'p2'), 'x')
+      const wrongType = dispatchArgs(k, { ...settings, producerId: 'p2' }, jobs)
+      await expect(callScript(conn, DISPATCH, wrongType.keys, wrongType.args)).rejects.toMatchObject({
+        code: 'REDIS_WRONGTYPE',
+      })
+      expect(await c.xlen(queueKey(k, 'a'))).toBe(before)
+      expect(await readDispatchReceipt(conn, k, 'p', 0)).toBeUndefined()
+    } finally {
+      conn.disconnect()
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
   it('a reply is read run by run: the jobs a run placed on one worker share its outcome', () => {
     const outcomes = parseDispatchReply(['w1,w2,w1,SATURATED,RATE_LIMITED 40', 'w3', 1], [5, 0], 6)
     expect(outcomes).toEqual([
@@ -312,11 +371,19 @@ describe('Lua scripts', () => {
         { ...PLAIN_JOB, jobId: 'j5', payload: '5', timeoutMs: 7000, maxAttempts: 5 },
       ]
       const call = dispatchArgs(k, settings, jobs)
-      // The pool's 5 keys and the session's; a header of 6 values, then 'p' runs of 7 (their ids
-      // and their payloads joined) and one 'f' record of 14.
-      expect(call.keys).toEqual([k.load, k.ready, k.alive, k.limits, k.quota, affinityKey(k, 's1')])
-      expect(call.args.slice(6, 13)).toEqual(['p', 5000, DEFAULT_MAX_ATTEMPTS, 1, 2, 'j1,j2', '1\n2'])
-      expect(call.args.length).toBe(6 + 7 + 14 + 7 + 7)
+      // The pool's 5 keys, the producer's receipts and the session's; a header of 8 values, then
+      // 'p' runs of 7 (their ids and their payloads joined) and one 'f' record of 14.
+      expect(call.keys).toEqual([
+        k.load,
+        k.ready,
+        k.alive,
+        k.limits,
+        k.quota,
+        sentKey(k, settings.producerId),
+        affinityKey(k, 's1'),
+      ])
+      expect(call.args.slice(8, 15)).toEqual(['p', 5000, DEFAULT_MAX_ATTEMPTS, 1, 2, 'j1,j2', '1\n2'])
+      expect(call.args.length).toBe(8 + 7 + 14 + 7 + 7)
       expect(call.records).toEqual([2, 0, 1, 1])
       const reply = await callScript(conn, DISPATCH, call.keys, call.args)
       // A run answers with one string, its jobs' workers joined; a record with a worker and a hit.

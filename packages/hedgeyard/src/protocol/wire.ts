@@ -50,6 +50,13 @@ export const MAX_CLASS_BYTES = 64
 /** The limit class of a tenant's job that names none. */
 export const DEFAULT_LIMIT_CLASS = 'default'
 
+/**
+ * Slots of a producer's dispatch receipts (`sent:<producerId>`): a dispatch call writes its receipt
+ * in slot `call number mod RECEIPT_SLOTS`. A producer has at most this many calls out at once, so
+ * the receipt of a call whose reply was lost is still there when it looks.
+ */
+export const RECEIPT_SLOTS = 64
+
 /** Key parts after the pool's base `<prefix>:{<pool>}:` (see keys.ts for what each holds). */
 export const KEY_WORKER = 'w:'
 export const KEY_QUEUE = 'q:'
@@ -65,5 +72,6 @@ export const KEY_QUOTA = 'quota'
 export const KEY_CLASS_LIMITS = 'limits:'
 export const KEY_TENANT_QUOTA = 'quota:'
 export const KEY_INFLIGHT = 'inflight:'
+export const KEY_SENT = 'sent:'
 export const CHANNEL_RESULTS = 'results:'
 export const CHANNEL_CANCEL = 'cancel:'

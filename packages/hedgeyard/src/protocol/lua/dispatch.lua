@@ -9,7 +9,9 @@
   KEYS[3] -> hy:{P}:alive   ZSET workerId -> lease deadline (ms, Redis time)
   KEYS[4] -> hy:{P}:limits  HASH the pool's quotas (lib/quota.lua), read
   KEYS[5] -> hy:{P}:quota   HASH the quotas' state (each limiter's TAT, ms), written when a quota is set
-  KEYS[6..] for each 'f' record, in order: hy:{P}:aff:<session> (STRING session -> workerId, PX
+  KEYS[6] -> hy:{P}:sent:<producerId>  HASH the producer's receipts: field <call number mod
+            RECEIPT_SLOTS> -> '<call number> <this call's reply as JSON>', PX receipt TTL
+  KEYS[7..] for each 'f' record, in order: hy:{P}:aff:<session> (STRING session -> workerId, PX
             affinity TTL) when it has a session, then hy:{P}:copies:<jobId> (HASH workerId ->
             entryId of each copy) when its race is not '', then, when it has a tenant (limitKey),
             hy:{P}:limits:<class> (HASH the class's limits, read), hy:{P}:quota:<class>:<tenant>
@@ -25,7 +27,9 @@
   ARGV[4] producer id
   ARGV[5] result TTL (ms) the job's worker keeps its result for (entry field 'ttl'), or '' to
           leave it to the worker (its resultTtlMs)
-  ARGV[6] number of jobs n; then the jobs as records, in order, each of one of two kinds:
+  ARGV[6] call number: the producer's count of its dispatch calls, for the receipt
+  ARGV[7] receipt TTL (ms): how long the producer may need to read the receipt back
+  ARGV[8] number of jobs n; then the jobs as records, in order, each of one of two kinds:
             'f', then 13 fields: jobId, session ('' for none), payload (JSON), timeoutMs, attempt,
               maxAttempts, excluded workers ('' or ids joined by ','),
               race: '' (a plain job), 'h' (copies may race: a failure does not end the job, the
@@ -56,6 +60,11 @@
   the tenant's quotas together; a placed job joins the tenant's jobs in flight. Jobs without a
   tenant read none of it.
 
+  Last, the call writes its receipt: its number and its reply, in the producer's slot for it. A
+  producer whose connection dropped before the reply came reads the slot once reconnected: its own
+  number there means the call ran (and the reply is there), anything else that it did not, for the
+  receipt and the jobs are written by one script, kept or lost together.
+
   Returns a flat array, record by record. For an 'f' record, two values: the chosen workerId or
   'SATURATED' (live workers, none with room) or 'NO_WORKERS' (no live worker), then 1 when the
   session's binding was used (an affinity hit) and 0 otherwise; or 'RATE_LIMITED' (over the pool's
@@ -72,7 +81,8 @@ local loadKey, readyKey, aliveKey, limitsKey, quotaKey = KEYS[1], KEYS[2], KEYS[
 local base = ARGV[1]
 local producer = ARGV[4]
 local resultTtl = ARGV[5]
-local n = tonumber(ARGV[6])
+local receiptKey, callNumber, receiptTtl = KEYS[6], ARGV[6], ARGV[7]
+local n = tonumber(ARGV[8])
 
 --!include lib/check.lua
 --!include lib/keys.lua
@@ -88,6 +98,11 @@ if resultTtl ~= '' then
   resultTtl = string.format('%d', positiveInteger(resultTtl))
 end
 if n == nil or n < 0 then badArgument('dispatch', 'job count is not a number') end
+local _, badCall = wholeNumber(callNumber, 'call number', 0)
+if badCall ~= nil then badArgument('dispatch', badCall) end
+if positiveInteger(receiptTtl) == nil then badArgument('dispatch', 'receipt TTL is not a positive whole number') end
+-- The receipt is written under this name: it must be the one the script builds for the producer.
+if receiptKey ~= sentKeyOf(producer) then badArgument('dispatch', 'the receipt key does not match the producer id') end
 local function checkJobId(jobId)
   if not isId(jobId) then badArgument('dispatch', 'job id ' .. tostring(jobId) .. ' is not a valid id') end
 end
@@ -126,7 +141,7 @@ local firstJobKey, firstTenantKey = nil, nil
 -- The ids and payloads of each 'p' run, by the index of its record in ARGV: split once, here.
 local runs = {}
 do
-  local o, jobs, keyCount = 7, 0, 5
+  local o, jobs, keyCount = 9, 0, 6
   while jobs < n do
     local kind = ARGV[o]
     if kind == 'p' then
@@ -195,6 +210,8 @@ end
 -- hold another type; `load` is first written (after a job's entry), so it is checked here.
 expectType(loadKey, 'zset')
 expectType(limitsKey, 'hash')
+expectType(receiptKey, 'hash')
+requireCommands('dispatch', receiptKey, { 'HSET', 'PEXPIRE' })
 requireCommands('dispatch', loadKey, { 'ZINCRBY', 'ZADD', 'ZREM' })
 requireCommands('dispatch', queueKeyOf(''), { 'XADD' })
 if firstJobKey then requireCommands('dispatch', firstJobKey, { 'SET', 'PEXPIRE', 'HSET' }) end
@@ -382,7 +399,7 @@ local function placeRecord(o, affKey, copiesKey)
     excludedSet(ARGV[o + 7]), ARGV[o + 8], tonumber(ARGV[o + 9]), affKey, copiesKey, ARGV[o + 11], ARGV[o + 13])
 end
 
-local o, keyAt, done = 7, 5, 0
+local o, keyAt, done = 9, 6, 0
 while done < n do
   local kind = ARGV[o]
   if kind == 'p' then
@@ -485,4 +502,7 @@ while done < n do
 end
 quotaSave()
 if tenants then tenants.save() end
+-- The numbers of `out` are whole (ms, counts, hits): JSON writes them as Redis replies them.
+redis.call('HSET', receiptKey, tonumber(callNumber) % RECEIPT_SLOTS, callNumber .. ' ' .. (#out == 0 and '[]' or cjson.encode(out)))
+redis.call('PEXPIRE', receiptKey, receiptTtl)
 return out

@@ -1,17 +1,18 @@
-import type { Connection } from '../../redis/connection.js'
+import { type Connection, redisFailure } from '../../redis/connection.js'
 import {
   affinityKey,
   classLimitsKey,
   copiesKey,
   inflightKey,
   type PoolKeys,
+  sentKey,
   tenantQuotaKey,
 } from '../keys.js'
-import { DEFAULT_LIMIT_CLASS } from '../wire.js'
+import { DEFAULT_LIMIT_CLASS, RECEIPT_SLOTS } from '../wire.js'
 import { badReply, callScript, replyArray, type ScriptSpec } from './call.js'
 
 /** dispatch.lua: places a batch of jobs on the least-loaded workers (see its header). */
-export const DISPATCH: ScriptSpec = { name: 'dispatch', fixedKeys: 5, hasKeysPerItem: true }
+export const DISPATCH: ScriptSpec = { name: 'dispatch', fixedKeys: 6, hasKeysPerItem: true }
 
 /** One job of a dispatch script call. */
 export interface DispatchItem {
@@ -46,7 +47,20 @@ export interface DispatchCallSettings {
   resultTtlMs: number | undefined
   /** Seeds the script's tie-breaking between equally loaded workers. */
   seed: number
+  /**
+   * The producer's count of its dispatch calls: the call's receipt goes in slot `callNumber mod
+   * RECEIPT_SLOTS` of the producer's receipts (see {@link readDispatchReceipt}). @defaultValue 0
+   */
+  callNumber?: number
+  /**
+   * How long the producer's receipts are kept after this call: at least as long as any job it has
+   * in doubt may still wait. @defaultValue {@link DEFAULT_RECEIPT_TTL_MS}
+   */
+  receiptTtlMs?: number
 }
+
+/** How long receipts are kept when the caller does not say. */
+export const DEFAULT_RECEIPT_TTL_MS = 600_000
 
 /**
  * What the dispatch script decided for one job. Jobs may share one outcome object (the jobs of
@@ -103,13 +117,22 @@ export function dispatchArgs(
   settings: DispatchCallSettings,
   items: readonly DispatchItem[],
 ): DispatchCall {
-  const callKeys = [keys.load, keys.ready, keys.alive, keys.limits, keys.quota]
+  const callKeys = [
+    keys.load,
+    keys.ready,
+    keys.alive,
+    keys.limits,
+    keys.quota,
+    sentKey(keys, settings.producerId),
+  ]
   const args: (string | number)[] = [
     keys.base,
     settings.affinityTtlMs,
     settings.seed,
     settings.producerId,
     settings.resultTtlMs ?? '',
+    settings.callNumber ?? 0,
+    settings.receiptTtlMs ?? DEFAULT_RECEIPT_TTL_MS,
     items.length,
   ]
   const records: number[] = []
@@ -271,6 +294,39 @@ function parseRecordOutcome(target: unknown, hit: unknown, job: number): Dispatc
   if (target === 'SATURATED') return SATURATED
   if (target === 'NO_WORKERS') return NO_WORKERS
   return { status: 'queued', workerId: target, isAffinityHit: hit === 1 }
+}
+
+/**
+ * The reply of dispatch call number `callNumber` of producer `producerId`, read back from its
+ * receipt: the reply the script gave (for {@link parseDispatchReply}) when the call ran, or
+ * undefined when it did not (the slot is empty or holds another call's receipt). Only a call among
+ * the producer's last RECEIPT_SLOTS can be told apart from one that did not run.
+ * @throws HedgeyardError REDIS_* when the read fails, PROTOCOL_ERROR for a receipt that cannot be read.
+ */
+export async function readDispatchReceipt(
+  conn: Connection,
+  keys: PoolKeys,
+  producerId: string,
+  callNumber: number,
+): Promise<unknown[] | undefined> {
+  let text: string | null
+  try {
+    text = await conn.hget(sentKey(keys, producerId), String(callNumber % RECEIPT_SLOTS))
+  } catch (err) {
+    throw redisFailure(err, 'reading a dispatch receipt')
+  }
+  const head = `${callNumber} `
+  if (text === null || !text.startsWith(head)) return undefined
+  let reply: unknown
+  try {
+    reply = JSON.parse(text.slice(head.length))
+  } catch {
+    reply = undefined
+  }
+  if (!Array.isArray(reply))
+    throw badReply(DISPATCH, `a receipt that is not a JSON array: ${text.slice(0, 80)}`)
+  // Redis replies a Lua number as an integer, cut toward zero: the receipt's numbers are read alike.
+  return reply.map((v: unknown) => (typeof v === 'number' ? Math.trunc(v) : v))
 }
 
 /**

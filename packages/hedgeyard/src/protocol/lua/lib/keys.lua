@@ -16,3 +16,4 @@ local function cancelChannelOf(w) return base .. CHANNEL_CANCEL .. w end
 local function classLimitsKeyOf(class) return base .. KEY_CLASS_LIMITS .. class end
 local function tenantQuotaKeyOf(class, tenant) return base .. KEY_TENANT_QUOTA .. class .. ':' .. tenant end
 local function inflightKeyOf(tenant) return base .. KEY_INFLIGHT .. tenant end
+local function sentKeyOf(producer) return base .. KEY_SENT .. producer end
