@@ -1,6 +1,7 @@
 import { eventually, loadAndLengths } from '@hedgeyard/testing/helpers'
+import { startProxy } from '@hedgeyard/testing/proxy'
 import { startLocalRedis } from '@hedgeyard/testing/redis-server'
-import { Dispatcher, isHedgeyardError, poolKeys, startWorkers } from 'hedgeyard'
+import { Dispatcher, isHedgeyardError, poolKeys, type SubmitOptions, startWorkers } from 'hedgeyard'
 import { queueKey } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -10,7 +11,150 @@ afterAll(async () => {
   for (const f of cleanups.reverse()) await f()
 })
 
+/** Submits `total` requests from `loops` callers that each submit, await, and submit again. */
+async function loopingCallers(
+  d: Dispatcher<number, number>,
+  total: number,
+  loops: number,
+  options: SubmitOptions,
+  onDone: () => void,
+): Promise<{ results: Map<number, number>; failures: unknown[] }> {
+  const results = new Map<number, number>()
+  const failures: unknown[] = []
+  let next = 0
+  await Promise.all(
+    Array.from({ length: loops }, async () => {
+      while (next < total) {
+        const n = next++
+        try {
+          results.set(n, await d.submit(n, options))
+        } catch (err) {
+          failures.push(err)
+        }
+        onDone()
+      }
+    }),
+  )
+  return { results, failures }
+}
+
 describe('Redis restart', () => {
+  it('with AOF always, a SIGKILL and 2 s away under load: no submit fails, every job runs exactly once', async () => {
+    const redis = await startLocalRedis(['--appendonly', 'yes', '--appendfsync', 'always'])
+    cleanups.push(() => redis.stop())
+    const pool = 'ride-through'
+    const runs = new Map<number, number>()
+    const group = await startWorkers({
+      redis: redis.url,
+      pool,
+      count: 2,
+      concurrency: 8,
+      blockMs: 500,
+      handler: async (n: number) => {
+        runs.set(n, (runs.get(n) ?? 0) + 1)
+        await new Promise((r) => setTimeout(r, 2))
+        return n
+      },
+    })
+    cleanups.push(() => group.close())
+    const d = new Dispatcher<number, number>({ redis: redis.url, pool })
+    cleanups.push(() => d.close())
+    const total = 3_000
+    let done = 0
+    let restarted: Promise<void> | undefined
+    const load = loopingCallers(d, total, 16, { timeoutMs: 30_000 }, () => {
+      // A third of the way in, Redis is killed mid-stream and comes back 2 s later on its port.
+      if (++done === 1_000)
+        restarted = (async () => {
+          redis.kill()
+          await new Promise((r) => setTimeout(r, 2_000))
+          await redis.restart()
+        })()
+    })
+    const { results, failures } = await load
+    await restarted
+    expect(failures).toEqual([])
+    expect(results.size).toBe(total)
+    for (const [n, value] of results) expect(value).toBe(n)
+    // Each job ran once: none lost, none queued twice by a dispatch whose reply was lost, none run
+    // again by a worker that read its pending entries after the restart.
+    const twice = [...runs].filter(([, count]) => count !== 1)
+    expect(twice).toEqual([])
+    expect(runs.size).toBe(total)
+    const c = new Redis(redis.url)
+    cleanups.push(() => c.disconnect())
+    await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0))
+  })
+
+  it('a dispatch whose reply was lost is found by its receipt, not queued again', async () => {
+    const redis = await startLocalRedis()
+    cleanups.push(() => redis.stop())
+    const proxy = await startProxy(redis.url)
+    cleanups.push(() => proxy.close())
+    const pool = 'lost-replies'
+    const runs = new Map<number, number>()
+    // The workers reach Redis directly; only the dispatcher goes through the proxy.
+    const group = await startWorkers({
+      redis: redis.url,
+      pool,
+      concurrency: 8,
+      blockMs: 500,
+      handler: async (n: number) => {
+        runs.set(n, (runs.get(n) ?? 0) + 1)
+        return n
+      },
+    })
+    cleanups.push(() => group.close())
+    const d = new Dispatcher<number, number>({ redis: proxy.url, pool })
+    cleanups.push(() => d.close())
+    expect(await d.submit(-1)).toBe(-1)
+
+    // The dispatches reach Redis and run, their replies (and the results' messages) are lost, then
+    // the connection drops: the dispatcher cannot tell from the failure whether they ran.
+    proxy.dropReplies()
+    const submits = Array.from({ length: 50 }, (_, n) => d.submit(n, { timeoutMs: 30_000 }))
+    await eventually(() => runs.size === 51)
+    proxy.cut()
+    await new Promise((r) => setTimeout(r, 300))
+    proxy.restore()
+
+    // Every submit gets its result, and no job was sent again: each ran once.
+    expect(await Promise.all(submits)).toEqual(Array.from({ length: 50 }, (_, n) => n))
+    expect([...runs.values()].every((count) => count === 1)).toBe(true)
+    expect(runs.size).toBe(51)
+  })
+
+  it("with onRedisUnavailable 'reject', a submit while Redis is away fails at once with REDIS_UNAVAILABLE", async () => {
+    const redis = await startLocalRedis(['--appendonly', 'yes', '--appendfsync', 'always'])
+    cleanups.push(() => redis.stop())
+    const group = await startWorkers({ redis: redis.url, pool: 'reject', handler: async (n: unknown) => n })
+    cleanups.push(() => group.close())
+    const d = new Dispatcher({ redis: redis.url, pool: 'reject' })
+    cleanups.push(() => d.close())
+    const ok = { onSaturated: 'wait' } as const
+    expect(await d.submit(1, ok)).toBe(1)
+    redis.kill()
+    const started = Date.now()
+    const err = await d
+      .submit(2, { timeoutMs: 60_000, onRedisUnavailable: 'reject' })
+      .catch((e: unknown) => e)
+    expect(isHedgeyardError(err, 'REDIS_UNAVAILABLE')).toBe(true)
+    // At once: long before its 60 s timeout.
+    expect(Date.now() - started).toBeLessThan(30_000)
+    // The dispatcher-wide default does the same for every submit.
+    const rejecting = new Dispatcher({ redis: redis.url, pool: 'reject', onRedisUnavailable: 'reject' })
+    expect(
+      () => new Dispatcher({ redis: redis.url, pool: 'reject', onRedisUnavailable: 'no' as 'wait' }),
+    ).toThrow("onRedisUnavailable must be one of 'wait', 'reject'")
+    await redis.restart()
+    expect(await rejecting.submit(3, ok)).toBe(3)
+    redis.kill()
+    const refused = await rejecting.submit(4, { timeoutMs: 60_000 }).catch((e: unknown) => e)
+    expect(isHedgeyardError(refused, 'REDIS_UNAVAILABLE')).toBe(true)
+    await redis.restart()
+    await rejecting.close()
+  })
+
   it('with AOF everysec, a crash loses no job dispatched more than a second before; everyone reconnects and every submit completes', async () => {
     const redis = await startLocalRedis(['--appendonly', 'yes', '--appendfsync', 'everysec'])
     cleanups.push(() => redis.stop())

@@ -19,6 +19,8 @@ export class Completer {
   #queue: Completion[] = []
   #isScheduled = false
   #inFlight = 0
+  /** The batches being stored (or retried while Redis is away). */
+  readonly #sending = new Set<Completion[]>()
   #isClosed = false
   #idleWaiters: (() => void)[] = []
 
@@ -36,6 +38,18 @@ export class Completer {
       this.#isScheduled = true
       setImmediate(() => this.#flush())
     }
+  }
+
+  /**
+   * Whether the outcome of an entry waits to be stored: its job has run. Its entry is still pending
+   * in Redis until then, and a worker that reads its pending entries again (after a reconnect)
+   * must not run it twice. Looked up only then: a scan, not an index kept on every completion.
+   */
+  isStoring(workerId: string, entryId: string): boolean {
+    const matches = (c: Completion) => c.entryId === entryId && c.workerId === workerId
+    if (this.#queue.some(matches)) return true
+    for (const batch of this.#sending) if (batch.some(matches)) return true
+    return false
   }
 
   /** Resolves once every queued completion has been stored, or after `timeoutMs`. */
@@ -66,12 +80,21 @@ export class Completer {
 
   async #send(jobs: Completion[]): Promise<void> {
     this.#inFlight++
+    this.#sending.add(jobs)
     for (let attempt = 0; ; attempt++) {
       try {
         const { order, statuses } = await completeJobs(this.#conn, this.#keys, this.#settings, jobs)
         for (let i = 0; i < statuses.length; i++) {
           if (statuses[i] === 'LOST') {
             const c = order[i] as Completion
+            // After a failed attempt, the call that failed may have stored it, its reply lost.
+            if (attempt > 0) {
+              this.#logger.debug(
+                { workerId: c.workerId, entryId: c.entryId },
+                'completion already stored by an attempt whose reply was lost, or the job was rescued',
+              )
+              continue
+            }
             this.#logger.warn(
               { workerId: c.workerId, entryId: c.entryId },
               'completion rejected: the job was no longer held by this worker',
@@ -94,6 +117,7 @@ export class Completer {
         await new Promise((r) => setTimeout(r, delayMs))
       }
     }
+    this.#sending.delete(jobs)
     this.#inFlight--
     if (this.#inFlight === 0 && this.#queue.length === 0) {
       const waiters = this.#idleWaiters

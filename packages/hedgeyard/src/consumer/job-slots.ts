@@ -79,10 +79,16 @@ export class JobSlots {
   /** Adds the pending entries read again that are not held here already. */
   addPending(entries: readonly JobEntry[]): void {
     // A racing copy read before a restart may have lost its race since: like every backlog
-    // entry, it is claimed when it starts.
+    // entry, it is claimed when it starts. An entry whose job ran while Redis was away is pending
+    // until its outcome is stored: it is not run again.
     for (const entry of entries) {
       const id = entry.entryId
-      if (this.#running.has(id) || this.#claiming.has(id) || this.#backlog.some((b) => b.entryId === id))
+      if (
+        this.#running.has(id) ||
+        this.#claiming.has(id) ||
+        this.#backlog.some((b) => b.entryId === id) ||
+        this.#host.isStoring(this.#workerId, id)
+      )
         continue
       this.#backlog.push(entry)
     }

@@ -63,6 +63,7 @@ export async function startWorkers<Req = unknown, Res = unknown>(
     redisNow: () => registration.clock.now(),
     claim: (workerId, entries) => claimJobs(cmd, keys, s.resultTtlMs, workerId, entries),
     complete: (completion) => completer.complete(completion),
+    isStoring: (workerId, entryId) => completer.isStoring(workerId, entryId),
     completionsStored: (timeoutMs) => completer.idle(timeoutMs),
     reregister: (workerId) => registration.register([workerId]),
   }

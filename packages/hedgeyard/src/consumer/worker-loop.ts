@@ -19,6 +19,8 @@ export interface LoopHost {
   claim(workerId: string, entries: JobEntry[]): Promise<ClaimVerdict[]>
   /** Stores a finished job's outcome, with the others of this turn. */
   complete(completion: Completion): void
+  /** Whether an entry's outcome was given and waits to be stored (its job ran: not to run again). */
+  isStoring(workerId: string, entryId: string): boolean
   /** Settles once every outcome given is stored, or after `timeoutMs`. */
   completionsStored(timeoutMs: number): Promise<void>
   /** Registers the worker again, after Redis lost its stream or group or another client replaced them. */
