@@ -65,6 +65,19 @@ describe('hedgeyard submit', () => {
     )
   })
 
+  it("--on-redis-unavailable takes 'wait' or 'reject', and refuses anything else naming the flag", async () => {
+    const pool = uniquePool('cli-redis-unavailable')
+    running.push(await spawnWorker({ pool, handler: 'upstream.js', idPrefix: 'w' }))
+    for (const choice of ['wait', 'reject']) {
+      const ok = await cli(['submit', '--pool', pool, '--on-redis-unavailable', choice, '{}'])
+      expect(ok.stderr).toBe('')
+      expect(JSON.parse(ok.stdout)).toMatchObject({ workerId: 'w-1' })
+    }
+    const bad = await cli(['submit', '--pool', pool, '--on-redis-unavailable', 'retry', '{}'])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain("--on-redis-unavailable must be 'wait' or 'reject' (got 'retry')")
+  })
+
   it('--max-attempts 1 dead-letters a job whose worker dies; dead retry and purge refuse an unknown id', async () => {
     const pool = uniquePool('cli-max-attempts')
     const doomed = await spawnWorker({

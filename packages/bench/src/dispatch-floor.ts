@@ -17,13 +17,13 @@
  */
 export const DISPATCH_FLOOR_LUA = `
 local loadKey = KEYS[1]
-local base, producer, n = ARGV[1], ARGV[4], tonumber(ARGV[6])
-if ARGV[7] ~= 'p' or tonumber(ARGV[11]) ~= n or ARGV[13] == nil then
+local base, producer, n = ARGV[1], ARGV[4], tonumber(ARGV[8])
+if ARGV[9] ~= 'p' or tonumber(ARGV[13]) ~= n or ARGV[15] == nil then
   return redis.error_reply('dispatch floor: takes one run of plain jobs')
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local deadline = now + tonumber(ARGV[8])
+local deadline = now + tonumber(ARGV[10])
 local window = redis.call('ZRANGE', loadKey, 0, n - 1, 'WITHSCORES')
 local ws, loads, added = {}, {}, {}
 for i = 1, #window, 2 do
@@ -31,7 +31,7 @@ for i = 1, #window, 2 do
   loads[#loads + 1] = tonumber(window[i + 1])
   added[#added + 1] = 0
 end
-local ids, payloads, at, pt = ARGV[12], ARGV[13], 1, 1
+local ids, payloads, at, pt = ARGV[14], ARGV[15], 1, 1
 local out = {}
 for j = 1, n do
   local comma = string.find(ids, ',', at, true) or #ids + 1

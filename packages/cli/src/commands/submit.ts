@@ -1,4 +1,4 @@
-import type { Command } from 'commander'
+import { type Command, InvalidArgumentError } from 'commander'
 import { Dispatcher, type HedgeOptions, type JobStream, type RetryOptions } from 'hedgeyard'
 import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
 import { fail } from '../output.js'
@@ -14,6 +14,12 @@ interface SubmitCliOptions extends CommonOptions {
   retryBackoffMs?: number
   maxAttempts?: number
   stream?: boolean
+  onRedisUnavailable?: 'wait' | 'reject'
+}
+
+function redisUnavailableOption(value: string): 'wait' | 'reject' {
+  if (value === 'wait' || value === 'reject') return value
+  throw new InvalidArgumentError(`--on-redis-unavailable must be 'wait' or 'reject' (got '${value}')`)
 }
 
 function hedgeDelayOption(value: string): number | 'auto' {
@@ -51,6 +57,11 @@ export function submitCommand(program: Command): void {
       intOption('--max-attempts'),
     )
     .option(
+      '--on-redis-unavailable <wait|reject>',
+      "while Redis cannot be reached (a restart, a failover): 'wait' for it up to the time limit (the default), or 'reject' at once with REDIS_UNAVAILABLE",
+      redisUnavailableOption,
+    )
+    .option(
       '--stream',
       'stream: print the job id, then each chunk as a line {"seq":n,"data":...} as it comes, then the result',
     )
@@ -69,6 +80,7 @@ export function submitCommand(program: Command): void {
         ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
         ...(opts.wait ? { onSaturated: 'wait' as const } : {}),
         ...(opts.maxAttempts === undefined ? {} : { maxAttempts: opts.maxAttempts }),
+        ...(opts.onRedisUnavailable === undefined ? {} : { onRedisUnavailable: opts.onRedisUnavailable }),
         ...hedgeOf(opts),
         ...retryOf(opts),
       }
