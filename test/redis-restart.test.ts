@@ -1,4 +1,5 @@
-import { eventually, loadAndLengths } from '@hedgeyard/testing/helpers'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { CLI, eventually, loadAndLengths } from '@hedgeyard/testing/helpers'
 import { startProxy } from '@hedgeyard/testing/proxy'
 import { startLocalRedis } from '@hedgeyard/testing/redis-server'
 import { Dispatcher, isHedgeyardError, poolKeys, type SubmitOptions, startWorkers } from 'hedgeyard'
@@ -7,6 +8,30 @@ import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 
 const cleanups: (() => Promise<unknown> | unknown)[] = []
+
+/** Starts `hedgeyard gateway` (no API keys: loopback only) on a free port and waits for its URL. */
+async function spawnGateway(redisUrl: string, pool: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'gateway', '--redis', redisUrl, '--pool', pool, '--port', '0'],
+    {
+      env: { ...process.env, HEDGEYARD_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  let output = ''
+  child.stdout?.on('data', (d) => {
+    output += d
+  })
+  child.stderr?.on('data', (d) => {
+    output += d
+  })
+  const url = await eventually(() => {
+    if (child.exitCode !== null) throw new Error(`gateway exited:\n${output}`)
+    return /"url":"(http:[^"]+)"/.exec(output)?.[1]
+  }, 15_000)
+  return { url: url as string, child }
+}
 afterAll(async () => {
   for (const f of cleanups.reverse()) await f()
 })
@@ -122,6 +147,63 @@ describe('Redis restart', () => {
     expect(await Promise.all(submits)).toEqual(Array.from({ length: 50 }, (_, n) => n))
     expect([...runs.values()].every((count) => count === 1)).toBe(true)
     expect(runs.size).toBe(51)
+  })
+
+  it('the gateway answers requests made during a restart with 200 and 202, not 503', async () => {
+    const redis = await startLocalRedis(['--appendonly', 'yes', '--appendfsync', 'always'])
+    cleanups.push(() => redis.stop())
+    const pool = 'gateway-restart'
+    const runs = new Map<string, number>()
+    const group = await startWorkers({
+      redis: redis.url,
+      pool,
+      count: 2,
+      blockMs: 500,
+      handler: async (req: { contents: { parts: { text: string }[] }[] }) => {
+        const text = req.contents[0]?.parts[0]?.text ?? ''
+        runs.set(text, (runs.get(text) ?? 0) + 1)
+        return { candidates: [{ content: { role: 'model', parts: [{ text }] } }] }
+      },
+    })
+    cleanups.push(() => group.close())
+    const gateway = await spawnGateway(redis.url, pool)
+    cleanups.push(() => gateway.child.kill('SIGTERM'))
+    const post = (path: string, text: string) =>
+      fetch(`${gateway.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text }] }] }),
+      })
+    expect((await post('/v1beta/models/gemini-2.5-flash:generateContent', 'warm-up')).status).toBe(200)
+
+    // Callers that loop: each request waits for its answer, then the next goes.
+    const statuses: number[] = []
+    let n = 0
+    let isRestarting = true
+    const callers = Array.from({ length: 8 }, async (_, caller) => {
+      while (isRestarting || n < 400) {
+        const i = n++
+        const isSeed = caller % 2 === 1
+        const res = await post(
+          isSeed ? '/generate' : '/v1beta/models/gemini-2.5-flash:generateContent',
+          `r${i}`,
+        )
+        statuses.push(res.status)
+        if (res.status >= 300) throw new Error(`request ${i} answered ${res.status}: ${await res.text()}`)
+        await res.arrayBuffer().catch(() => undefined)
+      }
+    })
+    await eventually(() => n >= 100)
+    redis.kill()
+    await new Promise((r) => setTimeout(r, 2_000))
+    await redis.restart()
+    isRestarting = false
+    await Promise.all(callers)
+    expect(statuses.filter((s) => s !== 200 && s !== 202)).toEqual([])
+    expect(statuses.length).toBeGreaterThanOrEqual(400)
+    // Every request ran once (a 202's job runs after its answer: wait for the last ones).
+    await eventually(() => runs.size === n + 1)
+    expect([...runs.values()].every((count) => count === 1)).toBe(true)
   })
 
   it("with onRedisUnavailable 'reject', a submit while Redis is away fails at once with REDIS_UNAVAILABLE", async () => {
