@@ -396,7 +396,8 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   /**
    * Sends `req` to a worker and resolves with the handler's result.
    * @throws HedgeyardError SATURATED, NO_WORKERS, TIMEOUT, ABORTED, HANDLER_ERROR, PAYLOAD_TOO_LARGE,
-   * INVALID_ARGUMENT, CLOSED or REDIS_UNAVAILABLE.
+   * INVALID_ARGUMENT, CLOSED or REDIS_UNAVAILABLE (Redis still unreachable at the deadline; at once
+   * with onRedisUnavailable 'reject').
    */
   submit(req: Req, options: SubmitOptions = NO_OPTIONS): Promise<Res> {
     this.#stats.submitted++
