@@ -14,7 +14,7 @@ import {
   type WorkerProcess,
 } from '@hedgeyard/testing/helpers'
 import { Dispatcher, poolKeys } from 'hedgeyard'
-import { affinityKey, CONSUMER_GROUP, queueKey, resultKey } from 'hedgeyard/internal'
+import { affinityKey, CONSUMER_GROUP, queueKey, resultKey, sentKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const c = client()
@@ -66,10 +66,11 @@ describe('worker processes', () => {
       expect(code).toBe(0)
       const results = (await Promise.all(jobs)) as { echo: { n: number } }[]
       expect(results.map((r) => r.echo.n)).toEqual([0, 1, 2, 3, 4, 5])
-      // Nothing of the workers is left: no hash, no stream, no load or lease entry.
+      // Nothing of the workers is left: no hash, no stream, no load or lease entry (the results,
+      // bindings and the producer's dispatch receipts expire on their own).
       const keys = poolKeys('hy', pool)
       const left = (await poolKeysInRedis(c, pool)).filter(
-        (k) => !isKeyOf(k, keys, resultKey) && !isKeyOf(k, keys, affinityKey),
+        (k) => !isKeyOf(k, keys, resultKey) && !isKeyOf(k, keys, affinityKey) && !isKeyOf(k, keys, sentKey),
       )
       expect(left).toEqual([])
       const err = await d.submit(1, { timeoutMs: 1_000 }).catch((e: unknown) => e)

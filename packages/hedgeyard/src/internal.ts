@@ -18,6 +18,7 @@ export {
   queueKey,
   resultChannel,
   resultKey,
+  sentKey,
   tenantQuotaKey,
   workerKey,
 } from './protocol/keys.js'
