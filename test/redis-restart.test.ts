@@ -118,14 +118,21 @@ describe('Redis restart', () => {
     cleanups.push(() => proxy.close())
     const pool = 'lost-replies'
     const runs = new Map<number, number>()
-    // The workers reach Redis directly; only the dispatcher goes through the proxy.
+    let release: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    // The workers reach Redis directly; only the dispatcher goes through the proxy. The jobs are
+    // held until the dispatcher has reconnected, so that no result can settle a submit before the
+    // dispatcher decides whether to send its job again.
     const group = await startWorkers({
       redis: redis.url,
       pool,
-      concurrency: 8,
+      concurrency: 128,
       blockMs: 500,
       handler: async (n: number) => {
         runs.set(n, (runs.get(n) ?? 0) + 1)
+        if (n >= 0) await gate
         return n
       },
     })
@@ -142,11 +149,15 @@ describe('Redis restart', () => {
     proxy.cut()
     await new Promise((r) => setTimeout(r, 300))
     proxy.restore()
+    // A new submit goes only once the calls in doubt are resolved (and anything to resend sent,
+    // ahead of it on the one worker's stream): when it is back, a job sent again has started.
+    expect(await d.submit(-2)).toBe(-2)
+    release()
 
     // Every submit gets its result, and no job was sent again: each ran once.
     expect(await Promise.all(submits)).toEqual(Array.from({ length: 50 }, (_, n) => n))
     expect([...runs.values()].every((count) => count === 1)).toBe(true)
-    expect(runs.size).toBe(51)
+    expect(runs.size).toBe(52)
   })
 
   it('the gateway answers requests made during a restart with 200 and 202, not 503', async () => {
