@@ -92,9 +92,11 @@ describe('respecting the upstream: 3 producer processes, 6 workers, a model with
     // offers less than the 90 asked, so no more than that is asserted).
     expect(Math.max(...freeStats.perSecond.map((s) => s.requests))).toBeGreaterThan(50)
 
-    // A little under the model's 50: a job starts a little after its dispatch, and on a busy host
-    // starts bunch up, so the model's own sliding second can still refuse a few (retried).
-    await setPoolLimits(ref, { rate: { limit: 46, periodMs: 1_000, burst: 2 } })
+    // A fifth under the model's 50: a job starts a little after its dispatch, and on a busy host
+    // starts bunch up, so the model's own sliding second could refuse some, and each refusal
+    // cools a worker down; with all six cooling at once a caller would see SATURATED. The
+    // headroom keeps what the model counts inside its quota on a loaded host too.
+    await setPoolLimits(ref, { rate: { limit: 40, periodMs: 1_000, burst: 2 } })
     try {
       sim.reset()
       // Retried on another worker: a 429 the model still gives cools its worker and is not the caller's.
@@ -104,11 +106,10 @@ describe('respecting the upstream: 3 producer processes, 6 workers, a model with
       expect(held.reduce((s, o) => s + o.ok, 0)).toBe(360)
       expect(errorsOf(held)).toBe(0)
       expect(heldStats.totals.rateLimited).toBeLessThan(freeStats.totals.rateLimited / 4)
-      // The pool dispatches at most 46 + 2 in a second; the model counts arrivals, which lag their
-      // dispatch by a few ms, unevenly: on a quiet host its busiest second stays within its own 50,
-      // and on a loaded one a worker that stalled sends a few of one second in the next (53 seen).
-      // The 4x fewer 429s above is what a user notices; this bounds the bunching to a tenth.
-      expect(Math.max(...heldStats.perSecond.map((s) => s.requests))).toBeLessThanOrEqual(55)
+      // The pool dispatches at most 40 + 2 in a second; the model counts arrivals, which lag their
+      // dispatch by a few ms, unevenly (a worker that stalled sends a few of one second in the
+      // next): its busiest second stays within its own 50.
+      expect(Math.max(...heldStats.perSecond.map((s) => s.requests))).toBeLessThanOrEqual(50)
       // The producers waited for their slots instead of failing.
       expect(held.reduce((s, o) => s + o.stats.rateLimited, 0)).toBeGreaterThan(0)
       // Without the quota, some callers saw the model's 429 (or the cooldowns it caused).
