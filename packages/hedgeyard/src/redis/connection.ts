@@ -1,17 +1,27 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { type ErrorCode, HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { LUA_SCRIPTS, type ScriptName } from '../protocol/lua/scripts.generated.js'
+import {
+  type ClusterSpec,
+  clusterSpecOf,
+  isClusterUrl,
+  isRedisCluster,
+  type RedisCluster,
+} from './cluster-endpoint.js'
 import { endpointConnection, isRedisEndpoint, type RedisEndpoint } from './redis-endpoint.js'
-import { classifyRedisError, describeError, failureDetails } from './redis-failure.js'
+import { classifyRedisError, describeError, failureDetails, replyPrefix } from './redis-failure.js'
+import { type SlotOwnerTracker, slotOwnerConnector } from './slot-owner-connector.js'
 
+export type { RedisCluster } from './cluster-endpoint.js'
 export type { RedisEndpoint, RedisTlsFiles } from './redis-endpoint.js'
 export { redisFailure } from './redis-failure.js'
 
 /**
  * Where Redis is: a URL (`redis://host:port/db`), a URL with credentials and TLS files given apart
- * ({@link RedisEndpoint}), or an ioredis client used as a template.
+ * ({@link RedisEndpoint}), a Redis Cluster (`redis+cluster://h1:7000,h2:7001` or
+ * {@link RedisCluster}), or an ioredis client used as a template.
  */
-export type RedisInput = string | RedisEndpoint | Redis
+export type RedisInput = string | RedisEndpoint | RedisCluster | Redis
 
 /**
  * What a connection is for. `command` fails fast when Redis is unreachable (no offline queue);
@@ -35,19 +45,31 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   subscriber: { enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true },
 }
 
+/** Reconnection delays (ms) after the n-th failed attempt. */
+const retryStrategy = (times: number) => Math.min(50 * times, 1000)
+
 /**
  * The one place connections are made: every connection of Hedgeyard comes from here, with the
  * protocol set explicitly, a name that `CLIENT LIST` shows, and the scripts defined through
- * `defineCommand` (EVALSHA, reloaded after NOSCRIPT).
+ * `defineCommand` (EVALSHA, reloaded after NOSCRIPT). `slotKey` is a key of the slot the
+ * connection serves (the pool's `keys.base`): on a cluster, a blocking or subscriber connection
+ * goes to the node that owns it.
  */
-export function createConnection(input: RedisInput, role: ConnectionRole, name: string): Connection {
+export function createConnection(
+  input: RedisInput,
+  role: ConnectionRole,
+  name: string,
+  slotKey?: string,
+): Connection {
   checkRedisInput(input)
+  const cluster = clusterSpecOf(input)
+  if (cluster !== undefined) return withScripts(clusterConnection(cluster, role, name, slotKey))
   const options: RedisOptions = {
     ...ROLE_OPTIONS[role],
     protocol: 2,
     lazyConnect: true,
     connectionName: name,
-    retryStrategy: (times) => Math.min(50 * times, 1000),
+    retryStrategy,
   }
   const endpoint = isRedisEndpoint(input) ? endpointConnection(input) : undefined
   const conn = (typeof input === 'string'
@@ -60,14 +82,98 @@ export function createConnection(input: RedisInput, role: ConnectionRole, name: 
     conn.disconnect()
     throw keyPrefixRefused(conn.options.keyPrefix)
   }
+  return withScripts(conn)
+}
+
+/** Defines the scripts on a new connection and keeps its errors from being printed. */
+function withScripts(conn: Connection): Connection {
   // Errors surface through the commands that fail; without a listener ioredis would print them.
   // ioredis emits a refused AUTH here before it rejects the commands waiting on it with it.
   conn.on('error', maskCredentials)
+  conn.on('node error', maskCredentials)
   for (const [scriptName, script] of Object.entries(LUA_SCRIPTS)) {
     // No numberOfKeys: every call passes its own (protocol/scripts/call.ts).
     conn.defineCommand(scriptName, { lua: script.lua })
   }
   return conn
+}
+
+/** Where each slot-owner connection is connected, for a CLIENT UNBLOCK sent to the same node. */
+const slotOwners = new WeakMap<object, SlotOwnerTracker>()
+/** What a cluster connection is connected to, for messages. */
+const clusterDisplays = new WeakMap<object, string>()
+
+/**
+ * A connection to a cluster. `command` is an ioredis Cluster of its own (scripts go to the node
+ * of their keys' slot, following MOVED and ASK), built with the same settings as on one server:
+ * no offline queue, and a command whose node's connection dropped is failed, never resent
+ * (`retryDelayOnFailover: 0`). `blocking` and `subscriber` are single connections to the primary
+ * that owns `slotKey`'s slot, found again at every reconnect (slot-owner-connector.ts), so that a
+ * blocking read, its CLIENT ID and the CLIENT UNBLOCK that ends it meet on one node.
+ */
+function clusterConnection(
+  cluster: ClusterSpec,
+  role: ConnectionRole,
+  name: string,
+  slotKey: string | undefined,
+): Connection {
+  if (role === 'command') {
+    const conn = new Cluster(cluster.nodes, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      enableAutoPipelining: false,
+      retryDelayOnFailover: 0,
+      clusterRetryStrategy: retryStrategy,
+      redisOptions: { ...cluster.options, protocol: 2, connectionName: name, maxRetriesPerRequest: 0 },
+    })
+    clusterDisplays.set(conn, cluster.display)
+    return conn as unknown as Connection
+  }
+  if (slotKey === undefined) throw new Error(`a ${role} connection to a cluster needs the key of its slot`)
+  const tracker: SlotOwnerTracker = { address: undefined }
+  const conn = new Redis({
+    ...ROLE_OPTIONS[role],
+    ...cluster.options,
+    protocol: 2,
+    lazyConnect: true,
+    connectionName: name,
+    retryStrategy,
+    Connector: slotOwnerConnector(cluster, slotKey, tracker),
+  } as never) as unknown as Connection
+  slotOwners.set(conn, tracker)
+  clusterDisplays.set(conn, cluster.display)
+  // The slot went to another node (a migration, a manual failover): reconnecting finds the new
+  // owner. A read answered MOVED fails, and its loop reads again; a sharded subscription the
+  // node dropped is made again on `ready`.
+  conn.on('moved', () => conn.disconnect(true))
+  const send = conn.sendCommand.bind(conn)
+  conn.sendCommand = ((command, stream) => {
+    const reply = send(command, stream) as Promise<unknown>
+    reply.catch((err: unknown) => {
+      if (replyPrefix(err) === 'MOVED') conn.disconnect(true)
+    })
+    return reply
+  }) as typeof conn.sendCommand
+  return conn
+}
+
+/**
+ * Ends a blocked read at once, as if its BLOCK had run out: `CLIENT UNBLOCK clientId`, sent on
+ * `cmd`, on a cluster to the node `blocking` is connected to. Whether a read was unblocked.
+ */
+export async function unblockClient(
+  cmd: Connection,
+  blocking: Connection,
+  clientId: number,
+): Promise<boolean> {
+  const tracker = slotOwners.get(blocking)
+  if (tracker === undefined) return (await cmd.client('UNBLOCK', clientId)) === 1
+  const at = tracker.address
+  if (at === undefined) return false
+  const node = (cmd as unknown as Cluster)
+    .nodes('all')
+    .find((n: Redis) => n.options.host === at.host && n.options.port === at.port)
+  return node === undefined ? false : (await node.client('UNBLOCK', clientId)) === 1
 }
 
 /**
@@ -77,17 +183,25 @@ export function createConnection(input: RedisInput, role: ConnectionRole, name: 
  * @throws HedgeyardError INVALID_ARGUMENT
  */
 export function checkRedisInput(input: unknown): asserts input is RedisInput {
+  if (
+    isClusterUrl(input) ||
+    isRedisCluster(input) ||
+    isClusterUrl((input as { url?: unknown } | null)?.url)
+  ) {
+    clusterSpecOf(input)
+    return
+  }
   if (typeof input === 'string') return checkRedisUrl(input, 'redis')
   if (isRedisEndpoint(input)) return checkRedisUrl(input.url, 'redis.url')
   if (typeof input !== 'object' || input === null || typeof (input as Redis).duplicate !== 'function') {
     throw invalidArgument(
-      `redis must be a URL, an object { url, username?, password?, tls? } or an ioredis client (got ${describeInput(input)})`,
+      `redis must be a URL, an object { url, username?, password?, tls? }, a cluster { cluster: [urls], ... } or an ioredis client (got ${describeInput(input)})`,
     )
   }
   // `isCluster` rather than instanceof: the client may come from another copy of ioredis.
   if ((input as { isCluster?: unknown }).isCluster === true) {
     throw invalidArgument(
-      'redis: an ioredis Cluster is not supported yet (every submit would time out): pass a URL or a Redis client of a standalone server (or of a primary found through Sentinel)',
+      "redis: an ioredis Cluster client is not taken (each of Hedgeyard's connections needs settings of its own): name the cluster with a URL redis+cluster://host:port,host:port or { cluster: ['redis://host:port', ...] }",
     )
   }
   const keyPrefix = (input as Redis).options?.keyPrefix
@@ -115,7 +229,7 @@ function checkRedisUrl(url: unknown, field: string): void {
     (db !== '' && !/^\d+$/.test(db))
   ) {
     throw invalidArgument(
-      `${field} must be a URL redis://[user:password@]host[:port][/db] (rediss:// for TLS) (got '${maskUrl(url)}')`,
+      `${field} must be a URL redis://[user:password@]host[:port][/db] (rediss:// for TLS; redis+cluster://host:port,host:port for a cluster) (got '${maskUrl(url)}')`,
     )
   }
 }
@@ -158,7 +272,7 @@ const FATAL_AT_CONNECT: ReadonlySet<ErrorCode> = new Set(['REDIS_AUTH', 'REDIS_T
  * REDIS_TLS or REDIS_NOPERM when the setup is refused, and with REDIS_UNAVAILABLE when the
  * connection is not ready within `timeoutMs`.
  */
-export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
+export function connectReady(conn: Redis | Cluster, timeoutMs: number): Promise<void> {
   if (conn.status === 'ready') return Promise.resolve()
   if (conn.status === 'wait') conn.connect().catch(() => {})
   return new Promise((resolve, reject) => {
@@ -184,8 +298,7 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
     const timer = setTimeout(() => {
       cleanup()
       const last = lastError === undefined ? '' : ` (last error: ${describeError(lastError)})`
-      const o = conn.options
-      const where = `${o.tls ? 'rediss' : 'redis'}://${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`
+      const where = describeTarget(conn)
       reject(
         new HedgeyardError(
           'REDIS_UNAVAILABLE',
@@ -200,10 +313,21 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
       clearTimeout(timer)
       conn.off('ready', onReady)
       conn.off('error', onError)
+      conn.off('node error', onError)
     }
     conn.on('ready', onReady)
     conn.on('error', onError)
+    // A cluster reports a node's refused AUTH or TLS handshake under this name.
+    conn.on('node error', onError)
   })
+}
+
+/** What a connection connects to, for messages: its URL without credentials. */
+function describeTarget(conn: Redis | Cluster): string {
+  const display = clusterDisplays.get(conn)
+  if (display !== undefined) return display
+  const o = (conn as Redis).options
+  return `${o.tls ? 'rediss' : 'redis'}://${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`
 }
 
 /**
@@ -226,7 +350,8 @@ function maskCredentials(err: unknown): void {
  * past its `databases`) leaves ioredis on database 0, where another pool's keys may be.
  * @throws HedgeyardError INVALID_ARGUMENT naming the database, after closing the connection.
  */
-async function checkDatabase(conn: Redis): Promise<void> {
+async function checkDatabase(conn: Redis | Cluster): Promise<void> {
+  if (conn instanceof Cluster) return
   const wanted = conn.options.db ?? 0
   if (wanted === 0) return
   let info: string

@@ -43,7 +43,7 @@ export class CancelSubscriber {
    * SUBSCRIBE (a user not allowed the channels, say) as it came.
    */
   async start(workerIds: readonly string[]): Promise<void> {
-    const conn = createConnection(this.#redis, 'subscriber', this.#name)
+    const conn = createConnection(this.#redis, 'subscriber', this.#name, this.#keys.base)
     this.#conn = conn
     // Worker ids may contain ':', so a channel is mapped back to its worker, not parsed.
     const byChannel = new Map(workerIds.map((id) => [cancelChannel(this.#keys, id), id]))
