@@ -29,7 +29,10 @@ export interface TestCluster {
   primaryOf(key: string): Promise<ClusterNode>
   /** A replica of `primary`, as the cluster reports it now. */
   replicaOf(primary: ClusterNode): Promise<ClusterNode>
-  /** Waits until every node still running says `cluster_state:ok` and agrees on the slot owners. */
+  /**
+   * Waits until every node still running says `cluster_state:ok`, they agree on the slot owners,
+   * and every replica is in sync with its primary (only then may it take over).
+   */
   waitHealthy(timeoutMs?: number): Promise<void>
   /** Stops every node and removes their directories. */
   stop(): Promise<void>
@@ -89,6 +92,9 @@ export async function startRedisCluster(options: Partial<TestClusterOptions> = {
           String(await freePort()),
           '--cluster-node-timeout',
           String(o.nodeTimeoutMs),
+          // A replica that never finished its first sync may not take over: make it at once.
+          '--repl-diskless-sync-delay',
+          '0',
         ],
       })
       nodes.push({ server, address: `127.0.0.1:${server.port}` })

@@ -1,0 +1,266 @@
+import { eventually, spawnWorker, type WorkerProcess } from '@hedgeyard/testing/helpers'
+import { startRedisCluster, type TestCluster } from '@hedgeyard/testing/redis-cluster'
+import {
+  Dispatcher,
+  type HedgeyardError,
+  isHedgeyardError,
+  poolKeys,
+  type StreamChunk,
+  startWorkers,
+  type WorkerGroup,
+} from 'hedgeyard'
+import { affinityKey, queueKey } from 'hedgeyard/internal'
+import { Cluster } from 'ioredis'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+
+// One local cluster of 3 primaries and 3 replicas for the file; each test has a pool of its own,
+// and every pool's keys share its {pool} hash tag, so a pool lives on one slot of one primary.
+let cluster: TestCluster
+let admin: Cluster
+beforeAll(async () => {
+  cluster = await startRedisCluster()
+  admin = new Cluster(cluster.nodes.map((n) => ({ host: '127.0.0.1', port: n.server.port })))
+  admin.on('error', () => {})
+})
+afterAll(async () => {
+  admin?.disconnect()
+  await cluster?.stop()
+})
+
+const closers: (() => Promise<unknown>)[] = []
+const processes: WorkerProcess[] = []
+afterEach(async () => {
+  await Promise.all(processes.splice(0).map((w) => w.stop('SIGKILL')))
+  for (const close of closers.splice(0).reverse()) await close()
+})
+
+let counter = 0
+function pool(label: string): string {
+  counter++
+  return `${label}-${process.pid}-${counter}`
+}
+
+function dispatcher<Req = unknown, Res = unknown>(p: string, options: { redis?: unknown } = {}) {
+  const d = new Dispatcher<Req, Res>({ redis: (options.redis ?? cluster.url) as string, pool: p })
+  closers.push(() => d.close())
+  return d
+}
+
+async function workers(
+  p: string,
+  handler: (req: never, ctx: { workerId: string; signal: AbortSignal }) => unknown,
+  options: { idPrefix?: string; count?: number; concurrency?: number } = {},
+): Promise<WorkerGroup> {
+  const group = await startWorkers({
+    redis: cluster.url,
+    pool: p,
+    count: options.count ?? 1,
+    concurrency: options.concurrency ?? 4,
+    blockMs: 1_000,
+    leaseMs: 5_000,
+    handler: handler as never,
+    ...(options.idPrefix === undefined ? {} : { idPrefix: options.idPrefix }),
+  })
+  closers.push(() => group.close())
+  return group
+}
+
+/** Every worker of the pool holds nothing: no job queued or running, load 0. */
+async function settled(p: string): Promise<void> {
+  const keys = poolKeys('hy', p)
+  await eventually(async () => {
+    const loads = await admin.zrange(keys.load, '0', '-1', 'WITHSCORES')
+    for (let i = 0; i < loads.length; i += 2) {
+      if (Number(loads[i + 1]) !== 0) return false
+      if ((await admin.xlen(queueKey(keys, loads[i] as string))) !== 0) return false
+    }
+    return true
+  }, 15_000)
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Waits until `signal` aborts; resolves at once if it has. */
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve()
+    else signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+}
+
+/** Reads a stream to its end: the chunks, and the result or the error code. */
+async function drain(stream: AsyncIterable<StreamChunk> & { result: Promise<unknown> }) {
+  const chunks: unknown[] = []
+  let error: HedgeyardError | undefined
+  try {
+    for await (const chunk of stream) chunks.push(chunk.data)
+  } catch (err) {
+    if (!isHedgeyardError(err)) throw err
+    error = err
+  }
+  return { chunks, error, result: error ? undefined : await stream.result }
+}
+
+describe('a pool on a Redis Cluster', () => {
+  it('submits and gets results through a redis+cluster:// URL and through { cluster: [...] }', async () => {
+    const p = pool('basic')
+    await workers(p, (req: { n: number }, ctx) => ({ n: req.n * 2, workerId: ctx.workerId }))
+    const d = dispatcher<{ n: number }, { n: number }>(p)
+    const results = await Promise.all(Array.from({ length: 50 }, (_, n) => d.submit({ n })))
+    expect(results.map((r) => r.n)).toEqual(Array.from({ length: 50 }, (_, n) => n * 2))
+    const listed = dispatcher<{ n: number }, { n: number }>(p, {
+      redis: { cluster: cluster.urls.slice(0, 2) },
+    })
+    expect((await listed.submit({ n: 21 })).n).toBe(42)
+    await settled(p)
+  })
+
+  it('keeps a session on its worker (affinity), bound in the pool slot', async () => {
+    const p = pool('affinity')
+    await workers(p, (_req: unknown, ctx) => ctx.workerId, { count: 3 })
+    const d = dispatcher<unknown, string>(p)
+    const first = await d.submit({}, { session: 'chat-1' })
+    for (let i = 0; i < 10; i++) expect(await d.submit({ i }, { session: 'chat-1' })).toBe(first)
+    expect(await admin.get(affinityKey(poolKeys('hy', p), 'chat-1'))).toBe(first)
+    await settled(p)
+  })
+
+  it('a hedged request on a slow worker is answered by the fast one, and the slow copy is cancelled', async () => {
+    const p = pool('hedge')
+    let slowAborted = false
+    await workers(
+      p,
+      async (req: { warm?: boolean }, ctx) => {
+        if (req.warm) return 'slow'
+        await Promise.race([aborted(ctx.signal), sleep(20_000)])
+        slowAborted = ctx.signal.aborted
+        return 'slow'
+      },
+      { idPrefix: 'slow' },
+    )
+    const d = dispatcher<{ warm?: boolean }, string>(p)
+    // Bind the session to the slow worker while it is the only one.
+    expect(await d.submit({ warm: true }, { session: 'chat' })).toBe('slow')
+    await workers(p, () => 'fast', { idPrefix: 'fast' })
+    const answer = await d.submit({}, { session: 'chat', hedge: { delayMs: 100 }, timeoutMs: 15_000 })
+    expect(answer).toBe('fast')
+    expect(d.stats()).toMatchObject({ hedgesSent: 1, hedgesWon: 1 })
+    // The cancel reached the slow worker over the cluster's pub/sub.
+    await eventually(() => slowAborted, 10_000)
+    await settled(p)
+  })
+
+  it('streams to the end from a worker process started with --redis redis+cluster://, and cancels a running stream', async () => {
+    const p = pool('stream')
+    processes.push(await spawnWorker({ pool: p, handler: 'stream.js', redis: cluster.url }))
+    const d = dispatcher(p)
+    const run = await drain(d.stream({ chunks: 20, everyMs: 2 }) as never)
+    expect(run.error).toBeUndefined()
+    expect((run.chunks as { i: number }[]).map((c) => c.i)).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    )
+    expect(run.result).toMatchObject({ chunks: 20 })
+
+    const long = d.stream({ chunks: 1_000, everyMs: 20 })
+    const iterator = long[Symbol.asyncIterator]()
+    await iterator.next()
+    expect(await d.cancel(long.jobId)).toBe('cancelled')
+    const rest = await drain({ [Symbol.asyncIterator]: () => iterator, result: long.result } as never)
+    expect(rest.error?.code).toBe('CANCELLED')
+    // The worker's handler saw its signal abort (the cancel channel, on the pool's slot).
+    const w = processes[0] as WorkerProcess
+    await eventually(() => w.output().includes(`aborted ${long.jobId}`), 10_000)
+    await settled(p)
+  })
+
+  it("closes a worker group at once: CLIENT UNBLOCK reaches the node of the worker's blocking read", async () => {
+    const p = pool('unblock')
+    const group = await startWorkers({ redis: cluster.url, pool: p, blockMs: 60_000, handler: () => 1 })
+    const d = dispatcher(p)
+    expect(await d.submit({})).toBe(1)
+    // The read is blocked for up to 60 s; without the unblock, close would wait for it.
+    const startedAt = Date.now()
+    await group.close()
+    expect(Date.now() - startedAt).toBeLessThan(30_000)
+  })
+})
+
+describe('a failover of the primary that holds the pool', () => {
+  it('answers every submit once, right, with nothing left queued, when that primary is killed and its replica takes over', async () => {
+    const p = pool('failover')
+    const keys = poolKeys('hy', p)
+    const runs = new Map<number, number>()
+    await workers(
+      p,
+      async (req: { n: number }) => {
+        runs.set(req.n, (runs.get(req.n) ?? 0) + 1)
+        await sleep(5 + (req.n % 20))
+        return { n: req.n }
+      },
+      { count: 3, concurrency: 4 },
+    )
+    const d = dispatcher<{ n: number }, { n: number }>(p)
+    const primary = await cluster.primaryOf(keys.load)
+
+    const TOTAL = 600
+    const answers = new Array<number>(TOTAL).fill(0)
+    const tries = new Array<number>(TOTAL).fill(0)
+    const errors: Record<string, number> = {}
+    let wrong = 0
+    let unavailableRetries = 0
+    let next = 0
+    const one = async (n: number) => {
+      for (;;) {
+        tries[n] = (tries[n] ?? 0) + 1
+        try {
+          const res = await d.submit({ n }, { timeoutMs: 30_000, session: `s${n % 10}`, onSaturated: 'wait' })
+          answers[n] = (answers[n] ?? 0) + 1
+          if (res.n !== n) wrong++
+          return
+        } catch (err) {
+          // The submit was not taken while the slot had no primary. Submits will wait for the
+          // connection by themselves once they can (onRedisUnavailable); until then, the caller retries.
+          if (isHedgeyardError(err) && err.code === 'REDIS_UNAVAILABLE') {
+            unavailableRetries++
+            await sleep(50)
+            continue
+          }
+          answers[n] = (answers[n] ?? 0) + 1
+          const code = isHedgeyardError(err) ? err.code : String(err)
+          errors[code] = (errors[code] ?? 0) + 1
+          return
+        }
+      }
+    }
+    // Submits start at a steady pace, whether or not earlier ones were answered, so that some
+    // start while the slot has no primary.
+    const all: Promise<void>[] = []
+    let killedAt = 0
+    for (; next < TOTAL; next++) {
+      all.push(one(next))
+      if (next === TOTAL / 4) {
+        primary.server.kill()
+        killedAt = Date.now()
+      }
+      await sleep(5)
+    }
+    await eventually(async () => (await cluster.primaryOf(keys.load)).address !== primary.address, 30_000, 50)
+    const failoverMs = Date.now() - killedAt
+    await Promise.all(all)
+
+    const doubled = [...runs.entries()].filter(([, count]) => count > 1).map(([n]) => n)
+    console.log(
+      `failover: ${TOTAL} submits, primary ${primary.address} killed at ${TOTAL / 4}+, replica promoted within ${failoverMs} ms; ` +
+        `${unavailableRetries} submits retried on REDIS_UNAVAILABLE; handler ran twice for ${doubled.length}`,
+    )
+    expect(answers.every((a) => a === 1)).toBe(true)
+    expect(wrong).toBe(0)
+    expect(errors).toEqual({})
+    expect(unavailableRetries).toBeGreaterThan(0)
+    // Every request ran; one ran twice only when its submit was tried again after a dispatch whose
+    // reply the killed primary never sent.
+    for (let n = 0; n < TOTAL; n++) expect(runs.get(n) ?? 0, `runs of ${n}`).toBeGreaterThanOrEqual(1)
+    for (const n of doubled) expect(tries[n], `tries of ${n}`).toBeGreaterThan(1)
+    await settled(p)
+  }, 90_000)
+})
