@@ -10,7 +10,7 @@ import {
   type WorkerGroup,
 } from 'hedgeyard'
 import { affinityKey, queueKey } from 'hedgeyard/internal'
-import { Cluster } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 
 // One local cluster of 3 primaries and 3 replicas for the file; each test has a pool of its own,
@@ -171,6 +171,28 @@ describe('a pool on a Redis Cluster', () => {
     const w = processes[0] as WorkerProcess
     await eventually(() => w.output().includes(`aborted ${long.jobId}`), 10_000)
     await settled(p)
+  })
+
+  it('sends results and cancels with sharded pub/sub, to the nodes of the pool slot only', async () => {
+    const p = pool('sharded')
+    const keys = poolKeys('hy', p)
+    await workers(p, () => 'ok')
+    const d = dispatcher(p)
+    expect(await d.submit({})).toBe('ok')
+    const primary = await cluster.primaryOf(keys.load)
+    const node = new Redis(primary.server.port)
+    closers.push(async () => node.disconnect())
+    // The producer's results channel and the worker's cancel channel: shard channels on the
+    // primary of the slot, and no node holds a plain subscription (which every PUBLISH would reach).
+    const shardChannels = (await node.call('PUBSUB', 'SHARDCHANNELS', `${keys.base}*`)) as string[]
+    expect(shardChannels.some((c) => c.startsWith(`${keys.base}results:`))).toBe(true)
+    expect(shardChannels.some((c) => c.startsWith(`${keys.base}cancel:`))).toBe(true)
+    for (const n of cluster.nodes) {
+      const c = new Redis(n.server.port)
+      expect(await c.call('PUBSUB', 'CHANNELS', `${keys.base}*`), n.address).toEqual([])
+      c.disconnect()
+    }
+    expect(String(await node.info('commandstats'))).toMatch(/cmdstat_spublish:calls=[1-9]/)
   })
 
   it("closes a worker group at once: CLIENT UNBLOCK reaches the node of the worker's blocking read", async () => {

@@ -63,7 +63,7 @@ export function createConnection(
 ): Connection {
   checkRedisInput(input)
   const cluster = clusterSpecOf(input)
-  if (cluster !== undefined) return withScripts(clusterConnection(cluster, role, name, slotKey))
+  if (cluster !== undefined) return withScripts(clusterConnection(cluster, role, name, slotKey), true)
   const options: RedisOptions = {
     ...ROLE_OPTIONS[role],
     protocol: 2,
@@ -82,18 +82,22 @@ export function createConnection(
     conn.disconnect()
     throw keyPrefixRefused(conn.options.keyPrefix)
   }
-  return withScripts(conn)
+  return withScripts(conn, false)
 }
 
-/** Defines the scripts on a new connection and keeps its errors from being printed. */
-function withScripts(conn: Connection): Connection {
+/**
+ * Defines the scripts on a new connection (on a cluster, in the form that sends its messages with
+ * SPUBLISH) and keeps its errors from being printed.
+ */
+function withScripts(conn: Connection, isCluster: boolean): Connection {
   // Errors surface through the commands that fail; without a listener ioredis would print them.
   // ioredis emits a refused AUTH here before it rejects the commands waiting on it with it.
   conn.on('error', maskCredentials)
   conn.on('node error', maskCredentials)
   for (const [scriptName, script] of Object.entries(LUA_SCRIPTS)) {
     // No numberOfKeys: every call passes its own (protocol/scripts/call.ts).
-    conn.defineCommand(scriptName, { lua: script.lua })
+    const lua = isCluster && 'sharded' in script ? script.sharded : script.lua
+    conn.defineCommand(scriptName, { lua })
   }
   return conn
 }
@@ -155,6 +159,20 @@ function clusterConnection(
     return reply
   }) as typeof conn.sendCommand
   return conn
+}
+
+/**
+ * Subscribes a subscriber connection to `channels` (all of one pool): SSUBSCRIBE on a cluster,
+ * where the scripts send with SPUBLISH (sharded pub/sub: a message goes to the pool's shard
+ * only), SUBSCRIBE on one server.
+ */
+export function subscribeTo(conn: Connection, channels: readonly string[]): Promise<unknown> {
+  return slotOwners.has(conn) ? conn.ssubscribe(...channels) : conn.subscribe(...channels)
+}
+
+/** Calls `listener` with each message `conn` receives on its subscriptions, as bytes. */
+export function onMessage(conn: Connection, listener: (channel: Buffer, message: Buffer) => void): void {
+  conn.on(slotOwners.has(conn) ? 'smessageBuffer' : 'messageBuffer', listener)
 }
 
 /**
