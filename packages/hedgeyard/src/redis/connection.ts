@@ -247,7 +247,7 @@ function checkRedisUrl(url: unknown, field: string): void {
     (db !== '' && !/^\d+$/.test(db))
   ) {
     throw invalidArgument(
-      `${field} must be a URL redis://[user:password@]host[:port][/db] (rediss:// for TLS; redis+cluster://host:port,host:port for a cluster) (got '${maskUrl(url)}')`,
+      `${field} must be a URL redis://[user:password@]host[:port][/db] (rediss:// for TLS) (got '${maskUrl(url)}')`,
     )
   }
 }
