@@ -3,6 +3,7 @@ import { startRedisCluster, type TestCluster } from '@hedgeyard/testing/redis-cl
 import {
   Dispatcher,
   type HedgeyardError,
+  inspectPool,
   isHedgeyardError,
   poolKeys,
   type StreamChunk,
@@ -113,6 +114,9 @@ describe('a pool on a Redis Cluster', () => {
     })
     expect((await listed.submit({ n: 21 })).n).toBe(42)
     await settled(p)
+    // The operator tools too.
+    const view = await inspectPool({ redis: cluster.url, pool: p })
+    expect(view.map((w) => ({ alive: w.alive, state: w.state }))).toEqual([{ alive: true, state: 'active' }])
   })
 
   it('keeps a session on its worker (affinity), bound in the pool slot', async () => {

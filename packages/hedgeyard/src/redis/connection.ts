@@ -131,6 +131,11 @@ function clusterConnection(
       redisOptions: { ...cluster.options, protocol: 2, connectionName: name, maxRetriesPerRequest: 0 },
     })
     clusterDisplays.set(conn, cluster.display)
+    // A node learned later (a promoted replica, a new primary) is connected at once, for the same
+    // reason as in primariesReady: the first commands sent to it would fail otherwise.
+    conn.on('+node', (node: Redis) => {
+      if (node.status === 'wait' && !node.options.readOnly) node.connect().catch(() => {})
+    })
     return conn as unknown as Connection
   }
   if (slotKey === undefined) throw new Error(`a ${role} connection to a cluster needs the key of its slot`)
@@ -309,9 +314,11 @@ export function connectReady(conn: Redis | Cluster, timeoutMs: number): Promise<
         )
       }
     }
+    const startedAt = Date.now()
     const onReady = () => {
       cleanup()
-      checkDatabase(conn).then(resolve, reject)
+      const rest = Math.max(0, timeoutMs - (Date.now() - startedAt))
+      ;(conn instanceof Cluster ? primariesReady(conn, rest) : checkDatabase(conn)).then(resolve, reject)
     }
     const timer = setTimeout(() => {
       cleanup()
@@ -338,6 +345,40 @@ export function connectReady(conn: Redis | Cluster, timeoutMs: number): Promise<
     // A cluster reports a node's refused AUTH or TLS handshake under this name.
     conn.on('node error', onError)
   })
+}
+
+/**
+ * Resolves once the cluster's connection to each primary is ready. Without an offline queue, a
+ * cluster client fails a command meant for a node whose connection is still being made; its
+ * connections are made when first used, so the first calls after `ready` would fail.
+ * @throws HedgeyardError REDIS_UNAVAILABLE when one is not ready within `timeoutMs`
+ */
+async function primariesReady(conn: Cluster, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HedgeyardError(
+            'REDIS_UNAVAILABLE',
+            `the primaries of ${describeTarget(conn)} did not become ready within ${timeoutMs} ms`,
+          ),
+        ),
+      timeoutMs,
+    )
+  })
+  try {
+    await Promise.race([Promise.all(conn.nodes('master').map((node) => nodeReady(node))), late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Connects a node of a cluster client if it waits to be used, and resolves once it is ready. */
+function nodeReady(node: Redis): Promise<void> {
+  if (node.status === 'ready') return Promise.resolve()
+  if (node.status === 'wait') node.connect().catch(() => {})
+  return new Promise((resolve) => node.once('ready', () => resolve()))
 }
 
 /** What a connection connects to, for messages: its URL without credentials. */
