@@ -199,6 +199,45 @@ describe('a pool on a Redis Cluster', () => {
     expect(String(await node.info('commandstats'))).toMatch(/cmdstat_spublish:calls=[1-9]/)
   })
 
+  it('connects as an ACL user named in the URL, and fails at once with REDIS_AUTH on a wrong password', async () => {
+    // ACL users are per node: the same user on every one.
+    for (const n of cluster.nodes) {
+      const c = new Redis(n.server.port)
+      await c.call('ACL', 'SETUSER', 'hy-cluster', 'on', '>s3cret', '~*', '&*', '+@all')
+      c.disconnect()
+    }
+    const p = pool('acl')
+    const addresses = cluster.nodes.map((n) => n.address).join(',')
+    const group = await startWorkers({
+      redis: `redis+cluster://hy-cluster:s3cret@${addresses}`,
+      pool: p,
+      blockMs: 1_000,
+      handler: () => 'as hy-cluster',
+    })
+    closers.push(() => group.close())
+    const d = dispatcher(p, { redis: { cluster: cluster.urls, username: 'hy-cluster', password: 's3cret' } })
+    expect(await d.submit({})).toBe('as hy-cluster')
+
+    const wrong = new Dispatcher({
+      redis: `redis+cluster://hy-cluster:nope@${addresses}`,
+      pool: p,
+      connectTimeoutMs: 40_000,
+    })
+    closers.push(() => wrong.close())
+    const startedAt = Date.now()
+    const err = (await wrong.submit({}, { timeoutMs: 50_000 }).catch((e: unknown) => e)) as HedgeyardError
+    expect(err.code).toBe('REDIS_AUTH')
+    expect(err.message).not.toContain('nope')
+    // At once, not at the connection's readiness timeout.
+    expect(Date.now() - startedAt).toBeLessThan(20_000)
+    const refused = (await startWorkers({
+      redis: `redis+cluster://hy-cluster:nope@${addresses}`,
+      pool: p,
+      handler: () => 1,
+    }).catch((e: unknown) => e)) as HedgeyardError
+    expect(refused.code).toBe('REDIS_AUTH')
+  })
+
   it("closes a worker group at once: CLIENT UNBLOCK reaches the node of the worker's blocking read", async () => {
     const p = pool('unblock')
     const group = await startWorkers({ redis: cluster.url, pool: p, blockMs: 60_000, handler: () => 1 })
