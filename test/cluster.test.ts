@@ -89,6 +89,24 @@ function aborted(signal: AbortSignal): Promise<void> {
   })
 }
 
+type ClusterNodeT = TestCluster['nodes'][number]
+
+/** Whether `n` is a primary now. */
+async function isPrimary(n: ClusterNodeT): Promise<boolean> {
+  const c = new Redis(n.server.port)
+  try {
+    return ((await c.call('ROLE')) as string[])[0] === 'master'
+  } finally {
+    c.disconnect()
+  }
+}
+
+/** A primary other than `n`. */
+async function primaryOtherThan(n: ClusterNodeT): Promise<ClusterNodeT> {
+  for (const other of cluster.nodes) if (other !== n && (await isPrimary(other))) return other
+  throw new Error('no other primary')
+}
+
 /** Reads a stream to its end: the chunks, and the result or the error code. */
 async function drain(stream: AsyncIterable<StreamChunk> & { result: Promise<unknown> }) {
   const chunks: unknown[] = []
@@ -247,6 +265,65 @@ describe('a pool on a Redis Cluster', () => {
     const startedAt = Date.now()
     await group.close()
     expect(Date.now() - startedAt).toBeLessThan(30_000)
+  })
+})
+
+describe('a migration of the slot that holds the pool', () => {
+  it('follows the pool to its new primary: blocking reads, sharded subscriptions and scripts move with it', async () => {
+    const p = pool('migrate')
+    const keys = poolKeys('hy', p)
+    let cancelled = 0
+    await workers(
+      p,
+      async (req: { hold?: boolean }, ctx) => {
+        if (!req.hold) return 'ok'
+        await aborted(ctx.signal)
+        cancelled++
+        return 'stopped'
+      },
+      { count: 2 },
+    )
+    const d = dispatcher(p)
+    expect(await d.submit({})).toBe('ok')
+
+    // Move the slot with the pool idle (docs/cluster.md): the workers' reads are blocked on the
+    // old primary, the producer and the workers subscribed there.
+    const source = await cluster.primaryOf(keys.load)
+    const on = (n: ClusterNodeT) => {
+      const c = new Redis(n.server.port)
+      closers.push(async () => c.disconnect())
+      return c
+    }
+    const src = on(source)
+    const dst = on(await primaryOtherThan(source))
+    const slot = Number(await src.call('CLUSTER', 'KEYSLOT', keys.load))
+    const srcId = String(await src.call('CLUSTER', 'MYID'))
+    const dstId = String(await dst.call('CLUSTER', 'MYID'))
+    await dst.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', srcId)
+    await src.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', dstId)
+    for (;;) {
+      const moving = (await src.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[]
+      if (moving.length === 0) break
+      await src.call('MIGRATE', '127.0.0.1', dst.options.port as number, '', 0, 5_000, 'KEYS', ...moving)
+    }
+    // The two primaries first (the target, then the source), then the other primaries; replicas
+    // learn it from their primaries.
+    await dst.call('CLUSTER', 'SETSLOT', slot, 'NODE', dstId)
+    await src.call('CLUSTER', 'SETSLOT', slot, 'NODE', dstId)
+    for (const n of cluster.nodes) {
+      if (n.server.port === src.options.port || n.server.port === dst.options.port) continue
+      if (await isPrimary(n)) await on(n).call('CLUSTER', 'SETSLOT', slot, 'NODE', dstId)
+    }
+    await cluster.waitHealthy()
+    expect((await cluster.primaryOf(keys.load)).server.port).toBe(dst.options.port)
+
+    // Submits, results and cancels all work on the new primary.
+    const answers = await Promise.all(Array.from({ length: 20 }, () => d.submit({}, { timeoutMs: 15_000 })))
+    expect(answers).toEqual(Array.from({ length: 20 }, () => 'ok'))
+    const held = d.stream({ hold: true }, { timeoutMs: 15_000 })
+    await eventually(async () => (await d.cancel(held.jobId)) === 'cancelled', 10_000)
+    await eventually(() => cancelled === 1, 10_000)
+    await settled(p)
   })
 })
 

@@ -104,6 +104,12 @@ function withScripts(conn: Connection, isCluster: boolean): Connection {
 
 /** Where each slot-owner connection is connected, for a CLIENT UNBLOCK sent to the same node. */
 const slotOwners = new WeakMap<object, SlotOwnerTracker>()
+/**
+ * The channels of each cluster subscriber. A node that loses a slot drops its sharded
+ * subscriptions (`sunsubscribe`), and ioredis then forgets them: they are made again here after
+ * the reconnect that follows.
+ */
+const shardChannels = new WeakMap<object, Set<string>>()
 /** What a cluster connection is connected to, for messages. */
 const clusterDisplays = new WeakMap<object, string>()
 
@@ -151,9 +157,16 @@ function clusterConnection(
   } as never) as unknown as Connection
   slotOwners.set(conn, tracker)
   clusterDisplays.set(conn, cluster.display)
+  if (role === 'subscriber') {
+    const channels = new Set<string>()
+    shardChannels.set(conn, channels)
+    conn.on('ready', () => {
+      if (channels.size > 0) conn.ssubscribe(...channels).catch(() => {})
+    })
+  }
   // The slot went to another node (a migration, a manual failover): reconnecting finds the new
-  // owner. A read answered MOVED fails, and its loop reads again; a sharded subscription the
-  // node dropped is made again on `ready`.
+  // owner. A read answered MOVED fails, and its loop reads again; sharded subscriptions the node
+  // dropped are made again on `ready`.
   conn.on('moved', () => conn.disconnect(true))
   const send = conn.sendCommand.bind(conn)
   conn.sendCommand = ((command, stream) => {
@@ -172,7 +185,10 @@ function clusterConnection(
  * only), SUBSCRIBE on one server.
  */
 export function subscribeTo(conn: Connection, channels: readonly string[]): Promise<unknown> {
-  return slotOwners.has(conn) ? conn.ssubscribe(...channels) : conn.subscribe(...channels)
+  const kept = shardChannels.get(conn)
+  if (kept === undefined) return conn.subscribe(...channels)
+  for (const channel of channels) kept.add(channel)
+  return conn.ssubscribe(...channels)
 }
 
 /** Calls `listener` with each message `conn` receives on its subscriptions, as bytes. */
