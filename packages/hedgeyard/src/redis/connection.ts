@@ -2,15 +2,16 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { type ErrorCode, HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { LUA_SCRIPTS, type ScriptName } from '../protocol/lua/scripts.generated.js'
 import {
-  type ClusterSpec,
-  clusterSpecOf,
-  isClusterUrl,
-  isRedisCluster,
-  type RedisCluster,
-} from './cluster-endpoint.js'
+  clusterConnection,
+  clusterDisplays,
+  isShardedSubscriber,
+  primariesReady,
+  subscribeSharded,
+  unblockOnItsNode,
+} from './cluster-connection.js'
+import { clusterSpecOf, isClusterUrl, isRedisCluster, type RedisCluster } from './cluster-endpoint.js'
 import { endpointConnection, isRedisEndpoint, type RedisEndpoint } from './redis-endpoint.js'
-import { classifyRedisError, describeError, failureDetails, replyPrefix } from './redis-failure.js'
-import { type SlotOwnerTracker, slotOwnerConnector } from './slot-owner-connector.js'
+import { classifyRedisError, describeError, failureDetails } from './redis-failure.js'
 
 export type { RedisCluster } from './cluster-endpoint.js'
 export type { RedisEndpoint, RedisTlsFiles } from './redis-endpoint.js'
@@ -63,7 +64,10 @@ export function createConnection(
 ): Connection {
   checkRedisInput(input)
   const cluster = clusterSpecOf(input)
-  if (cluster !== undefined) return withScripts(clusterConnection(cluster, role, name, slotKey), true)
+  if (cluster !== undefined) {
+    const roleOptions = { ...ROLE_OPTIONS[role], retryStrategy }
+    return withScripts(clusterConnection(cluster, role, roleOptions, name, slotKey), true)
+  }
   const options: RedisOptions = {
     ...ROLE_OPTIONS[role],
     protocol: 2,
@@ -102,98 +106,18 @@ function withScripts(conn: Connection, isCluster: boolean): Connection {
   return conn
 }
 
-/** Where each slot-owner connection is connected, for a CLIENT UNBLOCK sent to the same node. */
-const slotOwners = new WeakMap<object, SlotOwnerTracker>()
-/**
- * The channels of each cluster subscriber. A node that loses a slot drops its sharded
- * subscriptions (`sunsubscribe`), and ioredis then forgets them: they are made again here after
- * the reconnect that follows.
- */
-const shardChannels = new WeakMap<object, Set<string>>()
-/** What a cluster connection is connected to, for messages. */
-const clusterDisplays = new WeakMap<object, string>()
-
-/**
- * A connection to a cluster. `command` is an ioredis Cluster of its own (scripts go to the node
- * of their keys' slot, following MOVED and ASK), built with the same settings as on one server:
- * no offline queue, and a command whose node's connection dropped is failed, never resent
- * (`retryDelayOnFailover: 0`). `blocking` and `subscriber` are single connections to the primary
- * that owns `slotKey`'s slot, found again at every reconnect (slot-owner-connector.ts), so that a
- * blocking read, its CLIENT ID and the CLIENT UNBLOCK that ends it meet on one node.
- */
-function clusterConnection(
-  cluster: ClusterSpec,
-  role: ConnectionRole,
-  name: string,
-  slotKey: string | undefined,
-): Connection {
-  if (role === 'command') {
-    const conn = new Cluster(cluster.nodes, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      enableAutoPipelining: false,
-      retryDelayOnFailover: 0,
-      clusterRetryStrategy: retryStrategy,
-      redisOptions: { ...cluster.options, protocol: 2, connectionName: name, maxRetriesPerRequest: 0 },
-    })
-    clusterDisplays.set(conn, cluster.display)
-    // A node learned later (a promoted replica, a new primary) is connected at once, for the same
-    // reason as in primariesReady: the first commands sent to it would fail otherwise.
-    conn.on('+node', (node: Redis) => {
-      if (node.status === 'wait' && !node.options.readOnly) node.connect().catch(() => {})
-    })
-    return conn as unknown as Connection
-  }
-  if (slotKey === undefined) throw new Error(`a ${role} connection to a cluster needs the key of its slot`)
-  const tracker: SlotOwnerTracker = { address: undefined }
-  const conn = new Redis({
-    ...ROLE_OPTIONS[role],
-    ...cluster.options,
-    protocol: 2,
-    lazyConnect: true,
-    connectionName: name,
-    retryStrategy,
-    Connector: slotOwnerConnector(cluster, slotKey, tracker),
-  } as never) as unknown as Connection
-  slotOwners.set(conn, tracker)
-  clusterDisplays.set(conn, cluster.display)
-  if (role === 'subscriber') {
-    const channels = new Set<string>()
-    shardChannels.set(conn, channels)
-    conn.on('ready', () => {
-      if (channels.size > 0) conn.ssubscribe(...channels).catch(() => {})
-    })
-  }
-  // The slot went to another node (a migration, a manual failover): reconnecting finds the new
-  // owner. A read answered MOVED fails, and its loop reads again; sharded subscriptions the node
-  // dropped are made again on `ready`.
-  conn.on('moved', () => conn.disconnect(true))
-  const send = conn.sendCommand.bind(conn)
-  conn.sendCommand = ((command, stream) => {
-    const reply = send(command, stream) as Promise<unknown>
-    reply.catch((err: unknown) => {
-      if (replyPrefix(err) === 'MOVED') conn.disconnect(true)
-    })
-    return reply
-  }) as typeof conn.sendCommand
-  return conn
-}
-
 /**
  * Subscribes a subscriber connection to `channels` (all of one pool): SSUBSCRIBE on a cluster,
  * where the scripts send with SPUBLISH (sharded pub/sub: a message goes to the pool's shard
  * only), SUBSCRIBE on one server.
  */
 export function subscribeTo(conn: Connection, channels: readonly string[]): Promise<unknown> {
-  const kept = shardChannels.get(conn)
-  if (kept === undefined) return conn.subscribe(...channels)
-  for (const channel of channels) kept.add(channel)
-  return conn.ssubscribe(...channels)
+  return isShardedSubscriber(conn) ? subscribeSharded(conn, channels) : conn.subscribe(...channels)
 }
 
 /** Calls `listener` with each message `conn` receives on its subscriptions, as bytes. */
 export function onMessage(conn: Connection, listener: (channel: Buffer, message: Buffer) => void): void {
-  conn.on(slotOwners.has(conn) ? 'smessageBuffer' : 'messageBuffer', listener)
+  conn.on(isShardedSubscriber(conn) ? 'smessageBuffer' : 'messageBuffer', listener)
 }
 
 /**
@@ -205,21 +129,15 @@ export async function unblockClient(
   blocking: Connection,
   clientId: number,
 ): Promise<boolean> {
-  const tracker = slotOwners.get(blocking)
-  if (tracker === undefined) return (await cmd.client('UNBLOCK', clientId)) === 1
-  const at = tracker.address
-  if (at === undefined) return false
-  const node = (cmd as unknown as Cluster)
-    .nodes('all')
-    .find((n: Redis) => n.options.host === at.host && n.options.port === at.port)
-  return node === undefined ? false : (await node.client('UNBLOCK', clientId)) === 1
+  return (await unblockOnItsNode(cmd, blocking, clientId)) ?? (await cmd.client('UNBLOCK', clientId)) === 1
 }
 
 /**
- * Refuses a `redis` option that would connect but never work: an ioredis Cluster (the scripts
- * derive keys a Cluster cannot route, so every submit would time out) and a client with a
- * `keyPrefix` (it prefixes the KEYS of a script but not the keys the script derives from them).
- * @throws HedgeyardError INVALID_ARGUMENT
+ * Checks the `redis` option: a URL, an endpoint or a cluster with valid fields, or a client.
+ * Refuses an ioredis Cluster client (a cluster is named by its nodes: the factory makes each
+ * role's connection itself) and a client with a `keyPrefix` (it prefixes the KEYS of a script but
+ * not the keys the script derives from them).
+ * @throws HedgeyardError INVALID_ARGUMENT naming the field
  */
 export function checkRedisInput(input: unknown): asserts input is RedisInput {
   if (
@@ -361,40 +279,6 @@ export function connectReady(conn: Redis | Cluster, timeoutMs: number): Promise<
     // A cluster reports a node's refused AUTH or TLS handshake under this name.
     conn.on('node error', onError)
   })
-}
-
-/**
- * Resolves once the cluster's connection to each primary is ready. Without an offline queue, a
- * cluster client fails a command meant for a node whose connection is still being made; its
- * connections are made when first used, so the first calls after `ready` would fail.
- * @throws HedgeyardError REDIS_UNAVAILABLE when one is not ready within `timeoutMs`
- */
-async function primariesReady(conn: Cluster, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new HedgeyardError(
-            'REDIS_UNAVAILABLE',
-            `the primaries of ${describeTarget(conn)} did not become ready within ${timeoutMs} ms`,
-          ),
-        ),
-      timeoutMs,
-    )
-  })
-  try {
-    await Promise.race([Promise.all(conn.nodes('master').map((node) => nodeReady(node))), late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-/** Connects a node of a cluster client if it waits to be used, and resolves once it is ready. */
-function nodeReady(node: Redis): Promise<void> {
-  if (node.status === 'ready') return Promise.resolve()
-  if (node.status === 'wait') node.connect().catch(() => {})
-  return new Promise((resolve) => node.once('ready', () => resolve()))
 }
 
 /** What a connection connects to, for messages: its URL without credentials. */
