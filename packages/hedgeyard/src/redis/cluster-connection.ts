@@ -120,10 +120,12 @@ export async function unblockOnItsNode(
 }
 
 /**
- * Resolves once the cluster's connection to each primary is ready. Without an offline queue, a
- * cluster client fails a command meant for a node whose connection is still being made; its
- * connections are made when first used, so the first calls after `ready` would fail.
- * @throws HedgeyardError REDIS_UNAVAILABLE when one is not ready within `timeoutMs`
+ * Resolves once the cluster's connection to each primary is ready, or has failed (a primary that
+ * is down, whose slots the cluster has not handed to a replica yet: calls meant for it fail at
+ * once, the others work). Without an offline queue, a cluster client fails a command meant for a
+ * node whose connection is still being made; its connections are made when first used, so the
+ * first calls after `ready` would fail.
+ * @throws HedgeyardError REDIS_UNAVAILABLE when one is still connecting after `timeoutMs`
  */
 export async function primariesReady(conn: Cluster, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
@@ -146,9 +148,12 @@ export async function primariesReady(conn: Cluster, timeoutMs: number): Promise<
   }
 }
 
-/** Connects a node of a cluster client if it waits to be used, and resolves once it is ready. */
+/** Connects a node of a cluster client if it waits to be used; resolves once it is ready or has failed. */
 function nodeReady(node: Redis): Promise<void> {
-  if (node.status === 'ready') return Promise.resolve()
+  if (node.status === 'ready' || node.status === 'end') return Promise.resolve()
   if (node.status === 'wait') node.connect().catch(() => {})
-  return new Promise((resolve) => node.once('ready', () => resolve()))
+  return new Promise((resolve) => {
+    node.once('ready', () => resolve())
+    node.once('end', () => resolve())
+  })
 }
