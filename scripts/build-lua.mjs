@@ -4,6 +4,8 @@
 // code), so scripts share code without copies; `--!include lib/wire.lua` is replaced by the protocol's constants, made here
 // from packages/hedgeyard/src/protocol/wire.ts, so the Lua and the TypeScript share one source for
 // the consumer group, the defaults, the limits and the shape of every key.
+// A script that sends messages (lib/publish.lua) gets a second form, `sharded`, with SPUBLISH for
+// PUBLISH, which the connections to a Redis Cluster load.
 // `--check` exits non-zero when the generated module is out of date (the test run uses it).
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
@@ -44,7 +46,11 @@ for (const file of files) {
   const lua = expand(readFileSync(join(dir, file), 'utf8'), dir)
   const name = file.replace(/\.lua$/, '').replace(/-([a-z])/g, (_, c) => c.toUpperCase())
   // No number of keys: every call passes its own (see protocol/scripts/call.ts).
-  body += `  ${name}: { lua: ${JSON.stringify(lua)} },\n`
+  const publish = "local PUBLISH_COMMAND = 'PUBLISH'\n"
+  const sharded = lua.includes(publish)
+    ? `, sharded: ${JSON.stringify(lua.replace(publish, "local PUBLISH_COMMAND = 'SPUBLISH'\n"))}`
+    : ''
+  body += `  ${name}: { lua: ${JSON.stringify(lua)}${sharded} },\n`
 }
 body += '} as const\n\nexport type ScriptName = keyof typeof LUA_SCRIPTS\n'
 

@@ -60,7 +60,7 @@ describe('the redis option', () => {
     }
   })
 
-  it('refuses an ioredis Cluster, which is not supported yet', async () => {
+  it('refuses an ioredis Cluster client, and says how to name a cluster instead', async () => {
     const pool = uniquePool('cluster')
     const errors = [
       thrown(() => new Dispatcher({ redis: cluster() as unknown as Redis, pool })),
@@ -69,7 +69,7 @@ describe('the redis option', () => {
     ]
     for (const err of errors) {
       expect(err.code).toBe('INVALID_ARGUMENT')
-      expect(err.message).toMatch(/^redis: an ioredis Cluster is not supported yet/)
+      expect(err.message).toMatch(/^redis: an ioredis Cluster client is not taken .* redis\+cluster:\/\//)
     }
     // Refused before anything connected.
     for (const c of clients) if (c instanceof Cluster) expect(c.status).toBe('wait')
@@ -81,7 +81,7 @@ describe('the redis option', () => {
     const err = thrown(() => new Dispatcher({ redis: options, pool: 'p' }))
     expect(err.code).toBe('INVALID_ARGUMENT')
     expect(err.message).toBe(
-      'redis must be a URL, an object { url, username?, password?, tls? } or an ioredis client (got a plain object without url)',
+      'redis must be a URL, an object { url, username?, password?, tls? }, a cluster { cluster: [urls], ... } or an ioredis client (got a plain object without url)',
     )
   })
 

@@ -31,7 +31,7 @@ export function withRedisOptions(cmd: Command): Command {
   return cmd
     .option(
       '--redis <url>',
-      'Redis URL, rediss:// for TLS (env HEDGEYARD_REDIS_URL; the password may come from HEDGEYARD_REDIS_PASSWORD)',
+      'Redis URL, rediss:// for TLS, redis+cluster://host:port,host:port for a Redis Cluster (env HEDGEYARD_REDIS_URL; the password may come from HEDGEYARD_REDIS_PASSWORD)',
       env('HEDGEYARD_REDIS_URL') ?? DEFAULT_REDIS_URL,
     )
     .option(
@@ -72,7 +72,7 @@ function redisInputOf(action: Command, password: string | undefined): Dispatcher
     if (path !== undefined) tls[t.field] = readable(name, path)
   }
   const hasTls = Object.keys(tls).length > 0
-  if (hasTls && !opts.redis.startsWith('rediss://')) {
+  if (hasTls && !opts.redis.startsWith('rediss://') && !opts.redis.startsWith('rediss+cluster://')) {
     fail(
       'INVALID_ARGUMENT',
       '--tls-ca, --tls-cert and --tls-key are for a TLS connection: use a rediss:// URL',
@@ -81,7 +81,7 @@ function redisInputOf(action: Command, password: string | undefined): Dispatcher
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
     fail('INVALID_ARGUMENT', '--tls-cert and --tls-key go together (a client certificate and its key)')
   }
-  if (password !== undefined && /^rediss?:\/\/[^/@]*:[^/@]*@/.test(opts.redis)) {
+  if (password !== undefined && /^rediss?(\+cluster)?:\/\/[^/@]*:[^/@]*@/.test(opts.redis)) {
     fail(
       'INVALID_ARGUMENT',
       'HEDGEYARD_REDIS_PASSWORD is set and the Redis URL has a password too: give it once',

@@ -30,6 +30,13 @@ describe('gateway options', () => {
     expect(JSON.stringify(g.config)).not.toMatch(/hunter2|alice-key/)
     expect(g.config).toMatchObject({ redis: 'redis://:****@127.0.0.1:6379/0', apiKeys: '1 (hashed)' })
     await g.close()
+    // A cluster URL too (it is not a WHATWG URL); nothing connects before the first request.
+    const c = createGateway({
+      redis: 'redis+cluster://hy:hunter2-password@10.0.0.1:7000,10.0.0.2:7000',
+      pool: 'p',
+    })
+    expect(c.config.redis).toBe('redis+cluster://hy:****@10.0.0.1:7000,10.0.0.2:7000')
+    await c.close()
   })
 
   it('refuses bad numbers, naming them', () => {

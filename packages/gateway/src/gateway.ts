@@ -194,7 +194,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         ? maskUrl(options.redis)
         : 'url' in options.redis
           ? maskUrl(options.redis.url)
-          : '(an ioredis client)',
+          : Array.isArray((options.redis as { cluster?: unknown }).cluster)
+            ? `a cluster of ${(options.redis as { cluster: string[] }).cluster.join(',')}`
+            : '(an ioredis client)',
     pool: options.pool,
     prefix: o.prefix,
     host: o.host,

@@ -61,6 +61,9 @@ export function maskUrl(url: string): string {
     if (u.password !== '') u.password = '****'
     return u.toString()
   } catch {
-    return '(not a URL)'
+    // A cluster URL (`redis+cluster://user:password@h1:7000,h2:7000`) is no WHATWG URL.
+    return url.startsWith('redis+cluster://') || url.startsWith('rediss+cluster://')
+      ? url.replace(/:[^:@/]*@/, ':****@')
+      : '(not a URL)'
   }
 }

@@ -1,7 +1,13 @@
 import type { Logger } from 'pino'
 import { decodeEntry, type JobEntry } from '../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, queueKey } from '../protocol/keys.js'
-import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
+import {
+  type Connection,
+  connectReady,
+  createConnection,
+  type RedisInput,
+  unblockClient,
+} from '../redis/connection.js'
 
 /** An XREADGROUP reply: a deleted entry still pending comes back with no fields. */
 export type StreamReply = [string, [string, string[] | null][]][] | null
@@ -89,7 +95,7 @@ export class EntryReader {
   /** Ends a blocked read at once, as if its BLOCK had run out (CLIENT UNBLOCK, sent on `cmd`). */
   async unblock(cmd: Connection): Promise<void> {
     if (this.#clientId === undefined) return
-    await cmd.client('UNBLOCK', this.#clientId).catch(() => {})
+    await unblockClient(cmd, this.#conn, this.#clientId).catch(() => false)
   }
 
   disconnect(): void {
@@ -139,7 +145,7 @@ export class EntryReader {
   }
 
   #connect(): Connection {
-    const conn = createConnection(this.#s.redis, 'blocking', `hy:worker:${this.#workerId}`)
+    const conn = createConnection(this.#s.redis, 'blocking', `hy:worker:${this.#workerId}`, this.#queue)
     conn.on('ready', () => {
       conn.client('ID').then(
         (id) => {

@@ -300,7 +300,12 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     this.#keys = poolKeys(this.#options.prefix, this.pool)
     this.producerId = `${hostname().replace(/[^A-Za-z0-9_.-]/g, '_')}-${process.pid}-${nextId().slice(-8)}`
     this.#cmd = createConnection(options.redis, 'command', `hy:producer:${this.producerId}`)
-    this.#sub = createConnection(options.redis, 'subscriber', `hy:results:${this.producerId}`)
+    this.#sub = createConnection(
+      options.redis,
+      'subscriber',
+      `hy:results:${this.producerId}`,
+      this.#keys.base,
+    )
     this.#batcher = new DispatchBatcher(
       this.#cmd,
       this.#keys,
@@ -365,6 +370,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
           options.redis,
           this.#cmd,
           `hy:streams:${this.producerId}`,
+          this.#keys.base,
           STREAM_BLOCK_MS,
           this.#logger,
         )

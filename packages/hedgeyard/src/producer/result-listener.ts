@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import { decodeEnvelope, type Envelope } from '../protocol/codec.js'
 import { copyResultKey, type PoolKeys, resultKey } from '../protocol/keys.js'
 import { NOT_PLAIN_SUCCESS, successValueAt } from '../protocol/success-envelope.js'
-import { type Connection, connectReady, redisFailure } from '../redis/connection.js'
+import { type Connection, connectReady, onMessage, redisFailure, subscribeTo } from '../redis/connection.js'
 import { WaitingJobs } from './waiting-jobs.js'
 
 /** Receives the envelope of a job's result. */
@@ -46,7 +46,7 @@ export class ResultListener {
     this.#logger = logger
     // The message's bytes, not its text: a line is looked up by its id's bytes, and most results
     // are read by parsing their value alone, so the message is never made a string.
-    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+    onMessage(sub, (channel, message) => {
       if (channel.equals(this.#channelBytes)) this.#onMessage(message)
     })
     sub.on('ready', () => {
@@ -64,7 +64,7 @@ export class ResultListener {
   async start(timeoutMs: number): Promise<void> {
     await connectReady(this.#sub, timeoutMs)
     try {
-      await this.#sub.subscribe(this.#channel)
+      await subscribeTo(this.#sub, [this.#channel])
     } catch (err) {
       throw redisFailure(err, `subscribing to ${this.#channel}`)
     }
@@ -165,7 +165,7 @@ export class ResultListener {
 
   async #resubscribeAndRecover(): Promise<void> {
     try {
-      await this.#sub.subscribe(this.#channel)
+      await subscribeTo(this.#sub, [this.#channel])
       await connectReady(this.#cmd, 5_000)
       const found = await this.recover()
       if (found > 0) this.#logger.info({ found }, 'recovered results after reconnect')

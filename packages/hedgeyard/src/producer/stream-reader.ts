@@ -1,5 +1,11 @@
 import type { Logger } from 'pino'
-import { type Connection, connectReady, createConnection, type RedisInput } from '../redis/connection.js'
+import {
+  type Connection,
+  connectReady,
+  createConnection,
+  type RedisInput,
+  unblockClient,
+} from '../redis/connection.js'
 
 /** What a reader delivers one output stream's entries to. */
 export interface OutputSink {
@@ -30,6 +36,7 @@ export class StreamReader {
   readonly #redis: RedisInput
   readonly #cmd: Connection
   readonly #name: string
+  readonly #slotKey: string
   readonly #blockMs: number
   readonly #logger: Logger
   /** The sinks of each stream key (a job can be followed twice in one process), each with its position. */
@@ -42,10 +49,19 @@ export class StreamReader {
   #idleWaiter: (() => void) | undefined
   #loop: Promise<void> | undefined
 
-  constructor(redis: RedisInput, cmd: Connection, name: string, blockMs: number, logger: Logger) {
+  /** `slotKey`: a key of the pool's slot (its streams' node, on a cluster). */
+  constructor(
+    redis: RedisInput,
+    cmd: Connection,
+    name: string,
+    slotKey: string,
+    blockMs: number,
+    logger: Logger,
+  ) {
     this.#redis = redis
     this.#cmd = cmd
     this.#name = name
+    this.#slotKey = slotKey
     this.#blockMs = blockMs
     this.#logger = logger
   }
@@ -96,16 +112,16 @@ export class StreamReader {
   async #unblock(): Promise<void> {
     // The wake may reach Redis before the read it is meant for: repeat while that read is out.
     for (let i = 0; i < 500 && this.#isReading && this.#isKicked && !this.#isClosed; i++) {
-      if (this.#clientId !== undefined) {
-        const done = await this.#cmd.client('UNBLOCK', this.#clientId).catch(() => 0)
-        if (done === 1) return
+      if (this.#clientId !== undefined && this.#conn !== undefined) {
+        const done = await unblockClient(this.#cmd, this.#conn, this.#clientId).catch(() => false)
+        if (done) return
       }
       await new Promise((r) => setTimeout(r, 2))
     }
   }
 
   #connect(): Connection {
-    const conn = createConnection(this.#redis, 'blocking', this.#name)
+    const conn = createConnection(this.#redis, 'blocking', this.#name, this.#slotKey)
     conn.on('ready', () => {
       conn.client('ID').then(
         (id) => {

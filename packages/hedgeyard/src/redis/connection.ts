@@ -1,17 +1,28 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import { type ErrorCode, HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { LUA_SCRIPTS, type ScriptName } from '../protocol/lua/scripts.generated.js'
+import {
+  clusterConnection,
+  clusterDisplays,
+  isShardedSubscriber,
+  primariesReady,
+  subscribeSharded,
+  unblockOnItsNode,
+} from './cluster-connection.js'
+import { clusterSpecOf, isClusterUrl, isRedisCluster, type RedisCluster } from './cluster-endpoint.js'
 import { endpointConnection, isRedisEndpoint, type RedisEndpoint } from './redis-endpoint.js'
 import { classifyRedisError, describeError, failureDetails } from './redis-failure.js'
 
+export type { RedisCluster } from './cluster-endpoint.js'
 export type { RedisEndpoint, RedisTlsFiles } from './redis-endpoint.js'
 export { redisFailure } from './redis-failure.js'
 
 /**
  * Where Redis is: a URL (`redis://host:port/db`), a URL with credentials and TLS files given apart
- * ({@link RedisEndpoint}), or an ioredis client used as a template.
+ * ({@link RedisEndpoint}), a Redis Cluster (`redis+cluster://h1:7000,h2:7001` or
+ * {@link RedisCluster}), or an ioredis client used as a template.
  */
-export type RedisInput = string | RedisEndpoint | Redis
+export type RedisInput = string | RedisEndpoint | RedisCluster | Redis
 
 /**
  * What a connection is for. `command` fails fast when Redis is unreachable (no offline queue);
@@ -35,19 +46,34 @@ const ROLE_OPTIONS: Record<ConnectionRole, RedisOptions> = {
   subscriber: { enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: true },
 }
 
+/** Reconnection delays (ms) after the n-th failed attempt. */
+const retryStrategy = (times: number) => Math.min(50 * times, 1000)
+
 /**
  * The one place connections are made: every connection of Hedgeyard comes from here, with the
  * protocol set explicitly, a name that `CLIENT LIST` shows, and the scripts defined through
- * `defineCommand` (EVALSHA, reloaded after NOSCRIPT).
+ * `defineCommand` (EVALSHA, reloaded after NOSCRIPT). `slotKey` is a key of the slot the
+ * connection serves (the pool's `keys.base`): on a cluster, a blocking or subscriber connection
+ * goes to the node that owns it.
  */
-export function createConnection(input: RedisInput, role: ConnectionRole, name: string): Connection {
+export function createConnection(
+  input: RedisInput,
+  role: ConnectionRole,
+  name: string,
+  slotKey?: string,
+): Connection {
   checkRedisInput(input)
+  const cluster = clusterSpecOf(input)
+  if (cluster !== undefined) {
+    const roleOptions = { ...ROLE_OPTIONS[role], retryStrategy }
+    return withScripts(clusterConnection(cluster, role, roleOptions, name, slotKey), true)
+  }
   const options: RedisOptions = {
     ...ROLE_OPTIONS[role],
     protocol: 2,
     lazyConnect: true,
     connectionName: name,
-    retryStrategy: (times) => Math.min(50 * times, 1000),
+    retryStrategy,
   }
   const endpoint = isRedisEndpoint(input) ? endpointConnection(input) : undefined
   const conn = (typeof input === 'string'
@@ -60,34 +86,79 @@ export function createConnection(input: RedisInput, role: ConnectionRole, name: 
     conn.disconnect()
     throw keyPrefixRefused(conn.options.keyPrefix)
   }
+  return withScripts(conn, false)
+}
+
+/**
+ * Defines the scripts on a new connection (on a cluster, in the form that sends its messages with
+ * SPUBLISH) and keeps its errors from being printed.
+ */
+function withScripts(conn: Connection, isCluster: boolean): Connection {
   // Errors surface through the commands that fail; without a listener ioredis would print them.
   // ioredis emits a refused AUTH here before it rejects the commands waiting on it with it.
   conn.on('error', maskCredentials)
+  conn.on('node error', maskCredentials)
   for (const [scriptName, script] of Object.entries(LUA_SCRIPTS)) {
     // No numberOfKeys: every call passes its own (protocol/scripts/call.ts).
-    conn.defineCommand(scriptName, { lua: script.lua })
+    const lua = isCluster && 'sharded' in script ? script.sharded : script.lua
+    conn.defineCommand(scriptName, { lua })
   }
   return conn
 }
 
 /**
- * Refuses a `redis` option that would connect but never work: an ioredis Cluster (the scripts
- * derive keys a Cluster cannot route, so every submit would time out) and a client with a
- * `keyPrefix` (it prefixes the KEYS of a script but not the keys the script derives from them).
- * @throws HedgeyardError INVALID_ARGUMENT
+ * Subscribes a subscriber connection to `channels` (all of one pool): SSUBSCRIBE on a cluster,
+ * where the scripts send with SPUBLISH (sharded pub/sub: a message goes to the pool's shard
+ * only), SUBSCRIBE on one server.
+ */
+export function subscribeTo(conn: Connection, channels: readonly string[]): Promise<unknown> {
+  return isShardedSubscriber(conn) ? subscribeSharded(conn, channels) : conn.subscribe(...channels)
+}
+
+/** Calls `listener` with each message `conn` receives on its subscriptions, as bytes. */
+export function onMessage(conn: Connection, listener: (channel: Buffer, message: Buffer) => void): void {
+  conn.on(isShardedSubscriber(conn) ? 'smessageBuffer' : 'messageBuffer', listener)
+}
+
+/**
+ * Ends a blocked read at once, as if its BLOCK had run out: `CLIENT UNBLOCK clientId`, sent on
+ * `cmd`, on a cluster to the node `blocking` is connected to. Whether a read was unblocked.
+ */
+export async function unblockClient(
+  cmd: Connection,
+  blocking: Connection,
+  clientId: number,
+): Promise<boolean> {
+  return (await unblockOnItsNode(cmd, blocking, clientId)) ?? (await cmd.client('UNBLOCK', clientId)) === 1
+}
+
+/**
+ * Checks the `redis` option: a URL, an endpoint or a cluster with valid fields, or a client.
+ * Refuses an ioredis Cluster client (a cluster is named by its nodes: the factory makes each
+ * role's connection itself) and a client with a `keyPrefix` (it prefixes the KEYS of a script but
+ * not the keys the script derives from them).
+ * @throws HedgeyardError INVALID_ARGUMENT naming the field
  */
 export function checkRedisInput(input: unknown): asserts input is RedisInput {
+  if (
+    isClusterUrl(input) ||
+    isRedisCluster(input) ||
+    isClusterUrl((input as { url?: unknown } | null)?.url)
+  ) {
+    clusterSpecOf(input)
+    return
+  }
   if (typeof input === 'string') return checkRedisUrl(input, 'redis')
   if (isRedisEndpoint(input)) return checkRedisUrl(input.url, 'redis.url')
   if (typeof input !== 'object' || input === null || typeof (input as Redis).duplicate !== 'function') {
     throw invalidArgument(
-      `redis must be a URL, an object { url, username?, password?, tls? } or an ioredis client (got ${describeInput(input)})`,
+      `redis must be a URL, an object { url, username?, password?, tls? }, a cluster { cluster: [urls], ... } or an ioredis client (got ${describeInput(input)})`,
     )
   }
   // `isCluster` rather than instanceof: the client may come from another copy of ioredis.
   if ((input as { isCluster?: unknown }).isCluster === true) {
     throw invalidArgument(
-      'redis: an ioredis Cluster is not supported yet (every submit would time out): pass a URL or a Redis client of a standalone server (or of a primary found through Sentinel)',
+      "redis: an ioredis Cluster client is not taken (each of Hedgeyard's connections needs settings of its own): name the cluster with a URL redis+cluster://host:port,host:port or { cluster: ['redis://host:port', ...] }",
     )
   }
   const keyPrefix = (input as Redis).options?.keyPrefix
@@ -158,7 +229,7 @@ const FATAL_AT_CONNECT: ReadonlySet<ErrorCode> = new Set(['REDIS_AUTH', 'REDIS_T
  * REDIS_TLS or REDIS_NOPERM when the setup is refused, and with REDIS_UNAVAILABLE when the
  * connection is not ready within `timeoutMs`.
  */
-export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
+export function connectReady(conn: Redis | Cluster, timeoutMs: number): Promise<void> {
   if (conn.status === 'ready') return Promise.resolve()
   if (conn.status === 'wait') conn.connect().catch(() => {})
   return new Promise((resolve, reject) => {
@@ -177,15 +248,16 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
         )
       }
     }
+    const startedAt = Date.now()
     const onReady = () => {
       cleanup()
-      checkDatabase(conn).then(resolve, reject)
+      const rest = Math.max(0, timeoutMs - (Date.now() - startedAt))
+      ;(conn instanceof Cluster ? primariesReady(conn, rest) : checkDatabase(conn)).then(resolve, reject)
     }
     const timer = setTimeout(() => {
       cleanup()
       const last = lastError === undefined ? '' : ` (last error: ${describeError(lastError)})`
-      const o = conn.options
-      const where = `${o.tls ? 'rediss' : 'redis'}://${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`
+      const where = describeTarget(conn)
       reject(
         new HedgeyardError(
           'REDIS_UNAVAILABLE',
@@ -200,10 +272,21 @@ export function connectReady(conn: Redis, timeoutMs: number): Promise<void> {
       clearTimeout(timer)
       conn.off('ready', onReady)
       conn.off('error', onError)
+      conn.off('node error', onError)
     }
     conn.on('ready', onReady)
     conn.on('error', onError)
+    // A cluster reports a node's refused AUTH or TLS handshake under this name.
+    conn.on('node error', onError)
   })
+}
+
+/** What a connection connects to, for messages: its URL without credentials. */
+function describeTarget(conn: Redis | Cluster): string {
+  const display = clusterDisplays.get(conn)
+  if (display !== undefined) return display
+  const o = (conn as Redis).options
+  return `${o.tls ? 'rediss' : 'redis'}://${o.host ?? '127.0.0.1'}:${o.port ?? 6379}/${o.db ?? 0}`
 }
 
 /**
@@ -226,7 +309,8 @@ function maskCredentials(err: unknown): void {
  * past its `databases`) leaves ioredis on database 0, where another pool's keys may be.
  * @throws HedgeyardError INVALID_ARGUMENT naming the database, after closing the connection.
  */
-async function checkDatabase(conn: Redis): Promise<void> {
+async function checkDatabase(conn: Redis | Cluster): Promise<void> {
+  if (conn instanceof Cluster) return
   const wanted = conn.options.db ?? 0
   if (wanted === 0) return
   let info: string

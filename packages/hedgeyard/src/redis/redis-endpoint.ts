@@ -74,7 +74,11 @@ export function endpointConnection(endpoint: RedisEndpoint): { url: string; opti
   return { url: url.toString(), options }
 }
 
-function tlsOptions(tls: unknown, url: URL): Record<string, string> {
+/**
+ * The TLS options of a `rediss://` connection from its files, read and checked now.
+ * @throws HedgeyardError INVALID_ARGUMENT naming the option (and the file that cannot be read)
+ */
+export function tlsOptions(tls: unknown, url: URL): Record<string, string> {
   if (typeof tls !== 'object' || tls === null) {
     throw invalidArgument(
       `redis.tls must be an object { caFile?, certFile?, keyFile? } (got ${describe(tls)})`,

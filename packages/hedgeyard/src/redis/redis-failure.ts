@@ -91,6 +91,8 @@ const ABORT_CLASSES: ReadonlySet<string> = new Set([
   'AbortError',
   'InterruptError',
   'MaxRetriesPerRequestError',
+  // A cluster client none of whose nodes answered.
+  'ClusterAllFailedError',
 ])
 
 /**
@@ -103,7 +105,17 @@ const CLIENT_CONNECTION_MESSAGES: ReadonlySet<string> = new Set([
   'Connection is closed.',
   "Stream isn't writeable and enableOfflineQueue options is false",
   'Command timed out',
+  // A cluster client that has no node to send to, or lost every one.
+  "Cluster isn't ready and enableOfflineQueue options is false",
+  'None of startup nodes is available',
 ])
+
+/**
+ * What a cluster client fails a command with when it followed redirections (MOVED, ASK) or waited
+ * out TRYAGAIN and CLUSTERDOWN as many times as it may: its fixed text, then the last error. The
+ * slot's primary could not be reached in time (a failover under way): waiting is the cure.
+ */
+const CLUSTER_REDIRECTIONS = 'Too many Cluster redirections. Last error: '
 
 /** What a failure of a Redis call means for the caller: its code, and the reply's prefix if any. */
 export interface RedisFailureKind {
@@ -150,6 +162,7 @@ export function classifyRedisError(err: unknown): RedisFailureKind {
   if (typeof (err as { syscall?: unknown }).syscall === 'string') return { code: 'REDIS_UNAVAILABLE' }
   if (ABORT_CLASSES.has(err.name)) return { code: 'REDIS_UNAVAILABLE' }
   if (CLIENT_CONNECTION_MESSAGES.has(err.message)) return { code: 'REDIS_UNAVAILABLE' }
+  if (err.message.startsWith(CLUSTER_REDIRECTIONS)) return { code: 'REDIS_UNAVAILABLE' }
   return { code: 'PROTOCOL_ERROR' }
 }
 

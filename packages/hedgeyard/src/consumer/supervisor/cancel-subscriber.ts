@@ -1,5 +1,12 @@
 import { cancelChannel, type PoolKeys } from '../../protocol/keys.js'
-import { type Connection, connectReady, createConnection, type RedisInput } from '../../redis/connection.js'
+import {
+  type Connection,
+  connectReady,
+  createConnection,
+  onMessage,
+  type RedisInput,
+  subscribeTo,
+} from '../../redis/connection.js'
 
 /** Told to stop a copy: the worker holding it, its entry, and why. */
 export type CancelHandler = (workerId: string, entryId: string, reason: string) => void
@@ -43,19 +50,19 @@ export class CancelSubscriber {
    * SUBSCRIBE (a user not allowed the channels, say) as it came.
    */
   async start(workerIds: readonly string[]): Promise<void> {
-    const conn = createConnection(this.#redis, 'subscriber', this.#name)
+    const conn = createConnection(this.#redis, 'subscriber', this.#name, this.#keys.base)
     this.#conn = conn
     // Worker ids may contain ':', so a channel is mapped back to its worker, not parsed.
     const byChannel = new Map(workerIds.map((id) => [cancelChannel(this.#keys, id), id]))
-    conn.on('message', (channel: string, message: string) => {
-      const workerId = byChannel.get(channel)
+    onMessage(conn, (channel, message) => {
+      const workerId = byChannel.get(channel.toString())
       if (workerId === undefined) return
-      const { entryId, reason } = parseCancel(message)
+      const { entryId, reason } = parseCancel(message.toString())
       this.#onCancel(workerId, entryId, reason)
     })
     try {
       await connectReady(conn, 5_000)
-      await conn.subscribe(...byChannel.keys())
+      await subscribeTo(conn, [...byChannel.keys()])
     } catch (err) {
       conn.disconnect()
       throw err

@@ -45,6 +45,7 @@ local base, jobId, code, message, ttl, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 --!include lib/check.lua
 --!include ../../placement/ready.lua
 --!include lib/keys.lua
+--!include lib/publish.lua
 --!include lib/out.lua
 
 if not isId(jobId) then badArgument('cancel', 'job id is not a valid id') end
@@ -157,6 +158,6 @@ for _, l in ipairs(loads) do
   if l[3] then redis.call('ZADD', readyKey, l[4], l[1]) end
 end
 -- Messages last: everything above is stored whatever becomes of them.
-for _, r in ipairs(running) do redis.call('PUBLISH', cancelChannelOf(r[1]), r[2] .. ' ' .. message) end
-if envelope and producer then redis.call('PUBLISH', resultChannelOf(producer), jobId .. ' ' .. envelope) end
+for _, r in ipairs(running) do publishTo(cancelChannelOf(r[1]), r[2] .. ' ' .. message) end
+if envelope and producer then publishTo(resultChannelOf(producer), jobId .. ' ' .. envelope) end
 return { 'CANCELLED', #running, #unread }

@@ -69,6 +69,7 @@ local m = tonumber(ARGV[4])
 --!include lib/check.lua
 --!include ../../placement/ready.lua
 --!include lib/keys.lua
+--!include lib/publish.lua
 --!include lib/entry.lua
 --!include lib/dead.lua
 --!include lib/out.lua
@@ -451,8 +452,8 @@ end
 -- Messages last: everything above is stored whatever becomes of them. A PUBLISH refused (an ACL
 -- without the channel) fails the call here, with the results stored and the entries acknowledged;
 -- a producer reads the result key before it reports TIMEOUT, so the result still reaches it.
-for _, c in ipairs(cancels) do redis.call('PUBLISH', cancelChannelOf(c[1]), c[2]) end
+for _, c in ipairs(cancels) do publishTo(cancelChannelOf(c[1]), c[2]) end
 for _, producer in ipairs(producers) do
-  redis.call('PUBLISH', resultChannelOf(producer), table.concat(messages[producer], '\n'))
+  publishTo(resultChannelOf(producer), table.concat(messages[producer], '\n'))
 end
 return out

@@ -60,6 +60,7 @@ local budget, deadCap, resultTtl = tonumber(ARGV[4]), ARGV[5], ARGV[6]
 
 --!include lib/check.lua
 --!include lib/keys.lua
+--!include lib/publish.lua
 --!include lib/entry.lua
 --!include lib/dead.lua
 --!include lib/out.lua
@@ -78,7 +79,7 @@ requireCommands('rescue', loadKey, { 'ZINCRBY', 'ZADD', 'ZREM', 'DEL' })
 requireCommands('rescue', deadKey, { 'XADD' })
 requireCommands('rescue', queueKeyOf(''), { 'XADD', 'XACK', 'XDEL', 'DEL' })
 requireCommands('rescue', resultKeyOf(''), { 'SET' })
-requireCommands('rescue', resultChannelOf(''), { 'PUBLISH' })
+requireCommands('rescue', resultChannelOf(''), { PUBLISH_COMMAND })
 requireCommands('rescue', affinityKeyOf(''), { 'SET' })
 requireCommands('rescue', copiesKeyOf(''), { 'HSET', 'HDEL', 'DEL' })
 requireCommands('rescue', outKeyOf(''), { 'XADD', 'PEXPIRE' })
@@ -107,7 +108,7 @@ local function isNoneAlive()
 end
 
 local function publish(producer, line)
-  redis.call('PUBLISH', resultChannelOf(producer), line)
+  publishTo(resultChannelOf(producer), line)
 end
 
 -- A job of a tenant that ends here leaves the tenant's jobs in flight (lib/tenant.lua). A key of

@@ -1,0 +1,9 @@
+--[[
+  lib/publish.lua: how a script sends a message (a producer's results, a worker's cancels). PUBLISH
+  on a single server. On a Redis Cluster, PUBLISH reaches every node of the cluster; there the
+  scripts are loaded in a second form, made by scripts/build-lua.mjs with the line below reading
+  'SPUBLISH' (sharded pub/sub, Redis 7.0), so that a message goes to the nodes of the pool's slot
+  only. Every channel carries the pool's {P} tag: it is in the slot of the script's keys.
+]]
+local PUBLISH_COMMAND = 'PUBLISH'
+local function publishTo(channel, message) redis.call(PUBLISH_COMMAND, channel, message) end
