@@ -24,16 +24,11 @@ const c = client()
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [
-      CLI,
-      ...args,
-      '--redis',
-      redisUrl(),
-      '--pool',
-      pool,
-      '--cells',
-      String(CELLS),
-    ])
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [CLI, ...args, '--redis', redisUrl(), '--pool', pool, '--cells', String(CELLS)],
+      { env: { ...process.env, COLUMNS: '200' } },
+    )
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string }
@@ -80,6 +75,19 @@ describe('cells across processes', () => {
     expect(json.pool).toBe(pool)
     expect(json.cells.map((cell) => cell.pool)).toEqual([0, 1, 2].map((i) => `${pool}.${i}`))
     expect(json.cells.map((cell) => cell.workers.filter((w) => w.alive).length)).toEqual([1, 1, 1])
+  })
+
+  it('top --cells shows every cell as one pool, each worker with its cell', async () => {
+    const json = JSON.parse((await cli('inspect', '--json')).stdout) as {
+      cells: { cell: number; workers: { workerId: string }[] }[]
+    }
+    const top = await cli('top', '--once')
+    expect(top.code, top.stderr).toBe(0)
+    expect(top.stdout).toContain(`pool ${pool} (${CELLS} cells)`)
+    expect(top.stdout).toContain(`workers ${CELLS}/${CELLS} alive`)
+    for (const cell of json.cells) {
+      for (const w of cell.workers) expect(top.stdout).toContain(`${cell.cell}/${w.workerId}`)
+    }
   })
 
   it('keeps a session in its cell across producer processes', async () => {

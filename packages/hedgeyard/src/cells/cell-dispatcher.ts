@@ -87,8 +87,14 @@ export class CellDispatcher<Req = unknown, Res = unknown> {
    * @throws HedgeyardError as Dispatcher.submit.
    */
   async submit(req: Req, options: SubmitOptions = {}): Promise<Res> {
+    if (this.#isClosed) throw new HedgeyardError('CLOSED', 'the dispatcher is closed')
+    // A submit that must fail at once while Redis is away does not wait for a load read either.
     const cell =
-      typeof options.session === 'string' ? this.cellOfSession(options.session) : await this.#load.pick()
+      typeof options.session === 'string'
+        ? this.cellOfSession(options.session)
+        : options.onRedisUnavailable === 'reject'
+          ? this.#load.pickNow()
+          : await this.#load.pick()
     this.#load.sent(cell)
     try {
       return await (this.cells[cell] as Dispatcher<Req, Res>).submit(req, options)
@@ -104,6 +110,7 @@ export class CellDispatcher<Req = unknown, Res = unknown> {
    * @throws HedgeyardError as Dispatcher.stream.
    */
   stream<Chunk = unknown, R = Res>(req: Req, options: SubmitOptions = {}): JobStream<Chunk, R> {
+    if (this.#isClosed) throw new HedgeyardError('CLOSED', 'the dispatcher is closed')
     const cell =
       typeof options.session === 'string' ? this.cellOfSession(options.session) : this.#load.pickNow()
     const stream = (this.cells[cell] as Dispatcher<Req, Res>).stream<Chunk, R>(req, options)

@@ -58,10 +58,16 @@ export class CellLoad {
     return this.#better(a, b)
   }
 
-  /** Picks a cell after reading the summaries of the two drawn cells if they are stale. */
+  /**
+   * Picks a cell after reading the summaries of the two drawn cells if they are stale. While the
+   * connection is lost (after it was first made) the pick does not wait for it: the summaries as
+   * they are will do, and the submit itself waits for Redis as its options say.
+   */
   async pick(): Promise<number> {
     const [a, b] = this.#draw()
-    await this.#refresh(a, b)
+    const status = this.#conn.status
+    if (status === 'ready' || status === 'wait') await this.#refresh(a, b)
+    else void this.#refresh(a, b)
     return this.#better(a, b)
   }
 
