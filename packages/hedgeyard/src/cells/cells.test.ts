@@ -185,6 +185,8 @@ describe('cells', () => {
     await expect(stream.result).rejects.toMatchObject({ code: 'CANCELLED' })
     expect(await other.cancel(stream.jobId)).toBe('finished')
     expect(await other.cancel('01NOSUCHJOB')).toBe('unknown')
+    const missing = other.resume('01NOSUCHJOB')
+    await expect(missing.result).rejects.toMatchObject({ code: 'NOT_FOUND' })
     hold.open()
   })
 
