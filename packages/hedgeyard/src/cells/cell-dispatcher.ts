@@ -67,13 +67,13 @@ export class CellDispatcher<Req = unknown, Res = unknown> {
     this.cellPools = cellPools(this.pool, checkCells(cells))
     const cacheMs = checkMs('loadCacheMs', loadCacheMs ?? CELL_DISPATCHER_DEFAULTS.loadCacheMs, 0)
     // Each cell's dispatcher checks the other options; one that fails leaves nothing open.
+    notify(options.metrics, 'poolCells', this.pool, this.cellPools)
     this.cells = this.cellPools.map((pool) => new Dispatcher<Req, Res>({ ...rest, pool }))
     const prefix = options.prefix ?? 'hy'
     this.#keys = this.cellPools.map((pool) => poolKeys(prefix, pool))
     this.#endTtlMs = options.resultTtlMs ?? CANCEL_RESULT_TTL_MS
     this.#conn = createConnection(options.redis, 'command', `hy:cells:${this.cells[0]?.producerId}`)
     this.#load = new CellLoad(this.#conn, this.#keys, cacheMs, () => this.#connect())
-    notify(options.metrics, 'poolCells', this.pool, this.cellPools)
   }
 
   /** The cell a session's requests go to. */
