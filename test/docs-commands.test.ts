@@ -1,5 +1,5 @@
 /**
- * The shell sessions of README.md and docs/redis-keys.md (its cookbook) run against a real Redis,
+ * The shell sessions of README.md, docs/redis-keys.md (its cookbook) and docs/cells.md run against a real Redis,
  * so that the commands and outputs they show cannot drift from what the CLI does.
  *
  * Convention:
@@ -45,7 +45,7 @@ import { CLI, redisUrl } from '@hedgeyard/testing/helpers'
 import { afterAll, describe, it } from 'vitest'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
-const DOCS = ['README.md', 'docs/redis-keys.md']
+const DOCS = ['README.md', 'docs/redis-keys.md', 'docs/cells.md']
 /** The Redis URL the docs use, replaced by the tests' own. */
 const DOCS_REDIS_URL = 'redis://127.0.0.1:6379'
 const READ_ONLY = /^(hedgeyard (inspect|result|dead list|limits show)|grep|head|cat|tail)\b/

@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs'
-import { type Command, InvalidArgumentError } from 'commander'
-import type { DispatcherOptions } from 'hedgeyard'
+import { type Command, InvalidArgumentError, Option } from 'commander'
+import { type DispatcherOptions, MAX_CELLS } from 'hedgeyard'
 import { fail } from './output.js'
 
 /** Options every command takes. */
@@ -113,4 +113,29 @@ export function intOption(name: string): (value: string) => number {
     }
     return n
   }
+}
+
+/** The --cells option: the pool spread over that many cells (docs/cells.md). */
+export interface CellsOption {
+  cells?: number
+}
+
+/**
+ * Adds --cells (env HEDGEYARD_CELLS) to a command: the pool is one logical pool over that many
+ * cells, `<pool>.0` ... `<pool>.<n-1>`; without it the command works on the one pool it names.
+ */
+export function withCellsOption(cmd: Command, description: string): Command {
+  return cmd.addOption(
+    new Option('--cells <n>', `${description} (1-${MAX_CELLS}; see docs/cells.md)`)
+      .env('HEDGEYARD_CELLS')
+      .argParser((value: string) => {
+        const n = Number(value)
+        if (!/^\d+$/.test(value) || n < 1 || n > MAX_CELLS) {
+          throw new InvalidArgumentError(
+            `--cells must be a whole number from 1 to ${MAX_CELLS} (got '${value}')`,
+          )
+        }
+        return n
+      }),
+  )
 }

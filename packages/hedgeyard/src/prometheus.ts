@@ -41,8 +41,10 @@ const PRODUCER_COUNTERS: readonly [keyof DispatcherStats, string, string][] = [
 ]
 
 /**
- * Makes the metrics (prefix `hedgeyard_`, seconds, `_total` counters, labels `pool`, `outcome` and
- * for per-worker gauges `worker`; never a job or session id):
+ * Makes the metrics (prefix `hedgeyard_`, seconds, `_total` counters, labels `pool`, `cell`,
+ * `outcome` and for per-worker gauges `worker`; never a job or session id). A cell of a pool made
+ * with `cells` (docs/cells.md) is labelled with the logical pool and the cell's index
+ * (`pool="chat",cell="3"`); any other pool has `cell=""`:
  *
  * - `hedgeyard_submits_total{pool,outcome}`, `hedgeyard_submit_duration_seconds{pool}`: producers;
  * - `hedgeyard_jobs_total{pool,outcome}`, `hedgeyard_job_duration_seconds{pool}`,
@@ -58,61 +60,64 @@ export function prometheusMetrics(options: PrometheusOptions = {}): PrometheusMe
   /** Counters of closed producers, by pool, so totals never go down. */
   const closed = new Map<string, DispatcherStats>()
   const groups = new Map<string, { pool: string; gauges: () => WorkerGauge[] }>()
+  /** The logical pool and index of each cell's pool (poolCells); other pools have cell ''. */
+  const cells = new Map<string, { pool: string; cell: string }>()
+  const labels = (pool: string) => cells.get(pool) ?? { pool, cell: '' }
 
   const submits = new Counter({
     name: 'hedgeyard_submits_total',
     help: 'Submits and streams settled at their caller, by outcome (ok or the error code)',
-    labelNames: ['pool', 'outcome'],
+    labelNames: ['pool', 'cell', 'outcome'],
     registers,
   })
   const submitDuration = new Histogram({
     name: 'hedgeyard_submit_duration_seconds',
     help: 'Time from a submit to its result, at the caller',
-    labelNames: ['pool'],
+    labelNames: ['pool', 'cell'],
     buckets: DURATION_BUCKETS,
     registers,
   })
   const jobs = new Counter({
     name: 'hedgeyard_jobs_total',
     help: "Jobs this process's workers finished, by outcome (ok, the error code, or skipped)",
-    labelNames: ['pool', 'outcome'],
+    labelNames: ['pool', 'cell', 'outcome'],
     registers,
   })
   const jobDuration = new Histogram({
     name: 'hedgeyard_job_duration_seconds',
     help: "Time a job's handler ran",
-    labelNames: ['pool'],
+    labelNames: ['pool', 'cell'],
     buckets: DURATION_BUCKETS,
     registers,
   })
   const queueWait = new Histogram({
     name: 'hedgeyard_queue_wait_seconds',
     help: "Time from a job's dispatch to its handler's start (Redis time)",
-    labelNames: ['pool'],
+    labelNames: ['pool', 'cell'],
     buckets: DURATION_BUCKETS,
     registers,
   })
   const rescued = new Counter({
     name: 'hedgeyard_rescued_jobs_total',
     help: 'Jobs of dead workers this process moved to live workers',
-    labelNames: ['pool'],
+    labelNames: ['pool', 'cell'],
     registers,
   })
   const deadLetters = new Counter({
     name: 'hedgeyard_dead_letters_total',
     help: 'Jobs this process moved to the dead letters',
-    labelNames: ['pool'],
+    labelNames: ['pool', 'cell'],
     registers,
   })
   for (const [stat, name, help] of PRODUCER_COUNTERS) {
     new Counter({
       name,
       help,
-      labelNames: ['pool'],
+      labelNames: ['pool', 'cell'],
       registers,
       collect() {
         this.reset()
-        for (const [pool, total] of producerTotals(stat)) this.inc({ pool }, total)
+        for (const [pool, total] of producerTotals(stat)) this.inc(labels(pool), total)
       },
     })
   }
@@ -120,12 +125,12 @@ export function prometheusMetrics(options: PrometheusOptions = {}): PrometheusMe
     new Gauge({
       name,
       help,
-      labelNames: ['pool', 'worker'],
+      labelNames: ['pool', 'cell', 'worker'],
       registers,
       collect() {
         this.reset()
         for (const { pool, gauges } of groups.values()) {
-          for (const g of gauges()) this.set({ pool, worker: g.workerId }, read(g))
+          for (const g of gauges()) this.set({ ...labels(pool), worker: g.workerId }, read(g))
         }
       },
     })
@@ -160,9 +165,12 @@ export function prometheusMetrics(options: PrometheusOptions = {}): PrometheusMe
       if (sum === undefined) closed.set(pool, { ...final })
       else for (const [stat] of PRODUCER_COUNTERS) sum[stat] += final[stat]
     },
+    poolCells(pool, cellPools) {
+      for (const [i, cellPool] of cellPools.entries()) cells.set(cellPool, { pool, cell: String(i) })
+    },
     submitSettled(pool, outcome, seconds) {
-      submits.inc({ pool, outcome })
-      if (seconds !== undefined) submitDuration.observe({ pool }, seconds)
+      submits.inc({ ...labels(pool), outcome })
+      if (seconds !== undefined) submitDuration.observe(labels(pool), seconds)
     },
     workersStarted(pool, groupId, gauges) {
       groups.set(`${pool}\n${groupId}`, { pool, gauges })
@@ -171,17 +179,17 @@ export function prometheusMetrics(options: PrometheusOptions = {}): PrometheusMe
       groups.delete(`${pool}\n${groupId}`)
     },
     jobFinished(pool, _workerId, outcome, seconds, queueSeconds) {
-      jobs.inc({ pool, outcome })
+      jobs.inc({ ...labels(pool), outcome })
       if (outcome === 'skipped') return
-      jobDuration.observe({ pool }, seconds)
-      if (queueSeconds !== undefined) queueWait.observe({ pool }, queueSeconds)
+      jobDuration.observe(labels(pool), seconds)
+      if (queueSeconds !== undefined) queueWait.observe(labels(pool), queueSeconds)
     },
     rescued(pool, moved, lettered) {
-      if (moved > 0) rescued.inc({ pool }, moved)
-      if (lettered > 0) deadLetters.inc({ pool }, lettered)
+      if (moved > 0) rescued.inc(labels(pool), moved)
+      if (lettered > 0) deadLetters.inc(labels(pool), lettered)
     },
     deadLettered(pool, count) {
-      deadLetters.inc({ pool }, count)
+      deadLetters.inc(labels(pool), count)
     },
   }
 }

@@ -1,21 +1,33 @@
 import type { Command } from 'commander'
-import { cancelJob } from 'hedgeyard'
-import { type CommonOptions, withCommonOptions } from '../options.js'
+import { CellDispatcher, cancelJob } from 'hedgeyard'
+import { type CellsOption, type CommonOptions, withCellsOption, withCommonOptions } from '../options.js'
 import { fail } from '../output.js'
 
 /** `hedgeyard cancel <jobId>`: cancels a job from any host. */
 export function cancelCommand(program: Command): void {
-  withCommonOptions(
-    program
-      .command('cancel')
-      .description('cancel a job from any host: queued copies leave, running ones are aborted'),
+  withCellsOption(
+    withCommonOptions(
+      program
+        .command('cancel')
+        .description('cancel a job from any host: queued copies leave, running ones are aborted'),
+    ),
+    "look for the job in each of the pool's cells",
   )
     .argument(
       '<jobId>',
       'the job to cancel (a stream or submit prints it; `hedgeyard submit --stream` shows it)',
     )
-    .action(async (jobId: string, opts: CommonOptions) => {
-      const outcome = await cancelJob({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix }, jobId)
+    .action(async (jobId: string, opts: CommonOptions & CellsOption) => {
+      const where = { redis: opts.redis, pool: opts.pool, prefix: opts.prefix }
+      const outcome = opts.cells === undefined ? await cancelJob(where, jobId) : await inCells(opts.cells)
+      async function inCells(cells: number) {
+        const d = new CellDispatcher({ ...where, cells })
+        try {
+          return await d.cancel(jobId)
+        } finally {
+          await d.close()
+        }
+      }
       if (outcome === 'cancelled') process.stdout.write(`cancelled ${jobId}\n`)
       else if (outcome === 'finished')
         process.stdout.write(`${jobId} has finished already; nothing changed\n`)

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
-import { inspectPool, inspectProducers } from 'hedgeyard'
-import { type CommonOptions, withCommonOptions } from '../options.js'
+import { inspectCells, inspectPool, inspectProducers } from 'hedgeyard'
+import { type CellsOption, type CommonOptions, withCellsOption, withCommonOptions } from '../options.js'
 import { table } from '../output.js'
 
 /** `hedgeyard inspect`'s exit code when no worker of the pool is alive (none registered, or every lease ended). */
@@ -8,12 +8,19 @@ export const NO_LIVE_WORKER = 3
 
 /** `hedgeyard inspect`: the pool's workers and producers with their metrics, as tables or JSON. */
 export function inspectCommand(program: Command): void {
-  withCommonOptions(
-    program.command('inspect').description("show the pool's workers and producers with their metrics"),
+  withCellsOption(
+    withCommonOptions(
+      program.command('inspect').description("show the pool's workers and producers with their metrics"),
+    ),
+    'show the logical pool and each of its cells',
   )
     .option('--json', 'print JSON instead of tables')
-    .action(async (opts: CommonOptions & { json?: boolean }) => {
+    .action(async (opts: CommonOptions & CellsOption & { json?: boolean }) => {
       const ref = { redis: opts.redis, pool: opts.pool, prefix: opts.prefix }
+      if (opts.cells !== undefined) {
+        await printCells(ref, opts.cells, opts.json === true)
+        return
+      }
       const [workers, producers] = await Promise.all([inspectPool(ref), inspectProducers(ref)])
       // The exit code is a health check: 0 while a worker is alive, NO_LIVE_WORKER otherwise.
       if (!workers.some((w) => w.alive)) process.exitCode = NO_LIVE_WORKER
@@ -106,4 +113,82 @@ export function inspectCommand(program: Command): void {
         )
       }
     })
+}
+
+/** `inspect --cells`: one line per cell, then every worker with its cell (JSON: each cell whole). */
+async function printCells(
+  ref: { redis: CommonOptions['redis']; pool: string; prefix: string },
+  cells: number,
+  isJson: boolean,
+) {
+  const view = await inspectCells({ ...ref, cells })
+  const workers = view.flatMap((c) => c.workers.map((w) => ({ ...w, cell: c.cell })))
+  if (!workers.some((w) => w.alive)) process.exitCode = NO_LIVE_WORKER
+  if (isJson) {
+    process.stdout.write(`${JSON.stringify({ pool: ref.pool, cells: view }, null, 2)}\n`)
+    return
+  }
+  const sum = (ws: typeof workers, read: (w: (typeof workers)[number]) => number) =>
+    ws.reduce((a, w) => a + read(w), 0)
+  const cellRows = view.map((c) => {
+    const live = c.workers.filter((w) => w.alive)
+    return [
+      c.cell,
+      c.pool,
+      live.length,
+      sum(live as typeof workers, (w) => w.inflight),
+      sum(live as typeof workers, (w) => w.queueLen),
+      sum(live as typeof workers, (w) => w.capacity),
+      sum(c.workers as typeof workers, (w) => w.processed),
+      sum(c.workers as typeof workers, (w) => w.errors),
+      c.producers.length,
+      c.producers.reduce((a, p) => a + p.submitted, 0),
+    ]
+  })
+  const cellHeaders = [
+    'cell',
+    'pool',
+    'live workers',
+    'inflight',
+    'queued',
+    'capacity',
+    'processed',
+    'errors',
+    'producers',
+    'submitted',
+  ]
+  const live = workers.filter((w) => w.alive).length
+  process.stdout.write(
+    `pool '${ref.pool}': ${cells} cells, ${live} live workers\n${table(cellHeaders, cellRows)}\n`,
+  )
+  if (workers.length === 0) return
+  const rows = workers.map((w) => [
+    w.cell,
+    w.workerId,
+    w.host,
+    w.pid,
+    w.alive ? 'yes' : 'NO',
+    w.state,
+    w.inflight,
+    w.queueLen,
+    w.capacity,
+    w.concurrency,
+    w.processed,
+    w.errors,
+  ])
+  const headers = [
+    'cell',
+    'worker',
+    'host',
+    'pid',
+    'alive',
+    'state',
+    'inflight',
+    'queued',
+    'capacity',
+    'concurrency',
+    'processed',
+    'errors',
+  ]
+  process.stdout.write(`\n${table(headers, rows)}\n`)
 }

@@ -1,25 +1,33 @@
 import type { Command } from 'commander'
-import { Dispatcher } from 'hedgeyard'
-import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
-import { printStream } from './submit.js'
+import {
+  type CellsOption,
+  type CommonOptions,
+  intOption,
+  withCellsOption,
+  withCommonOptions,
+} from '../options.js'
+import { printStream, producerOf } from './submit.js'
 
-interface ResumeCliOptions extends CommonOptions {
+interface ResumeCliOptions extends CommonOptions, CellsOption {
   after?: number
   timeout?: number
 }
 
 /** `hedgeyard resume <jobId>`: follows a streamed job from any host. */
 export function resumeCommand(program: Command): void {
-  withCommonOptions(
-    program
-      .command('resume')
-      .description('follow a streamed job from any host: its chunks (after --after), then its result'),
+  withCellsOption(
+    withCommonOptions(
+      program
+        .command('resume')
+        .description('follow a streamed job from any host: its chunks (after --after), then its result'),
+    ),
+    "look for the job in each of the pool's cells",
   )
     .argument('<jobId>', 'the streamed job')
     .option('--after <seq>', 'print only the chunks after this one (default 0: all)', intOption('--after'))
     .option('--timeout <ms>', 'give up after this long (the job goes on)', intOption('--timeout'))
     .action(async (jobId: string, opts: ResumeCliOptions) => {
-      const d = new Dispatcher({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix })
+      const d = producerOf(opts)
       try {
         await printStream(
           d.resume(jobId, {

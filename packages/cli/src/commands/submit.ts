@@ -1,9 +1,15 @@
 import { type Command, InvalidArgumentError } from 'commander'
-import { Dispatcher, type HedgeOptions, type JobStream, type RetryOptions } from 'hedgeyard'
-import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
+import { CellDispatcher, Dispatcher, type HedgeOptions, type JobStream, type RetryOptions } from 'hedgeyard'
+import {
+  type CellsOption,
+  type CommonOptions,
+  intOption,
+  withCellsOption,
+  withCommonOptions,
+} from '../options.js'
 import { fail } from '../output.js'
 
-interface SubmitCliOptions extends CommonOptions {
+interface SubmitCliOptions extends CommonOptions, CellsOption {
   session?: string
   timeout?: number
   wait?: boolean
@@ -29,7 +35,10 @@ function hedgeDelayOption(value: string): number | 'auto' {
 
 /** `hedgeyard submit '<json>'`: sends one request and prints its result as JSON. */
 export function submitCommand(program: Command): void {
-  withCommonOptions(program.command('submit').description('send one request and print its result as JSON'))
+  withCellsOption(
+    withCommonOptions(program.command('submit').description('send one request and print its result as JSON')),
+    "send it to one of the pool's cells: the session's, or the less loaded of two",
+  )
     .argument('<json>', "the request, as JSON; '-' reads it from standard input")
     .option('--session <id>', 'session for affinity')
     .option('--timeout <ms>', 'time limit', intOption('--timeout'))
@@ -74,7 +83,7 @@ export function submitCommand(program: Command): void {
       } catch (err) {
         fail('INVALID_ARGUMENT', `the request is not valid JSON: ${(err as Error).message}`)
       }
-      const d = new Dispatcher({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix })
+      const d = producerOf(opts)
       const options = {
         ...(opts.session === undefined ? {} : { session: opts.session }),
         ...(opts.timeout === undefined ? {} : { timeoutMs: opts.timeout }),
@@ -97,6 +106,14 @@ export function submitCommand(program: Command): void {
         await d.close()
       }
     })
+}
+
+/** The producer of a command: a Dispatcher of the pool, or a CellDispatcher of its cells with --cells. */
+export function producerOf(opts: CommonOptions & CellsOption): Dispatcher | CellDispatcher {
+  const where = { redis: opts.redis, pool: opts.pool, prefix: opts.prefix }
+  return opts.cells === undefined
+    ? new Dispatcher(where)
+    : new CellDispatcher({ ...where, cells: opts.cells })
 }
 
 function hedgeOf(opts: SubmitCliOptions): { hedge?: HedgeOptions } {

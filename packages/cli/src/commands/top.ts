@@ -1,10 +1,16 @@
 import type { Command } from 'commander'
-import { isHedgeyardError, openPoolView, type PoolSnapshot } from 'hedgeyard'
-import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
+import { isHedgeyardError, openCellsView, openPoolView, type PoolSnapshot } from 'hedgeyard'
+import {
+  type CellsOption,
+  type CommonOptions,
+  intOption,
+  withCellsOption,
+  withCommonOptions,
+} from '../options.js'
 import { fail } from '../output.js'
 import { renderFrame, SORT_KEYS, type SortKey } from '../top/render.js'
 
-interface TopOptions extends CommonOptions {
+interface TopOptions extends CommonOptions, CellsOption {
   intervalMs: number
   once?: boolean
   sort: string
@@ -30,12 +36,15 @@ const SIGNAL_EXIT_CODES: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129
  * redrawn every second; one frame and exit with `--once` or where stdout is not a terminal.
  */
 export function topCommand(program: Command): void {
-  withCommonOptions(
-    program
-      .command('top')
-      .description(
-        'live view of a pool in the terminal: workers by load, jobs/s, errors, dead letters, latencies',
-      ),
+  withCellsOption(
+    withCommonOptions(
+      program
+        .command('top')
+        .description(
+          'live view of a pool in the terminal: workers by load, jobs/s, errors, dead letters, latencies',
+        ),
+    ),
+    'show every cell of the pool as one pool, each worker named with its cell (2/<worker>)',
   )
     .option(
       '--interval-ms <ms>',
@@ -55,7 +64,11 @@ export function topCommand(program: Command): void {
       const sort = Object.values(SORT_KEYS).find((key) => key === opts.sort)
       if (sort === undefined)
         fail('INVALID_ARGUMENT', `--sort must be load, name or errors (got '${opts.sort}')`)
-      const view = await openPoolView({ redis: opts.redis, pool: opts.pool, prefix: opts.prefix }, 'top')
+      const ref = { redis: opts.redis, pool: opts.pool, prefix: opts.prefix }
+      const view =
+        opts.cells === undefined
+          ? await openPoolView(ref, 'top')
+          : await openCellsView({ ...ref, cells: opts.cells }, 'top')
       let first: PoolSnapshot
       try {
         first = await view.snapshot()

@@ -1,13 +1,26 @@
 import { type Command, Option } from 'commander'
-import { type BreakerOptions, type Handler, startWorkers, type WorkerGroup } from 'hedgeyard'
+import {
+  type BreakerOptions,
+  type Handler,
+  startCellWorkers,
+  startWorkers,
+  type WorkerGroup,
+  type WorkerOptions,
+} from 'hedgeyard'
 import { prometheusMetrics } from 'hedgeyard/prometheus'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { importHandlerModule } from '../handler-module.js'
 import { createLogger } from '../logger.js'
 import { serveMetrics } from '../metrics-server.js'
-import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
+import {
+  type CellsOption,
+  type CommonOptions,
+  intOption,
+  withCellsOption,
+  withCommonOptions,
+} from '../options.js'
 
-interface WorkerCliOptions extends CommonOptions {
+interface WorkerCliOptions extends CommonOptions, CellsOption {
   handler: string
   count?: number
   concurrency?: number
@@ -106,6 +119,7 @@ export function workerCommand(program: Command): void {
     const option = new Option(flags, description).env(envName(long))
     cmd.addOption(TEXT_FLAGS.has(long) ? option : option.argParser(intOption(long)))
   }
+  withCellsOption(cmd, 'join the cell of the pool with the fewest live workers, of this many')
   cmd.addOption(
     new Option('--metrics-host <host>', 'address the metrics endpoint listens on')
       .env('HEDGEYARD_METRICS_HOST')
@@ -139,7 +153,7 @@ export function workerCommand(program: Command): void {
     process.on('SIGINT', () => stop('SIGINT'))
     const handler = await loadHandler(opts.handler)
     const metrics = await startMetrics(opts, logger)
-    group = await startWorkers({
+    const options: WorkerOptions<unknown, unknown> = {
       ...(metrics === undefined ? {} : { metrics }),
       redis: opts.redis,
       pool: opts.pool,
@@ -162,7 +176,13 @@ export function workerCommand(program: Command): void {
       ...(opts.maxChunkBytes === undefined ? {} : { maxChunkBytes: opts.maxChunkBytes }),
       ...(opts.idPrefix === undefined ? {} : { idPrefix: opts.idPrefix }),
       ...(opts.host === undefined ? {} : { host: opts.host }),
-    })
+    }
+    if (opts.cells === undefined) group = await startWorkers(options)
+    else {
+      const joined = await startCellWorkers({ ...options, cells: opts.cells })
+      logger.info({ pool: opts.pool, cell: joined.cell, cellPool: joined.cellPool }, 'joined a cell')
+      group = joined
+    }
     if (isStopping) {
       void drain(group)
       return

@@ -17,6 +17,12 @@ export interface WorkerGauge {
  * is optional; the per-job ones run on the hot path and must be cheap and must not throw.
  */
 export interface MetricsSink {
+  /**
+   * The pools `cellPools` are the cells of the logical pool `pool` (a CellDispatcher or
+   * startCellWorkers was made with this sink): the other methods name a cell's pool, and a sink may
+   * label it with the logical pool and the cell's index.
+   */
+  poolCells?(pool: string, cellPools: readonly string[]): void
   /** A dispatcher opened: `stats` reads its counters (hedges, retries...) whenever wanted. */
   producerOpened?(pool: string, producerId: string, stats: () => DispatcherStats): void
   /** A dispatcher closed: `final` holds its last counters. */
