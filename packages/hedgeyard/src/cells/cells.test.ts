@@ -3,6 +3,7 @@ import { parsePromText, sumOf } from '@hedgeyard/testing/prom-text'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { Handler } from '../consumer/run-job.js'
 import { prometheusMetrics } from '../prometheus.js'
+import { cellJoinKey, poolKeys } from '../protocol/keys.js'
 import { CellDispatcher } from './cell-dispatcher.js'
 import { sessionCell } from './cell-pools.js'
 import { inspectCells } from './inspect-cells.js'
@@ -64,6 +65,28 @@ describe('cells', () => {
     const view = await inspectCells({ redis: redisUrl(), pool, cells: 4 })
     expect(view.map((v) => v.pool)).toEqual([0, 1, 2, 3].map((i) => `${pool}.${i}`))
     expect(view.map((v) => v.workers.filter((w) => w.alive).length)).toEqual([2, 2, 2, 2])
+  })
+
+  it('workers that start at the same moment join one at a time, so they spread evenly too', async () => {
+    const pool = cellsPool('cells-rush', 3)
+    const groups = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        startCellWorkers({
+          redis: redisUrl(),
+          pool,
+          cells: 3,
+          handler: whoRuns,
+          concurrency: 2,
+          idPrefix: `rush${i}-${process.pid}`,
+        }),
+      ),
+    )
+    for (const g of groups) closers.push(() => g.close())
+    const perCell = [0, 0, 0]
+    for (const g of groups) perCell[g.cell] = (perCell[g.cell] ?? 0) + 1
+    expect(perCell).toEqual([2, 2, 2])
+    // The join key is gone once they have joined: the next process need not wait for it.
+    expect(await c.exists(cellJoinKey(poolKeys('hy', `${pool}.0`)))).toBe(0)
   })
 
   it('keeps a session in one cell across submits and producers', async () => {

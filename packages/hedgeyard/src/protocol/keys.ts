@@ -153,3 +153,12 @@ export function resultChannel(keys: PoolKeys, producerId: string): string {
 export function cancelChannel(keys: PoolKeys, workerId: string): string {
   return `${keys.base}${CHANNEL_CANCEL}${workerId}`
 }
+
+/**
+ * `hy:{P}:cells:join`: STRING, held (SET NX PX) by a process while it joins its workers to a cell
+ * of a pool spread over cells; it lives in cell 0's keys (`P` is that cell's pool), so every cell
+ * user's ACL already covers it.
+ */
+export function cellJoinKey(keys: PoolKeys): string {
+  return `${keys.base}cells:join`
+}
