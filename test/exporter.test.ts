@@ -4,7 +4,15 @@ import { CLI, cleanupPool, client, eventually, redisUrl, uniquePool } from '@hed
 import { type PromFamily, parsePromText } from '@hedgeyard/testing/prom-text'
 import { startProxy } from '@hedgeyard/testing/proxy'
 import { watchedPool } from '@hedgeyard/testing/watched-pool'
-import { Dispatcher, drainWorkers, inspectPool, poolKeys, setPoolLimits, startWorkers } from 'hedgeyard'
+import {
+  Dispatcher,
+  drainWorkers,
+  inspectPool,
+  poolKeys,
+  setPoolLimits,
+  startCellWorkers,
+  startWorkers,
+} from 'hedgeyard'
 import { queueKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
@@ -112,13 +120,13 @@ describe('hedgeyard exporter', () => {
       for (const s of f.samples) {
         const expected = name.startsWith('hedgeyard_worker_')
           ? name === 'hedgeyard_worker_state'
-            ? ['pool', 'state', 'worker']
-            : ['pool', 'worker']
+            ? ['cell', 'pool', 'state', 'worker']
+            : ['cell', 'pool', 'worker']
           : name.startsWith('hedgeyard_pool_quota_')
-            ? ['limiter', 'pool']
+            ? ['cell', 'limiter', 'pool']
             : name.startsWith('hedgeyard_exporter_')
               ? []
-              : ['pool']
+              : ['cell', 'pool']
         expect(Object.keys(s.labels).sort(), `${name} ${JSON.stringify(s.labels)}`).toEqual(expected)
       }
     }
@@ -213,6 +221,31 @@ describe('hedgeyard exporter', () => {
       15_000,
     )
     expect(sampleValue(await scrape(exporter.url), 'hedgeyard_workers_alive', { pool })).toBe(1)
+  })
+
+  it('with --cells, reads every cell of a pool, each labelled with the pool and its cell', async () => {
+    const pool = uniquePool('exp-cells')
+    const groups = [
+      await startCellWorkers({ redis: redisUrl(), pool, cells: 2, handler: () => 'ok', idPrefix: 'ca' }),
+      await startCellWorkers({ redis: redisUrl(), pool, cells: 2, handler: () => 'ok', idPrefix: 'cb' }),
+    ]
+    cleanups.push(async () => {
+      for (const g of groups) await g.close()
+      for (const cell of [0, 1]) await cleanupPool(c, `${pool}.${cell}`)
+    })
+    const exporter = await startExporter(['--redis', redisUrl(), '--pool', pool, '--cells', '2'], cleanups)
+    const families = await scrape(exporter.url)
+    for (const g of groups) {
+      const cell = String(g.cell)
+      expect(sampleValue(families, 'hedgeyard_pool_up', { pool, cell })).toBe(1)
+      expect(sampleValue(families, 'hedgeyard_workers_alive', { pool, cell })).toBe(1)
+      const worker = g.workerIds[0] as string
+      expect(sampleValue(families, 'hedgeyard_worker_capacity', { pool, cell, worker })).toBeGreaterThan(0)
+    }
+    expect(new Set(groups.map((g) => g.cell))).toEqual(new Set([0, 1]))
+    // An ordinary pool's series carry cell "", as the library's metrics do.
+    const plain = await startExporter(['--redis', redisUrl(), '--pool', `${pool}.0`], cleanups)
+    expect(sampleValue(await scrape(plain.url), 'hedgeyard_pool_up', { pool: `${pool}.0`, cell: '' })).toBe(1)
   })
 
   it('refuses a pool name that keys cannot carry, naming the option', async () => {

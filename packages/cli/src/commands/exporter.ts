@@ -2,11 +2,17 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Command } from 'commander'
 import { isHedgeyardError, openPoolView, type PoolView } from 'hedgeyard'
-import { createPoolMetrics } from '../exporter/pool-metrics.js'
+import { createPoolMetrics, type ExportedPool } from '../exporter/pool-metrics.js'
 import { createLogger } from '../logger.js'
-import { type CommonOptions, intOption, withRedisOptions } from '../options.js'
+import {
+  type CellsOption,
+  type CommonOptions,
+  intOption,
+  withCellsOption,
+  withRedisOptions,
+} from '../options.js'
 
-interface ExporterOptions {
+interface ExporterOptions extends CellsOption {
   redis: CommonOptions['redis']
   pool: string[]
   prefix: string
@@ -25,10 +31,13 @@ export const EXPORTER_DEFAULTS = Object.freeze({ port: 9465, host: '0.0.0.0' })
  * the Prometheus text format) and `GET /healthz`; SIGTERM stops it.
  */
 export function exporterCommand(program: Command): void {
-  withRedisOptions(
-    program
-      .command('exporter')
-      .description('serve Prometheus metrics of one or more pools, read from Redis at each scrape'),
+  withCellsOption(
+    withRedisOptions(
+      program
+        .command('exporter')
+        .description('serve Prometheus metrics of one or more pools, read from Redis at each scrape'),
+    ),
+    'each --pool is spread over this many cells: every cell is read, labelled with its pool and cell',
   )
     .option(
       '--pool <name>',
@@ -51,7 +60,19 @@ export function exporterCommand(program: Command): void {
       process.env.HEDGEYARD_EXPORTER_HOST ?? EXPORTER_DEFAULTS.host,
     )
     .action(async (opts: ExporterOptions) => {
-      const pools = [...new Set(opts.pool.length > 0 ? opts.pool : ['default'])]
+      const named = [...new Set(opts.pool.length > 0 ? opts.pool : ['default'])]
+      // With --cells, each pool named is read as its cells: `chat.0` ... labelled pool="chat", cell="0".
+      const cells = opts.cells
+      const read: Omit<ExportedPool, 'view'>[] =
+        cells === undefined
+          ? named.map((pool) => ({ pool }))
+          : named.flatMap((pool) =>
+              Array.from({ length: cells }, (_, cell) => ({
+                pool: `${pool}.${cell}`,
+                cellOf: { pool, cell },
+              })),
+            )
+      const pools = read.map((r) => r.pool)
       const logger = createLogger().child({ component: 'exporter' })
       // All at once, so a bad pool name is reported as such even when Redis is unreachable too.
       const opened = await Promise.allSettled(
@@ -62,8 +83,8 @@ export function exporterCommand(program: Command): void {
         for (const r of opened) if (r.status === 'fulfilled') r.value.close()
         throw failures.find((err) => isHedgeyardError(err) && err.code === 'INVALID_ARGUMENT') ?? failures[0]
       }
-      const views: { pool: string; view: PoolView }[] = opened.map((r, i) => ({
-        pool: pools[i] as string,
+      const views: ExportedPool[] = opened.map((r, i) => ({
+        ...(read[i] as Omit<ExportedPool, 'view'>),
         view: (r as PromiseFulfilledResult<PoolView>).value,
       }))
       const metrics = createPoolMetrics(views, {

@@ -3,6 +3,7 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 
 /** One pool as the exporter last read it: its snapshot, or why it could not be read. */
 export interface PoolReading {
+  /** The pool read (for a cell, the cell's own pool: `chat.1`). */
   pool: string
   snapshot?: PoolSnapshot
   error?: unknown
@@ -13,6 +14,14 @@ export interface PoolMetrics {
   registry: Registry
   /** Reads every pool now and renders the Prometheus text format (concurrent scrapes share one reading). */
   scrape(): Promise<string>
+}
+
+/** A pool the exporter reads: its name, and for a cell of a pool spread over cells, the logical pool and the cell's index. */
+export interface ExportedPool {
+  pool: string
+  view: PoolView
+  /** For a cell: the logical pool (its `pool` label) and the cell's index (its `cell` label). */
+  cellOf?: { pool: string; cell: number }
 }
 
 /** Options of {@link createPoolMetrics}. */
@@ -42,7 +51,7 @@ function value(v: unknown): number {
  * scrape. Labels are the pool and, per worker, its id: never job, session or producer ids.
  */
 export function createPoolMetrics(
-  views: readonly { pool: string; view: PoolView }[],
+  views: readonly ExportedPool[],
   options: PoolMetricsOptions = {},
 ): PoolMetrics {
   const o = { ...POOL_METRICS_DEFAULTS, ...options }
@@ -51,20 +60,29 @@ export function createPoolMetrics(
   let readings: PoolReading[] = []
   let startedAt = 0
   const isDown = new Set<string>()
+  // The labels of each pool read: an ordinary pool's name and cell "" (as the library's metrics
+  // label a dispatcher's), a cell's logical pool and index.
+  const labelsOf = new Map(
+    views.map((v) => [
+      v.pool,
+      v.cellOf ? { pool: v.cellOf.pool, cell: String(v.cellOf.cell) } : { pool: v.pool, cell: '' },
+    ]),
+  )
+  const labels = (pool: string) => labelsOf.get(pool) ?? { pool, cell: '' }
 
   const ok = () => readings.flatMap((r) => (r.snapshot ? [r.snapshot] : []))
-  const workers = () => ok().flatMap((s) => s.workers.map((w) => ({ pool: s.pool, w })))
+  const workers = () => ok().flatMap((s) => s.workers.map((w) => ({ at: labels(s.pool), w })))
 
   /** A gauge (or counter) with one value per pool, per worker or per limiter, set at collect time. */
   function pool(name: string, help: string, of: (s: PoolSnapshot) => number): void {
     new Gauge({
       name,
       help,
-      labelNames: ['pool'],
+      labelNames: ['pool', 'cell'],
       registers: [registry],
       collect() {
         this.reset()
-        for (const s of ok()) this.set({ pool: s.pool }, value(of(s)))
+        for (const s of ok()) this.set(labels(s.pool), value(of(s)))
       },
     })
   }
@@ -72,11 +90,11 @@ export function createPoolMetrics(
     new Gauge({
       name,
       help,
-      labelNames: ['pool', 'worker'],
+      labelNames: ['pool', 'cell', 'worker'],
       registers: [registry],
       collect() {
         this.reset()
-        for (const { pool, w } of workers()) this.set({ pool, worker: w.workerId }, value(of(w)))
+        for (const { at, w } of workers()) this.set({ ...at, worker: w.workerId }, value(of(w)))
       },
     })
   }
@@ -84,12 +102,12 @@ export function createPoolMetrics(
     new Counter({
       name,
       help,
-      labelNames: ['pool', 'worker'],
+      labelNames: ['pool', 'cell', 'worker'],
       registers: [registry],
       collect() {
         // A counter has no set(): start from nothing and add what the worker's hash holds.
         this.reset()
-        for (const { pool, w } of workers()) this.inc({ pool, worker: w.workerId }, value(of(w)))
+        for (const { at, w } of workers()) this.inc({ ...at, worker: w.workerId }, value(of(w)))
       },
     })
   }
@@ -97,14 +115,14 @@ export function createPoolMetrics(
     new Gauge({
       name,
       help,
-      labelNames: ['pool', 'limiter'],
+      labelNames: ['pool', 'cell', 'limiter'],
       registers: [registry],
       collect() {
         this.reset()
         for (const s of ok()) {
           for (const limiter of ['rate', 'cost'] as const) {
             const l = s.limits[limiter]
-            if (l) this.set({ pool: s.pool, limiter }, value(of(l)))
+            if (l) this.set({ ...labels(s.pool), limiter }, value(of(l)))
           }
         }
       },
@@ -114,11 +132,11 @@ export function createPoolMetrics(
   new Gauge({
     name: 'hedgeyard_pool_up',
     help: 'Whether the exporter could read the pool from Redis at this scrape (1) or not (0)',
-    labelNames: ['pool'],
+    labelNames: ['pool', 'cell'],
     registers: [registry],
     collect() {
       this.reset()
-      for (const r of readings) this.set({ pool: r.pool }, r.snapshot ? 1 : 0)
+      for (const r of readings) this.set(labels(r.pool), r.snapshot ? 1 : 0)
     },
   })
   pool(
@@ -158,14 +176,14 @@ export function createPoolMetrics(
   new Gauge({
     name: 'hedgeyard_worker_state',
     help: "The worker's state: 1 for the current one (active, cooling, draining or other), 0 for the rest",
-    labelNames: ['pool', 'worker', 'state'],
+    labelNames: ['pool', 'cell', 'worker', 'state'],
     registers: [registry],
     collect() {
       this.reset()
-      for (const { pool, w } of workers()) {
+      for (const { at, w } of workers()) {
         const current = (WORKER_STATES as readonly string[]).includes(w.state) ? w.state : 'other'
         for (const state of WORKER_STATES)
-          this.set({ pool, worker: w.workerId, state }, state === current ? 1 : 0)
+          this.set({ ...at, worker: w.workerId, state }, state === current ? 1 : 0)
       }
     },
   })
@@ -207,7 +225,7 @@ export function createPoolMetrics(
     },
   })
 
-  const read = async ({ pool, view }: { pool: string; view: PoolView }): Promise<PoolReading> => {
+  const read = async ({ pool, view }: ExportedPool): Promise<PoolReading> => {
     let timer: NodeJS.Timeout | undefined
     try {
       const timeout = new Promise<never>((_, reject) => {
