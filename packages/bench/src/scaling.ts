@@ -79,6 +79,8 @@ interface CpuRun {
   jobs: number
   /** Per node: `INFO cpu` delta (us), commandstats usec, jobs its cells ran. */
   nodes: { cpuUs: number; commandUs: number; jobs: number }[]
+  /** `INFO commandstats` summed over the nodes: calls and usec of each command. */
+  commands: Record<string, { calls: number; usec: number }>
   producerCpuUs: number
   workerCpuUs: number
   jobsPerSecond: number
@@ -102,7 +104,7 @@ async function cpuRun(cluster: BenchCluster, minCells: number, ratePerSecond: nu
   } satisfies HedgeyardWorkerConfig)
   const first = cluster.nodes[0] as BenchNode
   let before: { cpu: number }[] = []
-  let after: { cpu: number; usec: number }[] = []
+  let after: { cpu: number; usec: number; stats: Record<string, { calls: number; usec: number }> }[] = []
   const load = loadavg()
   try {
     const m: RunMeasurement = await measureWith(
@@ -130,10 +132,11 @@ async function cpuRun(cluster: BenchCluster, minCells: number, ratePerSecond: nu
           return async () => {
             before = await taken
             after = await Promise.all(
-              cluster.nodes.map(async (n) => ({
-                cpu: (await redisCpuSeconds(n.conn)).total,
-                usec: Object.values(await commandStats(n.conn)).reduce((s, c) => s + c.usec, 0),
-              })),
+              cluster.nodes.map(async (n) => {
+                const stats = await commandStats(n.conn)
+                const usec = Object.values(stats).reduce((sum, c) => sum + c.usec, 0)
+                return { cpu: (await redisCpuSeconds(n.conn)).total, usec, stats }
+              }),
             )
           }
         },
@@ -152,6 +155,13 @@ async function cpuRun(cluster: BenchCluster, minCells: number, ratePerSecond: nu
         commandUs: after[i]?.usec ?? 0,
         jobs: nodeJobs[i] ?? 0,
       })),
+      commands: after.reduce<CpuRun['commands']>((all, n) => {
+        for (const [name, c] of Object.entries(n.stats)) {
+          const sum = all[name] ?? { calls: 0, usec: 0 }
+          all[name] = { calls: sum.calls + c.calls, usec: sum.usec + c.usec }
+        }
+        return all
+      }, {}),
       producerCpuUs: m.producer.cpuUs,
       workerCpuUs: m.worker.cpuUs,
       jobsPerSecond: m.jobsPerSecond,
@@ -340,6 +350,25 @@ async function main(): Promise<number> {
             fmt(spread(runs.map((r) => r.jobsPerSecond)), 0),
           ]
         }),
+      )}`,
+    )
+    // Where the cost per job goes as cells grow: the commands that take most of it, per job.
+    const top = Object.entries(cellRuns.get(1)?.[0]?.commands ?? {})
+      .sort((a, b) => b[1].usec - a[1].usec)
+      .slice(0, 6)
+      .map(([name]) => name)
+    const perJob = (runs: CpuRun[], name: string, pick: 'calls' | 'usec') =>
+      fmt(spread(runs.map((r) => (r.commands[name]?.[pick] ?? 0) / r.jobs)), pick === 'calls' ? 2 : 1)
+    console.log(
+      `\n${markdownTable(
+        ['command', ...CELLS.map((c) => `${c} cells: calls, us per job`)],
+        top.map((name) => [
+          name,
+          ...CELLS.map(
+            (c) =>
+              `${perJob(cellRuns.get(c) ?? [], name, 'calls')}, ${perJob(cellRuns.get(c) ?? [], name, 'usec')}`,
+          ),
+        ]),
       )}`,
     )
     console.log(
