@@ -159,7 +159,7 @@ export interface RoutingResult {
 }
 
 /** Mean lateness of a timer (ms): a sleep of d ms lasts about d + this, which the rate accounts for. */
-async function timerOvershootMs(): Promise<number> {
+export async function timerOvershootMs(): Promise<number> {
   let total = 0
   const rounds = 40
   for (let i = 0; i < rounds; i++) {

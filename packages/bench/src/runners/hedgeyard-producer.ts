@@ -7,9 +7,10 @@
  *
  * Messages: `ready` once connected; `warmup` runs the warm-up phase (`warmed`); `go` runs the
  * measured phase and answers `done` with its timings, latencies, CPU time and the commands it
- * sent; `stop` closes the dispatcher and exits.
+ * sent; `stop` closes the dispatcher and exits. With `cells`, a `CellDispatcher` over that many
+ * cells of `pool` (docs/scaling.md).
  */
-import { Dispatcher } from 'hedgeyard'
+import { CellDispatcher, Dispatcher } from 'hedgeyard'
 import type { StreamChunkData } from './job-work.js'
 import { countTraffic, emit, fail, readConfig } from './runner-io.js'
 import { type ProducerClient, serveProducer, type Workload } from './workload.js'
@@ -20,13 +21,18 @@ export interface HedgeyardProducerConfig {
   pool: string
   workload: Workload
   timeoutMs: number
+  cells?: number
   countCommands?: boolean
 }
 
 async function main(): Promise<void> {
   const config = readConfig<HedgeyardProducerConfig>()
   const traffic = countTraffic(config.countCommands === true)
-  const dispatcher = new Dispatcher({ redis: config.redis, pool: config.pool, timeoutMs: config.timeoutMs })
+  const options = { redis: config.redis, pool: config.pool, timeoutMs: config.timeoutMs }
+  const dispatcher =
+    config.cells === undefined
+      ? new Dispatcher(options)
+      : new CellDispatcher({ ...options, cells: config.cells })
   const client: ProducerClient = {
     submitAndWait: (n) => dispatcher.submit({ n }),
     async submitBulk(first, count) {

@@ -9,6 +9,9 @@
  * Messages: `ready` once registered; `mark` resets the counters and the CPU baseline (`marked`);
  * `report` (after `atLeast` jobs since the mark) answers with a {@link WorkerReport}; `stop`
  * drains the workers and exits. A job counts as processed when its handler returns.
+ *
+ * With `pools` (the cells of a logical pool, docs/scaling.md) it starts `count` workers in each
+ * pool, named `<idPrefix>c<i>-<n>`; only the first pool's workers can be slow.
  */
 import { performance } from 'node:perf_hooks'
 import { type JobContext, startWorkers } from 'hedgeyard'
@@ -36,14 +39,21 @@ export interface HedgeyardWorkerConfig {
   /** How long results (and a stream's chunks) are kept; the library's default when absent. */
   resultTtlMs?: number
   work: WorkSpec
+  /** Pools to start `count` workers in, instead of `pool` alone. */
+  pools?: string[]
   countCommands?: boolean
 }
 
 async function main(): Promise<void> {
   const config = readConfig<HedgeyardWorkerConfig>()
   const tally = new WorkerTally(countTraffic(config.countCommands === true))
+  const pools = config.pools ?? [config.pool]
+  const prefixOf = (c: number) => (config.pools === undefined ? config.idPrefix : `${config.idPrefix}c${c}`)
   const works = new Map<string, () => Promise<void> | undefined>()
-  for (let i = 1; i <= config.count; i++) works.set(`${config.idPrefix}-${i}`, jobWork(config.work, i))
+  pools.forEach((_, c) => {
+    const work = c === 0 || config.work.kind !== 'service' ? config.work : { ...config.work, slowCount: 0 }
+    for (let i = 1; i <= config.count; i++) works.set(`${prefixOf(c)}-${i}`, jobWork(work, i))
+  })
   const timed = isTimed(config.work)
 
   // A timed job returns how long its body took (ms), so the producer can tell it from the rest.
@@ -65,25 +75,29 @@ async function main(): Promise<void> {
     return { chunks: req.chunks }
   }
 
-  const group = await startWorkers({
-    redis: config.redis,
-    pool: config.pool,
-    idPrefix: config.idPrefix,
-    count: config.count,
-    concurrency: config.concurrency,
-    queueCapacity: config.queueCapacity,
-    ...(config.prefetch === undefined ? {} : { prefetch: config.prefetch }),
-    ...(config.resultTtlMs === undefined ? {} : { resultTtlMs: config.resultTtlMs }),
-    handler: config.work.kind === 'stream' ? streamHandler : handler,
-  })
-  emit({ type: 'ready', workerIds: [...group.workerIds] })
+  const groups = await Promise.all(
+    pools.map((pool, c) =>
+      startWorkers({
+        redis: config.redis,
+        pool,
+        idPrefix: prefixOf(c),
+        count: config.count,
+        concurrency: config.concurrency,
+        queueCapacity: config.queueCapacity,
+        ...(config.prefetch === undefined ? {} : { prefetch: config.prefetch }),
+        ...(config.resultTtlMs === undefined ? {} : { resultTtlMs: config.resultTtlMs }),
+        handler: config.work.kind === 'stream' ? streamHandler : handler,
+      }),
+    ),
+  )
+  emit({ type: 'ready', workerIds: groups.flatMap((g) => [...g.workerIds]) })
 
   serveWorker({
     name: 'hedgeyard-worker',
     tally,
     async stop() {
       const timer = setTimeout(() => process.exit(0), 5_000)
-      await group.close()
+      await Promise.all(groups.map((g) => g.close()))
       clearTimeout(timer)
     },
   })

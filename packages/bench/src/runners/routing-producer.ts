@@ -11,13 +11,14 @@
  *   benchmark and force it by excluding every other worker, so all three policies pay for the
  *   same script, the same stream entry and the same result path: only the choice differs.
  * - `dispatcher`: least-loaded through the public `Dispatcher` (a check that the script path above
- *   is the product's); with `sessions`, every request carries a session (the affinity workload).
+ *   is the product's); with `sessions`, every request carries a session (the affinity workload);
+ *   with `cells`, a `CellDispatcher` over that many cells of `pool` (docs/scaling.md).
  *
  * Same messages as hedgeyard-producer.ts; `done` also carries the jobs each worker was given
  * (script policies) and the dispatcher's counters.
  */
 
-import { Dispatcher, type DispatcherStats, poolKeys } from 'hedgeyard'
+import { CellDispatcher, Dispatcher, type DispatcherStats, poolKeys } from 'hedgeyard'
 import { parseDispatchReply, resultChannel } from 'hedgeyard/internal'
 import { Redis } from 'ioredis'
 import { connectWithScripts, type DispatchJob, dispatchArgs } from '../library-scripts.js'
@@ -49,6 +50,7 @@ export interface RoutingProducerConfig {
   seed: number
   timeoutMs: number
   sessions?: SessionMix
+  cells?: number
   countCommands?: boolean
 }
 
@@ -137,7 +139,11 @@ async function scriptRouter(
 }
 
 function dispatcherRouter(config: RoutingProducerConfig): Router {
-  const dispatcher = new Dispatcher({ redis: config.redis, pool: config.pool, timeoutMs: config.timeoutMs })
+  const options = { redis: config.redis, pool: config.pool, timeoutMs: config.timeoutMs }
+  const dispatcher =
+    config.cells === undefined
+      ? new Dispatcher(options)
+      : new CellDispatcher({ ...options, cells: config.cells })
   return {
     async send(n, session) {
       await dispatcher.submit({ n }, session === '' ? {} : { session })
