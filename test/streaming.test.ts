@@ -4,8 +4,10 @@ import { promisify } from 'node:util'
 import {
   CLI,
   client,
+  clientConnections,
   eventually,
   FIXTURES,
+  killConnection,
   loadAndLengths,
   redisUrl,
   spawnWorker,
@@ -208,11 +210,8 @@ describe('streaming across processes', () => {
     for await (const chunk of stream) {
       seqs.push(chunk.seq)
       if (chunk.seq === 5 || chunk.seq === 15) {
-        const list = (await c.client('LIST')) as string
-        for (const line of list.split('\n')) {
-          const id = /id=(\d+).*name=hy:streams:/.exec(line)?.[1]
-          if (id) killed += Number(await c.client('KILL', 'ID', id))
-        }
+        for (const conn of await clientConnections(c))
+          if (conn.name.startsWith('hy:streams:')) killed += await killConnection(conn)
       }
     }
     expect(killed).toBe(2)
