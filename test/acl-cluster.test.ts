@@ -69,9 +69,9 @@ afterAll(async () => {
   await cluster?.stop()
 })
 
-/** The cluster URL of a role's user. */
-function roleUrl(role: Role): string {
-  return cluster.url.replace('redis+cluster://', `redis+cluster://hy-${role}:${ROLE_PASSWORD}@`)
+/** The cluster URL of a role's user (or of the user named `user`). */
+function roleUrl(role: Role, user = `hy-${role}`): string {
+  return cluster.url.replace('redis+cluster://', `redis+cluster://${user}:${ROLE_PASSWORD}@`)
 }
 
 /** ACL LOG of every node, each entry prefixed with the node. */
@@ -204,5 +204,17 @@ describe('cluster: ACL rules', () => {
     await group.close()
 
     expect(await aclLogs()).toEqual([])
+  })
+
+  it('a worker whose user may not ask which node owns its slot fails to start with REDIS_NOPERM, not MOVED', async () => {
+    const pool = uniquePool('aclc-noslot')
+    const user = 'hy-worker-noslot'
+    for (const n of nodes) {
+      await createRoleUser(n, 'worker', pool, { onCluster: true, user })
+      await n.call('ACL', 'SETUSER', user, '-cluster|keyslot')
+    }
+    const err = await failure(startWorkers({ redis: roleUrl('worker', user), pool, handler }))
+    expect(err.code).toBe('REDIS_NOPERM')
+    expect(err.message).toContain('cluster|keyslot')
   })
 })
