@@ -60,8 +60,10 @@ describe('worker processes', () => {
     const w = await spawnWorker({ pool, handler: 'echo.js', count: 2, concurrency: 2 })
     const d = new Dispatcher({ redis: redisUrl(), pool })
     try {
-      const jobs = Array.from({ length: 6 }, (_, n) => d.submit({ n, delayMs: 300 }, { timeoutMs: 10_000 }))
-      await new Promise((r) => setTimeout(r, 100))
+      const jobs = Array.from({ length: 6 }, (_, n) => d.submit({ n, delayMs: 1_000 }, { timeoutMs: 10_000 }))
+      // Every job queued or running before the signal (a fixed pause lost that race on a loaded
+      // machine, more often on a cluster, whose connections take longer to become ready).
+      await eventually(async () => (await loadAndLengths(c, pool)).reduce((n, w) => n + w.load, 0) === 6)
       const code = await w.stop('SIGTERM')
       expect(code).toBe(0)
       const results = (await Promise.all(jobs)) as { echo: { n: number } }[]

@@ -67,7 +67,7 @@ function testTitles(file: string): string[] {
   const source = readFileSync(file, 'utf8')
   const titles: string[] = []
   for (const m of source.matchAll(
-    /\b(?:it|test|describe)(?:\.each\([^)]*\))?\(\s*(['"`])((?:\\.|(?!\1).)*)\1/g,
+    /\b(?:it|test|describe)(?:\.(?:each|runIf|skipIf)\([^)]*\))?\(\s*(['"`])((?:\\.|(?!\1).)*)\1/g,
   )) {
     titles.push((m[2] as string).replace(/\\(.)/g, '$1'))
   }

@@ -4,8 +4,10 @@ import { promisify } from 'node:util'
 import {
   CLI,
   client,
+  clientConnections,
   eventually,
   FIXTURES,
+  killConnection,
   loadAndLengths,
   redisUrl,
   spawnWorker,
@@ -208,14 +210,9 @@ describe('streaming across processes', () => {
     for await (const chunk of stream) {
       seqs.push(chunk.seq)
       if (chunk.seq === 5 || chunk.seq === 15) {
-        const list = (await c.client('LIST')) as string
-        for (const line of list.split('\n')) {
-          // This dispatcher's reader only: other files' tests share the server.
-          const id = line.includes(`name=hy:streams:${d.producerId} `)
-            ? /id=(\d+)/.exec(line)?.[1]
-            : undefined
-          if (id) killed += Number(await c.client('KILL', 'ID', id))
-        }
+        // This dispatcher's reader only: other files' tests share the server.
+        for (const conn of await clientConnections(c))
+          if (conn.name === `hy:streams:${d.producerId}`) killed += await killConnection(conn)
       }
     }
     expect(killed).toBe(2)

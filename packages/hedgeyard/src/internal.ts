@@ -33,4 +33,4 @@ export {
   parseDispatchReply,
 } from './protocol/scripts/dispatch.js'
 export { registerWorkers, type WorkerRegistration } from './protocol/scripts/register.js'
-export { type Connection, createConnection } from './redis/connection.js'
+export { type Connection, connectReady, createConnection } from './redis/connection.js'

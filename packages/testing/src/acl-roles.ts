@@ -10,19 +10,28 @@ export type Role = (typeof ROLES)[number]
 /** The password the tests give every role's user (in place of the docs' CHANGE-ME). */
 export const ROLE_PASSWORD = `pw-${Math.random().toString(36).slice(2, 12)}`
 
-/** The ACL SETUSER lines docs/security.md gives a role: the user's rules, and its optional commands. */
-export function documentedRules(role: Role): { rules: string[]; optional: string[] } {
+/**
+ * The ACL SETUSER lines docs/security.md gives a role: the user's rules, its optional commands,
+ * and what it adds on a Redis Cluster (the line that names `+cluster|slots`).
+ */
+export function documentedRules(role: Role): { rules: string[]; optional: string[]; cluster: string[] } {
   const doc = readFileSync(join(root, 'docs/security.md'), 'utf8')
   const lines = doc.split('\n').filter((l) => l.startsWith(`ACL SETUSER hy-${role} `))
   const words = (line: string) => line.split(/\s+/).slice(3)
+  const isCluster = (l: string) => l.includes(' +cluster|slots')
   const rules = lines.filter((l) => l.includes(' reset '))
-  const optional = lines.filter((l) => !l.includes(' reset '))
-  if (rules.length !== 1 || optional.length !== 1) {
+  const optional = lines.filter((l) => !l.includes(' reset ') && !isCluster(l))
+  const cluster = lines.filter(isCluster)
+  if (rules.length !== 1 || optional.length !== 1 || cluster.length !== 1) {
     throw new Error(
-      `docs/security.md must give hy-${role} one line with reset and one without (found ${lines.length})`,
+      `docs/security.md must give hy-${role} one line with reset, one without and one for a cluster (found ${lines.length})`,
     )
   }
-  return { rules: words(rules[0] as string), optional: words(optional[0] as string) }
+  return {
+    rules: words(rules[0] as string),
+    optional: words(optional[0] as string),
+    cluster: words(cluster[0] as string),
+  }
 }
 
 /** The commands a role's lines allow (`+x`), lower case. */
@@ -40,13 +49,14 @@ export async function createRoleUser(
   admin: Redis,
   role: Role,
   pool: string,
-  options: { withOptional?: boolean; user?: string } = {},
+  options: { withOptional?: boolean; user?: string; onCluster?: boolean } = {},
 ): Promise<void> {
-  const { rules, optional } = documentedRules(role)
+  const { rules, optional, cluster } = documentedRules(role)
   const user = options.user ?? `hy-${role}`
   const forPool = (w: string) => w.replace('{chat}', `{${pool}}`).replace('>CHANGE-ME', `>${ROLE_PASSWORD}`)
   await admin.call('ACL', 'SETUSER', user, ...rules.map(forPool))
   if (options.withOptional ?? true) await admin.call('ACL', 'SETUSER', user, ...optional.map(forPool))
+  if (options.onCluster) await admin.call('ACL', 'SETUSER', user, ...cluster.map(forPool))
 }
 
 /** The URL of a role's user (or of the user named `user`) on the server listening on `port`. */

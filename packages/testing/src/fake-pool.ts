@@ -1,6 +1,12 @@
 import { poolKeys } from 'hedgeyard'
-import { type Connection, createConnection, queueKey, registerWorkers } from 'hedgeyard/internal'
-import type { Redis } from 'ioredis'
+import {
+  type Connection,
+  connectReady,
+  createConnection,
+  queueKey,
+  registerWorkers,
+} from 'hedgeyard/internal'
+import type { TestClient } from './helpers.js'
 
 /** A worker's score in `ready` is its jobs held per slot times this (placement/ready.lua). */
 export const READY_SCALE = 1_000_000
@@ -24,7 +30,9 @@ export async function fakeWorkers(
   } = {},
 ): Promise<Connection> {
   const conn = createConnection(url, 'command', 'hy:test')
-  await conn.connect()
+  // Not a bare connect(): on a cluster, the connection to each primary is made on first use, and
+  // without an offline queue a command sent meanwhile fails.
+  await connectReady(conn, 10_000)
   const k = poolKeys('hy', pool)
   const capacity = options.capacity ?? 100
   for (const [id, load] of Object.entries(loads)) {
@@ -48,7 +56,11 @@ export async function fakeWorkers(
 }
 
 /** The stream lengths of the given workers. */
-export async function queueLengths(c: Redis, pool: string, ids: string[]): Promise<Record<string, number>> {
+export async function queueLengths(
+  c: TestClient,
+  pool: string,
+  ids: string[],
+): Promise<Record<string, number>> {
   const out: Record<string, number> = {}
   const k = poolKeys('hy', pool)
   for (const id of ids) out[id] = await c.xlen(queueKey(k, id))
@@ -56,6 +68,6 @@ export async function queueLengths(c: Redis, pool: string, ids: string[]): Promi
 }
 
 /** Marks a fake worker's lease as expired, as if its process had died. */
-export async function expireLease(c: Redis, pool: string, id: string): Promise<void> {
+export async function expireLease(c: TestClient, pool: string, id: string): Promise<void> {
   await c.zadd(poolKeys('hy', pool).alive, 1, id)
 }

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type PoolKeys, poolKeys } from 'hedgeyard'
 import { queueKey } from 'hedgeyard/internal'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { inject } from 'vitest'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -24,22 +24,91 @@ export function redisUrl(): string {
   return inject('redisUrl')
 }
 
-/** A plain client for assertions. */
-export function client(url = redisUrl()): Redis {
-  const c = new Redis(url, { maxRetriesPerRequest: 1 })
+/** A client for assertions: of one server, or of a cluster when the run's Redis is one. */
+export type TestClient = Redis | Cluster
+
+/**
+ * A plain client for assertions: of the run's Redis, an ioredis `Cluster` when that is a cluster
+ * (`redis+cluster://h1:p1,h2:p2`, no credentials or TLS: the harness's cluster has none); of the
+ * one server `url` names, when given.
+ */
+export function client(url: string): Redis
+export function client(): TestClient
+export function client(url?: string): TestClient {
+  const run = redisUrl()
+  const c =
+    url === undefined && run.startsWith('redis+cluster://')
+      ? new Cluster(
+          run
+            .slice('redis+cluster://'.length)
+            .split(',')
+            .map((address) => {
+              const [host = '127.0.0.1', port = '6379'] = address.split(':')
+              return { host, port: Number(port) }
+            }),
+          { redisOptions: { maxRetriesPerRequest: 1 } },
+        )
+      : new Redis(url ?? run, { maxRetriesPerRequest: 1 })
   c.on('error', () => {})
   return c
 }
 
+/** The servers that hold keys and scripts: every primary of a cluster, or the one server. */
+export function primaries(c: TestClient): Redis[] {
+  return c instanceof Cluster ? c.nodes('master') : [c]
+}
+
+/** One client connection of the run's Redis, as `CLIENT LIST` shows it, and the server it is on. */
+export interface ClientConnection {
+  id: string
+  name: string
+  /** The server (on a cluster, the node) that lists it: `CLIENT KILL ID` goes there. */
+  server: Redis
+  /** Its line of `CLIENT LIST`. */
+  line: string
+}
+
+/**
+ * Every client connection of the run's Redis: `CLIENT LIST` of the one server, or of every node of
+ * a cluster (a worker's blocking read sits on its pool slot's primary, not on a node at random).
+ */
+export async function clientConnections(c: TestClient): Promise<ClientConnection[]> {
+  const servers = c instanceof Cluster ? c.nodes('all') : [c]
+  const out: ClientConnection[] = []
+  for (const server of servers) {
+    const list = String(await server.client('LIST'))
+    for (const line of list.split('\n')) {
+      const id = /^id=(\d+)/.exec(line)?.[1]
+      if (id !== undefined) out.push({ id, name: / name=(\S*) /.exec(line)?.[1] ?? '', server, line })
+    }
+  }
+  return out
+}
+
+/** Closes a connection found by {@link clientConnections}; resolves to how many were closed (0 or 1). */
+export async function killConnection(conn: ClientConnection): Promise<number> {
+  return Number(await conn.server.client('KILL', 'ID', conn.id))
+}
+
 /** Every key of a pool (SCAN, never KEYS). */
-export async function poolKeysInRedis(c: Redis, pool: string, prefix = 'hy'): Promise<string[]> {
+export async function poolKeysInRedis(c: TestClient, pool: string, prefix = 'hy'): Promise<string[]> {
   const found: string[] = []
-  let cursor = '0'
-  do {
-    const [next, keys] = await c.scan(cursor, 'MATCH', `${poolKeys(prefix, pool).base}*`, 'COUNT', 1000)
-    cursor = next
-    found.push(...keys)
-  } while (cursor !== '0')
+  // On a cluster every primary is scanned, not only the pool slot's: a key of the pool that missed
+  // its hash tag would land elsewhere, and a test should see it.
+  for (const server of primaries(c)) {
+    let cursor = '0'
+    do {
+      const [next, keys] = await server.scan(
+        cursor,
+        'MATCH',
+        `${poolKeys(prefix, pool).base}*`,
+        'COUNT',
+        1000,
+      )
+      cursor = next
+      found.push(...keys)
+    } while (cursor !== '0')
+  }
   return found.sort()
 }
 
@@ -52,14 +121,14 @@ export function isKeyOf(key: string, keys: PoolKeys, build: (keys: PoolKeys, id:
 }
 
 /** Deletes every key of a pool. */
-export async function cleanupPool(c: Redis, pool: string, prefix = 'hy'): Promise<void> {
+export async function cleanupPool(c: TestClient, pool: string, prefix = 'hy'): Promise<void> {
   const keys = await poolKeysInRedis(c, pool, prefix)
   if (keys.length > 0) await c.del(...keys)
 }
 
 /** Asserts the load invariant: for every worker, `ZSCORE load <w>` == `XLEN q:<w>`. Returns the pairs. */
 export async function loadAndLengths(
-  c: Redis,
+  c: TestClient,
   pool: string,
   prefix = 'hy',
 ): Promise<{ workerId: string; load: number; xlen: number }[]> {

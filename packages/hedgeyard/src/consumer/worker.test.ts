@@ -1,8 +1,11 @@
 import {
+  type ClientConnection,
   cleanupPool,
   client,
+  clientConnections,
   eventually,
   gate,
+  killConnection,
   loadAndLengths,
   redisUrl,
   uniquePool,
@@ -34,10 +37,8 @@ async function setup(pool: string, extra: { blockMs?: number; leaseMs?: number }
   return { group, d }
 }
 
-async function clientIdByName(name: string): Promise<string | undefined> {
-  const list = (await c.client('LIST')) as string
-  const line = list.split('\n').find((l) => l.includes(` name=${name} `))
-  return line?.match(/^id=(\d+)/)?.[1]
+async function connectionByName(name: string): Promise<ClientConnection | undefined> {
+  return (await clientConnections(c)).find((conn) => conn.name === name)
 }
 
 describe('worker loop', () => {
@@ -128,12 +129,12 @@ describe('worker loop', () => {
     const { group, d } = await setup(pool)
     expect(await d.submit('before')).toBe('before')
     const name = `hy:worker:${group.workerIds[0]}`
-    const id = await eventually(() => clientIdByName(name))
-    await c.call('CLIENT', 'KILL', 'ID', id as string)
+    const conn = (await eventually(() => connectionByName(name))) as ClientConnection
+    expect(await killConnection(conn)).toBe(1)
     expect(await d.submit('after', { timeoutMs: 10_000 })).toBe('after')
-    const newId = await clientIdByName(name)
-    expect(newId).toBeDefined()
-    expect(newId).not.toBe(id)
+    const again = await connectionByName(name)
+    expect(again).toBeDefined()
+    expect(again?.id).not.toBe(conn.id)
   })
 
   it('registers again and keeps serving when Redis lost the pool (keys flushed)', async () => {
@@ -152,7 +153,7 @@ describe('worker loop', () => {
     const pool = uniquePool('names')
     const { group, d } = await setup(pool)
     await d.submit(1)
-    const list = (await c.client('LIST')) as string
+    const list = (await clientConnections(c)).map((conn) => conn.line).join('\n')
     expect(list).toContain(`name=hy:worker:${group.workerIds[0]} `)
     expect(list).toContain(`name=hy:producer:${d.producerId} `)
     expect(list).toContain(`name=hy:results:${d.producerId} `)

@@ -3,7 +3,7 @@ import { cleanupPool, client, loadAndLengths, redisUrl, uniquePool } from '@hedg
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { isHedgeyardError } from '../protocol/errors.js'
 import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, workerKey } from '../protocol/keys.js'
-import { createConnection } from '../redis/connection.js'
+import { connectReady, createConnection } from '../redis/connection.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
 import { Dispatcher } from './dispatcher.js'
 
@@ -227,7 +227,7 @@ describe('batches', () => {
   async function submitBatch(pool: string, n: number): Promise<string[]> {
     const conn = createConnection(redisUrl(), 'command', 'hy:test-batch')
     opened.push({ close: () => conn.disconnect() })
-    await conn.connect()
+    await connectReady(conn, 10_000)
     const batcher = new DispatchBatcher(conn, poolKeys('hy', pool), 'test-producer', 30_000, undefined)
     const outcomes = await Promise.all(
       Array.from({ length: n }, (_, i) =>
@@ -389,7 +389,7 @@ describe('copies of a job', () => {
   async function retryCopy(pool: string, jobId: string, exclude: string): Promise<string> {
     const conn = createConnection(redisUrl(), 'command', 'hy:test-copy')
     opened.push({ close: () => conn.disconnect() })
-    await conn.connect()
+    await connectReady(conn, 10_000)
     const batcher = new DispatchBatcher(conn, poolKeys('hy', pool), 'test-producer', 30_000, undefined)
     const outcome = await batcher.dispatch({
       jobId,

@@ -4,10 +4,12 @@ import {
   isKeyOf,
   loadAndLengths,
   poolKeysInRedis,
+  primaries,
   redisUrl,
   uniquePool,
 } from '@hedgeyard/testing/helpers'
 import { startProxy } from '@hedgeyard/testing/proxy'
+import { isClusterRun } from '@hedgeyard/testing/test-redis-kind'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { type Handler, startWorkers, type WorkerGroup } from '../index.js'
 import { HedgeyardError, isHedgeyardError } from '../protocol/errors.js'
@@ -221,14 +223,19 @@ describe('submit and results', () => {
     await workers(pool, echo)
     const d = dispatcher(pool)
     await d.submit(1)
-    await c.script('FLUSH')
+    const flushAll = async () => {
+      for (const server of primaries(c)) await server.script('FLUSH')
+    }
+    await flushAll()
     const res = (await d.submit(2)) as { req: number }
     expect(res.req).toBe(2)
-    await c.script('FLUSH')
+    await flushAll()
     expect(((await d.submit(3)) as { req: number }).req).toBe(3)
   })
 
-  it('recovers a result published while the producer was disconnected', async () => {
+  // A proxy stands for one server's address; a cluster client learns the nodes' own addresses and
+  // would go around it. Failover and unreachable primaries on a cluster: test/cluster.test.ts.
+  it.runIf(!isClusterRun)('recovers a result published while the producer was disconnected', async () => {
     const pool = uniquePool('recover')
     await workers(pool, async (req) => {
       await new Promise((r) => setTimeout(r, 300))
@@ -252,58 +259,70 @@ describe('submit and results', () => {
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(850)
   })
 
-  it("with onRedisUnavailable 'reject', fails fast with REDIS_UNAVAILABLE while Redis is unreachable", async () => {
-    const pool = uniquePool('down')
-    await workers(pool, echo)
-    const proxy = await startProxy(redisUrl())
-    closers.push(() => proxy.close())
-    const d = dispatcher(pool, proxy.url)
-    await d.submit(1)
-    proxy.cut()
-    await new Promise((r) => setTimeout(r, 50))
-    const startedAt = Date.now()
-    const err = await d.submit(2, { timeoutMs: 5_000, onRedisUnavailable: 'reject' }).catch((e: unknown) => e)
-    expect(isHedgeyardError(err, 'REDIS_UNAVAILABLE')).toBe(true)
-    expect(Date.now() - startedAt).toBeLessThan(2_000)
-    proxy.restore()
-    await eventually(
-      async () => ((await d.submit(3).catch(() => undefined)) as { req?: number } | undefined)?.req === 3,
-    )
-  })
+  // A proxy stands for one server's address; a cluster client learns the nodes' own addresses and
+  // would go around it. Failover and unreachable primaries on a cluster: test/cluster.test.ts.
+  it.runIf(!isClusterRun)(
+    "with onRedisUnavailable 'reject', fails fast with REDIS_UNAVAILABLE while Redis is unreachable",
+    async () => {
+      const pool = uniquePool('down')
+      await workers(pool, echo)
+      const proxy = await startProxy(redisUrl())
+      closers.push(() => proxy.close())
+      const d = dispatcher(pool, proxy.url)
+      await d.submit(1)
+      proxy.cut()
+      await new Promise((r) => setTimeout(r, 50))
+      const startedAt = Date.now()
+      const err = await d
+        .submit(2, { timeoutMs: 5_000, onRedisUnavailable: 'reject' })
+        .catch((e: unknown) => e)
+      expect(isHedgeyardError(err, 'REDIS_UNAVAILABLE')).toBe(true)
+      expect(Date.now() - startedAt).toBeLessThan(2_000)
+      proxy.restore()
+      await eventually(
+        async () => ((await d.submit(3).catch(() => undefined)) as { req?: number } | undefined)?.req === 3,
+      )
+    },
+  )
 
-  it('by default, a submit made while Redis is unreachable waits for it and is then dispatched', async () => {
-    const pool = uniquePool('wait-redis')
-    await workers(pool, echo)
-    const proxy = await startProxy(redisUrl())
-    closers.push(() => proxy.close())
-    const d = dispatcher(pool, proxy.url)
-    await d.submit(1)
-    proxy.cut()
-    await new Promise((r) => setTimeout(r, 50))
-    // Racing submits (a session, a hedge) wait as plain ones do.
-    const submits = [
-      d.submit(2, { timeoutMs: 30_000 }),
-      d.submit(3, { timeoutMs: 30_000, session: 's' }),
-      d.submit(4, { timeoutMs: 30_000, hedge: { delayMs: 10_000 } }),
-    ]
-    const early = await Promise.race([
-      Promise.allSettled(submits),
-      new Promise((r) => setTimeout(() => r('waiting'), 1_000)),
-    ])
-    expect(early).toBe('waiting')
-    proxy.restore()
-    const results = (await Promise.all(submits)) as { req: number }[]
-    expect(results.map((r) => r.req)).toEqual([2, 3, 4])
-    // One still waiting at its deadline fails with REDIS_UNAVAILABLE: it never reached a worker.
-    proxy.cut()
-    await new Promise((r) => setTimeout(r, 50))
-    const late = await d.submit(5, { timeoutMs: 500 }).catch((e: unknown) => e)
-    expect(isHedgeyardError(late, 'REDIS_UNAVAILABLE')).toBe(true)
-    expect((late as Error).message).toMatch(/before the submit's deadline/)
-    const lateRace = await d.submit(6, { timeoutMs: 500, session: 's' }).catch((e: unknown) => e)
-    expect(isHedgeyardError(lateRace, 'REDIS_UNAVAILABLE')).toBe(true)
-    proxy.restore()
-  })
+  // A proxy stands for one server's address; a cluster client learns the nodes' own addresses and
+  // would go around it. Failover and unreachable primaries on a cluster: test/cluster.test.ts.
+  it.runIf(!isClusterRun)(
+    'by default, a submit made while Redis is unreachable waits for it and is then dispatched',
+    async () => {
+      const pool = uniquePool('wait-redis')
+      await workers(pool, echo)
+      const proxy = await startProxy(redisUrl())
+      closers.push(() => proxy.close())
+      const d = dispatcher(pool, proxy.url)
+      await d.submit(1)
+      proxy.cut()
+      await new Promise((r) => setTimeout(r, 50))
+      // Racing submits (a session, a hedge) wait as plain ones do.
+      const submits = [
+        d.submit(2, { timeoutMs: 30_000 }),
+        d.submit(3, { timeoutMs: 30_000, session: 's' }),
+        d.submit(4, { timeoutMs: 30_000, hedge: { delayMs: 10_000 } }),
+      ]
+      const early = await Promise.race([
+        Promise.allSettled(submits),
+        new Promise((r) => setTimeout(() => r('waiting'), 1_000)),
+      ])
+      expect(early).toBe('waiting')
+      proxy.restore()
+      const results = (await Promise.all(submits)) as { req: number }[]
+      expect(results.map((r) => r.req)).toEqual([2, 3, 4])
+      // One still waiting at its deadline fails with REDIS_UNAVAILABLE: it never reached a worker.
+      proxy.cut()
+      await new Promise((r) => setTimeout(r, 50))
+      const late = await d.submit(5, { timeoutMs: 500 }).catch((e: unknown) => e)
+      expect(isHedgeyardError(late, 'REDIS_UNAVAILABLE')).toBe(true)
+      expect((late as Error).message).toMatch(/before the submit's deadline/)
+      const lateRace = await d.submit(6, { timeoutMs: 500, session: 's' }).catch((e: unknown) => e)
+      expect(isHedgeyardError(lateRace, 'REDIS_UNAVAILABLE')).toBe(true)
+      proxy.restore()
+    },
+  )
 })
 
 describe('bad input', () => {
@@ -404,9 +423,11 @@ describe('bad input', () => {
 })
 
 describe('redis option', () => {
-  it('accepts an ioredis client and leaves it open on close', async () => {
+  // Only one server's client is taken: an ioredis Cluster client is refused by design (its
+  // connections' settings would not carry over; test/redis-options.test.ts checks the refusal).
+  it.runIf(!isClusterRun)('accepts an ioredis client and leaves it open on close', async () => {
     const pool = uniquePool('client')
-    const template = client()
+    const template = client(redisUrl())
     closers.push(() => template.disconnect())
     const group = await startWorkers({ redis: template, pool, handler: echo })
     closers.push(() => group.close())

@@ -1,7 +1,8 @@
-import { connect as netConnect, type Socket } from 'node:net'
+import { connect as netConnect, Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { AbstractConnector, Redis, type RedisOptions } from 'ioredis'
 import type { ClusterSpec } from './cluster-endpoint.js'
+import { replyPrefix } from './redis-failure.js'
 
 /** A node's address. */
 export interface NodeAddress {
@@ -54,10 +55,22 @@ export function slotOwnerConnector(
         // When no node answers, the last owner (or a seed) is connected to anyway: its refusal
         // then takes ioredis's usual way (an error, a retry after retryStrategy's delay), where a
         // rejected connect would end the connection for good.
-        const owner = await findSlotOwner(known, key, cluster.options).catch(
-          () => tracker.address ?? (known[0] as NodeAddress),
-        )
+        let refusal: unknown
+        const owner = await findSlotOwner(known, key, cluster.options).catch((err: unknown) => {
+          if (replyPrefix(err) === 'NOPERM') refusal = err
+          return tracker.address ?? (known[0] as NodeAddress)
+        })
         if (!this.connecting) throw new Error('Connection is closed.')
+        if (refusal !== undefined) {
+          // The user may not ask CLUSTER KEYSLOT or SLOTS: a seed node would answer MOVED, which
+          // says nothing of the cause. A stream closed at once with the refusal as its first
+          // error makes ioredis emit it, so that connecting fails with REDIS_NOPERM.
+          const closed = new Socket()
+          closed.destroy()
+          this.firstError = refusal as Error
+          this.stream = closed
+          return closed
+        }
         tracker.address = owner
         const tls = this.#options.tls
         const stream =
