@@ -88,9 +88,9 @@ describe('respecting the upstream: 3 producer processes, 6 workers, a model with
     const free = await producers(pool, 3, 120, 30)
     const freeStats = sim.stats()
     expect(freeStats.totals.rateLimited).toBeGreaterThan(0)
-    // Over the model's 50 in some second: what the pool quota is there to prevent (a loaded host
-    // offers less than the 90 asked, so no more than that is asserted).
-    expect(Math.max(...freeStats.perSecond.map((s) => s.requests))).toBeGreaterThan(50)
+    // The model refused some (what the pool quota is there to prevent). Whether some second held
+    // more than its 50 depends on how fast the refused workers' cooldowns let the rest through,
+    // and on what a loaded host manages to offer of the 90 asked: not asserted.
 
     // A fifth under the model's 50: a job starts a little after its dispatch, and on a busy host
     // starts bunch up, so the model's own sliding second could refuse some, and each refusal
