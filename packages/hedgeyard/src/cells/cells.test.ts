@@ -66,6 +66,27 @@ describe('cells', () => {
     expect(view.map((v) => v.workers.filter((w) => w.alive).length)).toEqual([2, 2, 2, 2])
   })
 
+  it('groups started at the same moment join in turn, so the cells stay even', async () => {
+    const pool = cellsPool('cells-join-at-once', 3)
+    const started = await Promise.all(
+      Array.from({ length: 9 }, (_, i) =>
+        startCellWorkers({
+          redis: redisUrl(),
+          pool,
+          cells: 3,
+          handler: whoRuns,
+          idPrefix: `a${i}-${process.pid}`,
+        }),
+      ),
+    )
+    for (const g of started) closers.push(() => g.close())
+    const perCell = [0, 0, 0]
+    for (const g of started) perCell[g.cell] = (perCell[g.cell] ?? 0) + 1
+    expect(perCell).toEqual([3, 3, 3])
+    // The join key is released once every group has registered.
+    expect(await c.exists(`hy:{${pool}}:cells:join`)).toBe(0)
+  })
+
   it('keeps a session in one cell across submits and producers', async () => {
     const pool = cellsPool('cells-session', 4)
     const { cellOf } = await startGroups(pool, 4, 4, whoRuns)

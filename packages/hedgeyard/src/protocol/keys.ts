@@ -153,3 +153,12 @@ export function resultChannel(keys: PoolKeys, producerId: string): string {
 export function cancelChannel(keys: PoolKeys, workerId: string): string {
   return `${keys.base}${CHANNEL_CANCEL}${workerId}`
 }
+
+/**
+ * The key a logical pool's worker processes hold, one at a time, while they choose a cell and
+ * register in it (cells/start-cell-workers.ts): `hy:{chat}:cells:join`. It carries the logical
+ * pool's own hash tag, not a cell's: one key, so SET NX works the same on a Redis Cluster.
+ */
+export function cellJoinKey(prefix: string, pool: string): string {
+  return `${prefix}:{${pool}}:cells:join`
+}
