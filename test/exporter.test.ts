@@ -1,10 +1,27 @@
 import { execFile } from 'node:child_process'
 import { startExporter } from '@hedgeyard/testing/exporter'
-import { CLI, cleanupPool, client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
+import {
+  CLI,
+  cleanupPool,
+  client,
+  eventually,
+  redisUrl,
+  spawnWorker,
+  uniquePool,
+  type WorkerProcess,
+} from '@hedgeyard/testing/helpers'
 import { type PromFamily, parsePromText } from '@hedgeyard/testing/prom-text'
 import { startProxy } from '@hedgeyard/testing/proxy'
 import { watchedPool } from '@hedgeyard/testing/watched-pool'
-import { Dispatcher, drainWorkers, inspectPool, poolKeys, setPoolLimits, startWorkers } from 'hedgeyard'
+import {
+  Dispatcher,
+  drainWorkers,
+  inspectCells,
+  inspectPool,
+  poolKeys,
+  setPoolLimits,
+  startWorkers,
+} from 'hedgeyard'
 import { queueKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
@@ -112,13 +129,15 @@ describe('hedgeyard exporter', () => {
       for (const s of f.samples) {
         const expected = name.startsWith('hedgeyard_worker_')
           ? name === 'hedgeyard_worker_state'
-            ? ['pool', 'state', 'worker']
-            : ['pool', 'worker']
+            ? ['cell', 'pool', 'state', 'worker']
+            : ['cell', 'pool', 'worker']
           : name.startsWith('hedgeyard_pool_quota_')
-            ? ['limiter', 'pool']
+            ? ['cell', 'limiter', 'pool']
             : name.startsWith('hedgeyard_exporter_')
               ? []
-              : ['pool']
+              : ['cell', 'pool']
+        // An ordinary pool's cell is empty, as in the library's metrics.
+        if (expected.includes('cell')) expect(s.labels.cell, name).toBe('')
         expect(Object.keys(s.labels).sort(), `${name} ${JSON.stringify(s.labels)}`).toEqual(expected)
       }
     }
@@ -213,6 +232,38 @@ describe('hedgeyard exporter', () => {
       15_000,
     )
     expect(sampleValue(await scrape(exporter.url), 'hedgeyard_workers_alive', { pool })).toBe(1)
+  })
+
+  it('with --cells, exports each cell of a logical pool labelled with the pool and its cell', async () => {
+    const pool = uniquePool('exp-cells')
+    const workers: WorkerProcess[] = []
+    cleanups.push(async () => {
+      await Promise.all(workers.map((w) => w.stop('SIGKILL')))
+      for (let i = 0; i < 3; i++) await cleanupPool(c, `${pool}.${i}`)
+    })
+    // Two worker processes (one worker each) in two of the three cells; the third cell is empty.
+    for (let i = 0; i < 2; i++) {
+      workers.push(
+        await spawnWorker({ pool, handler: 'echo.js', idPrefix: `xc${i}`, extraArgs: ['--cells', '3'] }),
+      )
+    }
+    const truth = await inspectCells({ redis: redisUrl(), pool, cells: 3 })
+    const exporter = await startExporter(['--redis', redisUrl(), '--pool', pool, '--cells', '3'], cleanups)
+    const m = await scrape(exporter.url)
+    for (const view of truth) {
+      const at = { pool, cell: String(view.cell) }
+      expect(sampleValue(m, 'hedgeyard_pool_up', at)).toBe(1)
+      expect(sampleValue(m, 'hedgeyard_workers_alive', at), `cell ${view.cell}`).toBe(
+        view.workers.filter((w) => w.alive).length,
+      )
+      for (const w of view.workers) {
+        expect(sampleValue(m, 'hedgeyard_worker_alive', { ...at, worker: w.workerId })).toBe(1)
+      }
+    }
+    expect(truth.map((v) => v.workers.length).sort()).toEqual([0, 1, 1])
+    // No series names a cell's pool: every one carries the logical pool.
+    for (const f of m.values())
+      for (const s of f.samples) if ('pool' in s.labels) expect(s.labels.pool).toBe(pool)
   })
 
   it('refuses a pool name that keys cannot carry, naming the option', async () => {

@@ -1,12 +1,18 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Command } from 'commander'
-import { isHedgeyardError, openPoolView, type PoolView } from 'hedgeyard'
-import { createPoolMetrics } from '../exporter/pool-metrics.js'
+import { cellPool, isHedgeyardError, openPoolView, type PoolView } from 'hedgeyard'
+import { createPoolMetrics, type ExportedPool } from '../exporter/pool-metrics.js'
 import { createLogger } from '../logger.js'
-import { type CommonOptions, intOption, withRedisOptions } from '../options.js'
+import {
+  type CellsOption,
+  type CommonOptions,
+  intOption,
+  withCellsOption,
+  withRedisOptions,
+} from '../options.js'
 
-interface ExporterOptions {
+interface ExporterOptions extends CellsOption {
   redis: CommonOptions['redis']
   pool: string[]
   prefix: string
@@ -25,10 +31,13 @@ export const EXPORTER_DEFAULTS = Object.freeze({ port: 9465, host: '0.0.0.0' })
  * the Prometheus text format) and `GET /healthz`; SIGTERM stops it.
  */
 export function exporterCommand(program: Command): void {
-  withRedisOptions(
-    program
-      .command('exporter')
-      .description('serve Prometheus metrics of one or more pools, read from Redis at each scrape'),
+  withCellsOption(
+    withRedisOptions(
+      program
+        .command('exporter')
+        .description('serve Prometheus metrics of one or more pools, read from Redis at each scrape'),
+    ),
+    'every --pool is a logical pool over that many cells: export each cell, labelled cell="<i>"',
   )
     .option(
       '--pool <name>',
@@ -52,18 +61,30 @@ export function exporterCommand(program: Command): void {
     )
     .action(async (opts: ExporterOptions) => {
       const pools = [...new Set(opts.pool.length > 0 ? opts.pool : ['default'])]
+      // Each pool read from Redis with its labels: a logical pool's cells are pools of their own.
+      const sources = pools.flatMap((pool) =>
+        opts.cells === undefined
+          ? [{ name: pool, pool, cell: '' }]
+          : Array.from({ length: opts.cells }, (_, i) => ({
+              name: cellPool(pool, i),
+              pool,
+              cell: String(i),
+            })),
+      )
       const logger = createLogger().child({ component: 'exporter' })
       // All at once, so a bad pool name is reported as such even when Redis is unreachable too.
       const opened = await Promise.allSettled(
-        pools.map((pool) => openPoolView({ redis: opts.redis, pool, prefix: opts.prefix }, 'exporter')),
+        sources.map(({ name }) =>
+          openPoolView({ redis: opts.redis, pool: name, prefix: opts.prefix }, 'exporter'),
+        ),
       )
       const failures = opened.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []))
       if (failures.length > 0) {
         for (const r of opened) if (r.status === 'fulfilled') r.value.close()
         throw failures.find((err) => isHedgeyardError(err) && err.code === 'INVALID_ARGUMENT') ?? failures[0]
       }
-      const views: { pool: string; view: PoolView }[] = opened.map((r, i) => ({
-        pool: pools[i] as string,
+      const views: ExportedPool[] = opened.map((r, i) => ({
+        ...(sources[i] as Omit<ExportedPool, 'view'>),
         view: (r as PromiseFulfilledResult<PoolView>).value,
       }))
       const metrics = createPoolMetrics(views, {
@@ -114,6 +135,6 @@ export function exporterCommand(program: Command): void {
       })
       const { address, port } = server.address() as AddressInfo
       const host = address.includes(':') ? `[${address}]` : address
-      logger.info({ pools, url: `http://${host}:${port}/metrics` }, 'exporter listening')
+      logger.info({ pools, cells: opts.cells, url: `http://${host}:${port}/metrics` }, 'exporter listening')
     })
 }

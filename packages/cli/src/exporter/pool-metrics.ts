@@ -1,9 +1,22 @@
 import type { Limiter, PoolSnapshot, PoolView, WorkerMetrics } from 'hedgeyard'
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 
+/**
+ * A pool the exporter reads: `name` is the pool read from Redis; `pool` and `cell` are its labels.
+ * An ordinary pool is labelled with its name and `cell=""`; cell `i` of a logical pool (`chat.i`,
+ * docs/cells.md) with the logical pool and the index (`pool="chat",cell="i"`), as the library's
+ * own metrics label it.
+ */
+export interface ExportedPool {
+  name: string
+  pool: string
+  cell: string
+  view: PoolView
+}
+
 /** One pool as the exporter last read it: its snapshot, or why it could not be read. */
 export interface PoolReading {
-  pool: string
+  source: ExportedPool
   snapshot?: PoolSnapshot
   error?: unknown
 }
@@ -21,7 +34,7 @@ export interface PoolMetricsOptions {
   readTimeoutMs?: number
   /** Also the exporter process's own metrics (`process_cpu_seconds_total`, ...). @defaultValue true */
   hasProcessMetrics?: boolean
-  /** Told when a pool's reading starts or stops failing (not at every failed scrape). */
+  /** Told when a pool's reading starts or stops failing (not at every failed scrape), with the pool read. */
   onPoolStatus?: (pool: string, error: unknown) => void
 }
 
@@ -39,10 +52,11 @@ function value(v: unknown): number {
 /**
  * Makes the exporter's registry over the given pools. Every metric is computed in its `collect()`
  * from the readings taken when the scrape began; series of workers that left vanish at the next
- * scrape. Labels are the pool and, per worker, its id: never job, session or producer ids.
+ * scrape. Labels are the pool, its cell ('' for an ordinary pool) and, per worker, its id: never
+ * job, session or producer ids.
  */
 export function createPoolMetrics(
-  views: readonly { pool: string; view: PoolView }[],
+  views: readonly ExportedPool[],
   options: PoolMetricsOptions = {},
 ): PoolMetrics {
   const o = { ...POOL_METRICS_DEFAULTS, ...options }
@@ -52,19 +66,23 @@ export function createPoolMetrics(
   let startedAt = 0
   const isDown = new Set<string>()
 
-  const ok = () => readings.flatMap((r) => (r.snapshot ? [r.snapshot] : []))
-  const workers = () => ok().flatMap((s) => s.workers.map((w) => ({ pool: s.pool, w })))
+  /** The pools read at this scrape, each with its labels. */
+  const ok = () =>
+    readings.flatMap((r) =>
+      r.snapshot ? [{ at: { pool: r.source.pool, cell: r.source.cell }, s: r.snapshot }] : [],
+    )
+  const workers = () => ok().flatMap(({ at, s }) => s.workers.map((w) => ({ at, w })))
 
   /** A gauge (or counter) with one value per pool, per worker or per limiter, set at collect time. */
   function pool(name: string, help: string, of: (s: PoolSnapshot) => number): void {
     new Gauge({
       name,
       help,
-      labelNames: ['pool'],
+      labelNames: ['pool', 'cell'],
       registers: [registry],
       collect() {
         this.reset()
-        for (const s of ok()) this.set({ pool: s.pool }, value(of(s)))
+        for (const { at, s } of ok()) this.set(at, value(of(s)))
       },
     })
   }
@@ -72,11 +90,11 @@ export function createPoolMetrics(
     new Gauge({
       name,
       help,
-      labelNames: ['pool', 'worker'],
+      labelNames: ['pool', 'cell', 'worker'],
       registers: [registry],
       collect() {
         this.reset()
-        for (const { pool, w } of workers()) this.set({ pool, worker: w.workerId }, value(of(w)))
+        for (const { at, w } of workers()) this.set({ ...at, worker: w.workerId }, value(of(w)))
       },
     })
   }
@@ -84,12 +102,12 @@ export function createPoolMetrics(
     new Counter({
       name,
       help,
-      labelNames: ['pool', 'worker'],
+      labelNames: ['pool', 'cell', 'worker'],
       registers: [registry],
       collect() {
         // A counter has no set(): start from nothing and add what the worker's hash holds.
         this.reset()
-        for (const { pool, w } of workers()) this.inc({ pool, worker: w.workerId }, value(of(w)))
+        for (const { at, w } of workers()) this.inc({ ...at, worker: w.workerId }, value(of(w)))
       },
     })
   }
@@ -97,14 +115,14 @@ export function createPoolMetrics(
     new Gauge({
       name,
       help,
-      labelNames: ['pool', 'limiter'],
+      labelNames: ['pool', 'cell', 'limiter'],
       registers: [registry],
       collect() {
         this.reset()
-        for (const s of ok()) {
+        for (const { at, s } of ok()) {
           for (const limiter of ['rate', 'cost'] as const) {
             const l = s.limits[limiter]
-            if (l) this.set({ pool: s.pool, limiter }, value(of(l)))
+            if (l) this.set({ ...at, limiter }, value(of(l)))
           }
         }
       },
@@ -114,11 +132,12 @@ export function createPoolMetrics(
   new Gauge({
     name: 'hedgeyard_pool_up',
     help: 'Whether the exporter could read the pool from Redis at this scrape (1) or not (0)',
-    labelNames: ['pool'],
+    labelNames: ['pool', 'cell'],
     registers: [registry],
     collect() {
       this.reset()
-      for (const r of readings) this.set({ pool: r.pool }, r.snapshot ? 1 : 0)
+      for (const { source, snapshot } of readings)
+        this.set({ pool: source.pool, cell: source.cell }, snapshot ? 1 : 0)
     },
   })
   pool(
@@ -158,14 +177,14 @@ export function createPoolMetrics(
   new Gauge({
     name: 'hedgeyard_worker_state',
     help: "The worker's state: 1 for the current one (active, cooling, draining or other), 0 for the rest",
-    labelNames: ['pool', 'worker', 'state'],
+    labelNames: ['pool', 'cell', 'worker', 'state'],
     registers: [registry],
     collect() {
       this.reset()
-      for (const { pool, w } of workers()) {
+      for (const { at, w } of workers()) {
         const current = (WORKER_STATES as readonly string[]).includes(w.state) ? w.state : 'other'
         for (const state of WORKER_STATES)
-          this.set({ pool, worker: w.workerId, state }, state === current ? 1 : 0)
+          this.set({ ...at, worker: w.workerId, state }, state === current ? 1 : 0)
       }
     },
   })
@@ -207,24 +226,25 @@ export function createPoolMetrics(
     },
   })
 
-  const read = async ({ pool, view }: { pool: string; view: PoolView }): Promise<PoolReading> => {
+  const read = async (source: ExportedPool): Promise<PoolReading> => {
+    const { name, view } = source
     let timer: NodeJS.Timeout | undefined
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new Error(`reading pool '${pool}' took more than ${o.readTimeoutMs} ms`)),
+          () => reject(new Error(`reading pool '${name}' took more than ${o.readTimeoutMs} ms`)),
           o.readTimeoutMs,
         )
       })
       const snapshot = await Promise.race([view.snapshot(), timeout])
-      if (isDown.delete(pool)) o.onPoolStatus?.(pool, undefined)
-      return { pool, snapshot }
+      if (isDown.delete(name)) o.onPoolStatus?.(name, undefined)
+      return { source, snapshot }
     } catch (error) {
-      if (!isDown.has(pool)) {
-        isDown.add(pool)
-        o.onPoolStatus?.(pool, error)
+      if (!isDown.has(name)) {
+        isDown.add(name)
+        o.onPoolStatus?.(name, error)
       }
-      return { pool, error }
+      return { source, error }
     } finally {
       clearTimeout(timer)
     }
