@@ -4,7 +4,7 @@ export { listDeadLetters, purgeDeadLetters, retryDeadLetters } from './admin/dea
 export { drainWorkers } from './admin/drain-workers.js'
 export { type ForgetDeadResult, forgetDeadWorkers } from './admin/forget-dead.js'
 export { getJob } from './admin/get-job.js'
-export type { PoolRef, ProducerStats } from './admin/inspect-pool.js'
+export type { JobPoolRef, PoolRef, ProducerStats } from './admin/inspect-pool.js'
 export { inspectPool, inspectProducers } from './admin/inspect-pool.js'
 export type { Limiter, PoolLimits, PoolLimitsOptions } from './admin/pool-limits.js'
 export { clearPoolLimits, getPoolLimits, setPoolLimits } from './admin/pool-limits.js'
