@@ -139,3 +139,37 @@ describe('cells across processes', () => {
     expect(out.stderr).toContain('--cells must be a whole number from 1 to 1024')
   })
 })
+
+describe('worker processes started at the same moment', () => {
+  const joinPool = uniquePool('cells-join-at-once')
+  const started: WorkerProcess[] = []
+  afterAll(async () => {
+    await Promise.all(started.map((w) => w.stop('SIGKILL')))
+    for (let i = 0; i < CELLS; i++) await cleanupPool(c, `${joinPool}.${i}`)
+  })
+
+  it('join the cells in turn: six processes for three cells, two in each', async () => {
+    const spawning = Array.from({ length: 2 * CELLS }, (_, i) =>
+      spawnWorker({
+        pool: joinPool,
+        handler: 'stream.js',
+        idPrefix: `j${i}`,
+        extraArgs: ['--cells', String(CELLS)],
+      }),
+    )
+    started.push(...(await Promise.all(spawning)))
+    const out = await run(process.execPath, [
+      CLI,
+      'inspect',
+      '--json',
+      '--redis',
+      redisUrl(),
+      '--pool',
+      joinPool,
+      '--cells',
+      String(CELLS),
+    ])
+    const json = JSON.parse(out.stdout) as { cells: { workers: { alive: boolean }[] }[] }
+    expect(json.cells.map((cell) => cell.workers.filter((w) => w.alive).length)).toEqual([2, 2, 2])
+  })
+})

@@ -4,13 +4,15 @@ import { GoogleGenAI } from '@google/genai'
 import { type FakeGemini, fakeGeminiText, startFakeGemini } from '@hedgeyard/genai'
 import {
   CLI,
+  cleanupPool,
+  client,
   eventually,
   redisUrl,
   spawnWorker,
   uniquePool,
   type WorkerProcess,
 } from '@hedgeyard/testing/helpers'
-import { cancelJob, clearPoolLimits, getJob, setPoolLimits } from 'hedgeyard'
+import { cancelJob, clearPoolLimits, getJob, sessionCell, setPoolLimits } from 'hedgeyard'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 const KEY = 'alice-key-0123456789abcdef'
@@ -436,5 +438,88 @@ describe('the gateway, with the official Gemini SDK, two instances and a worker 
     await expect(
       post(a, '/generate', request('x'), { 'x-session-id': 'a\r\nx-injected: 1' }),
     ).rejects.toThrow()
+  })
+})
+
+describe('the gateway over cells, two instances and a worker process in each cell', () => {
+  const CELLS = 3
+  const pool = uniquePool('gateway-cells')
+  const c = client()
+  let sim: FakeGemini
+  const workers: WorkerProcess[] = []
+  let a: GatewayProcess
+  let b: GatewayProcess
+
+  beforeAll(async () => {
+    sim = await startFakeGemini({
+      medianMs: 5,
+      sigma: 0,
+      tokensPerSecond: 2_000,
+      chunkWords: 4,
+      replyWords: 8,
+    })
+    // One after another: each joins the cell with the fewest workers, so one lands in each.
+    for (let i = 0; i < CELLS; i++) {
+      workers.push(
+        await spawnWorker({
+          pool,
+          handler: '@hedgeyard/genai',
+          idPrefix: `gc${i}`,
+          env: { GENAI_BASE_URL: sim.url, GEMINI_API_KEY: 'pool-key-0123456789' },
+          extraArgs: ['--cells', String(CELLS)],
+        }),
+      )
+    }
+    ;[a, b] = await Promise.all([
+      spawnGateway(pool, ['--cells', String(CELLS)]),
+      spawnGateway(pool, ['--cells', String(CELLS)]),
+    ])
+  }, 60_000)
+  afterAll(async () => {
+    for (const g of [a, b]) g?.child.kill('SIGTERM')
+    await Promise.all(workers.map((w) => w.stop('SIGKILL')))
+    for (let i = 0; i < CELLS; i++) await cleanupPool(c, `${pool}.${i}`)
+    c.disconnect()
+    await sim?.close()
+  })
+
+  it("keeps a session's jobs in its cell, and finds any job from the other instance", async () => {
+    for (const session of ['alice', 'bob', 'carol', 'dave', 'erin']) {
+      const res = await post(a, '/generate', request(`for ${session}`), { 'x-session-id': session })
+      expect(res.status).toBe(202)
+      const { job_id: jobId } = (await res.json()) as { job_id: string }
+      const done = (await eventually<unknown>(async () => {
+        const s = (await (
+          await fetch(`${b.url}/jobs/${jobId}`, { headers: { 'x-goog-api-key': KEY } })
+        ).json()) as { status: string }
+        return s.status === 'Completed' ? s : undefined
+      })) as { result: unknown }
+      expect(textOf(done.result)).toBe(fakeGeminiText(`for ${session}`, 8))
+      // The job's result is in the session's cell, and in no other.
+      const holders: number[] = []
+      for (let i = 0; i < CELLS; i++) {
+        if ((await c.exists(`hy:{${pool}.${i}}:res:${jobId}`)) === 1) holders.push(i)
+      }
+      expect(holders, session).toEqual([sessionCell(session, CELLS)])
+    }
+    // Through the SDK too, without a session.
+    const reply = await sdk(b).models.generateContent({ model: MODEL, contents: 'no session' })
+    expect(reply.text).toBe(fakeGeminiText('no session', 8))
+  })
+
+  it("lists every cell's workers, each with its cell", async () => {
+    const listed = (await (
+      await fetch(`${a.url}/workers`, { headers: { 'x-goog-api-key': KEY } })
+    ).json()) as {
+      worker_id: string
+      cell: number
+      alive: boolean
+    }[]
+    expect(listed.map((w) => w.cell).sort()).toEqual([0, 1, 2])
+    expect(listed.every((w) => w.alive)).toBe(true)
+    // Each worker is listed with the cell it registered in.
+    for (const w of listed) expect(await c.exists(`hy:{${pool}.${w.cell}}:w:${w.worker_id}`)).toBe(1)
+    const ready = await fetch(`${a.url}/readyz`)
+    expect(await ready.json()).toEqual({ status: 'ready', workers: CELLS })
   })
 })

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { Dispatcher, HedgeyardError, type SubmitOptions } from 'hedgeyard'
+import { CellDispatcher, Dispatcher, HedgeyardError, type SubmitOptions, type WorkerMetrics } from 'hedgeyard'
 import { prometheusMetrics } from 'hedgeyard/prometheus'
 import { type Logger, pino } from 'pino'
 import { type ApiKeys, loadApiKeys } from './api-keys.js'
@@ -11,10 +11,19 @@ import { geminiRoutes } from './routes/gemini.js'
 import { opsRoutes } from './routes/ops.js'
 import { seedRoutes } from './routes/seed.js'
 
+/**
+ * What the routes use of a dispatcher: a Dispatcher of the pool, or with `cells` a CellDispatcher
+ * over its cells, whose workers carry their cell.
+ */
+export type GatewayDispatcher = Pick<
+  Dispatcher,
+  'pool' | 'submit' | 'stream' | 'resume' | 'resumes' | 'cancel' | 'getJob' | 'close'
+> & { workerMetrics(): Promise<(WorkerMetrics & { cell?: number })[]> }
+
 /** A running gateway: its Fastify app and dispatcher. */
 export interface Gateway {
   readonly app: FastifyInstance
-  readonly dispatcher: Dispatcher
+  readonly dispatcher: GatewayDispatcher
   /** The settings it runs with, secrets masked: what it prints at start. */
   readonly config: Record<string, unknown>
   /** Listens; resolves with its URL. */
@@ -25,7 +34,7 @@ export interface Gateway {
 
 /** What the routes share. */
 export interface RouteContext {
-  dispatcher: Dispatcher
+  dispatcher: GatewayDispatcher
   metrics: GatewayMetrics
   timeoutMs: number
   disconnectGraceMs: number
@@ -101,7 +110,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     pool: options.pool,
   })
   const metrics = createMetrics()
-  const dispatcher = new Dispatcher({
+  const dispatcherOptions = {
     redis: options.redis,
     pool: options.pool,
     prefix: o.prefix,
@@ -110,7 +119,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     logger,
     // The library's submit, hedge and retry metrics on the gateway's own /metrics.
     metrics: prometheusMetrics({ registry: metrics.registry }),
-  })
+  }
+  // With cells, a session sticks to its cell and a job is looked for in every cell (docs/cells.md).
+  const dispatcher: GatewayDispatcher =
+    options.cells === undefined
+      ? new Dispatcher(dispatcherOptions)
+      : new CellDispatcher({ ...dispatcherOptions, cells: options.cells })
+  // The dashboard shows one pool, so it is off over cells: point `hedgeyard dashboard` at a cell.
+  const hasDashboard = o.dashboard && options.cells === undefined
   const app = Fastify({ bodyLimit: maxBodyBytes, logger: false })
   // JSON only: any other content type is 415.
   app.removeContentTypeParser('text/plain')
@@ -185,7 +201,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   opsRoutes(app, ctx)
   seedRoutes(app, ctx)
   geminiRoutes(app, ctx)
-  if (o.dashboard)
+  if (hasDashboard)
     mountDashboard(app, { redis: options.redis, pool: options.pool, prefix: o.prefix, keys, logger })
 
   const config = {
@@ -198,6 +214,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             ? `a cluster of ${(options.redis as { cluster: string[] }).cluster.join(',')}`
             : '(an ioredis client)',
     pool: options.pool,
+    ...(options.cells === undefined ? {} : { cells: options.cells }),
     prefix: o.prefix,
     host: o.host,
     port,
@@ -211,7 +228,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     timeoutMs,
     maxBodyBytes,
     disconnectGraceMs,
-    dashboard: o.dashboard ? '/dashboard' : 'off',
+    dashboard: hasDashboard ? '/dashboard' : o.dashboard ? 'off (cells: one dashboard per cell)' : 'off',
   }
   return {
     app,

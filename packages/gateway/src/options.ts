@@ -7,6 +7,11 @@ export interface GatewayOptions {
   redis: DispatcherOptions['redis']
   /** The pool whose workers run the requests. */
   pool: string
+  /**
+   * The pool is a logical pool over this many cells (docs/cells.md): requests go through a
+   * CellDispatcher, and the dashboard is off (it shows one pool).
+   */
+  cells?: number
   /** @defaultValue 'hy' */
   prefix?: string
   /** @defaultValue 8080 */

@@ -1,8 +1,14 @@
 import type { Command } from 'commander'
 import { createLogger } from '../logger.js'
-import { type CommonOptions, intOption, withCommonOptions } from '../options.js'
+import {
+  type CellsOption,
+  type CommonOptions,
+  intOption,
+  withCellsOption,
+  withCommonOptions,
+} from '../options.js'
 
-interface GatewayCliOptions extends CommonOptions {
+interface GatewayCliOptions extends CommonOptions, CellsOption {
   port: number
   host: string
   apiKeysFile?: string
@@ -16,10 +22,13 @@ interface GatewayCliOptions extends CommonOptions {
 
 /** `hedgeyard gateway`: the HTTP front door of a pool; SIGTERM stops it gracefully. */
 export function gatewayCommand(program: Command): void {
-  withCommonOptions(
-    program
-      .command('gateway')
-      .description("serve the pool over HTTP: the seed's job API and Gemini-compatible endpoints"),
+  withCellsOption(
+    withCommonOptions(
+      program
+        .command('gateway')
+        .description("serve the pool over HTTP: the seed's job API and Gemini-compatible endpoints"),
+    ),
+    'the pool is a logical pool over that many cells: sessions stick to a cell, jobs are found in any',
   )
     .option(
       '--port <n>',
@@ -61,6 +70,7 @@ export function gatewayCommand(program: Command): void {
       const gateway = createGateway({
         redis: opts.redis,
         pool: opts.pool,
+        ...(opts.cells === undefined ? {} : { cells: opts.cells }),
         prefix: opts.prefix,
         port: opts.port,
         host: opts.host,

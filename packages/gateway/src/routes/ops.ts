@@ -18,11 +18,13 @@ export function opsRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }
   })
 
-  // The seed's fields (worker_id, inflight, queue_len, capacity, errors), then Hedgeyard's.
+  // The seed's fields (worker_id, inflight, queue_len, capacity, errors), then Hedgeyard's; over
+  // cells, each worker's cell too.
   app.get('/workers', async () => {
     const workers = await ctx.dispatcher.workerMetrics()
     return workers.map((w) => ({
       worker_id: w.workerId,
+      ...(w.cell === undefined ? {} : { cell: w.cell }),
       inflight: w.inflight,
       queue_len: w.queueLen,
       capacity: w.capacity,

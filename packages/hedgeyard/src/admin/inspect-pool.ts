@@ -1,7 +1,8 @@
+import { cellPools, checkCells } from '../cells/cell-pools.js'
 import { readProducerStats } from '../observe/stats-reporter.js'
 import { readWorkerMetrics, type WorkerMetrics } from '../observe/worker-metrics.js'
 import type { DispatcherStats } from '../producer/dispatcher.js'
-import { poolKeys } from '../protocol/keys.js'
+import { type PoolKeys, poolKeys } from '../protocol/keys.js'
 import { checkName } from '../protocol/validate.js'
 import type { RedisInput } from '../redis/connection.js'
 import { withConnection } from './with-connection.js'
@@ -17,6 +18,22 @@ export interface PoolRef {
 /** Validates a pool reference and returns its keys. */
 export function refKeys(ref: PoolRef) {
   return poolKeys(checkName('prefix', ref.prefix ?? 'hy'), checkName('pool', ref.pool))
+}
+
+/**
+ * A pool that may be a logical pool over cells (docs/cells.md), for the tools that find a job by
+ * id: its id does not name its cell, so they look in every one.
+ */
+export interface JobPoolRef extends PoolRef {
+  /** The pool's cells: `pool` is then the logical pool, `chat` for the cells `chat.0` ... */
+  cells?: number
+}
+
+/** Validates a reference and returns the keys of its pool, or of each of its cells. */
+export function refCellKeys(ref: JobPoolRef): PoolKeys[] {
+  if (ref.cells === undefined) return [refKeys(ref)]
+  const prefix = checkName('prefix', ref.prefix ?? 'hy')
+  return cellPools(ref.pool, checkCells(ref.cells)).map((pool) => poolKeys(prefix, pool))
 }
 
 /**

@@ -1,6 +1,8 @@
 import { cleanupPool, client, eventually, gate, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { parsePromText, sumOf } from '@hedgeyard/testing/prom-text'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { cancelJob } from '../admin/cancel-job.js'
+import { getJob } from '../admin/get-job.js'
 import type { Handler } from '../consumer/run-job.js'
 import { prometheusMetrics } from '../prometheus.js'
 import { cellJoinKey, poolKeys } from '../protocol/keys.js'
@@ -211,6 +213,35 @@ describe('cells', () => {
     const missing = other.resume('01NOSUCHJOB')
     await expect(missing.result).rejects.toMatchObject({ code: 'NOT_FOUND' })
     hold.open()
+  })
+
+  it('getJob and cancelJob with cells find a job in whichever cell it is', async () => {
+    const pool = cellsPool('cells-admin', 3)
+    const hold = gate()
+    const handler: Handler = async (_req, ctx) => {
+      await Promise.race([hold.wait, new Promise((r) => ctx.signal.addEventListener('abort', r))])
+      return 'ran'
+    }
+    await startGroups(pool, 3, 3, handler)
+    const d = dispatcher(pool, 3)
+    const ref = { redis: redisUrl(), pool, cells: 3 }
+    const session = Array.from({ length: 50 }, (_, i) => `s-${i}`).find((s) => sessionCell(s, 3) === 2)
+    const stream = d.stream({}, { session: session as string })
+    await stream.queued
+    expect(await getJob(ref, stream.jobId)).toEqual({ status: 'pending' })
+    // Without cells the logical pool's name is a pool of its own, which holds no job.
+    expect(await getJob({ redis: redisUrl(), pool }, stream.jobId)).toEqual({ status: 'unknown' })
+    expect(await cancelJob({ redis: redisUrl(), pool }, stream.jobId)).toBe('unknown')
+    expect(await cancelJob(ref, stream.jobId)).toBe('cancelled')
+    await expect(stream.result).rejects.toMatchObject({ code: 'CANCELLED' })
+    expect(await getJob(ref, stream.jobId)).toMatchObject({ status: 'failed', error: { code: 'CANCELLED' } })
+    expect(await cancelJob(ref, stream.jobId)).toBe('finished')
+    expect(await cancelJob(ref, '01NOSUCHJOB')).toBe('unknown')
+    hold.open()
+    const done = d.stream({}, { session: session as string })
+    await done.result
+    expect(await getJob(ref, done.jobId)).toEqual({ status: 'completed', result: 'ran' })
+    await expect(getJob({ ...ref, cells: 0 }, done.jobId)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' })
   })
 
   it('labels the metrics of each cell with the logical pool and the cell', async () => {
