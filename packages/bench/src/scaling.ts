@@ -8,7 +8,11 @@
  * 3. routing: suite e's workload (8 workers, one 3x slower, Poisson arrivals at 70%) on one
  *    pool and on 2 and 4 cells, through the Dispatcher and the CellDispatcher.
  *
- *   node dist/scaling.js [--reps <n>] [--rate <jobs per second>] [--json <file>]
+ *   node dist/scaling.js [--reps <n>] [--rate <jobs per second>] [--cell-rate <jobs per second>]
+ *     [--only primaries,cells,routing] [--json <file>]
+ *
+ * `--cell-rate` runs the cells part at that rate per cell (N cells: N times it in all) instead of
+ * `--rate` in all: what each cell costs when cells come at the same rate each, as with primaries.
  *
  * Configurations alternate within each repetition; /proc/loadavg is read around every run.
  */
@@ -235,10 +239,23 @@ async function routingRun(
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { reps: { type: 'string' }, rate: { type: 'string' }, json: { type: 'string' } },
+    options: {
+      reps: { type: 'string' },
+      rate: { type: 'string' },
+      'cell-rate': { type: 'string' },
+      only: { type: 'string' },
+      json: { type: 'string' },
+    },
   })
   const reps = numberOption('reps', values.reps, 3)
   const rate = numberOption('rate', values.rate, 2_000)
+  const cellRate =
+    values['cell-rate'] === undefined ? undefined : numberOption('cell-rate', values['cell-rate'], 0)
+  const parts = new Set((values.only ?? 'primaries,cells,routing').split(','))
+  for (const part of parts) {
+    if (!['primaries', 'cells', 'routing'].includes(part))
+      throw new Error(`--only takes primaries, cells and routing, comma-separated (got '${part}')`)
+  }
   const clusters = new Map<number, BenchCluster>()
   const plain = await startRedisServer()
   const plainUrl = `redis://127.0.0.1:${plain.port}`
@@ -280,17 +297,21 @@ async function main(): Promise<number> {
     const ratePerSecond = Math.round(o.utilisation * capacityPerMs * 1_000)
 
     for (let rep = 1; rep <= reps; rep++) {
-      for (const p of rotate(PRIMARIES, rep - 1)) {
+      for (const p of parts.has('primaries') ? rotate(PRIMARIES, rep - 1) : []) {
         const run = await cpuRun(clusters.get(p) as BenchCluster, p, rate)
         push(primaryRuns, p, run)
         console.log(`rep ${rep} primaries ${p}: ${JSON.stringify(run)}`)
       }
-      for (const c of rotate(CELLS, rep - 1)) {
-        const run = await cpuRun(clusters.get(1) as BenchCluster, c, rate)
+      for (const c of parts.has('cells') ? rotate(CELLS, rep - 1) : []) {
+        const run = await cpuRun(
+          clusters.get(1) as BenchCluster,
+          c,
+          cellRate === undefined ? rate : cellRate * c,
+        )
         push(cellRuns, c, run)
         console.log(`rep ${rep} cells ${c}: ${JSON.stringify(run)}`)
       }
-      for (const c of rotate(ROUTING_CELLS, rep - 1)) {
+      for (const c of parts.has('routing') ? rotate(ROUTING_CELLS, rep - 1) : []) {
         await plainConn.flushall()
         const run = await routingRun(plainUrl, plainConn, c, rep, ratePerSecond, work)
         push(routingRuns, `${c ?? 'one pool'}`, run)
@@ -299,59 +320,61 @@ async function main(): Promise<number> {
     }
 
     const us = (runs: CpuRun[], pick: (r: CpuRun) => number) => fmt(spread(runs.map(pick)), 1)
-    console.log(
-      `\n${markdownTable(
-        [
-          'primaries',
-          'cells',
-          'primary',
-          'Redis CPU us per job of the whole run',
-          'commandstats us per job',
-          'Redis CPU us per job it ran',
-          'share of Redis CPU',
-          'share of jobs',
-        ],
-        PRIMARIES.flatMap((p) => {
-          const runs = primaryRuns.get(p) ?? []
-          return Array.from({ length: p }, (_, i) => {
-            const node = (r: CpuRun) => r.nodes[i] as CpuRun['nodes'][number]
-            const total = (r: CpuRun) => r.nodes.reduce((s, n) => s + n.cpuUs, 0)
+    if (parts.has('primaries'))
+      console.log(
+        `\n${markdownTable(
+          [
+            'primaries',
+            'cells',
+            'primary',
+            'Redis CPU us per job of the whole run',
+            'commandstats us per job',
+            'Redis CPU us per job it ran',
+            'share of Redis CPU',
+            'share of jobs',
+          ],
+          PRIMARIES.flatMap((p) => {
+            const runs = primaryRuns.get(p) ?? []
+            return Array.from({ length: p }, (_, i) => {
+              const node = (r: CpuRun) => r.nodes[i] as CpuRun['nodes'][number]
+              const total = (r: CpuRun) => r.nodes.reduce((s, n) => s + n.cpuUs, 0)
+              return [
+                String(p),
+                String(i + 1),
+                us(runs, (r) => node(r).cpuUs / r.jobs),
+                us(runs, (r) => node(r).commandUs / r.jobs),
+                us(runs, (r) => node(r).cpuUs / node(r).jobs),
+                `${fmt(spread(runs.map((r) => node(r).cpuUs / total(r))), 1, 100)}%`,
+                `${fmt(spread(runs.map((r) => node(r).jobs / r.jobs)), 1, 100)}%`,
+              ]
+            })
+          }),
+        )}`,
+      )
+    if (parts.has('cells'))
+      console.log(
+        `\n${markdownTable(
+          [
+            'cells',
+            'Redis CPU us per job',
+            'commandstats us per job',
+            'producer CPU us per job',
+            'worker CPU us per job',
+            'jobs per second',
+          ],
+          CELLS.map((c) => {
+            const runs = cellRuns.get(c) ?? []
             return [
-              String(p),
-              String(i + 1),
-              us(runs, (r) => node(r).cpuUs / r.jobs),
-              us(runs, (r) => node(r).commandUs / r.jobs),
-              us(runs, (r) => node(r).cpuUs / node(r).jobs),
-              `${fmt(spread(runs.map((r) => node(r).cpuUs / total(r))), 1, 100)}%`,
-              `${fmt(spread(runs.map((r) => node(r).jobs / r.jobs)), 1, 100)}%`,
+              String(c),
+              us(runs, (r) => (r.nodes[0]?.cpuUs ?? 0) / r.jobs),
+              us(runs, (r) => (r.nodes[0]?.commandUs ?? 0) / r.jobs),
+              us(runs, (r) => r.producerCpuUs / r.jobs),
+              us(runs, (r) => r.workerCpuUs / r.jobs),
+              fmt(spread(runs.map((r) => r.jobsPerSecond)), 0),
             ]
-          })
-        }),
-      )}`,
-    )
-    console.log(
-      `\n${markdownTable(
-        [
-          'cells',
-          'Redis CPU us per job',
-          'commandstats us per job',
-          'producer CPU us per job',
-          'worker CPU us per job',
-          'jobs per second',
-        ],
-        CELLS.map((c) => {
-          const runs = cellRuns.get(c) ?? []
-          return [
-            String(c),
-            us(runs, (r) => (r.nodes[0]?.cpuUs ?? 0) / r.jobs),
-            us(runs, (r) => (r.nodes[0]?.commandUs ?? 0) / r.jobs),
-            us(runs, (r) => r.producerCpuUs / r.jobs),
-            us(runs, (r) => r.workerCpuUs / r.jobs),
-            fmt(spread(runs.map((r) => r.jobsPerSecond)), 0),
-          ]
-        }),
-      )}`,
-    )
+          }),
+        )}`,
+      )
     // Where the cost per job goes as cells grow: the commands that take most of it, per job.
     const top = Object.entries(cellRuns.get(1)?.[0]?.commands ?? {})
       .sort((a, b) => b[1].usec - a[1].usec)
@@ -359,30 +382,32 @@ async function main(): Promise<number> {
       .map(([name]) => name)
     const perJob = (runs: CpuRun[], name: string, pick: 'calls' | 'usec') =>
       fmt(spread(runs.map((r) => (r.commands[name]?.[pick] ?? 0) / r.jobs)), pick === 'calls' ? 2 : 1)
-    console.log(
-      `\n${markdownTable(
-        ['command', ...CELLS.map((c) => `${c} cells: calls, us per job`)],
-        top.map((name) => [
-          name,
-          ...CELLS.map(
-            (c) =>
-              `${perJob(cellRuns.get(c) ?? [], name, 'calls')}, ${perJob(cellRuns.get(c) ?? [], name, 'usec')}`,
-          ),
-        ]),
-      )}`,
-    )
-    console.log(
-      `\nrouting at ${ratePerSecond}/s (mean service ${fastMs.toFixed(1)} ms, slow ${slowMs.toFixed(1)} ms)\n${markdownTable(
-        ['routing', 'mean ms', 'p50 ms', 'p99 ms', 'jobs on the slow worker'],
-        [...routingRuns].map(([k, runs]) => [
-          k,
-          fmt(spread(runs.map((r) => r.meanUs)), 2, 1e-3),
-          fmt(spread(runs.map((r) => r.p50Us)), 2, 1e-3),
-          fmt(spread(runs.map((r) => r.p99Us)), 2, 1e-3),
-          `${fmt(spread(runs.map((r) => r.slowShare)), 1, 100)}%`,
-        ]),
-      )}`,
-    )
+    if (parts.has('cells'))
+      console.log(
+        `\n${markdownTable(
+          ['command', ...CELLS.map((c) => `${c} cells: calls, us per job`)],
+          top.map((name) => [
+            name,
+            ...CELLS.map(
+              (c) =>
+                `${perJob(cellRuns.get(c) ?? [], name, 'calls')}, ${perJob(cellRuns.get(c) ?? [], name, 'usec')}`,
+            ),
+          ]),
+        )}`,
+      )
+    if (parts.has('routing'))
+      console.log(
+        `\nrouting at ${ratePerSecond}/s (mean service ${fastMs.toFixed(1)} ms, slow ${slowMs.toFixed(1)} ms)\n${markdownTable(
+          ['routing', 'mean ms', 'p50 ms', 'p99 ms', 'jobs on the slow worker'],
+          [...routingRuns].map(([k, runs]) => [
+            k,
+            fmt(spread(runs.map((r) => r.meanUs)), 2, 1e-3),
+            fmt(spread(runs.map((r) => r.p50Us)), 2, 1e-3),
+            fmt(spread(runs.map((r) => r.p99Us)), 2, 1e-3),
+            `${fmt(spread(runs.map((r) => r.slowShare)), 1, 100)}%`,
+          ]),
+        )}`,
+      )
     if (values.json !== undefined) {
       const all = {
         placement,
