@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
 import { GoogleGenAI } from '@google/genai'
 import { type FakeGemini, fakeGeminiText, startFakeGemini } from '@hedgeyard/genai'
+import { type GatewayProcess, spawnGateway as startGateway } from '@hedgeyard/testing/gateway-process'
 import {
-  CLI,
   cleanupPool,
   client,
   eventually,
@@ -18,38 +17,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 const KEY = 'alice-key-0123456789abcdef'
 const MODEL = 'gemini-2.5-flash'
 
-interface GatewayProcess {
-  url: string
-  child: ChildProcess
-  output: () => string
-}
-
-/** Starts `hedgeyard gateway` on a free port and waits for its URL. */
-async function spawnGateway(
+/** Starts `hedgeyard gateway` on a free port, with alice's key, and waits for its URL. */
+function spawnGateway(
   pool: string,
   extra: string[] = [],
   env: Record<string, string> = {},
 ): Promise<GatewayProcess> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'gateway', '--redis', redisUrl(), '--pool', pool, '--port', '0', ...extra],
-    {
-      env: { ...process.env, HEDGEYARD_API_KEYS: `alice:${KEY}`, HEDGEYARD_LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let output = ''
-  child.stdout?.on('data', (d) => {
-    output += d
-  })
-  child.stderr?.on('data', (d) => {
-    output += d
-  })
-  const url = await eventually(() => {
-    if (child.exitCode !== null) throw new Error(`gateway exited:\n${output}`)
-    return /"url":"(http:[^"]+)"/.exec(output)?.[1]
-  }, 15_000)
-  return { url: url as string, child, output: () => output }
+  return startGateway({ redis: redisUrl(), pool, extra, env: { HEDGEYARD_API_KEYS: `alice:${KEY}`, ...env } })
 }
 
 function sdk(gateway: GatewayProcess, apiKey = KEY): GoogleGenAI {

@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process'
-import { CLI, eventually, loadAndLengths } from '@hedgeyard/testing/helpers'
+import { spawnGateway } from '@hedgeyard/testing/gateway-process'
+import { eventually, loadAndLengths } from '@hedgeyard/testing/helpers'
 import { startProxy } from '@hedgeyard/testing/proxy'
 import { startLocalRedis } from '@hedgeyard/testing/redis-server'
 import { Dispatcher, isHedgeyardError, poolKeys, type SubmitOptions, startWorkers } from 'hedgeyard'
@@ -9,29 +9,6 @@ import { afterAll, describe, expect, it } from 'vitest'
 
 const cleanups: (() => Promise<unknown> | unknown)[] = []
 
-/** Starts `hedgeyard gateway` (no API keys: loopback only) on a free port and waits for its URL. */
-async function spawnGateway(redisUrl: string, pool: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'gateway', '--redis', redisUrl, '--pool', pool, '--port', '0'],
-    {
-      env: { ...process.env, HEDGEYARD_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let output = ''
-  child.stdout?.on('data', (d) => {
-    output += d
-  })
-  child.stderr?.on('data', (d) => {
-    output += d
-  })
-  const url = await eventually(() => {
-    if (child.exitCode !== null) throw new Error(`gateway exited:\n${output}`)
-    return /"url":"(http:[^"]+)"/.exec(output)?.[1]
-  }, 15_000)
-  return { url: url as string, child }
-}
 afterAll(async () => {
   for (const f of cleanups.reverse()) await f()
 })
@@ -177,7 +154,7 @@ describe('Redis restart', () => {
       },
     })
     cleanups.push(() => group.close())
-    const gateway = await spawnGateway(redis.url, pool)
+    const gateway = await spawnGateway({ redis: redis.url, pool })
     cleanups.push(() => gateway.child.kill('SIGTERM'))
     const post = (path: string, text: string) =>
       fetch(`${gateway.url}${path}`, {

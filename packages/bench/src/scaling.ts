@@ -26,10 +26,10 @@ import { type BenchContext, measureWith, type RunMeasurement } from './measure-r
 import { commandStats, redisCpuSeconds } from './redis-info.js'
 import { RunnerProcess } from './runner-process.js'
 import type { HedgeyardWorkerConfig } from './runners/hedgeyard-worker.js'
-import { meanServiceMs, type WorkSpec } from './runners/job-work.js'
+import type { WorkSpec } from './runners/job-work.js'
 import { type BenchCluster, type BenchNode, startBenchCluster } from './scaling-cluster.js'
 import { fmt, markdownTable, spread } from './stats.js'
-import { ROUTING_DEFAULTS, timerOvershootMs } from './suite-routing.js'
+import { ROUTING_DEFAULTS, routingWorkload } from './suite-routing.js'
 
 const PRIMARIES = [1, 2, 3] as const
 const CELLS = [1, 2, 4, 8] as const
@@ -280,21 +280,7 @@ async function main(): Promise<number> {
     }
     console.log(`placement (pool name: cell slots and their primaries): ${JSON.stringify(placement)}`)
 
-    const o = ROUTING_DEFAULTS
-    const overshoot = await timerOvershootMs()
-    const work: WorkSpec = {
-      kind: 'service',
-      minMs: o.minMs,
-      meanExtraMs: o.meanExtraMs,
-      slowFactor: o.slowFactor,
-      slowCount: o.slowCount,
-      seed: o.seed,
-    }
-    const fastMs = meanServiceMs(work, false) + overshoot
-    const slowMs = meanServiceMs(work, true) + overshoot
-    const capacityPerMs =
-      (o.workers - o.slowCount) * (o.concurrency / fastMs) + o.slowCount * (o.concurrency / slowMs)
-    const ratePerSecond = Math.round(o.utilisation * capacityPerMs * 1_000)
+    const { work, fastMs, slowMs, ratePerSecond } = await routingWorkload(ROUTING_DEFAULTS)
 
     for (let rep = 1; rep <= reps; rep++) {
       for (const p of parts.has('primaries') ? rotate(PRIMARIES, rep - 1) : []) {

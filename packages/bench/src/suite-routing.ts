@@ -181,8 +181,16 @@ const sum = (values: Iterable<number>) => {
   return s
 }
 
-export async function runRouting(ctx: BenchContext, repetitions: number): Promise<RoutingResult> {
-  const o = ctx.isQuick ? { ...ROUTING_DEFAULTS, ...QUICK } : ROUTING_DEFAULTS
+/**
+ * Suite e's workload for options `o`: the service times of its workers (the timers' measured
+ * overshoot added), the pool's capacity, and the arrival rate that loads it to `o.utilisation`.
+ */
+export async function routingWorkload(
+  o: Pick<
+    typeof ROUTING_DEFAULTS,
+    'minMs' | 'meanExtraMs' | 'slowFactor' | 'slowCount' | 'seed' | 'workers' | 'concurrency' | 'utilisation'
+  >,
+) {
   const overshoot = await timerOvershootMs()
   const work: WorkSpec = {
     kind: 'service',
@@ -197,6 +205,12 @@ export async function runRouting(ctx: BenchContext, repetitions: number): Promis
   const capacityPerMs =
     (o.workers - o.slowCount) * (o.concurrency / fastMs) + o.slowCount * (o.concurrency / slowMs)
   const ratePerSecond = Math.round(o.utilisation * capacityPerMs * 1_000)
+  return { overshoot, work, fastMs, slowMs, capacityPerMs, ratePerSecond }
+}
+
+export async function runRouting(ctx: BenchContext, repetitions: number): Promise<RoutingResult> {
+  const o = ctx.isQuick ? { ...ROUTING_DEFAULTS, ...QUICK } : ROUTING_DEFAULTS
+  const { overshoot, work, fastMs, slowMs, capacityPerMs, ratePerSecond } = await routingWorkload(o)
   const slowCapacityShare = (o.slowCount * (o.concurrency / slowMs)) / capacityPerMs
   // The affinity pool has equal workers, so more capacity: the same utilisation is a higher rate.
   const equalRate = Math.round(o.utilisation * ((o.workers * o.concurrency) / fastMs) * 1_000)
