@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { type FakeGemini, startFakeGemini } from '@hedgeyard/genai'
-import { redisUrl, spawnWorker, uniquePool, type WorkerProcess } from '@hedgeyard/testing/helpers'
+import { eventually, redisUrl, spawnWorker, uniquePool, type WorkerProcess } from '@hedgeyard/testing/helpers'
 import { clearPoolLimits, inspectPool, setPoolLimits } from 'hedgeyard'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -98,6 +98,13 @@ describe('respecting the upstream: 3 producer processes, 6 workers, a model with
     // headroom keeps what the model counts inside its quota on a loaded host too.
     await setPoolLimits(ref, { rate: { limit: 40, periodMs: 1_000, burst: 2 } })
     try {
+      // The free run's 429s left workers cooling and breakers open: the second run starts once
+      // every worker takes jobs again, or its first requests would find no worker (SATURATED).
+      await eventually(
+        async () =>
+          (await inspectPool(ref)).every((w) => w.alive && w.state === 'active' && w.breaker === 'closed'),
+        20_000,
+      )
       sim.reset()
       // Retried on another worker: a 429 the model still gives cools its worker and is not the caller's.
       const held = await producers(pool, 3, 120, 30, 5)
