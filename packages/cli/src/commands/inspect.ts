@@ -1,10 +1,50 @@
 import type { Command } from 'commander'
-import { inspectCells, inspectPool, inspectProducers } from 'hedgeyard'
+import { inspectCells, inspectPool, inspectProducers, type WorkerMetrics } from 'hedgeyard'
 import { type CellsOption, type CommonOptions, withCellsOption, withCommonOptions } from '../options.js'
 import { table } from '../output.js'
 
 /** `hedgeyard inspect`'s exit code when no worker of the pool is alive (none registered, or every lease ended). */
 export const NO_LIVE_WORKER = 3
+
+/** The columns of a worker, in the pool's table and (after its cell) in the cells' table. */
+const WORKER_HEADERS = [
+  'worker',
+  'host',
+  'pid',
+  'alive',
+  'state',
+  'inflight',
+  'queued',
+  'capacity',
+  'concurrency',
+  'processed',
+  'errors',
+  'fails in a row',
+]
+
+/** A worker's row: its state tells a cooldown or an open breaker, with the time left. */
+function workerRow(w: WorkerMetrics): (string | number)[] {
+  return [
+    w.workerId,
+    w.host,
+    w.pid,
+    w.alive ? 'yes' : 'NO',
+    w.breaker === 'open'
+      ? `breaker open ${(w.breakerMs / 1000).toFixed(1)}s`
+      : w.breaker === 'half-open'
+        ? 'breaker half-open'
+        : w.state === 'cooling'
+          ? `cooling ${(w.coolingMs / 1000).toFixed(1)}s`
+          : w.state,
+    w.inflight,
+    w.queueLen,
+    w.capacity,
+    w.concurrency,
+    w.processed,
+    w.errors,
+    w.consecutiveFailures,
+  ]
+}
 
 /** `hedgeyard inspect`: the pool's workers and producers with their metrics, as tables or JSON. */
 export function inspectCommand(program: Command): void {
@@ -31,40 +71,8 @@ export function inspectCommand(program: Command): void {
       if (workers.length === 0) {
         process.stdout.write(`pool '${opts.pool}' has no registered workers\n`)
       } else {
-        const rows = workers.map((w) => [
-          w.workerId,
-          w.host,
-          w.pid,
-          w.alive ? 'yes' : 'NO',
-          w.breaker === 'open'
-            ? `breaker open ${(w.breakerMs / 1000).toFixed(1)}s`
-            : w.breaker === 'half-open'
-              ? 'breaker half-open'
-              : w.state === 'cooling'
-                ? `cooling ${(w.coolingMs / 1000).toFixed(1)}s`
-                : w.state,
-          w.inflight,
-          w.queueLen,
-          w.capacity,
-          w.concurrency,
-          w.processed,
-          w.errors,
-          w.consecutiveFailures,
-        ])
-        const headers = [
-          'worker',
-          'host',
-          'pid',
-          'alive',
-          'state',
-          'inflight',
-          'queued',
-          'capacity',
-          'concurrency',
-          'processed',
-          'errors',
-          'fails in a row',
-        ]
+        const rows = workers.map(workerRow)
+        const headers = WORKER_HEADERS
         process.stdout.write(`pool '${opts.pool}': ${workers.length} workers\n${table(headers, rows)}\n`)
       }
       if (producers.length > 0) {
@@ -162,33 +170,7 @@ async function printCells(
     `pool '${ref.pool}': ${cells} cells, ${live} live workers\n${table(cellHeaders, cellRows)}\n`,
   )
   if (workers.length === 0) return
-  const rows = workers.map((w) => [
-    w.cell,
-    w.workerId,
-    w.host,
-    w.pid,
-    w.alive ? 'yes' : 'NO',
-    w.state,
-    w.inflight,
-    w.queueLen,
-    w.capacity,
-    w.concurrency,
-    w.processed,
-    w.errors,
-  ])
-  const headers = [
-    'cell',
-    'worker',
-    'host',
-    'pid',
-    'alive',
-    'state',
-    'inflight',
-    'queued',
-    'capacity',
-    'concurrency',
-    'processed',
-    'errors',
-  ]
+  const rows = workers.map((w) => [w.cell, ...workerRow(w)])
+  const headers = ['cell', ...WORKER_HEADERS]
   process.stdout.write(`\n${table(headers, rows)}\n`)
 }
