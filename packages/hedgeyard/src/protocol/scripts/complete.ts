@@ -101,6 +101,9 @@ function isEarlierId(a: string, b: string): boolean {
   const da = a.indexOf('-')
   const db = b.indexOf('-')
   if (da !== db) return da < db
+  // Same length with the dash in the same place: the parts have the same lengths, so the text
+  // compares as the numbers do (the common case: ids of one batch, read together).
+  if (a.length === b.length) return a < b
   for (let i = 0; i < da; i++) {
     const d = a.charCodeAt(i) - b.charCodeAt(i)
     if (d !== 0) return d < 0
