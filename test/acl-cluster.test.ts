@@ -19,7 +19,15 @@ import {
   startWorkers,
   type WorkerGroup,
 } from 'hedgeyard'
-import { connectReady, createConnection, queueKey, registerWorkers, resultKey } from 'hedgeyard/internal'
+import {
+  connectReady,
+  createConnection,
+  entryFieldList,
+  entryFields,
+  queueKey,
+  registerWorkers,
+  resultKey,
+} from 'hedgeyard/internal'
 import { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -113,26 +121,12 @@ describe('cluster: ACL rules', () => {
       .xadd(
         queueKey(keys, 'gone-1'),
         '*',
-        'id',
-        'rescued-1',
-        'payload',
-        '{"n":1}',
-        'producer',
-        'p-x',
-        'deadline',
-        deadline,
+        ...entryFieldList({ id: 'rescued-1', payload: '{"n":1}', producer: 'p-x', deadline }),
       )
       .xadd(
         queueKey(keys, 'gone-1'),
         '*',
-        'id',
-        'bad-1',
-        'payload',
-        '{}',
-        'producer',
-        'p-x',
-        'deadline',
-        'abc',
+        ...entryFieldList({ id: 'bad-1', payload: '{}', producer: 'p-x', deadline: 'abc' }),
       )
       .zincrby(keys.load, 2, 'gone-1')
       .zadd(keys.alive, 1, 'gone-1')
@@ -185,7 +179,7 @@ describe('cluster: ACL rules', () => {
     const slowId = await eventually(async () => {
       for (const w of await admin.zrange(keys.load, '0', '-1')) {
         for (const [, fields] of await admin.xrange(queueKey(keys, w), '-', '+')) {
-          const id = fields[fields.indexOf('id') + 1]
+          const id = entryFields(fields).id
           if (fields.includes('{"n":9,"slowMs":5000}')) return id
         }
       }

@@ -39,6 +39,9 @@ import {
 import {
   CONSUMER_GROUP,
   createConnection,
+  type EntryFields,
+  entryFieldList,
+  entryFields,
   LUA_SCRIPTS,
   queueKey,
   registerWorkers,
@@ -109,7 +112,7 @@ async function failure(promise: Promise<unknown>): Promise<HedgeyardError> {
 }
 
 /** Registers workers that never run anything, with a lease already over (as a worker that died). */
-async function deadWorker(pool: string, workerId: string, entries: Record<string, string>[]): Promise<void> {
+async function deadWorker(pool: string, workerId: string, entries: EntryFields[]): Promise<void> {
   const conn = createConnection(server.url, 'command', 'hy:test-dead')
   await conn.connect()
   const k = poolKeys('hy', pool)
@@ -120,7 +123,7 @@ async function deadWorker(pool: string, workerId: string, entries: Record<string
   for (const fields of entries) {
     await admin
       .multi()
-      .xadd(queueKey(k, workerId), '*', ...Object.entries(fields).flat())
+      .xadd(queueKey(k, workerId), '*', ...entryFieldList(fields))
       .zincrby(k.load, 1, workerId)
       .exec()
   }
@@ -221,7 +224,7 @@ describe("each role's documented rules cover all it does", () => {
         const entries = await admin.xrange(queueKey(keys, w), '-', '+')
         const pending = (await admin.xpending(queueKey(keys, w), CONSUMER_GROUP, '-', '+', 10)) as [string][]
         const unread = entries.find(([id]) => !pending.some(([p]) => p === id))
-        if (unread && entries.length === 3) return unread[1][unread[1].indexOf('id') + 1]
+        if (unread && entries.length === 3) return entryFields(unread[1]).id
       }
       return undefined
     })

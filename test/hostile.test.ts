@@ -19,6 +19,9 @@ import {
   CONSUMER_GROUP,
   completeJobs,
   createConnection,
+  type EntryFields,
+  entryFieldList,
+  entryFields,
   queueKey,
   registerWorkers,
   resultKey,
@@ -65,11 +68,11 @@ function dispatcher(pool: string, redis = redisUrl()): Dispatcher {
 }
 
 /** Adds an entry to a worker's stream by hand and raises its load, as dispatch would. */
-async function addEntry(pool: string, workerId: string, fields: Record<string, string>): Promise<string> {
+async function addEntry(pool: string, workerId: string, fields: EntryFields): Promise<string> {
   const k = poolKeys('hy', pool)
   const [[, id]] = (await c
     .multi()
-    .xadd(queueKey(k, workerId), '*', ...Object.entries(fields).flat())
+    .xadd(queueKey(k, workerId), '*', ...entryFieldList(fields))
     .zincrby(k.load, 1, workerId)
     .exec()) as [[null, string], [null, string]]
   return id
@@ -93,7 +96,7 @@ async function deadWorkers(pool: string, ids: string[]): Promise<void> {
 /** The dead letters of a pool, as reason and job id. */
 async function deadLetters(pool: string): Promise<{ reason: string; id: string | undefined }[]> {
   const entries = await c.xrange(poolKeys('hy', pool).dead, '-', '+')
-  return entries.map(([, f]) => ({ reason: f[1] as string, id: f[f.indexOf('id') + 1] }))
+  return entries.map(([, f]) => ({ reason: f[1] as string, id: entryFields(f.slice(6)).id }))
 }
 
 /** The stored result of a job, parsed (it must be valid JSON). */
@@ -347,12 +350,7 @@ describe('dead letters retried', () => {
       'gone',
       'entry',
       '1-1',
-      'id',
-      'j-1',
-      'payload',
-      '{"n":1}',
-      'producer',
-      'p',
+      ...entryFieldList({ id: 'j-1', payload: '{"n":1}', producer: 'p' }),
     )
     await c.xadd(
       k.dead,
@@ -363,12 +361,7 @@ describe('dead letters retried', () => {
       'gone',
       'entry',
       '1-2',
-      'id',
-      'j-2',
-      'payload',
-      '{"n":2}',
-      'producer',
-      'p',
+      ...entryFieldList({ id: 'j-2', payload: '{"n":2}', producer: 'p' }),
     )
     const ran: unknown[] = []
     await workers(pool, 'w', { ran, leaseMs: 60_000 })

@@ -267,12 +267,12 @@ describe('bad input on the worker side', () => {
     const pool = uniquePool('garbage')
     const keys = poolKeys('hy', pool)
     await worker(pool, 'w')
-    // Added by hand: no id, no producer. The load is raised as dispatch would have.
+    // Added by hand: no job field (so no id, no producer). The load is raised as dispatch would have.
     // (In one transaction: the worker may read it before a second command would run.)
     await c.multi().xadd(queueKey(keys, 'w-1'), '*', 'hello', 'world').zincrby(keys.load, 1, 'w-1').exec()
     await eventually(async () => (await c.xlen(keys.dead)) === 1)
     const [[, fields]] = (await c.xrange(keys.dead, '-', '+')) as [[string, string[]]]
-    expect(fields.slice(0, 2)).toEqual(['reason', 'invalid entry: id is missing or not a valid id'])
+    expect(fields.slice(0, 2)).toEqual(['reason', 'invalid entry: job is missing'])
     expect(fields).toContain('hello')
     const d = dispatcher(pool)
     expect((await d.submit({ n: 1 })).echo.n).toBe(1)

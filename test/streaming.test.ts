@@ -15,7 +15,7 @@ import {
   type WorkerProcess,
 } from '@hedgeyard/testing/helpers'
 import { Dispatcher, type HedgeyardError, isHedgeyardError, poolKeys, type StreamChunk } from 'hedgeyard'
-import { affinityKey, outKey } from 'hedgeyard/internal'
+import { affinityKey, entryFields, outKey } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
@@ -359,7 +359,7 @@ describe('streaming across processes', () => {
         '+',
       )) as [string, string[]][]
       const last = entries[entries.length - 1]
-      return last?.[1][last[1].indexOf('id') + 1]
+      return last && entryFields(last[1]).id
     })
     expect(await d.cancel(submitId as string)).toBe('cancelled')
     await expect(queuedSubmit).resolves.toMatchObject({ code: 'CANCELLED' })

@@ -70,18 +70,7 @@ export function jobPayload(n: number): string {
 
 /** The fields of a plain job's stream entry (the dispatch script writes the same ones). */
 function jobFields(jobId: string, now: number): string[] {
-  return [
-    'id',
-    jobId,
-    'payload',
-    jobPayload(0),
-    'producer',
-    'bench-producer',
-    'deadline',
-    String(now + 30_000),
-    'enqueued',
-    String(now),
-  ]
+  return ['job', `${jobId} bench-producer ${now + 30_000} ${now}`, 'payload', jobPayload(0)]
 }
 
 /**

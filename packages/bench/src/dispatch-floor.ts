@@ -38,8 +38,8 @@ for j = 1, n do
   local newline = string.find(payloads, '\\n', pt, true) or #payloads + 1
   local i = (j - 1) % #ws + 1
   added[i] = added[i] + 1
-  redis.call('XADD', base .. 'q:' .. ws[i], '*', 'id', string.sub(ids, at, comma - 1),
-    'payload', string.sub(payloads, pt, newline - 1), 'producer', producer, 'deadline', deadline, 'enqueued', now)
+  redis.call('XADD', base .. 'q:' .. ws[i], '*', 'job', string.sub(ids, at, comma - 1) .. ' ' .. producer .. ' ' .. deadline .. ' ' .. now,
+    'payload', string.sub(payloads, pt, newline - 1))
   out[j] = ws[i]
   at, pt = comma + 1, newline + 1
 end

@@ -140,9 +140,13 @@ export async function runRedisLimit(
       for (const pipeline of [1, 16]) {
         await conn.del('limit:s')
         await conn.xgroup('CREATE', 'limit:s', 'g', '0', 'MKSTREAM')
-        // The five fields of a plain job's entry, as the dispatch script writes them.
-        const fields = ['id', 'job-__rand_int__', 'payload', payload, 'producer', 'bench-producer']
-        fields.push('deadline', '1900000000000', 'enqueued', '1800000000000')
+        // The two fields of a plain job's entry, as the dispatch script writes them.
+        const fields = [
+          'job',
+          'job-__rand_int__ bench-producer 1900000000000 1800000000000',
+          'payload',
+          payload,
+        ]
         const commands: Record<(typeof PLAIN)[number], string[]> = {
           XADD: ['XADD', 'limit:s', '*', ...fields],
           // Reads each entry the XADD run queued once (as many requests as entries).

@@ -3,7 +3,14 @@
  * tests that call scripts directly. Not a stable API: it changes with the protocol.
  */
 export { activeTracer } from './observe/tracing.js'
-export { decodeEntry, type InvalidEntry, type JobEntry } from './protocol/codec.js'
+export {
+  decodeEntry,
+  type EntryFields,
+  entryFieldList,
+  entryFields,
+  type InvalidEntry,
+  type JobEntry,
+} from './protocol/codec.js'
 export {
   affinityKey,
   CONSUMER_GROUP,

@@ -3,6 +3,7 @@ import {
   type Connection,
   connectReady,
   createConnection,
+  entryFieldList,
   queueKey,
   registerWorkers,
 } from 'hedgeyard/internal'
@@ -46,7 +47,11 @@ export async function fakeWorkers(
     }
     await registerWorkers(conn, k, registration, [id])
     for (let i = 0; i < load; i++) {
-      await conn.xadd(queueKey(k, id), '*', 'id', `filler-${i}`, 'payload', 'null', 'producer', 'test')
+      await conn.xadd(
+        queueKey(k, id),
+        '*',
+        ...entryFieldList({ id: `filler-${i}`, payload: 'null', producer: 'test' }),
+      )
     }
     await conn.zincrby(k.load, load, id)
     if (load >= capacity) await conn.zrem(k.ready, id)

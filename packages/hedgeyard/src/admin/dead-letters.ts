@@ -1,3 +1,4 @@
+import { entryFields } from '../protocol/codec.js'
 import { HedgeyardError, invalidArgument } from '../protocol/errors.js'
 import { jobIdFactory } from '../protocol/job-id.js'
 import type { PoolKeys } from '../protocol/keys.js'
@@ -27,13 +28,16 @@ export interface DeadLetter {
 const nextId = jobIdFactory()
 
 function toDeadLetter(deadId: string, fields: string[]): DeadLetter {
-  const f: Record<string, string> = {}
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string
+  // A letter's own fields come first (reason, worker, entry), then the entry's.
+  const letter: Record<string, string> = {}
+  for (let i = 0; i + 1 < fields.length && i < 6; i += 2)
+    letter[fields[i] as string] = fields[i + 1] as string
+  const f = entryFields(fields.slice(6))
   return {
     deadId,
     jobId: f.id ?? '',
-    reason: f.reason ?? '',
-    workerId: f.worker ?? '',
+    reason: letter.reason ?? '',
+    workerId: letter.worker ?? '',
     attempt: Number(f.attempt ?? 1),
     session: f.session ?? '',
     payload: f.payload ?? '',

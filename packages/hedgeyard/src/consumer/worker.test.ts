@@ -13,6 +13,7 @@ import {
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { cancelJob } from '../admin/cancel-job.js'
 import { Dispatcher } from '../producer/dispatcher.js'
+import { entryFieldList } from '../protocol/codec.js'
 import { CONSUMER_GROUP, poolKeys, queueKey, resultKey } from '../protocol/keys.js'
 import { startWorkers } from './start-workers.js'
 
@@ -177,9 +178,9 @@ describe('worker loop', () => {
     const q = queueKey(keys, group.workerIds[0] as string)
     // Written as another client could: a deadline 2^32 ms (about 50 days) away, and none at all.
     // A Node.js timer set for either would fire after 1 ms and abort the handler at once.
-    const base = ['payload', '1', 'producer', 'test-producer', 'enqueued', String(now)]
-    await c.xadd(q, '*', 'id', 'far', ...base, 'deadline', String(now + 2 ** 32))
-    await c.xadd(q, '*', 'id', 'none', ...base)
+    const base = { payload: '1', producer: 'test-producer', enqueued: String(now) }
+    await c.xadd(q, '*', ...entryFieldList({ id: 'far', ...base, deadline: String(now + 2 ** 32) }))
+    await c.xadd(q, '*', ...entryFieldList({ id: 'none', ...base }))
     for (const jobId of ['far', 'none']) {
       await eventually(async () => (await c.get(resultKey(keys, jobId))) !== null)
       const envelope = JSON.parse((await c.get(resultKey(keys, jobId))) as string)

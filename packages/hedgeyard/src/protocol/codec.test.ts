@@ -1,19 +1,30 @@
 import { describe, expect, it } from 'vitest'
-import { decodeEntry, decodeEnvelope, type Envelope, envelopeError, isWireId } from './codec.js'
+import {
+  decodeEntry,
+  decodeEnvelope,
+  type Envelope,
+  entryFieldList,
+  envelopeError,
+  isWireId,
+} from './codec.js'
 import { DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS_LIMIT, MAX_ID_BYTES, MAX_SESSION_BYTES } from './wire.js'
 
-const PLAIN = ['id', 'job-1', 'payload', '{"n":1}', 'producer', 'p-1']
+const PLAIN = { id: 'job-1', payload: '{"n":1}', producer: 'p-1' }
 const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+
+/** An entry's fields from raw text by name (`job` laid out as the scripts write it). */
+const entry = entryFieldList
 
 /** Why decoding fails, or undefined when it does not. */
 function invalid(fields: string[]): string | undefined {
-  const entry = decodeEntry('1-1', fields)
-  return 'invalid' in entry ? entry.invalid : undefined
+  const decoded = decodeEntry('1-1', fields)
+  return 'invalid' in decoded ? decoded.invalid : undefined
 }
 
 describe('decodeEntry', () => {
   it("gives a plain job's left-out fields their defaults", () => {
-    expect(decodeEntry('1700000000000-0', PLAIN)).toEqual({
+    expect(entry(PLAIN)).toEqual(['job', 'job-1 p-1 - 0', 'payload', '{"n":1}'])
+    expect(decodeEntry('1700000000000-0', entry(PLAIN))).toEqual({
       entryId: '1700000000000-0',
       jobId: 'job-1',
       payload: '{"n":1}',
@@ -29,36 +40,26 @@ describe('decodeEntry', () => {
       tenant: '',
       traceparent: undefined,
     })
+    expect(
+      decodeEntry('1-1', entry({ ...PLAIN, deadline: '1700000060000', enqueued: '1700000000000' })),
+    ).toMatchObject({ deadline: 1_700_000_060_000, enqueued: 1_700_000_000_000, attempt: 1 })
   })
 
-  it('reads every field a full entry carries, in any order, ignoring fields it does not know', () => {
-    const entry = decodeEntry('2-5', [
-      'trace',
-      TRACEPARENT,
-      'tenant',
-      'acme:eu',
-      'future-field',
-      'ignored',
-      ...PLAIN,
+  it("reads every field a full entry carries, job's words in any order after the fourth, ignoring names it does not know", () => {
+    const fields = [
       'session',
       'chat 9',
-      'attempt',
-      '3',
-      'copy',
-      '2',
-      'max',
-      '5',
-      'deadline',
-      '1700000060000',
-      'enqueued',
-      '1700000000000',
-      'race',
-      'h',
-      'ttl',
-      '30000',
-    ])
-    expect(entry).toMatchObject({
+      'payload',
+      '{"n":1}',
+      'future-field',
+      'ignored',
+      'job',
+      `job-1 p-1 1700000060000 1700000000000 trace=${TRACEPARENT} tenant=acme:eu future=x ttl=30000 race=h max=5 copy=2 attempt=3`,
+    ]
+    expect(decodeEntry('2-5', fields)).toMatchObject({
       jobId: 'job-1',
+      producer: 'p-1',
+      payload: '{"n":1}',
       session: 'chat 9',
       attempt: 3,
       copy: 2,
@@ -70,53 +71,66 @@ describe('decodeEntry', () => {
       tenant: 'acme:eu',
       traceparent: TRACEPARENT,
     })
+    // Runs of spaces between the words are one gap.
+    expect(decodeEntry('2-5', ['job', '  job-1   p-1 - 7  attempt=2 ', 'payload', '1'])).toMatchObject({
+      jobId: 'job-1',
+      producer: 'p-1',
+      enqueued: 7,
+      attempt: 2,
+    })
   })
 
   it('takes the copy to be the attempt when the entry does not say', () => {
-    expect(decodeEntry('1-1', [...PLAIN, 'attempt', '4'])).toMatchObject({ attempt: 4, copy: 4 })
+    expect(decodeEntry('1-1', entry({ ...PLAIN, attempt: '4' }))).toMatchObject({ attempt: 4, copy: 4 })
+  })
+
+  it('refuses an entry without job, or whose job is not four words and name=value words', () => {
+    expect(invalid(['id', 'j', 'payload', '1', 'producer', 'p'])).toBe('job is missing')
+    for (const job of ['', 'j p', 'j p 5', 'j p 5 0 attempt', 'j p 5 0 =2']) {
+      expect(invalid(['job', job, 'payload', '1']), JSON.stringify(job)).toMatch(/^job is not /)
+    }
   })
 
   it('refuses an entry without a valid id, producer or payload, naming the field', () => {
-    expect(invalid(['payload', '1', 'producer', 'p'])).toMatch(/^id /)
-    expect(invalid(['id', 'a b', 'payload', '1', 'producer', 'p'])).toMatch(/^id /)
-    expect(invalid(['id', 'x'.repeat(MAX_ID_BYTES + 1), 'payload', '1', 'producer', 'p'])).toMatch(/^id /)
-    expect(invalid(['id', 'j', 'payload', '1'])).toMatch(/^producer /)
-    expect(invalid(['id', 'j', 'payload', '1', 'producer', '{p}'])).toMatch(/^producer /)
-    expect(invalid(['id', 'j', 'producer', 'p'])).toBe('payload is missing')
+    expect(invalid(entry({ ...PLAIN, id: 'a{b}' }))).toMatch(/^id /)
+    expect(invalid(entry({ ...PLAIN, id: 'x'.repeat(MAX_ID_BYTES + 1) }))).toMatch(/^id /)
+    expect(invalid(entry({ ...PLAIN, id: 'x'.repeat(MAX_ID_BYTES + 1), attempt: '2' }))).toMatch(/^id /)
+    expect(invalid(entry({ ...PLAIN, producer: '{p}' }))).toMatch(/^producer /)
+    expect(invalid(entry({ ...PLAIN, producer: '{p}', attempt: '2' }))).toMatch(/^producer /)
+    expect(invalid(entry({ id: 'j', producer: 'p' }))).toBe('payload is missing')
   })
 
   it('refuses numbers that are not whole decimal numbers, or out of range', () => {
-    for (const bad of ['', '0', '-1', '1.5', '1e3', '+2', ' 2', '0x10', '1234567890123456']) {
-      expect(invalid([...PLAIN, 'attempt', bad]), `attempt '${bad}'`).toMatch(/^attempt /)
+    for (const bad of ['', '0', '-1', '1.5', '1e3', '+2', '0x10', '1234567890123456']) {
+      expect(invalid(entry({ ...PLAIN, attempt: bad })), `attempt '${bad}'`).toMatch(/^attempt /)
     }
-    expect(invalid([...PLAIN, 'copy', '0'])).toMatch(/^copy /)
-    expect(invalid([...PLAIN, 'max', 'three'])).toMatch(/^max /)
-    expect(invalid([...PLAIN, 'deadline', 'soon'])).toMatch(/^deadline /)
-    expect(invalid([...PLAIN, 'enqueued', '-5'])).toMatch(/^enqueued /)
-    expect(invalid([...PLAIN, 'ttl', '0'])).toMatch(/^ttl /)
-    expect(invalid([...PLAIN, 'max', String(MAX_ATTEMPTS_LIMIT + 1)])).toMatch(/above/)
-    expect(invalid([...PLAIN, 'attempt', String(MAX_ATTEMPTS_LIMIT)])).toBeUndefined()
+    expect(invalid(entry({ ...PLAIN, copy: '0' }))).toMatch(/^copy /)
+    expect(invalid(entry({ ...PLAIN, max: 'three' }))).toMatch(/^max /)
+    // A plain job's deadline and enqueued are checked on its short path too.
+    expect(invalid(entry({ ...PLAIN, deadline: 'soon' }))).toMatch(/^deadline /)
+    expect(invalid(entry({ ...PLAIN, deadline: 'soon', attempt: '2' }))).toMatch(/^deadline /)
+    expect(invalid(entry({ ...PLAIN, enqueued: '-5' }))).toMatch(/^enqueued /)
+    expect(invalid(entry({ ...PLAIN, enqueued: '-5', attempt: '2' }))).toMatch(/^enqueued /)
+    expect(invalid(entry({ ...PLAIN, ttl: '0' }))).toMatch(/^ttl /)
+    expect(invalid(entry({ ...PLAIN, max: String(MAX_ATTEMPTS_LIMIT + 1) }))).toMatch(/above/)
+    expect(invalid(entry({ ...PLAIN, attempt: String(MAX_ATTEMPTS_LIMIT) }))).toBeUndefined()
     // A deadline of 0 is a number (long past), not a missing one.
-    expect(decodeEntry('1-1', [...PLAIN, 'deadline', '0'])).toMatchObject({ deadline: 0 })
+    expect(decodeEntry('1-1', entry({ ...PLAIN, deadline: '0' }))).toMatchObject({ deadline: 0 })
   })
 
   it('refuses an unknown race mode, a tenant that is not an id, and a session over its limit', () => {
-    expect(invalid([...PLAIN, 'race', 'x'])).toMatch(/^race /)
-    expect(invalid([...PLAIN, 'tenant', 'a b'])).toMatch(/^tenant /)
-    expect(invalid([...PLAIN, 'session', 's'.repeat(MAX_SESSION_BYTES + 1)])).toMatch(/^session /)
+    expect(invalid(entry({ ...PLAIN, race: 'x' }))).toMatch(/^race /)
+    expect(invalid(entry({ ...PLAIN, tenant: 'a{b}' }))).toMatch(/^tenant /)
+    expect(invalid(entry({ ...PLAIN, session: 's'.repeat(MAX_SESSION_BYTES + 1) }))).toMatch(/^session /)
     // Counted in UTF-8 bytes: 342 three-byte characters are over 1,024 bytes.
-    expect(invalid([...PLAIN, 'session', '€'.repeat(342)])).toMatch(/^session /)
-    expect(invalid([...PLAIN, 'session', '€'.repeat(341)])).toBeUndefined()
+    expect(invalid(entry({ ...PLAIN, session: '€'.repeat(342) }))).toMatch(/^session /)
+    expect(invalid(entry({ ...PLAIN, session: '€'.repeat(341) }))).toBeUndefined()
   })
 
   it('runs a job whose trace context is malformed, without a parent span', () => {
     for (const trace of ['nonsense', `${TRACEPARENT}x`, TRACEPARENT.toUpperCase(), '']) {
-      expect(decodeEntry('1-1', [...PLAIN, 'trace', trace])).toMatchObject({ traceparent: undefined })
+      expect(decodeEntry('1-1', entry({ ...PLAIN, trace }))).toMatchObject({ traceparent: undefined })
     }
-  })
-
-  it('ignores a field name left without its value', () => {
-    expect(decodeEntry('1-1', [...PLAIN, 'attempt'])).toMatchObject({ attempt: 1 })
   })
 })
 

@@ -104,72 +104,170 @@ function invalidEntry(entryId: string, reason: string): InvalidEntry {
 /** The shape of a W3C traceparent (version 00). */
 const TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
 
+/** Why an entry's `job` field is not of its shape (lib/entry.lua's JOB_SHAPE). */
+const JOB_SHAPE = "job is not '<id> <producer> <deadline> <enqueued>' followed by name=value words"
+
+/** The raw text of an entry's fields by name, its `job` spread into its own (lib/entry.lua). */
+export interface EntryFields {
+  id?: string
+  producer?: string
+  deadline?: string
+  enqueued?: string
+  payload?: string
+  session?: string
+  attempt?: string
+  copy?: string
+  max?: string
+  race?: string
+  ttl?: string
+  tenant?: string
+  trace?: string
+  /** Why `job` is missing or not of its shape; undefined when it is. */
+  shape?: string
+}
+
+/**
+ * The fields of an entry by name, as lib/entry.lua's entryFields reads them: `job` spread into
+ * its words (a deadline of '-' left out), `payload` and `session` as they are; any other field,
+ * and any name in `job` it does not know, is ignored. The words of `job` are the runs of
+ * characters between spaces; a word past the fourth without '=' breaks its shape.
+ */
+export function entryFields(fields: readonly string[]): EntryFields {
+  const f: EntryFields = {}
+  let job: string | undefined
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]
+    if (name === 'job') job = fields[i + 1]
+    else if (name === 'payload') f.payload = fields[i + 1] as string
+    else if (name === 'session') f.session = fields[i + 1] as string
+  }
+  if (job === undefined) {
+    f.shape = 'job is missing'
+    return f
+  }
+  let n = 0
+  for (const word of job.split(' ')) {
+    if (word === '') continue
+    n++
+    if (n === 1) f.id = word
+    else if (n === 2) f.producer = word
+    else if (n === 3) {
+      if (word !== '-') f.deadline = word
+    } else if (n === 4) f.enqueued = word
+    else {
+      const eq = word.indexOf('=')
+      if (eq < 1) {
+        f.shape = JOB_SHAPE
+        return f
+      }
+      const value = word.slice(eq + 1)
+      switch (word.slice(0, eq)) {
+        case 'attempt':
+          f.attempt = value
+          break
+        case 'copy':
+          f.copy = value
+          break
+        case 'max':
+          f.max = value
+          break
+        case 'race':
+          f.race = value
+          break
+        case 'ttl':
+          f.ttl = value
+          break
+        case 'tenant':
+          f.tenant = value
+          break
+        case 'trace':
+          f.trace = value
+          break
+      }
+    }
+  }
+  if (n < 4) f.shape = JOB_SHAPE
+  return f
+}
+
+/**
+ * The field list of an entry written from raw text by name, laid out as lib/entry.lua's
+ * writeEntry lays it out (a deadline left out is '-', an enqueued left out '0'), or with `job`
+ * given whole. For the tests and benchmarks that write entries by hand: nothing is checked, so a
+ * hostile value stays as it is given.
+ */
+export function entryFieldList(f: Omit<EntryFields, 'shape'> & { job?: string }): string[] {
+  let job = f.job
+  if (job === undefined) {
+    const words = [f.id ?? '', f.producer ?? '', f.deadline ?? '-', f.enqueued ?? '0']
+    for (const name of ['attempt', 'copy', 'max', 'race', 'ttl', 'tenant', 'trace'] as const) {
+      const value = f[name]
+      if (value !== undefined) words.push(`${name}=${value}`)
+    }
+    job = words.join(' ')
+  }
+  const list = ['job', job]
+  if (f.payload !== undefined) list.push('payload', f.payload)
+  if (f.session !== undefined) list.push('session', f.session)
+  return list
+}
+
+/**
+ * A plain job's entry (`job` of four words, and `payload`) with the checks decodeEntry makes of
+ * it, without building its fields by name: this is every job's path. Undefined when `job` is not
+ * four words between single spaces (decodeEntry then reads it the general way).
+ */
+function decodePlain(entryId: string, job: string, payload: string): JobEntry | InvalidEntry | undefined {
+  const a = job.indexOf(' ')
+  const b = job.indexOf(' ', a + 1)
+  const c = job.indexOf(' ', b + 1)
+  if (a < 1 || b < a + 2 || c < b + 2 || c === job.length - 1 || job.indexOf(' ', c + 1) !== -1)
+    return undefined
+  const id = job.slice(0, a)
+  const producer = job.slice(a + 1, b)
+  const deadline = job.slice(b + 1, c)
+  if (!isWireId(id)) return invalidEntry(entryId, 'id is missing or not a valid id')
+  if (!isWireId(producer)) return invalidEntry(entryId, 'producer is missing or not a valid id')
+  const deadlineMs = deadline === '-' ? Number.POSITIVE_INFINITY : wholeNumber(deadline, 'deadline', 0)
+  if (typeof deadlineMs === 'string') return invalidEntry(entryId, deadlineMs)
+  const enqueuedMs = wholeNumber(job.slice(c + 1), 'enqueued', 0)
+  if (typeof enqueuedMs === 'string') return invalidEntry(entryId, enqueuedMs)
+  return {
+    entryId,
+    jobId: id,
+    payload,
+    session: '',
+    attempt: 1,
+    copy: 1,
+    maxAttempts: DEFAULT_MAX_ATTEMPTS,
+    producer,
+    deadline: deadlineMs,
+    enqueued: enqueuedMs,
+    race: '',
+    resultTtlMs: undefined,
+    tenant: '',
+    traceparent: undefined,
+  }
+}
+
 /**
  * Decodes the flat field list of a stream entry with the checks and defaults of lib/entry.lua's
  * readEntry (the header there lists the fields): an entry that fails a check comes back as an
- * {@link InvalidEntry} with the reason, for the dead letters. Fields left out take their
- * defaults: a plain job's entry has no `session`, `attempt` (1), `copy` (= attempt), `race`,
- * `max`, `ttl` (the worker's resultTtlMs) or `tenant`.
+ * {@link InvalidEntry} with the reason, for the dead letters. Fields left out of `job` take their
+ * defaults: a plain job's entry is `job '<id> <producer> <deadline> <enqueued>'` and its
+ * `payload`, with no `session`, `attempt` (1), `copy` (= attempt), `race`, `max`, `ttl` (the
+ * worker's resultTtlMs) or `tenant`.
  */
-export function decodeEntry(entryId: string, fields: string[]): JobEntry | InvalidEntry {
-  let id: string | undefined
-  let payload: string | undefined
-  let producer: string | undefined
-  let session = ''
-  let attempt: string | undefined
-  let copy: string | undefined
-  let max: string | undefined
-  let deadline: string | undefined
-  let enqueued: string | undefined
-  let race = ''
-  let ttl: string | undefined
-  let tenant: string | undefined
-  let trace: string | undefined
-  // A switch on the field names, not an object built per entry: this runs once per job.
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const value = fields[i + 1] as string
-    switch (fields[i]) {
-      case 'id':
-        id = value
-        break
-      case 'payload':
-        payload = value
-        break
-      case 'producer':
-        producer = value
-        break
-      case 'session':
-        session = value
-        break
-      case 'attempt':
-        attempt = value
-        break
-      case 'copy':
-        copy = value
-        break
-      case 'max':
-        max = value
-        break
-      case 'deadline':
-        deadline = value
-        break
-      case 'enqueued':
-        enqueued = value
-        break
-      case 'race':
-        race = value
-        break
-      case 'ttl':
-        ttl = value
-        break
-      case 'tenant':
-        tenant = value
-        break
-      case 'trace':
-        trace = value
-        break
-    }
+export function decodeEntry(entryId: string, fields: readonly string[]): JobEntry | InvalidEntry {
+  if (fields.length === 4 && fields[0] === 'job' && fields[2] === 'payload') {
+    const plain = decodePlain(entryId, fields[1] as string, fields[3] as string)
+    if (plain !== undefined) return plain
   }
+  const f = entryFields(fields)
+  if (f.shape !== undefined) return invalidEntry(entryId, f.shape)
+  const { id, producer, payload, attempt, copy, max, deadline, enqueued, ttl, tenant, trace } = f
+  const session = f.session ?? ''
+  const race = f.race ?? ''
   if (id === undefined || !isWireId(id)) return invalidEntry(entryId, 'id is missing or not a valid id')
   if (producer === undefined || !isWireId(producer)) {
     return invalidEntry(entryId, 'producer is missing or not a valid id')

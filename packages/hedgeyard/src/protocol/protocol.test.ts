@@ -6,7 +6,7 @@ import { cleanupPool, client, loadAndLengths, redisUrl, uniquePool } from '@hedg
 import { afterAll, describe, expect, it } from 'vitest'
 import { DISPATCHER_DEFAULTS } from '../producer/dispatcher.js'
 import { createConnection } from '../redis/connection.js'
-import { decodeEntry, type JobEntry } from './codec.js'
+import { decodeEntry, entryFieldList, entryFields, type JobEntry } from './codec.js'
 import { ERROR_CODES } from './errors.js'
 import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, resultKey, sentKey, workerKey } from './keys.js'
 import { LUA_SCRIPTS } from './lua/scripts.generated.js'
@@ -233,7 +233,10 @@ describe('Lua scripts', () => {
       )
       expect(await c.xlen(queueKey(k, 'a'))).toBe(1)
       // Written by someone else, a malformed trace is dropped by the decoder; the job still runs.
-      const decoded = decodeEntry('1-1', ['id', 'j3', 'payload', '3', 'producer', 'p', 'trace', 'nonsense'])
+      const decoded = decodeEntry(
+        '1-1',
+        entryFieldList({ id: 'j3', payload: '3', producer: 'p', trace: 'nonsense' }),
+      )
       expect(decoded).toMatchObject({ jobId: 'j3', traceparent: undefined })
       expect('invalid' in decoded).toBe(false)
     } finally {
@@ -388,11 +391,8 @@ describe('Lua scripts', () => {
       const reply = await callScript(conn, DISPATCH, call.keys, call.args)
       // A run answers with one string, its jobs' workers joined; a record with a worker and a hit.
       expect(reply).toEqual(['a,a', 'a', 0, 'a', 'a'])
-      const entries = (await c.xrange(queueKey(k, 'a'), '-', '+')).map(([, fields]) => {
-        const f: Record<string, string> = {}
-        for (let i = 0; i < fields.length; i += 2) f[fields[i] as string] = fields[i + 1] as string
-        return f
-      })
+      const raw = await c.xrange(queueKey(k, 'a'), '-', '+')
+      const entries = raw.map(([, fields]) => entryFields(fields))
       // Fields equal to their defaults are left out: attempt 1, max 3 (the Dispatcher's default), no ttl.
       expect(DISPATCHER_DEFAULTS.maxAttempts).toBe(DEFAULT_MAX_ATTEMPTS)
       expect(
@@ -404,6 +404,8 @@ describe('Lua scripts', () => {
         ['j4', '4', undefined, 7000, undefined],
         ['j5', '5', undefined, 7000, '5'],
       ])
+      // A plain job's entry is its four words and its payload, nothing more.
+      expect(raw[0]?.[1]).toEqual(['job', expect.stringMatching(/^j1 p \d{13} \d{13}$/), 'payload', '1'])
       expect(Object.keys(entries[0] ?? {}).sort()).toEqual([
         'deadline',
         'enqueued',

@@ -1,5 +1,6 @@
 import { cleanupPool, client, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, describe, expect, it } from 'vitest'
+import { entryFieldList } from '../../protocol/codec.js'
 import { poolKeys, queueKey, workerKey } from '../../protocol/keys.js'
 import { drainWorkerKeys } from '../../protocol/scripts/drain.js'
 import { connectReady, createConnection } from '../../redis/connection.js'
@@ -71,7 +72,7 @@ describe('Registration', () => {
     const keys = poolKeys('hy', pool)
     const registration = new Registration(cmd, keys, WORKER)
     await registration.register(['idle', 'busy'])
-    await c.xadd(queueKey(keys, 'busy'), '*', 'id', 'job-1', 'payload', '1', 'producer', 'p')
+    await c.xadd(queueKey(keys, 'busy'), '*', ...entryFieldList({ id: 'job-1', payload: '1', producer: 'p' }))
     expect(await registration.deregister(['idle', 'busy'])).toEqual(['OK', 'BUSY'])
     expect(await c.exists(workerKey(keys, 'idle'), queueKey(keys, 'idle'))).toBe(0)
     expect(await c.zscore(keys.alive, 'idle')).toBeNull()

@@ -46,6 +46,7 @@ local base, jobId, code, message, ttl, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 --!include ../../placement/ready.lua
 --!include lib/keys.lua
 --!include lib/publish.lua
+--!include lib/entry.lua
 --!include lib/out.lua
 
 if not isId(jobId) then badArgument('cancel', 'job id is not a valid id') end
@@ -88,13 +89,8 @@ for _, p in ipairs(pairs_) do
       local fields = found and found[1] == entryId and found[2]
       local id, entryProducer, entryTenant = nil, nil, nil
       if fields then
-        for j = 1, #fields, 2 do
-          local name = fields[j]
-          if name == 'id' then id = fields[j + 1]
-          elseif name == 'producer' then entryProducer = fields[j + 1]
-          elseif name == 'tenant' then entryTenant = fields[j + 1]
-          end
-        end
+        local f = entryFields(fields)
+        id, entryProducer, entryTenant = f.id, f.producer, f.tenant
       end
       if id == jobId then
         if producer == nil and isId(entryProducer) then producer = entryProducer end

@@ -32,6 +32,7 @@ local n = (#ARGV - 2) / 5
 
 --!include lib/check.lua
 --!include lib/keys.lua
+--!include lib/entry.lua
 --!include lib/out.lua
 
 resultTtl = positiveInteger(resultTtl)
@@ -60,10 +61,8 @@ for i = 1, n do
   end
   local id, race, ttl = nil, nil, nil
   if fields then
-    for j = 1, #fields, 2 do
-      local name = fields[j]
-      if name == 'id' then id = fields[j + 1] elseif name == 'race' then race = fields[j + 1] elseif name == 'ttl' then ttl = fields[j + 1] end
-    end
+    local f = entryFields(fields)
+    id, race, ttl = f.id, f.race, f.ttl
   end
   if not (isId(id) and race == 's' and outKey == outKeyOf(id) and resKey == resultKeyOf(id)) then
     status[i] = 'LOST'

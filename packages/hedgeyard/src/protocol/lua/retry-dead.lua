@@ -70,17 +70,15 @@ for i = 6, #ARGV, 2 do
   else
     -- The letter's own fields come first; the entry's follow from the 7th on.
     local fields = found[1][2]
-    local entryFields = {}
-    for j = 7, #fields do entryFields[#entryFields + 1] = fields[j] end
-    local e = readEntry(entryFields)
+    local letterFields = {}
+    for j = 7, #fields do letterFields[#letterFields + 1] = fields[j] end
+    local e = readEntry(letterFields)
     local session = e.session
     -- Only the payload, the session and the attempt limit carry over; a limit that fails its check
     -- (the reason the entry died, say) becomes the default.
     local max = e.max
     if max == nil then
-      local f = {}
-      for j = 1, #entryFields, 2 do f[entryFields[j]] = entryFields[j + 1] end
-      max = wholeNumber(f.max or '', 'max', 1)
+      max = wholeNumber(entryFields(letterFields).max or '', 'max', 1)
     end
     if max == nil or max > MAX_ATTEMPTS_LIMIT then max = DEFAULT_MAX_ATTEMPTS end
     if type(e.payload) ~= 'string' or #session > MAX_SESSION_BYTES or string.find(session, '[%c{}]') then

@@ -3,13 +3,18 @@
   TypeScript reader is decodeEntry in protocol/codec.ts, with the same fields, defaults and checks).
   Needs lib/wire.lua and lib/check.lua before it.
 
-  An entry is plain text fields, so that XRANGE reads well:
+  An entry has two fields, three with a session, so that XRANGE reads well and a reader decodes
+  few strings per job:
+    job       '<id> <producer> <deadline> <enqueued>', then ' <name>=<value>' for each field
+              below that differs from its default, in any order (every value in it is a word
+              without spaces: ids, numbers, letters, a traceparent)
+    payload   the request as JSON
+    session   the session, when there is one (free text, so not in `job`)
+  The fields of `job`:
     id        job id (1-MAX_ID_BYTES letters, digits and _ . : -)                   required
-    payload   the request as JSON                                                     required
     producer  id of the producer that waits for the result (as id)                   required
-    deadline  ms of Redis time after which the job is not run                        none
-    enqueued  ms of Redis time when the copy was first queued                        0
-    session   the session ('' for none)                                              ''
+    deadline  ms of Redis time after which the job is not run; '-' for none          required
+    enqueued  ms of Redis time when the copy was first queued                        required
     attempt   attempts used so far, from 1                                           1
     copy      which copy of the job this is, from 1                                  = attempt
     max       attempts allowed before the job goes to the dead letters               DEFAULT_MAX_ATTEMPTS
@@ -20,10 +25,12 @@
               among, in hy:{P}:inflight:<tenant> (as id)                             ''
     trace     the W3C traceparent of the copy's span (OpenTelemetry), kept by
               rescue; one that is not well formed is ignored, never fatal            none
-  A field equal to its default is left out: fewer fields is less work for every read.
+  The words of `job` are the runs of characters between spaces. A name it does not know is
+  ignored; a word past the fourth without '=' makes the entry invalid.
 ]]
 
 local DEFAULT_MAX_TEXT = tostring(DEFAULT_MAX_ATTEMPTS)
+local JOB_SHAPE = "job is not '<id> <producer> <deadline> <enqueued>' followed by name=value words"
 
 -- Whether a value is a W3C traceparent of version 00: 00-<32 hex>-<16 hex>-<2 hex>, lower case
 -- (the decoder in codec.ts checks the same shape).
@@ -32,19 +39,45 @@ local function isTraceparent(v)
     and string.sub(v, 36, 36) == '-'
 end
 
+-- The raw text of an entry's fields by name, `job` spread into its own (a deadline of '-' left
+-- out), and the reason when `job` is missing or not of its shape.
+local function entryFields(fields)
+  local raw = {}
+  for i = 1, #fields, 2 do raw[fields[i]] = fields[i + 1] end
+  local f = { payload = raw.payload, session = raw.session }
+  local job = raw.job
+  if type(job) ~= 'string' then return f, 'job is missing' end
+  local n = 0
+  for word in string.gmatch(job, '[^ ]+') do
+    n = n + 1
+    if n == 1 then f.id = word
+    elseif n == 2 then f.producer = word
+    elseif n == 3 then if word ~= '-' then f.deadline = word end
+    elseif n == 4 then f.enqueued = word
+    else
+      local name, value = string.match(word, '^([^=]+)=(.*)$')
+      if name == nil then return f, JOB_SHAPE end
+      if name ~= 'id' and name ~= 'producer' and name ~= 'deadline' and name ~= 'enqueued' then f[name] = value end
+    end
+  end
+  if n < 4 then return f, JOB_SHAPE end
+  return f, nil
+end
+
 -- Reads the flat field list of an entry into a table with the defaults applied. An entry that
 -- fails a check comes back with `invalid` set to the reason; its `id` and `producer` are kept
 -- when they are valid, so that its producer can still be told.
 local function readEntry(fields)
-  local f = {}
-  for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+  local f, shape = entryFields(fields)
   -- The defaults first; a field that is there is checked (most entries leave most fields out).
   local e = { payload = f.payload, session = f.session or '', race = f.race or '', attempt = 1,
     max = DEFAULT_MAX_ATTEMPTS, enqueued = 0, tenant = f.tenant or '' }
   if isId(f.id) then e.id = f.id end
   if isId(f.producer) then e.producer = f.producer end
   local reason
-  if e.id == nil then
+  if shape ~= nil then
+    reason = shape
+  elseif e.id == nil then
     reason = 'id is missing or not a valid id'
   elseif e.producer == nil then
     reason = 'producer is missing or not a valid id'
@@ -90,23 +123,13 @@ end
 -- tenant ('' for none, or when it is not a valid id).
 -- `validProducers` caches the producers already checked in this call: a batch mostly answers one.
 local function readJob(fields, validProducers)
-  if #fields == 10 and fields[1] == 'id' and fields[5] == 'producer' and fields[7] == 'deadline'
-      and fields[9] == 'enqueued' then
-    -- The layout writeEntry gives a plain job: nothing else to look for.
-    return readPlainJob(fields[2], fields[6], validProducers)
+  if #fields == 4 and fields[1] == 'job' and fields[3] == 'payload' then
+    -- The layout writeEntry gives a plain job: four words, nothing else to look for.
+    local id, producer = string.match(fields[2], '^([^ ]+) ([^ ]+) [^ ]+ [^ ]+$')
+    if id ~= nil then return readPlainJob(id, producer, validProducers) end
   end
-  local id, producer, race, attempt, copy, ttl, tenant
-  for i = 1, #fields, 2 do
-    local name = fields[i]
-    if name == 'id' then id = fields[i + 1]
-    elseif name == 'producer' then producer = fields[i + 1]
-    elseif name == 'race' then race = fields[i + 1]
-    elseif name == 'attempt' then attempt = fields[i + 1]
-    elseif name == 'copy' then copy = fields[i + 1]
-    elseif name == 'ttl' then ttl = fields[i + 1]
-    elseif name == 'tenant' then tenant = fields[i + 1]
-    end
-  end
+  local f, shape = entryFields(fields)
+  local id, producer, race, attempt, copy, ttl, tenant = f.id, f.producer, f.race, f.attempt, f.copy, f.ttl, f.tenant
   race = race or ''
   if not isId(id) then id = nil end
   if producer ~= nil and (validProducers[producer] or isId(producer)) then
@@ -115,7 +138,9 @@ local function readJob(fields, validProducers)
     producer = nil
   end
   local reason
-  if id == nil then
+  if shape ~= nil then
+    reason = shape
+  elseif id == nil then
     reason = 'id is missing or not a valid id'
   elseif producer == nil then
     reason = 'producer is missing or not a valid id'
@@ -139,25 +164,27 @@ end
 
 -- Adds an entry to a stream and returns its id. Every argument is text (as the scripts receive
 -- it); deadline and ttl may be '' for none, tenant '' (or nil) for none. Fields equal to their
--- defaults are left out.
+-- defaults are left out. Every word of `job` is checked by the caller (ids, numbers) or here (a
+-- trace that is not a traceparent is dropped), so that no value can add a word of its own.
 local function writeEntry(stream, id, payload, producer, deadline, enqueued, session, attempt, copy, max, race, ttl, tenant, trace)
-  if session == '' and attempt == '1' and copy == '1' and max == DEFAULT_MAX_TEXT and race == '' and ttl == ''
-      and deadline ~= '' and (tenant == nil or tenant == '') and (trace == nil or trace == '') then
-    return redis.call('XADD', stream, '*', 'id', id, 'payload', payload, 'producer', producer,
-      'deadline', deadline, 'enqueued', enqueued)
+  if deadline == '' then deadline = '-' end
+  local job = id .. ' ' .. producer .. ' ' .. deadline .. ' ' .. enqueued
+  if attempt ~= '1' or copy ~= '1' or max ~= DEFAULT_MAX_TEXT or race ~= '' or ttl ~= ''
+      or (tenant ~= nil and tenant ~= '') or (trace ~= nil and trace ~= '') then
+    local words = { job }
+    if attempt ~= '1' then words[#words + 1] = 'attempt=' .. attempt end
+    if copy ~= attempt then words[#words + 1] = 'copy=' .. copy end
+    if max ~= DEFAULT_MAX_TEXT then words[#words + 1] = 'max=' .. max end
+    if race ~= '' then words[#words + 1] = 'race=' .. race end
+    if ttl ~= '' then words[#words + 1] = 'ttl=' .. ttl end
+    if tenant ~= nil and tenant ~= '' then words[#words + 1] = 'tenant=' .. tenant end
+    if trace ~= nil and trace ~= '' and isTraceparent(trace) then words[#words + 1] = 'trace=' .. trace end
+    job = table.concat(words, ' ')
   end
-  local a = { 'XADD', stream, '*', 'id', id, 'payload', payload, 'producer', producer }
-  if deadline ~= '' then a[#a + 1] = 'deadline'; a[#a + 1] = deadline end
-  a[#a + 1] = 'enqueued'; a[#a + 1] = enqueued
-  if session ~= '' then a[#a + 1] = 'session'; a[#a + 1] = session end
-  if attempt ~= '1' then a[#a + 1] = 'attempt'; a[#a + 1] = attempt end
-  if copy ~= attempt then a[#a + 1] = 'copy'; a[#a + 1] = copy end
-  if max ~= DEFAULT_MAX_TEXT then a[#a + 1] = 'max'; a[#a + 1] = max end
-  if race ~= '' then a[#a + 1] = 'race'; a[#a + 1] = race end
-  if ttl ~= '' then a[#a + 1] = 'ttl'; a[#a + 1] = ttl end
-  if tenant ~= nil and tenant ~= '' then a[#a + 1] = 'tenant'; a[#a + 1] = tenant end
-  if trace ~= nil and trace ~= '' then a[#a + 1] = 'trace'; a[#a + 1] = trace end
-  return redis.call(unpack(a))
+  if session ~= '' then
+    return redis.call('XADD', stream, '*', 'job', job, 'payload', payload, 'session', session)
+  end
+  return redis.call('XADD', stream, '*', 'job', job, 'payload', payload)
 end
 
 -- Writes an entry read by readEntry (with its attempt possibly raised) to another stream.
