@@ -9,8 +9,10 @@
  * (objects the GC collected included) of the timed jobs and prints its top frames or allocation
  * sites. `--library <dir>` takes the producer from another build of hedgeyard (its `dist`), to
  * compare two builds against the same worker; without `--redis` a private redis-server is started.
+ * `--signal` gives each submit an AbortSignal of its own, as the gateway's submits carry their
+ * client's connection (the AbortController is made in the loop: the caller's bytes, counted too).
  *
- *   node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu f | --alloc f] [--library dir] [--redis url]
+ *   node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu f | --alloc f] [--library dir] [--redis url] [--signal]
  */
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
       library: { type: 'string' },
       redis: { type: 'string' },
       worker: { type: 'string' },
+      signal: { type: 'boolean', default: false },
     },
   })
   if (values.worker !== undefined) return runWorker(values.worker)
@@ -64,12 +67,16 @@ async function main(): Promise<void> {
   const { Dispatcher } = (await import(library)) as typeof import('hedgeyard')
   const dispatcher = new Dispatcher({ redis: url, pool: POOL })
   const redis = new Redis(url)
+  const withSignal = values.signal === true
   const run = async (jobs: number) => {
     let next = 0
     const loop = async () => {
       while (next < jobs) {
         next++
-        await dispatcher.submit({ n: next })
+        await dispatcher.submit(
+          { n: next },
+          withSignal ? { signal: new AbortController().signal } : undefined,
+        )
       }
     }
     await Promise.all(Array.from({ length: CONCURRENCY }, loop))

@@ -33,6 +33,7 @@ import { HedgeBudget, LatencyTracker } from './hedge-budget.js'
 import { type JobState, readJobState } from './job-state.js'
 import type { JobStream } from './job-stream.js'
 import {
+  abortedError,
   isPlainSubmit,
   type PlainDeps,
   PlainSubmit,
@@ -359,6 +360,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
         if (err === undefined) this.#latency.record(elapsedMs)
         this.#settled(err, value, job.resolve, job.reject, now, elapsedMs)
       },
+      stopAborted: (jobId, workers) => this.#stopAborted(jobId, workers),
     }
     this.#streamDeps = {
       keys: this.#keys,
@@ -414,7 +416,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       checked =
         options === NO_OPTIONS ? this.#defaultSubmit : checkSubmitOptions(options, this.#submitDefaults)
       payload = this.#encode(req)
-      if (options.signal?.aborted) throw aborted(options.signal)
+      if (options.signal?.aborted) throw abortedError(options.signal)
       this.#shedIfThrottled()
     } catch (err) {
       this.#stats.failed++
@@ -424,12 +426,12 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     this.#pending++
     // Each path in a method of its own: a closure here over the locals would give every submit
     // a context object to hold them.
-    if (isPlainSubmit(checked, options.signal)) return this.#submitPlain(checked, payload)
+    if (isPlainSubmit(checked)) return this.#submitPlain(checked, payload, options.signal)
     return this.#submitRacing(checked, payload, options.signal)
   }
 
-  #submitPlain(checked: CheckedSubmit, payload: string): Promise<Res> {
-    const job = new PlainSubmit(this.#plainDeps, checked, payload)
+  #submitPlain(checked: CheckedSubmit, payload: string, signal: AbortSignal | undefined): Promise<Res> {
+    const job = new PlainSubmit(this.#plainDeps, checked, payload, signal)
     const promise = plainSubmitPromise<Res>(job)
     if (this.#isConnected) job.start(nextId())
     else this.#startWhenConnected(job)
@@ -656,22 +658,22 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     let onAbort: (() => void) | undefined
     if (signal) {
       onAbort = () => {
-        settle(aborted(signal))
-        // The caller went away: the job stops where it is (unread: removed; running: aborted).
-        const end = {
-          code: 'ABORTED',
-          message: 'the submit was aborted',
-          resultTtlMs: this.#streamDeps.endTtlMs,
-        }
-        endJob(this.#cmd, this.#keys, jobId, end, race.workers).catch((err: unknown) => {
-          this.#logger.debug({ err, jobId }, 'could not stop an aborted job')
-        })
+        settle(abortedError(signal))
+        this.#stopAborted(jobId, race.workers)
       }
       signal.addEventListener('abort', onAbort, { once: true })
     }
     // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
     this.#results.expect(jobId, race, race.isRacing ? () => race.attemptsSent : undefined)
     race.start()
+  }
+
+  /** A submit its caller aborted: its job stops where it is (unread: removed; running: aborted). */
+  #stopAborted(jobId: string, workers: readonly string[] | undefined): void {
+    const end = { code: 'ABORTED', message: 'the submit was aborted', resultTtlMs: this.#streamDeps.endTtlMs }
+    endJob(this.#cmd, this.#keys, jobId, end, workers).catch((err: unknown) => {
+      this.#logger.debug({ err, jobId }, 'could not stop an aborted job')
+    })
   }
 
   /** How one submit's or stream's copies are run, from its checked options. */
@@ -786,10 +788,6 @@ function checkThrottle(t: ThrottleOptions | false | undefined): AdaptiveThrottle
     checkMs('throttle.windowMs', m.windowMs, 1_000),
     checkInt('throttle.minRequests', m.minRequests, 1),
   )
-}
-
-function aborted(signal: AbortSignal): HedgeyardError {
-  return new HedgeyardError('ABORTED', 'the submit was aborted', { cause: signal.reason })
 }
 
 function stripUndefined<T extends object>(obj: T): Partial<T> {

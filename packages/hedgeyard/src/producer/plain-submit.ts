@@ -23,19 +23,26 @@ export interface PlainDeps {
   race: RaceDeps
   /** The submit settled: the dispatcher's latency, throttle, metrics and counters, then its caller. */
   settled(job: PlainSubmit, err: unknown, value: unknown): void
+  /** Its caller aborted it: stop the job where it is (unread: removed; running: aborted). */
+  stopAborted(jobId: string, workers: readonly string[] | undefined): void
+}
+
+/** What a submit whose signal was aborted fails with. */
+export function abortedError(signal: AbortSignal): HedgeyardError {
+  return new HedgeyardError('ABORTED', 'the submit was aborted', { cause: signal.reason })
 }
 
 /**
- * Whether a submit is plain: one copy, to any worker, that nothing but its result, its deadline
- * or a refusal can end (no hedge, retry, session, tenant or abort signal). Most submits are.
+ * Whether a submit is plain: one copy, to any worker, that nothing but its result, its deadline,
+ * a refusal or its abort signal can end (no hedge, retry, session or tenant). Most submits are;
+ * a gateway's, with the signal of the client's connection, too.
  */
-export function isPlainSubmit(checked: CheckedSubmit, signal: AbortSignal | undefined): boolean {
+export function isPlainSubmit(checked: CheckedSubmit): boolean {
   return (
     checked.hedge === undefined &&
     checked.retry === undefined &&
     checked.session === '' &&
-    checked.limitKey === undefined &&
-    signal === undefined
+    checked.limitKey === undefined
   )
 }
 
@@ -83,6 +90,10 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
   #trace: SubmitTrace | undefined
   /** The race that took the job over after a refusal. */
   #copyRace: CopyRace | undefined
+  /** The caller's abort signal, when it gave one; the submit is its listener (handleEvent). */
+  readonly #signal: AbortSignal | undefined
+  /** The worker its copy was queued on, once the dispatch reply says. */
+  #workerId = ''
   #isSettled = false
   /**
    * While its job waits for Redis: what it fails with at its deadline if it still does; and, once
@@ -97,10 +108,11 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
   declare readonly race: ''
   declare readonly copies: 1
 
-  constructor(deps: PlainDeps, checked: CheckedSubmit, payload: string) {
+  constructor(deps: PlainDeps, checked: CheckedSubmit, payload: string, signal?: AbortSignal) {
     this.#deps = deps
     this.#checked = checked
     this.payload = payload
+    this.#signal = signal
   }
 
   get timeoutMs(): number {
@@ -133,7 +145,23 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
     this.#trace = SubmitTrace.start(this.#deps.pool, jobId)
     this.#deps.deadlines.insert(this)
     this.#deps.results.expect(jobId, this)
+    if (this.#signal !== undefined) {
+      // Aborted while it waited for a connection: it ends before it is sent.
+      if (this.#signal.aborted) {
+        this.settle(abortedError(this.#signal))
+        return
+      }
+      this.#signal.addEventListener('abort', this, { once: true })
+    }
     this.#deps.batcher.send(this, this)
+  }
+
+  /** Its signal was aborted: it fails with ABORTED, and its job stops where it is. */
+  handleEvent(): void {
+    if (this.#isSettled) return
+    this.settle(abortedError(this.#signal as AbortSignal))
+    const workers = this.#copyRace?.workers ?? (this.#workerId === '' ? undefined : [this.#workerId])
+    this.#deps.stopAborted(this.jobId, workers)
   }
 
   /** Its dispatch reply: queued (nothing to do until the result), refused, or the call failed. */
@@ -144,7 +172,8 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
     }
     // It reached Redis: from here on its deadline is a plain TIMEOUT (or a refusal's).
     this.#redisWait = undefined
-    if (outcome.status !== 'queued') this.#handOver(outcome)
+    if (outcome.status === 'queued') this.#workerId = outcome.workerId
+    else this.#handOver(outcome)
   }
 
   /** Redis cannot be reached: with onRedisUnavailable 'wait', the job waits, up to its deadline (see DispatchListener). */
@@ -210,6 +239,7 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
     if (this.#isSettled) return
     this.#isSettled = true
     this.#deps.deadlines.cancel(this)
+    this.#signal?.removeEventListener('abort', this)
     this.#copyRace?.stop()
     if (isWaiting) this.#deps.results.forget(this.jobId)
     this.#trace?.end(err === undefined ? undefined : outcomeLabel(err), (err as Error | undefined)?.message)

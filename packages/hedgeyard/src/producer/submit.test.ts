@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import {
   client,
   eventually,
@@ -216,6 +217,21 @@ describe('submit and results', () => {
     const results = (await poolKeysInRedis(c, pool)).filter((k) => isKeyOf(k, keys, resultKey))
     expect(results).toHaveLength(2)
     for (const key of results) expect(await c.get(key)).toContain('"code":"ABORTED"')
+  })
+
+  it('a signal shared by many submits keeps no listener of theirs once they settle', async () => {
+    const pool = uniquePool('signal-shared')
+    await workers(pool, echo)
+    const d = dispatcher(pool)
+    const shared = new AbortController()
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => d.submit(i, { signal: shared.signal, timeoutMs: 10_000 })),
+    )
+    expect(results.map((r) => (r as { req: number }).req)).toEqual(Array.from({ length: 50 }, (_, i) => i))
+    expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0)
+    // Aborting it later touches none of them.
+    shared.abort()
+    expect(d.stats().failed).toBe(0)
   })
 
   it('recovers after SCRIPT FLUSH (NOSCRIPT) without the caller noticing', async () => {
