@@ -1,13 +1,18 @@
 /**
  * The gateway's load check: what the gateway adds over calling `Dispatcher.submit` directly, and
  * whether it holds 1,000 open streams. It starts its own redis-server, two worker processes with a
- * 5 ms handler and one gateway process, then, open-loop at a fixed rate, alternates 5-second slices
- * of requests through the gateway (`:generateContent`) and submits from this process, and reports
- * p50/p99 of both, the 5xx seen, and the gateway's memory after the warm-up and at the end. Then it
- * opens 1,000 server-sent event streams at once on the gateway and reports its memory and
+ * 5 ms handler, one gateway process and the floor (load-floor.ts: one bare HTTP hop into
+ * `Dispatcher.submit`), then, open-loop at a fixed rate, rotates 5-second slices of requests
+ * through the gateway (`:generateContent`), through the floor, and submits from this process, and
+ * reports p50/p99 of each, the 5xx seen, and the gateway's memory after the warm-up and at the end.
+ * Then it opens 1,000 server-sent event streams at once on the gateway and reports its memory and
  * event-loop delay while they are open.
  *
  *   node packages/gateway/dist/load.js [--rate 500] [--seconds 30] [--streams 1000] [--quick]
+ *     [--cpu-prof <dir>]
+ *
+ * `--cpu-prof <dir>` writes a CPU profile of the gateway process into `dir` when it exits (open it in
+ * Chrome's DevTools).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
@@ -29,6 +34,7 @@ const SECONDS = flag('--seconds', isQuick ? 4 : 30)
 const STREAMS = flag('--streams', isQuick ? 50 : 1000)
 const SLICE_S = isQuick ? 1 : 5
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../cli/dist/main.js')
+const PROFILE_DIR = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : undefined
 
 const children: ChildProcess[] = []
 process.on('exit', () => {
@@ -184,14 +190,38 @@ export default function (req, ctx) {
     ])
     await until(() => w.out().includes('workers started'), 'a worker start')
   }
-  const gw = start(process.execPath, [CLI, 'gateway', '--redis', redis, '--pool', pool, '--port', '0'])
+  const profile = PROFILE_DIR === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR]
+  const gw = start(process.execPath, [
+    ...profile,
+    CLI,
+    'gateway',
+    '--redis',
+    redis,
+    '--pool',
+    pool,
+    '--port',
+    '0',
+  ])
   const url = await until(() => /"url":"(http:[^"]+)"/.exec(gw.out())?.[1], 'the gateway start')
   const port = Number(new URL(url).port)
+  const floor = start(process.execPath, [
+    join(dirname(fileURLToPath(import.meta.url)), 'load-floor.js'),
+    redis,
+    pool,
+  ])
+  const floorUrl = await until(() => /"url":"(http:[^"]+)"/.exec(floor.out())?.[1], 'the floor start')
+  const floorPort = Number(new URL(floorUrl).port)
   const agent = new Agent({ keepAlive: true, maxSockets: 512 })
   const d = new Dispatcher({ redis, pool })
 
   const viaGateway = async () => {
     const { status, res } = await post(agent, port, '/v1beta/models/m:generateContent')
+    res.resume()
+    await new Promise((r) => res.on('end', r))
+    return status
+  }
+  const viaFloor = async () => {
+    const { status, res } = await post(agent, floorPort, '/')
     res.resume()
     await new Promise((r) => res.on('end', r))
     return status
@@ -203,19 +233,26 @@ export default function (req, ctx) {
 
   process.stdout.write(`warm-up: ${isQuick ? 2 : 5} s at ${RATE}/s through the gateway\n`)
   await openLoop(RATE, isQuick ? 2 : 5, viaGateway)
+  await openLoop(RATE, isQuick ? 1 : 2, viaFloor)
   await openLoop(RATE, isQuick ? 1 : 2, direct)
-  const rssWarm = (await scrape(port))('process_resident_memory_bytes')
+  const warm = await scrape(port)
+  const rssWarm = warm('process_resident_memory_bytes')
 
   const gwLat: number[] = []
+  const fLat: number[] = []
   const dLat: number[] = []
   const gwP99: number[] = []
+  const fP99: number[] = []
   const dP99: number[] = []
   const fails = new Map<string, number>()
   for (let s = 0; s < SECONDS / SLICE_S; s++) {
-    for (const [kind, call, all, p99s] of [
+    const kinds = [
       ['gateway', viaGateway, gwLat, gwP99],
+      ['floor', viaFloor, fLat, fP99],
       ['direct', direct, dLat, dP99],
-    ] as const) {
+    ] as const
+    // Each slice starts with another of the three, so that none always follows the same one.
+    for (const [kind, call, all, p99s] of [...kinds.slice(s % 3), ...kinds.slice(0, s % 3)]) {
       const r = await openLoop(RATE, SLICE_S, call)
       all.push(...r.latencies)
       p99s.push(
@@ -227,11 +264,16 @@ export default function (req, ctx) {
       for (const [k, v] of r.failures) fails.set(`${kind} ${k}`, (fails.get(`${kind} ${k}`) ?? 0) + v)
     }
     process.stdout.write(
-      `  slice ${s + 1}: gateway p99 ${ms(gwP99.at(-1) as number)}, direct p99 ${ms(dP99.at(-1) as number)}\n`,
+      `  slice ${s + 1}: p99 gateway ${ms(gwP99.at(-1) as number)}, floor ${ms(fP99.at(-1) as number)}, direct ${ms(dP99.at(-1) as number)}\n`,
     )
   }
-  const rssEnd = (await scrape(port))('process_resident_memory_bytes')
+  const end = await scrape(port)
+  const rssEnd = end('process_resident_memory_bytes')
+  // The gateway's CPU over the slices (it idles through the floor's and the direct ones).
+  const cpuUsPerRequest =
+    ((end('process_cpu_seconds_total') - warm('process_cpu_seconds_total')) * 1e6) / gwLat.length
   gwLat.sort((a, b) => a - b)
+  fLat.sort((a, b) => a - b)
   dLat.sort((a, b) => a - b)
   const median = (xs: number[]) =>
     percentile(
@@ -239,13 +281,19 @@ export default function (req, ctx) {
       0.5,
     )
   const added = gwP99.map((v, i) => v - (dP99[i] as number))
+  const floorAdded = fP99.map((v, i) => v - (dP99[i] as number))
+  const overFloor = gwP99.map((v, i) => v - (fP99[i] as number))
   process.stdout.write(
     `${[
-      `requests: ${gwLat.length} through the gateway, ${dLat.length} direct, at ${RATE}/s, in ${SLICE_S} s slices alternating`,
+      `requests: ${gwLat.length} through the gateway, ${fLat.length} through the floor, ${dLat.length} direct, at ${RATE}/s, in ${SLICE_S} s slices rotating`,
       `5xx or errors: ${fails.size === 0 ? 'none' : [...fails].map(([k, v]) => `${k}: ${v}`).join(', ')}`,
       `gateway: p50 ${ms(percentile(gwLat, 0.5))}, p99 ${ms(percentile(gwLat, 0.99))}`,
+      `floor (one bare HTTP hop): p50 ${ms(percentile(fLat, 0.5))}, p99 ${ms(percentile(fLat, 0.99))}`,
       `direct Dispatcher.submit: p50 ${ms(percentile(dLat, 0.5))}, p99 ${ms(percentile(dLat, 0.99))}`,
       `p99 the gateway adds: ${ms(percentile(gwLat, 0.99) - percentile(dLat, 0.99))} overall; median over slices ${ms(median(added))}`,
+      `p99 the floor adds: ${ms(percentile(fLat, 0.99) - percentile(dLat, 0.99))} overall; median over slices ${ms(median(floorAdded))}`,
+      `p99 the gateway adds over the floor: ${ms(percentile(gwLat, 0.99) - percentile(fLat, 0.99))} overall; median over slices ${ms(median(overFloor))}`,
+      `gateway CPU: ${cpuUsPerRequest.toFixed(0)} us per request (its process, over the slices)`,
       `gateway RSS: ${mb(rssWarm)} after the warm-up, ${mb(rssEnd)} at the end (${(((rssEnd - rssWarm) / rssWarm) * 100).toFixed(1)}%)`,
     ].join('\n')}\n`,
   )
@@ -289,6 +337,11 @@ export default function (req, ctx) {
   )
   for (const req of open) req.destroy()
   await d.close()
+  if (PROFILE_DIR !== undefined) {
+    // A profile is written when the process exits on its own: stop the gateway, and wait for it.
+    gw.child.kill('SIGTERM')
+    await new Promise((r) => gw.child.once('exit', r))
+  }
   process.exit(0)
 }
 
