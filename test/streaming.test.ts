@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { fakeWorkers } from '@hedgeyard/testing/fake-pool'
 import {
   CLI,
   client,
@@ -15,7 +16,7 @@ import {
   type WorkerProcess,
 } from '@hedgeyard/testing/helpers'
 import { Dispatcher, type HedgeyardError, isHedgeyardError, poolKeys, type StreamChunk } from 'hedgeyard'
-import { affinityKey, entryFields, outKey } from 'hedgeyard/internal'
+import { affinityKey, entryFields, outKey, queueKey as queueKeyOf, resultChannel } from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
@@ -366,6 +367,41 @@ describe('streaming across processes', () => {
     await eventually(async () => (await loadAndLengths(c, pool))[0]?.load === 1)
     expect(await d.cancel(busy.jobId)).toBe('cancelled')
     await settled(pool)
+  })
+
+  it('delivers the chunks a copy wrote before it failed, when its failure is heard before them', async () => {
+    const pool = uniquePool('stream-fail-order')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    const k = poolKeys('hy', pool)
+    const d = dispatcher(pool)
+    try {
+      for (let round = 0; round < 10; round++) {
+        const stream = d.stream({ round })
+        await stream.queued
+        const [[entryId]] = (await c.xrange(queueKeyOf(k, 'a'), '-', '+')) as [[string, string[]]]
+        const envelope = JSON.stringify({
+          ok: false,
+          workerId: 'a',
+          copy: 1,
+          error: { code: 'HANDLER_ERROR', name: 'Error', message: `boom ${round}` },
+        })
+        // As the copy's chunks and then its completion would write them, the failure published in
+        // the same step as the chunks (its pub/sub message can reach the producer first), the end
+        // entry a moment later.
+        await c
+          .multi()
+          .xadd(outKey(k, stream.jobId), '0-2', 'b', '[{"i":1},{"i":2}]', 'n', '2', 'w', 'a', 'e', entryId)
+          .xdel(queueKeyOf(k, 'a'), entryId)
+          .publish(resultChannel(k, d.producerId), `${stream.jobId} ${envelope}`)
+          .exec()
+        setTimeout(() => void c.xadd(outKey(k, stream.jobId), '0-*', 'end', envelope), 50)
+        const drained = await drain(stream as never)
+        expect(drained.chunks.map((chunk) => chunk.seq)).toEqual([1, 2])
+        expect(drained.error?.message).toContain(`boom ${round}`)
+      }
+    } finally {
+      fake.disconnect()
+    }
   })
 
   it('ends a stream past its chunk cap or with a chunk too large with STREAM_OVERFLOW, on both sides', async () => {

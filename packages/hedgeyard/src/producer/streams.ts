@@ -71,8 +71,10 @@ export function startStream<Chunk, Res>(
       plan.trace?.end(err === undefined ? undefined : outcomeLabel(err), (err as Error | undefined)?.message)
       race?.stop()
       deps.results.forget(jobId)
-      if (writeEnd && err instanceof HedgeyardError && !NOT_QUEUED.has(err.code))
-        writeJobEnd(deps, jobId, err)
+      if (writeEnd && err instanceof HedgeyardError && !NOT_QUEUED.has(err.code)) {
+        return writeJobEnd(deps, jobId, err)
+      }
+      return undefined
     },
     onEndEnvelope(env) {
       if (typeof env.cost === 'number') deps.race.costReported(plan, env.cost)
@@ -82,8 +84,16 @@ export function startStream<Chunk, Res>(
     signal,
   })
   race = new CopyRace(deps.race, { ...plan, isStream: true, onQueued: () => run.markQueued() }, (err) => {
-    // A success's end entry brings the result; only a failure here ends the stream.
-    if (err !== undefined) run.fail(err, true)
+    // A success's end entry brings the result; only a failure here ends the stream, and only when
+    // no copy began it: once its output exists, its chunks and then its end come through the
+    // reader, in order (a failure heard first over pub/sub would drop chunks already written).
+    if (err === undefined) return
+    deps.cmd.exists(outKey(deps.keys, jobId)).then(
+      (exists) => {
+        if (exists === 0) run.fail(err, true)
+      },
+      () => run.fail(err, true),
+    )
   })
   const started = race
   ready.then(
@@ -116,8 +126,9 @@ export function resumeStream<Chunk, Res>(
     onFirstChunk() {},
     onEnd(err, writeEnd) {
       if (writeEnd && err instanceof HedgeyardError && (err.code === 'CANCELLED' || err.code === 'ABORTED')) {
-        writeJobEnd(deps, jobId, err)
+        return writeJobEnd(deps, jobId, err)
       }
+      return undefined
     },
     timeoutMs,
     // A reader that gives up on a job it resumed does not end the job for others.
@@ -165,21 +176,41 @@ export function resumeStream<Chunk, Res>(
   return run.stream
 }
 
-/** Ends a job in Redis with the error its stream ended with here, for every other reader (best effort). */
-function writeJobEnd(deps: StreamDeps, jobId: string, err: HedgeyardError): void {
-  endJob(deps.cmd, deps.keys, jobId, {
+/** How long a stream's caller waits for the job's end to be written before it hears the end. */
+const END_WRITE_WAIT_MS = 1_000
+
+/**
+ * Ends a job in Redis with the error its stream ended with here, for every other reader (best
+ * effort). Settles once written, or after END_WRITE_WAIT_MS (Redis may be away): the caller hears
+ * the end then, so that what any process reads of the job afterwards already says it ended.
+ */
+function writeJobEnd(deps: StreamDeps, jobId: string, err: HedgeyardError): Promise<void> {
+  const written = endJob(deps.cmd, deps.keys, jobId, {
     code: err.code,
     message: err.message,
     resultTtlMs: deps.endTtlMs,
-  }).catch((e: unknown) => deps.logger.debug({ err: e, jobId }, 'could not write the end of a stream'))
+  }).then(
+    () => {},
+    (e: unknown) => deps.logger.debug({ err: e, jobId }, 'could not write the end of a stream'),
+  )
+  return new Promise((done) => {
+    const timer = setTimeout(done, END_WRITE_WAIT_MS)
+    void written.then(() => {
+      clearTimeout(timer)
+      done()
+    })
+  })
 }
 
 interface OpenHooks {
   onFirstChunk(owner: { workerId: string; entryId: string } | undefined): void
   /** The job's end entry, before the stream ends with it. */
   onEndEnvelope?(env: Envelope): void
-  /** The stream ended; `writeEnd` when the end came from here and should be written for others. */
-  onEnd(err: unknown, writeEnd: boolean): void
+  /**
+   * The stream ended; `writeEnd` when the end came from here and should be written for others.
+   * A promise: the caller hears the end once it settles (the end is written, or given up on).
+   */
+  onEnd(err: unknown, writeEnd: boolean): Promise<void> | undefined
   timeoutMs: number
   isTimeoutFinal: boolean
   signal: AbortSignal | undefined
@@ -199,14 +230,25 @@ function openStream<Chunk, Res>(
 } {
   let sink: StreamSink
   let hasChunk = false
+  let isFinished = false
   const finish = (err: unknown, value: unknown, writeEnd: boolean) => {
-    if (sink.isEnded) return
+    if (isFinished || sink.isEnded) return
+    isFinished = true
     deps.deadlines.cancel(deadline)
     if (hooks.signal && onAbort) hooks.signal.removeEventListener('abort', onAbort)
     deps.reader().remove(output)
-    sink.end(err, value)
-    hooks.onEnd(err, writeEnd)
-    deps.settled(err)
+    const writing = hooks.onEnd(err, writeEnd)
+    if (writing === undefined) {
+      sink.end(err, value)
+      deps.settled(err)
+      return
+    }
+    // The end this process decided (a failure, a timeout, an abort) is written first: any process
+    // that reads the job after the caller hears of it finds it ended.
+    void writing.then(() => {
+      sink.end(err, value)
+      deps.settled(err)
+    })
   }
   const made = createJobStream<Chunk, Res>(
     jobId,
@@ -256,7 +298,7 @@ function openStream<Chunk, Res>(
     stream: made.stream,
     output,
     fail: (err, writeEnd) => finish(err, undefined, writeEnd),
-    isEnded: () => sink.isEnded,
+    isEnded: () => isFinished || sink.isEnded,
     markQueued: () => sink.markQueued(),
   }
 }
