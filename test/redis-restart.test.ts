@@ -51,6 +51,9 @@ describe('Redis restart', () => {
       pool,
       count: 2,
       concurrency: 8,
+      // Above the outage and the reconnects after it, on a loaded machine too: within its lease a
+      // worker is not taken for dead (reliability.md, "Limits": past it, rescue may run a job again).
+      leaseMs: 10_000,
       blockMs: 500,
       handler: async (n: number) => {
         runs.set(n, (runs.get(n) ?? 0) + 1)
@@ -146,6 +149,8 @@ describe('Redis restart', () => {
       redis: redis.url,
       pool,
       count: 2,
+      // As above: a lease longer than the outage, so that no worker is taken for dead.
+      leaseMs: 10_000,
       blockMs: 500,
       handler: async (req: { contents: { parts: { text: string }[] }[] }) => {
         const text = req.contents[0]?.parts[0]?.text ?? ''
