@@ -44,6 +44,52 @@ describe('npm run bench command line', () => {
   })
 })
 
+describe('A/B of two builds (ab-builds.js)', () => {
+  const AB = fileURLToPath(new URL('../packages/bench/dist/ab-builds.js', import.meta.url))
+  const ROOT = fileURLToPath(new URL('..', import.meta.url))
+  const ab = async (args: string[]) => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [AB, ...args], { timeout: 60_000 })
+      return { code: 0, stdout, stderr }
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string }
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr }
+    }
+  }
+
+  it('refuses a run without both builds, or with an unknown option, with exit code 2 and its usage', async () => {
+    const missing = await ab(['--before', ROOT])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain('--before <root> and --after <root> are required')
+    expect(missing.stderr).toContain('usage:')
+    const unknown = await ab(['--before', ROOT, '--after', ROOT, '--bogus'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain("Unknown option '--bogus'")
+  })
+
+  it('runs each build in turn and prints both builds and the paired ratios', async () => {
+    const { code, stdout } = await ab([
+      '--before',
+      ROOT,
+      '--after',
+      ROOT,
+      '--pairs',
+      '1',
+      '--workload',
+      'sequential',
+    ])
+    expect(code).toBe(0)
+    const runs = stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { build: string; jobsPerSecond: number; p50Us: number })
+    expect(runs.map((r) => r.build)).toEqual(['before', 'after'])
+    for (const r of runs) expect(r.jobsPerSecond > 0 && r.p50Us > 0).toBe(true)
+    expect(stdout).toMatch(/1 pairs, concurrency 50, workload sequential/)
+    expect(stdout).toMatch(/jobsPerSecond +before +\d+\.\d +after +\d+\.\d +after\/before \d\.\d{3}/)
+  })
+})
+
 describe('latency suites', () => {
   it('run the plain-commands baseline and the floors beside Hedgeyard and BullMQ, and write their tables into the doc and nothing else', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hy-bench-'))
