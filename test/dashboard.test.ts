@@ -78,6 +78,8 @@ describe('the dashboard in a browser', () => {
     })
     await page.goto(url)
     await page.locator('#conn[data-state="live"]').waitFor()
+    // The connection is live when its event stream opens; the pool's name comes with the first snapshot.
+    await page.locator('#pool', { hasText: pool }).waitFor()
     await expect(page.locator('#pool').textContent()).resolves.toBe(pool)
 
     // A worker that dead-letters any request over 64 bytes, and two such requests.
