@@ -11,9 +11,14 @@ import { BOUNCE_FLOOR, DISPATCH_FLOOR, LOCAL_FLOOR } from '../packages/bench/dis
 const run = promisify(execFile)
 const BENCH = fileURLToPath(new URL('../packages/bench/dist/main.js', import.meta.url))
 
-async function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs one of the bench's scripts (main.js by default) to its end: its exit code and output. */
+async function bench(
+  args: string[],
+  script = BENCH,
+  timeoutMs = 50_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BENCH, ...args], { timeout: 50_000 })
+    const { stdout, stderr } = await run(process.execPath, [script, ...args], { timeout: timeoutMs })
     return { code: 0, stdout, stderr }
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string }
@@ -47,15 +52,7 @@ describe('npm run bench command line', () => {
 describe('A/B of two builds (ab-builds.js)', () => {
   const AB = fileURLToPath(new URL('../packages/bench/dist/ab-builds.js', import.meta.url))
   const ROOT = fileURLToPath(new URL('..', import.meta.url))
-  const ab = async (args: string[]) => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [AB, ...args], { timeout: 60_000 })
-      return { code: 0, stdout, stderr }
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string }
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr }
-    }
-  }
+  const ab = (args: string[]) => bench(args, AB, 60_000)
 
   it('refuses a run without both builds, or with an unknown option, with exit code 2 and its usage', async () => {
     const missing = await ab(['--before', ROOT])
