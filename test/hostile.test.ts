@@ -1,3 +1,4 @@
+import { fakeWorkers } from '@hedgeyard/testing/fake-pool'
 import {
   cleanupPool,
   client,
@@ -382,5 +383,34 @@ describe('dead letters retried', () => {
     await eventually(async () => ran.length === 2)
     expect(ran).toEqual([{ n: 1 }, { n: 2 }])
     await cleanupPool(c, pool)
+  })
+
+  it('a retried letter keeps its own attempt limit when another field failed, and no word of job stands for its payload or session', async () => {
+    const pool = uniquePool('hostile-retry-words')
+    const k = poolKeys('hy', pool)
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    try {
+      // Dead for its attempt; its job field also names a payload and a session, which are not its own.
+      const job = 'j-1 p - 0 attempt=abc max=5 payload=999 session=evil'
+      await c.xadd(
+        k.dead,
+        '*',
+        'reason',
+        'test',
+        'worker',
+        'gone',
+        'entry',
+        '1-1',
+        ...entryFieldList({ job, payload: '{"n":1}' }),
+      )
+      expect(await retryDeadLetters({ redis: redisUrl(), pool, all: true })).toHaveLength(1)
+      const [[, fields]] = (await c.xrange(queueKey(k, 'a'), '-', '+')) as [[string, string[]]]
+      const retried = entryFields(fields)
+      expect(retried).toMatchObject({ payload: '{"n":1}', max: '5' })
+      expect(retried.session).toBeUndefined()
+    } finally {
+      fake.disconnect()
+      await cleanupPool(c, pool)
+    }
   })
 })

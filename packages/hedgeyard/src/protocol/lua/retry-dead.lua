@@ -75,11 +75,9 @@ for i = 6, #ARGV, 2 do
     local e = readEntry(letterFields)
     local session = e.session
     -- Only the payload, the session and the attempt limit carry over; a limit that fails its check
-    -- (the reason the entry died, say) becomes the default.
-    local max = e.max
-    if max == nil then
-      max = wholeNumber(entryFields(letterFields).max or '', 'max', 1)
-    end
+    -- (the reason the entry died, say) becomes the default. Read from the entry's own text: a
+    -- field that failed before it (the reason it died) leaves readEntry's max at the default.
+    local max = wholeNumber(entryFields(letterFields).max or DEFAULT_MAX_TEXT, 'max', 1)
     if max == nil or max > MAX_ATTEMPTS_LIMIT then max = DEFAULT_MAX_ATTEMPTS end
     if type(e.payload) ~= 'string' or #session > MAX_SESSION_BYTES or string.find(session, '[%c{}]') then
       out[#out + 1] = 'INVALID'

@@ -39,6 +39,10 @@ local function isTraceparent(v)
     and string.sub(v, 36, 36) == '-'
 end
 
+-- The names `job` may carry past its fourth word; any other is ignored (as decodeEntry does), so
+-- that no word of `job` can stand for the id, the payload or the session.
+local JOB_NAMES = { attempt = true, copy = true, max = true, race = true, ttl = true, tenant = true, trace = true }
+
 -- The raw text of an entry's fields by name, `job` spread into its own (a deadline of '-' left
 -- out), and the reason when `job` is missing or not of its shape.
 local function entryFields(fields)
@@ -57,7 +61,7 @@ local function entryFields(fields)
     else
       local name, value = string.match(word, '^([^=]+)=(.*)$')
       if name == nil then return f, JOB_SHAPE end
-      if name ~= 'id' and name ~= 'producer' and name ~= 'deadline' and name ~= 'enqueued' then f[name] = value end
+      if JOB_NAMES[name] then f[name] = value end
     end
   end
   if n < 4 then return f, JOB_SHAPE end
