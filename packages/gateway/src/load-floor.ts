@@ -22,7 +22,15 @@ const server = createServer((req, res) => {
   const chunks: Buffer[] = []
   req.on('data', (c: Buffer) => chunks.push(c))
   req.on('end', () => {
-    d.submit(JSON.parse(Buffer.concat(chunks).toString())).then(
+    let body: unknown
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString())
+    } catch {
+      res.writeHead(400, { 'content-type': 'application/json' })
+      res.end('{"error":"the body is not JSON"}')
+      return
+    }
+    d.submit(body).then(
       (result) => {
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(JSON.stringify(result))
