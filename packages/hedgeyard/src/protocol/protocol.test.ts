@@ -8,9 +8,19 @@ import { DISPATCHER_DEFAULTS } from '../producer/dispatcher.js'
 import { createConnection } from '../redis/connection.js'
 import { decodeEntry, entryFieldList, entryFields, type JobEntry } from './codec.js'
 import { ERROR_CODES } from './errors.js'
-import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, resultKey, sentKey, workerKey } from './keys.js'
+import {
+  affinityKey,
+  CONSUMER_GROUP,
+  outKey,
+  poolKeys,
+  queueKey,
+  resultKey,
+  sentKey,
+  workerKey,
+} from './keys.js'
 import { LUA_SCRIPTS } from './lua/scripts.generated.js'
 import { callScript } from './scripts/call.js'
+import { appendChunks, type ChunkItem } from './scripts/chunk.js'
 import { type Completion, completeJobs } from './scripts/complete.js'
 import {
   DISPATCH,
@@ -630,6 +640,124 @@ describe('rescue script', () => {
       a.disconnect()
       b.disconnect()
       fake.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+})
+
+describe('chunk script', () => {
+  it('takes a job chunk 1 from one copy only, then each next chunk in order, and nothing once the job ended or its entry is gone', async () => {
+    const pool = uniquePool('chunk')
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-chunk')
+    const qa = queueKey(k, 'a')
+    const qb = queueKey(k, 'b')
+    const entry = (q: string, id: string, extra: Record<string, string> = {}) =>
+      c.xadd(
+        q,
+        '*',
+        ...entryFieldList({ id, producer: 'p', race: 's', payload: '{}', ...extra }),
+      ) as Promise<string>
+    const item = (workerId: string, entryId: string, jobId: string, seq: number, n = 1): ChunkItem => ({
+      workerId,
+      entryId,
+      jobId,
+      seq,
+      data: Array.from({ length: n }, (_, i) => JSON.stringify(seq + i)),
+    })
+    const append = (...items: ChunkItem[]) => appendChunks(conn, k, 60_000, items)
+    try {
+      await conn.connect()
+      // Two copies of job j, on workers a and b; a plain job; a streamed job with its own ttl.
+      const ja = await entry(qa, 'j')
+      const jb = await entry(qb, 'j')
+      const plain = (await c.xadd(
+        qa,
+        '*',
+        ...entryFieldList({ id: 'plain', producer: 'p', payload: '{}' }),
+      )) as string
+      const withTtl = await entry(qa, 't', { ttl: '5000' })
+      expect(await append(item('a', ja, 'j', 1), item('b', jb, 'j', 1))).toEqual(['OK', 'LATE'])
+      expect(await append(item('b', jb, 'j', 1))).toEqual(['LATE'])
+      // The owner's chunk 1 sent again, or a chunk past the next, is not the next one.
+      expect(await append(item('a', ja, 'j', 1), item('a', ja, 'j', 3))).toEqual(['LOST', 'LOST'])
+      expect(await append(item('a', ja, 'j', 2, 3), item('a', ja, 'j', 5), item('a', ja, 'j', 7))).toEqual([
+        'OK',
+        'OK',
+        'LOST',
+      ])
+      const out = await c.xrange(outKey(k, 'j'), '-', '+')
+      expect(out.map(([id]) => id)).toEqual(['0-1', '0-4', '0-5'])
+      expect(out[0]?.[1]).toEqual(['d', '1', 'w', 'a', 'e', ja])
+      expect(out[1]?.[1]).toEqual(['b', '[2,3,4]', 'n', '3'])
+      // A job that is not streamed, an id the stream never had, and an entry with its own TTL.
+      expect(
+        await append(item('a', plain, 'plain', 1), item('a', '1-1', 'j', 6), item('a', withTtl, 't', 1)),
+      ).toEqual(['LOST', 'LOST', 'OK'])
+      expect(await c.pttl(outKey(k, 't'))).toBeGreaterThan(4_000)
+      expect(await c.pttl(outKey(k, 't'))).toBeLessThanOrEqual(5_000)
+      expect(await c.pttl(outKey(k, 'j'))).toBeGreaterThan(50_000)
+      // The job's end: its result, or an end entry whose result has gone.
+      await c.set(resultKey(k, 't'), '{"ok":true}')
+      await c.xadd(outKey(k, 'j'), '0-*', 'end', '{"ok":true}')
+      expect(await append(item('a', withTtl, 't', 2), item('a', ja, 'j', 7))).toEqual(['ENDED', 'ENDED'])
+      // An output key of another type, and an entry taken away (rescued, cancelled).
+      const other = await entry(qa, 'x')
+      await c.set(outKey(k, 'x'), 'not a stream')
+      await c.xdel(qa, withTtl)
+      expect(await append(item('a', other, 'x', 1), item('a', withTtl, 't', 2))).toEqual(['LOST', 'LOST'])
+    } finally {
+      conn.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
+  it('fails one item for an entry it cannot read, and takes the others of the call', async () => {
+    const pool = uniquePool('chunk-bad')
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-chunk-bad')
+    const q = queueKey(k, 'a')
+    try {
+      await conn.connect()
+      const bad = [
+        ['job', 'j1'],
+        ['job', 'j2 p - 0 race=s extra', 'payload', '{}'],
+        ['payload', '{}'],
+        ['job', 'j4 p - 0 race=s ttl=soon', 'payload', '{}'],
+        ['job', 'j5 p - 0 race=h', 'payload', '{}'],
+      ]
+      const ids: string[] = []
+      for (const fields of bad) ids.push((await c.xadd(q, '*', ...fields)) as string)
+      const good = (await c.xadd(
+        q,
+        '*',
+        'job',
+        'ok p - 0 race=s',
+        'payload',
+        '{}',
+        'session',
+        's 1',
+      )) as string
+      const jobs = ['j1', 'j2', 'j3', 'j4', 'j5']
+      const items: ChunkItem[] = jobs.map((jobId, i) => ({
+        workerId: 'a',
+        entryId: ids[i] as string,
+        jobId,
+        seq: 1,
+        data: ['1'],
+      }))
+      items.push({ workerId: 'a', entryId: good, jobId: 'ok', seq: 1, data: ['1'] })
+      expect(await appendChunks(conn, k, 60_000, items)).toEqual([
+        'LOST',
+        'LOST',
+        'LOST',
+        'LOST',
+        'LOST',
+        'OK',
+      ])
+      expect(await c.exists(...jobs.map((j) => outKey(k, j)))).toBe(0)
+    } finally {
+      conn.disconnect()
       await cleanupPool(c, pool)
     }
   })

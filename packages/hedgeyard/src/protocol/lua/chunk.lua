@@ -3,7 +3,9 @@
   to their jobs' output streams. A chunk is taken only from the copy that may write it: its entry
   is still in its worker's stream, the job has no result yet, and the job's output stream is this
   copy's (the first chunk of a job claims the stream for the copy that writes it: its hedge copies
-  then lose). Which job an entry is, and its result TTL, are read from the entry, never taken from
+  then lose). A later chunk must be the next of the stream (its last entry is the chunk before);
+  the owner is not read again for it, since only the copy whose chunk 1 was taken writes chunk 2
+  and on. Which job an entry is, and its result TTL, are read from the entry, never taken from
   the caller.
 
   KEYS[1..] for each item i, in order: hy:{P}:q:<worker> (STREAM the copy's entry), then
@@ -21,7 +23,7 @@
   order. Returns one status per item:
     'OK'    appended
     'LATE'  another copy of the job began its stream first: this copy lost the race
-    'ENDED' the job has ended (a result, a cancel): nothing more is taken
+    'ENDED' the job has ended (a result, a cancel, an end entry): nothing more is taken
     'LOST'  the entry is no longer this worker's, is not a streamed job's, or its output key is
             not a stream, or the chunk is not the next one of its stream
 ]]
@@ -37,55 +39,87 @@ local n = (#ARGV - 2) / 5
 
 resultTtl = positiveInteger(resultTtl)
 if resultTtl == nil then badArgument('chunk', 'result TTL is not a positive whole number') end
+local resultTtlText = string.format('%d', resultTtl)
 if n % 1 ~= 0 or #KEYS ~= 3 * n then badArgument('chunk', 'keys and arguments do not match ' .. #KEYS / 3 .. ' items') end
 
 -- 1. Checks: each chunk's entry, the job it names, where its stream stands.
 local status, ttls, owners, counts = {}, {}, {}, {}
--- The next seq each output stream takes, once read in this call (a job's chunks come in order).
-local nextSeq = {}
+-- Per output stream, once read in this call: the next seq it takes, and the copy that owns it
+-- (a job's chunks come in order; two copies of one job may both be in a call).
+local nextSeq, ownerOf = {}, {}
+-- Per worker stream, once checked in this call (a call mostly carries one worker's chunks): the
+-- worker it belongs to, and its type.
+local queueWorker, queueType = {}, {}
 for i = 1, n do
   local o = 5 * (i - 1)
-  local w, entryId, seqText = ARGV[3 + o], ARGV[4 + o], ARGV[5 + o]
+  local w, entryId = ARGV[3 + o], ARGV[4 + o]
   local q, outKey, resKey = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
-  if not isId(w) or q ~= queueKeyOf(w) then badArgument('chunk', 'chunk ' .. i .. ': worker does not match its key') end
-  local seq = wholeNumber(seqText, 'seq', 1)
-  local count = wholeNumber(ARGV[6 + o], 'count', 1)
+  if queueWorker[q] ~= w then
+    if not isId(w) or q ~= queueKeyOf(w) then badArgument('chunk', 'chunk ' .. i .. ': worker does not match its key') end
+    queueWorker[q] = w
+  end
+  local seq, count = positiveInteger(ARGV[5 + o]), positiveInteger(ARGV[6 + o])
   if seq == nil or count == nil or seq + count - 1 > MAX_CHUNKS_LIMIT or type(ARGV[7 + o]) ~= 'string' then
     badArgument('chunk', 'item ' .. i .. ': seq and count are not whole numbers within ' .. MAX_CHUNKS_LIMIT .. ' chunks')
   end
   counts[i] = count
   local fields = nil
-  if isStreamId(entryId) and redis.call('TYPE', q)['ok'] == 'stream' then
+  if queueType[q] == nil then queueType[q] = redis.call('TYPE', q)['ok'] end
+  if queueType[q] == 'stream' and isStreamId(entryId) then
     local found = redis.call('XRANGE', q, entryId, entryId)[1]
     if found and found[1] == entryId then fields = found[2] end
   end
   local id, race, ttl = nil, nil, nil
   if fields then
-    local f = entryFields(fields)
-    id, race, ttl = f.id, f.race, f.ttl
+    -- A streamed job's entry as dispatch writes it: job and payload, race=s its only name=value.
+    if #fields == 4 and fields[1] == 'job' and fields[3] == 'payload' then
+      id = string.match(fields[2], '^([^ ]+) [^ ]+ [^ ]+ [^ ]+ race=s$')
+      if id ~= nil then race = 's' end
+    end
+    if id == nil then
+      local f, shape = entryFields(fields)
+      -- An entry the worker's decoder refuses (it never runs) takes no chunk.
+      if shape == nil and (f.ttl == nil or wholeNumber(f.ttl, 'ttl', 1)) then id, race, ttl = f.id, f.race, f.ttl end
+    end
   end
   if not (isId(id) and race == 's' and outKey == outKeyOf(id) and resKey == resultKeyOf(id)) then
     status[i] = 'LOST'
   elseif redis.call('EXISTS', resKey) == 1 then
     status[i] = 'ENDED'
   else
-    local usable, isStream = outUsable(outKey)
-    local expected = nextSeq[outKey]
+    local expected, owner = nextSeq[outKey], ownerOf[outKey]
     if expected == nil then
-      expected = 1
-      if isStream then
+      local t = redis.call('TYPE', outKey)['ok']
+      if t == 'none' then
+        expected = 1
+      elseif t ~= 'stream' then
+        expected = -2
+      elseif seq == 1 then
+        -- Chunks are there already: another copy's (this one is late), or this copy's own (a
+        -- write that is sent again once it was taken: not the next chunk).
+        local ow, oe = outOwner(outKey)
+        expected = (ow == w and oe == entryId) and 0 or -1
+      else
+        -- A copy writes chunk 2 and later only once its chunk 1 was taken, which made it the
+        -- stream's owner: the stream's last entry must be the chunk before this one.
+        -- (An end entry there: the job has ended, though its result is gone.)
         local last = redis.call('XREVRANGE', outKey, '+', '-', 'COUNT', 1)[1]
         local lastSeq = last and tonumber(string.match(last[1], '^0%-(%d+)$'))
-        local ow, oe = outOwner(outKey)
-        if ow ~= w or oe ~= entryId then
-          expected = -1
-        elseif lastSeq then
+        if lastSeq == nil then
+          expected = -2
+        elseif last[2][1] == 'end' then
+          expected = -3
+        else
           expected = lastSeq + 1
         end
       end
+    elseif owner ~= nil and (owner[1] ~= w or owner[2] ~= entryId) then
+      expected = -1
     end
-    if not usable then
+    if expected == -2 then
       status[i] = 'LOST'
+    elseif expected == -3 then
+      status[i] = 'ENDED'
     elseif expected == -1 then
       status[i] = seq == 1 and 'LATE' or 'LOST'
     elseif seq ~= expected then
@@ -93,8 +127,8 @@ for i = 1, n do
     else
       status[i] = 'OK'
       nextSeq[outKey] = expected + count
-      local ttlMs = ttl and wholeNumber(ttl, 'ttl', 1)
-      ttls[i] = string.format('%d', ttlMs or resultTtl)
+      if seq == 1 then ownerOf[outKey] = { w, entryId } end
+      ttls[i] = ttl and string.format('%d', tonumber(ttl)) or resultTtlText
       owners[i] = seq == 1
     end
   end
