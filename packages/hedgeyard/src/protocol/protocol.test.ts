@@ -712,6 +712,56 @@ describe('chunk script', () => {
     }
   })
 
+  it("a stream begun again by another copy is that copy's, and a write the stream no longer fits loses that item only", async () => {
+    const pool = uniquePool('chunk-owner')
+    const k = poolKeys('hy', pool)
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-chunk-owner')
+    const add = (q: string, id: string) =>
+      c.xadd(q, '*', ...entryFieldList({ id, producer: 'p', race: 's', payload: '{}' })) as Promise<string>
+    const item = (workerId: string, entryId: string, jobId: string, seq: number, n = 1): ChunkItem => ({
+      workerId,
+      entryId,
+      jobId,
+      seq,
+      data: Array.from({ length: n }, (_, i) => String(seq + i)),
+    })
+    const append = (...items: ChunkItem[]) => appendChunks(conn, k, 60_000, items)
+    try {
+      await conn.connect()
+      const a = await add(queueKey(k, 'a'), 'j')
+      const b = await add(queueKey(k, 'b'), 'j')
+      // A owns the stream; in one call B's chunk 2 is refused and A's taken.
+      expect(await append(item('a', a, 'j', 1))).toEqual(['OK'])
+      expect(await append(item('b', b, 'j', 2), item('a', a, 'j', 2))).toEqual(['LOST', 'OK'])
+      // The stream expires mid-job and B begins it again: it is B's from then on.
+      await c.del(outKey(k, 'j'))
+      expect(await append(item('b', b, 'j', 1))).toEqual(['OK'])
+      expect(await append(item('a', a, 'j', 3), item('b', b, 'j', 2))).toEqual(['LOST', 'OK'])
+      expect((await c.xrange(outKey(k, 'j'), '-', '+')).map(([id, f]) => [id, f[1]])).toEqual([
+        ['0-1', '1'],
+        ['0-2', '2'],
+      ])
+      // A worker stream of another type holds no entry of this worker.
+      await c.set(queueKey(k, 'c'), 'not a stream')
+      expect(await append(item('c', '1-1', 'j', 3))).toEqual(['LOST'])
+      // A top entry deleted by hand: the stream's last entry is the chunk before, so the checks
+      // pass, but Redis takes no id below the deleted one; that item is lost, not the call.
+      const x = await add(queueKey(k, 'a'), 'x')
+      expect(await append(item('b', b, 'j', 3, 2))).toEqual(['OK'])
+      await c.xadd(outKey(k, 'j'), '0-9', 'd', '9')
+      await c.xdel(outKey(k, 'j'), '0-9')
+      expect(await append(item('a', x, 'x', 1), item('b', b, 'j', 5), item('b', b, 'j', 6))).toEqual([
+        'OK',
+        'LOST',
+        'LOST',
+      ])
+      expect(await c.xlen(outKey(k, 'x'))).toBe(1)
+    } finally {
+      conn.disconnect()
+      await cleanupPool(c, pool)
+    }
+  })
+
   it('fails one item for an entry it cannot read, and takes the others of the call', async () => {
     const pool = uniquePool('chunk-bad')
     const k = poolKeys('hy', pool)

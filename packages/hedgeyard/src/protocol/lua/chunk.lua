@@ -3,10 +3,9 @@
   to their jobs' output streams. A chunk is taken only from the copy that may write it: its entry
   is still in its worker's stream, the job has no result yet, and the job's output stream is this
   copy's (the first chunk of a job claims the stream for the copy that writes it: its hedge copies
-  then lose). A later chunk must be the next of the stream (its last entry is the chunk before);
-  the owner is not read again for it, since only the copy whose chunk 1 was taken writes chunk 2
-  and on. Which job an entry is, and its result TTL, are read from the entry, never taken from
-  the caller.
+  then lose); a later chunk must also be the next of the stream (its last entry the chunk before).
+  Each stream's owner and last entry are read once per call. Which job an entry is, and its result
+  TTL, are read from the entry, never taken from the caller.
 
   KEYS[1..] for each item i, in order: hy:{P}:q:<worker> (STREAM the copy's entry), then
             hy:{P}:out:<jobId> (STREAM the job's output: an entry per write, its id 0-<the seq of
@@ -25,7 +24,8 @@
     'LATE'  another copy of the job began its stream first: this copy lost the race
     'ENDED' the job has ended (a result, a cancel, an end entry): nothing more is taken
     'LOST'  the entry is no longer this worker's, is not a streamed job's, or its output key is
-            not a stream, or the chunk is not the next one of its stream
+            not a stream, or the chunk is not the next one of its stream (also when the stream
+            changed between the checks and the write)
 ]]
 --!include lib/wire.lua
 local base = ARGV[1]
@@ -78,7 +78,8 @@ for i = 1, n do
     end
     if id == nil then
       local f, shape = entryFields(fields)
-      -- An entry the worker's decoder refuses (it never runs) takes no chunk.
+      -- An entry whose job field is not of its shape, or whose ttl is not a whole number, is
+      -- one the worker's decoder refuses (it never runs): it takes no chunk.
       if shape == nil and (f.ttl == nil or wholeNumber(f.ttl, 'ttl', 1)) then id, race, ttl = f.id, f.race, f.ttl end
     end
   end
@@ -100,17 +101,22 @@ for i = 1, n do
         local ow, oe = outOwner(outKey)
         expected = (ow == w and oe == entryId) and 0 or -1
       else
-        -- A copy writes chunk 2 and later only once its chunk 1 was taken, which made it the
-        -- stream's owner: the stream's last entry must be the chunk before this one.
-        -- (An end entry there: the job has ended, though its result is gone.)
-        local last = redis.call('XREVRANGE', outKey, '+', '-', 'COUNT', 1)[1]
-        local lastSeq = last and tonumber(string.match(last[1], '^0%-(%d+)$'))
-        if lastSeq == nil then
-          expected = -2
-        elseif last[2][1] == 'end' then
-          expected = -3
+        -- Chunk 2 and later: the stream must be this copy's (its first entry names the owner; a
+        -- stream that expired and was begun again by another copy is not), and its last entry
+        -- the chunk before this one (an end entry there: the job has ended, its result gone).
+        local ow, oe = outOwner(outKey)
+        if ow ~= w or oe ~= entryId then
+          expected = -1
         else
-          expected = lastSeq + 1
+          local last = redis.call('XREVRANGE', outKey, '+', '-', 'COUNT', 1)[1]
+          local lastSeq = last and tonumber(string.match(last[1], '^0%-(%d+)$'))
+          if lastSeq == nil then
+            expected = -2
+          elseif last[2][1] == 'end' then
+            expected = -3
+          else
+            expected = lastSeq + 1
+          end
         end
       end
     elseif owner ~= nil and (owner[1] ~= w or owner[2] ~= entryId) then
@@ -136,6 +142,7 @@ end
 if n > 0 then requireCommands('chunk', KEYS[2], { 'XADD', 'PEXPIRE' }) end
 
 -- 2. Writes.
+local failedOut = {}
 for i = 1, n do
   if status[i] == 'OK' then
     local outKey, o = KEYS[3 * i - 1], 5 * (i - 1)
@@ -144,13 +151,19 @@ for i = 1, n do
     if count == 1 then
       a[#a + 1] = 'd'; a[#a + 1] = ARGV[7 + o]
     else
-      a[#a + 1] = 'b'; a[#a + 1] = ARGV[7 + o]; a[#a + 1] = 'n'; a[#a + 1] = ARGV[6 + o]
+      a[#a + 1] = 'b'; a[#a + 1] = ARGV[7 + o]; a[#a + 1] = 'n'; a[#a + 1] = string.format('%d', count)
     end
     if owners[i] then
       a[#a + 1] = 'w'; a[#a + 1] = ARGV[3 + o]; a[#a + 1] = 'e'; a[#a + 1] = ARGV[4 + o]
     end
-    redis.call(unpack(a))
-    redis.call('PEXPIRE', outKey, ttls[i])
+    -- The checks make this XADD's id the stream's next; should the stream have changed beneath
+    -- them anyway (its top entries deleted by hand), the item is lost, not the call.
+    if failedOut[outKey] or type(redis.pcall(unpack(a))) ~= 'string' then
+      failedOut[outKey] = true
+      status[i] = 'LOST'
+    else
+      redis.call('PEXPIRE', outKey, ttls[i])
+    end
   end
 end
 return status
