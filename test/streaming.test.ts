@@ -10,13 +10,21 @@ import {
   FIXTURES,
   killConnection,
   loadAndLengths,
+  publishAsScripts,
   redisUrl,
   spawnWorker,
   uniquePool,
   type WorkerProcess,
 } from '@hedgeyard/testing/helpers'
 import { Dispatcher, type HedgeyardError, isHedgeyardError, poolKeys, type StreamChunk } from 'hedgeyard'
-import { affinityKey, entryFields, outKey, queueKey as queueKeyOf, resultChannel } from 'hedgeyard/internal'
+import {
+  affinityKey,
+  entryFields,
+  outKey,
+  PUSH_IDLE_MS,
+  queueKey as queueKeyOf,
+  resultChannel,
+} from 'hedgeyard/internal'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 
 const run = promisify(execFile)
@@ -81,7 +89,7 @@ async function settled(pool: string) {
 }
 
 describe('streaming across processes', () => {
-  it('delivers every chunk in order, then the result, for streams running side by side', async () => {
+  it('delivers every chunk in order, then the result, for streams running side by side, all pushed', async () => {
     const pool = uniquePool('stream')
     await streamWorker(pool)
     const d = dispatcher(pool)
@@ -93,6 +101,11 @@ describe('streaming across processes', () => {
       expect(chunks.map((c) => c.data.i)).toEqual(Array.from({ length: n }, (_, i) => i + 1))
       expect(result).toMatchObject({ chunks: n })
     }
+    // Every chunk and end came pushed: the producer never needed to read a stream (its reading
+    // connection opens with the first stream handed to it).
+    const names = (await clientConnections(c)).map((conn) => conn.name)
+    expect(names).toContain(`hy:results:${d.producerId}`)
+    expect(names).not.toContain(`hy:streams:${d.producerId}`)
     await settled(pool)
   })
 
@@ -201,24 +214,86 @@ describe('streaming across processes', () => {
     expect(handmade.result).toBe('done')
   })
 
-  it('picks up where it was after its reading connection is killed', async () => {
+  it('picks up where it was after its subscriber, then its reading connection, is killed', async () => {
     const pool = uniquePool('stream-reconnect')
     await streamWorker(pool)
     const d = dispatcher(pool)
     const stream = d.stream({ chunks: 30, everyMs: 20 })
     const seqs: number[] = []
-    let killed = 0
+    const killed: string[] = []
+    // The chunks come pushed over the subscriber; once it is killed (pushes lost), from the
+    // stream through the reading connection, which is killed next.
+    const kill = async (name: string) => {
+      // This dispatcher's connections only: other files' tests share the server.
+      for (const conn of await clientConnections(c))
+        if (conn.name === name && (await killConnection(conn)) > 0) killed.push(name)
+    }
     for await (const chunk of stream) {
       seqs.push(chunk.seq)
-      if (chunk.seq === 5 || chunk.seq === 15) {
-        // This dispatcher's reader only: other files' tests share the server.
-        for (const conn of await clientConnections(c))
-          if (conn.name === `hy:streams:${d.producerId}`) killed += await killConnection(conn)
-      }
+      if (chunk.seq === 5) await kill(`hy:results:${d.producerId}`)
+      if (chunk.seq === 15) await kill(`hy:streams:${d.producerId}`)
     }
-    expect(killed).toBe(2)
+    expect(killed).toEqual([`hy:results:${d.producerId}`, `hy:streams:${d.producerId}`])
     expect(seqs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
     await expect(stream.result).resolves.toMatchObject({ chunks: 30 })
+  })
+
+  it('reads a stream from Redis when its pushes show a gap, when none come, or when one cannot be read', async () => {
+    const pool = uniquePool('stream-no-push')
+    const fake = await fakeWorkers(redisUrl(), pool, { a: 0 })
+    const k = poolKeys('hy', pool)
+    const d = dispatcher(pool)
+    const push = (jobId: string, records: [string, string][]) =>
+      publishAsScripts(
+        c,
+        resultChannel(k, d.producerId),
+        `~\n${records.map(([head, data]) => `${jobId} ${head} ${Buffer.byteLength(data)}\n${data}`).join('\n')}`,
+      )
+    try {
+      // Chunks 1-2 pushed, 3 written but its push lost, 4 pushed: the gap sends the stream to
+      // the reader, which brings 3 and 4 once (not 4 twice) and then the end.
+      const gap = d.stream({})
+      await gap.queued
+      const [[entryId]] = (await c.xrange(queueKeyOf(k, 'a'), '-', '+')) as [[string, string[]]]
+      const gapOut = outKey(k, gap.jobId)
+      await c.xadd(gapOut, '0-2', 'b', '[1,2]', 'n', '2', 'w', 'a', 'e', entryId)
+      await push(gap.jobId, [[`1 2 a ${entryId}`, '[1,2]']])
+      await c.xadd(gapOut, '0-3', 'd', '3')
+      await c.xadd(gapOut, '0-4', 'd', '4')
+      await push(gap.jobId, [['4 1 - -', '4']])
+      await c.xadd(gapOut, '0-*', 'end', '{"ok":true,"value":"done"}')
+      const atGap = Date.now()
+      const drained = await drain(gap as never)
+      expect(drained.chunks.map((chunk) => chunk.data)).toEqual([1, 2, 3, 4])
+      await expect(gap.result).resolves.toBe('done')
+      expect(Date.now() - atGap).toBeLessThan(PUSH_IDLE_MS)
+      // A stream that hears no push at all (written by hand) is read after PUSH_IDLE_MS.
+      const quiet = d.stream({})
+      await quiet.queued
+      const [, [quietEntry]] = (await c.xrange(queueKeyOf(k, 'a'), '-', '+')) as [unknown, [string]]
+      await c.xadd(outKey(k, quiet.jobId), '0-1', 'd', '"x"', 'w', 'a', 'e', quietEntry)
+      await c.xadd(outKey(k, quiet.jobId), '0-*', 'end', '{"ok":true,"value":1}')
+      const started = Date.now()
+      expect((await drain(quiet as never)).chunks.map((chunk) => chunk.data)).toEqual(['x'])
+      expect(Date.now() - started).toBeGreaterThanOrEqual(PUSH_IDLE_MS - 100)
+      // A message of pushes that cannot be read (written by someone else) sends every stream
+      // fed by pushes to the reader at once.
+      const garbled = d.stream({})
+      await garbled.queued
+      const [, , [garbledEntry]] = (await c.xrange(queueKeyOf(k, 'a'), '-', '+')) as [
+        unknown,
+        unknown,
+        [string],
+      ]
+      await c.xadd(outKey(k, garbled.jobId), '0-1', 'd', '7', 'w', 'a', 'e', garbledEntry)
+      await c.xadd(outKey(k, garbled.jobId), '0-*', 'end', '{"ok":true,"value":7}')
+      await publishAsScripts(c, resultChannel(k, d.producerId), `~\n${garbled.jobId} 1 1 - - 999\n7`)
+      const fast = Date.now()
+      expect((await drain(garbled as never)).chunks.map((chunk) => chunk.data)).toEqual([7])
+      expect(Date.now() - fast).toBeLessThan(PUSH_IDLE_MS)
+    } finally {
+      fake.disconnect()
+    }
   })
 
   it('hedges to the first chunk: the fast copy owns the stream and the slow copy is cancelled', async () => {
@@ -387,14 +462,28 @@ describe('streaming across processes', () => {
         })
         // As the copy's chunks and then its completion would write them, the failure published in
         // the same step as the chunks (its pub/sub message can reach the producer first), the end
-        // entry a moment later.
+        // entry and its push a moment later.
+        const chunks = '[{"i":1},{"i":2}]'
         await c
           .multi()
-          .xadd(outKey(k, stream.jobId), '0-2', 'b', '[{"i":1},{"i":2}]', 'n', '2', 'w', 'a', 'e', entryId)
+          .xadd(outKey(k, stream.jobId), '0-2', 'b', chunks, 'n', '2', 'w', 'a', 'e', entryId)
           .xdel(queueKeyOf(k, 'a'), entryId)
           .publish(resultChannel(k, d.producerId), `${stream.jobId} ${envelope}`)
+          .publish(
+            resultChannel(k, d.producerId),
+            `~\n${stream.jobId} 1 2 a ${entryId} ${chunks.length}\n${chunks}`,
+          )
           .exec()
-        setTimeout(() => void c.xadd(outKey(k, stream.jobId), '0-*', 'end', envelope), 50)
+        setTimeout(() => {
+          void c
+            .multi()
+            .xadd(outKey(k, stream.jobId), '0-*', 'end', envelope)
+            .publish(
+              resultChannel(k, d.producerId),
+              `~\n${stream.jobId} end 3 - - ${envelope.length}\n${envelope}`,
+            )
+            .exec()
+        }, 50)
         const drained = await drain(stream as never)
         expect(drained.chunks.map((chunk) => chunk.seq)).toEqual([1, 2])
         expect(drained.error?.message).toContain(`boom ${round}`)

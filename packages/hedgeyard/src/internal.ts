@@ -3,6 +3,7 @@
  * tests that call scripts directly. Not a stable API: it changes with the protocol.
  */
 export { activeTracer } from './observe/tracing.js'
+export { PUSH_IDLE_MS } from './producer/stream-pushes.js'
 export {
   decodeEntry,
   type EntryFields,

@@ -236,3 +236,11 @@ export function gate(): { wait: Promise<void>; open: () => void } {
   })
   return { wait, open }
 }
+
+/**
+ * Publishes on a channel as the scripts do: SPUBLISH on a cluster (the pool's subscribers listen
+ * to sharded channels there), PUBLISH on one server.
+ */
+export function publishAsScripts(c: TestClient, channel: string, message: string): Promise<unknown> {
+  return c instanceof Cluster ? c.call('SPUBLISH', channel, message) : c.publish(channel, message)
+}

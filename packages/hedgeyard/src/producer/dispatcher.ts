@@ -41,6 +41,7 @@ import {
   RECOVERY_WAIT_MS,
 } from './plain-submit.js'
 import { ResultListener } from './result-listener.js'
+import { StreamPushes } from './stream-pushes.js'
 import { StreamReader } from './stream-reader.js'
 import { resumeStream, type StreamDeps, startStream } from './streams.js'
 import {
@@ -257,6 +258,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
   }
   #ready: Promise<void> | undefined
   #reader: StreamReader | undefined
+  readonly #pushes: StreamPushes
   readonly #streamDeps: StreamDeps
   #reporter: NodeJS.Timeout | undefined
   #isClosed = false
@@ -362,22 +364,26 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       },
       stopAborted: (jobId, workers) => this.#stopAborted(jobId, workers),
     }
+    const reader = () => {
+      this.#reader ??= new StreamReader(
+        options.redis,
+        this.#cmd,
+        `hy:streams:${this.producerId}`,
+        this.#keys.base,
+        STREAM_BLOCK_MS,
+        this.#logger,
+      )
+      return this.#reader
+    }
+    this.#pushes = new StreamPushes(reader, this.#logger)
+    this.#results.setPushes(this.#pushes)
     this.#streamDeps = {
       keys: this.#keys,
       cmd: this.#cmd,
       results: this.#results,
       race: this.#raceDeps,
-      reader: () => {
-        this.#reader ??= new StreamReader(
-          options.redis,
-          this.#cmd,
-          `hy:streams:${this.producerId}`,
-          this.#keys.base,
-          STREAM_BLOCK_MS,
-          this.#logger,
-        )
-        return this.#reader
-      },
+      pushes: this.#pushes,
+      reader,
       deadlines: new Deadlines(),
       endTtlMs: this.#options.resultTtlMs ?? CANCEL_RESULT_TTL_MS,
       logger: this.#logger,
@@ -572,6 +578,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
     this.#isClosed = true
     if (this.#pending > 0) await new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
     clearInterval(this.#reporter)
+    this.#pushes.close()
     await this.#reader?.close()
     if (this.#ready !== undefined) await this.#report()
     this.#cmd.disconnect()

@@ -3,6 +3,7 @@ import { decodeEnvelope, type Envelope } from '../protocol/codec.js'
 import { copyResultKey, type PoolKeys, resultKey } from '../protocol/keys.js'
 import { NOT_PLAIN_SUCCESS, successValueAt } from '../protocol/success-envelope.js'
 import { type Connection, connectReady, onMessage, redisFailure, subscribeTo } from '../redis/connection.js'
+import { PUSH_MARK } from './stream-pushes.js'
 import { WaitingJobs } from './waiting-jobs.js'
 
 /** Receives the envelope of a job's result. */
@@ -36,6 +37,8 @@ export class ResultListener {
   /** For racing jobs only: how many copies were sent (each failed copy has its own result key). */
   readonly #copiesSent = new Map<string, () => number>()
   #hasSubscribedOnce = false
+  /** Receives the messages of pushes (streams' chunks and ends) and hears of a resubscribe. */
+  #pushes: { onMessage(message: Buffer): void; handOverAll(why: string): void } | undefined
 
   constructor(sub: Connection, cmd: Connection, keys: PoolKeys, channel: string, logger: Logger) {
     this.#sub = sub
@@ -69,6 +72,11 @@ export class ResultListener {
       throw redisFailure(err, `subscribing to ${this.#channel}`)
     }
     this.#hasSubscribedOnce = true
+  }
+
+  /** Where messages of pushes go (they begin with '~'); without it they are dropped. */
+  setPushes(pushes: { onMessage(message: Buffer): void; handOverAll(why: string): void }): void {
+    this.#pushes = pushes
   }
 
   /** Number of jobs waiting for a result. */
@@ -125,8 +133,15 @@ export class ResultListener {
     return found
   }
 
-  /** A message holds one line `<jobId> <envelope>` per result of one complete call. */
+  /**
+   * A message holds one line `<jobId> <envelope>` per result of one complete call, or, beginning
+   * with '~', a streams' pushes (stream-pushes.ts).
+   */
   #onMessage(message: Buffer): void {
+    if (message[0] === PUSH_MARK) {
+      this.#pushes?.onMessage(message)
+      return
+    }
     let start = 0
     while (start < message.length) {
       let end = message.indexOf(NEWLINE, start)
@@ -166,6 +181,8 @@ export class ResultListener {
   async #resubscribeAndRecover(): Promise<void> {
     try {
       await subscribeTo(this.#sub, [this.#channel])
+      // Pushes sent while the subscriber was away are lost: the streams read what they missed.
+      this.#pushes?.handOverAll('the subscriber reconnected')
       await connectReady(this.#cmd, 5_000)
       const found = await this.recover()
       if (found > 0) this.#logger.info({ found }, 'recovered results after reconnect')

@@ -9,6 +9,7 @@ import type { Deadline, Deadlines } from './deadlines.js'
 import { endJob } from './end-job.js'
 import { createJobStream, exitedError, type JobStream, type StreamSink } from './job-stream.js'
 import type { ResultListener } from './result-listener.js'
+import type { StreamPushes } from './stream-pushes.js'
 import type { OutputSink, StreamReader } from './stream-reader.js'
 
 /** What streams need from their dispatcher. */
@@ -18,6 +19,8 @@ export interface StreamDeps {
   results: ResultListener
   race: RaceDeps
   reader: () => StreamReader
+  /** Feeds this producer's own streams with the chunks and ends pushed to it. */
+  pushes: StreamPushes
   /** Every stream's deadline, on one timer. */
   deadlines: Deadlines
   /** How long the end a producer writes (TIMEOUT, CANCELLED...) is kept. */
@@ -100,7 +103,7 @@ export function startStream<Chunk, Res>(
   ready.then(
     () => {
       if (run.isEnded()) return
-      deps.reader().add(run.output, '0-0')
+      deps.pushes.add(jobId, run.output)
       // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
       deps.results.expect(jobId, started, () => started.attemptsSent)
       started.start()
@@ -237,6 +240,7 @@ function openStream<Chunk, Res>(
     isFinished = true
     deps.deadlines.cancel(deadline)
     if (hooks.signal && onAbort) hooks.signal.removeEventListener('abort', onAbort)
+    deps.pushes.remove(jobId, output)
     deps.reader().remove(output)
     const writing = hooks.onEnd(err, writeEnd)
     if (writing === undefined) {

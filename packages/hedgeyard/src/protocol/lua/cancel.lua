@@ -129,6 +129,7 @@ for _, w in ipairs(order) do
 end
 local envelope = nil
 local outOk = false
+local endRecord = nil
 if keep == '' then
   envelope = cjson.encode({ ok = false, workerId = '', copy = 0,
     error = { code = code, name = ERROR_NAME, message = message } })
@@ -143,7 +144,7 @@ requireCommands('cancel', loadKey, { 'ZADD' })
 -- 2. Writes.
 if keep == '' then
   redis.call('SET', resKey, envelope, 'PX', ttl)
-  if outOk then endOut(outKey, envelope, ttl) end
+  if outOk then endRecord = endOut(outKey, jobId, envelope, ttl) end
   redis.call('DEL', copiesKey)
   -- A key of another type is the tenant's own trouble: the slot then frees at the deadline.
   if tenant then pcall(redis.call, 'ZREM', inflightKeyOf(tenant), jobId) end
@@ -155,5 +156,6 @@ for _, l in ipairs(loads) do
 end
 -- Messages last: everything above is stored whatever becomes of them.
 for _, r in ipairs(running) do publishTo(cancelChannelOf(r[1]), r[2] .. ' ' .. message) end
+if endRecord and producer then sendPushes(producer, { endRecord }) end
 if envelope and producer then publishTo(resultChannelOf(producer), jobId .. ' ' .. envelope) end
 return { 'CANCELLED', #running, #unread }

@@ -19,7 +19,8 @@
           chunks. It is written as one entry: fields d (one chunk) or b and n (k chunks).
 
   Every item's checks come before the first write; items of one job in one call are taken in
-  order. Returns one status per item:
+  order. The chunks taken are then pushed to their jobs' producers, one message per producer on
+  hy:{P}:results:<producer> (lib/out.lua). Returns one status per item:
     'OK'    appended
     'LATE'  another copy of the job began its stream first: this copy lost the race
     'ENDED' the job has ended (a result, a cancel, an end entry): nothing more is taken
@@ -34,16 +35,35 @@ local n = (#ARGV - 2) / 5
 
 --!include lib/check.lua
 --!include lib/keys.lua
+--!include lib/publish.lua
 --!include lib/entry.lua
 --!include lib/out.lua
 
 resultTtl = positiveInteger(resultTtl)
 if resultTtl == nil then badArgument('chunk', 'result TTL is not a positive whole number') end
-local resultTtlText = string.format('%d', resultTtl)
 if n % 1 ~= 0 or #KEYS ~= 3 * n then badArgument('chunk', 'keys and arguments do not match ' .. #KEYS / 3 .. ' items') end
+
+-- A whole number from 1 written in decimal digits without leading zeros (as its caller sends
+-- it, so its text can be written as it is), or nil.
+local function digitsNumber(v)
+  if type(v) ~= 'string' or #v > MAX_NUMBER_DIGITS or string.find(v, '^[1-9]%d*$') == nil then return nil end
+  return tonumber(v)
+end
+
+-- Redis time in ms, read once and only when a job's deadline needs it.
+local nowMs = nil
+local function redisNow()
+  if nowMs == nil then
+    local t = redis.call('TIME')
+    nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return nowMs
+end
 
 -- 1. Checks: each chunk's entry, the job it names, where its stream stands.
 local status, ttls, owners, counts = {}, {}, {}, {}
+-- Of each item taken: its job, and the producer its chunks are pushed to.
+local jobIds, producers, validProducers = {}, {}, {}
 -- Per output stream, once read in this call: the next seq it takes, and the copy that owns it
 -- (a job's chunks come in order; two copies of one job may both be in a call).
 local nextSeq, ownerOf = {}, {}
@@ -58,7 +78,7 @@ for i = 1, n do
     if not isId(w) or q ~= queueKeyOf(w) then badArgument('chunk', 'chunk ' .. i .. ': worker does not match its key') end
     queueWorker[q] = w
   end
-  local seq, count = positiveInteger(ARGV[5 + o]), positiveInteger(ARGV[6 + o])
+  local seq, count = digitsNumber(ARGV[5 + o]), digitsNumber(ARGV[6 + o])
   if seq == nil or count == nil or seq + count - 1 > MAX_CHUNKS_LIMIT or type(ARGV[7 + o]) ~= 'string' then
     badArgument('chunk', 'item ' .. i .. ': seq and count are not whole numbers within ' .. MAX_CHUNKS_LIMIT .. ' chunks')
   end
@@ -69,19 +89,30 @@ for i = 1, n do
     local found = redis.call('XRANGE', q, entryId, entryId)[1]
     if found and found[1] == entryId then fields = found[2] end
   end
-  local id, race, ttl = nil, nil, nil
+  local id, producer, deadline, race, ttl = nil, nil, nil, nil, nil
   if fields then
     -- A streamed job's entry as dispatch writes it: job and payload, race=s its only name=value.
     if #fields == 4 and fields[1] == 'job' and fields[3] == 'payload' then
-      id = string.match(fields[2], '^([^ ]+) [^ ]+ [^ ]+ [^ ]+ race=s$')
+      id, producer, deadline = string.match(fields[2], '^([^ ]+) ([^ ]+) ([^ ]+) [^ ]+ race=s$')
       if id ~= nil then race = 's' end
+      if deadline == '-' then deadline = nil end
     end
     if id == nil then
       local f, shape = entryFields(fields)
+      id, producer, deadline, race, ttl = f.id, f.producer, f.deadline, f.race, f.ttl
       -- An entry whose job field is not of its shape, or whose ttl is not a whole number, is
       -- one the worker's decoder refuses (it never runs): it takes no chunk.
-      if shape == nil and (f.ttl == nil or wholeNumber(f.ttl, 'ttl', 1)) then id, race, ttl = f.id, f.race, f.ttl end
+      if shape ~= nil or (ttl ~= nil and not wholeNumber(ttl, 'ttl', 1)) then id = nil end
     end
+    if deadline ~= nil then
+      deadline = wholeNumber(deadline, 'deadline', 0)
+      if deadline == nil then id = nil end
+    end
+  end
+  -- Whom the chunk is pushed to: the entry's producer (none when it is not a valid id).
+  if producer ~= nil and (validProducers[producer] or isId(producer)) then
+    validProducers[producer] = true
+    producers[i] = producer
   end
   if not (isId(id) and race == 's' and outKey == outKeyOf(id) and resKey == resultKeyOf(id)) then
     status[i] = 'LOST'
@@ -90,33 +121,27 @@ for i = 1, n do
   else
     local expected, owner = nextSeq[outKey], ownerOf[outKey]
     if expected == nil then
-      local t = redis.call('TYPE', outKey)['ok']
-      if t == 'none' then
-        expected = 1
-      elseif t ~= 'stream' then
+      -- The stream's last entry: none yet (chunk 1 claims the stream), the end (the job has
+      -- ended, its result gone), or a chunk: then the stream must be this copy's (its first
+      -- entry names the owner; one that expired and was begun again by another copy is not) and
+      -- this the chunk after it. A key of another type takes nothing.
+      local top = redis.pcall('XREVRANGE', outKey, '+', '-', 'COUNT', 1)
+      if top.err then
+        if string.sub(top.err, 1, 9) ~= 'WRONGTYPE' then error(top) end
         expected = -2
-      elseif seq == 1 then
-        -- Chunks are there already: another copy's (this one is late), or this copy's own (a
-        -- write that is sent again once it was taken: not the next chunk).
-        local ow, oe = outOwner(outKey)
-        expected = (ow == w and oe == entryId) and 0 or -1
+      elseif top[1] == nil then
+        expected = 1
+      elseif top[1][2][1] == 'end' then
+        expected = -3
       else
-        -- Chunk 2 and later: the stream must be this copy's (its first entry names the owner; a
-        -- stream that expired and was begun again by another copy is not), and its last entry
-        -- the chunk before this one (an end entry there: the job has ended, its result gone).
+        local lastSeq = tonumber(string.match(top[1][1], '^0%-(%d+)$'))
         local ow, oe = outOwner(outKey)
-        if ow ~= w or oe ~= entryId then
+        if lastSeq == nil then
+          expected = -2
+        elseif ow ~= w or oe ~= entryId then
           expected = -1
         else
-          local last = redis.call('XREVRANGE', outKey, '+', '-', 'COUNT', 1)[1]
-          local lastSeq = last and tonumber(string.match(last[1], '^0%-(%d+)$'))
-          if lastSeq == nil then
-            expected = -2
-          elseif last[2][1] == 'end' then
-            expected = -3
-          else
-            expected = lastSeq + 1
-          end
+          expected = lastSeq + 1
         end
       end
     elseif owner ~= nil and (owner[1] ~= w or owner[2] ~= entryId) then
@@ -132,10 +157,19 @@ for i = 1, n do
       status[i] = 'LOST'
     else
       status[i] = 'OK'
+      jobIds[i] = id
       nextSeq[outKey] = expected + count
       if seq == 1 then ownerOf[outKey] = { w, entryId } end
-      ttls[i] = ttl and string.format('%d', tonumber(ttl)) or resultTtlText
       owners[i] = seq == 1
+      -- How long the stream is kept: set by chunk 1 to the job's time left before its deadline
+      -- (past which no chunk is taken: its producer ends the stream) plus its result TTL, so
+      -- that a later chunk need not renew it; renewed by each chunk of a job with no deadline.
+      local keep = ttl and tonumber(ttl) or resultTtl
+      if deadline == nil then
+        ttls[i] = string.format('%d', keep)
+      elseif seq == 1 then
+        ttls[i] = string.format('%d', keep + math.max(0, deadline - redisNow()))
+      end
     end
   end
 end
@@ -143,27 +177,49 @@ if n > 0 then requireCommands('chunk', KEYS[2], { 'XADD', 'PEXPIRE' }) end
 
 -- 2. Writes.
 local failedOut = {}
+-- The push records of each producer (lib/out.lua), in the order producers first appear.
+local pushes, pushOrder = {}, {}
 for i = 1, n do
   if status[i] == 'OK' then
     local outKey, o = KEYS[3 * i - 1], 5 * (i - 1)
     local count = counts[i]
-    local a = { 'XADD', outKey, '0-' .. string.format('%d', tonumber(ARGV[5 + o]) + count - 1) }
-    if count == 1 then
-      a[#a + 1] = 'd'; a[#a + 1] = ARGV[7 + o]
-    else
-      a[#a + 1] = 'b'; a[#a + 1] = ARGV[7 + o]; a[#a + 1] = 'n'; a[#a + 1] = string.format('%d', count)
-    end
-    if owners[i] then
-      a[#a + 1] = 'w'; a[#a + 1] = ARGV[3 + o]; a[#a + 1] = 'e'; a[#a + 1] = ARGV[4 + o]
-    end
+    -- seq and count as checked: whole numbers, written in decimal digits.
+    local firstText, countText, data = ARGV[5 + o], ARGV[6 + o], ARGV[7 + o]
+    local id = count == 1 and '0-' .. firstText or '0-' .. string.format('%d', tonumber(firstText) + count - 1)
     -- The checks make this XADD's id the stream's next; should the stream have changed beneath
     -- them anyway (its top entries deleted by hand), the item is lost, not the call.
-    if failedOut[outKey] or type(redis.pcall(unpack(a))) ~= 'string' then
+    local added
+    if failedOut[outKey] then
+      added = nil
+    elseif owners[i] then
+      if count == 1 then
+        added = redis.pcall('XADD', outKey, id, 'd', data, 'w', ARGV[3 + o], 'e', ARGV[4 + o])
+      else
+        added = redis.pcall('XADD', outKey, id, 'b', data, 'n', countText, 'w', ARGV[3 + o], 'e', ARGV[4 + o])
+      end
+    elseif count == 1 then
+      added = redis.pcall('XADD', outKey, id, 'd', data)
+    else
+      added = redis.pcall('XADD', outKey, id, 'b', data, 'n', countText)
+    end
+    if type(added) ~= 'string' then
       failedOut[outKey] = true
       status[i] = 'LOST'
     else
-      redis.call('PEXPIRE', outKey, ttls[i])
+      if ttls[i] then redis.call('PEXPIRE', outKey, ttls[i]) end
+      local producer = producers[i]
+      if producer then
+        if pushes[producer] == nil then
+          pushes[producer] = {}
+          pushOrder[#pushOrder + 1] = producer
+        end
+        local records = pushes[producer]
+        records[#records + 1] = chunkRecord(jobIds[i], firstText, countText,
+          owners[i] and ARGV[3 + o] or nil, owners[i] and ARGV[4 + o] or nil, data)
+      end
     end
   end
 end
+-- 3. Pushes, last: one message per producer.
+for _, producer in ipairs(pushOrder) do sendPushes(producer, pushes[producer]) end
 return status

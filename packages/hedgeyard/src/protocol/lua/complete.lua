@@ -347,6 +347,8 @@ if hasTenant then requireCommands('complete', inflightKeyOf(''), { 'ZREM' }) end
 
 -- 2. Writes.
 local messages, producers = {}, {}
+-- The ends of streamed jobs, pushed to their producers (lib/out.lua).
+local endPushes, pushProducers = {}, {}
 local function publish(producer, line)
   if messages[producer] == nil then
     messages[producer] = {}
@@ -410,7 +412,14 @@ for i = 1, n do
         endInflight(i)
         redis.call('SET', resultKeyOf(id), envelope, 'PX', ttl)
         redis.call('DEL', jobCopies[i])
-        if jobOut[i] then endOut(jobOut[i], envelope, ttl) end
+        if jobOut[i] then
+          if endPushes[producer] == nil then
+            endPushes[producer] = {}
+            pushProducers[#pushProducers + 1] = producer
+          end
+          local records = endPushes[producer]
+          records[#records + 1] = endOut(jobOut[i], id, envelope, ttl)
+        end
         publish(producer, id .. ' ' .. envelope)
         out[i] = 'OK'
       else
@@ -453,6 +462,7 @@ end
 -- without the channel) fails the call here, with the results stored and the entries acknowledged;
 -- a producer reads the result key before it reports TIMEOUT, so the result still reaches it.
 for _, c in ipairs(cancels) do publishTo(cancelChannelOf(c[1]), c[2]) end
+for _, producer in ipairs(pushProducers) do sendPushes(producer, endPushes[producer]) end
 for _, producer in ipairs(producers) do
   publishTo(resultChannelOf(producer), table.concat(messages[producer], '\n'))
 end

@@ -154,9 +154,10 @@ local function endsStream(w, entryId, e)
       'worker ' .. w .. ' was lost after the job had begun its stream')
     local ttl = e.ttl and string.format('%d', e.ttl) or resultTtl
     redis.call('SET', resultKeyOf(e.id), envelope, 'PX', ttl)
-    endOut(outKey, envelope, ttl)
+    local record = endOut(outKey, e.id, envelope, ttl)
     redis.call('DEL', copiesKeyOf(e.id))
     endInflight(e)
+    if e.producer then sendPushes(e.producer, { record }) end
     publish(e.producer, e.id .. ' ' .. envelope)
   end
   return true
