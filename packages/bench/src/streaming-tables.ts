@@ -12,10 +12,18 @@ function kib(s: Spread): string {
   return s.min === s.max ? v(s.median) : `${v(s.median)} (${v(s.min)} to ${v(s.max)})`
 }
 
-/** Rate, latency per chunk, streams open at once and CPU per chunk. */
+/** The rows of both runs, each with how its handler sent its chunks. */
+function allRows(s: StreamingResult): { handler: string; row: StreamingRow }[] {
+  const out = s.rows.map((row) => ({ handler: 'as fast as let', row }))
+  for (const row of s.paced?.rows ?? []) out.push({ handler: `a chunk every ${s.paced?.everyMs} ms`, row })
+  return out
+}
+
+/** Rate, latency per chunk, streams open at once and CPU per chunk, for both runs. */
 export function streamingTable(s: StreamingResult): string {
   return markdownTable(
     [
+      'handler',
       'system',
       'chunks/s',
       'chunk p50 ms',
@@ -26,7 +34,8 @@ export function streamingTable(s: StreamingResult): string {
       'producer',
       'worker',
     ],
-    s.rows.map((r) => [
+    allRows(s).map(({ handler, row: r }) => [
+      handler,
       SYSTEM_LABEL[r.system],
       fmt(r.chunksPerSecond, 0),
       ms(r.p50Us),
@@ -77,12 +86,14 @@ export function streamingCommandsTable(s: StreamingResult): string {
     )
   return markdownTable(
     [
+      'handler',
       'system',
       'producer sends per chunk',
       'worker sends per chunk',
       'Redis usec per chunk by command (INFO commandstats, top 5)',
     ],
-    s.rows.map((r) => [
+    allRows(s).map(({ handler, row: r }) => [
+      handler,
       SYSTEM_LABEL[r.system],
       countList(r.commandsPerChunk.producer, 5),
       countList(r.commandsPerChunk.worker, 5),

@@ -1,7 +1,8 @@
 /**
  * Suite f, streaming: 1,000 streams of 50 chunks opened at once by a producer process, each
  * streamed by a handler on a worker process that yields as fast as it is let (no sleeps: the
- * figures are the machinery's). Chunks/s, each chunk's latency from its `yield` to its receipt by
+ * figures are the machinery's), then the same streams with a chunk every 40 ms (a model's pace:
+ * each write then carries one chunk). Chunks/s, each chunk's latency from its `yield` to its receipt by
  * the consumer, streams open at once in the producer, CPU per chunk of Redis and of each process,
  * and Redis memory at the peak and once the TTL of the run's data has passed. BullMQ's closest
  * equivalent runs beside it: `job.updateProgress(chunk)` per chunk, `QueueEvents` `progress`.
@@ -32,8 +33,17 @@ export const STREAMING_DEFAULTS = Object.freeze({
   concurrency: 1_000,
   /** Hedgeyard's result TTL, which each output stream is kept for; short, to see memory come back. */
   resultTtlMs: 2_000,
+  /** The paced runs: a chunk every this many ms, a model's pace (25 tokens/s per stream). */
+  pacedEveryMs: 40,
 })
-const QUICK = Object.freeze({ streams: 50, chunks: 10, warmupStreams: 10, concurrency: 50, resultTtlMs: 300 })
+const QUICK = Object.freeze({
+  streams: 50,
+  chunks: 10,
+  warmupStreams: 10,
+  concurrency: 50,
+  resultTtlMs: 300,
+  pacedEveryMs: 5,
+})
 
 type Compared = 'hedgeyard' | 'bullmq'
 
@@ -76,7 +86,10 @@ export interface StreamingRow {
 
 export interface StreamingResult {
   settings: Omit<StreamLoad, 'kind'> & { concurrency: number; resultTtlMs: number; repetitions: number }
+  /** The handler yields as fast as it is let. */
   rows: StreamingRow[]
+  /** The same streams with a chunk every `everyMs` (absent in results written before it was run). */
+  paced?: { everyMs: number; rows: StreamingRow[] }
 }
 
 function perChunk(m: RunMeasurement, memory: MemoryFigures, repetition: number): StreamingRun {
@@ -137,49 +150,56 @@ export async function runStreaming(ctx: BenchContext, repetitions: number): Prom
     chunks: size.chunks,
     warmupStreams: size.warmupStreams,
   }
-  const options = (name: string): PairOptions => ({
+  const options = (name: string, everyMs?: number): PairOptions => ({
     name,
     concurrency: size.concurrency,
-    work: { kind: 'stream' },
+    work: everyMs === undefined ? { kind: 'stream' } : { kind: 'stream', everyMs },
     workload: load,
     resultTtlMs: size.resultTtlMs,
   })
-  const runs: Record<Compared, StreamingRun[]> = { hedgeyard: [], bullmq: [] }
-  for (let rep = 1; rep <= repetitions; rep++) {
-    for (const system of systemOrder(rep)) {
-      if (system !== 'hedgeyard' && system !== 'bullmq') continue
-      const spec = pairFor(system, ctx, options(`stream-${rep}`))
-      const label = `streaming rep ${rep} ${SYSTEM_LABEL[system]}`
-      const { m, run } = await measureSteadily(ctx, label, async () => {
-        const memory = watchMemory(ctx.conn, size.resultTtlMs)
-        const measured = await measureRun(ctx, spec, memory.hooks)
-        const one = perChunk(measured, memory.figures(), rep)
-        return { m: measured, run: one, otherCpuLoad: measured.otherCpuLoad }
-      })
-      if (run.missingChunks > 0 || run.misordered > 0) {
-        ctx.log(`${label}: ${run.missingChunks} chunk(s) never came, ${run.misordered} out of order`)
+  /** Every repetition of both systems, then each system's commands counted in a run of its own. */
+  const measureRows = async (everyMs?: number): Promise<StreamingRow[]> => {
+    const pace = everyMs === undefined ? '' : ` a chunk every ${everyMs} ms`
+    const runs: Record<Compared, StreamingRun[]> = { hedgeyard: [], bullmq: [] }
+    for (let rep = 1; rep <= repetitions; rep++) {
+      for (const system of systemOrder(rep)) {
+        if (system !== 'hedgeyard' && system !== 'bullmq') continue
+        const spec = pairFor(system, ctx, options(`stream-${rep}`, everyMs))
+        const label = `streaming${pace} rep ${rep} ${SYSTEM_LABEL[system]}`
+        const { m, run } = await measureSteadily(ctx, label, async () => {
+          const memory = watchMemory(ctx.conn, size.resultTtlMs)
+          const measured = await measureRun(ctx, spec, memory.hooks)
+          const one = perChunk(measured, memory.figures(), rep)
+          return { m: measured, run: one, otherCpuLoad: measured.otherCpuLoad }
+        })
+        if (run.missingChunks > 0 || run.misordered > 0) {
+          ctx.log(`${label}: ${run.missingChunks} chunk(s) never came, ${run.misordered} out of order`)
+        }
+        runs[system].push(run)
+        const kib = (b: number) => `${(b / 1024).toFixed(0)} KiB`
+        ctx.log(
+          `streaming${pace} rep ${rep}/${repetitions} ${SYSTEM_LABEL[system]}: ${Math.round(run.chunksPerSecond)} chunks/s, ` +
+            `chunk p50 ${(run.latency.p50Us / 1e3).toFixed(1)} ms p99 ${(run.latency.p99Us / 1e3).toFixed(1)} ms, ` +
+            `open ${run.peakOpen} (mid-stream ${run.peakMidStream}), CPU/chunk ${run.cpuUsPerChunk.total.toFixed(1)} us ` +
+            `(Redis ${run.cpuUsPerChunk.redis.toFixed(1)}, producer ${run.cpuUsPerChunk.producer.toFixed(1)}, ` +
+            `worker ${run.cpuUsPerChunk.worker.toFixed(1)}); memory ${kib(run.memory.baselineBytes)} -> peak ` +
+            `${kib(run.memory.peakBytes)} -> after TTL ${kib(run.memory.afterTtlBytes)}; ${describeConditions(m)}`,
+        )
       }
-      runs[system].push(run)
-      const kib = (b: number) => `${(b / 1024).toFixed(0)} KiB`
-      ctx.log(
-        `streaming rep ${rep}/${repetitions} ${SYSTEM_LABEL[system]}: ${Math.round(run.chunksPerSecond)} chunks/s, ` +
-          `chunk p50 ${(run.latency.p50Us / 1e3).toFixed(1)} ms p99 ${(run.latency.p99Us / 1e3).toFixed(1)} ms, ` +
-          `open ${run.peakOpen} (mid-stream ${run.peakMidStream}), CPU/chunk ${run.cpuUsPerChunk.total.toFixed(1)} us ` +
-          `(Redis ${run.cpuUsPerChunk.redis.toFixed(1)}, producer ${run.cpuUsPerChunk.producer.toFixed(1)}, ` +
-          `worker ${run.cpuUsPerChunk.worker.toFixed(1)}); memory ${kib(run.memory.baselineBytes)} -> peak ` +
-          `${kib(run.memory.peakBytes)} -> after TTL ${kib(run.memory.afterTtlBytes)}; ${describeConditions(m)}`,
-      )
     }
+    const rows: StreamingRow[] = []
+    for (const system of ['hedgeyard', 'bullmq'] as const) {
+      // The commands each process sends, counted in a run of their own (counting costs CPU).
+      const counted = await measureRun(
+        ctx,
+        pairFor(system, ctx, { ...options('stream-count', everyMs), countCommands: true }),
+      )
+      rows.push(rowOf(system, runs[system], commandsPerJob(counted, Number(counted.extra.chunks))))
+    }
+    return rows
   }
-  const rows: StreamingRow[] = []
-  for (const system of ['hedgeyard', 'bullmq'] as const) {
-    // The commands each process sends, counted in a run of their own (counting costs CPU).
-    const counted = await measureRun(
-      ctx,
-      pairFor(system, ctx, { ...options('stream-count'), countCommands: true }),
-    )
-    rows.push(rowOf(system, runs[system], commandsPerJob(counted, Number(counted.extra.chunks))))
-  }
+  const rows = await measureRows()
+  const pacedRows = await measureRows(size.pacedEveryMs)
   return {
     settings: {
       streams: load.streams,
@@ -190,5 +210,6 @@ export async function runStreaming(ctx: BenchContext, repetitions: number): Prom
       repetitions,
     },
     rows,
+    paced: { everyMs: size.pacedEveryMs, rows: pacedRows },
   }
 }

@@ -16,6 +16,7 @@
 import { performance } from 'node:perf_hooks'
 import { type JobContext, startWorkers } from 'hedgeyard'
 import {
+  chunkWait,
   isTimed,
   jobWork,
   monotonicUs,
@@ -69,8 +70,12 @@ async function main(): Promise<void> {
     if (pending === undefined) return done(ctx.workerId, startedMs)
     return pending.then(() => done(ctx.workerId, startedMs))
   }
+  const wait = chunkWait(config.work)
   async function* streamHandler(req: StreamRequest, ctx: JobContext): AsyncGenerator<StreamChunkData> {
-    for (let i = 1; i <= req.chunks; i++) yield { i, t: monotonicUs() }
+    for (let i = 1; i <= req.chunks; i++) {
+      if (wait) await wait()
+      yield { i, t: monotonicUs() }
+    }
     tally.done(ctx.workerId)
     return { chunks: req.chunks }
   }

@@ -19,7 +19,11 @@ export type WorkSpec =
       slowCount: number
       seed: number
     }
-  | { kind: 'stream' }
+  | {
+      kind: 'stream'
+      /** Ms between chunks (a model's pace); none: as fast as the system lets them go. */
+      everyMs?: number
+    }
 
 /** The request of a streamed job: its number and how many chunks its handler sends. */
 export interface StreamRequest {
@@ -58,6 +62,13 @@ export function jobWork(spec: WorkSpec, index: number): () => Promise<void> | un
   const random = seededRandom(spec.seed * 1_000 + index)
   const factor = index <= spec.slowCount ? spec.slowFactor : 1
   return () => sleep((spec.minMs - spec.meanExtraMs * Math.log(1 - random())) * factor)
+}
+
+/** The wait before each chunk of a streamed job of `spec`; undefined for none. */
+export function chunkWait(spec: WorkSpec): (() => Promise<void>) | undefined {
+  if (spec.kind !== 'stream' || spec.everyMs === undefined || spec.everyMs <= 0) return undefined
+  const ms = spec.everyMs
+  return () => sleep(ms)
 }
 
 /** Whether a job of `spec` times its body (and returns that time as its result). */
