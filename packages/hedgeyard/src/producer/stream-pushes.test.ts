@@ -86,11 +86,24 @@ function recordingSink(key: string) {
   }
 }
 
-/** A reader that records the streams handed to it, and from where. */
+/** A reader that records the streams handed to it, and from where, and those it was told to forget. */
 function recordingReader() {
   const added: string[] = []
-  const reader = { add: (sink: OutputSink, afterId: string) => added.push(`${sink.key} after ${afterId}`) }
-  return { added, reader: () => reader as unknown as StreamReader }
+  const removed: string[] = []
+  const held = new Map<string, OutputSink>()
+  const reader = {
+    add: (sink: OutputSink, afterId: string) => {
+      added.push(`${sink.key} after ${afterId}`)
+      held.set(sink.key, sink)
+    },
+    remove: (sink: OutputSink) => {
+      if (held.get(sink.key) === sink) {
+        held.delete(sink.key)
+        removed.push(sink.key)
+      }
+    },
+  }
+  return { added, removed, held, reader: () => reader as unknown as StreamReader }
 }
 
 describe('StreamPushes', () => {
@@ -99,7 +112,7 @@ describe('StreamPushes', () => {
   const make = () => {
     const r = recordingReader()
     pushes = new StreamPushes(r.reader, pino({ level: 'silent' }))
-    return { pushes, added: r.added }
+    return { pushes, added: r.added, removed: r.removed, held: r.held }
   }
 
   it('delivers each chunk once and in order, overlapping records too, then the end that follows them', () => {
@@ -144,10 +157,11 @@ describe('StreamPushes', () => {
       'out:json after 0-0',
     ])
     expect([gap.got, end.got, behind.got, json.got]).toEqual([['1:1'], ['1:1', '2:2'], ['1:1'], []])
-    // Handed over: later pushes are the reader's business.
-    pushes.onMessage(message(['gap 2 1 - -', '2']))
-    expect(gap.got).toEqual(['1:1'])
     expect(pushes.size).toBe(0)
+    // A push that follows on from what was delivered (the lost one, sent again) takes it back.
+    pushes.onMessage(message(['gap 2 1 - -', '2']))
+    expect(gap.got).toEqual(['1:1', '2:2'])
+    expect(pushes.size).toBe(1)
   })
 
   it('hands every stream over for a message it cannot read and after a resubscribe; a stream removed is not', () => {
@@ -162,5 +176,35 @@ describe('StreamPushes', () => {
     pushes.add('d', recordingSink('out:d').output)
     pushes.handOverAll('the subscriber reconnected')
     expect(added).toEqual(['out:a after 0-0', 'out:b after 0-0', 'out:d after 0-0'])
+  })
+
+  it('takes a stream back from the reader with the first push that follows on from what the reader delivered', () => {
+    const { pushes, added, removed, held } = make()
+    const a = recordingSink('out:a')
+    pushes.add('a', a.output)
+    pushes.onMessage(message(['a 1 1 w 1-1', '1'], ['a 3 1 - -', '3']))
+    expect(added).toEqual(['out:a after 0-1'])
+    // A push that does not follow on from the reader's last chunk stays the reader's business.
+    pushes.onMessage(message(['a 4 1 - -', '4']))
+    expect(a.got).toEqual(['1:1'])
+    const viaReader = held.get('out:a') as OutputSink
+    viaReader.onChunk(2, 2, undefined)
+    viaReader.onChunk(3, 3, undefined)
+    viaReader.onChunk(4, 4, undefined)
+    // The next push follows on (a record overlapping what the reader gave too): back to pushes.
+    pushes.onMessage(message(['a 4 2 - -', '[4,5]']))
+    expect(removed).toEqual(['out:a'])
+    pushes.onMessage(message(['a end 6 - -', '{"ok":true}']))
+    expect(a.got).toEqual(['1:1', '2:2', '3:3', '4:4', '5:5', 'end {"ok":true}'])
+    expect(pushes.size).toBe(0)
+  })
+
+  it('makes the reader forget a stream it holds when the stream ends here', () => {
+    const { pushes, removed } = make()
+    const a = recordingSink('out:a')
+    pushes.add('a', a.output)
+    pushes.handOverAll('test')
+    pushes.remove('a', a.output)
+    expect(removed).toEqual(['out:a'])
   })
 })

@@ -18,6 +18,14 @@ interface Live {
   heardAt: number
 }
 
+/** A stream handed to the reader: what it delivers goes through `wrapper`, which counts it. */
+interface Read {
+  output: OutputSink
+  wrapper: OutputSink
+  /** The last seq delivered (by pushes, then by the reader). */
+  delivered: number
+}
+
 /** One record of a message of pushes (lib/out.lua has the layout). */
 interface PushRecord {
   jobId: string
@@ -39,10 +47,13 @@ interface PushRecord {
  * last it took, when a push shows a gap, when its caller has fallen behind (the reader then goes at
  * its pace), after the subscriber reconnected (pushes may have been missed), when a push cannot be
  * read, or when it has heard nothing for PUSH_IDLE_MS (a push refused by an ACL, an end pushed by
- * no one). One timer for every stream, running only while some are fed here.
+ * no one, or a long wait for the first chunk). A stream the reader holds comes back to pushes with
+ * the first push that follows on from what the reader delivered (its caller keeping up). One timer
+ * for every stream, running only while some are fed here.
  */
 export class StreamPushes {
   readonly #live = new Map<string, Live>()
+  readonly #read = new Map<string, Read>()
   readonly #reader: () => StreamReader
   readonly #logger: Logger
   #timer: NodeJS.Timeout | undefined
@@ -63,10 +74,15 @@ export class StreamPushes {
     this.#timer ??= setInterval(() => this.#checkIdle(), IDLE_CHECK_MS).unref()
   }
 
-  /** Stops feeding `output` (its stream ended here); the reader forgets it too. */
+  /** Stops feeding `output` (its stream ended here), by pushes or through the reader. */
   remove(jobId: string, output: OutputSink): void {
     if (this.#live.get(jobId)?.output === output) this.#live.delete(jobId)
     if (this.#live.size === 0) this.#stopTimer()
+    const read = this.#read.get(jobId)
+    if (read?.output === output) {
+      this.#read.delete(jobId)
+      this.#reader().remove(read.wrapper)
+    }
   }
 
   /** Hands every stream to the reader: pushes may have been missed (the subscriber reconnected). */
@@ -78,6 +94,7 @@ export class StreamPushes {
 
   close(): void {
     this.#live.clear()
+    this.#read.clear()
     this.#stopTimer()
   }
 
@@ -90,7 +107,7 @@ export class StreamPushes {
     }
     const now = performance.now()
     for (const r of records) {
-      const live = this.#live.get(r.jobId)
+      const live = this.#live.get(r.jobId) ?? this.#takeBack(r, now)
       if (live === undefined) continue
       live.heardAt = now
       const data = message.toString('utf8', r.dataStart, r.dataEnd)
@@ -134,7 +151,47 @@ export class StreamPushes {
     if (live === undefined) return
     this.#live.delete(jobId)
     if (this.#live.size === 0) this.#stopTimer()
-    this.#reader().add(live.output, `0-${live.next - 1}`)
+    const { output } = live
+    const read: Read = { output, wrapper: output, delivered: live.next - 1 }
+    const done = () => {
+      if (this.#read.get(jobId) === read) this.#read.delete(jobId)
+    }
+    read.wrapper = {
+      key: output.key,
+      wantsMore: () => output.wantsMore(),
+      onChunk(seq, value, owner) {
+        read.delivered = seq
+        output.onChunk(seq, value, owner)
+      },
+      onEnd(envelope) {
+        done()
+        output.onEnd(envelope)
+      },
+      onMalformed(reason) {
+        done()
+        output.onMalformed(reason)
+      },
+    }
+    this.#read.set(jobId, read)
+    this.#reader().add(read.wrapper, `0-${read.delivered}`)
+  }
+
+  /**
+   * A stream the reader holds, back to pushes when `r` follows on from what it delivered (a later
+   * reply of the reader for it is then dropped: the reader no longer holds it).
+   */
+  #takeBack(r: PushRecord, now: number): Live | undefined {
+    const read = this.#read.get(r.jobId)
+    if (read === undefined) return undefined
+    const next = read.delivered + 1
+    const follows = r.isEnd ? r.first === next : r.first <= next && next <= r.first + r.count - 1
+    if (!follows || !read.output.wantsMore()) return undefined
+    this.#read.delete(r.jobId)
+    this.#reader().remove(read.wrapper)
+    const live: Live = { output: read.output, next, heardAt: now }
+    this.#live.set(r.jobId, live)
+    this.#timer ??= setInterval(() => this.#checkIdle(), IDLE_CHECK_MS).unref()
+    return live
   }
 
   #checkIdle(): void {
