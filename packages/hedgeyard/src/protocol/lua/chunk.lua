@@ -34,6 +34,7 @@ local resultTtl = ARGV[2]
 local n = (#ARGV - 2) / 5
 
 --!include lib/check.lua
+--!include lib/clock.lua
 --!include lib/keys.lua
 --!include lib/publish.lua
 --!include lib/entry.lua
@@ -48,16 +49,6 @@ if n % 1 ~= 0 or #KEYS ~= 3 * n then badArgument('chunk', 'keys and arguments do
 local function digitsNumber(v)
   if type(v) ~= 'string' or #v > MAX_NUMBER_DIGITS or string.find(v, '^[1-9]%d*$') == nil then return nil end
   return tonumber(v)
-end
-
--- Redis time in ms, read once and only when a job's deadline needs it.
-local nowMs = nil
-local function redisNow()
-  if nowMs == nil then
-    local t = redis.call('TIME')
-    nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  end
-  return nowMs
 end
 
 -- 1. Checks: each chunk's entry, the job it names, where its stream stands.

@@ -67,6 +67,7 @@ local base, resultTtl, deadCap = ARGV[1], ARGV[2], ARGV[3]
 local m = tonumber(ARGV[4])
 
 --!include lib/check.lua
+--!include lib/clock.lua
 --!include ../../placement/ready.lua
 --!include lib/keys.lua
 --!include lib/publish.lua
@@ -271,16 +272,6 @@ for i = 1, n do
       end
     end
   end
-end
-
--- Redis time, read once and only when a worker cools down or one is cooling.
-local nowMs = nil
-local function redisNow()
-  if nowMs == nil then
-    local t = redis.call('TIME')
-    nowMs = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  end
-  return nowMs
 end
 
 -- A worker's breaker after this call's outcomes, in their order, from its hash's breaker_failures,
