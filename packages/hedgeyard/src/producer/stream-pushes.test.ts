@@ -199,6 +199,24 @@ describe('StreamPushes', () => {
     expect(pushes.size).toBe(0)
   })
 
+  it('leaves a stream with the reader while its caller is behind, or for an end the reader has not reached', () => {
+    const { pushes, removed, held } = make()
+    const a = recordingSink('out:a')
+    pushes.add('a', a.output)
+    pushes.handOverAll('test')
+    a.isWanting = false
+    pushes.onMessage(message(['a 1 1 w 1-1', '1']))
+    a.isWanting = true
+    pushes.onMessage(message(['a end 3 - -', '{"ok":true}']))
+    expect(removed).toEqual([])
+    expect(a.got).toEqual([])
+    const viaReader = held.get('out:a') as OutputSink
+    viaReader.onChunk(1, 1, undefined)
+    viaReader.onChunk(2, 2, undefined)
+    viaReader.onEnd('{"ok":true}')
+    expect(a.got).toEqual(['1:1', '2:2', 'end {"ok":true}'])
+  })
+
   it('makes the reader forget a stream it holds when the stream ends here', () => {
     const { pushes, removed } = make()
     const a = recordingSink('out:a')
