@@ -88,9 +88,10 @@ export function startStream<Chunk, Res>(
   })
   race = new CopyRace(deps.race, { ...plan, isStream: true, onQueued: () => run.markQueued() }, (err) => {
     // A success's end entry brings the result; only a failure here ends the stream, and only when
-    // no copy began it: once its output stream exists, its chunks and then its end come through
-    // the reader, in order (a failure heard first over pub/sub would drop chunks already written).
-    // A key of another type there (written by someone else) holds no chunks: the failure ends it.
+    // no copy began it: once its output stream exists, its chunks and then its end come pushed
+    // or through the reader, in order (a failure heard first over pub/sub would drop chunks
+    // already written). A key of another type there (written by someone else) holds no chunks:
+    // the failure ends it.
     if (err === undefined) return
     deps.cmd.type(outKey(deps.keys, jobId)).then(
       (type) => {
