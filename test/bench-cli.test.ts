@@ -49,6 +49,37 @@ describe('npm run bench command line', () => {
   })
 })
 
+describe("the bench's other commands", () => {
+  const SCRIPTS = [
+    'ab-builds',
+    'dispatch-cost',
+    'exporter-cost',
+    'hedging',
+    'limits',
+    'memory',
+    'producer-profile',
+    'scaling',
+    'tracing-cost',
+    'worker-profile',
+  ]
+  const script = (name: string) =>
+    fileURLToPath(new URL(`../packages/bench/dist/${name}.js`, import.meta.url))
+
+  it.each(SCRIPTS)(
+    '%s: --help prints its usage and starts nothing; an unknown option is refused with exit code 2',
+    async (name) => {
+      const help = await bench(['--help'], script(name), 10_000)
+      expect(help.code).toBe(0)
+      expect(help.stdout).toMatch(new RegExp(`^usage: .*${name}\\.js`))
+      const unknown = await bench(['--bogus'], script(name), 10_000)
+      expect(unknown.code).toBe(2)
+      expect(unknown.stderr).toContain("Unknown option '--bogus'")
+      expect(unknown.stderr).toContain('usage:')
+      expect(unknown.stderr).not.toContain('    at ')
+    },
+  )
+})
+
 describe('A/B of two builds (ab-builds.js)', () => {
   const AB = fileURLToPath(new URL('../packages/bench/dist/ab-builds.js', import.meta.url))
   const ROOT = fileURLToPath(new URL('..', import.meta.url))

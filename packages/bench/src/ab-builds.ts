@@ -17,6 +17,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { Redis } from 'ioredis'
+import { checkArgs, type OptionSpec } from './cli.js'
 
 interface Build {
   tag: 'before' | 'after'
@@ -47,21 +48,18 @@ function refuse(message: string): never {
   process.exit(2)
 }
 
+const OPTIONS = {
+  before: { type: 'string' },
+  after: { type: 'string' },
+  pairs: { type: 'string', default: '20' },
+  concurrency: { type: 'string', default: '50' },
+  workload: { type: 'string', default: 'bulk' },
+  'before-system': { type: 'string', default: 'hedgeyard' },
+} as const satisfies OptionSpec
+
 function options() {
-  try {
-    return parseArgs({
-      options: {
-        before: { type: 'string' },
-        after: { type: 'string' },
-        pairs: { type: 'string', default: '20' },
-        concurrency: { type: 'string', default: '50' },
-        workload: { type: 'string', default: 'bulk' },
-        'before-system': { type: 'string', default: 'hedgeyard' },
-      },
-    }).values
-  } catch (err) {
-    return refuse((err as Error).message)
-  }
+  checkArgs('ab-builds', USAGE.trimEnd(), OPTIONS)
+  return parseArgs({ options: OPTIONS, strict: true }).values
 }
 
 const values = options()

@@ -1,6 +1,7 @@
 /** What the benchmark commands share: their numeric options, how they end, and the CLI of this checkout. */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 
 /** The `hedgeyard` command of this checkout (the bench is private and lives beside it). */
 export const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url))
@@ -17,6 +18,35 @@ export function numberOption(
   if (!Number.isFinite(n) || n < min || (isInteger && !Number.isInteger(n)))
     throw new Error(`--${name} must be ${isInteger ? 'an integer' : 'a number'} >= ${min} (got ${value})`)
   return n
+}
+
+/** The options a benchmark command takes, as node:util's parseArgs describes them. */
+export type OptionSpec = Readonly<
+  Record<string, { readonly type: 'string' | 'boolean'; readonly default?: string | boolean }>
+>
+
+/**
+ * What every benchmark command does with its arguments before it starts anything: `--help` (or
+ * `-h`) prints `usage` and exits 0; an option it does not know, or one missing its value, is
+ * refused with the usage and exit code 2, without a stack trace. The command then reads its
+ * options its own way.
+ */
+export function checkArgs(
+  name: string,
+  usage: string,
+  options: OptionSpec,
+  argv = process.argv.slice(2),
+): void {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usage}\n`)
+    process.exit(0)
+  }
+  try {
+    parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+  } catch (err) {
+    process.stderr.write(`${name}: ${(err as Error).message}\n${usage}\n`)
+    process.exit(2)
+  }
 }
 
 /** Runs a benchmark's main: its exit code, or 1 with the error printed. */

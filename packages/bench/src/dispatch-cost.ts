@@ -11,21 +11,24 @@
  */
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { numberOption, runMain } from './cli.js'
+import { checkArgs, numberOption, type OptionSpec, runMain } from './cli.js'
 import { commandTable, dispatchCostTables } from './dispatch-tables.js'
 import { measureDispatchCost } from './suite-dispatch-cost.js'
 
+const USAGE =
+  'usage: node packages/bench/dist/dispatch-cost.js [--quick] [--json <file>] [--reps <n>] [--jobs <n>] [--quiet-wait-ms <n>] [--zset-max-listpack-entries <n>]'
+const OPTIONS = {
+  quick: { type: 'boolean', default: false },
+  json: { type: 'string' },
+  reps: { type: 'string' },
+  'quiet-wait-ms': { type: 'string' },
+  jobs: { type: 'string' },
+  'zset-max-listpack-entries': { type: 'string' },
+} as const satisfies OptionSpec
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      json: { type: 'string' },
-      reps: { type: 'string' },
-      'quiet-wait-ms': { type: 'string' },
-      jobs: { type: 'string' },
-      'zset-max-listpack-entries': { type: 'string' },
-    },
-  })
+  checkArgs('dispatch-cost.js', USAGE, OPTIONS)
+  const { values } = parseArgs({ options: OPTIONS, strict: true })
   const number = (name: keyof typeof values, min = 1) => {
     const value = values[name]
     return typeof value === 'string' ? numberOption(name, value, 0, { min }) : undefined

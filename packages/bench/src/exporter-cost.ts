@@ -16,11 +16,19 @@ import { parseArgs } from 'node:util'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { CONSUMER_GROUP, queueKey, workerKey } from 'hedgeyard/internal'
 import { createBenchPool } from './bench-pool.js'
-import { numberOption, runMain, startCli } from './cli.js'
+import { checkArgs, numberOption, type OptionSpec, runMain, startCli } from './cli.js'
 import { percentile } from './latency.js'
 import { connectWithScripts } from './library-scripts.js'
 import { redisCpuSeconds } from './redis-info.js'
 import { markdownTable } from './stats.js'
+
+const USAGE =
+  'usage: node packages/bench/dist/exporter-cost.js [--workers <n>] [--scrapes <n>] [--json <file>]'
+const OPTIONS = {
+  workers: { type: 'string' },
+  scrapes: { type: 'string' },
+  json: { type: 'string' },
+} as const satisfies OptionSpec
 
 const POOL = 'exporter-cost'
 
@@ -36,9 +44,8 @@ function sample(text: string, name: string): number {
 const sort = (values: number[]) => [...values].sort((a, b) => a - b)
 
 async function main(): Promise<undefined> {
-  const { values } = parseArgs({
-    options: { workers: { type: 'string' }, scrapes: { type: 'string' }, json: { type: 'string' } },
-  })
+  checkArgs('exporter-cost.js', USAGE, OPTIONS)
+  const { values } = parseArgs({ options: OPTIONS, strict: true })
   const workers = numberOption('workers', values.workers, RUN_DEFAULTS.workers)
   const scrapes = numberOption('scrapes', values.scrapes, RUN_DEFAULTS.scrapes, { min: 2 })
 

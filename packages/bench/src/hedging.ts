@@ -21,11 +21,28 @@ import { parseArgs } from 'node:util'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { DISPATCHER_DEFAULTS, poolKeys } from 'hedgeyard'
 import { Redis } from 'ioredis'
-import { numberOption, runMain } from './cli.js'
+import { checkArgs, numberOption, type OptionSpec, runMain } from './cli.js'
 import { checksTable, checkTargets, detailTable, mainTable, type RowResult } from './hedging-report.js'
 import { type Bench, type Calibration, calibrate, runLoad, startFleet } from './hedging-rows.js'
 import { nominalMeanMs, SERVICE_TIME_DEFAULTS, type ServiceTime } from './hedging-service.js'
 import { cpuInfo } from './machine-info.js'
+
+const USAGE =
+  'usage: node packages/bench/dist/hedging.js [--quick] [--json <file>] [--requests <n>] [--requests-high <n>] [--seed <n>]\n  [--hedge-max <n>] [--median-ms <ms>] [--sigma <s>] [--only <rows>] [--low <load>] [--high <load>] [--correlated]'
+const OPTIONS = {
+  quick: { type: 'boolean', default: false },
+  json: { type: 'string' },
+  requests: { type: 'string' },
+  'requests-high': { type: 'string' },
+  seed: { type: 'string' },
+  'hedge-max': { type: 'string' },
+  'median-ms': { type: 'string' },
+  sigma: { type: 'string' },
+  only: { type: 'string' },
+  low: { type: 'string' },
+  high: { type: 'string' },
+  correlated: { type: 'boolean', default: false },
+} as const satisfies OptionSpec
 
 const RUN_DEFAULTS = Object.freeze({
   processes: 4,
@@ -60,22 +77,8 @@ const QUICK = Object.freeze({
 })
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      quick: { type: 'boolean', default: false },
-      json: { type: 'string' },
-      requests: { type: 'string' },
-      'requests-high': { type: 'string' },
-      seed: { type: 'string' },
-      'hedge-max': { type: 'string' },
-      'median-ms': { type: 'string' },
-      sigma: { type: 'string' },
-      only: { type: 'string' },
-      low: { type: 'string' },
-      high: { type: 'string' },
-      correlated: { type: 'boolean', default: false },
-    },
-  })
+  checkArgs('hedging.js', USAGE, OPTIONS)
+  const { values } = parseArgs({ options: OPTIONS, strict: true })
   if (values.only !== undefined && values.only !== 'low' && values.only !== 'high')
     throw new Error(`--only must be 'low' or 'high' (got ${values.only})`)
   const base = values.quick ? { ...RUN_DEFAULTS, ...QUICK } : RUN_DEFAULTS

@@ -14,10 +14,14 @@ import { promisify } from 'node:util'
 import { type SecondCounts, startFakeGemini } from '@hedgeyard/genai'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { clearPoolLimits, inspectPool, setPoolLimits } from 'hedgeyard'
-import { startCli } from './cli.js'
+import { checkArgs, startCli } from './cli.js'
 
 const DOCS = new URL('../../../docs/bench/', import.meta.url)
 const PRODUCER = fileURLToPath(new URL('./runners/quota-producer.js', import.meta.url))
+checkArgs('limits.js', 'usage: node packages/bench/dist/limits.js [--quick] [--no-write]', {
+  quick: { type: 'boolean' },
+  'no-write': { type: 'boolean' },
+})
 const args = process.argv.slice(2)
 const isQuick = args.includes('--quick')
 const shouldWrite = !args.includes('--no-write') && !isQuick

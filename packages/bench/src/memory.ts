@@ -10,8 +10,13 @@ import { fileURLToPath } from 'node:url'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { DISPATCHER_DEFAULTS, Dispatcher, poolKeys } from 'hedgeyard'
 import { Redis } from 'ioredis'
-import { startCli } from './cli.js'
+import { checkArgs, startCli } from './cli.js'
 
+checkArgs('memory.js', 'usage: node packages/bench/dist/memory.js [--jobs <n>] [--quick] [--json <file>]', {
+  jobs: { type: 'string' },
+  quick: { type: 'boolean' },
+  json: { type: 'string' },
+})
 const args = process.argv.slice(2)
 const isQuick = args.includes('--quick')
 const flag = (name: string) => {

@@ -20,8 +20,21 @@ import { parseArgs } from 'node:util'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { startWorkers } from 'hedgeyard'
 import { Redis } from 'ioredis'
+import { checkArgs, type OptionSpec } from './cli.js'
 import { startCapture } from './profile-capture.js'
 import { redisCpuSeconds } from './redis-info.js'
+
+const USAGE =
+  'usage: node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu <file> | --alloc <file>] [--library <dir>] [--redis <url>] [--signal]'
+const OPTIONS = {
+  jobs: { type: 'string', default: '40000' },
+  cpu: { type: 'string' },
+  alloc: { type: 'string' },
+  library: { type: 'string' },
+  redis: { type: 'string' },
+  worker: { type: 'string' },
+  signal: { type: 'boolean', default: false },
+} as const satisfies OptionSpec
 
 const CONCURRENCY = 50
 const WARMUP_JOBS = 5_000
@@ -45,17 +58,8 @@ async function runWorker(url: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      jobs: { type: 'string', default: '40000' },
-      cpu: { type: 'string' },
-      alloc: { type: 'string' },
-      library: { type: 'string' },
-      redis: { type: 'string' },
-      worker: { type: 'string' },
-      signal: { type: 'boolean', default: false },
-    },
-  })
+  checkArgs('producer-profile.js', USAGE, OPTIONS)
+  const { values } = parseArgs({ options: OPTIONS, strict: true })
   if (values.worker !== undefined) return runWorker(values.worker)
   const server = values.redis === undefined ? await startRedisServer() : undefined
   const url = values.redis ?? (server?.url as string)

@@ -20,7 +20,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { Redis } from 'ioredis'
-import { numberOption, runMain } from './cli.js'
+import { checkArgs, numberOption, type OptionSpec, runMain } from './cli.js'
 import { summarize } from './latency.js'
 import { type BenchContext, measureWith, type RunMeasurement } from './measure-run.js'
 import { commandStats, redisCpuSeconds } from './redis-info.js'
@@ -30,6 +30,16 @@ import type { WorkSpec } from './runners/job-work.js'
 import { type BenchCluster, type BenchNode, startBenchCluster } from './scaling-cluster.js'
 import { fmt, markdownTable, spread } from './stats.js'
 import { ROUTING_DEFAULTS, routingWorkload } from './suite-routing.js'
+
+const USAGE =
+  'usage: node packages/bench/dist/scaling.js [--reps <n>] [--rate <jobs per second>] [--cell-rate <jobs per second>]\n  [--only primaries,cells,routing] [--json <file>]'
+const OPTIONS = {
+  reps: { type: 'string' },
+  rate: { type: 'string' },
+  'cell-rate': { type: 'string' },
+  only: { type: 'string' },
+  json: { type: 'string' },
+} as const satisfies OptionSpec
 
 const PRIMARIES = [1, 2, 3] as const
 const CELLS = [1, 2, 4, 8] as const
@@ -238,15 +248,8 @@ async function routingRun(
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      reps: { type: 'string' },
-      rate: { type: 'string' },
-      'cell-rate': { type: 'string' },
-      only: { type: 'string' },
-      json: { type: 'string' },
-    },
-  })
+  checkArgs('scaling.js', USAGE, OPTIONS)
+  const { values } = parseArgs({ options: OPTIONS, strict: true })
   const reps = numberOption('reps', values.reps, 3)
   const rate = numberOption('rate', values.rate, 2_000)
   const cellRate =

@@ -22,8 +22,12 @@ import {
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node'
 import { Dispatcher, startWorkers } from 'hedgeyard'
 import { activeTracer } from 'hedgeyard/internal'
+import { checkArgs } from './cli.js'
 import { fmt, markdownTable, spread } from './stats.js'
 
+checkArgs('tracing-cost.js', 'usage: node packages/bench/dist/tracing-cost.js [--quick]', {
+  quick: { type: 'boolean' },
+})
 const isQuick = process.argv.includes('--quick')
 const JOBS = isQuick ? 2_000 : 20_000
 const ROUNDS = isQuick ? 1 : 5

@@ -19,8 +19,22 @@ import { parseArgs } from 'node:util'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { Dispatcher } from 'hedgeyard'
 import { Redis } from 'ioredis'
+import { checkArgs, type OptionSpec } from './cli.js'
 import { startCapture } from './profile-capture.js'
 import { redisCpuSeconds } from './redis-info.js'
+
+const USAGE =
+  'usage: node packages/bench/dist/worker-profile.js [--jobs 40000] [--handler plain|promise] [--inflight 100] [--cpu <file> | --alloc <file>]\n  [--library <dir>] [--redis <url>]'
+const OPTIONS = {
+  jobs: { type: 'string', default: '40000' },
+  handler: { type: 'string', default: 'plain' },
+  inflight: { type: 'string', default: '100' },
+  cpu: { type: 'string' },
+  alloc: { type: 'string' },
+  library: { type: 'string' },
+  redis: { type: 'string' },
+  producer: { type: 'string' },
+} as const satisfies OptionSpec
 
 const WARMUP_JOBS = 5_000
 const POOL = 'worker-profile'
@@ -47,18 +61,8 @@ async function runProducer(url: string, inflight: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      jobs: { type: 'string', default: '40000' },
-      handler: { type: 'string', default: 'plain' },
-      inflight: { type: 'string', default: '100' },
-      cpu: { type: 'string' },
-      alloc: { type: 'string' },
-      library: { type: 'string' },
-      redis: { type: 'string' },
-      producer: { type: 'string' },
-    },
-  })
+  checkArgs('worker-profile.js', USAGE, OPTIONS)
+  const { values } = parseArgs({ options: OPTIONS, strict: true })
   if (values.producer !== undefined) return runProducer(values.producer, Number(values.inflight))
   if (values.handler !== 'plain' && values.handler !== 'promise') {
     throw new Error(`--handler must be plain or promise (got ${values.handler})`)
