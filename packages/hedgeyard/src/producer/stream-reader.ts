@@ -27,9 +27,9 @@ type XReadReply = [string, [string, string[] | null][]][] | null
 const READ_COUNT = 256
 
 /**
- * Reads every open output stream of one producer on one blocking connection: one `XREAD` over all
- * their keys, each from the last id it delivered, so a reconnect resumes without gaps or
- * duplicates. A new stream wakes a blocked read with `CLIENT UNBLOCK` (sent by the command
+ * Reads the output streams one producer reads from Redis (those it resumes, and its own streams
+ * that pushes failed: stream-pushes.ts) on one blocking connection: one `XREAD` over all their
+ * keys, each from the last id it delivered, so a reconnect resumes without gaps or duplicates. A new stream wakes a blocked read with `CLIENT UNBLOCK` (sent by the command
  * connection), repeated until the read returns, since the wake may reach Redis before the read.
  */
 export class StreamReader {
