@@ -100,6 +100,25 @@ async function deadLetters(pool: string): Promise<{ reason: string; id: string |
   return entries.map(([, f]) => ({ reason: f[1] as string, id: entryFields(f.slice(6)).id }))
 }
 
+/** Adds a dead letter by hand, as complete writes one: reason 'test', worker 'gone', then the entry's fields. */
+async function addDeadLetter(
+  pool: string,
+  entryId: string,
+  fields: Parameters<typeof entryFieldList>[0],
+): Promise<void> {
+  await c.xadd(
+    poolKeys('hy', pool).dead,
+    '*',
+    'reason',
+    'test',
+    'worker',
+    'gone',
+    'entry',
+    entryId,
+    ...entryFieldList(fields),
+  )
+}
+
 /** The stored result of a job, parsed (it must be valid JSON). */
 async function storedResult(pool: string, jobId: string): Promise<Record<string, unknown>> {
   // A handler has run before its result is stored (the completion is sent the next turn): wait for it.
@@ -342,28 +361,8 @@ describe('dead letters retried', () => {
   it('a retry that fails leaves every letter in place, and a retry that works moves each once', async () => {
     const pool = uniquePool('hostile-retry')
     const k = poolKeys('hy', pool)
-    await c.xadd(
-      k.dead,
-      '*',
-      'reason',
-      'test',
-      'worker',
-      'gone',
-      'entry',
-      '1-1',
-      ...entryFieldList({ id: 'j-1', payload: '{"n":1}', producer: 'p' }),
-    )
-    await c.xadd(
-      k.dead,
-      '*',
-      'reason',
-      'test',
-      'worker',
-      'gone',
-      'entry',
-      '1-2',
-      ...entryFieldList({ id: 'j-2', payload: '{"n":2}', producer: 'p' }),
-    )
+    await addDeadLetter(pool, '1-1', { id: 'j-1', payload: '{"n":1}', producer: 'p' })
+    await addDeadLetter(pool, '1-2', { id: 'j-2', payload: '{"n":2}', producer: 'p' })
     const ran: unknown[] = []
     await workers(pool, 'w', { ran, leaseMs: 60_000 })
     // The dispatch fails: the candidates key holds another type. Before: each letter was deleted
@@ -392,17 +391,7 @@ describe('dead letters retried', () => {
     try {
       // Dead for its attempt; its job field also names a payload and a session, which are not its own.
       const job = 'j-1 p - 0 attempt=abc max=5 payload=999 session=evil'
-      await c.xadd(
-        k.dead,
-        '*',
-        'reason',
-        'test',
-        'worker',
-        'gone',
-        'entry',
-        '1-1',
-        ...entryFieldList({ job, payload: '{"n":1}' }),
-      )
+      await addDeadLetter(pool, '1-1', { job, payload: '{"n":1}' })
       expect(await retryDeadLetters({ redis: redisUrl(), pool, all: true })).toHaveLength(1)
       const [[, fields]] = (await c.xrange(queueKey(k, 'a'), '-', '+')) as [[string, string[]]]
       const retried = entryFields(fields)

@@ -198,15 +198,9 @@ for i = 1, n do
       status[i] = 'LOST'
     else
       if ttls[i] then redis.call('PEXPIRE', outKey, ttls[i]) end
-      local producer = producers[i]
-      if producer then
-        if pushes[producer] == nil then
-          pushes[producer] = {}
-          pushOrder[#pushOrder + 1] = producer
-        end
-        local records = pushes[producer]
-        records[#records + 1] = chunkRecord(jobIds[i], firstText, countText,
-          owners[i] and ARGV[3 + o] or nil, owners[i] and ARGV[4 + o] or nil, data)
+      if producers[i] then
+        addFor(pushes, pushOrder, producers[i], chunkRecord(jobIds[i], firstText, countText,
+          owners[i] and ARGV[3 + o] or nil, owners[i] and ARGV[4 + o] or nil, data))
       end
     end
   end

@@ -337,17 +337,10 @@ if next(jobOut) ~= nil then requireCommands('complete', outKeyOf(''), { 'XADD', 
 if hasTenant then requireCommands('complete', inflightKeyOf(''), { 'ZREM' }) end
 
 -- 2. Writes.
+-- The result lines of each producer, and the ends of its streamed jobs (pushes, lib/out.lua).
 local messages, producers = {}, {}
--- The ends of streamed jobs, pushed to their producers (lib/out.lua).
 local endPushes, pushProducers = {}, {}
-local function publish(producer, line)
-  if messages[producer] == nil then
-    messages[producer] = {}
-    producers[#producers + 1] = producer
-  end
-  local msgs = messages[producer]
-  msgs[#msgs + 1] = line
-end
+local function publish(producer, line) addFor(messages, producers, producer, line) end
 
 -- The jobs that end here, by tenant: they leave its jobs in flight.
 local ended, tenantOrder = {}, {}
@@ -403,14 +396,7 @@ for i = 1, n do
         endInflight(i)
         redis.call('SET', resultKeyOf(id), envelope, 'PX', ttl)
         redis.call('DEL', jobCopies[i])
-        if jobOut[i] then
-          if endPushes[producer] == nil then
-            endPushes[producer] = {}
-            pushProducers[#pushProducers + 1] = producer
-          end
-          local records = endPushes[producer]
-          records[#records + 1] = endOut(jobOut[i], id, envelope, ttl)
-        end
+        if jobOut[i] then addFor(endPushes, pushProducers, producer, endOut(jobOut[i], id, envelope, ttl)) end
         publish(producer, id .. ' ' .. envelope)
         out[i] = 'OK'
       else

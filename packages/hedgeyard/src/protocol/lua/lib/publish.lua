@@ -7,3 +7,15 @@
 ]]
 local PUBLISH_COMMAND = 'PUBLISH'
 local function publishTo(channel, message) redis.call(PUBLISH_COMMAND, channel, message) end
+
+-- Messages gathered per producer (results, pushes) to send one message each, last in a script:
+-- adds `item` to the list of `producer` in `lists`, keeping the order producers first appear.
+local function addFor(lists, order, producer, item)
+  local list = lists[producer]
+  if list == nil then
+    list = {}
+    lists[producer] = list
+    order[#order + 1] = producer
+  end
+  list[#list + 1] = item
+end
