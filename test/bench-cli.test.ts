@@ -80,6 +80,25 @@ describe("the bench's other commands", () => {
   )
 })
 
+describe("the gateway's load check (load.js)", () => {
+  const LOAD = fileURLToPath(new URL('../packages/gateway/dist/load.js', import.meta.url))
+
+  it('--help prints its usage and starts nothing; an unknown option or a bad number is refused with exit code 2', async () => {
+    const help = await bench(['--help'], LOAD, 10_000)
+    expect(help.code).toBe(0)
+    expect(help.stdout).toMatch(/^usage: .*load\.js/)
+    for (const option of ['--rate', '--seconds', '--streams', '--quick', '--cpu-prof'])
+      expect(help.stdout).toContain(option)
+    const unknown = await bench(['--bogus'], LOAD, 10_000)
+    expect(unknown.code).toBe(2)
+    expect(unknown.stderr).toContain("Unknown option '--bogus'")
+    const rate = await bench(['--rate', 'fast'], LOAD, 10_000)
+    expect(rate.code).toBe(2)
+    expect(rate.stderr).toContain('--rate must be a whole number from 1 (got fast)')
+    expect(rate.stderr).not.toContain('    at ')
+  })
+})
+
 describe('A/B of two builds (ab-builds.js)', () => {
   const AB = fileURLToPath(new URL('../packages/bench/dist/ab-builds.js', import.meta.url))
   const ROOT = fileURLToPath(new URL('..', import.meta.url))

@@ -11,8 +11,8 @@
  *   node packages/gateway/dist/load.js [--rate 500] [--seconds 30] [--streams 1000] [--quick]
  *     [--cpu-prof <dir>]
  *
- * `--cpu-prof <dir>` writes a CPU profile of the gateway process into `dir` when it exits (open it in
- * Chrome's DevTools).
+ * `--help` says what each option does. `--cpu-prof <dir>` writes a CPU profile of the gateway
+ * process into `dir` when it exits (open it in Chrome's DevTools).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
@@ -21,20 +21,64 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { Dispatcher } from 'hedgeyard'
 
-const args = process.argv.slice(2)
-const flag = (name: string, fallback: number) => {
-  const i = args.indexOf(name)
-  return i >= 0 ? Number(args[i + 1]) : fallback
+const USAGE = `usage: node packages/gateway/dist/load.js [--rate 500] [--seconds 30] [--streams 1000] [--quick]
+    [--cpu-prof <dir>]
+  --rate N          requests a second, open loop (default 500; 100 with --quick)
+  --seconds N       seconds of requests for each of the gateway, the floor and direct submits
+                    (default 30; 4 with --quick), in slices that rotate
+  --streams N       server-sent event streams held open at once on the gateway (default 1000; 50 with --quick)
+  --quick           a short smoke run
+  --cpu-prof <dir>  write a CPU profile of the gateway process into <dir> when it exits`
+
+/** The command line, checked before anything starts: --help prints the usage; a bad option exits 2. */
+function readArgs(): {
+  rate?: string
+  seconds?: string
+  streams?: string
+  quick?: boolean
+  'cpu-prof'?: string
+} {
+  const argv = process.argv.slice(2)
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`)
+    process.exit(0)
+  }
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        rate: { type: 'string' },
+        seconds: { type: 'string' },
+        streams: { type: 'string' },
+        quick: { type: 'boolean' },
+        'cpu-prof': { type: 'string' },
+      },
+    })
+    for (const name of ['rate', 'seconds', 'streams'] as const) {
+      const v = values[name]
+      if (v !== undefined && !/^[1-9]\d{0,6}$/.test(v))
+        throw new Error(`--${name} must be a whole number from 1 (got ${v})`)
+    }
+    return values
+  } catch (err) {
+    process.stderr.write(`load.js: ${(err as Error).message}\n${USAGE}\n`)
+    process.exit(2)
+  }
 }
-const isQuick = args.includes('--quick')
-const RATE = flag('--rate', isQuick ? 100 : 500)
-const SECONDS = flag('--seconds', isQuick ? 4 : 30)
-const STREAMS = flag('--streams', isQuick ? 50 : 1000)
+
+const args = readArgs()
+const isQuick = args.quick === true
+const RATE = Number(args.rate ?? (isQuick ? 100 : 500))
+const SECONDS = Number(args.seconds ?? (isQuick ? 4 : 30))
+const STREAMS = Number(args.streams ?? (isQuick ? 50 : 1000))
 const SLICE_S = isQuick ? 1 : 5
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '../../cli/dist/main.js')
-const PROFILE_DIR = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : undefined
+const PROFILE_DIR = args['cpu-prof']
 
 const children: ChildProcess[] = []
 process.on('exit', () => {
