@@ -11,8 +11,10 @@
  * compare two builds against the same worker; without `--redis` a private redis-server is started.
  * `--signal` gives each submit an AbortSignal of its own, as the gateway's submits carry their
  * client's connection (the AbortController is made in the loop: the caller's bytes, counted too).
+ * `--bulk <n>` submits in suite a's shape instead of the closed loop: rounds of n submits made at
+ * once, each round awaited whole.
  *
- *   node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu f | --alloc f] [--library dir] [--redis url] [--signal]
+ *   node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu f | --alloc f] [--library dir] [--redis url] [--signal] [--bulk n]
  */
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
@@ -20,12 +22,12 @@ import { parseArgs } from 'node:util'
 import { startRedisServer } from '@hedgeyard/redis-server'
 import { startWorkers } from 'hedgeyard'
 import { Redis } from 'ioredis'
-import { checkArgs, type OptionSpec } from './cli.js'
+import { checkArgs, numberOption, type OptionSpec } from './cli.js'
 import { startCapture } from './profile-capture.js'
 import { redisCpuSeconds } from './redis-info.js'
 
 const USAGE =
-  'usage: node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu <file> | --alloc <file>] [--library <dir>] [--redis <url>] [--signal]'
+  'usage: node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu <file> | --alloc <file>] [--library <dir>] [--redis <url>] [--signal] [--bulk <n>]'
 const OPTIONS = {
   jobs: { type: 'string', default: '40000' },
   cpu: { type: 'string' },
@@ -34,6 +36,7 @@ const OPTIONS = {
   redis: { type: 'string' },
   worker: { type: 'string' },
   signal: { type: 'boolean', default: false },
+  bulk: { type: 'string' },
 } as const satisfies OptionSpec
 
 const CONCURRENCY = 50
@@ -72,7 +75,17 @@ async function main(): Promise<void> {
   const dispatcher = new Dispatcher({ redis: url, pool: POOL })
   const redis = new Redis(url)
   const withSignal = values.signal === true
+  const bulk = values.bulk === undefined ? undefined : numberOption('bulk', values.bulk, 0)
   const run = async (jobs: number) => {
+    if (bulk !== undefined) {
+      for (let done = 0; done < jobs; done += bulk) {
+        const round: Promise<unknown>[] = []
+        for (let i = 0; i < Math.min(bulk, jobs - done); i++)
+          round.push(dispatcher.submit({ n: done + i }, { onSaturated: 'wait' }))
+        await Promise.all(round)
+      }
+      return
+    }
     let next = 0
     const loop = async () => {
       while (next < jobs) {
