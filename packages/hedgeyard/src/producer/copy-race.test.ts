@@ -5,6 +5,7 @@ import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch
 import { CopyRace, type RaceCounters, type RaceDeps, type RacePlan } from './copy-race.js'
 import type { DispatchListener } from './dispatch-batcher.js'
 import { HedgeBudget } from './hedge-budget.js'
+import { SaturationWaits } from './saturation-waits.js'
 import { TenantWaits } from './tenant-waits.js'
 
 /** Our dispatch batcher's part a race uses: it keeps each copy for the test to answer. */
@@ -64,6 +65,7 @@ function race(plan: Partial<RacePlan> = {}, budget = new HedgeBudget(0.1, 10)) {
     budget,
     counters: counters(),
     tenants: new TenantWaits(),
+    saturation: new SaturationWaits(),
     releaseSlot: () => {},
     costReported: (_plan, units) => costs.push(units),
   }

@@ -5,6 +5,7 @@ import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch
 import type { DispatchBatcher } from './dispatch-batcher.js'
 import type { HedgeBudget } from './hedge-budget.js'
 import { type Refusal, redisWaitedOut, refusalError } from './refusals.js'
+import type { SaturationWaits } from './saturation-waits.js'
 import type { TenantWaiter, TenantWaits } from './tenant-waits.js'
 
 /** How one submit's copies are run: a plain job has one copy and no timers. */
@@ -67,15 +68,12 @@ export interface RaceDeps {
   counters: RaceCounters
   /** Requests of tenants at their cap, parked until a slot may be free. */
   tenants: TenantWaits
+  /** Requests the pool refused for want of room, waiting for it (onSaturated 'wait'). */
+  saturation: SaturationWaits
   /** Takes a job that ended without an elected result out of its tenant's jobs in flight. */
   releaseSlot: (limitKey: string, jobId: string) => void
   /** A copy's worker reported what it really cost (ctx.reportCost): the budgets are corrected. */
   costReported: (job: CostedJob, units: number) => void
-}
-
-/** Delay before dispatching again after a SATURATED reply, when the caller asked to wait. */
-function saturationBackoffMs(round: number): number {
-  return Math.min(5 * 2 ** round, 250) * (0.5 + Math.random() / 2)
 }
 
 /**
@@ -109,6 +107,8 @@ export class CopyRace {
   /** Parked while its tenant is at its cap (onSaturated 'wait'); woken to try again. */
   readonly #waiter: TenantWaiter = { wake: () => this.#wake() }
   #hasLeftTenant = false
+  /** Parked in, or woken from, the requests waiting for room in the pool (saturation-waits.ts). */
+  #isWaitingForRoom = false
   /** The refusal the first copy is waiting out (a 'wait' for room or for the quota). */
   #waitedOut: HedgeyardError | undefined
 
@@ -172,6 +172,7 @@ export class CopyRace {
     this.#isDone = true
     clearTimeout(this.#timer)
     this.#leaveTenant(false)
+    this.#leaveRoomWait()
   }
 
   /** A result of one copy arrived (pub/sub or recovery). */
@@ -241,6 +242,14 @@ export class CopyRace {
     this.#isDone = true
     clearTimeout(this.#timer)
     this.#leaveTenant(false)
+    this.#leaveRoomWait()
+  }
+
+  /** The race is over: it leaves the requests waiting for room, parked or woken. */
+  #leaveRoomWait(): void {
+    if (!this.#isWaitingForRoom) return
+    this.#isWaitingForRoom = false
+    this.#deps.saturation.leave(this.#waiter)
   }
 
   #failIfNothingLeft(): void {
@@ -250,6 +259,7 @@ export class CopyRace {
     // Every copy failed and none is out: no result was elected, so no script took the job out of
     // its tenant's jobs in flight.
     this.#leaveTenant(this.#hasQueued)
+    this.#leaveRoomWait()
     const errors = this.#copyErrors?.filter((e) => e !== undefined)
     this.#settle(
       lastWith(this.#lastError, {
@@ -276,7 +286,8 @@ export class CopyRace {
   /** Its tenant may have room now: the parked first copy goes again. */
   #wake(): void {
     if (this.#isDone) {
-      this.#deps.tenants.leave(this.#plan.limitKey as string, this.#waiter)
+      if (this.#plan.limitKey !== undefined) this.#deps.tenants.leave(this.#plan.limitKey, this.#waiter)
+      this.#leaveRoomWait()
       return
     }
     clearTimeout(this.#timer)
@@ -420,6 +431,11 @@ export class CopyRace {
     if (tenant !== undefined && outcome.status !== 'TENANT_FULL') {
       this.#deps.tenants.answered(tenant, this.#waiter, outcome.status === 'queued')
     }
+    // Likewise a request that waited for room in the pool, unless it is refused for room again.
+    if (this.#isWaitingForRoom && outcome.status !== 'SATURATED' && outcome.status !== 'NO_WORKERS') {
+      this.#isWaitingForRoom = false
+      this.#deps.saturation.answered(this.#waiter, outcome.status === 'queued')
+    }
     if (outcome.status === 'queued') {
       this.#tried(outcome.workerId)
       if (!this.#hasQueued) {
@@ -475,15 +491,21 @@ export class CopyRace {
       this.#settle(refused)
       return
     }
-    const delayMs = saturationBackoffMs(round)
-    if (this.#plan.onSaturated === 'wait' && Date.now() + delayMs < this.#plan.deadline) {
+    if (this.#plan.onSaturated === 'wait' && Date.now() < this.#plan.deadline - 1) {
+      // Parked until a job of this producer ends or a probe finds room (saturation-waits.ts), or
+      // SATURATED (NO_WORKERS) at its deadline.
       this.#waitedOut = refused
       clearTimeout(this.#timer)
-      this.#timer = setTimeout(() => {
-        if (this.#isDone) return
-        this.#sent = 0
-        this.#send(round + 1)
-      }, delayMs)
+      this.#timer = setTimeout(
+        () => {
+          if (this.#isDone) return
+          this.#finish()
+          this.#settle(refused)
+        },
+        Math.max(0, plan.deadline - Date.now() - 1),
+      )
+      this.#isWaitingForRoom = true
+      this.#deps.saturation.park(this.#waiter)
       return
     }
     this.#finish()

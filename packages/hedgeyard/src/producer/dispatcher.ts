@@ -41,6 +41,7 @@ import {
   RECOVERY_WAIT_MS,
 } from './plain-submit.js'
 import { ResultListener } from './result-listener.js'
+import { SaturationWaits } from './saturation-waits.js'
 import { StreamPushes } from './stream-pushes.js'
 import { StreamReader } from './stream-reader.js'
 import { resumeStream, type StreamDeps, startStream } from './streams.js'
@@ -325,12 +326,16 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       this.#logger,
     )
     const tenants = new TenantWaits()
+    const saturation = new SaturationWaits()
+    // Each result line heard is a job of this producer ended: a slot is free for one that waits.
+    this.#results.onFreed = (count) => saturation.freed(count)
     this.#raceDeps = {
       pool: this.pool,
       batcher: this.#batcher,
       budget: this.#budget,
       counters: this.#stats,
       tenants,
+      saturation,
       costReported: (plan, units) => {
         const delta = units - plan.cost
         if (delta === 0) return

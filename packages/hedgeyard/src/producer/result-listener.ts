@@ -39,6 +39,8 @@ export class ResultListener {
   #hasSubscribedOnce = false
   /** Receives the messages of pushes (streams' chunks and ends) and hears of a resubscribe. */
   #pushes: { onMessage(message: Buffer): void; handOverAll(why: string): void } | undefined
+  /** Told how many result lines each message held: each is a job of this producer that ended. */
+  onFreed: ((count: number) => void) | undefined
 
   constructor(sub: Connection, cmd: Connection, keys: PoolKeys, channel: string, logger: Logger) {
     this.#sub = sub
@@ -143,14 +145,19 @@ export class ResultListener {
       return
     }
     let start = 0
+    let lines = 0
     while (start < message.length) {
       let end = message.indexOf(NEWLINE, start)
       if (end < 0) end = message.length
       let space = start
       while (space < end && message[space] !== SPACE) space++
-      if (space > start && space < end) this.#deliverLine(message, start, space, end)
+      if (space > start && space < end) {
+        lines++
+        this.#deliverLine(message, start, space, end)
+      }
       start = end + 1
     }
+    if (lines > 0) this.onFreed?.(lines)
   }
 
   /** The line's job, if it waits: its value alone when it takes one and the line allows, else its envelope. */

@@ -40,7 +40,11 @@ export interface SubmitOptions {
   timeoutMs?: number
   /** Aborting it makes the submit fail with ABORTED. */
   signal?: AbortSignal
-  /** When no worker has room: fail at once with SATURATED, or retry with backoff until the timeout. @defaultValue 'reject' */
+  /**
+   * When no worker has room: fail at once with SATURATED, or wait in this dispatcher's queue of
+   * requests waiting for room (sent again, oldest first, as its jobs end) until the timeout.
+   * @defaultValue 'reject'
+   */
   onSaturated?: 'reject' | 'wait'
   /**
    * How many workers may be lost while holding this job (killed, or silent past their lease)

@@ -135,6 +135,35 @@ describe('submit and results', () => {
     await eventually(async () => (await loadAndLengths(c, pool)).every((w) => w.load === 0 && w.xlen === 0))
   })
 
+  it("with onSaturated 'wait', a burst into a full pool runs in the order it was submitted, each job refused about once", async () => {
+    const pool = uniquePool('waitorder')
+    const ran: number[] = []
+    await workers(
+      pool,
+      async (req) => {
+        ran.push(req as number)
+        await new Promise((r) => setTimeout(r, 2))
+        return req
+      },
+      { concurrency: 1, queueCapacity: 1, prefetch: 0 },
+    )
+    const d = dispatcher(pool)
+    const jobs = 150
+    const results = await Promise.all(
+      Array.from({ length: jobs }, (_, i) => d.submit(i, { onSaturated: 'wait', timeoutMs: 30_000 })),
+    )
+    expect(results).toEqual(Array.from({ length: jobs }, (_, i) => i))
+    // Room goes to the requests that waited, oldest first: the pool runs them in submit order, but
+    // for a request sent as a probe while a slot was freeing, which the next one may pass.
+    expect(ran.toSorted((a, b) => a - b)).toEqual(results)
+    expect(Math.max(...ran.map((job, i) => Math.abs(job - i)))).toBeLessThanOrEqual(10)
+    // Each waiting request is sent again when a job ends, not on a timer of its own: the pool is
+    // asked about once per job (each polling on its own backoff, it was asked about five times).
+    const { saturated } = d.stats()
+    expect(saturated).toBeGreaterThanOrEqual(jobs - 2)
+    expect(saturated).toBeLessThan(jobs * 1.5)
+  })
+
   it('does not start a job whose deadline passed, and aborts the signal of one that overruns it', async () => {
     const pool = uniquePool('deadline')
     const started: number[] = []
