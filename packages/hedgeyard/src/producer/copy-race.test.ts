@@ -87,7 +87,7 @@ function race(plan: Partial<RacePlan> = {}, budget = new HedgeBudget(0.1, 10)) {
     r.stop()
   })
   r.start()
-  return { r, batcher, counters: deps.counters, settled, costs }
+  return { r, batcher, counters: deps.counters, settled, costs, saturation: deps.saturation }
 }
 
 const ok = (workerId: string, copy: number, value: unknown): Envelope => ({ ok: true, value, workerId, copy })
@@ -297,6 +297,34 @@ describe('CopyRace, refused by the pool', () => {
     expect(batcher.items.map((item) => item.attempt)).toEqual([1, 1])
     batcher.queued(1, 'w1')
     expect(settled).toEqual([])
+  })
+
+  it('a hedged job waiting for room sends no hedge of a copy that is not out, goes again when a job ends, and leaves the queue', async () => {
+    // The hedge comes due while the first copy's dispatch reply is out, then the copy is refused.
+    const due = race({ onSaturated: 'wait', hedge: HEDGE })
+    await elapse(HEDGE.delayMs)
+    due.batcher.refused(0, { status: 'SATURATED' })
+    await elapse(0)
+    expect(due.batcher.items.map((item) => item.attempt)).toEqual([1])
+    // The hedge's timer fired and its decision waits for the sockets, when the refusal comes in.
+    const timed = race({ onSaturated: 'wait', hedge: HEDGE })
+    vi.advanceTimersByTime(HEDGE.delayMs)
+    timed.batcher.refused(0, { status: 'SATURATED' })
+    await elapse(0)
+    expect(timed.batcher.items.map((item) => item.attempt)).toEqual([1])
+    expect(timed.settled).toEqual([])
+    // A job of this producer ended: the first copy goes again, is placed, and is hedged as usual.
+    timed.saturation.freed(1)
+    expect(timed.batcher.items.map((item) => item.attempt)).toEqual([1, 1])
+    timed.batcher.queued(1, 'w1')
+    expect(timed.saturation.size).toBe(0)
+    await elapse(HEDGE.delayMs)
+    expect(timed.batcher.items.map((item) => item.attempt)).toEqual([1, 1, 2])
+    timed.r.onEnvelope(ok('w1', 1, 'v'))
+    expect(timed.settled).toEqual([{ err: undefined, value: 'v' }])
+    // Ended while parked (its caller gave up): it leaves the queue, and the next wait probes again.
+    due.r.stop()
+    expect(due.saturation.size).toBe(0)
   })
 
   it('over the quota: waits exactly the time the quota gives, or fails with RATE_LIMITED and it', async () => {

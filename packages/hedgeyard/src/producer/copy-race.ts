@@ -107,7 +107,7 @@ export class CopyRace {
   /** Parked while its tenant is at its cap (onSaturated 'wait'); woken to try again. */
   readonly #waiter: TenantWaiter = { wake: () => this.#wake() }
   #hasLeftTenant = false
-  /** Parked in, or woken from, the requests waiting for room in the pool (saturation-waits.ts). */
+  /** Parked once among the requests waiting for room in the pool (saturation-waits.ts): it leaves them when it ends. */
   #isWaitingForRoom = false
   /** The refusal the first copy is waiting out (a 'wait' for room or for the quota). */
   #waitedOut: HedgeyardError | undefined
@@ -262,7 +262,8 @@ export class CopyRace {
     this.#leaveRoomWait()
     const errors = this.#copyErrors?.filter((e) => e !== undefined)
     this.#settle(
-      lastWith(this.#lastError, {
+      // A race whose copies were all refused ends with the refusal it waited out.
+      lastWith(this.#lastError ?? this.#waitedOut, {
         ...(this.#wasRetryDenied ? { isRetryDenied: true } : {}),
         ...(errors === undefined ? {} : { errors }),
       }),
@@ -315,7 +316,9 @@ export class CopyRace {
       // Timers run before sockets are read: after a stall of this process, the answer may be
       // waiting already. Look at the sockets first, then decide.
       setImmediate(() => {
-        if (this.#isDone || this.#sent >= hedge.maxCopies) return
+        // Nothing to hedge when no copy is out: the first was refused meanwhile, and waits for
+        // room or for the quota (its hedge is timed again when it goes).
+        if (this.#isDone || this.#sent >= hedge.maxCopies || this.#outstanding === 0) return
         // A hedge must avoid the workers the copies went to: wait for the reply that names them
         // (on a busy host it can come after a short hedge delay).
         if (this.#inDispatch > 0) this.#isHedgeDue = true
@@ -420,6 +423,8 @@ export class CopyRace {
   #sendDueHedge(): void {
     if (!this.#isHedgeDue || this.#inDispatch > 0) return
     this.#isHedgeDue = false
+    // No copy out: nothing to hedge (as in #scheduleHedge).
+    if (this.#outstanding === 0) return
     const hedge = this.#plan.hedge
     if (!this.#isDone && hedge && this.#sent < hedge.maxCopies) this.#extraCopy('hedge')
   }
@@ -431,9 +436,15 @@ export class CopyRace {
     if (tenant !== undefined && outcome.status !== 'TENANT_FULL') {
       this.#deps.tenants.answered(tenant, this.#waiter, outcome.status === 'queued')
     }
-    // Likewise a request that waited for room in the pool, unless it is refused for room again.
-    if (this.#isWaitingForRoom && outcome.status !== 'SATURATED' && outcome.status !== 'NO_WORKERS') {
-      this.#isWaitingForRoom = false
+    // Likewise the first copy of a request that waited for room in the pool, sent again, unless
+    // it is refused for room again.
+    if (
+      this.#isWaitingForRoom &&
+      attempt === 1 &&
+      kind === undefined &&
+      outcome.status !== 'SATURATED' &&
+      outcome.status !== 'NO_WORKERS'
+    ) {
       this.#deps.saturation.answered(this.#waiter, outcome.status === 'queued')
     }
     if (outcome.status === 'queued') {

@@ -93,6 +93,22 @@ describe('saturation waits', () => {
     expect(vi.getTimerCount()).toBe(0)
   })
 
+  it('starts a later wait with the shortest backoff, whatever the probes of an earlier one met', () => {
+    vi.useFakeTimers()
+    const waits = new SaturationWaits()
+    const woken: number[] = []
+    const [a, b] = waiters(2, woken) as [TenantWaiter, TenantWaiter]
+    waits.park(a)
+    for (let round = 0; round < 6; round++) {
+      vi.advanceTimersByTime(probeDelayMs(round))
+      waits.park(a)
+    }
+    waits.leave(a)
+    waits.park(b)
+    vi.advanceTimersByTime(probeDelayMs(0))
+    expect(woken.at(-1)).toBe(1)
+  })
+
   it('keeps its order over many thousands of requests parked and sent again', () => {
     const waits = new SaturationWaits()
     const woken: number[] = []

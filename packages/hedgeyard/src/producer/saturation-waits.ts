@@ -114,8 +114,12 @@ export class SaturationWaits {
     }, probeDelayMs(this.#round))
   }
 
-  /** Nothing parked: the queues are emptied (their spent heads too) and the timer stopped. */
+  /**
+   * Nothing parked: the queues are emptied (their spent heads too), the timer stopped, and the
+   * next wait's first probe goes after the shortest backoff.
+   */
   #clear(): void {
+    if (this.#probes.size === 0) this.#round = 0
     this.#front = []
     this.#back = []
     this.#frontHead = 0

@@ -164,6 +164,32 @@ describe('submit and results', () => {
     expect(saturated).toBeLessThan(jobs * 1.5)
   })
 
+  it("with onSaturated 'wait', hedged submits into a full pool each run and resolve with their own result", async () => {
+    const pool = uniquePool('waithedge')
+    const ran = new Set<number>()
+    await workers(
+      pool,
+      async (req) => {
+        ran.add(req as number)
+        await new Promise((r) => setTimeout(r, 10))
+        return req
+      },
+      { count: 2, concurrency: 2, queueCapacity: 0, prefetch: 0 },
+    )
+    const d = dispatcher(pool)
+    const jobs = 80
+    // The hedge comes due while most of them wait for room: nothing is hedged until a copy is out.
+    const results = await Promise.allSettled(
+      Array.from({ length: jobs }, (_, i) =>
+        d.submit(i, { onSaturated: 'wait', timeoutMs: 30_000, hedge: { delayMs: 5 } }),
+      ),
+    )
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(
+      Array.from({ length: jobs }, (_, i) => i),
+    )
+    expect(ran.size).toBe(jobs)
+  })
+
   it('does not start a job whose deadline passed, and aborts the signal of one that overruns it', async () => {
     const pool = uniquePool('deadline')
     const started: number[] = []
