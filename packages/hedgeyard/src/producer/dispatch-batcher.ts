@@ -44,8 +44,9 @@ const RECEIPT_MARGIN_MS = 60_000
 
 /**
  * Gathers every job submitted during one turn of the event loop and dispatches them with a single
- * script call. A lone request pays no delay (the flush runs in the same turn, after I/O), while a
- * burst of submits costs one round trip instead of one per job.
+ * script call, up to MAX_BATCH jobs: a call that is full goes at once, in the caller's turn. A
+ * lone request pays no delay (the flush runs in the same turn, after I/O), while a burst of
+ * submits costs one round trip per MAX_BATCH jobs instead of one per job.
  *
  * When Redis cannot be reached, the jobs that wait for it (onRedisUnavailable 'wait') are held, and
  * nothing is sent until it answers again. A call that failed that way may have run, its reply lost
@@ -105,7 +106,10 @@ export class DispatchBatcher {
     const i = this.#count++
     this.#items[i] = item
     this.#listeners[i] = listener
-    if (!this.#isScheduled) {
+    // A full call goes at once: a caller that submits thousands in one turn has Redis and the
+    // workers start on the first jobs while it makes the others.
+    if (i + 1 === MAX_BATCH) this.#flush()
+    else if (!this.#isScheduled) {
       this.#isScheduled = true
       setImmediate(this.#flushBound)
     }
@@ -114,8 +118,13 @@ export class DispatchBatcher {
   readonly #flushBound = () => this.#flush()
 
   #flush(): void {
-    this.#isScheduled = false
     const count = this.#count
+    if (count === 0) {
+      this.#isScheduled = false
+      return
+    }
+    // A flush of a full call leaves the turn's flush scheduled, for what comes after it.
+    if (count < MAX_BATCH) this.#isScheduled = false
     const items = this.#items
     const listeners = this.#listeners
     if (items.length > count) {

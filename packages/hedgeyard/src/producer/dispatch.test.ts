@@ -247,6 +247,48 @@ describe('batches', () => {
     return outcomes.map((o) => (o.status === 'queued' ? 'queued' : o.status))
   }
 
+  it('sends each full call of 256 jobs at once, while the caller is still submitting in the same turn', async () => {
+    const pool = uniquePool('batchearly')
+    await useFakes(pool, { a: 0 }, { capacity: 1_000 })
+    const conn = createConnection(redisUrl(), 'command', 'hy:test-batch')
+    opened.push({ close: () => conn.disconnect() })
+    await connectReady(conn, 10_000)
+    const batcher = new DispatchBatcher(conn, poolKeys('hy', pool), 'test-producer', 30_000, undefined)
+    // The script calls made, counted as they leave (the calls still go to Redis).
+    const sent: number[] = []
+    const call = conn.dispatch.bind(conn)
+    conn.dispatch = (...args: (string | number)[]) => {
+      sent.push(args.length)
+      return call(...args)
+    }
+    const outcomes: Promise<unknown>[] = []
+    const callsMadeAt: number[] = []
+    for (let i = 0; i < 600; i++) {
+      outcomes.push(
+        batcher.dispatch({
+          jobId: `job-${i}`,
+          session: '',
+          payload: String(i),
+          timeoutMs: 60_000,
+          attempt: 1,
+          maxAttempts: 3,
+          exclude: '',
+          race: '',
+          copies: 1,
+        }),
+      )
+      callsMadeAt.push(sent.length)
+    }
+    // Still in the submitting turn: two full calls have gone, the rest goes when the turn ends.
+    expect(callsMadeAt[254]).toBe(0)
+    expect(callsMadeAt[255]).toBe(1)
+    expect(callsMadeAt[599]).toBe(2)
+    const placed = await Promise.all(outcomes)
+    expect(sent).toHaveLength(3)
+    expect(placed.every((o) => (o as { status: string }).status === 'queued')).toBe(true)
+    await cleanupPool(c, pool)
+  })
+
   it('places a batch exactly as one-at-a-time least-loaded picks would, up to capacity', async () => {
     const pool = uniquePool('batchfill')
     const keys = poolKeys('hy', pool)
