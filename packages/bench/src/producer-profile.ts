@@ -12,9 +12,10 @@
  * `--signal` gives each submit an AbortSignal of its own, as the gateway's submits carry their
  * client's connection (the AbortController is made in the loop: the caller's bytes, counted too).
  * `--bulk <n>` submits in suite a's shape instead of the closed loop: rounds of n submits made at
- * once, each round awaited whole.
+ * once, each round awaited whole; `--queue-capacity <n>` sets the worker's (64 by default, so a
+ * round of thousands waits for room; suite a gives its worker 100,000).
  *
- *   node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu f | --alloc f] [--library dir] [--redis url] [--signal] [--bulk n]
+ *   node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu f | --alloc f] [--library dir] [--redis url] [--signal] [--bulk n] [--queue-capacity n]
  */
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
@@ -27,7 +28,7 @@ import { startCapture } from './profile-capture.js'
 import { redisCpuSeconds } from './redis-info.js'
 
 const USAGE =
-  'usage: node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu <file> | --alloc <file>] [--library <dir>] [--redis <url>] [--signal] [--bulk <n>]'
+  'usage: node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu <file> | --alloc <file>] [--library <dir>] [--redis <url>] [--signal] [--bulk <n>] [--queue-capacity <n>]'
 const OPTIONS = {
   jobs: { type: 'string', default: '40000' },
   cpu: { type: 'string' },
@@ -37,6 +38,7 @@ const OPTIONS = {
   worker: { type: 'string' },
   signal: { type: 'boolean', default: false },
   bulk: { type: 'string' },
+  'queue-capacity': { type: 'string' },
 } as const satisfies OptionSpec
 
 const CONCURRENCY = 50
@@ -44,13 +46,14 @@ const WARMUP_JOBS = 5_000
 const POOL = 'profile'
 
 /** The worker side, in its own process: `producer-profile.js --worker <url>`. */
-async function runWorker(url: string): Promise<void> {
+async function runWorker(url: string, queueCapacity: number): Promise<void> {
   const group = await startWorkers({
     redis: url,
     pool: POOL,
     count: 1,
     concurrency: 50,
     prefetch: 50,
+    queueCapacity,
     handler: () => null,
   })
   process.stdout.write('ready\n')
@@ -63,12 +66,17 @@ async function runWorker(url: string): Promise<void> {
 async function main(): Promise<void> {
   checkArgs('producer-profile.js', USAGE, OPTIONS)
   const { values } = parseArgs({ options: OPTIONS, strict: true })
-  if (values.worker !== undefined) return runWorker(values.worker)
+  const queueCapacity = numberOption('queue-capacity', values['queue-capacity'], 64, { min: 0 })
+  if (values.worker !== undefined) return runWorker(values.worker, queueCapacity)
   const server = values.redis === undefined ? await startRedisServer() : undefined
   const url = values.redis ?? (server?.url as string)
-  const worker = spawn(process.execPath, [import.meta.filename, '--worker', url], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
+  const worker = spawn(
+    process.execPath,
+    [import.meta.filename, '--worker', url, '--queue-capacity', String(queueCapacity)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  )
   await new Promise<void>((ready) => worker.stdout.once('data', () => ready()))
   const library = values.library === undefined ? 'hedgeyard' : `${resolve(values.library)}/index.js`
   const { Dispatcher } = (await import(library)) as typeof import('hedgeyard')
