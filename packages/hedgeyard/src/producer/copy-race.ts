@@ -469,6 +469,20 @@ export class CopyRace {
     this.#onRefused(outcome, attempt, round, kind)
   }
 
+  /** The first copy waits, parked, for what refused it (`refused`), which it fails with at its deadline. */
+  #waitOut(refused: HedgeyardError): void {
+    this.#waitedOut = refused
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(
+      () => {
+        if (this.#isDone) return
+        this.#finish()
+        this.#settle(refused)
+      },
+      Math.max(0, this.#plan.deadline - Date.now() - 1),
+    )
+  }
+
   #onRefused(outcome: Refusal, attempt: number, round: number, kind?: 'hedge' | 'retry'): void {
     const plan = this.#plan
     const refused = refusalError(outcome, { ...plan, pool: this.#deps.pool })
@@ -484,16 +498,7 @@ export class CopyRace {
     }
     if (outcome.status === 'TENANT_FULL' && plan.onSaturated === 'wait') {
       // Parked until its tenant may have room (tenant-waits.ts), or SATURATED at its deadline.
-      this.#waitedOut = refused
-      clearTimeout(this.#timer)
-      this.#timer = setTimeout(
-        () => {
-          if (this.#isDone) return
-          this.#finish()
-          this.#settle(refused)
-        },
-        Math.max(0, plan.deadline - Date.now() - 1),
-      )
+      this.#waitOut(refused)
       this.#deps.tenants.park(plan.limitKey as string, this.#waiter)
       return
     }
@@ -505,16 +510,7 @@ export class CopyRace {
     if (this.#plan.onSaturated === 'wait' && Date.now() < this.#plan.deadline - 1) {
       // Parked until a job of this producer ends or a probe finds room (saturation-waits.ts), or
       // SATURATED (NO_WORKERS) at its deadline.
-      this.#waitedOut = refused
-      clearTimeout(this.#timer)
-      this.#timer = setTimeout(
-        () => {
-          if (this.#isDone) return
-          this.#finish()
-          this.#settle(refused)
-        },
-        Math.max(0, plan.deadline - Date.now() - 1),
-      )
+      this.#waitOut(refused)
       this.#isWaitingForRoom = true
       this.#deps.saturation.park(this.#waiter)
       return

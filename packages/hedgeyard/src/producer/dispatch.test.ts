@@ -3,6 +3,7 @@ import { cleanupPool, client, loadAndLengths, redisUrl, uniquePool } from '@hedg
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { isHedgeyardError } from '../protocol/errors.js'
 import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, workerKey } from '../protocol/keys.js'
+import type { DispatchItem } from '../protocol/scripts/dispatch.js'
 import { connectReady, createConnection } from '../redis/connection.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
 import { Dispatcher } from './dispatcher.js'
@@ -225,35 +226,41 @@ describe('batches', () => {
    * as a burst of submits does; resolves with each job's status ('queued' or the script's answer).
    */
   async function submitBatch(pool: string, n: number): Promise<string[]> {
+    const { batcher } = await batcherOf(pool)
+    const outcomes = await Promise.all(Array.from({ length: n }, (_, i) => batcher.dispatch(plainJob(i))))
+    return outcomes.map((o) => (o.status === 'queued' ? 'queued' : o.status))
+  }
+
+  /** A dispatch batcher of its own connection, for `pool`. */
+  async function batcherOf(pool: string) {
     const conn = createConnection(redisUrl(), 'command', 'hy:test-batch')
     opened.push({ close: () => conn.disconnect() })
     await connectReady(conn, 10_000)
-    const batcher = new DispatchBatcher(conn, poolKeys('hy', pool), 'test-producer', 30_000, undefined)
-    const outcomes = await Promise.all(
-      Array.from({ length: n }, (_, i) =>
-        batcher.dispatch({
-          jobId: `job-${i}`,
-          session: '',
-          payload: String(i),
-          timeoutMs: 60_000,
-          attempt: 1,
-          maxAttempts: 3,
-          exclude: '',
-          race: '',
-          copies: 1,
-        }),
-      ),
-    )
-    return outcomes.map((o) => (o.status === 'queued' ? 'queued' : o.status))
+    return {
+      conn,
+      batcher: new DispatchBatcher(conn, poolKeys('hy', pool), 'test-producer', 30_000, undefined),
+    }
+  }
+
+  /** Plain job `i`, first attempt. */
+  function plainJob(i: number): DispatchItem {
+    return {
+      jobId: `job-${i}`,
+      session: '',
+      payload: String(i),
+      timeoutMs: 60_000,
+      attempt: 1,
+      maxAttempts: 3,
+      exclude: '',
+      race: '',
+      copies: 1,
+    }
   }
 
   it('sends each full call of 256 jobs at once, while the caller is still submitting in the same turn', async () => {
     const pool = uniquePool('batchearly')
     await useFakes(pool, { a: 0 }, { capacity: 1_000 })
-    const conn = createConnection(redisUrl(), 'command', 'hy:test-batch')
-    opened.push({ close: () => conn.disconnect() })
-    await connectReady(conn, 10_000)
-    const batcher = new DispatchBatcher(conn, poolKeys('hy', pool), 'test-producer', 30_000, undefined)
+    const { conn, batcher } = await batcherOf(pool)
     // The script calls made, counted as they leave (the calls still go to Redis).
     const sent: number[] = []
     const call = conn.dispatch.bind(conn)
@@ -264,19 +271,7 @@ describe('batches', () => {
     const outcomes: Promise<unknown>[] = []
     const callsMadeAt: number[] = []
     for (let i = 0; i < 600; i++) {
-      outcomes.push(
-        batcher.dispatch({
-          jobId: `job-${i}`,
-          session: '',
-          payload: String(i),
-          timeoutMs: 60_000,
-          attempt: 1,
-          maxAttempts: 3,
-          exclude: '',
-          race: '',
-          copies: 1,
-        }),
-      )
+      outcomes.push(batcher.dispatch(plainJob(i)))
       callsMadeAt.push(sent.length)
     }
     // Still in the submitting turn: two full calls have gone, the rest goes when the turn ends.
