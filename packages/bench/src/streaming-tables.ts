@@ -16,6 +16,8 @@ function kib(s: Spread): string {
 function allRows(s: StreamingResult): { handler: string; row: StreamingRow }[] {
   const out = s.rows.map((row) => ({ handler: 'as fast as let', row }))
   for (const row of s.paced?.rows ?? []) out.push({ handler: `a chunk every ${s.paced?.everyMs} ms`, row })
+  for (const row of s.outOfStep?.rows ?? [])
+    out.push({ handler: `a chunk every ${s.outOfStep?.everyMs} ms, out of step`, row })
   return out
 }
 

@@ -2,7 +2,9 @@
  * Suite f, streaming: 1,000 streams of 50 chunks opened at once by a producer process, each
  * streamed by a handler on a worker process that yields as fast as it is let (no sleeps: the
  * figures are the machinery's), then the same streams with a chunk every 40 ms (a model's pace:
- * each write then carries one chunk). Chunks/s, each chunk's latency from its `yield` to its receipt by
+ * each write then carries one chunk), first in step (opened at once, the streams send their
+ * chunks together, a burst of 1,000 every 40 ms), then out of step (each stream waits a random
+ * part of the 40 ms before its first chunk, as a chat product's conversations would). Chunks/s, each chunk's latency from its `yield` to its receipt by
  * the consumer, streams open at once in the producer, CPU per chunk of Redis and of each process,
  * and Redis memory at the peak and once the TTL of the run's data has passed. BullMQ's closest
  * equivalent runs beside it: `job.updateProgress(chunk)` per chunk, `QueueEvents` `progress`.
@@ -90,6 +92,8 @@ export interface StreamingResult {
   rows: StreamingRow[]
   /** The same streams with a chunk every `everyMs` (absent in results written before it was run). */
   paced?: { everyMs: number; rows: StreamingRow[] }
+  /** The paced streams out of step (absent in results written before it was run). */
+  outOfStep?: { everyMs: number; rows: StreamingRow[] }
 }
 
 function perChunk(m: RunMeasurement, memory: MemoryFigures, repetition: number): StreamingRun {
@@ -150,21 +154,25 @@ export async function runStreaming(ctx: BenchContext, repetitions: number): Prom
     chunks: size.chunks,
     warmupStreams: size.warmupStreams,
   }
-  const options = (name: string, everyMs?: number): PairOptions => ({
+  const options = (name: string, everyMs?: number, isOutOfStep = false): PairOptions => ({
     name,
     concurrency: size.concurrency,
-    work: everyMs === undefined ? { kind: 'stream' } : { kind: 'stream', everyMs },
+    work:
+      everyMs === undefined
+        ? { kind: 'stream' }
+        : { kind: 'stream', everyMs, ...(isOutOfStep ? { isOutOfStep } : {}) },
     workload: load,
     resultTtlMs: size.resultTtlMs,
   })
   /** Every repetition of both systems, then each system's commands counted in a run of its own. */
-  const measureRows = async (everyMs?: number): Promise<StreamingRow[]> => {
-    const pace = everyMs === undefined ? '' : ` a chunk every ${everyMs} ms`
+  const measureRows = async (everyMs?: number, isOutOfStep = false): Promise<StreamingRow[]> => {
+    const pace =
+      everyMs === undefined ? '' : ` a chunk every ${everyMs} ms${isOutOfStep ? ', out of step' : ''}`
     const runs: Record<Compared, StreamingRun[]> = { hedgeyard: [], bullmq: [] }
     for (let rep = 1; rep <= repetitions; rep++) {
       for (const system of systemOrder(rep)) {
         if (system !== 'hedgeyard' && system !== 'bullmq') continue
-        const spec = pairFor(system, ctx, options(`stream-${rep}`, everyMs))
+        const spec = pairFor(system, ctx, options(`stream-${rep}`, everyMs, isOutOfStep))
         const label = `streaming${pace} rep ${rep} ${SYSTEM_LABEL[system]}`
         const { m, run } = await measureSteadily(ctx, label, async () => {
           const memory = watchMemory(ctx.conn, size.resultTtlMs)
@@ -192,7 +200,7 @@ export async function runStreaming(ctx: BenchContext, repetitions: number): Prom
       // The commands each process sends, counted in a run of their own (counting costs CPU).
       const counted = await measureRun(
         ctx,
-        pairFor(system, ctx, { ...options('stream-count', everyMs), countCommands: true }),
+        pairFor(system, ctx, { ...options('stream-count', everyMs, isOutOfStep), countCommands: true }),
       )
       rows.push(rowOf(system, runs[system], commandsPerJob(counted, Number(counted.extra.chunks))))
     }
@@ -200,6 +208,7 @@ export async function runStreaming(ctx: BenchContext, repetitions: number): Prom
   }
   const rows = await measureRows()
   const pacedRows = await measureRows(size.pacedEveryMs)
+  const outOfStepRows = await measureRows(size.pacedEveryMs, true)
   return {
     settings: {
       streams: load.streams,
@@ -211,5 +220,6 @@ export async function runStreaming(ctx: BenchContext, repetitions: number): Prom
     },
     rows,
     paced: { everyMs: size.pacedEveryMs, rows: pacedRows },
+    outOfStep: { everyMs: size.pacedEveryMs, rows: outOfStepRows },
   }
 }

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     if (config.work.kind === 'stream') {
       const { chunks } = job.data as StreamRequest
       for (let i = 1; i <= chunks; i++) {
-        if (wait) await wait()
+        if (wait) await wait(i)
         await job.updateProgress({ i, t: monotonicUs() })
       }
       return { chunks }

@@ -73,7 +73,7 @@ async function main(): Promise<void> {
   const wait = chunkWait(config.work)
   async function* streamHandler(req: StreamRequest, ctx: JobContext): AsyncGenerator<StreamChunkData> {
     for (let i = 1; i <= req.chunks; i++) {
-      if (wait) await wait()
+      if (wait) await wait(i)
       yield { i, t: monotonicUs() }
     }
     tally.done(ctx.workerId)

@@ -23,6 +23,11 @@ export type WorkSpec =
       kind: 'stream'
       /** Ms between chunks (a model's pace); none: as fast as the system lets them go. */
       everyMs?: number
+      /**
+       * With everyMs: each stream waits a random part of it (uniform) before its first chunk, so
+       * that the streams, opened at once, do not send their chunks in step.
+       */
+      isOutOfStep?: boolean
     }
 
 /** The request of a streamed job: its number and how many chunks its handler sends. */
@@ -64,10 +69,11 @@ export function jobWork(spec: WorkSpec, index: number): () => Promise<void> | un
   return () => sleep((spec.minMs - spec.meanExtraMs * Math.log(1 - random())) * factor)
 }
 
-/** The wait before each chunk of a streamed job of `spec`; undefined for none. */
-export function chunkWait(spec: WorkSpec): (() => Promise<void>) | undefined {
+/** The wait before chunk `i` (from 1) of a streamed job of `spec`; undefined for none. */
+export function chunkWait(spec: WorkSpec): ((i: number) => Promise<void>) | undefined {
   if (spec.kind !== 'stream' || spec.everyMs === undefined || spec.everyMs <= 0) return undefined
   const ms = spec.everyMs
+  if (spec.isOutOfStep === true) return (i) => sleep(i === 1 ? Math.random() * ms : ms)
   return () => sleep(ms)
 }
 
