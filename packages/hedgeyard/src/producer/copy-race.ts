@@ -104,7 +104,7 @@ export class CopyRace {
   #inDispatch = 0
   /** A hedge came due while a copy's dispatch reply was out: it goes when the reply comes. */
   #isHedgeDue = false
-  /** Parked while its tenant is at its cap (onSaturated 'wait'); woken to try again. */
+  /** Parked while its tenant is at its cap or the pool has no room (onSaturated 'wait'); woken to try again. */
   readonly #waiter: TenantWaiter = { wake: () => this.#wake() }
   #hasLeftTenant = false
   /** Parked once among the requests waiting for room in the pool (saturation-waits.ts): it leaves them when it ends. */
@@ -284,7 +284,7 @@ export class CopyRace {
     else if (this.#hasQueued) this.#deps.tenants.freed(tenant)
   }
 
-  /** Its tenant may have room now: the parked first copy goes again. */
+  /** Its tenant or the pool may have room now: the parked first copy goes again. */
   #wake(): void {
     if (this.#isDone) {
       if (this.#plan.limitKey !== undefined) this.#deps.tenants.leave(this.#plan.limitKey, this.#waiter)
