@@ -11,7 +11,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import { type Job, Worker } from 'bullmq'
-import { chunkWait, isTimed, jobWork, monotonicUs, type StreamRequest, type WorkSpec } from './job-work.js'
+import { chunkPacer, isTimed, jobWork, monotonicUs, type StreamRequest, type WorkSpec } from './job-work.js'
 import { countTraffic, emit, fail, readConfig } from './runner-io.js'
 import { serveWorker, WorkerTally } from './worker-report.js'
 
@@ -35,10 +35,11 @@ async function main(): Promise<void> {
   const url = new URL(config.redis)
   let failed = 0
 
-  const wait = chunkWait(config.work)
+  const pacer = chunkPacer(config.work)
   const processor = async (job: Job) => {
     if (config.work.kind === 'stream') {
       const { chunks } = job.data as StreamRequest
+      const wait = pacer?.()
       for (let i = 1; i <= chunks; i++) {
         if (wait) await wait(i)
         await job.updateProgress({ i, t: monotonicUs() })

@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks'
 import { type JobContext, startWorkers } from 'hedgeyard'
 import {
-  chunkWait,
+  chunkPacer,
   isTimed,
   jobWork,
   monotonicUs,
@@ -70,8 +70,9 @@ async function main(): Promise<void> {
     if (pending === undefined) return done(ctx.workerId, startedMs)
     return pending.then(() => done(ctx.workerId, startedMs))
   }
-  const wait = chunkWait(config.work)
+  const pacer = chunkPacer(config.work)
   async function* streamHandler(req: StreamRequest, ctx: JobContext): AsyncGenerator<StreamChunkData> {
+    const wait = pacer?.()
     for (let i = 1; i <= req.chunks; i++) {
       if (wait) await wait(i)
       yield { i, t: monotonicUs() }

@@ -69,12 +69,21 @@ export function jobWork(spec: WorkSpec, index: number): () => Promise<void> | un
   return () => sleep((spec.minMs - spec.meanExtraMs * Math.log(1 - random())) * factor)
 }
 
-/** The wait before chunk `i` (from 1) of a streamed job of `spec`; undefined for none. */
-export function chunkWait(spec: WorkSpec): ((i: number) => Promise<void>) | undefined {
+/**
+ * The pace of the streamed jobs of `spec` (undefined for none): called when a job starts, it gives
+ * the wait before its chunk `i` (from 1). Chunk i is due at the job's start (plus its random part of
+ * a period, out of step) plus i periods, on the clock, not a period after the chunk before: a
+ * timer set a period after the last one starts from the time its event-loop turn began, so the
+ * streams a busy process resumes in one turn would stay in step with each other from then on.
+ */
+export function chunkPacer(spec: WorkSpec): (() => (i: number) => Promise<void>) | undefined {
   if (spec.kind !== 'stream' || spec.everyMs === undefined || spec.everyMs <= 0) return undefined
   const ms = spec.everyMs
-  if (spec.isOutOfStep === true) return (i) => sleep(i === 1 ? Math.random() * ms : ms)
-  return () => sleep(ms)
+  const isOutOfStep = spec.isOutOfStep === true
+  return () => {
+    const start = performance.now() + (isOutOfStep ? Math.random() * ms : 0)
+    return (i) => sleep(Math.max(0, start + i * ms - performance.now()))
+  }
 }
 
 /** Whether a job of `spec` times its body (and returns that time as its result). */
