@@ -3,11 +3,27 @@ import {
   type Connection,
   connectReady,
   createConnection,
+  type DispatchItem,
   entryFieldList,
   queueKey,
   registerWorkers,
 } from 'hedgeyard/internal'
 import type { TestClient } from './helpers.js'
+
+/** A plain job as a producer dispatches it (first attempt, no session, one copy), for the scripts' tests. */
+export function plainDispatchItem(jobId: string, payload = '1'): DispatchItem {
+  return {
+    jobId,
+    session: '',
+    payload,
+    timeoutMs: 60_000,
+    attempt: 1,
+    maxAttempts: 3,
+    exclude: '',
+    race: '',
+    copies: 1,
+  }
+}
 
 /** A worker's score in `ready` is its jobs held per slot times this (placement/ready.lua). */
 export const READY_SCALE = 1_000_000

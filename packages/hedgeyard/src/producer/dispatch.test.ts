@@ -1,9 +1,14 @@
-import { expireLease, fakeWorkers, queueLengths, READY_SCALE } from '@hedgeyard/testing/fake-pool'
+import {
+  expireLease,
+  fakeWorkers,
+  plainDispatchItem,
+  queueLengths,
+  READY_SCALE,
+} from '@hedgeyard/testing/fake-pool'
 import { cleanupPool, client, loadAndLengths, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { isHedgeyardError } from '../protocol/errors.js'
 import { affinityKey, CONSUMER_GROUP, poolKeys, queueKey, workerKey } from '../protocol/keys.js'
-import type { DispatchItem } from '../protocol/scripts/dispatch.js'
 import { connectReady, createConnection } from '../redis/connection.js'
 import { DispatchBatcher } from './dispatch-batcher.js'
 import { Dispatcher } from './dispatcher.js'
@@ -243,18 +248,8 @@ describe('batches', () => {
   }
 
   /** Plain job `i`, first attempt. */
-  function plainJob(i: number): DispatchItem {
-    return {
-      jobId: `job-${i}`,
-      session: '',
-      payload: String(i),
-      timeoutMs: 60_000,
-      attempt: 1,
-      maxAttempts: 3,
-      exclude: '',
-      race: '',
-      copies: 1,
-    }
+  function plainJob(i: number) {
+    return plainDispatchItem(`job-${i}`, String(i))
   }
 
   it('sends each full call of 256 jobs at once, while the caller is still submitting in the same turn', async () => {

@@ -1,9 +1,10 @@
+import { plainDispatchItem } from '@hedgeyard/testing/fake-pool'
 import { cleanupPool, client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { pino } from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { decodeEntry, type JobEntry } from '../../protocol/codec.js'
 import { CONSUMER_GROUP, type PoolKeys, poolKeys, queueKey, workerKey } from '../../protocol/keys.js'
-import { type DispatchItem, dispatchJobs } from '../../protocol/scripts/dispatch.js'
+import { dispatchJobs } from '../../protocol/scripts/dispatch.js'
 import { connectReady, createConnection } from '../../redis/connection.js'
 import { type DrainableWorker, Drainer } from './drainer.js'
 import { Registration } from './registration.js'
@@ -76,19 +77,8 @@ async function pool(label: string) {
 
 /** Queues `n` plain jobs; with one worker registered, they all go to it. */
 async function queueJobs(keys: PoolKeys, n: number): Promise<void> {
-  const job: DispatchItem = {
-    jobId: '',
-    session: '',
-    payload: '1',
-    timeoutMs: 60_000,
-    attempt: 1,
-    maxAttempts: 3,
-    exclude: '',
-    race: '',
-    copies: 1,
-  }
   const settings = { producerId: 'p', affinityTtlMs: 1_000, resultTtlMs: undefined, seed: 1 }
-  const jobs = Array.from({ length: n }, (_, i) => ({ ...job, jobId: `job-${i}` }))
+  const jobs = Array.from({ length: n }, (_, i) => plainDispatchItem(`job-${i}`))
   await dispatchJobs(cmd, keys, settings, jobs)
 }
 

@@ -1,9 +1,10 @@
+import { plainDispatchItem } from '@hedgeyard/testing/fake-pool'
 import { cleanupPool, client, eventually, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
 import { pino } from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { MetricsSink } from '../../observe/metrics-sink.js'
 import { type PoolKeys, poolKeys, queueKey, workerKey } from '../../protocol/keys.js'
-import { type DispatchItem, dispatchJobs } from '../../protocol/scripts/dispatch.js'
+import { dispatchJobs } from '../../protocol/scripts/dispatch.js'
 import { connectReady, createConnection } from '../../redis/connection.js'
 import { Recoverer } from './recoverer.js'
 import { Registration } from './registration.js'
@@ -15,17 +16,7 @@ afterAll(() => {
   cmd.disconnect()
 })
 
-const JOB: DispatchItem = {
-  jobId: 'job-1',
-  session: '',
-  payload: '1',
-  timeoutMs: 60_000,
-  attempt: 1,
-  maxAttempts: 3,
-  exclude: '',
-  race: '',
-  copies: 1,
-}
+const JOB = plainDispatchItem('job-1')
 
 /** Registers `id` with a lease of `leaseMs` and no heartbeat. */
 function register(keys: PoolKeys, id: string, leaseMs: number): Promise<void> {
