@@ -24,6 +24,7 @@ import {
   type RedisInput,
   redisFailure,
 } from '../redis/connection.js'
+import { type AbortTarget, unwatchAbort, watchAbort } from './abort-watch.js'
 import { AdaptiveThrottle } from './adaptive-throttle.js'
 import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
 import { Deadlines } from './deadlines.js'
@@ -644,7 +645,7 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       isSettled = true
       this.#deadlines.cancel(deadlineEntry)
       race.stop()
-      if (signal && onAbort) signal.removeEventListener('abort', onAbort)
+      if (signal && onAbort) unwatchAbort(signal, onAbort)
       this.#results.forget(jobId)
       const now = Date.now()
       if (err === undefined) this.#latency.record(now - startedAt)
@@ -667,13 +668,20 @@ export class Dispatcher<Req = unknown, Res = unknown> {
       setTimeout(timedOut, RECOVERY_WAIT_MS).unref()
       this.#results.recoverJobs([jobId]).then(timedOut, timedOut)
     })
-    let onAbort: (() => void) | undefined
+    let onAbort: AbortTarget | undefined
     if (signal) {
-      onAbort = () => {
+      // Aborted while it waited for a connection: it ends before it is sent.
+      if (signal.aborted) {
         settle(abortedError(signal))
-        this.#stopAborted(jobId, race.workers)
+        return
       }
-      signal.addEventListener('abort', onAbort, { once: true })
+      onAbort = {
+        handleEvent: () => {
+          settle(abortedError(signal))
+          this.#stopAborted(jobId, race.workers)
+        },
+      }
+      watchAbort(signal, onAbort)
     }
     // Listen before dispatching: a fast worker can answer before the dispatch reply arrives.
     this.#results.expect(jobId, race, race.isRacing ? () => race.attemptsSent : undefined)

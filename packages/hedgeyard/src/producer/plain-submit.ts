@@ -3,6 +3,7 @@ import { SubmitTrace } from '../observe/tracing.js'
 import { type Envelope, envelopeError } from '../protocol/codec.js'
 import { HedgeyardError } from '../protocol/errors.js'
 import type { DispatchItem, DispatchOutcome } from '../protocol/scripts/dispatch.js'
+import { unwatchAbort, watchAbort } from './abort-watch.js'
 import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
 import type { Deadline, Deadlines } from './deadlines.js'
 import type { DispatchBatcher, DispatchListener } from './dispatch-batcher.js'
@@ -151,7 +152,7 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
         this.settle(abortedError(this.#signal))
         return
       }
-      this.#signal.addEventListener('abort', this, { once: true })
+      watchAbort(this.#signal, this)
     }
     this.#deps.batcher.send(this, this)
   }
@@ -239,7 +240,7 @@ export class PlainSubmit implements DispatchItem, Deadline, ResultHandler, Dispa
     if (this.#isSettled) return
     this.#isSettled = true
     this.#deps.deadlines.cancel(this)
-    this.#signal?.removeEventListener('abort', this)
+    if (this.#signal !== undefined) unwatchAbort(this.#signal, this)
     this.#copyRace?.stop()
     if (isWaiting) this.#deps.results.forget(this.jobId)
     this.#trace?.end(err === undefined ? undefined : outcomeLabel(err), (err as Error | undefined)?.message)

@@ -4,6 +4,7 @@ import { decodeEnvelope, type Envelope, envelopeError } from '../protocol/codec.
 import { HedgeyardError } from '../protocol/errors.js'
 import { copiesKey, outKey, type PoolKeys, resultKey, resumedKey } from '../protocol/keys.js'
 import { type Connection, redisFailure } from '../redis/connection.js'
+import { type AbortTarget, unwatchAbort, watchAbort } from './abort-watch.js'
 import { CopyRace, type RaceDeps, type RacePlan } from './copy-race.js'
 import type { Deadline, Deadlines } from './deadlines.js'
 import { endJob } from './end-job.js'
@@ -240,7 +241,7 @@ function openStream<Chunk, Res>(
     if (isFinished || sink.isEnded) return
     isFinished = true
     deps.deadlines.cancel(deadline)
-    if (hooks.signal && onAbort) hooks.signal.removeEventListener('abort', onAbort)
+    if (hooks.signal && onAbort) unwatchAbort(hooks.signal, onAbort)
     deps.pushes.remove(jobId, output)
     deps.reader().remove(output)
     const writing = hooks.onEnd(err, writeEnd)
@@ -289,16 +290,18 @@ function openStream<Chunk, Res>(
       hooks.isTimeoutFinal,
     ),
   )
-  let onAbort: (() => void) | undefined
+  let onAbort: AbortTarget | undefined
   if (hooks.signal) {
     const signal = hooks.signal
-    onAbort = () =>
-      finish(
-        new HedgeyardError('ABORTED', 'the stream was aborted', { jobId, cause: signal.reason }),
-        undefined,
-        true,
-      )
-    signal.addEventListener('abort', onAbort, { once: true })
+    onAbort = {
+      handleEvent: () =>
+        finish(
+          new HedgeyardError('ABORTED', 'the stream was aborted', { jobId, cause: signal.reason }),
+          undefined,
+          true,
+        ),
+    }
+    watchAbort(signal, onAbort)
   }
   return {
     stream: made.stream,

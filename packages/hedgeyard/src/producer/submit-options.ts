@@ -38,7 +38,7 @@ export interface SubmitOptions {
   session?: string
   /** Time limit of this request; past it the caller gets TIMEOUT and the job is not started. */
   timeoutMs?: number
-  /** Aborting it makes the submit fail with ABORTED. */
+  /** Aborting it makes the submit fail with ABORTED. One signal may serve any number of submits and streams: it carries one listener for them all. */
   signal?: AbortSignal
   /**
    * When no worker has room: fail at once with SATURATED, or wait in this dispatcher's queue of

@@ -289,6 +289,72 @@ describe('submit and results', () => {
     expect(d.stats().failed).toBe(0)
   })
 
+  it('a signal shared by many submits and streams in flight carries one listener, and aborts them all', async () => {
+    const pool = uniquePool('signal-one')
+    const ran: unknown[] = []
+    await workers(pool, async (req, ctx) => {
+      ran.push(req)
+      if (req !== 'warm') {
+        await new Promise((r) => {
+          const timer = setTimeout(r, 10_000)
+          ctx.signal.addEventListener('abort', () => r(clearTimeout(timer)))
+        })
+      }
+      return ctx.workerId
+    })
+    const d = dispatcher(pool)
+    await d.submit('warm')
+    const shared = new AbortController()
+    const warnings: string[] = []
+    const onWarning = (w: Error) => warnings.push(w.name)
+    process.on('warning', onWarning)
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'done',
+        (err: unknown) => (err as HedgeyardError).code,
+      )
+    try {
+      const submits = Array.from({ length: 30 }, (_, i) =>
+        codeOf(d.submit(i, { signal: shared.signal, timeoutMs: 10_000 })),
+      )
+      const hedged = codeOf(d.submit('h', { signal: shared.signal, hedge: { delayMs: 5_000 } }))
+      const stream = d.stream('s', { signal: shared.signal })
+      const streamed = codeOf(
+        (async () => {
+          for await (const _ of stream) {
+          }
+        })(),
+      )
+      expect(getEventListeners(shared.signal, 'abort')).toHaveLength(1)
+      shared.abort()
+      expect(await Promise.all(submits)).toEqual(Array(30).fill('ABORTED'))
+      expect(await hedged).toBe('ABORTED')
+      expect(await streamed).toBe('ABORTED')
+      expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0)
+      await new Promise((r) => setImmediate(r))
+      expect(warnings).not.toContain('MaxListenersExceededWarning')
+    } finally {
+      process.off('warning', onWarning)
+    }
+  })
+
+  it('a hedged submit aborted while its dispatcher connects fails with ABORTED and never runs', async () => {
+    const pool = uniquePool('signal-early')
+    const ran: unknown[] = []
+    await workers(pool, async (req) => {
+      ran.push(req)
+      return req
+    })
+    const d = dispatcher(pool)
+    const caller = new AbortController()
+    const hedged = d.submit('h', { signal: caller.signal, hedge: { delayMs: 5_000 } })
+    caller.abort()
+    await expect(hedged).rejects.toMatchObject({ code: 'ABORTED' })
+    // The dispatcher is connected by now: a job sent would have run.
+    expect(await d.submit('after')).toBe('after')
+    expect(ran).toEqual(['after'])
+  })
+
   it('recovers after SCRIPT FLUSH (NOSCRIPT) without the caller noticing', async () => {
     const pool = uniquePool('noscript')
     await workers(pool, echo)
