@@ -3,40 +3,52 @@ export interface AbortTarget {
   handleEvent(): void
 }
 
-interface Watch {
+/** The requests behind a signal's one listener, once a second request shares it. */
+interface Shared {
   targets: Set<AbortTarget>
   listener: () => void
 }
 
 /**
- * The requests listening to each caller's AbortSignal, behind one listener of its own per signal.
- * A signal shared by many requests (one for a whole incoming HTTP request, one for the process)
- * then carries one listener, not one per request, so Node never warns of a listener leak past
- * ten, and a request adds and removes a Set entry rather than an event listener.
+ * The requests listening to each caller's AbortSignal, behind one listener per signal. A signal
+ * given to one request (a gateway's, one per HTTP request) has that request as its listener, as
+ * with `addEventListener` alone; a signal shared by many (one for a whole incoming call, one for
+ * the process) gets one listener that tells them all, not one each, so Node never warns of a
+ * listener leak past ten.
  */
-const watches = new WeakMap<AbortSignal, Watch>()
+const watches = new WeakMap<AbortSignal, AbortTarget | Shared>()
 
 /** Calls `target.handleEvent()` when `signal` aborts, unless unwatched first. */
 export function watchAbort(signal: AbortSignal, target: AbortTarget): void {
-  let watch = watches.get(signal)
+  const watch = watches.get(signal)
   if (watch === undefined) {
-    const targets = new Set<AbortTarget>()
+    watches.set(signal, target)
+    signal.addEventListener('abort', target, { once: true })
+  } else if ('targets' in watch) {
+    watch.targets.add(target)
+  } else {
+    // A second request on the signal: one listener for both from now on.
+    signal.removeEventListener('abort', watch)
+    const targets = new Set([watch, target])
     const listener = () => {
-      // Forgotten first: a target that settles now finds nothing to unwatch.
+      // Forgotten first: a request that settles now finds nothing to unwatch.
       watches.delete(signal)
       for (const t of targets) t.handleEvent()
     }
-    watch = { targets, listener }
-    watches.set(signal, watch)
+    watches.set(signal, { targets, listener })
     signal.addEventListener('abort', listener, { once: true })
   }
-  watch.targets.add(target)
 }
 
-/** Stops watching for `target`; the signal's listener goes with its last target. */
+/** Stops watching for `target`; the signal's listener goes with its last request. */
 export function unwatchAbort(signal: AbortSignal, target: AbortTarget): void {
   const watch = watches.get(signal)
-  if (watch === undefined || !watch.targets.delete(target) || watch.targets.size > 0) return
-  watches.delete(signal)
-  signal.removeEventListener('abort', watch.listener)
+  if (watch === undefined) return
+  if (watch === target) {
+    watches.delete(signal)
+    signal.removeEventListener('abort', target)
+  } else if ('targets' in watch && watch.targets.delete(target) && watch.targets.size === 0) {
+    watches.delete(signal)
+    signal.removeEventListener('abort', watch.listener)
+  }
 }
