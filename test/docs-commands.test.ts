@@ -151,11 +151,14 @@ class Shell {
 
 const ULID_OR_TOKEN = /\b(?=[0-9A-Z]*[0-9])(?=[0-9A-Z]*[A-Z])[0-9A-Z]{6,}\b/g
 
-/** A line as the comparison sees it: numbers, ids, the host and spacing do not count. */
+/**
+ * A line as the comparison sees it: numbers, ids, the host and spacing do not count. An id is a
+ * number to it, for the random part of one can be all digits (a producer's `-02518960`).
+ */
 function normalise(line: string): string {
   return line
     .replaceAll(hostname(), 'vm')
-    .replace(ULID_OR_TOKEN, '<id>')
+    .replace(ULID_OR_TOKEN, '#')
     .replace(/\d+(\.\d+)?/g, '#')
     .replace(/\s+/g, ' ')
     .trim()

@@ -116,7 +116,9 @@ describe('streaming across processes', () => {
     await expect(nowhere.queued).rejects.toMatchObject({ code: 'NO_WORKERS' })
     await streamWorker(pool)
     const other = dispatcher(pool)
-    const stream = d.stream({ chunks: 3, everyMs: 100 })
+    // Connected before the job starts (on a cluster, connecting can take longer than a short job).
+    await other.workerMetrics()
+    const stream = d.stream({ chunks: 3, everyMs: 300 })
     await stream.queued
     expect(await other.getJob(stream.jobId)).toEqual({ status: 'pending' })
     const { result } = await drain(stream as never)
