@@ -4,7 +4,7 @@
  * 5 ms handler, one gateway process and the floor (load-floor.ts: one bare HTTP hop into
  * `Dispatcher.submit`), then, open-loop at a fixed rate, rotates 5-second slices of requests
  * through the gateway (`:generateContent`), through the floor, and submits from this process, and
- * reports p50/p99 of each, the 5xx seen, and the gateway's memory after the warm-up and at the end.
+ * reports p50/p99 of each, the 5xx seen, and the gateway's memory after its first slice and its last.
  * Then it opens 1,000 server-sent event streams at once on the gateway and reports its memory and
  * event-loop delay while they are open.
  *
@@ -15,7 +15,7 @@
  * process into `dir` when it exits (open it in Chrome's DevTools).
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -191,6 +191,21 @@ async function scrape(port: number): Promise<(name: string) => number> {
   }
 }
 
+/**
+ * The CPU seconds a process has used (user and system), from /proc: read the same way for the
+ * gateway and the floor, around their own slices only. NaN where there is no /proc.
+ */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
 const mb = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`
 const ms = (v: number) => `${v.toFixed(2)} ms`
 
@@ -280,7 +295,6 @@ export default function (req, ctx) {
   await openLoop(RATE, isQuick ? 1 : 2, viaFloor)
   await openLoop(RATE, isQuick ? 1 : 2, direct)
   const warm = await scrape(port)
-  const rssWarm = warm('process_resident_memory_bytes')
 
   const gwLat: number[] = []
   const fLat: number[] = []
@@ -288,6 +302,12 @@ export default function (req, ctx) {
   const gwP99: number[] = []
   const fP99: number[] = []
   const dP99: number[] = []
+  // The gateway's RSS right after each of its slices: the first is its value after the warm-up,
+  // the last its value at the end, both read at the same point of its load (read after the other
+  // slices, they would differ by what the heap gives back while the gateway idles).
+  const rssAfterSlices: number[] = []
+  // CPU seconds of the gateway and of the floor over their own slices.
+  const sliceCpu = { gateway: 0, floor: 0 }
   const fails = new Map<string, number>()
   for (let s = 0; s < SECONDS / SLICE_S; s++) {
     const kinds = [
@@ -297,7 +317,10 @@ export default function (req, ctx) {
     ] as const
     // Each slice starts with another of the three, so that none always follows the same one.
     for (const [kind, call, all, p99s] of [...kinds.slice(s % 3), ...kinds.slice(0, s % 3)]) {
+      const server = kind === 'gateway' ? gw.child.pid : kind === 'floor' ? floor.child.pid : undefined
+      const cpuBefore = cpuSecondsOf(server)
       const r = await openLoop(RATE, SLICE_S, call)
+      if (kind !== 'direct') sliceCpu[kind] += cpuSecondsOf(server) - cpuBefore
       all.push(...r.latencies)
       p99s.push(
         percentile(
@@ -306,14 +329,16 @@ export default function (req, ctx) {
         ),
       )
       for (const [k, v] of r.failures) fails.set(`${kind} ${k}`, (fails.get(`${kind} ${k}`) ?? 0) + v)
+      if (kind === 'gateway') rssAfterSlices.push((await scrape(port))('process_resident_memory_bytes'))
     }
     process.stdout.write(
       `  slice ${s + 1}: p99 gateway ${ms(gwP99.at(-1) as number)}, floor ${ms(fP99.at(-1) as number)}, direct ${ms(dP99.at(-1) as number)}\n`,
     )
   }
   const end = await scrape(port)
-  const rssEnd = end('process_resident_memory_bytes')
-  // The gateway's CPU over the slices (it idles through the floor's and the direct ones).
+  const rssWarm = rssAfterSlices[0] as number
+  const rssEnd = rssAfterSlices.at(-1) as number
+  // The gateway's CPU over all the slices (it idles through the floor's and the direct ones).
   const cpuUsPerRequest =
     ((end('process_cpu_seconds_total') - warm('process_cpu_seconds_total')) * 1e6) / gwLat.length
   gwLat.sort((a, b) => a - b)
@@ -337,8 +362,8 @@ export default function (req, ctx) {
       `p99 the gateway adds: ${ms(percentile(gwLat, 0.99) - percentile(dLat, 0.99))} overall; median over slices ${ms(median(added))}`,
       `p99 the floor adds: ${ms(percentile(fLat, 0.99) - percentile(dLat, 0.99))} overall; median over slices ${ms(median(floorAdded))}`,
       `p99 the gateway adds over the floor: ${ms(percentile(gwLat, 0.99) - percentile(fLat, 0.99))} overall; median over slices ${ms(median(overFloor))}`,
-      `gateway CPU: ${cpuUsPerRequest.toFixed(0)} us per request (its process, over the slices)`,
-      `gateway RSS: ${mb(rssWarm)} after the warm-up, ${mb(rssEnd)} at the end (${(((rssEnd - rssWarm) / rssWarm) * 100).toFixed(1)}%)`,
+      `CPU per request over its own slices: gateway ${((sliceCpu.gateway * 1e6) / gwLat.length).toFixed(0)} us, floor ${((sliceCpu.floor * 1e6) / fLat.length).toFixed(0)} us; the gateway over all the slices, idle ones included, ${cpuUsPerRequest.toFixed(0)} us`,
+      `gateway RSS after each of its slices: ${mb(rssWarm)} after the first (the warm-up done), ${mb(rssEnd)} after the last (${(((rssEnd - rssWarm) / rssWarm) * 100).toFixed(1)}%); lowest ${mb(Math.min(...rssAfterSlices))}, highest ${mb(Math.max(...rssAfterSlices))}`,
     ].join('\n')}\n`,
   )
 
