@@ -52,6 +52,7 @@ describe('npm run bench command line', () => {
 describe("the bench's other commands", () => {
   const SCRIPTS = [
     'ab-builds',
+    'chunk-cost',
     'dispatch-cost',
     'exporter-cost',
     'hedging',

@@ -32,6 +32,7 @@ export {
 } from './protocol/keys.js'
 export { LUA_SCRIPTS } from './protocol/lua/scripts.generated.js'
 export { callScript, type ScriptSpec } from './protocol/scripts/call.js'
+export { appendChunks, type ChunkItem } from './protocol/scripts/chunk.js'
 export { type Completion, completeJobs } from './protocol/scripts/complete.js'
 export {
   DISPATCH,

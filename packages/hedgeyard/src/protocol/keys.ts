@@ -115,7 +115,8 @@ export function claimKey(keys: PoolKeys, jobId: string, copy: number): string {
 /**
  * STREAM of a streamed job's output: one entry per write of chunks, its id `0-<seq of its last
  * chunk>` (field `d`, one chunk's JSON, or `b` and `n`, the JSON array of several; the first entry
- * also `w` and `e`, the worker and entry that own the stream), then one last entry with field `end`,
+ * also `w` and `e`, the worker and entry that own the stream, `p` its producer and, for a job with no
+ * deadline, `k` how long the stream is kept), then one last entry with field `end`,
  * the job's result envelope. Capped by the worker's maxChunks; PX TTL like the result.
  */
 export function outKey(keys: PoolKeys, jobId: string): string {

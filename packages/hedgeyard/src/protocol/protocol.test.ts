@@ -3,6 +3,8 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fakeWorkers } from '@hedgeyard/testing/fake-pool'
 import { cleanupPool, client, loadAndLengths, redisUrl, uniquePool } from '@hedgeyard/testing/helpers'
+import { startLocalRedis } from '@hedgeyard/testing/redis-server'
+import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
 import { DISPATCHER_DEFAULTS } from '../producer/dispatcher.js'
 import { createConnection } from '../redis/connection.js'
@@ -688,7 +690,8 @@ describe('chunk script', () => {
       ])
       const out = await c.xrange(outKey(k, 'j'), '-', '+')
       expect(out.map(([id]) => id)).toEqual(['0-1', '0-4', '0-5'])
-      expect(out[0]?.[1]).toEqual(['d', '1', 'w', 'a', 'e', ja])
+      // Chunk 1's entry names the copy that owns the stream, its producer and how long it is kept.
+      expect(out[0]?.[1]).toEqual(['d', '1', 'w', 'a', 'e', ja, 'p', 'p', 'k', '60000'])
       expect(out[1]?.[1]).toEqual(['b', '[2,3,4]', 'n', '3'])
       // A job that is not streamed, an id the stream never had, and an entry with its own TTL.
       expect(
@@ -709,6 +712,92 @@ describe('chunk script', () => {
     } finally {
       conn.disconnect()
       await cleanupPool(c, pool)
+    }
+  })
+
+  it('takes a later chunk of the copy that owns its stream without reading its request again, while its entry is pending for its worker', async () => {
+    // A Redis of its own: the test counts the commands the script runs.
+    const server = await startLocalRedis()
+    const r = new Redis(server.url)
+    const conn = createConnection(server.url, 'command', 'hy:test-chunk-pending')
+    const k = poolKeys('hy', 'chunk-pending')
+    const q = queueKey(k, 'a')
+    const item = (entryId: string, jobId: string, seq: number): ChunkItem => ({
+      workerId: 'a',
+      entryId,
+      jobId,
+      seq,
+      data: [String(seq)],
+    })
+    const append = (...items: ChunkItem[]) => appendChunks(conn, k, 60_000, items)
+    const calls = async (command: string) =>
+      Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(await r.info('commandstats'))?.[1] ?? 0)
+    try {
+      await conn.connect()
+      // Three streamed jobs of a long request, read by worker a (pending for it, as running jobs are);
+      // one with a deadline.
+      const request = JSON.stringify({ contents: 'x'.repeat(20_000) })
+      await r.xgroup('CREATE', q, 'hy', '0', 'MKSTREAM')
+      const add = (id: string, deadline?: string) =>
+        r.xadd(
+          q,
+          '*',
+          ...entryFieldList({
+            id,
+            producer: 'p',
+            race: 's',
+            payload: request,
+            ...(deadline === undefined ? {} : { deadline }),
+          }),
+        ) as Promise<string>
+      const [e1, e2, e3] = [await add('j1'), await add('j2'), await add('j3', String(Date.now() + 600_000))]
+      await r.xreadgroup('GROUP', 'hy', 'a', 'COUNT', 10, 'STREAMS', q, '>')
+      expect(await append(item(e1, 'j1', 1), item(e2, 'j2', 1), item(e3, 'j3', 1))).toEqual([
+        'OK',
+        'OK',
+        'OK',
+      ])
+      // A job with a deadline has its stream's TTL set by chunk 1 for good: no k.
+      expect((await r.xrange(outKey(k, 'j3'), '-', '+'))[0]?.[1]).toEqual([
+        'd',
+        '1',
+        'w',
+        'a',
+        'e',
+        e3,
+        'p',
+        'p',
+      ])
+      await r.pexpire(outKey(k, 'j1'), 1_000)
+      await r.config('RESETSTAT')
+      expect(await append(item(e1, 'j1', 2), item(e2, 'j2', 2), item(e3, 'j3', 2))).toEqual([
+        'OK',
+        'OK',
+        'OK',
+      ])
+      // One XRANGE per stream (its first entry), none of a worker's entry: the request is not read.
+      expect(await calls('xrange')).toBe(3)
+      expect(await calls('xpending')).toBe(3)
+      // Chunk 2 of a job with no deadline renewed its stream's TTL from k.
+      expect(await r.pttl(outKey(k, 'j1'))).toBeGreaterThan(50_000)
+      // Completed (acknowledged and deleted, as complete does): its next chunk is lost.
+      await r.xack(q, 'hy', e1)
+      await r.xdel(q, e1)
+      expect(await append(item(e1, 'j1', 3), item(e2, 'j2', 3))).toEqual(['LOST', 'OK'])
+      // A stream whose first entry names no producer (written without one) is checked against the
+      // entry as before; a stream whose first entry names another copy takes nothing from this one.
+      const e4 = await add('j4')
+      const e5 = await add('j5')
+      await r.xreadgroup('GROUP', 'hy', 'a', 'COUNT', 10, 'STREAMS', q, '>')
+      await r.xadd(outKey(k, 'j4'), '0-1', 'd', '1', 'w', 'a', 'e', e4)
+      await r.xadd(outKey(k, 'j5'), '0-1', 'd', '1', 'w', 'b', 'e', e5, 'p', 'p')
+      await r.config('RESETSTAT')
+      expect(await append(item(e4, 'j4', 2), item(e5, 'j5', 2))).toEqual(['OK', 'LOST'])
+      expect(await calls('xrange')).toBe(4)
+    } finally {
+      conn.disconnect()
+      r.disconnect()
+      await server.stop()
     }
   })
 

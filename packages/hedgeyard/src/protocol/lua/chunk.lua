@@ -5,7 +5,11 @@
   copy's (the first chunk of a job claims the stream for the copy that writes it: its hedge copies
   then lose); a later chunk must also be the next of the stream (its last entry the chunk before).
   Each stream's owner and last entry are read once per call. Which job an entry is, and its result
-  TTL, are read from the entry, never taken from the caller.
+  TTL, are read from the entry, never taken from the caller. Chunk 1 writes into the stream's
+  first entry, beside the owner, the job's producer and (for a job with no deadline) how long the
+  stream is kept; a later chunk of a copy its stream's first entry names that way is then taken
+  without reading the copy's entry again (only checked to be still pending for its worker, as a
+  running job's entry is): a long request is not read for every write.
 
   KEYS[1..] for each item i, in order: hy:{P}:q:<worker> (STREAM the copy's entry), then
             hy:{P}:out:<jobId> (STREAM the job's output: an entry per write, its id 0-<the seq of
@@ -24,9 +28,10 @@
     'OK'    appended
     'LATE'  another copy of the job began its stream first: this copy lost the race
     'ENDED' the job has ended (a result, a cancel, an end entry): nothing more is taken
-    'LOST'  the entry is no longer this worker's, is not a streamed job's, or its output key is
-            not a stream, or the chunk is not the next one of its stream (also when the stream
-            changed between the checks and the write)
+    'LOST'  the entry is no longer this worker's (gone from its stream; for a later chunk of the
+            copy that owns the stream, no longer pending for its worker), is not a streamed
+            job's, or its output key is not a stream, or the chunk is not the next one of its
+            stream (also when the stream changed between the checks and the write)
 ]]
 --!include lib/wire.lua
 local base = ARGV[1]
@@ -51,8 +56,30 @@ local function digitsNumber(v)
   return tonumber(v)
 end
 
+local outPrefix = base .. KEY_OUT
+
+-- The first entry of an output stream as a table of its fields, read once per call: w and e name
+-- the copy that owns the stream, p its producer and k, for a job with no deadline, how long the
+-- stream is kept (ms) (p and k since chunk 1 writes them); false when the stream has no entry or
+-- the key is not a stream.
+local firstOf = {}
+local function firstEntry(outKey)
+  local first = firstOf[outKey]
+  if first == nil then
+    first = false
+    local got = redis.pcall('XRANGE', outKey, '-', '+', 'COUNT', 1)
+    if got.err == nil and got[1] ~= nil then
+      first = {}
+      local fields = got[1][2]
+      for j = 1, #fields, 2 do first[fields[j]] = fields[j + 1] end
+    end
+    firstOf[outKey] = first
+  end
+  return first
+end
+
 -- 1. Checks: each chunk's entry, the job it names, where its stream stands.
-local status, ttls, owners, counts = {}, {}, {}, {}
+local status, ttls, owners, counts, keeps = {}, {}, {}, {}, {}
 -- Of each item taken: its job, and the producer its chunks are pushed to.
 local jobIds, producers, validProducers = {}, {}, {}
 -- Per output stream, once read in this call: the next seq it takes, and the copy that owns it
@@ -75,12 +102,27 @@ for i = 1, n do
   end
   counts[i] = count
   local fields = nil
+  local id, producer, deadline, race, ttl = nil, nil, nil, nil, nil
   if queueType[q] == nil then queueType[q] = redis.call('TYPE', q)['ok'] end
-  if queueType[q] == 'stream' and isStreamId(entryId) then
+  if seq > 1 and queueType[q] == 'stream' then
+    -- A later chunk: when the stream's first entry names this copy with its producer, the job is
+    -- the one of the output key (chunk 1 checked that against the entry), and the entry need only
+    -- still be this worker's: pending for it (read, not completed). Otherwise the entry is read.
+    local first = firstEntry(outKey)
+    if first and first.w == w and first.e == entryId and first.p ~= nil
+        and (first.k == nil or digitsNumber(first.k) ~= nil) then
+      local pending = redis.pcall('XPENDING', q, CONSUMER_GROUP, entryId, entryId, 1, w)
+      if pending.err == nil and #pending == 1 then
+        id, producer, race, ttl = string.sub(outKey, #outPrefix + 1), first.p, 's', first.k
+        -- No k: the job has a deadline, and chunk 1 set the stream's TTL for good.
+        if ttl == nil then deadline = 0 end
+      end
+    end
+  end
+  if id == nil and queueType[q] == 'stream' and isStreamId(entryId) then
     local found = redis.call('XRANGE', q, entryId, entryId)[1]
     if found and found[1] == entryId then fields = found[2] end
   end
-  local id, producer, deadline, race, ttl = nil, nil, nil, nil, nil
   if fields then
     -- A streamed job's entry as dispatch writes it: job and payload, race=s its only name=value.
     if #fields == 4 and fields[1] == 'job' and fields[3] == 'payload' then
@@ -126,7 +168,8 @@ for i = 1, n do
         expected = -3
       else
         local lastSeq = tonumber(string.match(top[1][1], '^0%-(%d+)$'))
-        local ow, oe = outOwner(outKey)
+        local first = firstEntry(outKey)
+        local ow, oe = first and first.w, first and first.e
         if lastSeq == nil then
           expected = -2
         elseif ow ~= w or oe ~= entryId then
@@ -158,6 +201,8 @@ for i = 1, n do
       local keep = ttl and tonumber(ttl) or resultTtl
       if deadline == nil then
         ttls[i] = string.format('%d', keep)
+        -- Written into chunk 1's entry, for the later chunks of this copy.
+        if seq == 1 then keeps[i] = ttls[i] end
       elseif seq == 1 then
         ttls[i] = string.format('%d', keep + math.max(0, deadline - redisNow()))
       end
@@ -183,11 +228,22 @@ for i = 1, n do
     if failedOut[outKey] then
       added = nil
     elseif owners[i] then
-      if count == 1 then
-        added = redis.pcall('XADD', outKey, id, 'd', data, 'w', ARGV[3 + o], 'e', ARGV[4 + o])
-      else
-        added = redis.pcall('XADD', outKey, id, 'b', data, 'n', countText, 'w', ARGV[3 + o], 'e', ARGV[4 + o])
+      -- Chunk 1's entry: the chunks, the copy that owns the stream, its producer and its keep.
+      local args = { outKey, id, 'd', data }
+      if count > 1 then args = { outKey, id, 'b', data, 'n', countText } end
+      args[#args + 1] = 'w'
+      args[#args + 1] = ARGV[3 + o]
+      args[#args + 1] = 'e'
+      args[#args + 1] = ARGV[4 + o]
+      if producers[i] then
+        args[#args + 1] = 'p'
+        args[#args + 1] = producers[i]
+        if keeps[i] then
+          args[#args + 1] = 'k'
+          args[#args + 1] = keeps[i]
+        end
       end
+      added = redis.pcall('XADD', unpack(args))
     elseif count == 1 then
       added = redis.pcall('XADD', outKey, id, 'd', data)
     else

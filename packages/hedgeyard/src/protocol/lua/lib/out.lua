@@ -3,7 +3,8 @@
   complete, rescue and cancel. Each write of chunks is one entry, its id 0-<the seq of its last
   chunk>: field d (one chunk's JSON), or b (the JSON array of several) and n (how many); the first
   entry also carries w and e, the worker and the entry id of the copy that owns the stream (it
-  emitted first).
+  emitted first), then p, its producer, and for a job with no deadline k, how long the stream is
+  kept (ms): chunk.lua takes a later chunk of that copy without reading its entry again.
   The stream ends with one entry of field `end`, the job's result envelope, at the next id (0-*).
   Chunks and ends are also pushed to the job's producer, on its results channel, so that it need
   not read every stream it follows: a message of pushes begins with '~' and a line break (a line
