@@ -794,6 +794,20 @@ describe('chunk script', () => {
       await r.config('RESETSTAT')
       expect(await append(item(e4, 'j4', 2), item(e5, 'j5', 2))).toEqual(['OK', 'LOST'])
       expect(await calls('xrange')).toBe(4)
+      // A first entry written by someone else: a producer that is not an id (the entry is read, and
+      // the stream of a job with no deadline still renewed), and an entry id that names a range
+      // ('<ms>' alone, which XPENDING would match with a pending entry of another job): lost.
+      const e6 = await add('j6')
+      const e7 = await add('j7')
+      await r.xreadgroup('GROUP', 'hy', 'a', 'COUNT', 10, 'STREAMS', q, '>')
+      await r.xadd(outKey(k, 'j6'), '0-1', 'd', '1', 'w', 'a', 'e', e6, 'p', '')
+      await r.pexpire(outKey(k, 'j6'), 1_000)
+      const ms = e7.split('-')[0] as string
+      await r.xadd(outKey(k, 'j7'), '0-1', 'd', '1', 'w', 'a', 'e', ms, 'p', 'p')
+      await r.config('RESETSTAT')
+      expect(await append(item(e6, 'j6', 2), item(ms, 'j7', 2))).toEqual(['OK', 'LOST'])
+      expect(await calls('xrange')).toBe(3)
+      expect(await r.pttl(outKey(k, 'j6'))).toBeGreaterThan(50_000)
     } finally {
       conn.disconnect()
       r.disconnect()

@@ -108,11 +108,13 @@ for i = 1, n do
     -- A later chunk: when the stream's first entry names this copy with its producer, the job is
     -- the one of the output key (chunk 1 checked that against the entry), and the entry need only
     -- still be this worker's: pending for it (read, not completed). Otherwise the entry is read.
+    -- A p that is not an id, or a k that is not a whole number, was not written by chunk 1: the
+    -- entry is read. Only an id written as Redis writes it names one entry ('5' alone names a range).
     local first = firstEntry(outKey)
-    if first and first.w == w and first.e == entryId and first.p ~= nil
+    if first and first.w == w and first.e == entryId and isStreamId(entryId) and isId(first.p)
         and (first.k == nil or digitsNumber(first.k) ~= nil) then
       local pending = redis.pcall('XPENDING', q, CONSUMER_GROUP, entryId, entryId, 1, w)
-      if pending.err == nil and #pending == 1 then
+      if pending.err == nil and #pending == 1 and pending[1][1] == entryId then
         id, producer, race, ttl = string.sub(outKey, #outPrefix + 1), first.p, 's', first.k
         -- No k: the job has a deadline, and chunk 1 set the stream's TTL for good.
         if ttl == nil then deadline = 0 end
