@@ -13,9 +13,12 @@
  * client's connection (the AbortController is made in the loop: the caller's bytes, counted too).
  * `--bulk <n>` submits in suite a's shape instead of the closed loop: rounds of n submits made at
  * once, each round awaited whole; `--queue-capacity <n>` sets the worker's (64 by default, so a
- * round of thousands waits for room; suite a gives its worker 100,000).
+ * round of thousands waits for room; suite a gives its worker 100,000). `--request-bytes <n>` adds
+ * a text of n bytes to each request (a chat's request carries its conversation): Redis's CPU per
+ * job then shows what the request's size costs it (written by dispatch, read by the worker and
+ * by complete).
  *
- *   node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu f | --alloc f] [--library dir] [--redis url] [--signal] [--bulk n] [--queue-capacity n]
+ *   node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu f | --alloc f] [--library dir] [--redis url] [--signal] [--bulk n] [--queue-capacity n] [--request-bytes n]
  */
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
@@ -28,7 +31,7 @@ import { startCapture } from './profile-capture.js'
 import { redisCpuSeconds } from './redis-info.js'
 
 const USAGE =
-  'usage: node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu <file> | --alloc <file>] [--library <dir>] [--redis <url>] [--signal] [--bulk <n>] [--queue-capacity <n>]'
+  'usage: node packages/bench/dist/producer-profile.js [--jobs 40000] [--cpu <file> | --alloc <file>] [--library <dir>] [--redis <url>] [--signal] [--bulk <n>] [--queue-capacity <n>] [--request-bytes <n>]'
 const OPTIONS = {
   jobs: { type: 'string', default: '40000' },
   cpu: { type: 'string' },
@@ -39,6 +42,7 @@ const OPTIONS = {
   signal: { type: 'boolean', default: false },
   bulk: { type: 'string' },
   'queue-capacity': { type: 'string' },
+  'request-bytes': { type: 'string' },
 } as const satisfies OptionSpec
 
 const CONCURRENCY = 50
@@ -84,12 +88,14 @@ async function main(): Promise<void> {
   const redis = new Redis(url)
   const withSignal = values.signal === true
   const bulk = values.bulk === undefined ? undefined : numberOption('bulk', values.bulk, 0)
+  const text = 'x'.repeat(numberOption('request-bytes', values['request-bytes'], 0, { min: 0 }))
+  const request = (n: number) => (text === '' ? { n } : { n, text })
   const run = async (jobs: number) => {
     if (bulk !== undefined) {
       for (let done = 0; done < jobs; done += bulk) {
         const round: Promise<unknown>[] = []
         for (let i = 0; i < Math.min(bulk, jobs - done); i++)
-          round.push(dispatcher.submit({ n: done + i }, { onSaturated: 'wait' }))
+          round.push(dispatcher.submit(request(done + i), { onSaturated: 'wait' }))
         await Promise.all(round)
       }
       return
@@ -99,7 +105,7 @@ async function main(): Promise<void> {
       while (next < jobs) {
         next++
         await dispatcher.submit(
-          { n: next },
+          request(next),
           withSignal ? { signal: new AbortController().signal } : undefined,
         )
       }
