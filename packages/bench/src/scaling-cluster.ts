@@ -5,7 +5,7 @@
  * `CLUSTER MEET`, because `redis-cli --cluster create` refuses fewer than 3 primaries, and the
  * harness is TypeScript source that only vitest runs.
  */
-import { freePort, type RedisServer, startRedisServer } from '@hedgeyard/redis-server'
+import { type RedisServer, startRedisServer } from '@hedgeyard/redis-server'
 import { Redis } from 'ioredis'
 
 const SLOTS = 16_384
@@ -38,8 +38,7 @@ export async function startBenchCluster(primaries: number): Promise<BenchCluster
   }
   try {
     for (let i = 0; i < primaries; i++) {
-      // The bus port is chosen apart: port + 10000 may be taken or past 65535.
-      const busPort = String(await freePort())
+      // The launcher chooses the bus port apart (port + 10000 may be taken or past 65535).
       const server = await startRedisServer({
         // A node that meets no other (a cluster of one) would not know its own IP without the announce.
         args: [
@@ -47,8 +46,6 @@ export async function startBenchCluster(primaries: number): Promise<BenchCluster
           'yes',
           '--cluster-config-file',
           'nodes.conf',
-          '--cluster-port',
-          busPort,
           '--cluster-announce-ip',
           '127.0.0.1',
         ],
@@ -58,7 +55,13 @@ export async function startBenchCluster(primaries: number): Promise<BenchCluster
         from: Math.floor((i * SLOTS) / primaries),
         to: Math.floor(((i + 1) * SLOTS) / primaries) - 1,
       }
-      nodes.push({ server, conn, address: `127.0.0.1:${server.port}`, slots, busPort: Number(busPort) })
+      nodes.push({
+        server,
+        conn,
+        address: `127.0.0.1:${server.port}`,
+        slots,
+        busPort: server.busPort as number,
+      })
       await conn.call('CLUSTER', 'ADDSLOTSRANGE', String(slots.from), String(slots.to))
     }
     const first = nodes[0] as BenchNode

@@ -36,6 +36,8 @@ export const REDIS_SERVER_DEFAULTS: Readonly<RedisServerOptions> = Object.freeze
 export interface RedisServer {
   url: string
   port: number
+  /** Its cluster bus port, when the launcher chose one (`--cluster-enabled` without `--cluster-port`). */
+  busPort?: number
   /** Its data directory (removed by `stop`). */
   dir: string
   pid: number
@@ -115,37 +117,48 @@ function launch(o: RedisServerOptions, args: string[]): Promise<{ child: ChildPr
   })
 }
 
+/** Starts that lose their port to another process before redis-server binds it, tried again. */
+const PORT_ATTEMPTS = 5
+
 /**
  * Starts a redis-server on a free loopback port with its own data directory, without persistence
  * (`--save ''`, `--appendonly no`, unless `args` say otherwise), and resolves once it accepts
- * connections. It is killed if this process exits first; the caller must `stop()` it.
+ * connections. With `--cluster-enabled yes` and no `--cluster-port` in `args`, its cluster bus
+ * port is a free port too (the default, port + 10000, may be taken or past 65535). A free port
+ * can be taken by another process before the server binds it: such a start is tried again on
+ * other ports. It is killed if this process exits first; the caller must `stop()` it.
  */
 export async function startRedisServer(options: Partial<RedisServerOptions> = {}): Promise<RedisServer> {
   const o = { ...REDIS_SERVER_DEFAULTS, ...options }
-  const port = await freePort()
+  const hasBus = o.args.includes('--cluster-enabled') && !o.args.includes('--cluster-port')
   const dir = mkdtempSync(join(tmpdir(), 'hedgeyard-redis-'))
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    dir,
-  ]
-  args.push(...o.args)
+  let port = 0
+  let busPort: number | undefined
+  let args: string[] = []
   let child: ChildProcess | undefined
   const killOnExit = () => child?.kill('SIGKILL')
   process.on('exit', killOnExit)
   try {
-    const started = await launch(o, args)
+    let started: { child: ChildProcess; version: string } | undefined
+    for (let attempt = 1; started === undefined; attempt++) {
+      port = await freePort()
+      args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir]
+      if (hasBus) {
+        busPort = await freePort()
+        args.push('--cluster-port', String(busPort))
+      }
+      args.push(...o.args)
+      try {
+        started = await launch(o, args)
+      } catch (err) {
+        if (attempt >= PORT_ATTEMPTS || !/Address already in use/.test((err as Error).message)) throw err
+      }
+    }
     child = started.child
     return {
       url: `redis://127.0.0.1:${port}`,
       port,
+      ...(busPort === undefined ? {} : { busPort }),
       dir,
       get pid() {
         return child?.pid ?? 0

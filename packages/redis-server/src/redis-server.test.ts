@@ -31,6 +31,23 @@ describe('startRedisServer', () => {
     await expect(cli(a.port, 'PING')).rejects.toThrow()
   })
 
+  it('gives a cluster node a free bus port of its own, not port + 10000, unless the arguments name one', async () => {
+    const node = await startRedisServer({ args: ['--cluster-enabled', 'yes'] })
+    try {
+      expect(node.busPort).toBeGreaterThan(0)
+      expect(node.busPort).not.toBe(node.port + 10_000)
+      expect(await cli(node.port, 'CONFIG', 'GET', 'cluster-port')).toBe(`cluster-port\n${node.busPort}`)
+    } finally {
+      await node.stop()
+    }
+    const plain = await startRedisServer()
+    try {
+      expect(plain.busPort).toBeUndefined()
+    } finally {
+      await plain.stop()
+    }
+  })
+
   it('restarts on the same port and data, with the arguments it was given', async () => {
     const redis = await startRedisServer({ args: ['--appendonly', 'yes'] })
     try {

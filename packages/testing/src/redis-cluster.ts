@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { freePort, type RedisServer, startRedisServer } from '@hedgeyard/redis-server'
+import { type RedisServer, startRedisServer } from '@hedgeyard/redis-server'
 import { Redis } from 'ioredis'
 
 const run = promisify(execFile)
@@ -81,15 +81,13 @@ export async function startRedisCluster(options: Partial<TestClusterOptions> = {
   }
   try {
     for (let i = 0; i < 6; i++) {
-      // The bus port is chosen apart: port + 10000, the default, may be taken or past 65535.
+      // The launcher chooses the bus port apart (port + 10000, the default, may be taken).
       const server = await startRedisServer({
         args: [
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
           'nodes.conf',
-          '--cluster-port',
-          String(await freePort()),
           '--cluster-node-timeout',
           String(o.nodeTimeoutMs),
           // A replica that never finished its first sync may not take over: make it at once.
