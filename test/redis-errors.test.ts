@@ -202,13 +202,7 @@ describe('Redis error replies reach callers as codes', () => {
   })
 
   it('CLUSTERDOWN: a Redis Cluster node fails inspectPool with REDIS_CLUSTER', async () => {
-    // The bus port chosen apart: port + 10000, the default, may be taken (one CI run failed so).
-    const node = await startLocalRedis([
-      '--cluster-enabled',
-      'yes',
-      '--cluster-port',
-      String(await freePort()),
-    ])
+    const node = await startLocalRedis(['--cluster-enabled', 'yes'])
     cleanups.push(() => node.stop())
     const err = await failure(inspectPool({ redis: node.url, pool: uniquePool('cluster') }))
     expectReply(err, 'REDIS_CLUSTER', 'CLUSTERDOWN')

@@ -4,7 +4,7 @@
  * directory, ready once it says so on its log.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -130,7 +130,8 @@ const PORT_ATTEMPTS = 5
  */
 export async function startRedisServer(options: Partial<RedisServerOptions> = {}): Promise<RedisServer> {
   const o = { ...REDIS_SERVER_DEFAULTS, ...options }
-  const hasBus = o.args.includes('--cluster-enabled') && !o.args.includes('--cluster-port')
+  const clusterAt = o.args.indexOf('--cluster-enabled')
+  const hasBus = clusterAt >= 0 && o.args[clusterAt + 1] === 'yes' && !o.args.includes('--cluster-port')
   const dir = mkdtempSync(join(tmpdir(), 'hedgeyard-redis-'))
   let port = 0
   let busPort: number | undefined
@@ -152,6 +153,8 @@ export async function startRedisServer(options: Partial<RedisServerOptions> = {}
         started = await launch(o, args)
       } catch (err) {
         if (attempt >= PORT_ATTEMPTS || !/Address already in use/.test((err as Error).message)) throw err
+        // What the failed start wrote (a cluster node's nodes.conf names its ports) goes with it.
+        for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true })
       }
     }
     child = started.child
