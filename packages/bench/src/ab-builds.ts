@@ -1,12 +1,16 @@
 /**
- * Suite a (or b) of two builds of the project, A/B in one run: each build runs its own bench code
+ * Suite a (or b, or f) of two builds of the project, A/B in one run: each build runs its own bench code
  * (`pairFor` and `measureRun` from its own `packages/bench/dist`), the two alternating, the build
  * that goes first changing from pair to pair, a fresh redis-server for every run. This is how
  * docs/benchmarks.md compares a change with the build before it ("Issue 13, no loss of speed"):
  * runs on different days differ by more than most changes.
  *
  *   node packages/bench/dist/ab-builds.js --before <root> --after <root> [--pairs 20]
- *     [--concurrency 50] [--workload bulk|sequential] [--before-system hedgeyard]
+ *     [--concurrency 50] [--workload bulk|sequential|streams] [--every-ms N] [--before-system hedgeyard]
+ *
+ * `--workload streams` is suite f's: 1,000 streams of 50 chunks at a worker of concurrency 1,000
+ * (the `--concurrency` given is ignored), as fast as the handler can yield, or with `--every-ms N` a
+ * chunk every N ms, in step; its figures are per chunk (chunks/s, CPU per chunk, chunk latency).
  *
  * `<root>` is a checkout of the project with its packages built (`npm run build`); a build from
  * before the project's rename takes `--before-system switchyard`. Prints one JSON line per run,
@@ -30,18 +34,20 @@ interface Build {
 interface Measured {
   jobs: number
   jobsPerSecond: number
+  wallMs: number
   redisCpuUs: number
   producer: { cpuUs: number }
   worker: { cpuUs: number }
   otherCpuLoad: number
   latenciesUs?: number[]
+  extra: Record<string, unknown>
 }
 
 type Row = Record<string, number>
 
 const USAGE =
   'usage: ab-builds.js --before <root> --after <root> [--pairs 20] [--concurrency 50] ' +
-  '[--workload bulk|sequential] [--before-system hedgeyard]\n'
+  '[--workload bulk|sequential|streams] [--every-ms N] [--before-system hedgeyard]\n'
 
 function refuse(message: string): never {
   process.stderr.write(`ab-builds: ${message}\n${USAGE}`)
@@ -54,6 +60,7 @@ const OPTIONS = {
   pairs: { type: 'string', default: '20' },
   concurrency: { type: 'string', default: '50' },
   workload: { type: 'string', default: 'bulk' },
+  'every-ms': { type: 'string' },
   'before-system': { type: 'string', default: 'hedgeyard' },
 } as const satisfies OptionSpec
 
@@ -65,18 +72,28 @@ function options() {
 const values = options()
 if (values.before === undefined || values.after === undefined)
   refuse('--before <root> and --after <root> are required')
-if (values.workload !== 'bulk' && values.workload !== 'sequential') {
-  refuse(`--workload is bulk or sequential, not ${values.workload}`)
+if (values.workload !== 'bulk' && values.workload !== 'sequential' && values.workload !== 'streams') {
+  refuse(`--workload is bulk, sequential or streams, not ${values.workload}`)
 }
+const isStreams = values.workload === 'streams'
 const pairs = Number(values.pairs)
-const concurrency = Number(values.concurrency)
+const concurrency = isStreams ? 1_000 : Number(values.concurrency)
 if (!Number.isInteger(pairs) || pairs < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
   refuse('--pairs and --concurrency are whole numbers from 1')
 }
-const workload =
-  values.workload === 'bulk'
+const everyMs = values['every-ms'] === undefined ? undefined : Number(values['every-ms'])
+if (everyMs !== undefined && (!isStreams || !Number.isInteger(everyMs) || everyMs < 1)) {
+  refuse('--every-ms is a whole number of ms from 1, with --workload streams')
+}
+const workload = isStreams
+  ? { kind: 'streams', streams: 1_000, chunks: 50, warmupStreams: 100 }
+  : values.workload === 'bulk'
     ? { kind: 'bulk', jobs: 20_000, warmupJobs: 1_000 }
     : { kind: 'sequential', jobs: 2_000, warmupJobs: 200 }
+/** Suite f's work and result TTL for streams; a no-op job otherwise. */
+const runOptions = isStreams
+  ? { work: everyMs === undefined ? { kind: 'stream' } : { kind: 'stream', everyMs }, resultTtlMs: 2_000 }
+  : { work: { kind: 'noop' } }
 
 async function load(tag: Build['tag'], root: string, system: string): Promise<Build> {
   const dist = resolve(root, 'packages/bench/dist')
@@ -108,11 +125,15 @@ for (let p = 1; p <= pairs; p++) {
       retries: { used: 0, max: 0 },
       log: () => {},
     }
-    const spec = b.pairFor(b.system, ctx, { name: `ab-${p}`, concurrency, work: { kind: 'noop' }, workload })
+    const spec = b.pairFor(b.system, ctx, { name: `ab-${p}`, concurrency, ...runOptions, workload })
     const loadBefore = loadAvg()
     const m = await b.measureRun(ctx, spec)
-    const per = (us: number) => Math.round((us / m.jobs) * 100) / 100
+    // Streams count per chunk, jobs per job.
+    const units = isStreams ? Number(m.extra.chunks) : m.jobs
+    const per = (us: number) => Math.round((us / units) * 100) / 100
+    const rate = isStreams ? { chunksPerSecond: Math.round(units / (m.wallMs / 1_000)) } : {}
     const row: Row = {
+      ...rate,
       jobsPerSecond: Math.round(m.jobsPerSecond),
       cpuUsPerJob: per(m.redisCpuUs + m.producer.cpuUs + m.worker.cpuUs),
       redisUsPerJob: per(m.redisCpuUs),
@@ -141,7 +162,8 @@ const median = (xs: number[]) => {
   const mid = Math.floor(s.length / 2)
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
 }
-process.stdout.write(`\n${pairs} pairs, concurrency ${concurrency}, workload ${values.workload}\n`)
+const pace = everyMs === undefined ? '' : `, a chunk every ${everyMs} ms`
+process.stdout.write(`\n${pairs} pairs, concurrency ${concurrency}, workload ${values.workload}${pace}\n`)
 for (const name of Object.keys(rows[0]?.after ?? {})) {
   const ratios = rows.map((r) => (r.after[name] as number) / (r.before[name] as number))
   const atLeast = rows.filter((r) => (r.after[name] as number) >= (r.before[name] as number)).length
