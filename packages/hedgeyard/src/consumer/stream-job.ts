@@ -22,6 +22,23 @@ export const MAX_CHUNKS_PER_WRITE = 256
 /** Most bytes of chunks of one job in one write. */
 const MAX_BYTES_PER_WRITE = 262_144
 
+/** The promise of the event loop's next turn, shared by every job that waits for it in this one. */
+let turn: Promise<void> | undefined
+
+/**
+ * Settles in the event loop's next check phase (after I/O): one `setImmediate` and one promise for
+ * all the streamed jobs that wait for it, rather than one of each per job and chunk.
+ */
+function nextTurn(): Promise<void> {
+  turn ??= new Promise<void>((resolve) =>
+    setImmediate(() => {
+      turn = undefined
+      resolve()
+    }),
+  )
+  return turn
+}
+
 /**
  * Runs a handler's async iterator: each value it yields becomes the job's next chunk, and what it
  * returns is the result. One write of a job's chunks is in flight at a time; the chunks the handler
@@ -103,7 +120,7 @@ export async function runStream(
       // never awaits would run to its end in microtasks, and every job's chunks would wait for all
       // the others' before the first write.
       if (pending.length >= MAX_CHUNKS_PER_WRITE || pendingBytes >= MAX_BYTES_PER_WRITE) await inFlight
-      else if (inFlight !== undefined) await new Promise<void>((resolve) => setImmediate(resolve))
+      else if (inFlight !== undefined) await nextTurn()
     }
   } catch (err) {
     await stored().catch(() => {})
